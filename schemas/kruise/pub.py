@@ -1,0 +1,145 @@
+"""Types several kruise kinds share (kruise-api ``apps/pub`` and its v1alpha1 helpers).
+
+Label selectors, lifecycle hooks, the in-place update strategy, update priority and scatter
+strategies, and the well-known label / annotation keys. Imported by the per-kind modules and
+by the planners (``workers/*``) that act on these fields.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from schemas.kruise.base import Bounds, Cel, ConditionStatus, Int32, KruiseModel, Time
+
+# -- well-known keys ---------------------------------------------------------------------------
+LIFECYCLE_STATE_LABEL = "lifecycle.apps.kruise.io/state"
+LIFECYCLE_TIMESTAMP_ANNOTATION = "lifecycle.apps.kruise.io/timestamp"
+INPLACE_UPDATE_READY_CONDITION = "InPlaceUpdateReady"
+KRUISE_POD_READY_CONDITION = "KruisePodReady"
+INPLACE_UPDATE_STATE_ANNOTATION = "apps.kruise.io/inplace-update-state"
+INPLACE_UPDATE_GRACE_ANNOTATION = "apps.kruise.io/inplace-update-grace"
+SPECIFIED_DELETE_LABEL = "apps.kruise.io/specified-delete"
+CONTROLLER_REVISION_HASH_LABEL = "controller-revision-hash"
+POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
+POD_DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
+DELETE_PROTECTION_LABEL = "policy.kruise.io/delete-protection"
+
+LifecycleState = Literal[
+    "PreparingNormal", "Normal", "PreparingUpdate", "Updating", "Updated", "PreparingDelete"
+]
+
+
+class LabelSelectorRequirement(KruiseModel):
+    """A selector requirement: a key, an operator and values."""
+
+    key: str
+    """The label key that the selector applies to."""
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    """How the key relates to the values: In, NotIn, Exists or DoesNotExist."""
+    values: list[str] | None = None
+    """Values for In / NotIn (non-empty); must be empty for Exists / DoesNotExist."""
+
+
+class LabelSelector(KruiseModel):
+    """A label query (metav1.LabelSelector); requirements are ANDed, an empty selector matches everything."""
+
+    match_labels: Annotated[dict[str, str], Bounds(max_properties=64)] | None = None
+    """Label key/value pairs an object must all carry."""
+    match_expressions: list[LabelSelectorRequirement] | None = None
+    """Label selector requirements, ANDed."""
+
+
+class Condition(KruiseModel):
+    """A status condition (type, status, last transition, reason, message)."""
+
+    type: str
+    """Type of the condition."""
+    status: ConditionStatus
+    """Status of the condition: True, False or Unknown."""
+    last_transition_time: Time | None = None
+    """Last time the condition transitioned from one status to another."""
+    reason: str | None = None
+    """The reason for the condition's last transition (CamelCase)."""
+    message: str | None = None
+    """A human readable message with details about the transition."""
+
+
+class LifecycleHook(KruiseModel):
+    """A gate: a Pod "matches" the hook while it carries all the handler labels and finalizers."""
+
+    labels_handler: dict[str, str] | None = None
+    """Labels a Pod must carry to match the hook."""
+    finalizers_handler: list[str] | None = None
+    """Finalizers a Pod must carry to match the hook."""
+    mark_pod_not_ready: bool = False
+    """Set the KruisePodReady condition False while in PreparingDelete / PreparingUpdate (restored at
+    Updated). Only effective on the inPlaceUpdate and preDelete hooks; default false."""
+
+
+class Lifecycle(KruiseModel):
+    """Lifecycle hooks for Pods: pre-available (preNormal), pre-delete and in-place update."""
+
+    pre_delete: LifecycleHook | None = None
+    """The hook before a Pod is deleted."""
+    in_place_update: LifecycleHook | None = None
+    """The hook before a Pod is updated in place and after it has been updated."""
+    pre_normal: LifecycleHook | None = None
+    """The hook after a Pod is created and before it becomes Normal (available)."""
+
+
+class InPlaceUpdateStrategy(KruiseModel):
+    """Strategies for in-place update."""
+
+    grace_period_seconds: Int32 = 0
+    """Seconds between marking a Pod not-ready and updating its images in place."""
+
+
+class UpdatePriorityOrderTerm(KruiseModel):
+    """Order Pods by the integer at the end of the value of one label."""
+
+    ordered_key: Annotated[str, Cel("self != ''", "orderedKey must not be empty")]
+    """Label key whose value (its trailing integer, e.g. 10 in 'sts-10') orders Pods; larger first."""
+
+
+class UpdatePriorityWeightTerm(KruiseModel):
+    """Pods matching the selector get the weight added to their priority."""
+
+    weight: Annotated[Int32, Cel("self >= 0 && self <= 100", "weight must be between 0 and 100")]
+    """Weight of this term, in the range 1-100."""
+    match_selector: Annotated[
+        LabelSelector,
+        Cel(
+            "has(self.matchLabels) || has(self.matchExpressions)",
+            "matchSelector must not be empty",
+        ),
+    ]
+    """Selects Pods by their labels."""
+
+
+class UpdatePriorityStrategy(KruiseModel):
+    """The order Pods are updated in: by label order (orderPriority) or by weights (weightPriority)."""
+
+    order_priority: list[UpdatePriorityOrderTerm] | None = None
+    """Pods with the first key go first (sorted by its value), then the second key, then the rest."""
+    weight_priority: list[UpdatePriorityWeightTerm] | None = None
+    """Pods are sorted by the sum of the weights of the terms they match, highest first."""
+
+    cel_rules = (
+        Cel(
+            "!(has(self.orderPriority) && size(self.orderPriority) > 0"
+            " && has(self.weightPriority) && size(self.weightPriority) > 0)",
+            "only one of orderPriority and weightPriority may be set",
+        ),
+    )
+
+
+class UpdateScatterTerm(KruiseModel):
+    """Pods with this label key=value are spread evenly across the update order."""
+
+    key: Annotated[str, Cel("self != ''", "scatter key must not be empty")]
+    """Label key."""
+    value: str
+    """Label value."""
+
+
+UpdateScatterStrategy = list[UpdateScatterTerm]

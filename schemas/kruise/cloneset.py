@@ -7,7 +7,7 @@ defaults are the ones kruise's defaulting webhook fills, so a planner reads effe
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -19,17 +19,18 @@ from schemas.kruise.base import (
     IntOrPercent,
     KruiseModel,
     KruiseResource,
-    KubeObject,
     NonNegativeInt32,
     PrinterColumn,
     ResourceInfo,
-    Schemaless,
 )
 from schemas.kruise.pub import (
+    SELECTOR_MATCHES_TEMPLATE,
+    ClaimTemplate,
     Condition,
     InPlaceUpdateStrategy,
     LabelSelector,
     Lifecycle,
+    PodTemplate,
     UpdatePriorityStrategy,
     UpdateScatterTerm,
 )
@@ -39,20 +40,6 @@ SCALING_EXCLUDE_PREPARING_DELETE_LABEL = "apps.kruise.io/cloneset-scaling-exclud
 DEFAULT_MAX_UNAVAILABLE = "20%"
 
 CloneSetUpdateStrategyType = Literal["ReCreate", "InPlaceIfPossible", "InPlaceOnly"]
-
-#: A pod template / PVC template: core JSON, schemaless in the CRD; labels typed for the selector rule.
-PodTemplate = Annotated[KubeObject, Schemaless(properties=("metadata.labels",))]
-ClaimTemplate = Annotated[KubeObject, Schemaless()]
-
-#: ``spec.selector.matchLabels`` must be a subset of ``spec.template.metadata.labels``.
-SELECTOR_MATCHES_TEMPLATE = Cel(
-    "!has(self.selector.matchLabels) || self.selector.matchLabels.all(k,"
-    " has(self.template.metadata) && has(self.template.metadata.labels)"
-    " && k in self.template.metadata.labels"
-    " && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
-    "selector.matchLabels must match template.metadata.labels"
-    " (every selector label must be on the pod template with the same value)",
-)
 
 
 class CloneSetScaleStrategy(KruiseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from schemas.kruise.base import Bounds, Cel, ConditionStatus, Int32, KruiseModel, Time
+from schemas.kruise.base import Bounds, Cel, ConditionStatus, Int32, KruiseModel, KubeObject, Schemaless, Time
 
 # -- well-known keys ---------------------------------------------------------------------------
 LIFECYCLE_STATE_LABEL = "lifecycle.apps.kruise.io/state"
@@ -23,6 +23,20 @@ CONTROLLER_REVISION_HASH_LABEL = "controller-revision-hash"
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 POD_DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
 DELETE_PROTECTION_LABEL = "policy.kruise.io/delete-protection"
+
+#: A pod template / PVC template: core JSON, schemaless in the CRD; labels typed for the selector rule.
+PodTemplate = Annotated[KubeObject, Schemaless(properties=("metadata.labels",))]
+ClaimTemplate = Annotated[KubeObject, Schemaless()]
+
+#: ``spec.selector.matchLabels`` must be a subset of ``spec.template.metadata.labels``.
+SELECTOR_MATCHES_TEMPLATE = Cel(
+    "!has(self.selector.matchLabels) || self.selector.matchLabels.all(k,"
+    " has(self.template.metadata) && has(self.template.metadata.labels)"
+    " && k in self.template.metadata.labels"
+    " && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
+    "selector.matchLabels must match template.metadata.labels"
+    " (every selector label must be on the pod template with the same value)",
+)
 
 LifecycleState = Literal[
     "PreparingNormal", "Normal", "PreparingUpdate", "Updating", "Updated", "PreparingDelete"

@@ -1,0 +1,214 @@
+"""Declare the bus's streams, consumers and KV buckets on JetStream, idempotently.
+
+The one module that creates JetStream objects. The watcher and every worker call
+:func:`declare` once at start with the :class:`~schemas.bus.streams.BusSpec` they depend on.
+A missing object is created; one that exists with the declared settings is left alone; one
+whose settings drifted is corrected and the drift is logged (operators see what changed).
+A drift the server cannot correct in place (retention, storage, a subject owned by another
+stream) raises :class:`BusConfigError` with what to do: callers report it on ``/readyz``
+and retry, rather than crash-looping.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext, api
+from nats.js.errors import APIError, NotFoundError
+
+from schemas.bus.streams import BucketSpec, BusSpec, ConsumerSpec, Retention, Storage, StreamSpec
+
+log = logging.getLogger("flotilla.bus.bootstrap")
+
+
+class BusConfigError(RuntimeError):
+    """JetStream holds an object whose configuration conflicts with Flotilla's and cannot be fixed."""
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What :func:`declare` did to one object: ``created``, ``unchanged`` or ``corrected``."""
+
+    kind: str  # "stream" | "consumer" | "bucket"
+    name: str
+    action: str
+    drift: tuple[str, ...] = ()
+
+
+_RETENTION = {
+    Retention.LIMITS: api.RetentionPolicy.LIMITS,
+    Retention.WORK_QUEUE: api.RetentionPolicy.WORK_QUEUE,
+}
+_STORAGE = {Storage.FILE: api.StorageType.FILE, Storage.MEMORY: api.StorageType.MEMORY}
+
+
+def _seconds(value: float | None) -> float:
+    return float(value or 0.0)
+
+
+def _same(a: float, b: float) -> bool:
+    return math.isclose(a, b, abs_tol=1e-3)
+
+
+def _stream_fields(spec: StreamSpec) -> dict[str, object]:
+    return {
+        "subjects": list(spec.subjects),
+        "description": spec.description,
+        "retention": _RETENTION[spec.retention],
+        "storage": _STORAGE[spec.storage],
+        "max_msgs_per_subject": spec.max_msgs_per_subject,
+        "max_age": spec.max_age,
+        "max_bytes": spec.max_bytes,
+        "duplicate_window": spec.duplicate_window,
+        "discard": api.DiscardPolicy.OLD,
+    }
+
+
+def stream_drift(spec: StreamSpec, actual: api.StreamConfig) -> tuple[str, ...]:
+    """Human-readable differences between the declared and the server's stream settings."""
+    drift: list[str] = []
+    if sorted(actual.subjects or []) != sorted(spec.subjects):
+        drift.append(f"subjects {actual.subjects} -> {list(spec.subjects)}")
+    if actual.retention != _RETENTION[spec.retention]:
+        drift.append(f"retention {actual.retention} -> {spec.retention.value}")
+    if actual.storage != _STORAGE[spec.storage]:
+        drift.append(f"storage {actual.storage} -> {spec.storage.value}")
+    if actual.max_msgs_per_subject != spec.max_msgs_per_subject:
+        drift.append(f"max_msgs_per_subject {actual.max_msgs_per_subject} -> {spec.max_msgs_per_subject}")
+    if not _same(_seconds(actual.max_age), spec.max_age):
+        drift.append(f"max_age {actual.max_age} -> {spec.max_age}")
+    if (actual.max_bytes or -1) != spec.max_bytes:
+        drift.append(f"max_bytes {actual.max_bytes} -> {spec.max_bytes}")
+    if not _same(_seconds(actual.duplicate_window), spec.duplicate_window):
+        drift.append(f"duplicate_window {actual.duplicate_window} -> {spec.duplicate_window}")
+    return tuple(drift)
+
+
+def consumer_drift(spec: ConsumerSpec, actual: api.ConsumerConfig) -> tuple[str, ...]:
+    drift: list[str] = []
+    if actual.filter_subject != spec.filter_subject:
+        drift.append(f"filter_subject {actual.filter_subject} -> {spec.filter_subject}")
+    if actual.ack_policy != api.AckPolicy.EXPLICIT:
+        drift.append(f"ack_policy {actual.ack_policy} -> explicit")
+    if not _same(_seconds(actual.ack_wait), spec.ack_wait):
+        drift.append(f"ack_wait {actual.ack_wait} -> {spec.ack_wait}")
+    if actual.max_ack_pending != spec.max_ack_pending:
+        drift.append(f"max_ack_pending {actual.max_ack_pending} -> {spec.max_ack_pending}")
+    if (actual.max_deliver or -1) != spec.max_deliver:
+        drift.append(f"max_deliver {actual.max_deliver} -> {spec.max_deliver}")
+    if actual.deliver_subject:
+        drift.append(f"deliver_subject {actual.deliver_subject} -> (pull consumer)")
+    return tuple(drift)
+
+
+def _fail(kind: str, name: str, drift: tuple[str, ...], err: APIError) -> BusConfigError:
+    return BusConfigError(
+        f"JetStream {kind} {name!r} exists with a configuration Flotilla cannot correct in place "
+        f"({'; '.join(drift) or 'conflict'}): {err.description or err}. "
+        f"Delete it (e.g. `nats {kind} rm {name}`) or point Flotilla at another NATS account."
+    )
+
+
+async def declare_stream(js: JetStreamContext, spec: StreamSpec) -> Declared:
+    fields = _stream_fields(spec)
+    try:
+        info = await js.stream_info(spec.name)
+    except NotFoundError:
+        try:
+            await js.add_stream(api.StreamConfig(name=spec.name, **fields))  # type: ignore[arg-type]
+        except APIError as err:
+            raise _fail("stream", spec.name, (), err) from None
+        log.info("bus: created stream %s", spec.name)
+        return Declared("stream", spec.name, "created")
+    drift = stream_drift(spec, info.config)
+    if not drift:
+        return Declared("stream", spec.name, "unchanged")
+    log.warning("bus: stream %s drifted, correcting: %s", spec.name, "; ".join(drift))
+    try:
+        await js.update_stream(info.config.evolve(**fields))
+    except APIError as err:
+        raise _fail("stream", spec.name, drift, err) from None
+    return Declared("stream", spec.name, "corrected", drift)
+
+
+async def declare_consumer(js: JetStreamContext, spec: ConsumerSpec) -> Declared:
+    config = api.ConsumerConfig(
+        durable_name=spec.durable_name,
+        description=spec.description,
+        deliver_policy=api.DeliverPolicy.ALL,
+        ack_policy=api.AckPolicy.EXPLICIT,
+        ack_wait=spec.ack_wait,
+        max_deliver=spec.max_deliver,
+        filter_subject=spec.filter_subject,
+        max_ack_pending=spec.max_ack_pending,
+        max_waiting=spec.max_waiting,
+    )
+    try:
+        info = await js.consumer_info(spec.stream, spec.durable_name)
+    except NotFoundError:
+        info = None
+    drift = consumer_drift(spec, info.config) if info is not None else ()
+    if info is not None and not drift:
+        return Declared("consumer", spec.durable_name, "unchanged")
+    if drift:
+        log.warning("bus: consumer %s drifted, correcting: %s", spec.durable_name, "; ".join(drift))
+    try:
+        await js.add_consumer(spec.stream, config)
+    except APIError as err:
+        raise _fail("consumer", spec.durable_name, drift, err) from None
+    if info is None:
+        log.info("bus: created consumer %s on %s", spec.durable_name, spec.stream)
+        return Declared("consumer", spec.durable_name, "created")
+    return Declared("consumer", spec.durable_name, "corrected", drift)
+
+
+async def declare_bucket(js: JetStreamContext, spec: BucketSpec) -> Declared:
+    stream = f"KV_{spec.bucket}"
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        config = api.KeyValueConfig(
+            bucket=spec.bucket,
+            description=spec.description,
+            ttl=spec.ttl or None,
+            history=spec.history,
+            storage=_STORAGE[spec.storage],
+        )
+        try:
+            await js.create_key_value(config)
+        except APIError as err:
+            raise _fail("kv", spec.bucket, (), err) from None
+        log.info("bus: created KV bucket %s", spec.bucket)
+        return Declared("bucket", spec.bucket, "created")
+    actual = info.config
+    drift: list[str] = []
+    if not _same(_seconds(actual.max_age), spec.ttl):
+        drift.append(f"ttl {actual.max_age} -> {spec.ttl}")
+    if actual.max_msgs_per_subject != spec.history:
+        drift.append(f"history {actual.max_msgs_per_subject} -> {spec.history}")
+    if actual.storage != _STORAGE[spec.storage]:
+        drift.append(f"storage {actual.storage} -> {spec.storage.value}")
+    if not drift:
+        return Declared("bucket", spec.bucket, "unchanged")
+    log.warning("bus: KV bucket %s drifted, correcting: %s", spec.bucket, "; ".join(drift))
+    try:
+        await js.update_stream(
+            actual.evolve(max_age=spec.ttl, max_msgs_per_subject=spec.history, storage=_STORAGE[spec.storage])
+        )
+    except APIError as err:
+        raise _fail("kv", spec.bucket, tuple(drift), err) from None
+    return Declared("bucket", spec.bucket, "corrected", tuple(drift))
+
+
+async def declare(js: JetStreamContext, spec: BusSpec) -> tuple[Declared, ...]:
+    """Declare every object of ``spec`` (streams first, then consumers, then buckets)."""
+    done: list[Declared] = []
+    for stream in spec.streams:
+        done.append(await declare_stream(js, stream))
+    for consumer in spec.consumers:
+        done.append(await declare_consumer(js, consumer))
+    for bucket in spec.buckets:
+        done.append(await declare_bucket(js, bucket))
+    return tuple(done)

@@ -91,6 +91,9 @@ class KruiseModel(BaseModel):
 
     #: Object-level CEL rules the CRD generator attaches to this model's schema.
     cel_rules: ClassVar[tuple[Cel, ...]] = ()
+    #: The CRD keeps fields this model does not declare (for types that inline a core type,
+    #: e.g. a SidecarSet container is a full core/v1 Container plus kruise's fields).
+    preserve_unknown_fields: ClassVar[bool] = False
 
     def to_wire(self, *, exclude_unset: bool = False) -> dict[str, Any]:
         """The object as Kubernetes JSON (camelCase, ``None`` omitted, unknown fields kept)."""

@@ -1,0 +1,267 @@
+"""ImagePullJob and NodeImage (``apps.kruise.io/v1alpha1``): pre-pull images onto nodes.
+
+Follows kruise-api ``imagepulljob_types.go`` and ``nodeimage_types.go``. An ImagePullJob says which
+image to pull on which nodes; the controller writes the wanted tags into each node's NodeImage
+(cluster-scoped, named after the node) and the node agent reports pulls in its status.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from schemas.kruise.base import (
+    AGE_COLUMN,
+    Bounds,
+    Cel,
+    Int32,
+    Int64,
+    IntOrPercent,
+    KruiseModel,
+    KruiseResource,
+    KubeObject,
+    PrinterColumn,
+    ResourceInfo,
+    Time,
+)
+from schemas.kruise.broadcastjob import CompletionPolicy
+from schemas.kruise.pub import LabelSelector
+
+ImagePullPolicy = Literal["Always", "IfNotPresent"]
+
+
+class SandboxConfig(KruiseModel):
+    """Labels and annotations passed to the CRI PullImage call."""
+
+    labels: dict[str, str] | None = None
+    """Sandbox labels."""
+    annotations: dict[str, str] | None = None
+    """Sandbox annotations."""
+
+
+class ImagePullJobNodeSelector(LabelSelector):
+    """Nodes to pull on: by name and/or by labels."""
+
+    names: list[str] | None = None
+    """Node names."""
+
+
+class PullPolicy(KruiseModel):
+    """Timeout and retries of each pull."""
+
+    timeout_seconds: Int32 = 600
+    """Seconds one pull may take. Default 600."""
+    backoff_limit: Int32 = 3
+    """Retries before a node's pull is failed. Default 3."""
+
+
+class ImagePullJobSpec(KruiseModel):
+    """The desired state of an ImagePullJob."""
+
+    image: Annotated[str, Cel("self != ''", "image must not be empty")]
+    """The image to pull (with tag or digest)."""
+    pull_secrets: list[str] | None = None
+    """Secret names (same namespace) for the registry."""
+    selector: ImagePullJobNodeSelector | None = None
+    """Nodes to pull on (default: all nodes)."""
+    pod_selector: LabelSelector | None = None
+    """Pull on the nodes running these Pods (exclusive with selector)."""
+    parallelism: IntOrPercent = 1
+    """Nodes pulling at once. Default 1; 0 pauses the job."""
+    pull_policy: PullPolicy = Field(default_factory=PullPolicy)
+    """Timeout and retries of each pull."""
+    completion_policy: CompletionPolicy = Field(default_factory=CompletionPolicy)
+    """When the job counts as finished."""
+    sandbox_config: SandboxConfig | None = None
+    """Labels and annotations passed to the CRI PullImage call."""
+    image_pull_policy: ImagePullPolicy = "IfNotPresent"
+    """Always or IfNotPresent (default)."""
+
+    cel_rules = (
+        Cel(
+            "!has(self.selector) || !has(self.podSelector)", "selector and podSelector are mutually exclusive"
+        ),
+    )
+
+
+class ImagePullJobStatus(KruiseModel):
+    """The observed state of an ImagePullJob."""
+
+    start_time: Time | None = None
+    """When the job started."""
+    completion_time: Time | None = None
+    """When the job finished."""
+    desired: Int32 = 0
+    """Nodes to pull on."""
+    active: Int32 = 0
+    """Pulls running."""
+    succeeded: Int32 = 0
+    """Pulls that succeeded."""
+    failed: Int32 = 0
+    """Pulls that failed."""
+    message: str | None = None
+    """Summary, e.g. why the job failed."""
+    failed_nodes: list[str] | None = None
+    """Nodes whose pull failed."""
+
+
+class ImagePullJob(KruiseResource):
+    """ImagePullJob pulls an image onto a set of nodes ahead of time."""
+
+    info = ResourceInfo(
+        group="apps.kruise.io",
+        versions=("v1alpha1",),
+        kind="ImagePullJob",
+        plural="imagepulljobs",
+        printer_columns=(
+            PrinterColumn("TOTAL", "integer", ".status.desired", "Number of all nodes matched by this job"),
+            PrinterColumn("ACTIVE", "integer", ".status.active", "Number of image pull task active"),
+            PrinterColumn("SUCCEED", "integer", ".status.succeeded", "Number of image pull task succeeded"),
+            PrinterColumn("FAILED", "integer", ".status.failed", "Number of image pull tasks failed"),
+            AGE_COLUMN,
+            PrinterColumn("MESSAGE", "string", ".status.message", "Summary of status when job is failed"),
+        ),
+    )
+
+    spec: ImagePullJobSpec
+    """The desired state of the ImagePullJob."""
+    status: ImagePullJobStatus = Field(default_factory=ImagePullJobStatus)
+    """The observed state of the ImagePullJob."""
+
+
+class ReferenceObject(KruiseModel):
+    """A namespaced object reference (a pull secret)."""
+
+    namespace: str | None = None
+    """Namespace."""
+    name: str | None = None
+    """Name."""
+
+
+class ImageTagPullPolicy(KruiseModel):
+    """Pull policy of one tag."""
+
+    timeout_seconds: Int32 = 600
+    """Seconds one pull may take. Default 600."""
+    backoff_limit: Int32 = 3
+    """Retries before the pull is failed. Default 3."""
+    ttl_seconds_after_finished: Int32 | None = None
+    """Seconds after the pull finished when the tag is removed from the spec."""
+    active_deadline_seconds: Int64 | None = None
+    """Deadline of the pull."""
+
+
+class ImageTagSpec(KruiseModel):
+    """One tag of an image wanted on the node."""
+
+    tag: str
+    """The tag."""
+    created_at: Time | None = None
+    """When the tag was added."""
+    pull_policy: ImageTagPullPolicy | None = None
+    """Pull policy of this tag."""
+    owner_references: list[KubeObject] | None = None
+    """core/v1 ObjectReferences to the ImagePullJobs wanting this tag."""
+    version: Int64 = 0
+    """Bumped to ask for a new pull."""
+    image_pull_policy: ImagePullPolicy | None = None
+    """Always or IfNotPresent."""
+
+
+class ImageSpec(KruiseModel):
+    """An image wanted on the node."""
+
+    pull_secrets: list[ReferenceObject] | None = None
+    """Secrets for the registry."""
+    tags: list[ImageTagSpec]
+    """Tags wanted."""
+    sandbox_config: SandboxConfig | None = None
+    """Labels and annotations passed to the CRI PullImage call."""
+
+
+class NodeImageSpec(KruiseModel):
+    """The images wanted on a node."""
+
+    images: Annotated[dict[str, ImageSpec], Bounds(max_properties=256)] | None = None
+    """Wanted images by name (without tag); at most 256."""
+
+
+class ImageTagStatus(KruiseModel):
+    """Pull state of one tag."""
+
+    tag: str
+    """The tag."""
+    phase: Literal["Waiting", "Pulling", "Succeeded", "Failed"]
+    """Waiting, Pulling, Succeeded or Failed."""
+    progress: Int32 = 0
+    """Pull progress 0-100."""
+    start_time: Time | None = None
+    """When the pull started."""
+    completion_time: Time | None = None
+    """When the pull finished."""
+    version: Int64 = 0
+    """The spec version this status is for."""
+    image_id: str | None = Field(default=None, alias="imageID")
+    """The pulled image's ID."""
+    message: str | None = None
+    """Details."""
+
+
+class ImageStatus(KruiseModel):
+    """Pull state of an image."""
+
+    tags: list[ImageTagStatus]
+    """Per tag."""
+
+
+class SyncStatus(KruiseModel):
+    """Result of the node agent's first sync."""
+
+    sync_at: Time | None = None
+    """When it ran."""
+    status: Literal["Succeeded", "Failed"] | None = None
+    """Succeeded or Failed."""
+    message: str | None = None
+    """Details."""
+
+
+class NodeImageStatus(KruiseModel):
+    """The observed state of a NodeImage."""
+
+    desired: Int32 = 0
+    """Tags wanted."""
+    succeeded: Int32 = 0
+    """Tags pulled."""
+    failed: Int32 = 0
+    """Tags that failed."""
+    pulling: Int32 = 0
+    """Tags being pulled."""
+    image_statuses: dict[str, ImageStatus] | None = None
+    """Pull state by image name."""
+    first_sync_status: SyncStatus | None = None
+    """Result of the node agent's first sync."""
+
+
+class NodeImage(KruiseResource):
+    """NodeImage lists the images wanted on one node (same name as the node) and their pull state."""
+
+    info = ResourceInfo(
+        group="apps.kruise.io",
+        versions=("v1alpha1",),
+        kind="NodeImage",
+        plural="nodeimages",
+        scope="Cluster",
+        printer_columns=(
+            PrinterColumn("DESIRED", "integer", ".status.desired", "Number of all images on this node"),
+            PrinterColumn("PULLING", "integer", ".status.pulling", "Number of image pull task active"),
+            PrinterColumn("SUCCEED", "integer", ".status.succeeded", "Number of image pull task succeeded"),
+            PrinterColumn("FAILED", "integer", ".status.failed", "Number of image pull tasks failed"),
+            AGE_COLUMN,
+        ),
+    )
+
+    spec: NodeImageSpec = Field(default_factory=NodeImageSpec)
+    """The images wanted on the node."""
+    status: NodeImageStatus = Field(default_factory=NodeImageStatus)
+    """The observed state of the NodeImage."""

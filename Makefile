@@ -1,0 +1,40 @@
+# Flotilla: the two commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV  := .venv/bin
+export UV_PYTHON := $(CURDIR)/.venv/bin/python
+
+.PHONY: demo test bootstrap tools lint typecheck unit integration down status crds bench clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+## Build (once) or find the control plane binaries.
+tools: bootstrap
+	@$(VENV)/flotilla dev tools
+
+## Bring up the local control plane, NATS and Flotilla with a sample workload.
+demo: tools
+	@$(VENV)/flotilla dev up
+
+down:
+	@$(VENV)/flotilla dev down
+
+status:
+	@$(VENV)/flotilla dev status
+
+lint: bootstrap
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+typecheck: bootstrap
+	$(VENV)/mypy
+
+unit: bootstrap
+	$(VENV)/pytest -m unit
+
+## The whole suite: lint, types, unit and integration tests on a real control plane and NATS.
+test: tools lint typecheck
+	@scripts/run-tests.sh
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

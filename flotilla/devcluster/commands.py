@@ -1,0 +1,165 @@
+"""`flotilla dev up|down|status|tools`: the local control plane for people.
+
+`up` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
+NATS detached (they outlive the command), records them in the run folder and prints
+how to reach them; `down` stops them; `status` checks each; `tools` builds or finds
+the binaries. The same launcher (`env.py`, `cluster.py`) serves the test fixtures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import urllib.request
+from pathlib import Path
+
+from flotilla.devcluster.cluster import CONTROL_PLANE_BINARIES, ClusterConfig
+from flotilla.devcluster.env import DevEnvironment, read_state, runs_root, stop_detached
+from flotilla.devcluster.process import ComponentError, pid_alive
+from flotilla.devcluster.toolchain import ToolchainError, ensure_binaries
+
+
+def default_run_dir() -> Path:
+    return runs_root() / "dev"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dev = subparsers.add_parser("dev", help="run a local control plane + NATS for development")
+    dev_sub = dev.add_subparsers(dest="dev_command", metavar="ACTION", required=True)
+
+    up = dev_sub.add_parser("up", help="start the local control plane and NATS (detached)")
+    up.add_argument(
+        "--run-dir", type=Path, default=default_run_dir(), help="folder for logs, data, kubeconfig"
+    )
+    up.add_argument("--nodes", type=int, default=3, help="number of kwok fake nodes (default 3)")
+    up.add_argument("--apiserver-port", type=int, default=0, help="kube-apiserver port (default: a free one)")
+    up.add_argument("--nats-port", type=int, default=0, help="NATS client port (default: a free one)")
+    up.set_defaults(func=_up)
+
+    down = dev_sub.add_parser("down", help="stop everything `dev up` started")
+    down.add_argument("--run-dir", type=Path, default=default_run_dir())
+    down.set_defaults(func=_down)
+
+    status = dev_sub.add_parser("status", help="check every component of `dev up`")
+    status.add_argument("--run-dir", type=Path, default=default_run_dir())
+    status.set_defaults(func=_status)
+
+    tools = dev_sub.add_parser("tools", help="find or build (once) the control plane binaries")
+    tools.add_argument("binaries", nargs="*", default=list(CONTROL_PLANE_BINARIES))
+    tools.set_defaults(func=_tools)
+
+
+def _say(message: str) -> None:
+    print(f"[flotilla] {message}", file=sys.stderr, flush=True)
+
+
+def _tools(args: argparse.Namespace) -> int:
+    try:
+        for name, path in ensure_binaries(args.binaries).items():
+            print(f"{name:24} {path}")
+    except ToolchainError as err:
+        _say(f"error: {err}")
+        return 1
+    return 0
+
+
+def _running(run_dir: Path) -> bool:
+    state = read_state(run_dir)
+    pids = state.get("pids") if state else None
+    return isinstance(pids, dict) and any(isinstance(p, int) and pid_alive(p) for p in pids.values())
+
+
+def _up(args: argparse.Namespace) -> int:
+    run_dir: Path = args.run_dir
+    if _running(run_dir):
+        _say(f"already running (run folder {run_dir}); `flotilla dev down` stops it")
+        return _status(args)
+    stop_detached(run_dir)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    config = ClusterConfig(
+        run_dir=run_dir, nodes=args.nodes, apiserver_port=args.apiserver_port or None, detached=True
+    )
+    _say(f"starting the local control plane in {run_dir}")
+    try:
+        env = DevEnvironment.start_local(config, nats_port=args.nats_port)
+    except (ComponentError, ToolchainError) as err:
+        _say(f"error: {err}")
+        _say(f"logs: {run_dir / 'logs'}")
+        return 1
+    env.write_state()
+    kubectl = env.binaries["kubectl"]
+    print(
+        f"""
+Flotilla's local control plane is up.
+  run folder : {run_dir}  (logs in {run_dir / "logs"})
+  kubectl    : {kubectl} --kubeconfig {env.kubeconfig} get nodes
+  NATS       : {env.nats_url}
+  status     : .venv/bin/flotilla dev status
+  stop       : make down   (or .venv/bin/flotilla dev down)
+"""
+    )
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    stopped = stop_detached(args.run_dir)
+    if stopped:
+        _say("stopped " + ", ".join(stopped))
+    else:
+        _say(f"nothing running for {args.run_dir}")
+    return 0
+
+
+def _check(label: str, ok: bool, detail: str = "") -> bool:
+    print(f"  {'ok ' if ok else 'BAD'}  {label}{': ' + detail if detail else ''}")
+    return ok
+
+
+def _status(args: argparse.Namespace) -> int:
+    state = read_state(args.run_dir)
+    if state is None:
+        print(f"not running (no state in {args.run_dir}); start it with `make demo`")
+        return 1
+    healthy = True
+    pids = state.get("pids")
+    if isinstance(pids, dict):
+        for name, pid in pids.items():
+            healthy &= _check(f"{name} (pid {pid})", isinstance(pid, int) and pid_alive(pid))
+    binaries = state.get("binaries")
+    kubeconfig = str(state.get("kubeconfig"))
+    env = DevEnvironment(
+        Path(kubeconfig),
+        str(state.get("nats_url")),
+        args.run_dir,
+        {k: Path(str(v)) for k, v in binaries.items()} if isinstance(binaries, dict) else {},
+    )
+    readyz = env.kubectl("get", "--raw", "/readyz", check=False)
+    healthy &= _check("kube-apiserver /readyz", readyz.stdout.strip() == "ok", readyz.stderr.strip())
+    nodes = env.kubectl("get", "nodes", "-o", "json", check=False)
+    if nodes.returncode == 0:
+        items = json.loads(nodes.stdout)["items"]
+        ready = [
+            n["metadata"]["name"]
+            for n in items
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+        ]
+        healthy &= _check("nodes Ready", len(ready) == len(items) > 0, f"{len(ready)}/{len(items)}")
+    else:
+        healthy &= _check("nodes Ready", False, nodes.stderr.strip())
+    healthy &= _check("NATS JetStream", _jetstream_answers(state), str(state.get("nats_url")))
+    return 0 if healthy else 1
+
+
+def _jetstream_answers(state: dict[str, object]) -> bool:
+    monitor = state.get("nats_monitor")
+    if not isinstance(monitor, str):
+        return False
+    try:
+        with urllib.request.urlopen(f"{monitor}/jsz", timeout=3) as response:
+            return "config" in json.loads(response.read())
+    except (TimeoutError, OSError, ValueError):
+        return False

@@ -1,0 +1,216 @@
+"""Fake nodes for the local control plane: the kwok configuration and the Node objects.
+
+kwok (run by `cluster.py`) plays the kubelet for nodes carrying the
+``kwok.x-k8s.io/node=fake`` annotation, driven by the Stages written here: a node turns
+Ready; a scheduled pod turns Running and Ready (with every readiness gate the pod
+declares that the Stage does not leave to a controller); a deleted pod goes away; a
+Job's pod completes. Tests add their own Stages through `ClusterConfig.kwok_stages`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+if TYPE_CHECKING:
+    from flotilla.devcluster.cluster import LocalCluster
+
+MANAGED_ANNOTATION = "kwok.x-k8s.io/node"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+NODE_NAME_PREFIX = "kwok-node-"
+
+#: Readiness gates a controller owns; the pod-ready Stage leaves them alone.
+CONTROLLER_OWNED_GATES = ("InPlaceUpdateReady", "KruisePodReady")
+
+_NODE_READY_STATUS = """\
+{{ $now := Now }}
+conditions:
+- {type: Ready, status: "True", reason: KubeletReady, message: "kwok fake kubelet is ready",
+   lastHeartbeatTime: {{ $now | Quote }}, lastTransitionTime: {{ $now | Quote }}}
+- {type: MemoryPressure, status: "False", reason: KubeletHasSufficientMemory, message: "",
+   lastHeartbeatTime: {{ $now | Quote }}, lastTransitionTime: {{ $now | Quote }}}
+- {type: DiskPressure, status: "False", reason: KubeletHasNoDiskPressure, message: "",
+   lastHeartbeatTime: {{ $now | Quote }}, lastTransitionTime: {{ $now | Quote }}}
+- {type: PIDPressure, status: "False", reason: KubeletHasSufficientPID, message: "",
+   lastHeartbeatTime: {{ $now | Quote }}, lastTransitionTime: {{ $now | Quote }}}
+addresses:
+{{ with NodeIP }}- {type: InternalIP, address: {{ . | Quote }}}{{ end }}
+{{ with NodeName }}- {type: Hostname, address: {{ . | Quote }}}{{ end }}
+nodeInfo:
+  architecture: amd64
+  operatingSystem: linux
+  kubeletVersion: {{ printf "kwok-%s" Version | Quote }}
+  containerRuntimeVersion: {{ printf "kwok-%s" Version | Quote }}
+  kernelVersion: ""
+  kubeProxyVersion: ""
+  osImage: ""
+  machineID: ""
+  systemUUID: ""
+  bootID: ""
+phase: Running
+"""
+
+_POD_RUNNING_STATUS = """\
+{{ $now := Now }}
+phase: Running
+startTime: {{ $now | Quote }}
+conditions:
+- {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- {type: ContainersReady, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- {type: Ready, status: "True", lastTransitionTime: {{ $now | Quote }}}
+{{ range .spec.readinessGates }}{{ if not (or (eq .conditionType "InPlaceUpdateReady") (eq .conditionType "KruisePodReady")) }}
+- {type: {{ .conditionType | Quote }}, status: "True", lastTransitionTime: {{ $now | Quote }}}
+{{ end }}{{ end }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  imageID: {{ printf "kwok://%s" .image | Quote }}
+  ready: true
+  started: true
+  restartCount: 0
+  state: {running: {startedAt: {{ $now | Quote }}}}
+{{ end }}
+{{ with NodeIPsWith .spec.nodeName }}hostIP: {{ index . 0 | Quote }}{{ end }}
+{{ with PodIPsWith .spec.nodeName (or .spec.hostNetwork false) (or .metadata.uid "") (or .metadata.name "") (or .metadata.namespace "") }}
+podIP: {{ index . 0 | Quote }}
+podIPs:
+{{ range . }}- {ip: {{ . | Quote }}}
+{{ end }}{{ end }}
+"""
+
+_POD_SUCCEEDED_STATUS = """\
+{{ $now := Now }}
+phase: Succeeded
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  ready: false
+  started: false
+  restartCount: 0
+  state: {terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}}
+{{ end }}
+"""
+
+
+def _stage(
+    name: str, kind: str, match: list[dict[str, object]], next_step: dict[str, object]
+) -> dict[str, object]:
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Stage",
+        "metadata": {"name": name},
+        "spec": {
+            "resourceRef": {"apiGroup": "v1", "kind": kind},
+            "selector": {"matchExpressions": match},
+            "next": next_step,
+        },
+    }
+
+
+def default_stages() -> list[dict[str, object]]:
+    """Flotilla's node and pod lifecycle for kwok (see the module docstring)."""
+    ready_status = '.status.conditions.[] | select( .type == "Ready" ) | .status'
+    not_deleted: dict[str, object] = {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}
+    return [
+        _stage(
+            "flotilla-node-ready",
+            "Node",
+            [{"key": ready_status, "operator": "NotIn", "values": ["True"]}],
+            {"statusTemplate": _NODE_READY_STATUS},
+        ),
+        _stage(
+            "flotilla-pod-running",
+            "Pod",
+            [
+                not_deleted,
+                {"key": ".spec.nodeName", "operator": "Exists"},
+                {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
+            ],
+            {"statusTemplate": _POD_RUNNING_STATUS},
+        ),
+        _stage(
+            "flotilla-job-pod-complete",
+            "Pod",
+            [
+                not_deleted,
+                {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+                {"key": ".metadata.ownerReferences.[].kind", "operator": "In", "values": ["Job"]},
+            ],
+            {"statusTemplate": _POD_SUCCEEDED_STATUS},
+        ),
+        _stage(
+            "flotilla-pod-delete",
+            "Pod",
+            [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}],
+            {"delete": True},
+        ),
+    ]
+
+
+def write_kwok_config(
+    run_dir: Path, extra_stages: Sequence[Mapping[str, object]], _qps: float | None
+) -> Path:
+    """Write kwok's configuration (options + Stages) and return its path."""
+    options = {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokConfiguration",
+        "options": {
+            "nodeLeaseDurationSeconds": 40,
+            "nodeLeaseParallelism": 4,
+            "podPlayStageParallelism": 16,
+            "nodePlayStageParallelism": 4,
+            "podsOnNodeSyncParallelism": 4,
+        },
+    }
+    documents: list[Mapping[str, object]] = [options, *default_stages(), *extra_stages]
+    path = run_dir / "kwok.yaml"
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    return path
+
+
+def node_manifest(index: int, zone: str, pods: int) -> dict[str, object]:
+    name = f"{NODE_NAME_PREFIX}{index}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {MANAGED_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+                ZONE_LABEL: zone,
+            },
+        },
+        "status": {
+            "allocatable": {"cpu": "64", "memory": "256Gi", "pods": str(pods)},
+            "capacity": {"cpu": "64", "memory": "256Gi", "pods": str(pods)},
+        },
+    }
+
+
+def create_nodes(cluster: LocalCluster, count: int, zones: Sequence[str], pods: int) -> None:
+    """Create `count` fake nodes spread over `zones` (skipping ones that exist)."""
+    import urllib.error
+
+    for index in range(count):
+        manifest = node_manifest(index, zones[index % len(zones)], pods)
+        try:
+            cluster.api_request("POST", "/api/v1/nodes", manifest)
+        except urllib.error.HTTPError as err:
+            if err.code != 409:
+                raise
+
+
+def node_ready(node: Mapping[str, object]) -> bool:
+    status = node.get("status")
+    conditions = status.get("conditions", []) if isinstance(status, dict) else []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

@@ -1,0 +1,130 @@
+"""Shared pytest fixtures: the real local control plane + NATS, namespaces, clients.
+
+The session starts one environment (`flotilla.devcluster.env`) the first time an
+integration test asks for it: a local control plane and NATS, or an existing cluster
+with ``USE_EXISTING_CLUSTER=true``. If it cannot start, every test that needs it fails
+with the component's error and log (never a skip). The run folder (logs, kubeconfig)
+is printed at the end of any run with failures.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from flotilla.devcluster.env import DevEnvironment, new_run_dir
+from flotilla.devcluster.process import ComponentError
+from flotilla.devcluster.toolchain import ToolchainError
+
+_RUN_DIR_KEY = pytest.StashKey[Path]()
+_MARKS = {"unit": "unit", "integration": "integration", "faults": "integration", "e2e": "integration"}
+
+Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test by its folder: tests/unit -> unit; integration, faults, e2e -> integration."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "tests" in parts:
+            folder = parts[parts.index("tests") + 1] if parts.index("tests") + 1 < len(parts) else ""
+            mark = _MARKS.get(folder)
+            if mark:
+                item.add_marker(getattr(pytest.mark, mark))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    run_dir = terminalreporter.config.stash.get(_RUN_DIR_KEY, None)
+    if run_dir is not None and (terminalreporter.stats.get("failed") or terminalreporter.stats.get("error")):
+        terminalreporter.write_line(f"control plane run folder (logs, kubeconfig): {run_dir}", yellow=True)
+
+
+@pytest.fixture(scope="session")
+def dev_env(request: pytest.FixtureRequest) -> Iterator[DevEnvironment]:
+    run_dir = new_run_dir("pytest")
+    request.config.stash[_RUN_DIR_KEY] = run_dir
+    try:
+        env = DevEnvironment.from_environment(run_dir)
+    except (ComponentError, ToolchainError) as err:
+        pytest.fail(f"the test environment did not start: {err}\nrun folder: {run_dir}", pytrace=False)
+    try:
+        yield env
+    finally:
+        env.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(dev_env: DevEnvironment) -> Path:
+    return dev_env.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def api_client(kubeconfig: Path) -> Iterator[k8s.ApiClient]:
+    api = k8s_config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture(scope="session")
+def kubectl(dev_env: DevEnvironment) -> Kubectl:
+    return dev_env.kubectl
+
+
+@pytest.fixture(scope="session")
+def nats_url(dev_env: DevEnvironment) -> str:
+    return dev_env.nats_url
+
+
+def _namespace_name(test_name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
+    return f"t-{slug}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, api_client: k8s.ApiClient) -> Iterator[str]:
+    """A fresh namespace whose default ServiceAccount exists; deleted after the test."""
+    core = k8s.CoreV1Api(api_client)
+    name = _namespace_name(request.node.name)
+    core.create_namespace(
+        k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels={"flotilla.dev/test": "true"}))
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            core.read_namespaced_service_account("default", name)
+            break
+        except k8s.ApiException as err:
+            if err.status != 404 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture
+async def nats_client(nats_url: str) -> AsyncIterator[NATS]:
+    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    try:
+        yield nc
+    finally:
+        await nc.drain()
+
+
+@pytest.fixture
+async def jetstream(nats_client: NATS) -> JetStreamContext:
+    return nats_client.jetstream()

@@ -1,0 +1,91 @@
+"""The Kubernetes transport error hierarchy, and the one function that maps responses onto it.
+
+Everything that talks to the API server (``flotilla.runtime.kube``) raises only these; callers
+decide by class, never by status code: :class:`Transient` is retried (``flotilla.runtime.retry``),
+:class:`Conflict` means "re-plan from fresh state", :class:`NotFound` is usually fine to ignore,
+:class:`Terminal` will not get better by retrying (bad request, forbidden, invalid object).
+"""
+
+from __future__ import annotations
+
+import orjson
+
+
+class KubeError(Exception):
+    """An API request failed. ``status`` is the HTTP code (0 when no response arrived)."""
+
+    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class NotFound(KubeError):
+    """404: the object (or its namespace) does not exist."""
+
+
+class Conflict(KubeError):
+    """409: a stale resourceVersion or a concurrent writer; re-read and re-plan."""
+
+
+class AlreadyExists(Conflict):
+    """409 AlreadyExists on create: someone else created it; re-read and re-plan."""
+
+
+class Gone(KubeError):
+    """410: the watch resourceVersion is too old; relist."""
+
+
+class Transient(KubeError):
+    """429, 5xx, timeouts, connection errors: retry, after ``retry_after`` seconds when given."""
+
+    def __init__(self, message: str, *, status: int = 0, reason: str = "", retry_after: float | None = None):
+        super().__init__(message, status=status, reason=reason)
+        self.retry_after = retry_after
+
+
+class Terminal(KubeError):
+    """400, 401, 403, 405, 422 and friends: retrying the same request will not help."""
+
+
+def _status_message(body: bytes) -> tuple[str, str]:
+    """``(message, reason)`` of a ``Status`` body; the raw text when it is not one."""
+    try:
+        status = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:300].decode("utf-8", "replace"), ""
+    if isinstance(status, dict):
+        return str(status.get("message", "")), str(status.get("reason", ""))
+    return str(status)[:300], ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def error_from_response(
+    status: int, body: bytes, *, method: str, path: str, retry_after: str | None = None
+) -> KubeError:
+    """The exception for a non-2xx API response (the one place status codes are interpreted)."""
+    message, reason = _status_message(body)
+    text = f"{method} {path}: {status} {reason or ''} {message}".strip()
+    if status == 404:
+        return NotFound(text, status=status, reason=reason)
+    if status == 409:
+        kind = AlreadyExists if reason == "AlreadyExists" else Conflict
+        return kind(text, status=status, reason=reason)
+    if status == 410:
+        return Gone(text, status=status, reason=reason)
+    if status == 429 or status >= 500:
+        return Transient(text, status=status, reason=reason, retry_after=_retry_after(retry_after))
+    return Terminal(text, status=status, reason=reason)
+
+
+def error_from_exception(exc: BaseException, *, method: str, path: str) -> KubeError:
+    """A connection-level failure (refused, reset, timeout, TLS) as a :class:`Transient`."""
+    return Transient(f"{method} {path}: {type(exc).__name__}: {exc}")

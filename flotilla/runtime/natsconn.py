@@ -1,0 +1,71 @@
+"""Connect to NATS with reconnect, reporting the connection state to :class:`Health`.
+
+Called by the watcher and worker commands. The first connect is retried with backoff until it
+succeeds (NATS unreachable at start is a non-ready probe and a log line, not a crash loop);
+afterwards nats.py reconnects forever and the ``nats`` check follows disconnect/reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats
+from nats.aio.client import Client
+
+from flotilla.runtime.health import Health
+
+log = logging.getLogger("flotilla.runtime.nats")
+
+
+async def connect(
+    url: str,
+    *,
+    name: str,
+    health: Health | None = None,
+    max_wait: float = 10.0,
+    first_attempt_timeout: float = 3.0,
+) -> Client:
+    """A connected client; keeps trying until it gets one (cancel the task to give up)."""
+
+    async def disconnected() -> None:
+        log.warning("nats: disconnected from %s", url)
+        if health is not None:
+            health.set_not_ready("nats", "disconnected, reconnecting")
+
+    async def reconnected() -> None:
+        log.info("nats: reconnected to %s", url)
+        if health is not None:
+            health.set_ready("nats")
+
+    async def error(exc: Exception) -> None:
+        log.warning("nats: %s: %s", type(exc).__name__, exc)
+
+    delay = 0.5
+    while True:
+        try:
+            client = await nats.connect(
+                servers=[url],
+                name=name,
+                connect_timeout=first_attempt_timeout,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                ping_interval=5,
+                max_outstanding_pings=3,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                error_cb=error,
+            )
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
+            reason = f"cannot connect to {url}: {type(exc).__name__}: {exc}"
+            log.error("nats: %s; retrying in %.1fs", reason, delay)
+            if health is not None:
+                health.set_not_ready("nats", reason)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_wait)
+            continue
+        if health is not None:
+            health.set_ready("nats")
+        log.info("nats: connected to %s", url)
+        return client

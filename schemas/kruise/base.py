@@ -53,6 +53,13 @@ class Bounds:
 
 
 @dataclass(frozen=True)
+class ListMap:
+    """A list whose items are unique by ``keys`` (``x-kubernetes-list-type: map``)."""
+
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Schemaless:
     """Marks a :data:`KubeObject` field; ``properties`` names the few sub-paths CEL rules need typed."""
 
@@ -60,14 +67,14 @@ class Schemaless:
 
 
 #: int-or-string: an absolute number or a percentage such as ``"25%"``.
-IntOrString = Annotated[int | str, Format("int-or-string")]
+IntOrString = Annotated[int | str, Format("int-or-string"), Bounds(max_length=64)]
 
 _PERCENT_OR_NATURAL = Cel(
     rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",
     message="must be a non-negative integer or a percentage between 0% and 100% (like '25%')",
 )
 #: int-or-string that must be a non-negative number or a percent 0%..100%.
-IntOrPercent = Annotated[int | str, Format("int-or-string"), _PERCENT_OR_NATURAL]
+IntOrPercent = Annotated[int | str, Format("int-or-string"), Bounds(max_length=8), _PERCENT_OR_NATURAL]
 
 Int32 = Annotated[int, Format("int32")]
 Int64 = Annotated[int, Format("int64")]
@@ -154,7 +161,6 @@ class KruiseResource(KruiseModel):
     """A top-level kind: ``apiVersion``, ``kind``, ``metadata`` (kept as JSON), ``spec``, ``status``."""
 
     info: ClassVar[ResourceInfo]
-    description: ClassVar[str] = ""
 
     api_version: str | None = None
     kind: str | None = None

@@ -32,7 +32,7 @@ from schemas.kruise.pub import (
     Lifecycle,
     PodTemplate,
     UpdatePriorityStrategy,
-    UpdateScatterTerm,
+    UpdateScatterStrategy,
 )
 
 CLONESET_INSTANCE_ID_LABEL = "apps.kruise.io/cloneset-instance-id"
@@ -72,7 +72,7 @@ class CloneSetUpdateStrategy(KruiseModel):
     """Stop updating Pods (scaling continues)."""
     priority_strategy: UpdatePriorityStrategy | None = None
     """Rules that order the Pods to update."""
-    scatter_strategy: list[UpdateScatterTerm] | None = None
+    scatter_strategy: UpdateScatterStrategy | None = None
     """Spread Pods with the given labels evenly across the update order (applied after priority)."""
     in_place_update_strategy: InPlaceUpdateStrategy | None = None
     """Strategies for in-place update."""

@@ -19,6 +19,7 @@ from schemas.kruise.base import (
     KruiseModel,
     KruiseResource,
     KubeObject,
+    ListMap,
     PrinterColumn,
     ResourceInfo,
     Time,
@@ -90,10 +91,7 @@ class ContainerRecreateRequestSpec(KruiseModel):
         list[ContainerRecreateRequestContainer],
         Bounds(max_items=64),
         Cel("size(self) > 0", "containers must name at least one container"),
-        Cel(
-            "self.all(c, self.exists_one(d, d.name == c.name))",
-            "containers must not name the same container twice",
-        ),
+        ListMap(("name",)),
     ]
     """Containers to recreate."""
     strategy: ContainerRecreateRequestStrategy = Field(default_factory=ContainerRecreateRequestStrategy)

@@ -30,10 +30,10 @@ ClaimTemplate = Annotated[KubeObject, Schemaless()]
 
 #: ``spec.selector.matchLabels`` must be a subset of ``spec.template.metadata.labels``.
 SELECTOR_MATCHES_TEMPLATE = Cel(
-    "!has(self.selector.matchLabels) || self.selector.matchLabels.all(k,"
-    " has(self.template.metadata) && has(self.template.metadata.labels)"
-    " && k in self.template.metadata.labels"
-    " && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
+    "!has(self.selector.matchLabels) || (has(self.template.metadata)"
+    " && has(self.template.metadata.labels) && self.selector.matchLabels.all(k,"
+    " k in self.template.metadata.labels"
+    " && self.template.metadata.labels[k] == self.selector.matchLabels[k]))",
     "selector.matchLabels must match template.metadata.labels"
     " (every selector label must be on the pod template with the same value)",
 )
@@ -41,6 +41,12 @@ SELECTOR_MATCHES_TEMPLATE = Cel(
 LifecycleState = Literal[
     "PreparingNormal", "Normal", "PreparingUpdate", "Updating", "Updated", "PreparingDelete"
 ]
+
+
+#: A label value (at most 63 characters, as Kubernetes enforces; the bound keeps CEL costs low).
+LabelValue = Annotated[str, Bounds(max_length=63)]
+#: A label key (optional DNS-subdomain prefix of at most 253 characters, '/', name of at most 63).
+LabelKey = Annotated[str, Bounds(max_length=317)]
 
 
 class LabelSelectorRequirement(KruiseModel):
@@ -57,7 +63,7 @@ class LabelSelectorRequirement(KruiseModel):
 class LabelSelector(KruiseModel):
     """A label query (metav1.LabelSelector); requirements are ANDed, an empty selector matches everything."""
 
-    match_labels: Annotated[dict[str, str], Bounds(max_properties=64)] | None = None
+    match_labels: Annotated[dict[str, LabelValue], Bounds(max_properties=64)] | None = None
     """Label key/value pairs an object must all carry."""
     match_expressions: list[LabelSelectorRequirement] | None = None
     """Label selector requirements, ANDed."""
@@ -111,7 +117,7 @@ class InPlaceUpdateStrategy(KruiseModel):
 class UpdatePriorityOrderTerm(KruiseModel):
     """Order Pods by the integer at the end of the value of one label."""
 
-    ordered_key: Annotated[str, Cel("self != ''", "orderedKey must not be empty")]
+    ordered_key: Annotated[LabelKey, Cel("self != ''", "orderedKey must not be empty")]
     """Label key whose value (its trailing integer, e.g. 10 in 'sts-10') orders Pods; larger first."""
 
 
@@ -133,9 +139,9 @@ class UpdatePriorityWeightTerm(KruiseModel):
 class UpdatePriorityStrategy(KruiseModel):
     """The order Pods are updated in: by label order (orderPriority) or by weights (weightPriority)."""
 
-    order_priority: list[UpdatePriorityOrderTerm] | None = None
+    order_priority: Annotated[list[UpdatePriorityOrderTerm], Bounds(max_items=64)] | None = None
     """Pods with the first key go first (sorted by its value), then the second key, then the rest."""
-    weight_priority: list[UpdatePriorityWeightTerm] | None = None
+    weight_priority: Annotated[list[UpdatePriorityWeightTerm], Bounds(max_items=64)] | None = None
     """Pods are sorted by the sum of the weights of the terms they match, highest first."""
 
     cel_rules = (
@@ -150,10 +156,10 @@ class UpdatePriorityStrategy(KruiseModel):
 class UpdateScatterTerm(KruiseModel):
     """Pods with this label key=value are spread evenly across the update order."""
 
-    key: Annotated[str, Cel("self != ''", "scatter key must not be empty")]
+    key: Annotated[LabelKey, Cel("self != ''", "scatter key must not be empty")]
     """Label key."""
-    value: str
+    value: LabelValue
     """Label value."""
 
 
-UpdateScatterStrategy = list[UpdateScatterTerm]
+UpdateScatterStrategy = Annotated[list[UpdateScatterTerm], Bounds(max_items=64)]

@@ -24,7 +24,7 @@ from schemas.kruise.base import (
     PrinterColumn,
     ResourceInfo,
 )
-from schemas.kruise.pub import LabelSelector, UpdatePriorityStrategy, UpdateScatterTerm
+from schemas.kruise.pub import LabelSelector, UpdatePriorityStrategy, UpdateScatterStrategy
 
 SIDECARSET_HASH_ANNOTATION = "kruise.io/sidecarset-hash"
 SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION = "kruise.io/sidecarset-hash-without-image"
@@ -113,7 +113,7 @@ class SidecarSetUpdateStrategy(KruiseModel):
     """The most Pods unavailable during the update (absolute or percent, rounded up). Default 1."""
     priority_strategy: UpdatePriorityStrategy | None = None
     """Rules that order the Pods to update."""
-    scatter_strategy: list[UpdateScatterTerm] | None = None
+    scatter_strategy: UpdateScatterStrategy | None = None
     """Spread Pods with the given labels evenly across the update order."""
 
     cel_rules = (

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from schemas.kruise.base import (
     AGE_COLUMN,
+    Bounds,
     Cel,
     Format,
     Int32,
@@ -48,6 +49,7 @@ RetentionPolicy = Literal["Retain", "Delete"]
 ReservedOrdinal = Annotated[
     int | str,
     Format("int-or-string"),
+    Bounds(max_length=24),
     Cel(
         "type(self) == int ? self >= 0 : self.matches('^[0-9]+(-[0-9]+)?$')",
         "reserveOrdinals entries must be a non-negative integer or a range like '3-5'",
@@ -145,7 +147,7 @@ class StatefulSetSpec(KruiseModel):
     """How Pods are updated when the template changes."""
     revision_history_limit: NonNegativeInt32 = 10
     """How many old ControllerRevisions to keep. Default 10."""
-    reserve_ordinals: list[ReservedOrdinal] | None = None
+    reserve_ordinals: Annotated[list[ReservedOrdinal], Bounds(max_items=1024)] | None = None
     """Ordinals to skip (numbers or ranges like '3-5'); replicas still counts running Pods."""
     lifecycle: Lifecycle | None = None
     """Lifecycle hooks: preDelete and inPlaceUpdate."""

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from schemas.kruise.base import (
     AGE_COLUMN,
+    Bounds,
     Cel,
     Int32,
     Int64,
@@ -20,6 +21,7 @@ from schemas.kruise.base import (
     KruiseModel,
     KruiseResource,
     KubeObject,
+    ListMap,
     NonNegativeInt32,
     PrinterColumn,
     ResourceInfo,
@@ -80,8 +82,9 @@ class Subset(KruiseModel):
 
     name: Annotated[
         str,
+        Bounds(max_length=63),
         Cel(
-            "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self) <= 63",
+            "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
             "subset name must be a DNS label (lowercase letters, digits and '-', at most 63 characters)",
         ),
     ]
@@ -128,8 +131,8 @@ class UnitedDeploymentScheduleStrategy(KruiseModel):
 class Topology(KruiseModel):
     """The subsets and how Pods are spread over them."""
 
-    subsets: list[Subset] | None = None
-    """The subsets (merged by name)."""
+    subsets: Annotated[list[Subset], Bounds(max_items=64), ListMap(("name",))] | None = None
+    """The subsets (unique by name, at most 64)."""
     schedule_strategy: UnitedDeploymentScheduleStrategy = Field(
         default_factory=UnitedDeploymentScheduleStrategy
     )

@@ -1,0 +1,259 @@
+"""What the watcher watches: worker types, their primary resource and the resources they own.
+
+Pure data. :func:`load_config` reads an optional YAML/JSON file (``--config``) and the built-in
+catalogue of OpenKruise kinds; :mod:`watcher.command` builds a :class:`WatcherConfig` from the
+CLI flags, :mod:`watcher.informer` watches each :class:`WatchTarget` and :mod:`watcher.mapping`
+turns one watched object into reconcile keys using the :class:`TypeSpec` rules.
+
+A config file looks like::
+
+    types:
+      testcm:
+        resource: {group: "", version: v1, resource: configmaps, kind: ConfigMap}
+        labelSelector: flotilla.dev/test=abc
+        owned:
+          - resource: {group: "", version: v1, resource: pods, kind: Pod}
+            via: controller-owner
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """The watcher configuration is unusable; the message says what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A Kubernetes resource the API serves: group/version/plural plus its kind and scope."""
+
+    group: str
+    version: str
+    resource: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def collection_path(self, namespace: str | None) -> str:
+        """The REST path of the collection (all namespaces when ``namespace`` is None)."""
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if namespace and self.namespaced:
+            return f"{base}/namespaces/{namespace}/{self.resource}"
+        return f"{base}/{self.resource}"
+
+    def __str__(self) -> str:
+        return f"{self.resource}.{self.group}" if self.group else self.resource
+
+
+class MapVia(enum.StrEnum):
+    """How an owned object names the reconcile key(s) it concerns."""
+
+    #: Its ``metadata.ownerReferences`` entry with ``controller: true`` of the primary kind.
+    CONTROLLER_OWNER = "controller-owner"
+    #: Every SidecarSet named in its ``kruise.io/sidecarset-hash`` annotation (injected pods).
+    SIDECARSET_ANNOTATION = "sidecarset-annotation"
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedSpec:
+    resource: Resource
+    via: MapVia = MapVia.CONTROLLER_OWNER
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSpec:
+    """One worker type: its primary resource (the key's object) and what it owns."""
+
+    name: str
+    resource: Resource
+    label_selector: str = ""
+    owned: tuple[OwnedSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WatchTarget:
+    """One list+watch stream: a resource, optionally narrowed by label selector."""
+
+    resource: Resource
+    label_selector: str = ""
+
+    def checkpoint_key(self, scope: str, namespace: str | None) -> str:
+        """The NATS KV key holding this stream's last resourceVersion (only KV-safe characters)."""
+        ident = (
+            f"{self.resource.api_version}/{self.resource.resource}|{namespace or ''}|{self.label_selector}"
+        )
+        digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
+        group = self.resource.group.replace(".", "_") or "core"
+        return f"{scope}.{group}.{self.resource.resource}.{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherConfig:
+    types: tuple[TypeSpec, ...]
+    #: Watch only this namespace (None: all namespaces).
+    namespace: str | None = None
+    resync_seconds: float = 300.0
+    checkpoint_seconds: float = 1.0
+    watch_timeout_seconds: int = 300
+    max_in_flight: int = 512
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def targets(self) -> tuple[WatchTarget, ...]:
+        """Every distinct stream to watch, primaries first, in config order."""
+        seen: dict[WatchTarget, None] = {}
+        for spec in self.types:
+            seen.setdefault(WatchTarget(spec.resource, spec.label_selector), None)
+        for spec in self.types:
+            for owned in spec.owned:
+                seen.setdefault(WatchTarget(owned.resource), None)
+        return tuple(seen)
+
+    def type_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.types)
+
+
+_CORE = ""
+_KRUISE = "apps.kruise.io"
+POD = Resource(_CORE, "v1", "pods", "Pod")
+PVC = Resource(_CORE, "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+REVISION = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
+CONFIGMAP = Resource(_CORE, "v1", "configmaps", "ConfigMap")
+
+
+def _owns(*resources: Resource) -> tuple[OwnedSpec, ...]:
+    return tuple(OwnedSpec(r) for r in resources)
+
+
+#: Built-in worker types, CloneSet first. Enabled by ``--types`` (default: all of them).
+CATALOGUE: tuple[TypeSpec, ...] = (
+    TypeSpec(
+        "cloneset", Resource(_KRUISE, "v1alpha1", "clonesets", "CloneSet"), owned=_owns(POD, PVC, REVISION)
+    ),
+    TypeSpec(
+        "statefulset",
+        Resource(_KRUISE, "v1beta1", "statefulsets", "StatefulSet"),
+        owned=_owns(POD, PVC, REVISION),
+    ),
+    TypeSpec(
+        "daemonset", Resource(_KRUISE, "v1alpha1", "daemonsets", "DaemonSet"), owned=_owns(POD, REVISION)
+    ),
+    TypeSpec(
+        "sidecarset",
+        Resource(_KRUISE, "v1alpha1", "sidecarsets", "SidecarSet", namespaced=False),
+        owned=(OwnedSpec(POD, MapVia.SIDECARSET_ANNOTATION), OwnedSpec(REVISION)),
+    ),
+    TypeSpec(
+        "uniteddeployment",
+        Resource(_KRUISE, "v1alpha1", "uniteddeployments", "UnitedDeployment"),
+        owned=_owns(
+            Resource(_KRUISE, "v1alpha1", "clonesets", "CloneSet"),
+            Resource(_KRUISE, "v1beta1", "statefulsets", "StatefulSet"),
+            Resource("apps", "v1", "statefulsets", "StatefulSet"),
+            Resource("apps", "v1", "deployments", "Deployment"),
+            REVISION,
+        ),
+    ),
+    TypeSpec(
+        "broadcastjob", Resource(_KRUISE, "v1alpha1", "broadcastjobs", "BroadcastJob"), owned=_owns(POD)
+    ),
+    TypeSpec(
+        "advancedcronjob",
+        Resource(_KRUISE, "v1alpha1", "advancedcronjobs", "AdvancedCronJob"),
+        owned=_owns(
+            Resource("batch", "v1", "jobs", "Job"),
+            Resource(_KRUISE, "v1alpha1", "broadcastjobs", "BroadcastJob"),
+        ),
+    ),
+    TypeSpec(
+        "podunavailablebudget",
+        Resource("policy.kruise.io", "v1alpha1", "podunavailablebudgets", "PodUnavailableBudget"),
+    ),
+)
+
+
+def _resource(raw: object, where: str) -> Resource:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with group, version, resource, kind")
+    try:
+        return Resource(
+            group=str(raw.get("group", "")),
+            version=str(raw["version"]),
+            resource=str(raw["resource"]),
+            kind=str(raw["kind"]),
+            namespaced=bool(raw.get("namespaced", True)),
+        )
+    except KeyError as missing:
+        raise ConfigError(f"{where}: missing field {missing}") from None
+
+
+def parse_types(document: object) -> tuple[TypeSpec, ...]:
+    """Parse the ``types:`` mapping of a config document (YAML/JSON already loaded)."""
+    if not isinstance(document, dict) or not isinstance(document.get("types"), dict):
+        raise ConfigError("config file: expected a top-level 'types:' mapping of type name -> spec")
+    specs: list[TypeSpec] = []
+    for name, raw in document["types"].items():
+        where = f"types.{name}"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: expected a mapping")
+        owned: list[OwnedSpec] = []
+        for index, item in enumerate(raw.get("owned") or ()):
+            if not isinstance(item, dict):
+                raise ConfigError(f"{where}.owned[{index}]: expected a mapping")
+            try:
+                via = MapVia(item.get("via", MapVia.CONTROLLER_OWNER.value))
+            except ValueError:
+                choices = ", ".join(v.value for v in MapVia)
+                raise ConfigError(f"{where}.owned[{index}].via: one of {choices}") from None
+            owned.append(OwnedSpec(_resource(item.get("resource"), f"{where}.owned[{index}]"), via))
+        specs.append(
+            TypeSpec(
+                name=str(name),
+                resource=_resource(raw.get("resource"), where),
+                label_selector=str(raw.get("labelSelector", "")),
+                owned=tuple(owned),
+            )
+        )
+    return tuple(specs)
+
+
+def select_types(
+    enabled: Iterable[str] | None,
+    extra: tuple[TypeSpec, ...] = (),
+    catalogue: tuple[TypeSpec, ...] = CATALOGUE,
+) -> tuple[TypeSpec, ...]:
+    """The enabled types: by name from the config file's types, then the catalogue.
+
+    ``enabled`` None means every type of the config file when it defines any, else the catalogue.
+    """
+    by_name = {spec.name: spec for spec in catalogue}
+    by_name.update({spec.name: spec for spec in extra})
+    if enabled is None:
+        return extra or catalogue
+    chosen: list[TypeSpec] = []
+    for name in enabled:
+        if name not in by_name:
+            raise ConfigError(f"unknown worker type {name!r}; known: {', '.join(sorted(by_name))}")
+        chosen.append(by_name[name])
+    if not chosen:
+        raise ConfigError("no worker types enabled")
+    return tuple(chosen)
+
+
+def load_file(path: Path) -> tuple[TypeSpec, ...]:
+    """Types defined by a YAML (or JSON) config file."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read watcher config {path}: {exc}") from None
+    return parse_types(document)

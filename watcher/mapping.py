@@ -1,0 +1,143 @@
+"""Pure mapping from one watched object to the reconcile keys it concerns.
+
+No I/O, no clock, no logging. :class:`Router` is built once from the :class:`WatcherConfig`;
+:mod:`watcher.informer` calls :meth:`Router.keys` for every watch event and every listed object.
+Rules, per worker type:
+
+- an object of the type's primary resource is its own key;
+- an owned object (pod, PVC, ControllerRevision, ...) maps to its controller owner when that
+  owner is of the type's primary kind and API group (any version);
+- a pod injected by SidecarSets maps to every SidecarSet named in ``kruise.io/sidecarset-hash``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+
+from schemas.bus.envelope import ReconcileKey, make_key
+from watcher.config import MapVia, Resource, TypeSpec, WatcherConfig, WatchTarget
+
+SIDECARSET_HASH_ANNOTATION = "kruise.io/sidecarset-hash"
+
+#: A decoded Kubernetes object (``orjson.loads`` output): plain dicts, lists and scalars.
+RawObject = Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """Identity of a watched object, as carried in the trigger envelope."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+
+
+def _meta(obj: RawObject) -> Mapping[str, object]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def object_ref(resource: Resource, obj: RawObject) -> ObjectRef:
+    """The identity of ``obj`` (list items carry no ``kind``, so it comes from the resource)."""
+    meta = _meta(obj)
+    return ObjectRef(
+        kind=resource.kind,
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""),
+        resource_version=str(meta.get("resourceVersion") or ""),
+    )
+
+
+def _group_of(api_version: str) -> str:
+    return api_version.rpartition("/")[0] if "/" in api_version else ""
+
+
+def controller_owner(obj: RawObject, owner: Resource) -> str | None:
+    """Name of ``obj``'s controller owner when it is of ``owner``'s kind and group, else None."""
+    refs = _meta(obj).get("ownerReferences")
+    if not isinstance(refs, list):
+        return None
+    for ref in refs:
+        if not isinstance(ref, dict) or ref.get("controller") is not True:
+            continue
+        if ref.get("kind") == owner.kind and _group_of(str(ref.get("apiVersion", ""))) == owner.group:
+            name = ref.get("name")
+            return name if isinstance(name, str) and name else None
+        return None  # one controller at most, and it is of another kind
+    return None
+
+
+def injecting_sidecarsets(obj: RawObject) -> tuple[str, ...]:
+    """SidecarSets named in the pod's ``kruise.io/sidecarset-hash`` annotation (malformed: none)."""
+    annotations = _meta(obj).get("annotations")
+    if not isinstance(annotations, dict):
+        return ()
+    raw = annotations.get(SIDECARSET_HASH_ANNOTATION)
+    if not isinstance(raw, str):
+        return ()
+    try:
+        decoded = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return ()
+    if not isinstance(decoded, dict):
+        return ()
+    return tuple(sorted(name for name in decoded if isinstance(name, str) and name))
+
+
+def primary_keys(spec: TypeSpec, obj: RawObject) -> tuple[ReconcileKey, ...]:
+    """The key of an object of ``spec``'s primary resource: the object itself."""
+    meta = _meta(obj)
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        return ()
+    namespace = str(meta.get("namespace") or "") if spec.resource.namespaced else ""
+    return (make_key(spec.name, namespace, name),)
+
+
+def owned_keys(spec: TypeSpec, via: MapVia, obj: RawObject) -> tuple[ReconcileKey, ...]:
+    """The keys of ``spec`` an owned object concerns, by the ``via`` rule."""
+    namespace = str(_meta(obj).get("namespace") or "") if spec.resource.namespaced else ""
+    if via is MapVia.CONTROLLER_OWNER:
+        owner = controller_owner(obj, spec.resource)
+        return (make_key(spec.name, namespace, owner),) if owner else ()
+    if via is MapVia.SIDECARSET_ANNOTATION:
+        return tuple(make_key(spec.name, namespace, name) for name in injecting_sidecarsets(obj))
+    raise AssertionError(f"unhandled mapping rule {via}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    spec: TypeSpec
+    via: MapVia | None  # None: the target is the type's primary resource
+
+
+class Router:
+    """For each watch target, the types it feeds; maps an object to its keys (pure)."""
+
+    def __init__(self, config: WatcherConfig) -> None:
+        routes: dict[WatchTarget, list[_Route]] = {}
+        for spec in config.types:
+            routes.setdefault(WatchTarget(spec.resource, spec.label_selector), []).append(_Route(spec, None))
+            for owned in spec.owned:
+                routes.setdefault(WatchTarget(owned.resource), []).append(_Route(spec, owned.via))
+        self._routes = {target: tuple(found) for target, found in routes.items()}
+
+    def types_fed_by(self, target: WatchTarget) -> tuple[TypeSpec, ...]:
+        return tuple(route.spec for route in self._routes.get(target, ()))
+
+    def keys(self, target: WatchTarget, obj: RawObject) -> tuple[ReconcileKey, ...]:
+        """Every reconcile key ``obj`` (seen on ``target``) concerns, without duplicates, in order."""
+        found: dict[ReconcileKey, None] = {}
+        for route in self._routes.get(target, ()):
+            keys = (
+                primary_keys(route.spec, obj) if route.via is None else owned_keys(route.spec, route.via, obj)
+            )
+            for key in keys:
+                found.setdefault(key, None)
+        return tuple(found)

@@ -1,0 +1,465 @@
+"""charts/flotilla renders what the issue asks for, without a cluster.
+
+Proves, on `helm template` output of the real chart: `helm lint` passes with the defaults
+and with every option on; the watcher is a 2-replica Deployment with leader election;
+worker types are data (one Deployment/ServiceAccount/ClusterRole/PDB per enabled type,
+a new type added from values alone, a type switched off leaves nothing behind, per-type
+replicas and resources); HPA and KEDA ScaledObject replace the fixed replica count and are
+exclusive; NATS is an existing server (URL, credentials Secret) or the bundled dependency;
+the OTEL_* settings; the ServiceMonitor; every pod runs non-root with a read-only root
+filesystem, no capabilities and seccomp RuntimeDefault; RBAC is least privilege (the
+watcher only reads, no wildcard anywhere); the webhook is off by default and, when on,
+its caBundle is the CA that signed its serving certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+
+from tests.unit.helm.chart_render import (
+    CHART,
+    KUBE_VERSION,
+    Manifest,
+    env_of,
+    helm_run,
+    named,
+    names,
+    of_kind,
+    pod_specs,
+    render,
+    render_text,
+)
+
+ALL_OPTIONS: dict[str, object] = {
+    "natsServer.enabled": True,
+    "nats.credentialsSecret.name": "nats-creds",
+    "tracing.enabled": True,
+    "metrics.serviceMonitor.enabled": True,
+    "workers.cloneset.keda.enabled": True,
+    "webhook.enabled": True,
+}
+
+SIDECARSET_TYPE: dict[str, Any] = {
+    "enabled": True,
+    "replicas": 2,
+    "watches": [
+        {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets"]},
+        {"apiGroups": [""], "resources": ["pods"]},
+    ],
+    "rules": [
+        {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets"], "verbs": ["get", "list"]},
+        {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets/status"], "verbs": ["update", "patch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "patch"]},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def default_objects() -> list[Manifest]:
+    return render()
+
+
+def test_helm_lint_passes_with_defaults_and_with_every_option_on() -> None:
+    helm_run("lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION)
+    sets = [arg for key, value in ALL_OPTIONS.items() for arg in ("--set", f"{key}={str(value).lower()}")]
+    result = helm_run("lint", str(CHART), "--kube-version", KUBE_VERSION, *sets)
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_default_release_has_the_watcher_one_cloneset_worker_and_their_rbac(
+    default_objects: list[Manifest],
+) -> None:
+    assert names(default_objects, "Deployment") == {"flotilla-watcher", "flotilla-worker-cloneset"}
+    assert names(default_objects, "ServiceAccount") == {"flotilla-watcher", "flotilla-worker-cloneset"}
+    assert names(default_objects, "ClusterRole") == {"flotilla-watcher", "flotilla-worker-cloneset"}
+    assert names(default_objects, "ClusterRoleBinding") == {"flotilla-watcher", "flotilla-worker-cloneset"}
+    assert names(default_objects, "Role") == {"flotilla-watcher-leader-election"}
+    assert names(default_objects, "PodDisruptionBudget") == {"flotilla-watcher", "flotilla-worker-cloneset"}
+    assert names(default_objects, "Service") == {
+        "flotilla-watcher-metrics",
+        "flotilla-worker-cloneset-metrics",
+    }
+    for kind in ("HorizontalPodAutoscaler", "ScaledObject", "ServiceMonitor", "StatefulSet"):
+        assert of_kind(default_objects, kind) == []
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Secret"):
+        assert of_kind(default_objects, kind) == [], "the webhook is off by default"
+
+
+def test_watcher_runs_two_leader_elected_replicas(default_objects: list[Manifest]) -> None:
+    watcher = named(default_objects, "Deployment", "flotilla-watcher")
+    assert watcher["spec"]["replicas"] == 2
+    assert watcher["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    container = watcher["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["watcher"]
+    env = env_of(container)
+    assert env["FLOTILLA_LEASE_NAME"] == "flotilla-watcher"
+    assert env["FLOTILLA_LEASE_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["FLOTILLA_WORKER_TYPES"] == "cloneset"
+    assert watcher["spec"]["template"]["spec"]["serviceAccountName"] == "flotilla-watcher"
+    lease_role = named(default_objects, "Role", "flotilla-watcher-leader-election")
+    assert lease_role["metadata"]["namespace"] == "flotilla-system"
+    named_rule = next(rule for rule in lease_role["rules"] if "resourceNames" in rule)
+    assert named_rule["resourceNames"] == ["flotilla-watcher"]
+
+
+def test_every_process_serves_health_and_metrics_on_one_port(default_objects: list[Manifest]) -> None:
+    for where, spec in pod_specs(default_objects):
+        container = spec["containers"][0]
+        assert container["ports"][0] == {"name": "http", "containerPort": 8080, "protocol": "TCP"}, where
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, where
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}, where
+        assert env_of(container)["FLOTILLA_HTTP_PORT"] == "8080", where
+        assert env_of(container)["NATS_URL"] == "nats://nats.nats-system.svc:4222", where
+
+
+def test_cloneset_worker_replicas_and_resources_are_set_per_type() -> None:
+    objects = render(
+        {
+            "workers.cloneset.replicas": 3,
+            "workers.cloneset.resources.limits.memory": "1Gi",
+            "workers.cloneset.pdb.enabled": False,
+        }
+    )
+    worker = named(objects, "Deployment", "flotilla-worker-cloneset")
+    assert worker["spec"]["replicas"] == 3
+    container = worker["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["worker", "cloneset"]
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"memory": "1Gi"},
+    }
+    assert env_of(container)["OTEL_SERVICE_NAME"] == "flotilla-worker-cloneset"
+    assert names(objects, "PodDisruptionBudget") == {"flotilla-watcher"}, "false overrides a true default"
+
+
+def test_a_worker_type_is_data_in_values() -> None:
+    objects = render(values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}})
+    assert names(objects, "Deployment") == {
+        "flotilla-watcher",
+        "flotilla-worker-cloneset",
+        "flotilla-worker-sidecarset",
+    }
+    worker = named(objects, "Deployment", "flotilla-worker-sidecarset")
+    assert worker["spec"]["replicas"] == 2
+    assert worker["spec"]["template"]["spec"]["containers"][0]["args"] == ["worker", "sidecarset"]
+    assert named(objects, "ClusterRole", "flotilla-worker-sidecarset")["rules"] == SIDECARSET_TYPE["rules"]
+    binding = named(objects, "ClusterRoleBinding", "flotilla-worker-sidecarset")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "flotilla-worker-sidecarset", "namespace": "flotilla-system"}
+    ]
+    watcher_rules = named(objects, "ClusterRole", "flotilla-watcher")["rules"]
+    assert {
+        "apiGroups": ["apps.kruise.io"],
+        "resources": ["sidecarsets"],
+        "verbs": ["get", "list", "watch"],
+    } in (watcher_rules)
+    watcher_env = env_of(
+        named(objects, "Deployment", "flotilla-watcher")["spec"]["template"]["spec"]["containers"][0]
+    )
+    assert watcher_env["FLOTILLA_WORKER_TYPES"] == "cloneset,sidecarset"
+
+
+def test_a_disabled_worker_type_leaves_nothing_behind() -> None:
+    objects = render({"workers.cloneset.enabled": False})
+    rendered = {f"{obj['kind']}/{obj['metadata']['name']}" for obj in objects}
+    assert not [name for name in rendered if "cloneset" in name]
+    watcher_rules = named(objects, "ClusterRole", "flotilla-watcher")["rules"]
+    assert watcher_rules == [{"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}]
+
+
+def test_hpa_replaces_the_fixed_replica_count() -> None:
+    objects = render(
+        {"workers.cloneset.autoscaling.enabled": True, "workers.cloneset.autoscaling.maxReplicas": 7}
+    )
+    assert "replicas" not in named(objects, "Deployment", "flotilla-worker-cloneset")["spec"]
+    hpa = named(objects, "HorizontalPodAutoscaler", "flotilla-worker-cloneset")
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "flotilla-worker-cloneset",
+    }
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 7)
+    assert hpa["spec"]["metrics"][0]["resource"]["target"] == {
+        "type": "Utilization",
+        "averageUtilization": 80,
+    }
+
+
+def test_keda_scales_a_type_on_its_jetstream_consumer_lag() -> None:
+    objects = render(
+        {
+            "workers.cloneset.keda.enabled": True,
+            "workers.cloneset.keda.monitoringEndpoint": "nats.nats-system.svc:8222",
+            "workers.cloneset.keda.lagThreshold": 20,
+        }
+    )
+    assert "replicas" not in named(objects, "Deployment", "flotilla-worker-cloneset")["spec"]
+    scaled = named(objects, "ScaledObject", "flotilla-worker-cloneset")
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "flotilla-worker-cloneset"
+    assert scaled["spec"]["triggers"] == [
+        {
+            "type": "nats-jetstream",
+            "metadata": {
+                "natsServerMonitoringEndpoint": "nats.nats-system.svc:8222",
+                "account": "$G",
+                "stream": "RECONCILE",
+                "consumer": "cloneset",
+                "lagThreshold": "20",
+                "activationLagThreshold": "0",
+            },
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"workers.cloneset.keda.enabled": True, "workers.cloneset.autoscaling.enabled": True},
+            "workers.cloneset: autoscaling.enabled and keda.enabled are exclusive",
+        ),
+        ({"workers.cloneset.keda.enabled": True}, "workers.cloneset.keda.monitoringEndpoint is required"),
+        ({"nats.url": ""}, "nats.url is required"),
+    ],
+)
+def test_contradictory_settings_fail_with_a_message_saying_what_to_change(
+    values: dict[str, object], message: str
+) -> None:
+    result = render_text(values, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_nats_existing_server_with_a_credentials_secret() -> None:
+    objects = render({"nats.url": "tls://nats.example:4222", "nats.credentialsSecret.name": "flotilla-nats"})
+    for where, spec in pod_specs(objects):
+        container = spec["containers"][0]
+        env = env_of(container)
+        assert env["NATS_URL"] == "tls://nats.example:4222", where
+        assert env["NATS_CREDS"] == "/etc/flotilla/nats/nats.creds", where
+        volume = next(v for v in spec["volumes"] if v["name"] == "nats-credentials")
+        assert volume["secret"]["secretName"] == "flotilla-nats", where
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "nats-credentials")
+        assert mount == {"name": "nats-credentials", "mountPath": "/etc/flotilla/nats", "readOnly": True}, (
+            where
+        )
+
+
+def test_bundled_nats_dependency_is_used_when_enabled() -> None:
+    objects = render({"natsServer.enabled": True, "natsServer.replicas": 3})
+    server = named(objects, "StatefulSet", "flotilla-nats")
+    assert server["spec"]["replicas"] == 3
+    config = named(objects, "ConfigMap", "flotilla-nats-config")["data"]["nats.conf"]
+    assert "jetstream {" in config
+    assert "nats://flotilla-nats-2.flotilla-nats-headless.flotilla-system.svc:6222" in config
+    assert names(objects, "Service") >= {"flotilla-nats", "flotilla-nats-headless"}
+    for where, spec in pod_specs(objects):
+        if where.startswith("Deployment/"):
+            assert (
+                env_of(spec["containers"][0])["NATS_URL"] == "nats://flotilla-nats.flotilla-system.svc:4222"
+            )
+
+
+def test_tracing_is_configured_only_through_otel_variables() -> None:
+    off = env_of(
+        named(render(), "Deployment", "flotilla-watcher")["spec"]["template"]["spec"]["containers"][0]
+    )
+    assert off["OTEL_SDK_DISABLED"] == "true"
+    assert off["OTEL_TRACES_EXPORTER"] == "none"
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in off
+    objects = render(
+        {
+            "tracing.enabled": True,
+            "tracing.endpoint": "http://jaeger.observability:4318",
+            "tracing.sampler": "traceidratio",
+            "tracing.samplerArg": "0.25",
+            "tracing.resourceAttributes.deployment\\.environment": "staging",
+        }
+    )
+    for where, spec in pod_specs(objects):
+        env = env_of(spec["containers"][0])
+        assert env["OTEL_SDK_DISABLED"] == "false", where
+        assert env["OTEL_TRACES_EXPORTER"] == "otlp", where
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger.observability:4318", where
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf", where
+        assert env["OTEL_TRACES_SAMPLER"] == "traceidratio", where
+        assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.25", where
+        assert "deployment.environment=staging" in env["OTEL_RESOURCE_ATTRIBUTES"].split(","), where
+    services = {env_of(spec["containers"][0])["OTEL_SERVICE_NAME"] for _, spec in pod_specs(objects)}
+    assert services == {"flotilla-watcher", "flotilla-worker-cloneset"}
+
+
+def test_service_monitor_scrapes_every_component() -> None:
+    objects = render(
+        {"metrics.serviceMonitor.enabled": True, "metrics.serviceMonitor.labels.release": "prom"}
+    )
+    monitor = named(objects, "ServiceMonitor", "flotilla")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "http", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
+    ]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    scraped = [
+        svc["metadata"]["name"]
+        for svc in of_kind(objects, "Service")
+        if selector.items() <= svc["metadata"]["labels"].items()
+    ]
+    assert sorted(scraped) == ["flotilla-watcher-metrics", "flotilla-worker-cloneset-metrics"]
+
+
+def test_every_pod_runs_non_root_read_only_without_capabilities() -> None:
+    objects = render(
+        {key: value for key, value in ALL_OPTIONS.items() if key != "workers.cloneset.keda.enabled"}
+    )
+    specs = pod_specs(objects)
+    assert {where for where, _ in specs} == {
+        "Deployment/flotilla-watcher",
+        "Deployment/flotilla-worker-cloneset",
+        "Deployment/flotilla-webhook",
+        "StatefulSet/flotilla-nats",
+    }
+    for where, spec in specs:
+        assert spec["securityContext"]["runAsNonRoot"] is True, where
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        for container in spec["containers"] + spec.get("initContainers", []):
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, where
+            assert security["allowPrivilegeEscalation"] is False, where
+            assert security["capabilities"] == {"drop": ["ALL"]}, where
+            assert security.get("privileged", False) is False, where
+
+
+def test_rbac_is_least_privilege() -> None:
+    objects = render({"webhook.enabled": True})
+    for role in of_kind(objects, "ClusterRole") + of_kind(objects, "Role"):
+        for rule in role["rules"]:
+            for field in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule[field], f"{role['metadata']['name']} has a wildcard in {field}"
+    watcher = named(objects, "ClusterRole", "flotilla-watcher")
+    for rule in watcher["rules"]:
+        if rule["resources"] == ["events"]:
+            assert rule["verbs"] == ["create"]
+        else:
+            assert rule["verbs"] == ["get", "list", "watch"], rule
+    watched = {
+        (group, resource)
+        for rule in watcher["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert watched == {
+        ("apps.kruise.io", "clonesets"),
+        ("", "pods"),
+        ("", "persistentvolumeclaims"),
+        ("apps", "controllerrevisions"),
+        ("", "events"),
+    }
+    worker = named(objects, "ClusterRole", "flotilla-worker-cloneset")
+    granted = {
+        (group, resource): set(rule["verbs"])
+        for rule in worker["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert granted[("apps.kruise.io", "clonesets")] == {"get", "list", "watch"}
+    assert granted[("apps.kruise.io", "clonesets/status")] >= {"update", "patch"}
+    assert granted[("", "pods")] >= {"create", "delete", "patch", "update"}
+    assert granted[("", "persistentvolumeclaims")] == {"create", "delete", "get", "list"}
+    assert granted[("apps", "controllerrevisions")] >= {"create", "delete", "patch", "list"}
+    assert granted[("", "events")] == {"create", "patch"}
+    assert ("", "secrets") not in granted
+    assert ("", "nodes") not in granted
+
+
+def test_webhook_registrations_trust_the_ca_that_signed_the_serving_certificate() -> None:
+    objects = render({"webhook.enabled": True})
+    secret = named(objects, "Secret", "flotilla-webhook-tls")
+    ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
+    serving = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    serving.verify_directly_issued_by(ca)
+    sans = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "flotilla-webhook.flotilla-system.svc" in sans.get_values_for_type(x509.DNSName)
+    service = named(objects, "Service", "flotilla-webhook")
+    assert {"name": "https", "port": 443, "targetPort": "webhook", "protocol": "TCP"} in service["spec"][
+        "ports"
+    ]
+    configurations: list[Manifest] = of_kind(objects, "MutatingWebhookConfiguration") + of_kind(
+        objects, "ValidatingWebhookConfiguration"
+    )
+    assert len(configurations) == 2
+    for configuration in configurations:
+        for webhook in configuration["webhooks"]:
+            client = webhook["clientConfig"]
+            assert base64.b64decode(client["caBundle"]) == base64.b64decode(secret["data"]["ca.crt"])
+            assert client["service"]["name"] == "flotilla-webhook"
+            assert client["service"]["namespace"] == "flotilla-system"
+            excluded = webhook["namespaceSelector"]["matchExpressions"][0]
+            assert excluded["operator"] == "NotIn"
+            assert {"flotilla-system", "kube-system"} <= set(excluded["values"])
+
+
+def test_webhook_certificate_from_cert_manager() -> None:
+    objects = render({"webhook.enabled": True, "webhook.certManager.enabled": True})
+    assert of_kind(objects, "Secret") == []
+    certificate = named(objects, "Certificate", "flotilla-webhook")
+    assert certificate["spec"]["secretName"] == "flotilla-webhook-tls"
+    assert certificate["spec"]["issuerRef"] == {"kind": "Issuer", "name": "flotilla-webhook-selfsigned"}
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        configuration = named(objects, kind, "flotilla-webhook")
+        assert configuration["metadata"]["annotations"] == {
+            "cert-manager.io/inject-ca-from": "flotilla-system/flotilla-webhook"
+        }
+        assert all("caBundle" not in hook["clientConfig"] for hook in configuration["webhooks"])
+
+
+def _value_paths(values: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of the documented values: leaves, free-form maps and lists count as one."""
+    free_form = {"resources", "podSecurityContext", "containerSecurityContext"}
+    paths = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key not in free_form:
+            paths += _value_paths(value, f"{path}.")
+        else:
+            paths.append(path)
+    return paths
+
+
+def test_readme_lists_every_value() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    readme = (CHART / "README.md").read_text()
+    missing = [path for path in _value_paths(values) if f"`{path}`" not in readme]
+    assert not missing, f"charts/flotilla/README.md does not list: {missing}"
+    for documented in (
+        "helm install flotilla charts/flotilla -n flotilla-system --create-namespace",
+        "--set workers.cloneset.replicas=3",
+    ):
+        assert documented in readme
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"workers.cloneset.replicas": -1}, "at '/workers/cloneset/replicas': minimum: got -1, want 0"),
+        ({"workers.cloneset.replicaz": 3}, "additional properties 'replicaz' not allowed"),
+        ({"watcher.replicas": 0}, "at '/watcher/replicas': minimum: got 0, want 1"),
+        ({"tracing.sampler": "sometimes"}, "at '/tracing/sampler': value must be one of"),
+        ({"tracing.samplerArg": "2"}, "at '/tracing/samplerArg'"),
+        ({"nats.url": "http://nats:4222"}, "at '/nats/url'"),
+        ({"webhook.failurePolicy": "Maybe"}, "value must be one of 'Fail', 'Ignore'"),
+        ({"workers.Bad_Type.enabled": True}, "'Bad_Type' does not match pattern"),
+        ({"image.pullPolicy": "Sometimes"}, "at '/image/pullPolicy'"),
+        ({"logLevel": "verbose"}, "at '/logLevel'"),
+    ],
+)
+def test_a_bad_value_fails_with_the_schema_message(values: dict[str, object], message: str) -> None:
+    result = render_text(values, check=False)
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema(s)" in result.stderr
+    assert message in result.stderr, result.stderr

@@ -1,0 +1,167 @@
+"""The writes a CloneSet plan asks for, as data: the planner's output, the shell's input.
+
+Every record is frozen; JSON bodies are complete (the shell only serialises them). Mutating
+actions carry the Events to emit on success and on failure (a failure message has an
+``{error}`` placeholder for the API error), so Events follow outcomes, as kruise's do.
+The shell runs actions in order and stops at the first failure; a :class:`CreatePods`
+batch runs its creations concurrently (slow start: batches of 1, 2, 4, ...).
+
+These are CloneSet-local until ``workers.runtime`` defines shared action types; see
+``docs/cloneset.md`` for the mapping. Built by the planner modules, executed by ``shell``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from workers.cloneset.kube_json import JsonObject
+
+EventType = Literal["Normal", "Warning"]
+PatchType = Literal["strategic", "merge"]
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A Kubernetes Event on the CloneSet."""
+
+    type: EventType
+    reason: str
+    message: str
+
+
+def normal(reason: str, message: str) -> EventRecord:
+    return EventRecord("Normal", reason, message)
+
+
+def warning(reason: str, message: str) -> EventRecord:
+    return EventRecord("Warning", reason, message)
+
+
+@dataclass(frozen=True)
+class NewPod:
+    """A pod to create, preceded by the PVCs it needs that do not exist yet."""
+
+    pod: JsonObject
+    claims: tuple[JsonObject, ...] = ()
+    success_event: EventRecord | None = None
+    failure_event: EventRecord | None = None
+
+
+@dataclass(frozen=True)
+class CreatePods:
+    """One slow-start batch: create these pods (each after its PVCs), concurrently."""
+
+    pods: tuple[NewPod, ...]
+
+
+@dataclass(frozen=True)
+class DeletePod:
+    """Delete a pod (precondition: its uid), then the PVCs that share its instance id."""
+
+    name: str
+    uid: str
+    claims: tuple[str, ...] = ()
+    success_event: EventRecord | None = None
+    failure_event: EventRecord | None = None
+
+
+@dataclass(frozen=True)
+class PatchPod:
+    """Patch a pod (or its ``status`` subresource).
+
+    ``resource_version`` set: the patch only applies to the pod as observed (conflict otherwise);
+    it is set on the first write to a pod in a plan and left out of later ones.
+    """
+
+    name: str
+    patch: JsonObject
+    patch_type: PatchType = "strategic"
+    subresource: Literal["", "status"] = ""
+    resource_version: str | None = None
+    success_event: EventRecord | None = None
+    failure_event: EventRecord | None = None
+
+
+@dataclass(frozen=True)
+class PatchClaim:
+    """JSON-merge-patch a PVC (hand its ownership to the pod it belonged to)."""
+
+    name: str
+    patch: JsonObject
+    resource_version: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteClaim:
+    name: str
+    uid: str
+    failure_event: EventRecord | None = None
+
+
+@dataclass(frozen=True)
+class CreateRevision:
+    revision: JsonObject
+
+
+@dataclass(frozen=True)
+class RenumberRevision:
+    """An older revision equal to the template becomes the newest (a rollback)."""
+
+    name: str
+    revision: int
+
+
+@dataclass(frozen=True)
+class DeleteRevision:
+    name: str
+
+
+@dataclass(frozen=True)
+class PatchCloneSet:
+    """A JSON merge patch on the CloneSet's spec (pruning ``scaleStrategy.podsToDelete``)."""
+
+    patch: JsonObject
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class UpdateStatus:
+    """Merge-patch ``status`` through the status subresource (always the last action).
+
+    No resourceVersion precondition: the status is computed whole from the snapshot and
+    per-key exclusivity means no other reconcile writes it (kruise re-reads and overwrites too).
+    """
+
+    status: JsonObject
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    event: EventRecord
+
+
+Action = (
+    CreatePods
+    | DeletePod
+    | PatchPod
+    | PatchClaim
+    | DeleteClaim
+    | CreateRevision
+    | RenumberRevision
+    | DeleteRevision
+    | PatchCloneSet
+    | UpdateStatus
+    | EmitEvent
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one reconcile of one CloneSet does: actions in order, then maybe come back later."""
+
+    actions: tuple[Action, ...]
+    requeue_after: float | None
+    """Seconds until the planner wants another look (None: only on the next trigger)."""
+    reason: str
+    """One line the shell logs: what this pass is doing and why."""

@@ -1,0 +1,25 @@
+"""The CloneSet planner's configuration: kruise's feature gates and flags, as an argument.
+
+The shell builds one :class:`PlannerConfig` from flags / environment at start-up and passes
+it to every ``plan`` call; planners never read gates or the environment themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Behaviour switches, named after the kruise feature gates / flags they mirror."""
+
+    short_hash_label: bool = False
+    """``CloneSetShortHash``: the pod's controller-revision-hash label is the bare hash."""
+    partition_rollback: bool = False
+    """``CloneSetPartitionRollback``: raising partition rolls updated pods back to the current revision."""
+    preparing_update_as_update: bool = False
+    """``PreparingUpdateAsUpdate``: pods in PreparingUpdate count as updated when scaling."""
+    scaling_exclude_preparing_delete: bool = False
+    """``--cloneset-scaling-exclude-preparing-delete``: PreparingDelete pods do not count toward replicas."""
+    initial_batch_size: int = 1
+    """Slow start: size of the first batch of pod creations (then 2x, 4x, ...)."""

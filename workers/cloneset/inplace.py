@@ -1,0 +1,267 @@
+"""In-place update: what can change in place, the pod patch that does it, and when it is done.
+
+``in_place_spec`` diffs two revisions' templates (kruise's ``defaultCalculateInPlaceUpdateSpec``):
+only container image replacements under ``spec`` and label / annotation changes under
+``metadata`` can be applied in place; anything else means recreate (``None``).
+``in_place_patch`` builds the pod patch (images, revision labels, lifecycle Updating, the
+``apps.kruise.io/inplace-update-state`` annotation, or the ``inplace-update-grace``
+annotation when ``gracePeriodSeconds`` defers it); ``update_completed`` reads the kubelet's
+container statuses to tell when the new images run. Pure; called by ``update``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from schemas.kruise.pub import (
+    INPLACE_UPDATE_GRACE_ANNOTATION,
+    INPLACE_UPDATE_STATE_ANNOTATION,
+    LIFECYCLE_STATE_LABEL,
+    LIFECYCLE_TIMESTAMP_ANNOTATION,
+)
+from workers.cloneset.kube_json import JsonDict, JsonObject, annotations_of, objects, text
+from workers.cloneset.newpod import write_revision_labels
+
+LEGACY_STATE_ANNOTATION = "inplace-update-state"
+LEGACY_GRACE_ANNOTATION = "inplace-update-grace"
+_IMAGE_PATH = re.compile(r"^/spec/containers/([0-9]+)/image$")
+
+
+@dataclass(frozen=True)
+class InPlaceSpec:
+    """What an in-place update changes (kruise ``UpdateSpec``)."""
+
+    revision: str
+    container_images: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str | None] = field(default_factory=dict)
+    """Label changes (None removes)."""
+    annotations: Mapping[str, str | None] = field(default_factory=dict)
+    grace_seconds: int = 0
+
+
+def _diff(old: object, new: object, path: str) -> Iterator[tuple[str, str, object]]:
+    """JSON-patch-like operations (op, path, value) turning ``old`` into ``new``."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for key in old:
+            if key not in new:
+                yield ("remove", f"{path}/{key}", None)
+        for key, value in new.items():
+            if key not in old:
+                yield ("add", f"{path}/{key}", value)
+            else:
+                yield from _diff(old[key], value, f"{path}/{key}")
+    elif isinstance(old, list) and isinstance(new, list):
+        simple = all(not isinstance(v, Mapping | list) for v in [*old, *new])
+        if simple:
+            if old != new:
+                yield ("replace", path, new)
+            return
+        for index in range(len(old) - 1, len(new) - 1, -1):
+            yield ("remove", f"{path}/{index}", None)
+        for index in range(len(old), len(new)):
+            yield ("add", f"{path}/{index}", new[index])
+        for index in range(min(len(old), len(new))):
+            yield from _diff(old[index], new[index], f"{path}/{index}")
+    elif old != new or type(old) is not type(new):
+        yield ("replace", path, new)
+
+
+def non_in_place_changes(old_template: JsonObject, new_template: JsonObject) -> tuple[str, ...]:
+    """Paths changed in a way in-place update cannot apply (empty: in place is possible)."""
+    blocked = []
+    for op, path, value in _diff(old_template, new_template, ""):
+        if path.startswith("/metadata/"):
+            continue
+        if op == "replace" and _IMAGE_PATH.match(path) and isinstance(value, str):
+            continue
+        blocked.append(f"{op} {path}")
+    return tuple(blocked)
+
+
+def in_place_spec(
+    old_template: JsonObject, new_template: JsonObject, revision: str, grace_seconds: int
+) -> InPlaceSpec | None:
+    """The in-place update from ``old_template`` to ``new_template``, or None when it needs recreate."""
+    if non_in_place_changes(old_template, new_template):
+        return None
+    old_names = [text(c, "name") for c in objects(old_template, "spec", "containers")]
+    images: dict[str, str] = {}
+    for op, path, value in _diff(old_template, new_template, ""):
+        match = _IMAGE_PATH.match(path)
+        if op == "replace" and match and isinstance(value, str):
+            index = int(match.group(1))
+            if index >= len(old_names):
+                return None
+            images[old_names[index]] = value
+    labels: dict[str, str | None] = {}
+    annotations: dict[str, str | None] = {}
+    for key, changes in (("labels", labels), ("annotations", annotations)):
+        before = _string_map(old_template, key)
+        after = _string_map(new_template, key)
+        changes.update({k: None for k in before if k not in after})
+        changes.update({k: v for k, v in after.items() if before.get(k) != v})
+    return InPlaceSpec(revision, images, labels, annotations, grace_seconds)
+
+
+def _string_map(template: JsonObject, key: str) -> dict[str, str]:
+    value = template.get("metadata")
+    raw = value.get(key) if isinstance(value, Mapping) else None
+    return {k: v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, Mapping) else {}
+
+
+def state_annotation(pod: JsonObject) -> JsonObject | None:
+    """The parsed in-place update state (new key, then the legacy one)."""
+    annotations = annotations_of(pod)
+    raw = annotations.get(INPLACE_UPDATE_STATE_ANNOTATION) or annotations.get(LEGACY_STATE_ANNOTATION)
+    return _parse(raw)
+
+
+def grace_annotation(pod: JsonObject) -> JsonObject | None:
+    """The parsed deferred update spec, if the pod is inside its grace period."""
+    annotations = annotations_of(pod)
+    raw = annotations.get(INPLACE_UPDATE_GRACE_ANNOTATION) or annotations.get(LEGACY_GRACE_ANNOTATION)
+    return _parse(raw)
+
+
+def _parse(raw: str | None) -> JsonObject | None:
+    if not raw:
+        return None
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, Mapping) else None
+
+
+def spec_to_grace(spec: InPlaceSpec) -> str:
+    """The ``inplace-update-grace`` annotation (kruise's UpdateSpec JSON; metaDataPatch is base64)."""
+    body: JsonDict = {"revision": spec.revision, "graceSeconds": spec.grace_seconds}
+    if spec.container_images:
+        body["containerImages"] = dict(spec.container_images)
+    if spec.labels or spec.annotations:
+        meta = {"metadata": {"labels": dict(spec.labels), "annotations": dict(spec.annotations)}}
+        body["metaDataPatch"] = base64.b64encode(orjson.dumps(meta)).decode()
+    return orjson.dumps(body).decode()
+
+
+def spec_from_grace(grace: JsonObject) -> InPlaceSpec:
+    images = grace.get("containerImages")
+    labels: dict[str, str | None] = {}
+    annotations: dict[str, str | None] = {}
+    raw_patch = grace.get("metaDataPatch")
+    if isinstance(raw_patch, str):
+        try:
+            meta = orjson.loads(base64.b64decode(raw_patch))
+        except (ValueError, orjson.JSONDecodeError):
+            meta = {}
+        metadata = meta.get("metadata", {}) if isinstance(meta, Mapping) else {}
+        for key, target in (("labels", labels), ("annotations", annotations)):
+            values = metadata.get(key) if isinstance(metadata, Mapping) else None
+            if isinstance(values, Mapping):
+                target.update({k: v if isinstance(v, str) else None for k, v in values.items()})
+    return InPlaceSpec(
+        revision=text(grace, "revision"),
+        container_images={k: v for k, v in images.items() if isinstance(v, str)}
+        if isinstance(images, Mapping)
+        else {},
+        labels=labels,
+        annotations=annotations,
+    )
+
+
+def apply_patch(pod: JsonObject, spec: InPlaceSpec, timestamp: str) -> tuple[JsonDict, JsonDict]:
+    """Image + metadata changes and the resulting state (``defaultPatchUpdateSpecToPod``)."""
+    image_ids = {text(s, "name"): text(s, "imageID") for s in objects(pod, "status", "containerStatuses")}
+    changed = sorted(
+        text(c, "name")
+        for c in objects(pod, "spec", "containers")
+        if text(c, "name") in spec.container_images
+    )
+    state: JsonDict = {
+        "revision": spec.revision,
+        "updateTimestamp": timestamp,
+        "lastContainerStatuses": {
+            name: {"imageID": image_ids[name]} for name in changed if name in image_ids
+        },
+        "containerBatchesRecord": [{"timestamp": timestamp, "containers": changed}],
+    }
+    if spec.container_images:
+        state["updateImages"] = True
+    containers = [{"name": name, "image": spec.container_images[name]} for name in changed]
+    patch: JsonDict = {"spec": {"containers": containers}} if containers else {}
+    return patch, state
+
+
+def in_place_patch(pod: JsonObject, spec: InPlaceSpec, timestamp: str, *, short_hash_label: bool) -> JsonDict:
+    """The pod patch starting an in-place update to ``spec.revision`` (``updatePodInPlace``)."""
+    labels: dict[str, object] = dict(spec.labels)
+    revision_labels: dict[str, str] = {}
+    write_revision_labels(revision_labels, spec.revision, short_hash_label=short_hash_label)
+    labels.update(revision_labels)
+    labels[LIFECYCLE_STATE_LABEL] = "Updating"
+    annotations: dict[str, object] = dict(spec.annotations)
+    annotations[LIFECYCLE_TIMESTAMP_ANNOTATION] = timestamp
+    annotations[LEGACY_STATE_ANNOTATION] = None
+    if spec.grace_seconds <= 0:
+        patch, state = apply_patch(pod, spec, timestamp)
+        annotations[INPLACE_UPDATE_GRACE_ANNOTATION] = None
+    else:
+        patch = {}
+        state = {"revision": spec.revision, "updateTimestamp": timestamp, "lastContainerStatuses": None}
+        if spec.container_images:
+            state["updateImages"] = True
+        annotations[INPLACE_UPDATE_GRACE_ANNOTATION] = spec_to_grace(spec)
+    annotations[INPLACE_UPDATE_STATE_ANNOTATION] = orjson.dumps(state).decode()
+    patch["metadata"] = {"labels": labels, "annotations": annotations}
+    return patch
+
+
+def finish_grace_patch(pod: JsonObject, spec: InPlaceSpec, timestamp: str) -> JsonDict:
+    """The deferred part of an in-place update, once the grace period has passed."""
+    patch, state = apply_patch(pod, spec, timestamp)
+    previous = state_annotation(pod)
+    if previous is not None and isinstance(previous.get("updateTimestamp"), str):
+        state["updateTimestamp"] = previous["updateTimestamp"]
+    patch["metadata"] = {
+        "labels": dict(spec.labels),
+        "annotations": {
+            **spec.annotations,
+            INPLACE_UPDATE_GRACE_ANNOTATION: None,
+            LEGACY_GRACE_ANNOTATION: None,
+            INPLACE_UPDATE_STATE_ANNOTATION: orjson.dumps(state).decode(),
+        },
+    }
+    return patch
+
+
+def update_completed(pod: JsonObject) -> bool:
+    """The kubelet runs the new images (``DefaultCheckInPlaceUpdateCompleted``)."""
+    if grace_annotation(pod) is not None:
+        return False
+    state = state_annotation(pod)
+    if state is None:
+        return True
+    if any(
+        state.get(k) for k in ("nextContainerImages", "nextContainerRefMetadata", "nextContainerResources")
+    ):
+        return False
+    last = state.get("lastContainerStatuses")
+    pending = dict(last) if isinstance(last, Mapping) else {}
+    images = {}
+    for container in objects(pod, "spec", "containers"):
+        image = text(container, "image")
+        images[text(container, "name")] = image if ":" in image else f"{image}:latest"
+    for status in objects(pod, "status", "containerStatuses"):
+        name = text(status, "name")
+        if name not in pending:
+            continue
+        old = pending.pop(name)
+        old_id = text(old, "imageID") if isinstance(old, Mapping) else ""
+        if old_id == text(status, "imageID") and images.get(name) != text(status, "image"):
+            return False
+    return not pending

@@ -1,0 +1,139 @@
+"""Pod lifecycle writes: the ``lifecycle.apps.kruise.io/state`` label machine and readiness gates.
+
+Builds the patches kruise's ``lifecycle`` and ``podreadiness`` packages send: the state
+label plus its timestamp annotation (optionally re-adding an inPlaceUpdate hook's handler
+labels / finalizers), the ``KruisePodReady`` condition for ``markPodNotReady``, and pod
+condition patches that also turn the pod's Ready condition False when a readiness gate
+becomes not-ready. Pure; called by ``scale`` and ``update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+
+from schemas.kruise.pub import (
+    KRUISE_POD_READY_CONDITION,
+    LIFECYCLE_STATE_LABEL,
+    LIFECYCLE_TIMESTAMP_ANNOTATION,
+    LifecycleHook,
+)
+from workers.cloneset.actions import PatchPod
+from workers.cloneset.kube_json import JsonDict, JsonObject, name_of, objects, text
+from workers.cloneset.pods import condition, has_readiness_gate, lifecycle_state
+
+_HOOK_KEYS = {"PreparingDelete": "preDeleteHook", "PreparingUpdate": "preUpdateHook"}
+
+
+def lifecycle_patch(state: str, timestamp: str, readd: LifecycleHook | None = None) -> JsonDict:
+    """Strategic-merge patch setting the state label and timestamp (and re-adding hook handlers)."""
+    labels: dict[str, object] = {LIFECYCLE_STATE_LABEL: state}
+    metadata: JsonDict = {"labels": labels, "annotations": {LIFECYCLE_TIMESTAMP_ANNOTATION: timestamp}}
+    if readd is not None:
+        labels.update(readd.labels_handler or {})
+        metadata["finalizers"] = list(readd.finalizers_handler or [])
+    return {"metadata": metadata}
+
+
+def _messages(message: str) -> list[dict[str, str]]:
+    try:
+        parsed = orjson.loads(message) if message else []
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(parsed, list):
+        return []
+    return [
+        {"userAgent": str(m.get("userAgent", "")), "key": str(m.get("key", ""))}
+        for m in parsed
+        if isinstance(m, Mapping)
+    ]
+
+
+def _dump(messages: list[dict[str, str]]) -> str:
+    ordered = sorted(messages, key=lambda m: (m["userAgent"], m["key"]))
+    return orjson.dumps(ordered).decode()
+
+
+def conditions_patch(pod: JsonObject, changed: Mapping[str, JsonDict]) -> JsonDict:
+    """A status patch setting ``changed`` conditions; Ready turns False if a readiness gate is not True.
+
+    Mirrors ``util.SetPodReadyCondition``: only when the pod has a Ready condition and its
+    containers are ready; the kubelet turns Ready back True once every gate is True.
+    """
+    conditions = [dict(c) for c in changed.values()]
+    ready = condition(pod, "Ready")
+    containers_ready = condition(pod, "ContainersReady")
+    if ready is not None and containers_ready is not None and containers_ready.get("status") == "True":
+        unready = []
+        for gate in objects(pod, "spec", "readinessGates"):
+            gate_type = text(gate, "conditionType")
+            current = changed.get(gate_type) or condition(pod, gate_type)
+            if current is None:
+                unready.append(f'corresponding condition of pod readiness gate "{gate_type}" does not exist.')
+            elif current.get("status") != "True":
+                status = current.get("status")
+                unready.append(f'the status of pod readiness gate "{gate_type}" is not "True", but {status}')
+        if unready and ready.get("status") == "True":
+            conditions.append(
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "ReadinessGatesNotReady",
+                    "message": ", ".join(unready),
+                }
+            )
+    return {"status": {"conditions": conditions}}
+
+
+def not_ready_patch(pod: JsonObject, state: str, now: str) -> JsonDict | None:
+    """``markPodNotReady``: the KruisePodReady change entering ``state``, or None when nothing changes."""
+    if not has_readiness_gate(pod, KRUISE_POD_READY_CONDITION):
+        return None
+    current = condition(pod, KRUISE_POD_READY_CONDITION)
+    messages = _messages(text(current, "message")) if current is not None else []
+    if state in _HOOK_KEYS:
+        entry = {"userAgent": "Lifecycle", "key": _HOOK_KEYS[state]}
+        if current is not None and current.get("status") != "True" and entry in messages:
+            return None
+        if entry not in messages:
+            messages.append(entry)
+        status = "False"
+    elif state == "Updated":
+        entry = {"userAgent": "Lifecycle", "key": _HOOK_KEYS["PreparingUpdate"]}
+        if current is None or entry not in messages:
+            return None
+        messages.remove(entry)
+        status = "True" if not messages else "False"
+    else:
+        return None
+    new_condition: JsonDict = {
+        "type": KRUISE_POD_READY_CONDITION,
+        "status": status,
+        "message": _dump(messages),
+        "lastTransitionTime": now,
+    }
+    return conditions_patch(pod, {KRUISE_POD_READY_CONDITION: new_condition})
+
+
+def transition(
+    pod: JsonObject,
+    state: str,
+    timestamp: str,
+    *,
+    mark_not_ready: bool,
+    resource_version: str | None,
+    readd: LifecycleHook | None = None,
+) -> tuple[PatchPod, ...]:
+    """The writes moving ``pod`` to lifecycle ``state`` (``UpdatePodLifecycle``); empty if already there."""
+    writes: list[PatchPod] = []
+    if mark_not_ready and (patch := not_ready_patch(pod, state, timestamp)) is not None:
+        writes.append(PatchPod(name_of(pod), patch, subresource="status", resource_version=resource_version))
+        resource_version = None
+    if lifecycle_state(pod) != state:
+        writes.append(
+            PatchPod(
+                name_of(pod), lifecycle_patch(state, timestamp, readd), resource_version=resource_version
+            )
+        )
+    return tuple(writes)

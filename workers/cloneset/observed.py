@@ -1,0 +1,39 @@
+"""The immutable snapshot one CloneSet reconcile plans from.
+
+The shell reads the CloneSet (parsed into the schemas model) and, as raw JSON dicts, the
+pods, PVCs and ControllerRevisions that may concern it, and freezes them here. Pods are
+those controlled by the CloneSet plus orphans its selector matches (the planner decides
+adoption and release); revisions are those in the namespace its selector matches.
+``name_seed`` is entropy the shell draws at read time: the planner's only source of
+randomness (new pod names), so ``plan`` stays a pure function of its inputs. The clock is
+not here: ``plan`` takes ``now`` as its own argument. Built by the shell's ``observe`` (and by
+tests), read by ``planner.plan``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from schemas.kruise.cloneset import CloneSet
+from workers.cloneset.kube_json import JsonObject
+
+
+@dataclass(frozen=True)
+class ObservedCloneSet:
+    cloneset: CloneSet
+    pods: tuple[JsonObject, ...] = ()
+    pvcs: tuple[JsonObject, ...] = ()
+    revisions: tuple[JsonObject, ...] = ()
+    name_seed: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        cloneset: CloneSet,
+        pods: Iterable[JsonObject] = (),
+        pvcs: Iterable[JsonObject] = (),
+        revisions: Iterable[JsonObject] = (),
+        name_seed: int = 0,
+    ) -> ObservedCloneSet:
+        return cls(cloneset, tuple(pods), tuple(pvcs), tuple(revisions), name_seed)

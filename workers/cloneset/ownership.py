@@ -1,0 +1,137 @@
+"""Which pods belong to a CloneSet: label selectors, controller references, adoption and release.
+
+``claim_pods`` is kruise's ``ClaimOwnedObjects``: an orphan (no controller) that matches the
+selector is adopted, an owned pod that no longer matches is released, pods controlled by
+someone else are ignored. ``selector_string`` renders the selector the way
+``labels.Selector.String()`` does, for ``status.labelSelector`` (scale subresource, HPA).
+Pure; called by the ``planner`` and ``revisions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from schemas.kruise.cloneset import CloneSet
+from schemas.kruise.pub import LabelSelector
+from workers.cloneset.kube_json import JsonDict, JsonObject, controller_ref, field, labels_of
+
+CLONESET_API_VERSION = "apps.kruise.io/v1alpha1"
+CLONESET_KIND = "CloneSet"
+
+
+def cloneset_name(cloneset: CloneSet) -> str:
+    return str(cloneset.metadata.get("name", ""))
+
+
+def cloneset_namespace(cloneset: CloneSet) -> str:
+    return str(cloneset.metadata.get("namespace", ""))
+
+
+def cloneset_uid(cloneset: CloneSet) -> str:
+    return str(cloneset.metadata.get("uid", ""))
+
+
+def controller_reference(cloneset: CloneSet) -> JsonDict:
+    """The ownerReference that makes the CloneSet the controller (garbage collection follows it)."""
+    return {
+        "apiVersion": CLONESET_API_VERSION,
+        "kind": CLONESET_KIND,
+        "name": cloneset_name(cloneset),
+        "uid": cloneset_uid(cloneset),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def selector_error(selector: LabelSelector) -> str | None:
+    """Why the selector is unusable (``ValidatedLabelSelectorAsSelector``), or ``None``."""
+    if not selector.match_labels and not selector.match_expressions:
+        return "selector is empty: it would select every pod in the namespace"
+    for requirement in selector.match_expressions or ():
+        has_values = bool(requirement.values)
+        if requirement.operator in ("In", "NotIn") and not has_values:
+            return f"selector requirement {requirement.key!r} {requirement.operator} needs values"
+        if requirement.operator in ("Exists", "DoesNotExist") and has_values:
+            return f"selector requirement {requirement.key!r} {requirement.operator} must have no values"
+    return None
+
+
+def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
+    for key, value in (selector.match_labels or {}).items():
+        if labels.get(key) != value:
+            return False
+    for requirement in selector.match_expressions or ():
+        present = requirement.key in labels
+        values = requirement.values or []
+        match requirement.operator:
+            case "In":
+                ok = present and labels[requirement.key] in values
+            case "NotIn":
+                ok = not present or labels[requirement.key] not in values
+            case "Exists":
+                ok = present
+            case _:
+                ok = not present
+        if not ok:
+            return False
+    return True
+
+
+def selector_string(selector: LabelSelector) -> str:
+    """``metav1.LabelSelectorAsSelector(selector).String()``: requirements sorted by key."""
+    parts: list[tuple[str, str]] = []
+    for key, value in (selector.match_labels or {}).items():
+        parts.append((key, f"{key}={value}"))
+    for requirement in selector.match_expressions or ():
+        values = ",".join(sorted(requirement.values or []))
+        key = requirement.key
+        rendered = {
+            "In": f"{key} in ({values})",
+            "NotIn": f"{key} notin ({values})",
+            "Exists": key,
+            "DoesNotExist": f"!{key}",
+        }[requirement.operator]
+        parts.append((key, rendered))
+    return ",".join(text for _, text in sorted(parts, key=lambda part: part[0]))
+
+
+@dataclass(frozen=True)
+class PodClaims:
+    """The CloneSet's pods after adoption and release decisions."""
+
+    owned: tuple[JsonObject, ...]
+    """Pods the CloneSet controls (including those it adopts now)."""
+    adopt: tuple[JsonObject, ...]
+    """Orphans to adopt: matching, no controller, not being deleted."""
+    release: tuple[JsonObject, ...]
+    """Owned pods that no longer match the selector."""
+
+
+def is_owned_by(obj: JsonObject, uid: str) -> bool:
+    ref = controller_ref(obj)
+    return ref is not None and ref.get("uid") == uid
+
+
+def claim_pods(cloneset: CloneSet, pods: Sequence[JsonObject]) -> PodClaims:
+    """Adopt matching orphans, release non-matching owned pods (``ClaimOwnedObjects``)."""
+    uid = cloneset_uid(cloneset)
+    selector = cloneset.spec.selector
+    being_deleted = cloneset.metadata.get("deletionTimestamp") is not None
+    owned: list[JsonObject] = []
+    adopt: list[JsonObject] = []
+    release: list[JsonObject] = []
+    for pod in pods:
+        matches = selector_matches(selector, labels_of(pod))
+        ref = controller_ref(pod)
+        if ref is not None:
+            if ref.get("uid") != uid:
+                continue
+            if matches or being_deleted:
+                owned.append(pod)
+            else:
+                release.append(pod)
+        elif matches and not being_deleted and field(pod, "metadata", "deletionTimestamp") is None:
+            adopt.append(pod)
+            owned.append(pod)
+    return PodClaims(tuple(owned), tuple(adopt), tuple(release))

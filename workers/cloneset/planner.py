@@ -1,0 +1,198 @@
+"""``plan``: one CloneSet reconcile, from observed state to a :class:`Plan` (kruise ``doReconcile``).
+
+Order of a pass: validate the spec; adopt / release pods; clean up PVCs (disablePVCReuse);
+find or create the update revision; then either scale (``scale``) or, when scaling changed
+nothing, update (``update``); prune podsToDelete and old revisions; write status last. A
+pass never scales and updates at once. Pure: no I/O, no clock, no globals, no logging.
+Called by the worker shell; tested with plain data in ``tests/unit/cloneset``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from workers.cloneset.actions import (
+    Action,
+    CreateRevision,
+    DeleteRevision,
+    EmitEvent,
+    PatchCloneSet,
+    PatchPod,
+    Plan,
+    RenumberRevision,
+    UpdateStatus,
+    warning,
+)
+from workers.cloneset.claims import clean_up_claims, owned_claims
+from workers.cloneset.config import PlannerConfig
+from workers.cloneset.kube_json import JsonDict, JsonObject, name_of, text, uid_of
+from workers.cloneset.limits import resolve_limits
+from workers.cloneset.newpod import SeededNames
+from workers.cloneset.observed import ObservedCloneSet
+from workers.cloneset.ownership import claim_pods, cloneset_uid, controller_reference, selector_string
+from workers.cloneset.pods import is_active, is_at_revision
+from workers.cloneset.revisions import decide_revisions, owned_revisions, revisions_to_delete, template_of
+from workers.cloneset.rollout import RolloutContext
+from workers.cloneset.scale import plan_scale
+from workers.cloneset.status import (
+    FAILED_SCALE,
+    FAILED_UPDATE,
+    ConditionChange,
+    compute_status,
+    seconds_until_next_available,
+    set_condition,
+    status_changed,
+)
+from workers.cloneset.update import plan_update
+from workers.cloneset.validation import SpecProblem, scale_problems, update_problems
+
+
+def _adoption(
+    observed: ObservedCloneSet, adopt: Sequence[JsonObject], release: Sequence[JsonObject]
+) -> list[Action]:
+    owner = controller_reference(observed.cloneset)
+    actions: list[Action] = []
+    for pod in adopt:
+        patch = {"metadata": {"ownerReferences": [owner], "uid": uid_of(pod)}}
+        actions.append(
+            PatchPod(name_of(pod), patch, resource_version=text(pod, "metadata", "resourceVersion") or None)
+        )
+    for pod in release:
+        patch = {
+            "metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner["uid"]}], "uid": uid_of(pod)}
+        }
+        actions.append(
+            PatchPod(name_of(pod), patch, resource_version=text(pod, "metadata", "resourceVersion") or None)
+        )
+    return actions
+
+
+def _problem_changes(
+    observed: ObservedCloneSet, problems: Sequence[SpecProblem]
+) -> tuple[list[ConditionChange], list[Action]]:
+    """Conditions for spec problems, and an Event when a problem is new (not already on the condition)."""
+    changes: list[ConditionChange] = []
+    events: list[Action] = []
+    existing = {c.type: c for c in observed.cloneset.status.conditions or ()}
+    for condition_type in (FAILED_SCALE, FAILED_UPDATE):
+        found = [p.message for p in problems if p.condition == condition_type]
+        if found:
+            message = "; ".join(found)
+            changes.append(ConditionChange(condition_type, "True", "InvalidSpec", message))
+            old = existing.get(condition_type)
+            if old is None or old.status != "True" or old.message != message:
+                reason = "FailedScale" if condition_type == FAILED_SCALE else "FailedUpdate"
+                events.append(EmitEvent(warning(reason, message)))
+        elif condition_type in existing and existing[condition_type].status == "True":
+            changes.append(ConditionChange(condition_type, "False", "Resolved", ""))
+    return changes, events
+
+
+def _status_action(observed: ObservedCloneSet, status: JsonObject) -> list[Action]:
+    old = observed.cloneset.status.to_wire()
+    if not status_changed(old, status):
+        return []
+    return [UpdateStatus(status)]
+
+
+def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Plan:
+    """Everything one reconcile of ``observed.cloneset`` should do, in order."""
+    cloneset = observed.cloneset
+    spec = cloneset.spec
+    blocking = scale_problems(cloneset)
+    if blocking:
+        changes, events = _problem_changes(observed, blocking)
+        status = {**cloneset.status.to_wire(), "observedGeneration": cloneset.metadata.get("generation", 0)}
+        conditions: list[JsonDict] = [dict(c.to_wire()) for c in cloneset.status.conditions or ()]
+        for change in changes:
+            set_condition(conditions, change, now)
+        status["conditions"] = conditions
+        return Plan(
+            (*events, *_status_action(observed, status)), None, "invalid spec: " + blocking[0].message
+        )
+
+    uid = cloneset_uid(cloneset)
+    claims = claim_pods(cloneset, observed.pods)
+    actions: list[Action] = _adoption(observed, claims.adopt, claims.release)
+    active = tuple(p for p in claims.owned if is_active(p))
+    inactive = tuple(p for p in claims.owned if not is_active(p))
+
+    pvcs = owned_claims(observed.pvcs, uid)
+    if spec.scale_strategy.disable_pvc_reuse:
+        cleanup = clean_up_claims(pvcs, active, inactive, uid)
+        actions.extend(cleanup.actions)
+        pvcs = cleanup.kept
+
+    owned = owned_revisions(cloneset, observed.revisions)
+    decision = decide_revisions(cloneset, owned, {name_of(r): r for r in observed.revisions})
+    if decision.to_create is not None:
+        actions.append(CreateRevision(decision.to_create))
+    if decision.to_renumber is not None:
+        actions.append(RenumberRevision(*decision.to_renumber))
+    current, update = name_of(decision.current), name_of(decision.update)
+    templates = {name_of(r): template_of(r) for r in owned}
+    templates[update] = spec.template
+    templates.setdefault(current, template_of(decision.current))
+
+    limits = resolve_limits(cloneset)
+    ctx = RolloutContext(
+        cloneset,
+        active,
+        pvcs,
+        current,
+        update,
+        templates,
+        limits,
+        config,
+        now,
+        SeededNames(observed.name_seed),
+    )
+    pod_templates = [t for name, t in templates.items() if any(is_at_revision(p, name) for p in active)]
+    blocked_update = update_problems(cloneset, spec.template, pod_templates)
+    changes, events = _problem_changes(observed, blocked_update)
+    actions.extend(events)
+
+    requeue: float | None = None
+    reason = "in sync"
+    if cloneset.metadata.get("deletionTimestamp") is None:
+        scaled = plan_scale(ctx)
+        actions.extend(scaled.actions)
+        if scaled.changed:
+            reason = f"scaling: {sum(1 for a in scaled.actions if not isinstance(a, EmitEvent))} write(s)"
+        elif not blocked_update:
+            updated = plan_update(ctx)
+            actions.extend(updated.actions)
+            requeue = updated.requeue_after
+            if updated.error is not None:
+                changes.append(ConditionChange(FAILED_UPDATE, "True", "UpdateFailed", updated.error))
+                actions.append(EmitEvent(warning("FailedUpdate", updated.error)))
+                reason = f"update failed: {updated.error}"
+            elif updated.actions:
+                reason = f"updating: {len(updated.actions)} write(s)"
+
+    live_names = {name_of(p) for p in active}
+    pods_to_delete = spec.scale_strategy.pods_to_delete or []
+    pruned = [n for n in pods_to_delete if n in live_names]
+    if len(pruned) != len(pods_to_delete):
+        rv = str(cloneset.metadata.get("resourceVersion", ""))
+        actions.append(PatchCloneSet({"spec": {"scaleStrategy": {"podsToDelete": pruned or None}}}, rv))
+    for name in revisions_to_delete(owned, active, current, update, spec.revision_history_limit):
+        actions.append(DeleteRevision(name))
+
+    status = compute_status(
+        cloneset,
+        active,
+        current_revision=current,
+        update_revision=update,
+        collision_count=decision.collision_count,
+        label_selector=selector_string(spec.selector),
+        expected_updated=limits.replicas - limits.partition,
+        changes=changes,
+        now=now,
+    )
+    actions.extend(_status_action(observed, status))
+    available_in = seconds_until_next_available(active, spec.min_ready_seconds, now)
+    if available_in is not None:
+        requeue = min(requeue, available_in) if requeue is not None else available_in
+    return Plan(tuple(actions), requeue, reason)

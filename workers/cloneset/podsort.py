@@ -1,0 +1,171 @@
+"""The orders CloneSet pods are deleted and updated in.
+
+``deletion_order`` is kruise's ``ActivePodsWithRanks`` with the same-node ranker
+(unassigned < assigned, Pending < Unknown < Running, unavailable < available, not ready <
+ready, lower pod-deletion-cost first, more pods on the same node first, ready for less time
+first, more restarts first, newer first). ``update_order`` is the default update order
+(``kubecontroller.ActivePods``) refined by ``priorityStrategy`` and ``scatterStrategy``, with
+pods waiting in PreparingUpdate first. Pure; called by ``scale`` and ``update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from functools import cmp_to_key
+
+from schemas.kruise.cloneset import CloneSetUpdateStrategy
+from schemas.kruise.pub import UpdatePriorityStrategy
+from workers.cloneset.kube_json import JsonObject, labels_of, name_of
+from workers.cloneset.ownership import selector_matches
+from workers.cloneset.pods import (
+    creation_time,
+    deletion_cost,
+    is_ready,
+    lifecycle_state,
+    max_restarts,
+    node_name,
+    phase,
+    ready_since,
+)
+from workers.cloneset.scatter import scatter
+
+_PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def _cmp(a: int, b: int) -> int:
+    return (a > b) - (a < b)
+
+
+def _newer_first(t1: datetime | None, t2: datetime | None) -> int:
+    """``afterOrZero``: an unknown time sorts first, then later before earlier."""
+    if t1 == t2:
+        return 0
+    if t1 is None or t2 is None:
+        return -1 if t1 is None else 1
+    return -1 if t1 > t2 else 1
+
+
+def _compare_active(a: JsonObject, b: JsonObject) -> int:
+    """The shared head of both orders: scheduling, phase, readiness."""
+    na, nb = node_name(a), node_name(b)
+    if na != nb and (not na or not nb):
+        return -1 if not na else 1
+    pa, pb = _PHASE_ORDINAL.get(phase(a), 0), _PHASE_ORDINAL.get(phase(b), 0)
+    if pa != pb:
+        return _cmp(pa, pb)
+    return 0
+
+
+def _compare_tail(a: JsonObject, b: JsonObject) -> int:
+    if is_ready(a) and is_ready(b):
+        by_ready = _newer_first(ready_since(a), ready_since(b))
+        if by_ready:
+            return by_ready
+    ra, rb = max_restarts(a), max_restarts(b)
+    if ra != rb:
+        return -1 if ra > rb else 1
+    return _newer_first(creation_time(a), creation_time(b))
+
+
+def _same_node_ranks(pods: Sequence[JsonObject]) -> Mapping[str, int]:
+    """More pods of the set on one node: all but the best one get a rank, higher goes first."""
+    by_node: dict[str, list[JsonObject]] = {}
+    for pod in pods:
+        if node_name(pod):
+            by_node.setdefault(node_name(pod), []).append(pod)
+    ranks: dict[str, int] = {}
+    for on_node in by_node.values():
+        if len(on_node) <= 1:
+            continue
+        ordered = sorted(on_node, key=cmp_to_key(_plain_victim_compare))[:-1]
+        for index, pod in enumerate(ordered):
+            ranks[name_of(pod)] = len(ordered) - index
+    return ranks
+
+
+def _plain_victim_compare(a: JsonObject, b: JsonObject) -> int:
+    return _victim_compare(a, b, None, {})
+
+
+def _victim_compare(
+    a: JsonObject,
+    b: JsonObject,
+    is_available: Callable[[JsonObject], bool] | None,
+    ranks: Mapping[str, int],
+) -> int:
+    head = _compare_active(a, b)
+    if head:
+        return head
+    if is_available is not None and is_available(a) != is_available(b):
+        return -1 if not is_available(a) else 1
+    if is_ready(a) != is_ready(b):
+        return -1 if not is_ready(a) else 1
+    ca, cb = deletion_cost(a), deletion_cost(b)
+    if ca != cb:
+        return _cmp(ca, cb)
+    rank_a, rank_b = ranks.get(name_of(a), 0), ranks.get(name_of(b), 0)
+    if rank_a != rank_b:
+        return -1 if rank_a > rank_b else 1
+    return _compare_tail(a, b)
+
+
+def deletion_order(
+    pods: Sequence[JsonObject], is_available: Callable[[JsonObject], bool]
+) -> tuple[JsonObject, ...]:
+    """Pods in the order scale-in deletes them (first = first victim)."""
+    ranks = _same_node_ranks(pods)
+
+    def compare(a: JsonObject, b: JsonObject) -> int:
+        return _victim_compare(a, b, is_available, ranks)
+
+    return tuple(sorted(sorted(pods, key=name_of), key=cmp_to_key(compare)))
+
+
+def _update_compare(a: JsonObject, b: JsonObject) -> int:
+    head = _compare_active(a, b)
+    if head:
+        return head
+    if is_ready(a) != is_ready(b):
+        return -1 if not is_ready(a) else 1
+    return _compare_tail(a, b)
+
+
+def _trailing_int(value: str) -> int:
+    digits = len(value) - len(value.rstrip("0123456789"))
+    return int(value[-digits:]) if digits else 0
+
+
+def priority_sort(pods: Sequence[JsonObject], strategy: UpdatePriorityStrategy) -> list[JsonObject]:
+    """Stable sort by weightPriority (higher sum first) or orderPriority (earlier key, larger suffix)."""
+    if strategy.weight_priority:
+        terms = strategy.weight_priority
+
+        def weight(pod: JsonObject) -> int:
+            return -sum(t.weight for t in terms if selector_matches(t.match_selector, labels_of(pod)))
+
+        return sorted(pods, key=weight)
+    if strategy.order_priority:
+        keys = [term.ordered_key for term in strategy.order_priority]
+
+        def order(pod: JsonObject) -> tuple[int, int]:
+            labels = labels_of(pod)
+            for level, key in enumerate(keys):
+                if key in labels:
+                    return (level, -_trailing_int(labels[key]))
+            return (-1, 0)
+
+        return sorted(pods, key=order)
+    return list(pods)
+
+
+def update_order(
+    waiting: Sequence[JsonObject], all_pods: Sequence[JsonObject], strategy: CloneSetUpdateStrategy
+) -> list[JsonObject]:
+    """Pods waiting for update in the order they get it (``SortUpdateIndexes``)."""
+    ordered = sorted(sorted(waiting, key=name_of), key=cmp_to_key(_update_compare))
+    if strategy.priority_strategy is not None:
+        ordered = priority_sort(ordered, strategy.priority_strategy)
+    if strategy.scatter_strategy:
+        ordered = scatter(ordered, all_pods, strategy.scatter_strategy)
+    return sorted(ordered, key=lambda pod: lifecycle_state(pod) != "PreparingUpdate")

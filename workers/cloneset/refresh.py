@@ -1,0 +1,137 @@
+"""Per-pod bookkeeping before updates (kruise ``refreshPodState`` + ``inplaceupdate.Refresh``).
+
+For each pod: finish an in-place update whose grace period has passed (or drop a stale one),
+set ``InPlaceUpdateReady`` True once the kubelet runs the new images (new pods get it at
+once), move the lifecycle label along (PreparingNormal → Normal once scheduled / preNormal
+hooked; Updating → Updated / Normal when done; Updated → Normal when re-hooked) and add a
+missing ``pod-template-hash``. Pure; called by ``update``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from schemas.kruise.pub import (
+    INPLACE_UPDATE_GRACE_ANNOTATION,
+    INPLACE_UPDATE_READY_CONDITION,
+    POD_TEMPLATE_HASH_LABEL,
+)
+from workers.cloneset.actions import Action, PatchPod
+from workers.cloneset.inplace import (
+    LEGACY_GRACE_ANNOTATION,
+    finish_grace_patch,
+    grace_annotation,
+    spec_from_grace,
+    state_annotation,
+    update_completed,
+)
+from workers.cloneset.kube_json import JsonObject, integer, labels_of, name_of, parse_time, text
+from workers.cloneset.lifecycle import transition
+from workers.cloneset.pods import (
+    condition,
+    has_readiness_gate,
+    is_all_hooked,
+    is_at_revision,
+    is_scheduled,
+    lifecycle_state,
+    revision_of,
+    short_hash,
+)
+from workers.cloneset.rollout import RolloutContext
+
+
+@dataclass(frozen=True)
+class PodRefresh:
+    actions: tuple[Action, ...]
+    lifecycle_changed: bool
+    """The lifecycle label or the pod-template-hash label changes: updates wait for the next pass."""
+    requeue_after: float | None
+
+
+def _in_place_refresh(ctx: RolloutContext, pod: JsonObject) -> tuple[JsonObject | None, str, float | None]:
+    """(patch, subresource, delay) of ``inplaceupdate.Refresh``."""
+    grace = grace_annotation(pod)
+    if grace is not None:
+        spec = spec_from_grace(grace)
+        if not is_at_revision(pod, spec.revision):
+            drop = {
+                "metadata": {
+                    "annotations": {INPLACE_UPDATE_GRACE_ANNOTATION: None, LEGACY_GRACE_ANNOTATION: None}
+                }
+            }
+            return drop, "", None
+        state = state_annotation(pod) or {}
+        started = parse_time(state.get("updateTimestamp"))
+        due = (started or ctx.now) + timedelta(seconds=integer(grace, "graceSeconds"))
+        if due > ctx.now:
+            remaining = (due - ctx.now).total_seconds()
+            return None, "", float(int(remaining) + (remaining % 1 > 0))
+        return finish_grace_patch(pod, spec, ctx.timestamp), "", None
+    if state_annotation(pod) is not None and not update_completed(pod):
+        return None, "", None
+    if not has_readiness_gate(pod, INPLACE_UPDATE_READY_CONDITION):
+        return None, "", None
+    current = condition(pod, INPLACE_UPDATE_READY_CONDITION)
+    if (
+        current is not None
+        and current.get("status") == "True"
+        and not text(current, "reason")
+        and not text(current, "message")
+    ):
+        return None, "", None
+    ready = {"type": INPLACE_UPDATE_READY_CONDITION, "status": "True", "lastTransitionTime": ctx.timestamp}
+    return {"status": {"conditions": [ready]}}, "status", None
+
+
+def _next_state(ctx: RolloutContext, pod: JsonObject) -> str:
+    lifecycle = ctx.cloneset.spec.lifecycle
+    in_place_hook = lifecycle.in_place_update if lifecycle is not None else None
+
+    def done() -> str:
+        return "Updated" if lifecycle is not None and not is_all_hooked(in_place_hook, pod) else "Normal"
+
+    match lifecycle_state(pod):
+        case "PreparingNormal":
+            pre_normal = lifecycle.pre_normal if lifecycle is not None else None
+            ready = is_scheduled(pod) if pre_normal is None else is_all_hooked(pre_normal, pod)
+            return "Normal" if ready else ""
+        case "PreparingUpdate":
+            return done() if is_at_revision(pod, ctx.update_revision) else ""
+        case "Updating":
+            return done() if update_completed(pod) else ""
+        case "Updated":
+            return "Normal" if in_place_hook is None or is_all_hooked(in_place_hook, pod) else ""
+    return ""
+
+
+def refresh_pod(ctx: RolloutContext, pod: JsonObject) -> PodRefresh:
+    rv: str | None = text(pod, "metadata", "resourceVersion") or None
+    actions: list[Action] = []
+    patch, subresource, delay = _in_place_refresh(ctx, pod)
+    if patch is not None:
+        actions.append(
+            PatchPod(name_of(pod), patch, subresource="status" if subresource else "", resource_version=rv)
+        )
+        rv = None
+    changed = False
+    state = _next_state(ctx, pod)
+    if state:
+        lifecycle = ctx.cloneset.spec.lifecycle
+        hook = lifecycle.in_place_update if lifecycle is not None else None
+        moves = transition(
+            pod,
+            state,
+            ctx.timestamp,
+            mark_not_ready=hook is not None and hook.mark_pod_not_ready,
+            resource_version=rv,
+        )
+        if moves:
+            actions.extend(moves)
+            rv = None
+            changed = any(m.subresource == "" for m in moves)
+    if POD_TEMPLATE_HASH_LABEL not in labels_of(pod) and revision_of(pod):
+        fix = {"metadata": {"labels": {POD_TEMPLATE_HASH_LABEL: short_hash(revision_of(pod))}}}
+        actions.append(PatchPod(name_of(pod), fix, resource_version=rv))
+        changed = True
+    return PodRefresh(tuple(actions), changed, delay)

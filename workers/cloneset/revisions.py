@@ -1,0 +1,208 @@
+"""ControllerRevisions of a CloneSet: hashing, the current / update revision, history limits.
+
+A revision stores the pod template as a strategic-merge patch
+(``{"spec": {"template": {..., "$patch": "replace"}}}``), named ``<cloneset>-<hash>`` where the
+hash is Kubernetes' ``HashControllerRevision``: FNV-32 of the patch bytes and the
+collisionCount, spelled with ``rand.SafeEncodeString``. Revisions are compared by their
+template's meaning (empty values dropped), so revisions written by OpenKruise itself are
+found equal and adopted as they are. Pure; called by the ``planner``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from schemas.kruise.cloneset import CloneSet
+from workers.cloneset.kube_json import (
+    JsonDict,
+    JsonObject,
+    annotations_of,
+    controller_ref,
+    field,
+    integer,
+    labels_of,
+    mapping,
+    name_of,
+    thaw_object,
+)
+from workers.cloneset.ownership import controller_reference
+from workers.cloneset.pods import creation_time, is_at_revision
+
+HASH_LABEL = "controller.kubernetes.io/hash"
+_SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_FNV32_OFFSET = 0x811C9DC5
+_FNV32_PRIME = 0x01000193
+
+
+def fnv32(data: bytes) -> int:
+    """FNV-1 32-bit (Go's ``hash/fnv.New32``)."""
+    value = _FNV32_OFFSET
+    for byte in data:
+        value = (value * _FNV32_PRIME) & 0xFFFFFFFF
+        value ^= byte
+    return value
+
+
+def safe_encode(text: str) -> str:
+    """``rand.SafeEncodeString``: each byte mapped onto consonants and digits, no vowels."""
+    return "".join(_SAFE_ALPHABET[ord(ch) % len(_SAFE_ALPHABET)] for ch in text)
+
+
+def revision_data(template: JsonObject) -> JsonDict:
+    """The ``data`` of a revision recording ``template``."""
+    body = thaw_object(template)
+    body["$patch"] = "replace"
+    return {"spec": {"template": body}}
+
+
+def encode_data(data: JsonObject) -> bytes:
+    """Canonical bytes of revision data (sorted keys, compact)."""
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+
+
+def hash_revision(data: JsonObject, collision_count: int | None) -> str:
+    """``HashControllerRevision``: FNV-32 over the data bytes and the collision count."""
+    raw = encode_data(data)
+    if collision_count is not None:
+        raw += str(collision_count).encode()
+    return safe_encode(str(fnv32(raw)))
+
+
+def revision_name(parent: str, hash_value: str) -> str:
+    return f"{parent[:223]}-{hash_value}"
+
+
+def _meaning(value: object) -> object:
+    """A JSON value with nulls, empty objects, empty lists and ``$patch`` markers dropped."""
+    if isinstance(value, Mapping):
+        kept = {str(k): _meaning(v) for k, v in value.items() if k != "$patch"}
+        return {k: v for k, v in kept.items() if v not in (None, {}, [])}
+    if isinstance(value, list | tuple):
+        return [_meaning(item) for item in value]
+    return value
+
+
+def template_of(revision: JsonObject) -> JsonObject:
+    """The pod template a revision records."""
+    return mapping(revision, "data", "spec", "template")
+
+
+def same_template(revision: JsonObject, template: JsonObject) -> bool:
+    return _meaning(template_of(revision)) == _meaning(template)
+
+
+def sort_revisions(revisions: Sequence[JsonObject]) -> tuple[JsonObject, ...]:
+    """By ``revision``, then creation time, then name (``history.SortControllerRevisions``)."""
+
+    def key(rev: JsonObject) -> tuple[int, str, str]:
+        created = creation_time(rev)
+        return (integer(rev, "revision"), created.isoformat() if created else "", name_of(rev))
+
+    return tuple(sorted(revisions, key=key))
+
+
+def owned_revisions(cloneset: CloneSet, revisions: Sequence[JsonObject]) -> tuple[JsonObject, ...]:
+    """Revisions controlled by the CloneSet or by nothing (``ListControllerRevisions``), sorted."""
+    uid = str(cloneset.metadata.get("uid", ""))
+    kept = []
+    for rev in revisions:
+        ref = controller_ref(rev)
+        if ref is None or ref.get("uid") == uid:
+            kept.append(rev)
+    return sort_revisions(kept)
+
+
+@dataclass(frozen=True)
+class RevisionDecision:
+    """The revisions a reconcile works with, and the writes that make them true."""
+
+    current: JsonObject
+    """The revision of the last complete rollout."""
+    update: JsonObject
+    """The revision of the CloneSet's template now."""
+    collision_count: int
+    to_create: JsonObject | None = None
+    """A new revision to create (it is ``update``)."""
+    to_renumber: tuple[str, int] | None = None
+    """An older equal revision becomes the newest: (name, new revision number)."""
+
+
+def new_revision(cloneset: CloneSet, number: int, collision_count: int) -> JsonDict:
+    """The ControllerRevision recording the CloneSet's template (``NewRevision``)."""
+    template = cloneset.spec.template
+    data = revision_data(template)
+    hash_value = hash_revision(data, collision_count)
+    labels = dict(labels_of(template))
+    labels[HASH_LABEL] = hash_value
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            "name": revision_name(str(cloneset.metadata.get("name", "")), hash_value),
+            "namespace": str(cloneset.metadata.get("namespace", "")),
+            "labels": labels,
+            "annotations": dict(annotations_of({"metadata": cloneset.metadata})),
+            "ownerReferences": [controller_reference(cloneset)],
+        },
+        "data": data,
+        "revision": number,
+    }
+
+
+def decide_revisions(
+    cloneset: CloneSet, owned: Sequence[JsonObject], all_names: Mapping[str, JsonObject]
+) -> RevisionDecision:
+    """``getActiveRevisions``: find or make the update revision, find the current one.
+
+    ``owned`` are the CloneSet's revisions sorted; ``all_names`` every observed revision by name,
+    used to detect a hash collision (a same-named revision holding another template).
+    """
+    collision_count = cloneset.status.collision_count or 0
+    next_number = integer(owned[-1], "revision") + 1 if owned else 1
+    template = cloneset.spec.template
+    equal = [rev for rev in owned if same_template(rev, template)]
+    to_create: JsonObject | None = None
+    to_renumber: tuple[str, int] | None = None
+    if equal and equal[-1] is owned[-1]:
+        update: JsonObject = owned[-1]
+    elif equal:
+        update = {**equal[-1], "revision": next_number}
+        to_renumber = (name_of(equal[-1]), next_number)
+    else:
+        candidate = new_revision(cloneset, next_number, collision_count)
+        while (clash := all_names.get(name_of(candidate))) is not None and not same_template(clash, template):
+            collision_count += 1
+            candidate = new_revision(cloneset, next_number, collision_count)
+        if clash is not None:
+            update = clash
+        else:
+            update = candidate
+            to_create = candidate
+    current_name = cloneset.status.current_revision
+    current = next((rev for rev in owned if name_of(rev) == current_name), update)
+    return RevisionDecision(current, update, collision_count, to_create, to_renumber)
+
+
+def revisions_to_delete(
+    owned: Sequence[JsonObject],
+    pods: Sequence[JsonObject],
+    current: str,
+    update: str,
+    history_limit: int,
+) -> tuple[str, ...]:
+    """Non-live revisions beyond ``revisionHistoryLimit``, oldest first (``truncateHistory``)."""
+    not_live = [
+        name_of(rev)
+        for rev in owned
+        if name_of(rev) not in (current, update) and not any(is_at_revision(p, name_of(rev)) for p in pods)
+    ]
+    excess = len(not_live) - history_limit
+    return tuple(not_live[:excess]) if excess > 0 else ()
+
+
+def revision_number(revision: JsonObject) -> int:
+    value = field(revision, "revision")
+    return value if isinstance(value, int) else 0

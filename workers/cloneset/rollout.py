@@ -1,0 +1,75 @@
+"""The shared view one reconcile pass works from, handed to the scale and update planners.
+
+:class:`RolloutContext` bundles the CloneSet, its active pods and PVCs, the current and
+update revisions with their templates, the resolved limits, the configuration, the time and
+the name source, plus the predicates both planners ask (``is_ready``, ``is_available``).
+Built by ``planner``; read by ``scale``, ``update`` and ``status``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+
+from schemas.kruise.cloneset import SCALING_EXCLUDE_PREPARING_DELETE_LABEL, CloneSet
+from workers.cloneset.config import PlannerConfig
+from workers.cloneset.kube_json import JsonObject, format_time, labels_of
+from workers.cloneset.limits import RolloutLimits
+from workers.cloneset.newpod import SeededNames
+from workers.cloneset.pods import is_at_revision, is_cloneset_available, lifecycle_state
+
+
+@dataclass(frozen=True)
+class RolloutContext:
+    cloneset: CloneSet
+    pods: tuple[JsonObject, ...]
+    """The CloneSet's active pods (owned, not terminated, not being deleted)."""
+    claims: tuple[JsonObject, ...]
+    """The CloneSet's PVCs (not being deleted)."""
+    current_revision: str
+    update_revision: str
+    templates: Mapping[str, JsonObject]
+    """Pod template of every known revision, by revision name."""
+    limits: RolloutLimits
+    config: PlannerConfig
+    now: datetime
+    names: SeededNames
+
+    @cached_property
+    def timestamp(self) -> str:
+        return format_time(self.now)
+
+    @cached_property
+    def pods_to_delete(self) -> frozenset[str]:
+        return frozenset(self.cloneset.spec.scale_strategy.pods_to_delete or ())
+
+    @property
+    def min_ready_seconds(self) -> int:
+        return self.cloneset.spec.min_ready_seconds
+
+    def is_available(self, pod: JsonObject) -> bool:
+        return is_cloneset_available(pod, self.min_ready_seconds, self.now)
+
+    def is_ready(self, pod: JsonObject) -> bool:
+        return is_cloneset_available(pod, 0, self.now)
+
+    def is_updated(self, pod: JsonObject) -> bool:
+        """At the update revision (strict, as the update planner counts)."""
+        return is_at_revision(pod, self.update_revision)
+
+    def is_updated_for_scale(self, pod: JsonObject) -> bool:
+        """As the scale planner counts: PreparingUpdate pods too, with ``PreparingUpdateAsUpdate``."""
+        if self.config.preparing_update_as_update and lifecycle_state(pod) == "PreparingUpdate":
+            return True
+        return self.is_updated(pod)
+
+    @property
+    def exclude_preparing_delete(self) -> bool:
+        label = labels_of({"metadata": self.cloneset.metadata}).get(SCALING_EXCLUDE_PREPARING_DELETE_LABEL)
+        return self.config.scaling_exclude_preparing_delete or label == "true"
+
+    @property
+    def revisions_differ(self) -> bool:
+        return self.current_revision != self.update_revision

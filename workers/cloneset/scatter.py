@@ -1,0 +1,98 @@
+"""``updateStrategy.scatterStrategy``: spread pods with given labels evenly over the update order.
+
+A port of kruise's ``updatesort.scatterSort``: for each key=value term (most common first),
+the waiting pods that carry it are interleaved with those that do not, in groups sized by
+the density of matching pods in the whole set; the last matching pod goes last. Pure;
+called by ``podsort.update_order``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from schemas.kruise.pub import UpdateScatterTerm
+from workers.cloneset.kube_json import JsonObject, labels_of
+
+
+@dataclass(frozen=True)
+class _Groups:
+    count: int
+    matched_size: int
+    unmatched_size: int
+    unmatched_remainder: int = 0
+
+
+def _go_round(value: float) -> int:
+    """Go's ``math.Round``: halves away from zero."""
+    return int(value + 0.5) if value >= 0 else -int(-value + 0.5)
+
+
+def _groups(matched: int, unmatched: int) -> _Groups:
+    count = min(matched, unmatched)
+    return _Groups(count, _go_round(matched / count), _go_round(unmatched / count))
+
+
+def _by_density(
+    total_matched: int, total_unmatched: int, update_matched: int, update_unmatched: int
+) -> _Groups:
+    update_groups = _groups(update_matched, update_unmatched)
+    if total_unmatched / total_matched >= update_unmatched / update_matched:
+        return update_groups
+    total_groups = _groups(total_matched, total_unmatched)
+    m_size, u_size = total_groups.matched_size, total_groups.unmatched_size
+    count = min(update_matched // m_size, update_unmatched // u_size)
+    return _Groups(count, m_size, u_size, update_unmatched - count * u_size)
+
+
+def _matches(pod: JsonObject, term: UpdateScatterTerm) -> bool:
+    return labels_of(pod).get(term.key, "") == term.value
+
+
+def _scatter_term(
+    term: UpdateScatterTerm, all_pods: Sequence[JsonObject], waiting: list[JsonObject]
+) -> list[JsonObject]:
+    matched = [p for p in waiting if _matches(p, term)]
+    unmatched = [p for p in waiting if not _matches(p, term)]
+    if len(matched) <= 1 or len(unmatched) <= 1:
+        return waiting
+    total_matched = sum(1 for p in all_pods if _matches(p, term)) - 1
+    total_unmatched = sum(1 for p in all_pods if not _matches(p, term))
+    last = matched.pop()
+    if total_matched <= 0:
+        return [*matched, *unmatched, last]
+    groups = _by_density(total_matched, total_unmatched, len(matched), len(unmatched))
+    result = unmatched[: groups.unmatched_remainder]
+    unmatched = unmatched[groups.unmatched_remainder :]
+    for _ in range(groups.count):
+        result += matched[: groups.matched_size]
+        matched = matched[groups.matched_size :]
+        result += unmatched[: groups.unmatched_size]
+        unmatched = unmatched[groups.unmatched_size :]
+    return [*result, *matched, *unmatched, last]
+
+
+def _terms(pods: Sequence[JsonObject], strategy: Sequence[UpdateScatterTerm]) -> list[UpdateScatterTerm]:
+    if len(strategy) == 1:
+        return list(strategy)
+    counted: dict[tuple[str, str], int] = {}
+    order: list[UpdateScatterTerm] = []
+    for term in strategy:
+        for pod in pods:
+            if _matches(pod, term) and term.key in labels_of(pod):
+                key = (term.key, term.value)
+                if key not in counted:
+                    order.append(term)
+                counted[key] = counted.get(key, 0) + 1
+    return sorted(order, key=lambda t: -counted[(t.key, t.value)])
+
+
+def scatter(
+    waiting: list[JsonObject], all_pods: Sequence[JsonObject], strategy: Sequence[UpdateScatterTerm]
+) -> list[JsonObject]:
+    """``waiting`` reordered so each term's pods are spread through it (density from ``all_pods``)."""
+    if not strategy or len(waiting) <= 1:
+        return waiting
+    for term in _terms(waiting, strategy):
+        waiting = _scatter_term(term, all_pods, waiting)
+    return waiting

@@ -1,0 +1,123 @@
+"""CloneSet status: pod counts, revisions, selector and conditions (kruise ``cloneset_status.go``).
+
+``compute_status`` counts the active pods (ready = running, ready and not mid in-place
+update; available = also lifecycle Normal and ready for minReadySeconds), promotes
+``currentRevision`` once every pod is updated at full replicas, and keeps conditions with
+kruise's ``SetCloneSetCondition`` rules. ``status_changed`` decides whether a write is needed.
+Pure; called by ``planner``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.kruise.cloneset import CloneSet
+from workers.cloneset.kube_json import JsonDict, JsonObject, format_time
+from workers.cloneset.pods import (
+    is_at_revision,
+    is_cloneset_available,
+    is_update_ready,
+    seconds_until_available,
+)
+
+FAILED_SCALE = "FailedScale"
+FAILED_UPDATE = "FailedUpdate"
+
+
+@dataclass(frozen=True)
+class ConditionChange:
+    """A condition to set: ``status`` True with a message when failing, False once it is fixed."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+def set_condition(conditions: list[JsonDict], change: ConditionChange, now: datetime) -> None:
+    """``SetCloneSetCondition``: keep the entry when status and reason are unchanged."""
+    current = next((c for c in conditions if c.get("type") == change.type), None)
+    if current is not None and all(
+        current.get(key) == value
+        for key, value in (("status", change.status), ("reason", change.reason), ("message", change.message))
+    ):
+        return
+    transition = format_time(now)
+    if current is not None and current.get("status") == change.status:
+        transition = str(current.get("lastTransitionTime", transition))
+    entry: JsonDict = {"type": change.type, "status": change.status, "lastTransitionTime": transition}
+    if change.reason:
+        entry["reason"] = change.reason
+    if change.message:
+        entry["message"] = change.message
+    conditions[:] = [c for c in conditions if c.get("type") != change.type] + [entry]
+
+
+def compute_status(
+    cloneset: CloneSet,
+    pods: Sequence[JsonObject],
+    *,
+    current_revision: str,
+    update_revision: str,
+    collision_count: int,
+    label_selector: str,
+    expected_updated: int,
+    changes: Sequence[ConditionChange],
+    now: datetime,
+) -> JsonDict:
+    """The status to write (wire form)."""
+    min_ready = cloneset.spec.min_ready_seconds
+    counts = dict.fromkeys(
+        ("replicas", "ready", "available", "updated", "updatedReady", "updatedAvailable"), 0
+    )
+    for pod in pods:
+        ready = is_update_ready(pod, 0, now)
+        available = is_cloneset_available(pod, min_ready, now)
+        updated = is_at_revision(pod, update_revision)
+        counts["replicas"] += 1
+        counts["ready"] += ready
+        counts["available"] += available
+        counts["updated"] += updated
+        counts["updatedReady"] += updated and ready
+        counts["updatedAvailable"] += updated and available
+    if counts["updated"] == counts["replicas"] == cloneset.spec.replicas:
+        current_revision = update_revision
+    conditions = [dict(c.to_wire()) for c in cloneset.status.conditions or ()]
+    for change in changes:
+        set_condition(conditions, change, now)
+    status: JsonDict = {
+        "observedGeneration": generation
+        if isinstance(generation := cloneset.metadata.get("generation"), int)
+        else 0,
+        "replicas": counts["replicas"],
+        "readyReplicas": counts["ready"],
+        "availableReplicas": counts["available"],
+        "updatedReplicas": counts["updated"],
+        "updatedReadyReplicas": counts["updatedReady"],
+        "updatedAvailableReplicas": counts["updatedAvailable"],
+        "expectedUpdatedReplicas": expected_updated,
+        "updateRevision": update_revision,
+        "currentRevision": current_revision,
+        "collisionCount": collision_count,
+        "labelSelector": label_selector,
+    }
+    if conditions:
+        status["conditions"] = conditions
+    return status
+
+
+def status_changed(old: Mapping[str, object], new: Mapping[str, object]) -> bool:
+    """Whether ``new`` differs from the stored status in any field the planner owns."""
+    return any(old.get(key) != value for key, value in new.items()) or (
+        "conditions" in old and "conditions" not in new
+    )
+
+
+def seconds_until_next_available(
+    pods: Sequence[JsonObject], min_ready_seconds: int, now: datetime
+) -> float | None:
+    """When the next ready pod turns available (requeue so status and rollouts move on time)."""
+    waits = [w for p in pods if (w := seconds_until_available(p, min_ready_seconds, now)) is not None]
+    return min(waits) + 1 if waits else None

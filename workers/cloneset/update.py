@@ -1,0 +1,201 @@
+"""Update planning: move pods to the update revision (kruise ``sync/cloneset_update.go``).
+
+After per-pod refresh (``refresh``), unless paused: the diff says how many pods to update
+(negative: roll back under ``CloneSetPartitionRollback``); waiting pods are ordered
+(``podsort.update_order``), cut to that number and to maxUnavailable, and each is updated in
+place (InPlaceIfPossible / InPlaceOnly, honouring the inPlaceUpdate hook) or marked
+``apps.kruise.io/specified-delete`` so the scale step replaces it (ReCreate). Pure; called
+by ``planner``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from schemas.kruise.pub import INPLACE_UPDATE_READY_CONDITION, SPECIFIED_DELETE_LABEL
+from workers.cloneset.actions import Action, PatchPod, normal
+from workers.cloneset.diff import RolloutDiff, calculate_diff
+from workers.cloneset.inplace import InPlaceSpec, grace_annotation, in_place_patch, in_place_spec
+from workers.cloneset.kube_json import JsonDict, JsonObject, labels_of, name_of, text
+from workers.cloneset.lifecycle import conditions_patch, transition
+from workers.cloneset.pods import has_readiness_gate, is_at_revision, is_hooked, lifecycle_state
+from workers.cloneset.podsort import update_order
+from workers.cloneset.refresh import refresh_pod
+from workers.cloneset.rollout import RolloutContext
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    actions: tuple[Action, ...]
+    requeue_after: float | None = None
+    error: str | None = None
+    """Why an update could not proceed (becomes the FailedUpdate condition)."""
+
+
+def update_diff(ctx: RolloutContext) -> RolloutDiff:
+    return calculate_diff(
+        ctx.limits,
+        ctx.pods,
+        is_updated=ctx.is_updated,
+        revisions_differ=ctx.revisions_differ,
+        pods_to_delete=ctx.pods_to_delete,
+        min_ready_seconds=ctx.min_ready_seconds,
+        now=ctx.now,
+        partition_rollback=ctx.config.partition_rollback,
+        exclude_preparing_delete=ctx.exclude_preparing_delete,
+    )
+
+
+def _limit(
+    ctx: RolloutContext, diff: RolloutDiff, waiting: Sequence[JsonObject], target: str
+) -> list[JsonObject]:
+    """``limitUpdateIndexes``: at most |update| pods, and keep unavailable pods within maxUnavailable."""
+    waiting = list(waiting[: abs(diff.update)])
+    unavailable = sum(1 for p in ctx.pods if not ctx.is_available(p))
+    target_unavailable = sum(1 for p in ctx.pods if not ctx.is_available(p) and is_at_revision(p, target))
+    chosen: list[JsonObject] = []
+    for pod in waiting:
+        if target_unavailable + len(chosen) >= diff.update_max_unavailable:
+            break
+        if ctx.is_available(pod):
+            if unavailable >= diff.update_max_unavailable:
+                break
+            unavailable += 1
+        chosen.append(pod)
+    return chosen
+
+
+def _revision_template(ctx: RolloutContext, pod: JsonObject) -> JsonObject | None:
+    for name, template in ctx.templates.items():
+        if is_at_revision(pod, name):
+            return template
+    return None
+
+
+def _in_place(ctx: RolloutContext, pod: JsonObject, spec: InPlaceSpec) -> tuple[list[Action], str | None]:
+    """The writes for one in-place-capable pod, honouring the inPlaceUpdate hook."""
+    rv: str | None = text(pod, "metadata", "resourceVersion") or None
+    lifecycle = ctx.cloneset.spec.lifecycle
+    hook = lifecycle.in_place_update if lifecycle is not None else None
+    mark = hook is not None and hook.mark_pod_not_ready
+    state = lifecycle_state(pod)
+    if state in ("", "PreparingNormal", "Normal"):
+        if hook is not None and is_hooked(hook, pod):
+            return list(
+                transition(pod, "PreparingUpdate", ctx.timestamp, mark_not_ready=mark, resource_version=rv)
+            ), None
+    elif state == "Updated":
+        if hook is None:
+            return [], None
+        return list(
+            transition(
+                pod, "PreparingUpdate", ctx.timestamp, mark_not_ready=mark, resource_version=rv, readd=hook
+            )
+        ), None
+    elif state == "PreparingUpdate":
+        if hook is not None and is_hooked(hook, pod):
+            return [], None
+    elif state != "Updating":
+        return [], f"not allowed to in-place update pod {name_of(pod)} in state {state}"
+    actions: list[Action] = []
+    if has_readiness_gate(pod, INPLACE_UPDATE_READY_CONDITION):
+        not_ready: JsonDict = {
+            "type": INPLACE_UPDATE_READY_CONDITION,
+            "status": "False",
+            "reason": "StartInPlaceUpdate",
+            "lastTransitionTime": ctx.timestamp,
+        }
+        patch = conditions_patch(pod, {INPLACE_UPDATE_READY_CONDITION: not_ready})
+        actions.append(PatchPod(name_of(pod), patch, subresource="status", resource_version=rv))
+        rv = None
+    message = f"successfully update pod {name_of(pod)} in-place(revision {spec.revision})"
+    patch = in_place_patch(pod, spec, ctx.timestamp, short_hash_label=ctx.config.short_hash_label)
+    actions.append(
+        PatchPod(
+            name_of(pod),
+            patch,
+            resource_version=rv,
+            success_event=normal("SuccessfulUpdatePodInPlace", message),
+        )
+    )
+    return actions, None
+
+
+def _update_pod(ctx: RolloutContext, pod: JsonObject, target: str) -> tuple[list[Action], str | None]:
+    strategy = ctx.cloneset.spec.update_strategy
+    if strategy.type in ("InPlaceIfPossible", "InPlaceOnly"):
+        old = _revision_template(ctx, pod)
+        grace = (
+            strategy.in_place_update_strategy.grace_period_seconds if strategy.in_place_update_strategy else 0
+        )
+        spec = in_place_spec(old, ctx.templates[target], target, grace) if old is not None else None
+        if spec is not None:
+            return _in_place(ctx, pod, spec)
+        if strategy.type == "InPlaceOnly":
+            return [], f"find Pod {name_of(pod)} update strategy is InPlaceOnly but can not update in-place"
+    if SPECIFIED_DELETE_LABEL in labels_of(pod):
+        return [], None
+    message = f"successfully patch pod {name_of(pod)} specified-delete for update(revision {target})"
+    patch: JsonDict = {"metadata": {"labels": {SPECIFIED_DELETE_LABEL: "true"}}}
+    rv = text(pod, "metadata", "resourceVersion") or None
+    return [
+        PatchPod(
+            name_of(pod),
+            patch,
+            resource_version=rv,
+            success_event=normal("SuccessfulUpdatePodReCreate", message),
+        )
+    ], None
+
+
+def plan_update(ctx: RolloutContext) -> UpdateOutcome:
+    """The update step of one pass (``realControl.Update``)."""
+    actions: list[Action] = []
+    delays: list[float] = []
+    refreshed: set[str] = set()
+    lifecycle_changed = False
+    for pod in ctx.pods:
+        result = refresh_pod(ctx, pod)
+        actions.extend(result.actions)
+        if result.actions:
+            refreshed.add(name_of(pod))
+        if result.requeue_after is not None:
+            delays.append(result.requeue_after)
+        lifecycle_changed |= result.lifecycle_changed
+    requeue = min(delays) if delays else None
+    if lifecycle_changed or ctx.cloneset.spec.update_strategy.paused:
+        return UpdateOutcome(tuple(actions), requeue)
+
+    diff = update_diff(ctx)
+    if diff.update == 0:
+        return UpdateOutcome(tuple(actions), requeue)
+    target = ctx.update_revision if diff.update > 0 else ctx.current_revision
+    waiting = []
+    for pod in ctx.pods:
+        if name_of(pod) in refreshed:
+            continue
+        at_update = is_at_revision(pod, ctx.update_revision)
+        if at_update == (diff.update > 0):
+            continue
+        state = lifecycle_state(pod)
+        if state == "PreparingDelete" or (state != "Updated" and grace_annotation(pod) is not None):
+            continue
+        waiting.append(pod)
+    ordered = update_order(waiting, ctx.pods, ctx.cloneset.spec.update_strategy)
+    for pod in _limit(ctx, diff, ordered, target):
+        writes, error = _update_pod(ctx, pod, target)
+        actions.extend(writes)
+        if error is not None:
+            return UpdateOutcome(tuple(actions), requeue, error)
+        if writes and ctx.cloneset.spec.update_strategy.in_place_update_strategy:
+            grace = ctx.cloneset.spec.update_strategy.in_place_update_strategy.grace_period_seconds
+            if grace > 0 and lifecycle_state(pod) in (
+                "",
+                "Normal",
+                "PreparingNormal",
+                "PreparingUpdate",
+                "Updating",
+            ):
+                requeue = min(requeue, float(grace)) if requeue is not None else float(grace)
+    return UpdateOutcome(tuple(actions), requeue)

@@ -46,6 +46,22 @@ def _established(api: k8s.ApiextensionsV1Api, name: str) -> tuple[bool, str]:
     return False, names.get("message", "") if names.get("status") == "False" else ""
 
 
+def _served(api_client: k8s.ApiClient, crd: dict[str, Any]) -> bool:
+    """Every served version answers a LIST (Established can come a moment before the routes)."""
+    objects = k8s.CustomObjectsApi(api_client)
+    spec = crd["spec"]
+    for version in spec["versions"]:
+        try:
+            objects.list_cluster_custom_object(
+                spec["group"], version["name"], spec["names"]["plural"], limit=1, _preload_content=False
+            )
+        except k8s.ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+    return True
+
+
 def install_crds(
     api_client: k8s.ApiClient,
     *,
@@ -53,13 +69,16 @@ def install_crds(
     names: Sequence[str] | None = None,
     timeout: float = 60.0,
 ) -> list[str]:
-    """Server-side apply the CRDs in ``crd_dir`` (only ``names`` if given) and wait for Established.
+    """Server-side apply the CRDs in ``crd_dir`` (only ``names`` if given); wait until they are served.
+
+    Waits for the ``Established`` condition and then until every served version answers a LIST.
 
     Returns the names of the CRDs applied. Raises :class:`CrdInstallError` when the API server
     refuses one or one is not Established within ``timeout`` seconds.
     """
     api = k8s.ApiextensionsV1Api(api_client)
     crds = [c for c in load_crds(crd_dir) if names is None or c["metadata"]["name"] in names]
+    by_name = {c["metadata"]["name"]: c for c in crds}
     applied: list[str] = []
     for crd in crds:
         name = crd["metadata"]["name"]
@@ -81,7 +100,7 @@ def install_crds(
         reasons = {}
         for name in list(pending):
             ok, reason = _established(api, name)
-            if ok:
+            if ok and _served(api_client, by_name[name]):
                 pending.remove(name)
             else:
                 reasons[name] = reason

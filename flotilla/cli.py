@@ -13,7 +13,11 @@ import sys
 from collections.abc import Sequence
 
 #: Modules that contribute subcommands, in the order `--help` lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("flotilla.devcluster.commands", "schemas.crdgen.cli")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "flotilla.devcluster.commands",
+    "schemas.crdgen.cli",
+    "workers.runtime.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

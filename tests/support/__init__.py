@@ -1,0 +1,1 @@
+"""Test-only code shared by integration, fault and benchmark suites."""

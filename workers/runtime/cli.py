@@ -1,0 +1,94 @@
+"""``flotilla worker <type>``: run one worker process of a type.
+
+The type is found as ``workers.<type>:WORKER`` (a ``WorkerType``), or from ``--plugin
+module:ATTR`` (any importable module; the current directory is importable, so
+``--plugin tests.support.testcm:WORKER`` works from the checkout). Registered in
+``flotilla/cli.py``'s ``SUBCOMMAND_MODULES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from flotilla.runtime.logs import setup_logging
+from workers.runtime.consumer import RuntimeOptions
+from workers.runtime.contract import WorkerType
+from workers.runtime.process import WorkerSettings, run_worker
+
+
+def load_worker(worker_type: str, plugin: str | None) -> WorkerType[Any, Any]:
+    """The WorkerType named ``worker_type`` (from ``plugin`` when given); SystemExit with a reason."""
+    if plugin:
+        module_name, _, attr = plugin.partition(":")
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+    else:
+        module_name, attr = f"workers.{worker_type}", "WORKER"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise SystemExit(
+            f"flotilla worker: cannot import {module_name!r} for type {worker_type!r}: {err}"
+        ) from err
+    worker = getattr(module, attr or "WORKER", None)
+    if not isinstance(worker, WorkerType):
+        raise SystemExit(f"flotilla worker: {module_name}:{attr or 'WORKER'} is not a WorkerType")
+    if worker.name != worker_type:
+        raise SystemExit(f"flotilla worker: {module_name} defines type {worker.name!r}, not {worker_type!r}")
+    return worker
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run a worker of one type (consumes flotilla.reconcile.<type>.>)",
+        description="Run one worker process: bind the type's durable consumer, reconcile keys under "
+        "per-key leases, serve /metrics /healthz /readyz on FLOTILLA_HTTP_PORT (default 8080). "
+        "Tracing is configured by the standard OTEL_* environment variables.",
+    )
+    defaults = RuntimeOptions()
+    parser.add_argument("type", help="worker type, e.g. cloneset")
+    parser.add_argument("--plugin", help="load the type from MODULE:ATTR instead of workers.<type>:WORKER")
+    parser.add_argument("--nats-url", default=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
+    parser.add_argument("--kubeconfig", type=Path, default=None, help="default: $KUBECONFIG, else in-cluster")
+    parser.add_argument("--http-port", type=int, default=None, help="default: $FLOTILLA_HTTP_PORT or 8080")
+    parser.add_argument("--concurrency", type=int, default=defaults.concurrency, help="reconciles at once")
+    parser.add_argument("--batch", type=int, default=defaults.batch, help="messages per fetch")
+    parser.add_argument("--max-failures", type=int, default=defaults.max_failures, help="then dead-letter")
+    parser.add_argument("--backoff-base", type=float, default=defaults.backoff_base, help="seconds")
+    parser.add_argument("--backoff-max", type=float, default=defaults.backoff_max, help="seconds")
+    parser.add_argument("--shutdown-grace", type=float, default=defaults.shutdown_grace, help="seconds")
+    parser.add_argument("--log-level", default=None, help="default: $FLOTILLA_LOG_LEVEL or INFO")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+    worker = load_worker(args.type, args.plugin)
+    options = RuntimeOptions(
+        concurrency=args.concurrency,
+        batch=args.batch,
+        max_failures=args.max_failures,
+        backoff_base=args.backoff_base,
+        backoff_max=args.backoff_max,
+        shutdown_grace=args.shutdown_grace,
+    )
+    settings = WorkerSettings(
+        nats_url=args.nats_url, kubeconfig=args.kubeconfig, http_port=args.http_port, options=options
+    )
+    return asyncio.run(_main(worker, settings))
+
+
+async def _main(worker: WorkerType[Any, Any], settings: WorkerSettings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return await run_worker(worker, settings, stop)

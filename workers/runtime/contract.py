@@ -1,0 +1,80 @@
+"""The contract between a worker type and the runtime: observe -> plan -> act, and its results.
+
+A worker type module exposes ``WORKER = WorkerType(...)``:
+
+* ``observe(read, key) -> snapshot`` reads everything the planner needs through the runtime's
+  one read port (:class:`~workers.runtime.observe.StateReader`) into an immutable snapshot;
+* ``plan(snapshot, config, now) -> Plan`` is pure (no I/O, no clock, no logging);
+* ``act(api, snapshot, plan)`` performs the plan; the default sends ``plan.actions``.
+
+Outcomes are fixed and handled once in :mod:`workers.runtime.consumer`: a clean plan acks;
+``requeue_after`` naks with that delay; a :class:`~flotilla.runtime.errors.Conflict` re-plans
+from fresh state; any other exception naks with backoff and, after ``max_failures``
+consecutive failures, dead-letters (condition + Event); :class:`TerminalError` dead-letters
+at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from flotilla.runtime.kube import KubeClient, Resource
+from schemas.bus.envelope import KeyParts
+from schemas.bus.subjects import check_worker_type
+from workers.runtime.actions import Action, execute_plan
+from workers.runtime.observe import StateReader
+
+Snapshot = TypeVar("Snapshot")
+Config = TypeVar("Config")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one reconcile decided: actions to send, when to look again, and why (logged)."""
+
+    actions: tuple[Action, ...] = ()
+    requeue_after: float | None = None
+    reason: str = ""
+
+
+class TerminalError(Exception):
+    """Raised by observe/plan/act when retrying cannot help; the key is dead-lettered at once.
+
+    The message is what the user reads in the condition and the Event: say what to change.
+    """
+
+
+@dataclass(frozen=True)
+class WorkerType(Generic[Snapshot, Config]):
+    """A worker type as the runtime sees it.
+
+    ``name`` is the worker type (subject token, consumer ``worker-<name>``); ``resource`` and
+    ``kind`` name the reconciled kind. ``has_status`` says whether the kind has a status
+    subresource: dead-lettering then sets a ``FlotillaReconcileFailed`` condition there, else it
+    writes the ``flotilla.dev/reconcile-error`` annotation.
+    """
+
+    name: str
+    kind: str
+    resource: Resource
+    observe: Callable[[StateReader, KeyParts], Awaitable[Snapshot]]
+    plan: Callable[[Snapshot, Config, float], Plan]
+    config: Config
+    act: Callable[[KubeClient, Snapshot, Plan], Awaitable[None]] | None = None
+    has_status: bool = True
+    field_manager: str = field(default="")
+
+    def __post_init__(self) -> None:
+        check_worker_type(self.name)
+
+    @property
+    def manager(self) -> str:
+        return self.field_manager or f"flotilla-{self.name}"
+
+    async def run_act(self, api: KubeClient, snapshot: Snapshot, plan: Plan) -> None:
+        if self.act is not None:
+            await self.act(api, snapshot, plan)
+        else:
+            await execute_plan(api, plan.actions, self.manager)

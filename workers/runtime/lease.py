@@ -1,0 +1,87 @@
+"""Per-key exclusivity across all replicas: a lease per reconcile key in NATS KV.
+
+Acquire is create-if-absent (fails when another holder's entry exists); the entry lives for
+the bucket's TTL unless rewritten, so a SIGKILLed holder's key frees itself. The holder
+renews by compare-and-set on its own revision every third of the TTL; a renewal that finds
+another revision, or no successful renewal for most of the TTL, means the lease is lost and
+the reconcile is cancelled. Release deletes the entry only if it is still ours.
+
+Used by :mod:`workers.runtime.consumer` around every reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import orjson
+from nats.errors import Error as NatsError
+from nats.js.errors import APIError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from schemas.bus.subjects import lease_key
+
+log = logging.getLogger("flotilla.worker.lease")
+
+
+@dataclass
+class Lease:
+    """A held lease; ``revision`` moves with each renewal, ``renewed_at`` is monotonic seconds."""
+
+    key: str
+    kv_key: str
+    revision: int
+    renewed_at: float
+    lost: bool = False
+
+
+class KeyLeases:
+    """Leases of one process; ``holder`` identifies it in the KV value (debugging, not logic)."""
+
+    def __init__(self, kv: KeyValue, holder: str, ttl: float) -> None:
+        self.kv = kv
+        self.holder = holder
+        self.ttl = ttl
+
+    def _value(self, key: str) -> bytes:
+        return orjson.dumps({"holder": self.holder, "key": key, "at": time.time()})
+
+    async def acquire(self, key: str) -> Lease | None:
+        """The lease, or None when another holder has it."""
+        kv_key = lease_key(key)
+        try:
+            revision = await self.kv.create(kv_key, self._value(key))
+        except KeyWrongLastSequenceError:
+            return None
+        return Lease(key=key, kv_key=kv_key, revision=revision, renewed_at=time.monotonic())
+
+    async def renew(self, lease: Lease) -> bool:
+        """Extend the lease; False (and ``lease.lost``) once it is no longer ours or too old."""
+        if lease.lost:
+            return False
+        try:
+            lease.revision = await self.kv.update(lease.kv_key, self._value(lease.key), last=lease.revision)
+            lease.renewed_at = time.monotonic()
+            return True
+        except KeyWrongLastSequenceError:
+            log.warning("lease of %s was taken over; abandoning the reconcile", lease.key)
+            lease.lost = True
+            return False
+        except (TimeoutError, NatsError, APIError, OSError) as exc:
+            age = time.monotonic() - lease.renewed_at
+            if age > self.ttl * 0.8:
+                log.warning("lease of %s not renewed for %.1fs (%s); abandoning", lease.key, age, exc)
+                lease.lost = True
+                return False
+            log.info("lease renewal of %s failed (%s); will retry", lease.key, exc)
+            return True
+
+    async def release(self, lease: Lease) -> None:
+        """Delete the entry if it is still ours (best effort: the TTL frees it anyway)."""
+        if lease.lost:
+            return
+        try:
+            await self.kv.delete(lease.kv_key, last=lease.revision)
+        except (TimeoutError, NatsError, APIError, OSError) as exc:
+            log.info("lease release of %s failed (%s); it expires by TTL", lease.key, exc)

@@ -1,0 +1,56 @@
+"""The one read port of observed state: every worker's ``observe`` reads through a StateReader.
+
+Today :class:`ApiStateReader` does consistent reads from the API server (no resourceVersion,
+so a reconcile always sees its own earlier writes). A faster source (a JetStream KV mirror
+with a resourceVersion watermark) can replace it here without touching planners.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from flotilla.runtime.errors import NotFound
+from flotilla.runtime.kube import JsonObject, KubeClient, Resource
+
+
+class StateReader(Protocol):
+    async def get(self, resource: Resource, namespace: str, name: str) -> JsonObject | None:
+        """The object, or None when it does not exist."""
+        ...
+
+    async def list(
+        self, resource: Resource, namespace: str, label_selector: str = "", field_selector: str = ""
+    ) -> list[JsonObject]:
+        """The items matching the selectors (all of them; paginated reads are joined)."""
+        ...
+
+
+class ApiStateReader:
+    """Consistent reads from the API server, raw JSON into dicts."""
+
+    def __init__(self, api: KubeClient, page_size: int = 500) -> None:
+        self.api = api
+        self.page_size = page_size
+
+    async def get(self, resource: Resource, namespace: str, name: str) -> JsonObject | None:
+        try:
+            return await self.api.get(resource.path(namespace, name))
+        except NotFound:
+            return None
+
+    async def list(
+        self, resource: Resource, namespace: str, label_selector: str = "", field_selector: str = ""
+    ) -> list[JsonObject]:
+        params = {"limit": str(self.page_size)}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        items: list[JsonObject] = []
+        while True:
+            page = await self.api.get(resource.path(namespace), params)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            params["continue"] = str(token)

@@ -1,0 +1,426 @@
+"""charts/flotilla against the real local API server: dry run, install, RBAC, upgrade, uninstall.
+
+Proves: `helm template` output (defaults, and every option on with the ServiceMonitor,
+ScaledObject and cert-manager kinds known to the server) passes a server-side dry run;
+a real `helm install --wait` creates the CRDs (Established), the watcher (2 ready
+replicas), the CloneSet worker, ServiceAccounts, RBAC, PDBs and Services (kwok plays the
+pods: objects are asserted, not container behaviour); `kubectl auth can-i` as each
+ServiceAccount allows exactly what the component needs and refuses the rest; `helm upgrade
+--set workers.cloneset.replicas=3` scales that worker type alone; the webhook, when
+enabled, is registered with the CA of its serving certificate, which survives an
+upgrade; `helm uninstall` removes everything but the CRDs; a bad value fails
+`helm install` with the values.schema.json message and installs nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.unit.helm.chart_render import CHART, KUBE_VERSION, helm_run, render_text, set_args
+
+Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
+
+#: Minimal stand-ins for the CRDs of the Prometheus Operator, KEDA and cert-manager, so the
+#: server can dry-run the chart's optional objects of those kinds.
+STUB_CRDS = [
+    ("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor"),
+    ("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject"),
+    ("cert-manager.io", "v1", "certificates", "Certificate"),
+    ("cert-manager.io", "v1", "issuers", "Issuer"),
+]
+
+
+def _stub_crd(group: str, version: str, plural: str, kind: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}", "labels": {"flotilla.dev/test": "helm-stub"}},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _helm(
+    kubeconfig: Path, *args: str, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return helm_run(*args, "--kubeconfig", str(kubeconfig), check=check, timeout=timeout)
+
+
+def _get(kubectl: Kubectl, *args: str) -> Any:
+    return json.loads(kubectl("get", *args, "-o", "json").stdout)
+
+
+def _exists(kubectl: Kubectl, *args: str) -> bool:
+    result = kubectl("get", *args, "--ignore-not-found", "-o", "name", check=False)
+    assert result.returncode == 0, result.stderr
+    return bool(result.stdout.strip())
+
+
+def _eventually(check: Callable[[], Any], timeout: float = 90, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"not true within {timeout}s; last value: {last!r}")
+
+
+def _install(kubeconfig: Path, release: str, namespace: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _helm(
+        kubeconfig,
+        "install", release, str(CHART), "--namespace", namespace,
+        "--wait", "--timeout", "4m", *extra,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def release(kubeconfig: Path, kubectl: Kubectl) -> Iterator[tuple[str, str, str]]:
+    """A default install shared by the read-only tests: (release, namespace, NOTES output)."""
+    suffix = secrets.token_hex(3)
+    name, namespace = f"fl-{suffix}", f"flotilla-helm-{suffix}"
+    kubectl("create", "namespace", namespace)
+    try:
+        result = _install(kubeconfig, name, namespace)
+        yield name, namespace, result.stdout
+    finally:
+        _helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", check=False)
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture
+def stub_crds(kubectl: Kubectl) -> Iterator[None]:
+    manifests = [_stub_crd(*crd) for crd in STUB_CRDS]
+    kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
+    names = [m["metadata"]["name"] for m in manifests]
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names))
+    try:
+        yield
+    finally:
+        kubectl("delete", "crd", *names, "--ignore-not-found", "--wait=false", check=False)
+
+
+def test_helm_template_passes_a_server_side_dry_run(kubectl: Kubectl, namespace: str) -> None:
+    args = ["--namespace", namespace, "--include-crds"]
+    rendered = render_text(extra=args).stdout.replace("namespace: flotilla-system", f"namespace: {namespace}")
+    result = kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+    applied = result.stdout
+    assert "deployment.apps/flotilla-watcher created (server dry run)" in applied
+    assert "deployment.apps/flotilla-worker-cloneset created (server dry run)" in applied
+    assert "customresourcedefinition.apiextensions.k8s.io/clonesets.apps.kruise.io" in applied
+
+
+@pytest.mark.usefixtures("stub_crds")
+def test_every_option_passes_a_server_side_dry_run(kubectl: Kubectl, namespace: str) -> None:
+    every_option: dict[str, object] = {
+        "natsServer.enabled": True,
+        "nats.credentialsSecret.name": "nats-creds",
+        "tracing.enabled": True,
+        "metrics.serviceMonitor.enabled": True,
+        "workers.cloneset.keda.enabled": True,
+        "webhook.enabled": True,
+        "webhook.certManager.enabled": True,
+    }
+    args = ["template", "fl", str(CHART), "--namespace", namespace, "--kube-version", KUBE_VERSION]
+    rendered = helm_run(*args, *set_args(every_option)).stdout
+    result = kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+    for expected in (
+        "statefulset.apps/fl-nats created",
+        "scaledobject.keda.sh/fl-flotilla-worker-cloneset created",
+        "servicemonitor.monitoring.coreos.com/fl-flotilla created",
+        "certificate.cert-manager.io/fl-flotilla-webhook created",
+        "mutatingwebhookconfiguration.admissionregistration.k8s.io/fl-flotilla-webhook created",
+        "validatingwebhookconfiguration.admissionregistration.k8s.io/fl-flotilla-webhook created",
+        "deployment.apps/fl-flotilla-webhook created",
+    ):
+        assert expected in result.stdout, result.stdout
+    with_hpa = {"workers.cloneset.autoscaling.enabled": True}
+    rendered = helm_run(*args, *set_args(with_hpa)).stdout
+    result = kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+    assert "horizontalpodautoscaler.autoscaling/fl-flotilla-worker-cloneset created" in result.stdout
+
+
+def test_install_creates_the_crds_components_and_rbac(
+    kubectl: Kubectl, release: tuple[str, str, str]
+) -> None:
+    name, namespace, notes = release
+    full = f"{name}-flotilla"
+    for crd_file in sorted((CHART / "crds").glob("*.yaml")):
+        crd_name = yaml.safe_load(crd_file.read_text())["metadata"]["name"]
+        crd = _get(kubectl, "crd", crd_name)
+        established = {c["type"]: c["status"] for c in crd["status"]["conditions"]}["Established"]
+        assert established == "True", crd_name
+    watcher = _get(kubectl, "-n", namespace, "deployment", f"{full}-watcher")
+    assert watcher["spec"]["replicas"] == 2
+    assert watcher["status"]["readyReplicas"] == 2
+    worker = _get(kubectl, "-n", namespace, "deployment", f"{full}-worker-cloneset")
+    assert worker["spec"]["replicas"] == 1
+    assert worker["status"]["readyReplicas"] == 1
+    pod_spec = worker["spec"]["template"]["spec"]
+    assert pod_spec["serviceAccountName"] == f"{full}-worker-cloneset"
+    assert pod_spec["securityContext"]["runAsNonRoot"] is True
+    assert pod_spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    pods = _get(kubectl, "-n", namespace, "pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
+    assert len(pods) == 3
+    assert all(pod["status"]["phase"] == "Running" for pod in pods)
+    for kind, object_name in [
+        ("serviceaccount", f"{full}-watcher"),
+        ("serviceaccount", f"{full}-worker-cloneset"),
+        ("role.rbac.authorization.k8s.io", f"{full}-watcher-leader-election"),
+        ("rolebinding.rbac.authorization.k8s.io", f"{full}-watcher-leader-election"),
+        ("poddisruptionbudget", f"{full}-watcher"),
+        ("poddisruptionbudget", f"{full}-worker-cloneset"),
+        ("service", f"{full}-watcher-metrics"),
+        ("service", f"{full}-worker-cloneset-metrics"),
+    ]:
+        assert _exists(kubectl, "-n", namespace, kind, object_name), f"{kind} {object_name}"
+    for kind in ("clusterrole", "clusterrolebinding"):
+        for object_name in (f"{full}-watcher", f"{full}-worker-cloneset"):
+            assert _exists(kubectl, kind, object_name), f"{kind} {object_name}"
+    webhook = _exists(kubectl, "mutatingwebhookconfiguration", f"{full}-webhook")
+    assert not webhook, "the webhook is off by default"
+    assert "Check that it works" in notes
+    assert f"get lease {full}-watcher" in notes
+
+
+def _can_i(kubectl: Kubectl, subject: str, namespace: str, verb: str, resource: str) -> bool:
+    args = ["auth", "can-i", verb, resource, f"--as={subject}", "-n", namespace]
+    if "--subresource=" in resource:
+        resource, subresource = resource.split(" ")
+        args = ["auth", "can-i", verb, resource, subresource, f"--as={subject}", "-n", namespace]
+    result = kubectl(*args, check=False)
+    answer = result.stdout.strip()
+    assert answer in {"yes", "no"}, f"kubectl auth can-i {verb} {resource}: {result.stdout}{result.stderr}"
+    return answer == "yes"
+
+
+def _assert_matrix(
+    kubectl: Kubectl, subject: str, namespace: str, allowed: list[str], refused: list[str]
+) -> None:
+    wrong = []
+    for entry in allowed:
+        verb, resource = entry.split(" ", 1)
+        if not _can_i(kubectl, subject, namespace, verb, resource):
+            wrong.append(f"refused but needed: {entry}")
+    for entry in refused:
+        verb, resource = entry.split(" ", 1)
+        if _can_i(kubectl, subject, namespace, verb, resource):
+            wrong.append(f"allowed but not needed: {entry}")
+    assert not wrong, f"{subject} in {namespace}:\n" + "\n".join(wrong)
+
+
+def test_watcher_may_only_read_what_it_watches(kubectl: Kubectl, release: tuple[str, str, str]) -> None:
+    name, namespace, _ = release
+    sa = f"system:serviceaccount:{namespace}:{name}-flotilla-watcher"
+    watched = ("clonesets.apps.kruise.io", "pods", "persistentvolumeclaims", "controllerrevisions.apps")
+    reads = [f"{verb} {resource}" for verb in ("get", "list", "watch") for resource in watched]
+    write_verbs = ("create", "update", "patch", "delete")
+    writes = [f"{verb} {resource}" for verb in write_verbs for resource in watched]
+    elsewhere = "default"
+    _assert_matrix(
+        kubectl,
+        sa,
+        elsewhere,
+        allowed=[*reads, "create events"],
+        refused=[
+            *writes,
+            "patch clonesets.apps.kruise.io --subresource=status",
+            "get secrets",
+            "list configmaps",
+            "list nodes",
+            "watch deployments.apps",
+            "list sidecarsets.apps.kruise.io",
+            "delete events",
+            "create leases.coordination.k8s.io",
+            "deletecollection pods",
+        ],
+    )
+    lease = f"leases.coordination.k8s.io/{name}-flotilla-watcher"
+    _assert_matrix(
+        kubectl,
+        sa,
+        namespace,
+        allowed=["create leases.coordination.k8s.io", f"get {lease}", f"update {lease}"],
+        refused=[
+            f"delete {lease}",
+            "get leases.coordination.k8s.io/someone-else",
+            "update leases.coordination.k8s.io/someone-else",
+            "list leases.coordination.k8s.io",
+            "get secrets",
+        ],
+    )
+
+
+def test_cloneset_worker_may_only_write_what_it_owns(kubectl: Kubectl, release: tuple[str, str, str]) -> None:
+    name, namespace, _ = release
+    sa = f"system:serviceaccount:{namespace}:{name}-flotilla-worker-cloneset"
+    _assert_matrix(
+        kubectl,
+        sa,
+        "default",
+        allowed=[
+            "get clonesets.apps.kruise.io",
+            "list clonesets.apps.kruise.io",
+            "watch clonesets.apps.kruise.io",
+            "update clonesets.apps.kruise.io --subresource=status",
+            "patch clonesets.apps.kruise.io --subresource=status",
+            "update clonesets.apps.kruise.io --subresource=finalizers",
+            "get pods",
+            "list pods",
+            "create pods",
+            "update pods",
+            "patch pods",
+            "delete pods",
+            "patch pods --subresource=status",
+            "create persistentvolumeclaims",
+            "delete persistentvolumeclaims",
+            "get persistentvolumeclaims",
+            "list persistentvolumeclaims",
+            "create controllerrevisions.apps",
+            "delete controllerrevisions.apps",
+            "patch controllerrevisions.apps",
+            "list controllerrevisions.apps",
+            "create events",
+            "patch events",
+        ],
+        refused=[
+            "create clonesets.apps.kruise.io",
+            "update clonesets.apps.kruise.io",
+            "patch clonesets.apps.kruise.io",
+            "delete clonesets.apps.kruise.io",
+            "watch pods",
+            "deletecollection pods",
+            "create pods --subresource=eviction",
+            "update persistentvolumeclaims",
+            "patch persistentvolumeclaims",
+            "get secrets",
+            "list nodes",
+            "create deployments.apps",
+            "get statefulsets.apps.kruise.io",
+            "create leases.coordination.k8s.io",
+            "delete events",
+            "get configmaps",
+        ],
+    )
+    stranger = f"system:serviceaccount:default:{name}-flotilla-worker-cloneset"
+    refused = ["create pods", "list clonesets.apps.kruise.io"]
+    _assert_matrix(kubectl, stranger, "default", allowed=[], refused=refused)
+
+
+def test_upgrade_scales_one_worker_type_and_uninstall_removes_all_but_crds(
+    kubeconfig: Path, kubectl: Kubectl, namespace: str
+) -> None:
+    name = f"fl-{secrets.token_hex(3)}"
+    full = f"{name}-flotilla"
+    _install(kubeconfig, name, namespace)
+    watcher_before = _get(kubectl, "-n", namespace, "deployment", f"{full}-watcher")
+    _helm(
+        kubeconfig,
+        "upgrade", name, str(CHART), "--namespace", namespace, "--reuse-values",
+        "--set", "workers.cloneset.replicas=3", "--wait", "--timeout", "4m",
+    )  # fmt: skip
+    worker = _get(kubectl, "-n", namespace, "deployment", f"{full}-worker-cloneset")
+    assert worker["spec"]["replicas"] == 3
+    assert worker["status"]["readyReplicas"] == 3
+    watcher = _get(kubectl, "-n", namespace, "deployment", f"{full}-watcher")
+    generations = (watcher_before["metadata"]["generation"], watcher["metadata"]["generation"])
+    assert generations[0] == generations[1], "the watcher is not touched"
+    assert watcher["spec"]["replicas"] == 2
+    history = json.loads(_helm(kubeconfig, "history", name, "-n", namespace, "-o", "json").stdout)
+    assert [entry["revision"] for entry in history] == [1, 2]
+    assert history[-1]["status"] == "deployed"
+
+    _helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", "--timeout", "2m")
+    for kind in ("deployment", "serviceaccount", "service", "poddisruptionbudget", "role", "rolebinding"):
+        selector = f"app.kubernetes.io/instance={name}"
+        leftovers = kubectl("get", kind, "-n", namespace, "-l", selector, "-o", "name")
+        assert leftovers.stdout.strip() == "", f"{kind} left behind: {leftovers.stdout}"
+    for kind in ("clusterrole", "clusterrolebinding"):
+        leftovers = kubectl("get", kind, "-l", f"app.kubernetes.io/instance={name}", "-o", "name")
+        assert leftovers.stdout.strip() == "", f"{kind} left behind: {leftovers.stdout}"
+    _eventually(lambda: _get(kubectl, "-n", namespace, "pods")["items"] == [])
+    assert _exists(kubectl, "crd", "clonesets.apps.kruise.io"), "Helm keeps CRDs on uninstall"
+
+
+def test_webhook_is_registered_with_the_ca_of_its_certificate(
+    kubeconfig: Path, kubectl: Kubectl, namespace: str
+) -> None:
+    name = f"fl-{secrets.token_hex(3)}"
+    full = f"{name}-flotilla"
+    # Ignore: kwok's fake webhook pods cannot answer, and this cluster is shared by the session.
+    webhook = ["--set", "webhook.enabled=true", "--set", "webhook.failurePolicy=Ignore"]
+    _install(kubeconfig, name, namespace, *webhook)
+
+    def ca_bundles() -> set[str]:
+        bundles = set()
+        for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
+            configuration = _get(kubectl, kind, f"{full}-webhook")
+            for hook in configuration["webhooks"]:
+                assert hook["clientConfig"]["service"] == {
+                    "name": f"{full}-webhook",
+                    "namespace": namespace,
+                    "path": hook["clientConfig"]["service"]["path"],
+                    "port": 443,
+                }
+                assert namespace in hook["namespaceSelector"]["matchExpressions"][0]["values"]
+                bundles.add(hook["clientConfig"]["caBundle"])
+        return bundles
+
+    secret = _get(kubectl, "-n", namespace, "secret", f"{full}-webhook-tls")
+    first = ca_bundles()
+    assert first == {secret["data"]["ca.crt"]}
+    assert base64.b64decode(secret["data"]["ca.crt"]).startswith(b"-----BEGIN CERTIFICATE-----")
+    assert _get(kubectl, "-n", namespace, "deployment", f"{full}-webhook")["status"]["readyReplicas"] == 2
+    assert _exists(kubectl, "-n", namespace, "service", f"{full}-webhook")
+
+    _helm(
+        kubeconfig,
+        "upgrade", name, str(CHART), "--namespace", namespace, "--reuse-values",
+        "--set", "logLevel=debug", "--wait", "--timeout", "4m",
+    )  # fmt: skip
+    assert ca_bundles() == first, "an upgrade keeps the webhook's CA"
+
+    _helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", "--timeout", "2m")
+    for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
+        assert not _exists(kubectl, kind, f"{full}-webhook")
+
+
+def test_a_bad_value_fails_helm_install_with_the_schema_message(
+    kubeconfig: Path, kubectl: Kubectl, namespace: str
+) -> None:
+    name = f"fl-{secrets.token_hex(3)}"
+    result = _helm(
+        kubeconfig,
+        "install", name, str(CHART), "--namespace", namespace, "--set", "workers.cloneset.replicas=-1",
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema(s)" in result.stderr
+    assert "at '/workers/cloneset/replicas': minimum: got -1, want 0" in result.stderr
+    releases = json.loads(_helm(kubeconfig, "list", "-n", namespace, "-a", "-o", "json").stdout)
+    assert releases == []
+    assert kubectl("get", "deployments", "-n", namespace, "-o", "name").stdout.strip() == ""

@@ -86,8 +86,8 @@ def _meaning(value: object) -> object:
 
 
 def template_of(revision: JsonObject) -> JsonObject:
-    """The pod template a revision records."""
-    return mapping(revision, "data", "spec", "template")
+    """The pod template a revision records (without the ``$patch`` marker)."""
+    return {k: v for k, v in mapping(revision, "data", "spec", "template").items() if k != "$patch"}
 
 
 def same_template(revision: JsonObject, template: JsonObject) -> bool:

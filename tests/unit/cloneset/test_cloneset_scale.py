@@ -1,0 +1,300 @@
+"""Scaling, walked step by step through whole plans: slow start, limits, victims, specified deletion, PVCs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.unit.cloneset.cloneset_builders import (
+    UID,
+    batch_sizes,
+    cloneset,
+    created,
+    deleted,
+    events,
+    label,
+    patched,
+    pod,
+    pod_actions,
+    rev_name,
+    revision,
+    run,
+    status_of,
+)
+from workers.cloneset.actions import CreatePods, CreateRevision, DeletePod, PatchCloneSet, UpdateStatus
+
+
+def test_new_cloneset_creates_revision_then_pods_in_slow_start_batches() -> None:
+    cs = cloneset(10)
+    plan = run(cs, [], revisions=[])
+    assert isinstance(plan.actions[0], CreateRevision)
+    assert batch_sizes(plan) == [1, 2, 4, 3]
+    rev = rev_name(cs)
+    pods = created(plan)
+    names = [str(p["metadata"]["name"]) for p in pods]  # type: ignore[index]
+    assert len(set(names)) == 10
+    for p in pods:
+        name = str(p["metadata"]["name"])  # type: ignore[index]
+        assert name.startswith("web-")
+        assert len(name) == len("web-") + 5
+        assert label(p, "apps.kruise.io/cloneset-instance-id") == name[4:]
+        assert label(p, "controller-revision-hash") == rev
+        assert label(p, "pod-template-hash") == rev.rsplit("-", 1)[1]
+        assert label(p, "lifecycle.apps.kruise.io/state") == "PreparingNormal"
+        assert p["spec"]["readinessGates"] == [{"conditionType": "InPlaceUpdateReady"}]  # type: ignore[index]
+        owner = p["metadata"]["ownerReferences"][0]  # type: ignore[index]
+        assert owner["uid"] == UID
+        assert owner["controller"] is True
+        assert owner["kind"] == "CloneSet"
+    status = status_of(plan)
+    assert status is not None
+    assert status["updateRevision"] == rev
+    assert status["currentRevision"] == rev
+    assert status["labelSelector"] == "app=web"
+    assert status["replicas"] == 0
+    assert status["expectedUpdatedReplicas"] == 10
+
+
+def test_same_seed_same_plan_other_seed_other_names() -> None:
+    cs = cloneset(3)
+    assert run(cs, seed=1) == run(cs, seed=1)
+    assert created(run(cs, seed=1)) != created(run(cs, seed=2))
+
+
+def test_scale_max_unavailable_limits_creation_and_says_so() -> None:
+    cs = cloneset(6, scale={"maxUnavailable": 2})
+    rev = rev_name(cs)
+    pods = [pod("web-a", rev), pod("web-b", rev), pod("web-c", rev, ready=False)]
+    plan = run(cs, pods)
+    assert batch_sizes(plan) == [1]
+    assert events(plan) == [
+        ("ScaleUpLimited", "scaleUp is limited because of scaleStrategy.maxUnavailable, limit: 1")
+    ]
+
+
+def test_steady_state_plans_nothing() -> None:
+    cs = cloneset(2)
+    rev = rev_name(cs)
+    pods = [pod("web-a", rev), pod("web-b", rev)]
+    status = {
+        "observedGeneration": 1,
+        "replicas": 2,
+        "readyReplicas": 2,
+        "availableReplicas": 2,
+        "updatedReplicas": 2,
+        "updatedReadyReplicas": 2,
+        "updatedAvailableReplicas": 2,
+        "expectedUpdatedReplicas": 2,
+        "updateRevision": rev,
+        "currentRevision": rev,
+        "collisionCount": 0,
+        "labelSelector": "app=web",
+    }
+    cs = cloneset(2, status=status)
+    plan = run(cs, pods)
+    assert plan.actions == ()
+    assert plan.requeue_after is None
+
+
+def test_scale_in_victim_order() -> None:
+    cs = cloneset(3, strategy={"maxUnavailable": 10})
+    rev = rev_name(cs)
+    pods = [
+        pod("web-old", rev, created_ago=9000),
+        pod("web-cheap", rev, annotations={"controller.kubernetes.io/pod-deletion-cost": "-5"}),
+        pod("web-unscheduled", rev, scheduled=False, phase="Pending", ready=False),
+        pod("web-pending", rev, phase="Pending", ready=False),
+        pod("web-notready", rev, ready=False),
+        pod("web-young", rev, created_ago=60, ready_for=30),
+        pod("web-costly", rev, annotations={"controller.kubernetes.io/pod-deletion-cost": "100"}),
+    ]
+    plan = run(cs, pods)
+    assert deleted(plan) == ["web-unscheduled", "web-pending", "web-notready", "web-cheap"]
+
+
+def test_scale_in_prefers_crowded_nodes_then_restarts() -> None:
+    cs = cloneset(2)
+    rev = rev_name(cs)
+    pods = [
+        pod("web-a", rev, node="n1"),
+        pod("web-b", rev, node="n1", restarts=3),
+        pod("web-c", rev, node="n2"),
+    ]
+    assert deleted(run(cs, pods)) == ["web-b"]
+
+
+def test_scale_in_limited_by_max_unavailable_for_ready_pods() -> None:
+    cs = cloneset(1, strategy={"maxUnavailable": 0})
+    rev = rev_name(cs)
+    pods = [pod("web-a", rev), pod("web-b", rev), pod("web-c", rev, ready=False)]
+    # 2 surplus pods: the unready one goes at once; one ready one fits the budget (0 + 3 - 1 - 1).
+    assert deleted(run(cs, pods)) == ["web-c", "web-a"]
+
+
+def test_delete_removes_pvcs_with_the_same_instance_id() -> None:
+    claim = {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}
+    cs = cloneset(1, claim_templates=[claim])
+    rev = rev_name(cs)
+    pvcs = [_pvc("data-web-a", "a"), _pvc("data-web-b", "b")]
+    plan = run(cs, [pod("web-a", rev), pod("web-b", rev)], pvcs=pvcs)
+    delete = [a for a in plan.actions if isinstance(a, DeletePod)]
+    assert len(delete) == 1
+    assert delete[0].claims == (f"data-{delete[0].name}",)
+
+
+def _pvc(name: str, instance: str, *, owner: str = UID) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "uid": f"uid-{name}",
+            "labels": {"app": "web", "apps.kruise.io/cloneset-instance-id": instance},
+            "ownerReferences": [{"kind": "CloneSet", "name": "web", "uid": owner, "controller": True}],
+        }
+    }
+
+
+def test_new_pod_gets_pvcs_and_reuses_an_orphaned_pvc_id() -> None:
+    claim = {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}
+    cs = cloneset(2, claim_templates=[claim])
+    rev = rev_name(cs)
+    plan = run(cs, [pod("web-a", rev)], pvcs=[_pvc("data-web-a", "a"), _pvc("data-web-zzzzz", "zzzzz")])
+    [batch] = [a for a in plan.actions if isinstance(a, CreatePods)]
+    [new] = batch.pods
+    assert new.pod["metadata"]["name"] == "web-zzzzz"  # type: ignore[index]
+    assert new.claims == ()  # the PVC exists: reused, not created
+    volumes = new.pod["spec"]["volumes"]  # type: ignore[index]
+    assert volumes == [{"name": "data", "persistentVolumeClaim": {"claimName": "data-web-zzzzz"}}]
+
+
+def test_new_pod_creates_missing_pvc_first() -> None:
+    claim = {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}
+    cs = cloneset(1, claim_templates=[claim])
+    [batch] = [a for a in run(cs).actions if isinstance(a, CreatePods)]
+    [new] = batch.pods
+    [pvc] = new.claims
+    pod_id = label(new.pod, "apps.kruise.io/cloneset-instance-id")
+    assert pvc["metadata"]["name"] == f"data-web-{pod_id}"  # type: ignore[index]
+    assert label(pvc, "apps.kruise.io/cloneset-instance-id") == pod_id
+    assert pvc["metadata"]["ownerReferences"][0]["uid"] == UID  # type: ignore[index]
+
+
+def test_disable_pvc_reuse_deletes_orphaned_pvcs_and_hands_others_to_finished_pods() -> None:
+    claim = {"metadata": {"name": "data"}, "spec": {}}
+    cs = cloneset(1, claim_templates=[claim], scale={"disablePVCReuse": True})
+    rev = rev_name(cs)
+    finished = pod("web-f", rev, phase="Failed", ready=False)
+    pvcs = [_pvc("data-web-a", "a"), _pvc("data-web-gone", "gone"), _pvc("data-web-f", "f")]
+    plan = run(cs, [pod("web-a", rev), finished], pvcs=pvcs)
+    kinds = [(type(a).__name__, getattr(a, "name", "")) for a in plan.actions]
+    assert ("DeleteClaim", "data-web-gone") in kinds
+    assert ("PatchClaim", "data-web-f") in kinds
+    assert ("DeleteClaim", "data-web-a") not in kinds
+
+
+def _specified(rev: str, name: str, **kwargs: Any) -> dict[str, Any]:
+    return pod(name, rev, labels={"apps.kruise.io/specified-delete": "true"}, **kwargs)
+
+
+def test_specified_delete_with_surge_replaces_before_deleting() -> None:
+    """v0.9.0 replacement: maxUnavailable=0, maxSurge=1; capacity never dips."""
+    cs = cloneset(3, strategy={"maxUnavailable": 0, "maxSurge": 1})
+    rev = rev_name(cs)
+    base = [pod("web-a", rev), pod("web-b", rev)]
+    # step 1/3: create the replacement, delete nothing
+    plan = run(cs, [*base, _specified(rev, "web-x")])
+    assert batch_sizes(plan) == [1]
+    assert deleted(plan) == []
+    # step 2/3: replacement not ready yet: wait
+    new = pod("web-n", rev, ready=False)
+    plan = run(cs, [*base, _specified(rev, "web-x"), new])
+    assert pod_actions(plan) == [] or all(a.__class__.__name__ == "PatchPod" for a in pod_actions(plan))
+    assert deleted(plan) == []
+    assert batch_sizes(plan) == []
+    # step 3/3: replacement ready: delete the specified pod
+    plan = run(cs, [*base, _specified(rev, "web-x"), pod("web-n", rev)])
+    assert deleted(plan) == ["web-x"]
+
+
+def test_specified_delete_examples_of_the_v090_release() -> None:
+    rev = rev_name(cloneset(3))
+    a_unavailable = pod("web-a", rev, ready=False)
+    # maxUnavailable=2, maxSurge=1, a unavailable, specify b -> delete b now
+    cs = cloneset(3, strategy={"maxUnavailable": 2, "maxSurge": 1})
+    plan = run(cs, [a_unavailable, _specified(rev, "web-b"), pod("web-c", rev)])
+    assert deleted(plan) == ["web-b"]
+    # maxUnavailable=1, maxSurge=1, a unavailable, specify b -> create first
+    cs = cloneset(3, strategy={"maxUnavailable": 1, "maxSurge": 1})
+    plan = run(cs, [a_unavailable, _specified(rev, "web-b"), pod("web-c", rev)])
+    assert deleted(plan) == []
+    assert batch_sizes(plan) == [1]
+    # same, specify a itself -> delete a at once (already unavailable)
+    plan = run(cs, [_specified(rev, "web-a", ready=False), pod("web-b", rev), pod("web-c", rev)])
+    assert deleted(plan) == ["web-a"]
+
+
+def test_pods_to_delete_deletes_and_is_pruned() -> None:
+    cs = cloneset(2, scale={"podsToDelete": ["web-b", "web-gone"]})
+    rev = rev_name(cs)
+    plan = run(cs, [pod("web-a", rev), pod("web-b", rev)])
+    assert deleted(plan) == ["web-b"]
+    [prune] = [a for a in plan.actions if isinstance(a, PatchCloneSet)]
+    assert prune.patch == {"spec": {"scaleStrategy": {"podsToDelete": ["web-b"]}}}
+    assert isinstance(plan.actions[-1], UpdateStatus)
+
+
+def test_scale_in_waits_while_deletions_are_pending() -> None:
+    cs = cloneset(1, strategy={"maxUnavailable": 0})
+    rev = rev_name(cs)
+    plan = run(cs, [pod("web-a", rev), _specified(rev, "web-b"), pod("web-c", rev)])
+    # surplus 2, one specified; ready budget 0 + 3 - 1 = 2 -> the specified one goes, no scale-in yet
+    assert deleted(plan) == ["web-b"]
+
+
+def test_pre_delete_hook_parks_the_pod_then_deletes_when_released() -> None:
+    hook = {"preDelete": {"labelsHandler": {"hold": "true"}}}
+    cs = cloneset(1, lifecycle=hook)
+    rev = rev_name(cs)
+    held = pod("web-b", rev, labels={"hold": "true"})
+    plan = run(cs, [pod("web-a", rev, created_ago=99999), held])
+    assert deleted(plan) == []
+    assert (
+        patched(plan)["web-b"][0]["metadata"]["labels"]["lifecycle.apps.kruise.io/state"] == "PreparingDelete"
+    )  # type: ignore[index]
+    # still held: nothing
+    parked = pod("web-b", rev, labels={"hold": "true"}, state="PreparingDelete")
+    assert pod_actions(run(cs, [pod("web-a", rev), parked])) == []
+    # hook released: delete
+    released = pod("web-b", rev, state="PreparingDelete")
+    assert deleted(run(cs, [pod("web-a", rev), released])) == ["web-b"]
+
+
+def test_pre_delete_with_mark_pod_not_ready_sets_kruise_pod_ready_false() -> None:
+    hook = {"preDelete": {"labelsHandler": {"hold": "true"}, "markPodNotReady": True}}
+    cs = cloneset(0, lifecycle=hook)
+    rev = rev_name(cs)
+    held = pod("web-a", rev, labels={"hold": "true"})
+    held["spec"]["readinessGates"].append({"conditionType": "KruisePodReady"})
+    plan = run(cs, [held])
+    [status_patch] = patched(plan, "status")["web-a"]
+    conditions = status_patch["status"]["conditions"]  # type: ignore[index]
+    assert conditions[0]["type"] == "KruisePodReady"
+    assert conditions[0]["status"] == "False"
+    assert conditions[0]["message"] == '[{"userAgent":"Lifecycle","key":"preDeleteHook"}]'
+    assert conditions[1]["type"] == "Ready"
+    assert conditions[1]["status"] == "False"
+
+
+def test_scale_up_cancels_preparing_delete_first() -> None:
+    cs = cloneset(2, lifecycle={"preDelete": {"labelsHandler": {"hold": "true"}}})
+    rev = rev_name(cs)
+    parked = pod("web-b", rev, labels={"hold": "true"}, state="PreparingDelete")
+    plan = run(cs, [pod("web-a", rev), parked])
+    assert batch_sizes(plan) == []
+    assert (
+        patched(plan)["web-b"][0]["metadata"]["labels"]["lifecycle.apps.kruise.io/state"] == "PreparingNormal"
+    )  # type: ignore[index]
+
+
+def test_revision_is_adopted_when_it_already_exists() -> None:
+    cs = cloneset(1)
+    plan = run(cs, [], revisions=[revision(cs)])
+    assert not any(isinstance(a, CreateRevision) for a in plan.actions)

@@ -209,7 +209,7 @@ def test_keda_scales_a_type_on_its_jetstream_consumer_lag() -> None:
                 "natsServerMonitoringEndpoint": "nats.nats-system.svc:8222",
                 "account": "$G",
                 "stream": "RECONCILE",
-                "consumer": "cloneset",
+                "consumer": "worker-cloneset",
                 "lagThreshold": "20",
                 "activationLagThreshold": "0",
             },

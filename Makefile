@@ -25,6 +25,11 @@ status:
 lint: bootstrap
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
+	$(VENV)/flotilla crds check
+
+## Regenerate charts/flotilla/crds/ from the models in schemas/kruise/.
+crds: bootstrap
+	$(VENV)/flotilla crds generate
 
 typecheck: bootstrap
 	$(VENV)/mypy

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import nats
 from nats.aio.client import Client
@@ -38,9 +39,21 @@ async def connect(
         if health is not None:
             health.set_ready("nats")
 
-    async def error(exc: Exception) -> None:
-        log.warning("nats: %s: %s", type(exc).__name__, exc)
+    connected = False
+    last_logged = 0.0
 
+    async def error(exc: Exception) -> None:
+        nonlocal last_logged
+        reason = f"cannot connect to {url}: {type(exc).__name__}: {exc}"
+        if not connected and health is not None:
+            health.set_not_ready("nats", reason)
+        now = time.monotonic()
+        if now - last_logged > 10.0:  # nats.py retries every reconnect_time_wait; log a line per 10s
+            last_logged = now
+            log.error("nats: %s", reason if not connected else f"{type(exc).__name__}: {exc}")
+
+    if health is not None:
+        health.set_not_ready("nats", f"connecting to {url}")
     delay = 0.5
     while True:
         try:
@@ -65,6 +78,7 @@ async def connect(
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_wait)
             continue
+        connected = True
         if health is not None:
             health.set_ready("nats")
         log.info("nats: connected to %s", url)

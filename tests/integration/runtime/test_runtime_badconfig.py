@@ -1,0 +1,81 @@
+"""Bad configuration gives a clear error and a non-ready probe, never a crash loop."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+import nats
+import orjson
+from nats.js import api
+
+from flotilla.devcluster.nats import NatsServer
+from tests.support.fixtures import StartWorker
+from tests.support.workers import free_port, wait_for
+
+
+async def _probe(url: str, path: str) -> tuple[int, dict[str, object]]:
+    try:
+        async with aiohttp.ClientSession() as http, http.get(url + path) as response:
+            body = await response.read()
+            return response.status, orjson.loads(body) if path == "/readyz" else {}
+    except aiohttp.ClientError:
+        return 0, {}
+
+
+async def test_unreachable_nats_is_not_ready_and_keeps_running(start_worker: StartWorker) -> None:
+    worker = start_worker("--nats-url", f"nats://127.0.0.1:{free_port()}")
+
+    async def not_ready_for_nats() -> bool:
+        status, body = await _probe(worker.url, "/readyz")
+        nats_check = body.get("nats")
+        return (
+            status == 503 and isinstance(nats_check, dict) and "cannot connect" in str(nats_check["reason"])
+        )
+
+    assert await wait_for(not_ready_for_nats, 20)
+    await asyncio.sleep(3)
+    assert worker.proc is not None
+    assert worker.proc.poll() is None
+    assert (await _probe(worker.url, "/healthz"))[0] == 200
+
+
+async def test_conflicting_stream_is_reported_then_recovered(
+    start_worker: StartWorker, tmp_path: Path
+) -> None:
+    server = NatsServer(run_dir=tmp_path / "private-nats")
+    server.start()
+    try:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await js.add_stream(
+            api.StreamConfig(
+                name="RECONCILE", subjects=["flotilla.reconcile.>"], storage=api.StorageType.MEMORY
+            )
+        )
+        worker = start_worker("--nats-url", server.url)
+
+        async def bus_conflict() -> bool:
+            status, body = await _probe(worker.url, "/readyz")
+            reason = (
+                str((body.get("bus") or {}).get("reason", "")) if isinstance(body.get("bus"), dict) else ""
+            )
+            return status == 503 and "RECONCILE" in reason and "cannot correct" in reason
+
+        assert await wait_for(bus_conflict, 20)
+        assert worker.proc is not None
+        assert worker.proc.poll() is None
+
+        await js.delete_stream("RECONCILE")  # the operator follows the advice in the error
+
+        async def ready() -> bool:
+            return (await _probe(worker.url, "/readyz"))[0] == 200
+
+        assert await wait_for(ready, 25)
+        info = await js.stream_info("RECONCILE")
+        assert info.config.storage == api.StorageType.FILE
+        assert info.config.max_msgs_per_subject == 1
+        await nc.close()
+    finally:
+        server.stop()

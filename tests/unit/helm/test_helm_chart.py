@@ -95,11 +95,11 @@ def test_watcher_runs_two_leader_elected_replicas(default_objects: list[Manifest
     assert watcher["spec"]["replicas"] == 2
     assert watcher["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
     container = watcher["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"] == ["watcher"]
+    assert container["args"] == ["watcher", "--lease-name=flotilla-watcher"]
     env = env_of(container)
-    assert env["FLOTILLA_LEASE_NAME"] == "flotilla-watcher"
-    assert env["FLOTILLA_LEASE_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
-    assert env["FLOTILLA_WORKER_TYPES"] == "cloneset"
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}, "the Lease's namespace"
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}, "the holder identity"
+    assert env["FLOTILLA_WATCH_TYPES"] == "cloneset"
     assert watcher["spec"]["template"]["spec"]["serviceAccountName"] == "flotilla-watcher"
     lease_role = named(default_objects, "Role", "flotilla-watcher-leader-election")
     assert lease_role["metadata"]["namespace"] == "flotilla-system"
@@ -161,7 +161,7 @@ def test_a_worker_type_is_data_in_values() -> None:
     watcher_env = env_of(
         named(objects, "Deployment", "flotilla-watcher")["spec"]["template"]["spec"]["containers"][0]
     )
-    assert watcher_env["FLOTILLA_WORKER_TYPES"] == "cloneset,sidecarset"
+    assert watcher_env["FLOTILLA_WATCH_TYPES"] == "cloneset,sidecarset"
 
 
 def test_a_disabled_worker_type_leaves_nothing_behind() -> None:

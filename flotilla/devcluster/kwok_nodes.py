@@ -3,8 +3,10 @@
 kwok (run by `cluster.py`) plays the kubelet for nodes carrying the
 ``kwok.x-k8s.io/node=fake`` annotation, driven by the Stages written here: a node turns
 Ready; a scheduled pod turns Running and Ready (with every readiness gate the pod
-declares that the Stage does not leave to a controller); a deleted pod goes away; a
-Job's pod completes. Tests add their own Stages through `ClusterConfig.kwok_stages`.
+declares; the gates' conditions belong to controllers, and Ready follows them as the
+kubelet's does); a container whose spec image changed is restarted with the new image
+(the kubelet's half of an in-place update); a deleted pod goes away; a Job's pod
+completes. Tests add their own Stages through `ClusterConfig.kwok_stages`.
 """
 
 from __future__ import annotations
@@ -21,9 +23,6 @@ if TYPE_CHECKING:
 MANAGED_ANNOTATION = "kwok.x-k8s.io/node"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 NODE_NAME_PREFIX = "kwok-node-"
-
-#: Readiness gates a controller owns; the pod-ready Stage leaves them alone.
-CONTROLLER_OWNED_GATES = ("InPlaceUpdateReady", "KruisePodReady")
 
 _NODE_READY_STATUS = """\
 {{ $now := Now }}
@@ -53,28 +52,49 @@ nodeInfo:
 phase: Running
 """
 
-_POD_RUNNING_STATUS = """\
-{{ $now := Now }}
+#: Go-template lines computing $ready the way the kubelet does: every readiness gate the
+#: pod declares must have a True condition (containers are always ready under kwok).
+_READINESS = """\
+{{ $root := . }}
+{{ $ready := true }}
+{{ range .spec.readinessGates }}{{ $gate := .conditionType }}{{ $found := false }}
+{{ range $root.status.conditions }}{{ if and (eq .type $gate) (eq .status "True") }}{{ $found = true }}{{ end }}{{ end }}
+{{ if not $found }}{{ $ready = false }}{{ end }}{{ end }}
+"""
+
+_READY_CONDITION = """\
+- {type: Ready, status: {{ if $ready }}"True"{{ else }}"False"{{ end }}, lastTransitionTime: {{ $now | Quote }}{{ if not $ready }}, reason: ReadinessGatesNotReady{{ end }}}
+"""
+
+_CONTAINER_STATUSES = """\
+containerStatuses:
+{{ range $c := .spec.containers }}
+{{ $restarts := 0 }}{{ $swapped := false }}
+{{ range $root.status.containerStatuses }}{{ if eq .name $c.name }}{{ $restarts = .restartCount }}{{ if ne .image $c.image }}{{ $swapped = true }}{{ end }}{{ end }}{{ end }}
+- name: {{ $c.name | Quote }}
+  image: {{ $c.image | Quote }}
+  imageID: {{ printf "kwok://%s" $c.image | Quote }}
+  ready: true
+  started: true
+  restartCount: {{ if $swapped }}{{ add $restarts 1 }}{{ else }}{{ $restarts }}{{ end }}
+  state: {running: {startedAt: {{ $now | Quote }}}}
+{{ end }}
+"""
+
+_POD_RUNNING_STATUS = (
+    "{{ $now := Now }}\n"
+    + _READINESS
+    + """\
 phase: Running
 startTime: {{ $now | Quote }}
 conditions:
 - {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
 - {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
 - {type: ContainersReady, status: "True", lastTransitionTime: {{ $now | Quote }}}
-- {type: Ready, status: "True", lastTransitionTime: {{ $now | Quote }}}
-{{ range .spec.readinessGates }}{{ if not (or (eq .conditionType "InPlaceUpdateReady") (eq .conditionType "KruisePodReady")) }}
-- {type: {{ .conditionType | Quote }}, status: "True", lastTransitionTime: {{ $now | Quote }}}
-{{ end }}{{ end }}
-containerStatuses:
-{{ range .spec.containers }}
-- name: {{ .name | Quote }}
-  image: {{ .image | Quote }}
-  imageID: {{ printf "kwok://%s" .image | Quote }}
-  ready: true
-  started: true
-  restartCount: 0
-  state: {running: {startedAt: {{ $now | Quote }}}}
-{{ end }}
+"""
+    + _READY_CONDITION
+    + _CONTAINER_STATUSES
+    + """\
 {{ with NodeIPsWith .spec.nodeName }}hostIP: {{ index . 0 | Quote }}{{ end }}
 {{ with PodIPsWith .spec.nodeName (or .spec.hostNetwork false) (or .metadata.uid "") (or .metadata.name "") (or .metadata.namespace "") }}
 podIP: {{ index . 0 | Quote }}
@@ -82,6 +102,24 @@ podIPs:
 {{ range . }}- {ip: {{ . | Quote }}}
 {{ end }}{{ end }}
 """
+)
+
+#: The kubelet's part of an in-place update: a container whose spec image changed is
+#: restarted with the new image (new imageID, restartCount + 1).
+_IMAGE_SWAP_STATUS = "{{ $now := Now }}\n" + _READINESS + _CONTAINER_STATUSES
+
+#: The kubelet's readiness: Ready follows the readiness gates' conditions.
+_READINESS_STATUS = "{{ $now := Now }}\n" + _READINESS + "conditions:\n" + _READY_CONDITION
+
+#: jq: does Ready disagree with the readiness gates?
+_READINESS_MISMATCH = (
+    "((.spec.readinessGates // []) | map(.conditionType)) as $gates"
+    ' | ([.status.conditions[]? | select(.status == "True") | .type]) as $true'
+    ' | ((($gates - $true) | length) == 0) != ($true | index("Ready") != null)'
+)
+
+#: jq: does some container run another image than its spec asks for?
+_IMAGE_MISMATCH = "([.spec.containers[] | {(.name): .image}] | add) != ([.status.containerStatuses[]? | {(.name): .image}] | add)"
 
 _POD_SUCCEEDED_STATUS = """\
 {{ $now := Now }}
@@ -133,6 +171,26 @@ def default_stages() -> list[dict[str, object]]:
                 {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
             ],
             {"statusTemplate": _POD_RUNNING_STATUS},
+        ),
+        _stage(
+            "flotilla-pod-image-swap",
+            "Pod",
+            [
+                not_deleted,
+                {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+                {"key": _IMAGE_MISMATCH, "operator": "In", "values": ["true"]},
+            ],
+            {"statusTemplate": _IMAGE_SWAP_STATUS},
+        ),
+        _stage(
+            "flotilla-pod-readiness",
+            "Pod",
+            [
+                not_deleted,
+                {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+                {"key": _READINESS_MISMATCH, "operator": "In", "values": ["true"]},
+            ],
+            {"statusTemplate": _READINESS_STATUS},
         ),
         _stage(
             "flotilla-job-pod-complete",

@@ -10,6 +10,7 @@ Called by the worker shell; tested with plain data in ``tests/unit/cloneset``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from workers.cloneset.actions import (
@@ -160,8 +161,8 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
         actions.extend(scaled.actions)
         if scaled.changed:
             reason = f"scaling: {sum(1 for a in scaled.actions if not isinstance(a, EmitEvent))} write(s)"
-        elif not blocked_update:
-            updated = plan_update(ctx)
+        else:
+            updated = plan_update(ctx, updates_allowed=not blocked_update)
             actions.extend(updated.actions)
             requeue = updated.requeue_after
             if updated.error is not None:
@@ -195,4 +196,17 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
     available_in = seconds_until_next_available(active, spec.min_ready_seconds, now)
     if available_in is not None:
         requeue = min(requeue, available_in) if requeue is not None else available_in
-    return Plan(tuple(actions), requeue, reason)
+    return Plan(_first_write_preconditions(actions), requeue, reason)
+
+
+def _first_write_preconditions(actions: Sequence[Action]) -> tuple[Action, ...]:
+    """Only a pod's first write in a plan carries its observed resourceVersion (later ones follow it)."""
+    seen: set[str] = set()
+    out: list[Action] = []
+    for action in actions:
+        if isinstance(action, PatchPod):
+            if action.name in seen and action.resource_version is not None:
+                action = replace(action, resource_version=None)
+            seen.add(action.name)
+        out.append(action)
+    return tuple(out)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schemas.kruise.pub import INPLACE_UPDATE_READY_CONDITION, SPECIFIED_DELETE_LABEL
-from workers.cloneset.actions import Action, PatchPod, normal
+from workers.cloneset.actions import Action, PatchPod, normal, warning
 from workers.cloneset.diff import RolloutDiff, calculate_diff
 from workers.cloneset.inplace import InPlaceSpec, grace_annotation, in_place_patch, in_place_spec
 from workers.cloneset.kube_json import JsonDict, JsonObject, labels_of, name_of, text
@@ -110,6 +110,7 @@ def _in_place(ctx: RolloutContext, pod: JsonObject, spec: InPlaceSpec) -> tuple[
         actions.append(PatchPod(name_of(pod), patch, subresource="status", resource_version=rv))
         rv = None
     message = f"successfully update pod {name_of(pod)} in-place(revision {spec.revision})"
+    failure = f"failed to update pod {name_of(pod)} in-place(revision {spec.revision}): {{error}}"
     patch = in_place_patch(pod, spec, ctx.timestamp, short_hash_label=ctx.config.short_hash_label)
     actions.append(
         PatchPod(
@@ -117,6 +118,7 @@ def _in_place(ctx: RolloutContext, pod: JsonObject, spec: InPlaceSpec) -> tuple[
             patch,
             resource_version=rv,
             success_event=normal("SuccessfulUpdatePodInPlace", message),
+            failure_event=warning("FailedUpdatePodInPlace", failure),
         )
     )
     return actions, None
@@ -137,6 +139,7 @@ def _update_pod(ctx: RolloutContext, pod: JsonObject, target: str) -> tuple[list
     if SPECIFIED_DELETE_LABEL in labels_of(pod):
         return [], None
     message = f"successfully patch pod {name_of(pod)} specified-delete for update(revision {target})"
+    failure = f"specified-delete {name_of(pod)} for update(revision {target}): {{error}}"
     patch: JsonDict = {"metadata": {"labels": {SPECIFIED_DELETE_LABEL: "true"}}}
     rv = text(pod, "metadata", "resourceVersion") or None
     return [
@@ -145,12 +148,17 @@ def _update_pod(ctx: RolloutContext, pod: JsonObject, target: str) -> tuple[list
             patch,
             resource_version=rv,
             success_event=normal("SuccessfulUpdatePodReCreate", message),
+            failure_event=warning("FailedUpdatePodReCreate", f"failed to patch pod {failure}"),
         )
     ], None
 
 
-def plan_update(ctx: RolloutContext) -> UpdateOutcome:
-    """The update step of one pass (``realControl.Update``)."""
+def plan_update(ctx: RolloutContext, *, updates_allowed: bool = True) -> UpdateOutcome:
+    """The update step of one pass (``realControl.Update``).
+
+    ``updates_allowed=False`` (an invalid update strategy) keeps the per-pod refresh, so new
+    pods still become ready, but moves no pod to another revision.
+    """
     actions: list[Action] = []
     delays: list[float] = []
     refreshed: set[str] = set()
@@ -164,7 +172,7 @@ def plan_update(ctx: RolloutContext) -> UpdateOutcome:
             delays.append(result.requeue_after)
         lifecycle_changed |= result.lifecycle_changed
     requeue = min(delays) if delays else None
-    if lifecycle_changed or ctx.cloneset.spec.update_strategy.paused:
+    if lifecycle_changed or ctx.cloneset.spec.update_strategy.paused or not updates_allowed:
         return UpdateOutcome(tuple(actions), requeue)
 
     diff = update_diff(ctx)

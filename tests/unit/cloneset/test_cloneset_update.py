@@ -325,3 +325,21 @@ def test_priority_order_decides_which_pod_updates_first() -> None:
     cs, old, _, revs = _rollout(strategy)
     pods = [pod("web-a", old), pod("web-b", old), pod("web-c", old, labels={"tier": "canary"})]
     assert list(patched(run(cs, pods, revs))) == ["web-c"]
+
+
+def test_invalid_in_place_only_still_lets_new_pods_become_ready() -> None:
+    old_cs = cloneset(2, strategy={"type": "InPlaceOnly"})
+    old = rev_name(old_cs)
+    cs = cloneset(2, env="debug", strategy={"type": "InPlaceOnly"}, status={"currentRevision": old})
+    fresh = pod("web-n", rev_name(cs), state="PreparingNormal", in_place_ready=None, ready=False)
+    plan = run(cs, [pod("web-a", old), fresh], [revision(old_cs, 1), revision(cs, 2)])
+    assert list(patched(plan, "status")) == ["web-n"]
+    assert list(patched(plan)) == ["web-n"]
+
+
+def test_only_the_first_write_to_a_pod_carries_its_resource_version() -> None:
+    cs = cloneset(1)
+    orphan = pod("web-o", rev_name(cs), owner=None, state="PreparingNormal")
+    plan = run(cs, [orphan])
+    writes = [(a.name, a.resource_version) for a in plan.actions if isinstance(a, PatchPod)]
+    assert writes == [("web-o", "rv-web-o"), ("web-o", None)]

@@ -367,10 +367,11 @@ def test_rbac_is_least_privilege() -> None:
         for group in rule["apiGroups"]
         for resource in rule["resources"]
     }
-    assert granted[("apps.kruise.io", "clonesets")] == {"get", "list", "watch"}
+    assert granted[("apps.kruise.io", "clonesets")] == {"get", "list", "watch", "patch"}
     assert granted[("apps.kruise.io", "clonesets/status")] >= {"update", "patch"}
     assert granted[("", "pods")] >= {"create", "delete", "patch", "update"}
-    assert granted[("", "persistentvolumeclaims")] == {"create", "delete", "get", "list"}
+    assert granted[("", "persistentvolumeclaims")] == {"create", "delete", "get", "list", "patch"}
+    assert granted[("", "pods/finalizers")] == {"update"}
     assert granted[("apps", "controllerrevisions")] >= {"create", "delete", "patch", "list"}
     assert granted[("", "events")] == {"create", "patch"}
     assert ("", "secrets") not in granted

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "flotilla.devcluster.commands",
     "schemas.crdgen.cli",
+    "watcher.command",
     "workers.runtime.cli",
 )
 

@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from flotilla.devcluster.env import DevEnvironment
+from tests.integration.helm.identity import service_account_kubeconfig
 from tests.unit.helm.chart_render import CHART, KUBE_VERSION, helm_run, render_text, set_args
 
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -427,3 +429,121 @@ def test_a_bad_value_fails_helm_install_with_the_schema_message(
     releases = json.loads(_helm(kubeconfig, "list", "-n", namespace, "-a", "-o", "json").stdout)
     assert releases == []
     assert kubectl("get", "deployments", "-n", namespace, "-o", "name").stdout.strip() == ""
+
+
+def test_cloneset_worker_token_does_a_reconciles_writes_and_nothing_more(
+    dev_env: DevEnvironment, kubectl: Kubectl, release: tuple[str, str, str], namespace: str, tmp_path: Path
+) -> None:
+    name, release_namespace, _ = release
+    config = service_account_kubeconfig(
+        kubectl, dev_env.kubeconfig, release_namespace, f"{name}-flotilla-worker-cloneset", tmp_path
+    )
+
+    def as_worker(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        cmd = [str(dev_env.binaries["kubectl"]), f"--kubeconfig={config}", "-n", namespace, *args]
+        return subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=60, check=False)
+
+    def allowed(*args: str, input: str | None = None) -> str:
+        result = as_worker(*args, input=input)
+        assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
+        return result.stdout
+
+    def forbidden(*args: str) -> None:
+        result = as_worker(*args)
+        assert result.returncode != 0, f"kubectl {' '.join(args)} was allowed"
+        assert "forbidden" in result.stderr.lower(), result.stderr
+
+    cloneset = {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "CloneSet",
+        "metadata": {"name": "demo", "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "demo"}},
+            "template": {
+                "metadata": {"labels": {"app": "demo"}},
+                "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+            },
+        },
+    }
+    kubectl("apply", "-f", "-", input=json.dumps(cloneset))
+    observed = json.loads(allowed("get", "clonesets.apps.kruise.io", "demo", "-o", "json"))
+    owner = {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "CloneSet",
+        "name": "demo",
+        "uid": observed["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    revision = {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {"name": "demo-5f4b7", "labels": {"app": "demo"}, "ownerReferences": [owner]},
+        "data": {"spec": {"template": cloneset["spec"]["template"]}},
+        "revision": 1,
+    }
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data-demo-x1", "labels": {"app": "demo"}, "ownerReferences": [owner]},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "demo-x1", "labels": {"app": "demo"}, "ownerReferences": [owner]},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+    }
+    allowed("create", "-f", "-", input=json.dumps(revision))
+    allowed("patch", "controllerrevisions.apps", "demo-5f4b7", "--type=merge", "-p", '{"revision": 2}')
+    allowed("create", "-f", "-", input=json.dumps(claim))
+    created = json.loads(allowed("create", "-f", "-", "-o", "json", input=json.dumps(pod)))
+    allowed("label", "pod", "demo-x1", "lifecycle.apps.kruise.io/state=Normal")
+    pod_owner = {"apiVersion": "v1", "kind": "Pod", "name": "demo-x1", "uid": created["metadata"]["uid"]}
+    allowed(
+        "patch",
+        "pvc",
+        "data-demo-x1",
+        "--type=merge",
+        "-p",
+        json.dumps({"metadata": {"ownerReferences": [pod_owner]}}),
+    )
+    status = {"status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 0, "updatedReplicas": 1}}
+    allowed(
+        "patch",
+        "clonesets.apps.kruise.io",
+        "demo",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(status),
+    )
+    prune = {"spec": {"scaleStrategy": {"podsToDelete": None}}}
+    allowed("patch", "clonesets.apps.kruise.io", "demo", "--type=merge", "-p", json.dumps(prune))
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "demo.successfulcreate"},
+        "involvedObject": {
+            **{k: owner[k] for k in ("apiVersion", "kind", "name", "uid")},
+            "namespace": namespace,
+        },
+        "reason": "SuccessfulCreate",
+        "message": "succeed to create pod demo-x1",
+        "type": "Normal",
+        "source": {"component": "flotilla-worker-cloneset"},
+    }
+    allowed("create", "-f", "-", input=json.dumps(event))
+    allowed("delete", "pvc", "data-demo-x1", "--wait=false")  # before its owner pod: GC would take it
+    allowed("delete", "pod", "demo-x1", "--wait=false")
+    allowed("delete", "controllerrevisions.apps", "demo-5f4b7")
+
+    forbidden("delete", "clonesets.apps.kruise.io", "demo")
+    forbidden("scale", "clonesets.apps.kruise.io", "demo", "--replicas=5")
+    forbidden("get", "secrets")
+    forbidden("get", "configmaps")
+    forbidden("create", "deployment", "nope", "--image=nginx:1.27")
+    forbidden("get", "nodes")
+    after = _get(kubectl, "clonesets.apps.kruise.io", "demo", "-n", namespace)
+    assert after["status"]["replicas"] == 1, "the status written as the worker is there"

@@ -1,0 +1,118 @@
+"""The CloneSet stack on the real local control plane: CRDs, bus, a watcher and a cloneset worker.
+
+``cloneset_stack`` installs the kruise CRDs, declares the bus of worker type ``cloneset``,
+starts ``flotilla watcher --types cloneset`` scoped to the test's namespace and one
+``flotilla worker cloneset`` process, and stops both at teardown (their logs are kept in the
+test's tmp folder and printed on failure).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s
+from nats.js import JetStreamContext
+
+from flotilla.devcluster.env import DevEnvironment
+from flotilla.runtime.kube import KubeClient
+from schemas.bus.bootstrap import declare
+from schemas.bus.streams import worker_bus
+from schemas.crdgen import install_crds
+from tests.support.workers import free_port
+
+REPO = Path(__file__).resolve().parents[3]
+FLOTILLA = REPO / ".venv" / "bin" / "flotilla"
+
+
+@dataclass
+class Stack:
+    namespace: str
+    api: KubeClient
+    logs: list[Path]
+
+    def log_text(self) -> str:
+        return "\n".join(
+            f"==> {p} <==\n{p.read_text(errors='replace')[-6000:]}" for p in self.logs if p.exists()
+        )
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = str(REPO)
+    out = log.open("ab")
+    try:
+        return subprocess.Popen(
+            args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    finally:
+        out.close()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def kruise_crds(api_client: k8s.ApiClient) -> list[str]:
+    return install_crds(api_client)
+
+
+@pytest.fixture
+async def cloneset_stack(
+    dev_env: DevEnvironment,
+    kruise_crds: list[str],
+    jetstream: JetStreamContext,
+    namespace: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Stack]:
+    await declare(jetstream, worker_bus("cloneset"))
+    ident = secrets.token_hex(3)
+    watcher_log, worker_log = tmp_path / "watcher.log", tmp_path / "worker.log"
+    watcher = _start(
+        [
+            str(FLOTILLA), "watcher", "--types=cloneset", f"--namespace={namespace}",
+            f"--kubeconfig={dev_env.kubeconfig}", f"--nats-url={dev_env.nats_url}",
+            f"--lease-namespace={namespace}", f"--lease-name=watcher-{ident}", f"--identity=w-{ident}",
+            f"--http-port={free_port()}", "--resync-period=20",
+        ],
+        watcher_log,
+    )  # fmt: skip
+    worker = _start(
+        [
+            str(FLOTILLA), "worker", "cloneset", f"--nats-url={dev_env.nats_url}",
+            f"--kubeconfig={dev_env.kubeconfig}", f"--http-port={free_port()}", "--backoff-base=0.2",
+            "--backoff-max=2",
+        ],
+        worker_log,
+    )  # fmt: skip
+    try:
+        async with KubeClient.from_environment(dev_env.kubeconfig) as api:
+            stack = Stack(namespace, api, [watcher_log, worker_log])
+            yield stack
+            report = getattr(request.node, "rep_call", None)
+            if report is not None and report.failed:
+                print(stack.log_text())
+    finally:
+        _stop(worker)
+        _stop(watcher)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)

@@ -1,0 +1,172 @@
+"""CloneSets on the real control plane (kwok nodes): watcher -> NATS -> cloneset worker -> API server.
+
+Each test creates a CloneSet in its own namespace and waits for the observable outcome a kruise
+user would check: pods, their labels, the status and the Events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from flotilla.runtime.kube import EVENTS, PODS, JsonObject
+from tests.integration.cloneset.conftest import Stack
+from workers.cloneset.worker import CLONESETS, CONTROLLER_REVISIONS
+
+
+def manifest(
+    namespace: str, replicas: int, *, image: str = "nginx:1", strategy: dict[str, Any] | None = None
+) -> JsonObject:
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "CloneSet",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+            "updateStrategy": strategy or {},
+        },
+    }
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.5)
+    assert await check(), f"not within {within}s: {what}"
+
+
+async def pods(stack: Stack) -> list[JsonObject]:
+    listing = await stack.api.get(PODS.path(stack.namespace), {"labelSelector": "app=web"})
+    return [p for p in listing.get("items", []) if not p["metadata"].get("deletionTimestamp")]
+
+
+async def cloneset(stack: Stack) -> JsonObject:
+    return await stack.api.get(CLONESETS.path(stack.namespace, "web"))
+
+
+async def status_is(stack: Stack, **expected: object) -> bool:
+    status = (await cloneset(stack)).get("status") or {}
+    return all(status.get(k) == v for k, v in expected.items())
+
+
+async def patch_spec(stack: Stack, spec: JsonObject) -> None:
+    await stack.api.patch(CLONESETS.path(stack.namespace, "web"), {"spec": spec}, "merge")
+
+
+async def test_scale_up_status_and_scale_down(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    await stack.api.create(CLONESETS.path(stack.namespace), manifest(stack.namespace, 4))
+    await eventually(
+        lambda: status_is(stack, replicas=4, readyReplicas=4, availableReplicas=4), 90, "4 ready"
+    )
+    current = await pods(stack)
+    revisions = (await stack.api.get(CONTROLLER_REVISIONS.path(stack.namespace))).get("items", [])
+    assert len(revisions) == 1
+    rev = revisions[0]["metadata"]["name"]
+    for p in current:
+        labels = p["metadata"]["labels"]
+        assert p["metadata"]["name"] == f"web-{labels['apps.kruise.io/cloneset-instance-id']}"
+        assert labels["controller-revision-hash"] == rev
+        assert labels["lifecycle.apps.kruise.io/state"] == "Normal"
+        assert p["metadata"]["ownerReferences"][0]["kind"] == "CloneSet"
+    status = (await cloneset(stack))["status"]
+    assert status["labelSelector"] == "app=web"
+    assert status["updateRevision"] == rev == status["currentRevision"]
+    assert status["observedGeneration"] == 1
+
+    await patch_spec(stack, {"replicas": 1})
+    await eventually(lambda: status_is(stack, replicas=1, readyReplicas=1), 60, "scaled to 1")
+    events = (await stack.api.get(EVENTS.path(stack.namespace))).get("items", [])
+    reasons = {e["reason"] for e in events if e["involvedObject"]["kind"] == "CloneSet"}
+    assert {"SuccessfulCreate", "SuccessfulDelete"} <= reasons
+
+
+async def test_in_place_update_keeps_pods(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    strategy = {"type": "InPlaceIfPossible", "maxUnavailable": 1}
+    await stack.api.create(CLONESETS.path(stack.namespace), manifest(stack.namespace, 3, strategy=strategy))
+    await eventually(lambda: status_is(stack, readyReplicas=3), 90, "3 ready")
+    before = {p["metadata"]["uid"] for p in await pods(stack)}
+    await patch_spec(stack, {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:2"}]}}})
+    await eventually(
+        lambda: status_is(
+            stack, observedGeneration=2, updatedReplicas=3, updatedReadyReplicas=3, readyReplicas=3
+        ),
+        120,
+        "updated in place",
+    )
+    after = await pods(stack)
+    assert {p["metadata"]["uid"] for p in after} == before
+    assert {p["spec"]["containers"][0]["image"] for p in after} == {"nginx:2"}
+    status = (await cloneset(stack))["status"]
+    assert status["currentRevision"] == status["updateRevision"]
+
+
+async def test_recreate_update_with_partition(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    strategy = {"type": "ReCreate", "partition": 1, "maxUnavailable": 1}
+    await stack.api.create(CLONESETS.path(stack.namespace), manifest(stack.namespace, 3, strategy=strategy))
+    await eventually(lambda: status_is(stack, readyReplicas=3), 90, "3 ready")
+    await patch_spec(stack, {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:2"}]}}})
+    await eventually(
+        lambda: status_is(
+            stack,
+            observedGeneration=2,
+            updatedReplicas=2,
+            updatedReadyReplicas=2,
+            readyReplicas=3,
+            replicas=3,
+        ),
+        120,
+        "2 of 3 recreated",
+    )
+    images = sorted(p["spec"]["containers"][0]["image"] for p in await pods(stack))
+    assert images == ["nginx:1", "nginx:2", "nginx:2"]
+
+
+async def test_invalid_in_place_only_change_sets_condition_and_touches_nothing(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    strategy = {"type": "InPlaceOnly", "maxUnavailable": 1}
+    await stack.api.create(CLONESETS.path(stack.namespace), manifest(stack.namespace, 2, strategy=strategy))
+    await eventually(lambda: status_is(stack, readyReplicas=2), 90, "2 ready")
+    before = {p["metadata"]["uid"]: p["metadata"]["resourceVersion"] for p in await pods(stack)}
+    env = [{"name": "MODE", "value": "debug"}]
+    await patch_spec(
+        stack, {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1", "env": env}]}}}
+    )
+
+    async def failed() -> bool:
+        conditions = ((await cloneset(stack)).get("status") or {}).get("conditions") or []
+        return any(c["type"] == "FailedUpdate" and c["status"] == "True" for c in conditions)
+
+    await eventually(failed, 60, "FailedUpdate condition")
+    await asyncio.sleep(2)
+    assert {p["metadata"]["uid"] for p in await pods(stack)} == set(before)
+    events = (await stack.api.get(EVENTS.path(stack.namespace))).get("items", [])
+    assert any(e["reason"] == "FailedUpdate" and "InPlaceOnly" in e["message"] for e in events)
+
+
+async def test_pods_to_delete_replaces_the_pod(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    strategy = {"maxUnavailable": 0, "maxSurge": 1}
+    await stack.api.create(CLONESETS.path(stack.namespace), manifest(stack.namespace, 2, strategy=strategy))
+    await eventually(lambda: status_is(stack, readyReplicas=2), 90, "2 ready")
+    victim = (await pods(stack))[0]["metadata"]["name"]
+    await patch_spec(stack, {"scaleStrategy": {"podsToDelete": [victim]}})
+
+    async def replaced() -> bool:
+        names = {p["metadata"]["name"] for p in await pods(stack)}
+        return victim not in names and await status_is(stack, replicas=2, readyReplicas=2)
+
+    await eventually(replaced, 90, "specified pod replaced")
+    spec = (await cloneset(stack))["spec"]
+    assert not (spec.get("scaleStrategy") or {}).get("podsToDelete")

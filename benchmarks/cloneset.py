@@ -1,0 +1,173 @@
+"""Issue 5's benchmark: Flotilla's CloneSet against kube-controller-manager and a raw client loop.
+
+``.venv/bin/python -m benchmarks.cloneset [--sizes 100,500,1000] [--repeats 3] [--quick]``
+starts its own local control plane (+ NATS, + Flotilla's watcher and CloneSet worker when
+``workers.cloneset:WORKER`` exists) once per client rate-limit mode, runs every scenario side by
+side (variants interleaved, order rotated each repeat), writes a JSON result file and prints a
+markdown table of medians and ratios. ``--report FILE`` re-renders a saved result. Scenarios:
+``scale`` (0 -> N Ready: ReplicaSet, CloneSet, raw loop) and ``update`` (image v1 -> v2:
+Deployment, CloneSet InPlaceIfPossible, CloneSet ReCreate). See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.cloneset_report import render_markdown, summarize_records
+from benchmarks.cloneset_scenarios import RunContext, RunRecord, image_update, scale_up
+from benchmarks.cloneset_settings import describe_settings
+from benchmarks.harness.controlplane import LIMIT_MODES, BenchPlane
+from flotilla.devcluster.env import new_run_dir
+from flotilla.runtime.kube import KubeClient
+
+NAMESPACE = "bench"
+Scenario = Callable[[RunContext, RunRecord], Coroutine[Any, Any, RunRecord]]
+SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], tuple[str, ...]]] = {
+    # name: (run, built-in variants, CloneSet variants)
+    "scale": (scale_up, ("replicaset", "rawloop"), ("cloneset",)),
+    "update": (image_update, ("deployment",), ("cloneset-inplace", "cloneset-recreate")),
+}
+
+
+def cloneset_worker_status() -> tuple[bool, str]:
+    """Is ``flotilla worker cloneset`` runnable (``workers.cloneset:WORKER`` a WorkerType)?"""
+    try:
+        import workers.cloneset as module
+        from workers.runtime.contract import WorkerType
+    except ImportError as err:
+        return False, f"workers.cloneset does not import: {err}"
+    if not isinstance(getattr(module, "WORKER", None), WorkerType):
+        return False, "workers.cloneset has no WORKER (the worker shell has not landed)"
+    return True, "workers.cloneset:WORKER"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.cloneset", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--sizes", default="100,500,1000", help="pod counts N, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--quick", action="store_true", help="N=50, 1 repeat, unlimited limits only (< 2 min)"
+    )
+    parser.add_argument(
+        "--limits", default=",".join(LIMIT_MODES), help="client rate-limit modes: default,unlimited"
+    )
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="scale,update")
+    parser.add_argument("--no-cloneset", action="store_true", help="measure the baselines only")
+    parser.add_argument("--raw-concurrency", type=int, default=32, help="raw loop: requests in flight")
+    parser.add_argument("--worker-arg", action="append", default=[], help="extra flag for flotilla worker")
+    parser.add_argument("--output", type=Path, help="JSON result file (default: in the run folder)")
+    parser.add_argument("--report", type=Path, help="only re-render a saved JSON result")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeats, args.limits = "50", 1, "unlimited"
+    args.size_list = [int(s) for s in str(args.sizes).split(",") if s]
+    args.limit_list = [m for m in str(args.limits).split(",") if m]
+    args.scenario_list = [s for s in str(args.scenarios).split(",") if s]
+    for mode in args.limit_list:
+        if mode not in LIMIT_MODES:
+            parser.error(f"unknown --limits mode {mode!r} (known: {', '.join(LIMIT_MODES)})")
+    for scenario in args.scenario_list:
+        if scenario not in SCENARIOS:
+            parser.error(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+    return args
+
+
+def _log(message: str) -> None:
+    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+async def run_plane(plane: BenchPlane, args: argparse.Namespace, with_cloneset: bool) -> list[RunRecord]:
+    """Every scenario, size and repeat on one control plane; variants interleaved."""
+    records: list[RunRecord] = []
+    async with KubeClient.from_environment(plane.env.kubeconfig) as client:
+        ctx = RunContext(
+            client=client,
+            namespace=plane.namespace,
+            kubeconfig=plane.env.kubeconfig,
+            pids=plane.component_pids(),
+            work_dir=plane.env.run_dir,
+            raw_concurrency=args.raw_concurrency,
+        )
+        for scenario in args.scenario_list:
+            run, builtin, clonesets = SCENARIOS[scenario]
+            variants = list(builtin) + (list(clonesets) if with_cloneset else [])
+            _log(f"{plane.limits}: {scenario}: warm-up (N=10, not recorded)")
+            for variant in variants:
+                await run(ctx, RunRecord(scenario, variant, plane.limits, 10, -1))
+            for repeat in range(args.repeats):
+                order = variants[repeat % len(variants) :] + variants[: repeat % len(variants)]
+                for size in args.size_list:
+                    for variant in order:
+                        record = await run(ctx, RunRecord(scenario, variant, plane.limits, size, repeat))
+                        records.append(record)
+                        outcome = f"{record.seconds:.2f} s" if record.seconds is not None else record.error
+                        _log(f"{plane.limits}: {scenario} {variant} N={size} r{repeat}: {outcome}")
+    return records
+
+
+def _git_commit() -> str:
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report:
+        saved = orjson.loads(args.report.read_bytes())
+        print(render_markdown(saved["records"], saved["summary"]))
+        return 0
+    available, reason = cloneset_worker_status()
+    with_cloneset = available and not args.no_cloneset
+    _log(f"CloneSet worker: {'measured' if with_cloneset else 'not measured'} ({reason})")
+    result: dict[str, Any] = {
+        "benchmark": "cloneset",
+        "command": " ".join(["python -m benchmarks.cloneset", *(argv if argv is not None else sys.argv[1:])]),
+        "git_commit": _git_commit(),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
+        "cloneset_worker": {"measured": with_cloneset, "reason": reason},
+        "settings": describe_settings(args.limit_list, args.raw_concurrency, args.worker_arg),
+        "records": [],
+    }
+    result["summary"] = summarize_records([])
+    output: Path | None = args.output
+    max_pods = max([*args.size_list, 10])
+    for limits in args.limit_list:
+        run_dir = new_run_dir(f"bench-cloneset-{limits}")
+        output = output or run_dir / "cloneset-results.json"
+        _log(f"{limits}: starting the control plane in {run_dir}")
+        plane = BenchPlane.start(limits, run_dir, NAMESPACE, pods_per_node=max(1000, max_pods))
+        try:
+            if with_cloneset:
+                plane.start_flotilla("cloneset", tuple(args.worker_arg))
+            records = asyncio.run(run_plane(plane, args, with_cloneset))
+        finally:
+            plane.stop()
+        result["records"].extend(r.as_json() for r in records)
+        result["summary"] = summarize_records(result["records"])
+        output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    result["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    result["host"]["loadavg_at_end"] = os.getloadavg()
+    assert output is not None
+    output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    print(render_markdown(result["records"], result["summary"]))
+    print(f"results: {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,316 @@
+"""Turn the CloneSet benchmark's run records into medians, side-by-side ratios and markdown.
+
+Pure: records (dicts, as written to the JSON result file) in, a summary dict and markdown
+text out. Ratios are medians of per-repeat ratios of runs done side by side on the same
+control plane. Missing measurements (e.g. the CloneSet before its worker existed) are
+reported as "not measured yet", never filled in. Called by ``benchmarks/cloneset.py``;
+``python -m benchmarks.cloneset --report results.json`` re-renders a saved result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from benchmarks.harness.stats import (
+    NOT_MEASURED,
+    format_mebibytes,
+    format_ratio,
+    format_spread,
+    markdown_table,
+    median_or_none,
+    paired_ratios,
+    per_thousand,
+    summarize,
+)
+
+Record = Mapping[str, Any]
+
+SCALE_VARIANTS = ("replicaset", "cloneset", "rawloop")
+UPDATE_VARIANTS = ("deployment", "cloneset-inplace", "cloneset-recreate")
+
+#: The process doing a variant's controller work.
+CONTROLLER_PROCESS = {
+    "replicaset": "kube-controller-manager",
+    "deployment": "kube-controller-manager",
+    "cloneset": "flotilla-worker-cloneset",
+    "cloneset-inplace": "flotilla-worker-cloneset",
+    "cloneset-recreate": "flotilla-worker-cloneset",
+    "rawloop": "rawloop",
+}
+WATCHER_PROCESS = "flotilla-watcher"
+SHARED_PROCESSES = ("kube-apiserver", "etcd", "kube-scheduler", "kwok")
+
+
+def _seconds_by_repeat(
+    records: Iterable[Record], scenario: str, limits: str, size: int, variant: str
+) -> list[float]:
+    found = sorted(
+        (r["repeat"], r["seconds"])
+        for r in records
+        if r["scenario"] == scenario
+        and r["limits"] == limits
+        and r["size"] == size
+        and r["variant"] == variant
+        and r.get("seconds") is not None
+    )
+    return [seconds for _, seconds in found]
+
+
+def _paired(
+    records: Sequence[Record], scenario: str, limits: str, size: int, top: str, bottom: str
+) -> float | None:
+    """Median over repeats of seconds(top) / seconds(bottom), only repeats where both ran."""
+
+    def by_repeat(variant: str) -> dict[int, float]:
+        return {
+            r["repeat"]: r["seconds"]
+            for r in records
+            if r["scenario"] == scenario
+            and r["limits"] == limits
+            and r["size"] == size
+            and r["variant"] == variant
+            and r.get("seconds") is not None
+        }
+
+    tops, bottoms = by_repeat(top), by_repeat(bottom)
+    common = sorted(set(tops) & set(bottoms))
+    return median_or_none(paired_ratios([tops[i] for i in common], [bottoms[i] for i in common]))
+
+
+def _usage(
+    records: Iterable[Record], scenario: str, limits: str, size: int, variant: str, process: str, key: str
+) -> list[float]:
+    values = []
+    for r in records:
+        if (r["scenario"], r["limits"], r["size"], r["variant"]) != (scenario, limits, size, variant):
+            continue
+        if r.get("seconds") is None:
+            continue
+        value = (r.get("usage") or {}).get(process, {}).get(key)
+        if value is not None:
+            values.append(float(value))
+    return values
+
+
+def _axes(records: Sequence[Record], scenario: str) -> list[tuple[str, int]]:
+    return sorted({(r["limits"], r["size"]) for r in records if r["scenario"] == scenario})
+
+
+def summarize_records(records: Sequence[Record]) -> dict[str, Any]:
+    """Medians and ratios per scenario / limits / size (the JSON file's ``summary``)."""
+    summary: dict[str, Any] = {"scale": [], "update": []}
+    for scenario, variants, ratios in (
+        (
+            "scale",
+            SCALE_VARIANTS,
+            (("cloneset", "replicaset"), ("cloneset", "rawloop"), ("replicaset", "rawloop")),
+        ),
+        (
+            "update",
+            UPDATE_VARIANTS,
+            (("cloneset-recreate", "cloneset-inplace"), ("deployment", "cloneset-inplace")),
+        ),
+    ):
+        for limits, size in _axes(records, scenario):
+            row: dict[str, Any] = {
+                "limits": limits,
+                "size": size,
+                "median_seconds": {},
+                "ratios": {},
+                "cost": {},
+            }
+            for variant in variants:
+                row["median_seconds"][variant] = median_or_none(
+                    _seconds_by_repeat(records, scenario, limits, size, variant)
+                )
+                cpu = median_or_none(
+                    _usage(
+                        records, scenario, limits, size, variant, CONTROLLER_PROCESS[variant], "cpu_seconds"
+                    )
+                )
+                rss = _usage(
+                    records, scenario, limits, size, variant, CONTROLLER_PROCESS[variant], "peak_rss_bytes"
+                )
+                watcher = median_or_none(
+                    _usage(records, scenario, limits, size, variant, WATCHER_PROCESS, "cpu_seconds")
+                )
+                row["cost"][variant] = {
+                    "controller_process": CONTROLLER_PROCESS[variant],
+                    "controller_cpu_seconds_per_1000_pods": per_thousand(cpu, size),
+                    "controller_peak_rss_bytes": max(rss) if rss else None,
+                    "watcher_cpu_seconds_per_1000_pods": per_thousand(watcher, size)
+                    if variant.startswith("cloneset")
+                    else None,
+                    "shared_cpu_seconds": {
+                        p: median_or_none(_usage(records, scenario, limits, size, variant, p, "cpu_seconds"))
+                        for p in SHARED_PROCESSES
+                    },
+                    "machine_busy": median_or_none(
+                        [
+                            float(r["machine_busy"])
+                            for r in records
+                            if (r["scenario"], r["limits"], r["size"], r["variant"])
+                            == (scenario, limits, size, variant)
+                            and r.get("seconds") is not None
+                            and r.get("machine_busy") is not None
+                        ]
+                    ),
+                }
+            for top, bottom in ratios:
+                row["ratios"][f"{top}/{bottom}"] = _paired(records, scenario, limits, size, top, bottom)
+            summary[scenario].append(row)
+    summary["goals"] = goals(summary)
+    return summary
+
+
+def goals(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The issue's goals, judged on the largest size measured with unlimited (equal) client limits."""
+    out: list[dict[str, Any]] = []
+
+    def largest(scenario: str) -> Mapping[str, Any] | None:
+        rows = [r for r in summary.get(scenario, []) if r["limits"] == "unlimited"]
+        return max(rows, key=lambda r: r["size"]) if rows else None
+
+    scale, update = largest("scale"), largest("update")
+    for label, row, key, bound, better in (
+        ("CloneSet 0->N within 1.0x of ReplicaSet", scale, "cloneset/replicaset", 1.0, "le"),
+        ("CloneSet 0->N within 1.1x of the raw loop", scale, "cloneset/rawloop", 1.1, "le"),
+        ("in-place >= 5x faster than recreate", update, "cloneset-recreate/cloneset-inplace", 5.0, "ge"),
+    ):
+        value = row["ratios"].get(key) if row else None
+        if value is None:
+            verdict = NOT_MEASURED
+        elif better == "le":
+            verdict = "met" if value <= bound else "missed"
+        else:
+            verdict = "met" if value >= bound else "missed"
+        out.append({"goal": label, "size": row["size"] if row else None, "ratio": value, "verdict": verdict})
+    return out
+
+
+def render_markdown(records: Sequence[Record], summary: Mapping[str, Any]) -> str:
+    """Tables of medians (with min-max), ratios, controller cost and the goals' verdicts."""
+    parts: list[str] = []
+    scale_rows = []
+    for row in summary["scale"]:
+        limits, size = row["limits"], row["size"]
+        cells = [limits, str(size)]
+        for variant in SCALE_VARIANTS:
+            cells.append(
+                format_spread(summarize(_seconds_by_repeat(records, "scale", limits, size, variant)))
+            )
+        cells += [
+            format_ratio(row["ratios"][k])
+            for k in ("cloneset/replicaset", "cloneset/rawloop", "replicaset/rawloop")
+        ]
+        scale_rows.append(cells)
+    if scale_rows:
+        parts.append(
+            "### 0 -> N pods Ready (median seconds, min-max; ratios are medians of per-repeat ratios)\n"
+        )
+        parts.append(
+            markdown_table(
+                [
+                    "client limits",
+                    "N",
+                    "ReplicaSet (kcm)",
+                    "CloneSet (Flotilla)",
+                    "raw loop",
+                    "CloneSet / ReplicaSet",
+                    "CloneSet / raw",
+                    "ReplicaSet / raw",
+                ],
+                scale_rows,
+            )
+        )
+    update_rows = []
+    for row in summary["update"]:
+        limits, size = row["limits"], row["size"]
+        cells = [limits, str(size)]
+        for variant in UPDATE_VARIANTS:
+            cells.append(
+                format_spread(summarize(_seconds_by_repeat(records, "update", limits, size, variant)))
+            )
+        cells += [
+            format_ratio(row["ratios"][k])
+            for k in ("cloneset-recreate/cloneset-inplace", "deployment/cloneset-inplace")
+        ]
+        update_rows.append(cells)
+    if update_rows:
+        parts.append("\n### Image update of N pods (maxUnavailable 20%, maxSurge 0; median seconds)\n")
+        parts.append(
+            markdown_table(
+                [
+                    "client limits",
+                    "N",
+                    "Deployment (kcm)",
+                    "CloneSet InPlaceIfPossible",
+                    "CloneSet ReCreate",
+                    "ReCreate / in-place",
+                    "Deployment / in-place",
+                ],
+                update_rows,
+            )
+        )
+    cost_rows = []
+    for scenario in ("scale", "update"):
+        for row in summary[scenario]:
+            for variant, cost in row["cost"].items():
+                if row["median_seconds"][variant] is None and not variant.startswith("cloneset"):
+                    continue
+                cpu = cost["controller_cpu_seconds_per_1000_pods"]
+                watcher = cost["watcher_cpu_seconds_per_1000_pods"]
+                shared = cost["shared_cpu_seconds"]
+                busy = cost["machine_busy"]
+                cost_rows.append(
+                    [
+                        scenario,
+                        variant,
+                        row["limits"],
+                        str(row["size"]),
+                        cost["controller_process"],
+                        NOT_MEASURED if cpu is None else f"{cpu:.1f}",
+                        format_mebibytes(cost["controller_peak_rss_bytes"]),
+                        "" if watcher is None else f"{watcher:.1f}",
+                        " / ".join(
+                            "-" if shared[p] is None else f"{shared[p]:.1f}" for p in SHARED_PROCESSES
+                        ),
+                        "-" if busy is None else f"{busy * 100:.0f}%",
+                    ]
+                )
+    if cost_rows:
+        parts.append("\n### Cost of the timed step (medians; CPU seconds per 1000 pods reconciled)\n")
+        parts.append(
+            markdown_table(
+                [
+                    "scenario",
+                    "variant",
+                    "client limits",
+                    "N",
+                    "controller process",
+                    "controller CPU s / 1000 pods",
+                    "controller peak RSS",
+                    "watcher CPU s / 1000 pods",
+                    "apiserver / etcd / scheduler / kwok CPU s",
+                    "machine busy",
+                ],
+                cost_rows,
+            )
+        )
+    goal_rows = [
+        [g["goal"], "-" if g["size"] is None else str(g["size"]), format_ratio(g["ratio"]), g["verdict"]]
+        for g in summary["goals"]
+    ]
+    parts.append("\n### Goals (unlimited client limits, largest N measured)\n")
+    parts.append(markdown_table(["goal", "N", "median ratio", "verdict"], goal_rows))
+    errors = [r for r in records if r.get("error")]
+    if errors:
+        parts.append(
+            "\nRuns that failed: "
+            + "; ".join(
+                f"{r['scenario']}/{r['variant']}/{r['limits']}/N={r['size']}/r{r['repeat']}: {r['error']}"
+                for r in errors
+            )
+        )
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,123 @@
+"""A benchmark's own control plane: the lead's local cluster + NATS, CRDs, a namespace, and
+Flotilla's watcher and worker as real separate processes.
+
+`BenchPlane.start(limits, ...)` starts ``flotilla.devcluster`` with the client rate limits a
+run asks for (`LIMIT_MODES`: the components' defaults, or "unlimited" = kwok's own idea of
+unlimited, 5000 QPS / 10000 burst, for kube-controller-manager and kube-scheduler; kwok itself
+never rate-limits), installs the kruise CRDs and creates the namespace. `start_flotilla`
+runs ``flotilla watcher`` and ``flotilla worker <type>`` against it. `component_pids` names
+every process whose CPU and memory a benchmark measures. Used by ``benchmarks/cloneset.py``.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from flotilla.devcluster.cluster import ClusterConfig
+from flotilla.devcluster.env import DevEnvironment
+from flotilla.devcluster.ports import free_port
+from flotilla.devcluster.process import ManagedProcess
+from schemas.crdgen.install import install_crds
+
+REPO = Path(__file__).resolve().parents[2]
+FLOTILLA = REPO / ".venv" / "bin" / "flotilla"
+
+#: Client rate limit modes -> ClusterConfig.client_qps (None: each component's default).
+LIMIT_MODES: dict[str, float | None] = {"default": None, "unlimited": 5000.0}
+
+
+@dataclass
+class BenchPlane:
+    """One control plane + NATS with a namespace ready for pods, and optional Flotilla processes."""
+
+    env: DevEnvironment
+    limits: str
+    namespace: str
+    flotilla: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, limits: str, run_dir: Path, namespace: str, pods_per_node: int) -> BenchPlane:
+        config = ClusterConfig(
+            run_dir=run_dir, nodes=3, pods_per_node=pods_per_node, client_qps=LIMIT_MODES[limits]
+        )
+        env = DevEnvironment.start_local(config)
+        plane = cls(env, limits, namespace)
+        try:
+            plane._prepare()
+        except BaseException:
+            env.stop()
+            raise
+        return plane
+
+    def _prepare(self) -> None:
+        api = k8s_config.new_client_from_config(config_file=str(self.env.kubeconfig))  # type: ignore[no-untyped-call]
+        try:
+            install_crds(api, names=["clonesets.apps.kruise.io"])
+            core = k8s.CoreV1Api(api)
+            core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=self.namespace)))
+            deadline = time.monotonic() + 60
+            while True:  # pods are refused until the namespace's default ServiceAccount exists
+                try:
+                    core.read_namespaced_service_account("default", self.namespace)
+                    break
+                except k8s.ApiException as err:
+                    if err.status != 404 or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        finally:
+            api.close()
+
+    def start_flotilla(self, worker_type: str, worker_args: tuple[str, ...] = ()) -> None:
+        """Run the watcher (for ``worker_type`` only, this namespace) and one worker; wait for /readyz."""
+        run_dir = self.env.run_dir
+        common = [f"--kubeconfig={self.env.kubeconfig}", f"--nats-url={self.env.nats_url}"]
+        watcher_port, worker_port = free_port(), free_port()
+        watcher = ManagedProcess(
+            "flotilla-watcher",
+            [
+                str(FLOTILLA), "watcher", f"--types={worker_type}", f"--namespace={self.namespace}",
+                *common, f"--lease-namespace={self.namespace}", "--lease-name=bench-watcher",
+                "--identity=bench-watcher-0", f"--http-port={watcher_port}",
+            ],
+            run_dir / "logs" / "flotilla-watcher.log",
+        )  # fmt: skip
+        worker = ManagedProcess(
+            f"flotilla-worker-{worker_type}",
+            [str(FLOTILLA), "worker", worker_type, *common, f"--http-port={worker_port}", *worker_args],
+            run_dir / "logs" / f"flotilla-worker-{worker_type}.log",
+        )
+        for process, port in ((worker, worker_port), (watcher, watcher_port)):
+            process.start()
+            self.flotilla[process.name] = process
+            process.wait_until(_probe(f"http://127.0.0.1:{port}/readyz"), 60, "ready (/readyz)")
+
+    def component_pids(self) -> dict[str, int]:
+        pids = dict(self.env.pids())
+        pids.update({name: p.pid for name, p in self.flotilla.items() if p.pid is not None})
+        return pids
+
+    def stop(self) -> None:
+        for process in reversed(list(self.flotilla.values())):
+            process.stop(timeout=15)
+        self.env.stop()
+
+
+def _probe(url: str) -> Callable[[], bool]:
+    """A check that ``url`` answers 200."""
+
+    def ok() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return int(response.status) == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    return ok

@@ -1,0 +1,86 @@
+"""The speed limit of pod creation: a plain parallel client loop, run as its own process.
+
+``python -m benchmarks.harness.rawloop --kubeconfig K --namespace NS --prefix P --count N
+--template pod.json [--concurrency C]`` builds its API client (the runtime's aiohttp
+`KubeClient`, no client-side rate limit), warms the connection up, prints ``ready`` and waits
+for a line on stdin; then it creates the N pods (names ``P-0`` ... ``P-<N-1>``) with at most C
+requests in flight and prints one JSON line: ``{"created": N, "errors": E, "seconds": S}``.
+It runs in a separate process so the harness measures it like a controller (its own CPU,
+not sharing the harness's event loop). Started by ``benchmarks/cloneset_scenarios.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from flotilla.runtime.errors import KubeError
+from flotilla.runtime.kube import PODS, KubeClient
+
+
+async def create_pods(
+    client: KubeClient, namespace: str, prefix: str, count: int, template: dict[str, Any], concurrency: int
+) -> tuple[int, int]:
+    """Create ``count`` pods from ``template`` with ``concurrency`` requests in flight: (created, errors)."""
+    path = PODS.path(namespace)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(count):
+        queue.put_nowait(index)
+    created = errors = 0
+
+    async def work() -> None:
+        nonlocal created, errors
+        while True:
+            try:
+                index = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            pod = copy.deepcopy(template)
+            pod.setdefault("metadata", {})["name"] = f"{prefix}-{index}"
+            try:
+                await client.create(path, pod)
+                created += 1
+            except KubeError as err:
+                errors += 1
+                print(f"create {prefix}-{index}: {err}", file=sys.stderr)
+
+    await asyncio.gather(*(work() for _ in range(max(1, concurrency))))
+    return created, errors
+
+
+async def _main(args: argparse.Namespace, template: dict[str, Any]) -> int:
+    async with KubeClient.from_environment(Path(args.kubeconfig), limit=args.concurrency) as client:
+        await client.get(PODS.path(args.namespace), {"limit": "1"})  # TLS handshake, auth, discovery done
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        started = time.monotonic()
+        created, errors = await create_pods(
+            client, args.namespace, args.prefix, args.count, template, args.concurrency
+        )
+        seconds = time.monotonic() - started
+    print(orjson.dumps({"created": created, "errors": errors, "seconds": seconds}).decode(), flush=True)
+    return 0 if errors == 0 else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--prefix", required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--template", required=True, help="a pod manifest (JSON) without a name")
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    template = orjson.loads(Path(args.template).read_bytes())
+    return asyncio.run(_main(args, template))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -18,8 +18,7 @@ import base64
 import json
 import secrets
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,9 @@ import pytest
 import yaml
 
 from flotilla.devcluster.env import DevEnvironment
+from tests.integration.helm.helm_release import Kubectl, eventually, exists, get, helm, install
 from tests.integration.helm.identity import service_account_kubeconfig
 from tests.unit.helm.chart_render import CHART, KUBE_VERSION, helm_run, render_text, set_args
-
-Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
 
 #: Minimal stand-ins for the CRDs of the Prometheus Operator, KEDA and cert-manager, so the
 #: server can dry-run the chart's optional objects of those kinds.
@@ -63,55 +61,6 @@ def _stub_crd(group: str, version: str, plural: str, kind: str) -> dict[str, Any
             ],
         },
     }
-
-
-def _helm(
-    kubeconfig: Path, *args: str, check: bool = True, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return helm_run(*args, "--kubeconfig", str(kubeconfig), check=check, timeout=timeout)
-
-
-def _get(kubectl: Kubectl, *args: str) -> Any:
-    return json.loads(kubectl("get", *args, "-o", "json").stdout)
-
-
-def _exists(kubectl: Kubectl, *args: str) -> bool:
-    result = kubectl("get", *args, "--ignore-not-found", "-o", "name", check=False)
-    assert result.returncode == 0, result.stderr
-    return bool(result.stdout.strip())
-
-
-def _eventually(check: Callable[[], Any], timeout: float = 90, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"not true within {timeout}s; last value: {last!r}")
-
-
-def _install(kubeconfig: Path, release: str, namespace: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return _helm(
-        kubeconfig,
-        "install", release, str(CHART), "--namespace", namespace,
-        "--wait", "--timeout", "4m", *extra,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def release(kubeconfig: Path, kubectl: Kubectl) -> Iterator[tuple[str, str, str]]:
-    """A default install shared by the read-only tests: (release, namespace, NOTES output)."""
-    suffix = secrets.token_hex(3)
-    name, namespace = f"fl-{suffix}", f"flotilla-helm-{suffix}"
-    kubectl("create", "namespace", namespace)
-    try:
-        result = _install(kubeconfig, name, namespace)
-        yield name, namespace, result.stdout
-    finally:
-        _helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", check=False)
-        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 @pytest.fixture
@@ -173,20 +122,20 @@ def test_install_creates_the_crds_components_and_rbac(
     full = f"{name}-flotilla"
     for crd_file in sorted((CHART / "crds").glob("*.yaml")):
         crd_name = yaml.safe_load(crd_file.read_text())["metadata"]["name"]
-        crd = _get(kubectl, "crd", crd_name)
+        crd = get(kubectl, "crd", crd_name)
         established = {c["type"]: c["status"] for c in crd["status"]["conditions"]}["Established"]
         assert established == "True", crd_name
-    watcher = _get(kubectl, "-n", namespace, "deployment", f"{full}-watcher")
+    watcher = get(kubectl, "-n", namespace, "deployment", f"{full}-watcher")
     assert watcher["spec"]["replicas"] == 2
     assert watcher["status"]["readyReplicas"] == 2
-    worker = _get(kubectl, "-n", namespace, "deployment", f"{full}-worker-cloneset")
+    worker = get(kubectl, "-n", namespace, "deployment", f"{full}-worker-cloneset")
     assert worker["spec"]["replicas"] == 1
     assert worker["status"]["readyReplicas"] == 1
     pod_spec = worker["spec"]["template"]["spec"]
     assert pod_spec["serviceAccountName"] == f"{full}-worker-cloneset"
     assert pod_spec["securityContext"]["runAsNonRoot"] is True
     assert pod_spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
-    pods = _get(kubectl, "-n", namespace, "pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
+    pods = get(kubectl, "-n", namespace, "pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
     assert len(pods) == 3
     assert all(pod["status"]["phase"] == "Running" for pod in pods)
     for kind, object_name in [
@@ -199,11 +148,11 @@ def test_install_creates_the_crds_components_and_rbac(
         ("service", f"{full}-watcher-metrics"),
         ("service", f"{full}-worker-cloneset-metrics"),
     ]:
-        assert _exists(kubectl, "-n", namespace, kind, object_name), f"{kind} {object_name}"
+        assert exists(kubectl, "-n", namespace, kind, object_name), f"{kind} {object_name}"
     for kind in ("clusterrole", "clusterrolebinding"):
         for object_name in (f"{full}-watcher", f"{full}-worker-cloneset"):
-            assert _exists(kubectl, kind, object_name), f"{kind} {object_name}"
-    webhook = _exists(kubectl, "mutatingwebhookconfiguration", f"{full}-webhook")
+            assert exists(kubectl, kind, object_name), f"{kind} {object_name}"
+    webhook = exists(kubectl, "mutatingwebhookconfiguration", f"{full}-webhook")
     assert not webhook, "the webhook is off by default"
     assert "Check that it works" in notes
     assert f"get lease {full}-watcher" in notes
@@ -341,25 +290,25 @@ def test_upgrade_scales_one_worker_type_and_uninstall_removes_all_but_crds(
 ) -> None:
     name = f"fl-{secrets.token_hex(3)}"
     full = f"{name}-flotilla"
-    _install(kubeconfig, name, namespace)
-    watcher_before = _get(kubectl, "-n", namespace, "deployment", f"{full}-watcher")
-    _helm(
+    install(kubeconfig, name, namespace)
+    watcher_before = get(kubectl, "-n", namespace, "deployment", f"{full}-watcher")
+    helm(
         kubeconfig,
         "upgrade", name, str(CHART), "--namespace", namespace, "--reuse-values",
         "--set", "workers.cloneset.replicas=3", "--wait", "--timeout", "4m",
     )  # fmt: skip
-    worker = _get(kubectl, "-n", namespace, "deployment", f"{full}-worker-cloneset")
+    worker = get(kubectl, "-n", namespace, "deployment", f"{full}-worker-cloneset")
     assert worker["spec"]["replicas"] == 3
     assert worker["status"]["readyReplicas"] == 3
-    watcher = _get(kubectl, "-n", namespace, "deployment", f"{full}-watcher")
+    watcher = get(kubectl, "-n", namespace, "deployment", f"{full}-watcher")
     generations = (watcher_before["metadata"]["generation"], watcher["metadata"]["generation"])
     assert generations[0] == generations[1], "the watcher is not touched"
     assert watcher["spec"]["replicas"] == 2
-    history = json.loads(_helm(kubeconfig, "history", name, "-n", namespace, "-o", "json").stdout)
+    history = json.loads(helm(kubeconfig, "history", name, "-n", namespace, "-o", "json").stdout)
     assert [entry["revision"] for entry in history] == [1, 2]
     assert history[-1]["status"] == "deployed"
 
-    _helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", "--timeout", "2m")
+    helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", "--timeout", "2m")
     for kind in ("deployment", "serviceaccount", "service", "poddisruptionbudget", "role", "rolebinding"):
         selector = f"app.kubernetes.io/instance={name}"
         leftovers = kubectl("get", kind, "-n", namespace, "-l", selector, "-o", "name")
@@ -367,8 +316,8 @@ def test_upgrade_scales_one_worker_type_and_uninstall_removes_all_but_crds(
     for kind in ("clusterrole", "clusterrolebinding"):
         leftovers = kubectl("get", kind, "-l", f"app.kubernetes.io/instance={name}", "-o", "name")
         assert leftovers.stdout.strip() == "", f"{kind} left behind: {leftovers.stdout}"
-    _eventually(lambda: _get(kubectl, "-n", namespace, "pods")["items"] == [])
-    assert _exists(kubectl, "crd", "clonesets.apps.kruise.io"), "Helm keeps CRDs on uninstall"
+    eventually(lambda: get(kubectl, "-n", namespace, "pods")["items"] == [])
+    assert exists(kubectl, "crd", "clonesets.apps.kruise.io"), "Helm keeps CRDs on uninstall"
 
 
 def test_webhook_is_registered_with_the_ca_of_its_certificate(
@@ -378,12 +327,12 @@ def test_webhook_is_registered_with_the_ca_of_its_certificate(
     full = f"{name}-flotilla"
     # Ignore: kwok's fake webhook pods cannot answer, and this cluster is shared by the session.
     webhook = ["--set", "webhook.enabled=true", "--set", "webhook.failurePolicy=Ignore"]
-    _install(kubeconfig, name, namespace, *webhook)
+    install(kubeconfig, name, namespace, *webhook)
 
     def ca_bundles() -> set[str]:
         bundles = set()
         for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
-            configuration = _get(kubectl, kind, f"{full}-webhook")
+            configuration = get(kubectl, kind, f"{full}-webhook")
             for hook in configuration["webhooks"]:
                 assert hook["clientConfig"]["service"] == {
                     "name": f"{full}-webhook",
@@ -395,30 +344,30 @@ def test_webhook_is_registered_with_the_ca_of_its_certificate(
                 bundles.add(hook["clientConfig"]["caBundle"])
         return bundles
 
-    secret = _get(kubectl, "-n", namespace, "secret", f"{full}-webhook-tls")
+    secret = get(kubectl, "-n", namespace, "secret", f"{full}-webhook-tls")
     first = ca_bundles()
     assert first == {secret["data"]["ca.crt"]}
     assert base64.b64decode(secret["data"]["ca.crt"]).startswith(b"-----BEGIN CERTIFICATE-----")
-    assert _get(kubectl, "-n", namespace, "deployment", f"{full}-webhook")["status"]["readyReplicas"] == 2
-    assert _exists(kubectl, "-n", namespace, "service", f"{full}-webhook")
+    assert get(kubectl, "-n", namespace, "deployment", f"{full}-webhook")["status"]["readyReplicas"] == 2
+    assert exists(kubectl, "-n", namespace, "service", f"{full}-webhook")
 
-    _helm(
+    helm(
         kubeconfig,
         "upgrade", name, str(CHART), "--namespace", namespace, "--reuse-values",
         "--set", "logLevel=debug", "--wait", "--timeout", "4m",
     )  # fmt: skip
     assert ca_bundles() == first, "an upgrade keeps the webhook's CA"
 
-    _helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", "--timeout", "2m")
+    helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", "--timeout", "2m")
     for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
-        assert not _exists(kubectl, kind, f"{full}-webhook")
+        assert not exists(kubectl, kind, f"{full}-webhook")
 
 
 def test_a_bad_value_fails_helm_install_with_the_schema_message(
     kubeconfig: Path, kubectl: Kubectl, namespace: str
 ) -> None:
     name = f"fl-{secrets.token_hex(3)}"
-    result = _helm(
+    result = helm(
         kubeconfig,
         "install", name, str(CHART), "--namespace", namespace, "--set", "workers.cloneset.replicas=-1",
         check=False,
@@ -426,7 +375,7 @@ def test_a_bad_value_fails_helm_install_with_the_schema_message(
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema(s)" in result.stderr
     assert "at '/workers/cloneset/replicas': minimum: got -1, want 0" in result.stderr
-    releases = json.loads(_helm(kubeconfig, "list", "-n", namespace, "-a", "-o", "json").stdout)
+    releases = json.loads(helm(kubeconfig, "list", "-n", namespace, "-a", "-o", "json").stdout)
     assert releases == []
     assert kubectl("get", "deployments", "-n", namespace, "-o", "name").stdout.strip() == ""
 
@@ -545,5 +494,5 @@ def test_cloneset_worker_token_does_a_reconciles_writes_and_nothing_more(
     forbidden("get", "configmaps")
     forbidden("create", "deployment", "nope", "--image=nginx:1.27")
     forbidden("get", "nodes")
-    after = _get(kubectl, "clonesets.apps.kruise.io", "demo", "-n", namespace)
+    after = get(kubectl, "clonesets.apps.kruise.io", "demo", "-n", namespace)
     assert after["status"]["replicas"] == 1, "the status written as the worker is there"

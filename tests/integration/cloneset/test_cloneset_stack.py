@@ -170,3 +170,81 @@ async def test_pods_to_delete_replaces_the_pod(cloneset_stack: Stack) -> None:
     await eventually(replaced, 90, "specified pod replaced")
     spec = (await cloneset(stack))["spec"]
     assert not (spec.get("scaleStrategy") or {}).get("podsToDelete")
+
+
+async def test_scale_subresource_serves_kubectl_scale_and_hpa(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    await stack.api.create(CLONESETS.path(stack.namespace), manifest(stack.namespace, 1))
+    await eventually(lambda: status_is(stack, readyReplicas=1), 90, "1 ready")
+    scale_path = CLONESETS.path(stack.namespace, "web", "scale")
+    await stack.api.patch(scale_path, {"spec": {"replicas": 3}}, "merge")
+    await eventually(lambda: status_is(stack, replicas=3, readyReplicas=3), 90, "scaled through /scale")
+    scale = await stack.api.get(scale_path)
+    assert scale["status"]["replicas"] == 3
+    assert scale["status"]["selector"] == "app=web"
+
+
+async def test_pre_delete_hook_holds_the_pod_until_released(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    body = manifest(stack.namespace, 2)
+    body["spec"]["lifecycle"] = {"preDelete": {"labelsHandler": {"example.com/hold": "true"}}}
+    body["spec"]["template"]["metadata"]["labels"]["example.com/hold"] = "true"
+    await stack.api.create(CLONESETS.path(stack.namespace), body)
+    await eventually(lambda: status_is(stack, readyReplicas=2), 90, "2 ready")
+    await patch_spec(stack, {"replicas": 1})
+
+    async def parked() -> list[JsonObject]:
+        return [
+            p
+            for p in await pods(stack)
+            if p["metadata"]["labels"].get("lifecycle.apps.kruise.io/state") == "PreparingDelete"
+        ]
+
+    await eventually(lambda: _non_empty(parked()), 60, "a pod in PreparingDelete")
+    [held] = await parked()
+    await asyncio.sleep(2)
+    assert len(await pods(stack)) == 2  # still there: the hook holds it
+    name = held["metadata"]["name"]
+    await stack.api.patch(
+        PODS.path(stack.namespace, name), {"metadata": {"labels": {"example.com/hold": None}}}, "merge"
+    )
+
+    async def gone() -> bool:
+        return name not in {p["metadata"]["name"] for p in await pods(stack)}
+
+    await eventually(gone, 60, "released pod deleted")
+    assert await status_is(stack, replicas=1)
+
+
+async def _non_empty(items: Awaitable[list[JsonObject]]) -> bool:
+    return bool(await items)
+
+
+async def test_orphans_are_adopted_and_pods_follow_the_cloneset_on_delete(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    orphan = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web-orphn", "namespace": stack.namespace, "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1"}]},
+    }
+    await stack.api.create(PODS.path(stack.namespace), orphan)
+    # paused: the adopted pod (no revision label, so an old revision) is kept, not recreated
+    await stack.api.create(
+        CLONESETS.path(stack.namespace), manifest(stack.namespace, 2, strategy={"paused": True})
+    )
+    await eventually(lambda: status_is(stack, replicas=2, readyReplicas=2), 90, "2 ready")
+
+    async def adopted() -> bool:
+        pod = await stack.api.get(PODS.path(stack.namespace, "web-orphn"))
+        refs = pod["metadata"].get("ownerReferences") or []
+        return any(r.get("kind") == "CloneSet" and r.get("controller") for r in refs)
+
+    await eventually(adopted, 30, "orphan adopted")
+    assert len(await pods(stack)) == 2
+    await stack.api.delete(CLONESETS.path(stack.namespace, "web"))
+
+    async def collected() -> bool:
+        return not await pods(stack)
+
+    await eventually(collected, 90, "pods garbage-collected with the CloneSet")

@@ -140,12 +140,13 @@ def _parse(raw: str | None) -> JsonObject | None:
 
 def spec_to_grace(spec: InPlaceSpec) -> str:
     """The ``inplace-update-grace`` annotation (kruise's UpdateSpec JSON; metaDataPatch is base64)."""
-    body: JsonDict = {"revision": spec.revision, "graceSeconds": spec.grace_seconds}
+    body: JsonDict = {"revision": spec.revision}
     if spec.container_images:
         body["containerImages"] = dict(spec.container_images)
     if spec.labels or spec.annotations:
         meta = {"metadata": {"labels": dict(spec.labels), "annotations": dict(spec.annotations)}}
         body["metaDataPatch"] = base64.b64encode(orjson.dumps(meta)).decode()
+    body["graceSeconds"] = spec.grace_seconds
     return orjson.dumps(body).decode()
 
 
@@ -182,16 +183,17 @@ def apply_patch(pod: JsonObject, spec: InPlaceSpec, timestamp: str) -> tuple[Jso
         for c in objects(pod, "spec", "containers")
         if text(c, "name") in spec.container_images
     )
+    # Keys in the order of kruise's InPlaceUpdateState struct, so the annotation reads the same.
     state: JsonDict = {
         "revision": spec.revision,
         "updateTimestamp": timestamp,
         "lastContainerStatuses": {
             name: {"imageID": image_ids[name]} for name in changed if name in image_ids
         },
-        "containerBatchesRecord": [{"timestamp": timestamp, "containers": changed}],
     }
     if spec.container_images:
         state["updateImages"] = True
+    state["containerBatchesRecord"] = [{"timestamp": timestamp, "containers": changed}]
     containers = [{"name": name, "image": spec.container_images[name]} for name in changed]
     patch: JsonDict = {"spec": {"containers": containers}} if containers else {}
     return patch, state

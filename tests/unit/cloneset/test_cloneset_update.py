@@ -343,3 +343,49 @@ def test_only_the_first_write_to_a_pod_carries_its_resource_version() -> None:
     plan = run(cs, [orphan])
     writes = [(a.name, a.resource_version) for a in plan.actions if isinstance(a, PatchPod)]
     assert writes == [("web-o", "rv-web-o"), ("web-o", None)]
+
+
+def test_in_place_annotations_read_like_kruise() -> None:
+    """Same JSON, key for key, as kruise's InPlaceUpdateState / UpdateSpec for the same update."""
+    strategy = {"type": "InPlaceIfPossible", "inPlaceUpdateStrategy": {"gracePeriodSeconds": 3630}}
+    cs, old, new, revs = _rollout(strategy, replicas=1)
+    [start] = patched(run(cs, [pod("web-a", old)], revs))["web-a"]
+    annotations = start["metadata"]["annotations"]  # type: ignore[index]
+    now = format_time(NOW)
+    assert annotations["apps.kruise.io/inplace-update-state"] == (
+        f'{{"revision":"{new}","updateTimestamp":"{now}","lastContainerStatuses":null,"updateImages":true}}'
+    )
+    assert annotations["apps.kruise.io/inplace-update-grace"] == (
+        f'{{"revision":"{new}","containerImages":{{"app":"nginx:2"}},"graceSeconds":3630}}'
+    )
+    cs, old, new, revs = _rollout({"type": "InPlaceIfPossible"}, replicas=1)
+    [start] = patched(run(cs, [pod("web-a", old)], revs))["web-a"]
+    assert start["metadata"]["annotations"]["apps.kruise.io/inplace-update-state"] == (  # type: ignore[index]
+        f'{{"revision":"{new}","updateTimestamp":"{now}","lastContainerStatuses":{{"app":{{"imageID":"sha-nginx:1"}}}},'
+        f'"updateImages":true,"containerBatchesRecord":[{{"timestamp":"{now}","containers":["app"]}}]}}'
+    )
+
+
+def test_mark_pod_not_ready_on_in_place_hook_is_restored_at_updated() -> None:
+    hook = {"inPlaceUpdate": {"labelsHandler": {"gate": "on"}, "markPodNotReady": True}}
+    cs, old, new, revs = _rollout({"type": "InPlaceIfPossible", "maxUnavailable": 1}, lifecycle=hook)
+    others = [pod("web-b", old, labels={"gate": "on"}), pod("web-c", old, labels={"gate": "on"})]
+    hooked = pod("web-a", old, labels={"gate": "on"})
+    hooked["spec"]["readinessGates"].append({"conditionType": "KruisePodReady"})
+    plan = run(cs, [hooked, *others], revs)
+    [not_ready] = patched(plan, "status")["web-a"]
+    condition = not_ready["status"]["conditions"][0]  # type: ignore[index]
+    assert condition["type"] == "KruisePodReady"
+    assert condition["status"] == "False"
+    assert condition["message"] == '[{"userAgent":"Lifecycle","key":"preUpdateHook"}]'
+    # the update finished, the hook is not back yet: Updated, and KruisePodReady back to True
+    done = _updating("web-a", new, swapped=True)
+    done["spec"]["readinessGates"].append({"conditionType": "KruisePodReady"})
+    done["status"]["conditions"].append(
+        {"type": "KruisePodReady", "status": "False", "message": condition["message"]}
+    )
+    plan = run(cs, [done, *others], revs)
+    restored = [c for p in patched(plan, "status")["web-a"] for c in p["status"]["conditions"]]  # type: ignore[index]
+    assert {"type": "KruisePodReady", "status": "True"}.items() <= next(
+        c for c in restored if c["type"] == "KruisePodReady"
+    ).items()

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import io
 import os
+import pstats
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -67,6 +69,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-cloneset", action="store_true", help="measure the baselines only")
     parser.add_argument("--raw-concurrency", type=int, default=32, help="raw loop: requests in flight")
     parser.add_argument("--worker-arg", action="append", default=[], help="extra flag for flotilla worker")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the worker under cProfile (slower; timings not comparable)",
+    )
     parser.add_argument("--output", type=Path, help="JSON result file (default: in the run folder)")
     parser.add_argument("--report", type=Path, help="only re-render a saved JSON result")
     args = parser.parse_args(argv)
@@ -98,6 +105,7 @@ async def run_plane(plane: BenchPlane, args: argparse.Namespace, with_cloneset: 
             kubeconfig=plane.env.kubeconfig,
             pids=plane.component_pids(),
             work_dir=plane.env.run_dir,
+            metrics_urls=plane.metrics_urls,
             raw_concurrency=args.raw_concurrency,
         )
         for scenario in args.scenario_list:
@@ -115,6 +123,15 @@ async def run_plane(plane: BenchPlane, args: argparse.Namespace, with_cloneset: 
                         outcome = f"{record.seconds:.2f} s" if record.seconds is not None else record.error
                         _log(f"{plane.limits}: {scenario} {variant} N={size} r{repeat}: {outcome}")
     return records
+
+
+def profile_summary(path: Path, lines: int = 40) -> str:
+    """The cProfile stats at ``path``: top functions by own time, then by cumulative time."""
+    out = io.StringIO()
+    stats = pstats.Stats(str(path), stream=out)
+    stats.sort_stats("tottime").print_stats(lines)
+    stats.sort_stats("cumulative").print_stats(lines)
+    return out.getvalue()
 
 
 def _git_commit() -> str:
@@ -141,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "host": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
         "cloneset_worker": {"measured": with_cloneset, "reason": reason},
         "settings": describe_settings(args.limit_list, args.raw_concurrency, args.worker_arg),
+        "profiled": bool(args.profile),
         "records": [],
     }
     result["summary"] = summarize_records([])
@@ -152,11 +170,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log(f"{limits}: starting the control plane in {run_dir}")
         plane = BenchPlane.start(limits, run_dir, NAMESPACE, pods_per_node=max(1000, max_pods))
         try:
+            profile = run_dir / "worker.prof" if args.profile else None
             if with_cloneset:
-                plane.start_flotilla("cloneset", tuple(args.worker_arg))
+                plane.start_flotilla("cloneset", tuple(args.worker_arg), profile)
             records = asyncio.run(run_plane(plane, args, with_cloneset))
         finally:
             plane.stop()
+        if profile is not None and profile.exists():
+            report = run_dir / "worker-profile.txt"
+            report.write_text(profile_summary(profile))
+            result.setdefault("profiles", {})[limits] = str(report)
+            _log(f"{limits}: worker profile: {report}")
         result["records"].extend(r.as_json() for r in records)
         result["summary"] = summarize_records(result["records"])
         output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))

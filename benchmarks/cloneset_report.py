@@ -93,6 +93,48 @@ def _usage(
     return values
 
 
+def _counter_sum(record: Record, prefix: str, verbs: Sequence[str] = (), resource: str = "") -> float:
+    """Sum of the record's counter deltas whose key starts with ``prefix`` (and matches verb/resource)."""
+    total = 0.0
+    for key, value in (record.get("counters") or {}).items():
+        if not key.startswith(prefix):
+            continue
+        if verbs and not any(f"verb={v}" in key for v in verbs):
+            continue
+        if resource and f"resource={resource}" not in key:
+            continue
+        total += float(value)
+    return total
+
+
+#: Request columns: label -> (counter prefix, verbs, resource).
+REQUEST_COLUMNS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "API requests": ("kube-apiserver:", (), ""),
+    "pod writes": ("kube-apiserver:", ("POST", "PUT", "PATCH", "DELETE"), "pods"),
+    "reads (GET+LIST)": ("kube-apiserver:", ("GET", "LIST"), ""),
+    "worker API requests": ("flotilla-worker-cloneset:flotilla_kube_requests_total", (), ""),
+    "reconciles": ("flotilla-worker-cloneset:flotilla_reconciles_total", (), ""),
+    "triggers published": ("flotilla-watcher:flotilla_events_published_total", (), ""),
+}
+
+
+def requests_per_pod(
+    records: Iterable[Record], scenario: str, limits: str, size: int, variant: str
+) -> dict[str, float | None]:
+    """Median per-pod counts of each REQUEST_COLUMNS entry over the variant's successful runs."""
+    runs = [
+        r
+        for r in records
+        if (r["scenario"], r["limits"], r["size"], r["variant"]) == (scenario, limits, size, variant)
+        and r.get("seconds") is not None
+        and r.get("counters")
+    ]
+    return {
+        label: median_or_none([_counter_sum(r, prefix, verbs, resource) / size for r in runs])
+        for label, (prefix, verbs, resource) in REQUEST_COLUMNS.items()
+    }
+
+
 def _axes(records: Sequence[Record], scenario: str) -> list[tuple[str, int]]:
     return sorted({(r["limits"], r["size"]) for r in records if r["scenario"] == scenario})
 
@@ -146,6 +188,7 @@ def summarize_records(records: Sequence[Record]) -> dict[str, Any]:
                         p: median_or_none(_usage(records, scenario, limits, size, variant, p, "cpu_seconds"))
                         for p in SHARED_PROCESSES
                     },
+                    "per_pod": requests_per_pod(records, scenario, limits, size, variant),
                     "machine_busy": median_or_none(
                         [
                             float(r["machine_busy"])
@@ -297,6 +340,22 @@ def render_markdown(records: Sequence[Record], summary: Mapping[str, Any]) -> st
                 ],
                 cost_rows,
             )
+        )
+    request_rows = []
+    for scenario in ("scale", "update"):
+        for row in summary[scenario]:
+            for variant, cost in row["cost"].items():
+                per_pod = cost.get("per_pod") or {}
+                if all(v is None for v in per_pod.values()):
+                    continue
+                request_rows.append(
+                    [scenario, variant, row["limits"], str(row["size"])]
+                    + ["-" if per_pod.get(c) is None else f"{per_pod[c]:.2f}" for c in REQUEST_COLUMNS]
+                )
+    if request_rows:
+        parts.append("\n### Work per pod during the timed step (medians; counts / N)\n")
+        parts.append(
+            markdown_table(["scenario", "variant", "client limits", "N", *REQUEST_COLUMNS], request_rows)
         )
     goal_rows = [
         [g["goal"], "-" if g["size"] is None else str(g["size"]), format_ratio(g["ratio"]), g["verdict"]]

@@ -16,6 +16,7 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import orjson
 from benchmarks import cloneset_workloads as wl
 from benchmarks.harness.podwatch import PodTracker, all_updated, ready_count
 from benchmarks.harness.procstat import ProcessMeter
+from benchmarks.harness.promscrape import counters, delta
 from flotilla.runtime.errors import NotFound
 from flotilla.runtime.kube import PODS, KubeClient
 
@@ -48,6 +50,8 @@ class RunRecord:
     machine_busy: float | None = None
     #: Pods that did not exist when the timed step started (an in-place update creates none).
     pods_created: int | None = None
+    #: What changed in the counters of the API server and Flotilla's processes over the step.
+    counters: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -63,6 +67,8 @@ class RunContext:
     kubeconfig: Path
     pids: Mapping[str, int]
     work_dir: Path
+    #: process name -> its Prometheus /metrics URL (Flotilla's watcher and worker).
+    metrics_urls: Mapping[str, str] = field(default_factory=dict)
     raw_concurrency: int = 32
 
     def timeout(self, size: int, per_pod: float) -> float:
@@ -84,6 +90,7 @@ async def scale_up(ctx: RunContext, record: RunRecord) -> RunRecord:
         if record.variant == "rawloop":
             raw = _start_raw_loop(ctx, name, record.size)
             pids["rawloop"] = raw.pid
+        counted = await scrape_counters(ctx)
         meter = ProcessMeter(pids)
         meter.start()
         started = time.monotonic()
@@ -104,6 +111,7 @@ async def scale_up(ctx: RunContext, record: RunRecord) -> RunRecord:
         except TimeoutError:
             record.error = f"timed out with {ready_count(tracker.pods)}/{record.size} pods Ready"
         _record_usage(record, meter)
+        record.counters = delta(counted, await scrape_counters(ctx))
         if raw is not None:
             record.notes["rawloop"] = await asyncio.to_thread(_finish_raw_loop, raw)
     finally:
@@ -133,6 +141,7 @@ async def image_update(ctx: RunContext, record: RunRecord) -> RunRecord:
             return record
         record.notes["setup_seconds"] = ready - setup_started
         before = set(tracker.uids_seen)
+        counted = await scrape_counters(ctx)
         meter = ProcessMeter(ctx.pids)
         meter.start()
         started = time.monotonic()
@@ -146,6 +155,7 @@ async def image_update(ctx: RunContext, record: RunRecord) -> RunRecord:
             updated = sum(1 for p in tracker.pods.values() if p.ready and p.running_image == wl.IMAGE_V2)
             record.error = f"timed out with {updated}/{record.size} pods Ready on the new image"
         _record_usage(record, meter)
+        record.counters = delta(counted, await scrape_counters(ctx))
         record.pods_created = len(tracker.uids_seen - before)
     finally:
         await _clean_up(ctx, record.variant, name, tracker)
@@ -156,6 +166,34 @@ def _record_usage(record: RunRecord, meter: ProcessMeter) -> None:
     usage, busy = meter.stop()
     record.usage = {name: asdict(u) for name, u in usage.items()}
     record.machine_busy = busy
+
+
+# ---------------------------------------------------------------------- counters
+API_SERVER_COUNTERS = {"apiserver_request_total": ("verb", "resource")}
+FLOTILLA_COUNTERS = {
+    "flotilla_kube_requests_total": ("verb",),
+    "flotilla_reconciles_total": ("outcome",),
+    "flotilla_events_published_total": (),
+    "flotilla_lease_conflicts_total": (),
+}
+
+
+async def scrape_counters(ctx: RunContext) -> dict[str, float]:
+    """The API server's request counts and Flotilla's counters, keys prefixed by process."""
+    text = (await ctx.client.request("GET", "/metrics")).decode()
+    out = {f"kube-apiserver:{k}": v for k, v in counters(text, API_SERVER_COUNTERS).items()}
+    for name, url in ctx.metrics_urls.items():
+        try:
+            body = await asyncio.to_thread(_http_get, url)
+        except OSError:
+            continue
+        out.update({f"{name}:{k}": v for k, v in counters(body, FLOTILLA_COUNTERS).items()})
+    return out
+
+
+def _http_get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return bytes(response.read()).decode()
 
 
 # ---------------------------------------------------------------------- the raw loop process

@@ -11,6 +11,7 @@ every process whose CPU and memory a benchmark measures. Used by ``benchmarks/cl
 
 from __future__ import annotations
 
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -42,6 +43,8 @@ class BenchPlane:
     limits: str
     namespace: str
     flotilla: dict[str, ManagedProcess] = field(default_factory=dict)
+    #: Flotilla process name -> its /metrics URL.
+    metrics_urls: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def start(cls, limits: str, run_dir: Path, namespace: str, pods_per_node: int) -> BenchPlane:
@@ -75,8 +78,14 @@ class BenchPlane:
         finally:
             api.close()
 
-    def start_flotilla(self, worker_type: str, worker_args: tuple[str, ...] = ()) -> None:
-        """Run the watcher (for ``worker_type`` only, this namespace) and one worker; wait for /readyz."""
+    def start_flotilla(
+        self, worker_type: str, worker_args: tuple[str, ...] = (), profile: Path | None = None
+    ) -> None:
+        """Run the watcher (for ``worker_type`` only, this namespace) and one worker; wait for /readyz.
+
+        With ``profile`` the worker runs under cProfile, which writes its stats there when the
+        worker exits (SIGTERM is a clean exit); profiled timings are slower and not comparable.
+        """
         run_dir = self.env.run_dir
         common = [f"--kubeconfig={self.env.kubeconfig}", f"--nats-url={self.env.nats_url}"]
         watcher_port, worker_port = free_port(), free_port()
@@ -89,14 +98,18 @@ class BenchPlane:
             ],
             run_dir / "logs" / "flotilla-watcher.log",
         )  # fmt: skip
+        launcher = [str(FLOTILLA)]
+        if profile is not None:
+            launcher = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "flotilla.cli"]
         worker = ManagedProcess(
             f"flotilla-worker-{worker_type}",
-            [str(FLOTILLA), "worker", worker_type, *common, f"--http-port={worker_port}", *worker_args],
+            [*launcher, "worker", worker_type, *common, f"--http-port={worker_port}", *worker_args],
             run_dir / "logs" / f"flotilla-worker-{worker_type}.log",
         )
         for process, port in ((worker, worker_port), (watcher, watcher_port)):
             process.start()
             self.flotilla[process.name] = process
+            self.metrics_urls[process.name] = f"http://127.0.0.1:{port}/metrics"
             process.wait_until(_probe(f"http://127.0.0.1:{port}/readyz"), 60, "ready (/readyz)")
 
     def component_pids(self) -> dict[str, int]:

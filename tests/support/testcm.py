@@ -102,6 +102,7 @@ def plan(snapshot: CmSnapshot, config: CmConfig, now: float) -> Plan:
 async def act(api: KubeClient, snapshot: CmSnapshot, plan: Plan) -> None:
     key = f"testcm/{snapshot.namespace}/{snapshot.name}"
     outcome = "error"
+    _record("act", key)
     try:
         cost = snapshot.sleep + float(os.environ.get("TESTCM_COST", "0"))
         if cost:

@@ -194,7 +194,7 @@ def reconcile_intervals(
         ident = (pid, record.get("rid"), key)
         if record["event"] == "start":
             open_.setdefault(ident, t)
-        elif ident in open_:
+        elif record["event"] == "end" and ident in open_:
             intervals.append(Interval(key, pid, open_.pop(ident), t, str(record.get("outcome", ""))))
     for (pid, _, key), start in open_.items():
         intervals.append(Interval(key, pid, start, killed.get(pid, float("inf")), "unfinished"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import secrets
 import signal
 import socket
@@ -18,16 +19,18 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import FetchTimeoutError, NotFoundError
 
+from flotilla.devcluster.env import DevEnvironment
 from flotilla.runtime.kube import KubeClient
 from schemas.bus.bootstrap import declare_stream
 from schemas.bus.envelope import Envelope, decode
@@ -231,12 +234,10 @@ class TriggerCollector:
     def clear(self) -> None:
         self.received.clear()
 
-    async def wait_for(self, predicate: Callable[[], bool], within: float, what: str) -> None:
-        deadline = time.monotonic() + within
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {within}s waiting for {what}")
-            await asyncio.sleep(0.1)
+    async def wait_for(
+        self, predicate: Callable[[], bool], within: float, what: str | Callable[[], str]
+    ) -> None:
+        await eventually(predicate, within, what, interval=0.1)
 
     def seen_rv(self, name: str, resource_version: str) -> bool:
         """A trigger for ``name`` carried this resourceVersion (or a later one)."""
@@ -274,11 +275,14 @@ class ConfigMaps:
         self.latest.pop(name, None)
 
 
-async def eventually(predicate: Callable[[], bool], within: float, what: str, interval: float = 0.2) -> None:
+async def eventually(
+    predicate: Callable[[], bool], within: float, what: str | Callable[[], str], interval: float = 0.2
+) -> None:
     deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
+            text = what() if callable(what) else what
+            raise AssertionError(f"timed out after {within}s waiting for {text}")
         await asyncio.sleep(interval)
 
 
@@ -298,3 +302,98 @@ async def wait_leader(watchers: list[WatcherProcess], within: float = 60.0) -> W
 
     await eventually(one_leads, within, "a single leader", interval=0.5)
     return found[0]
+
+
+class Churn:
+    """Random ConfigMap changes (and creations) in the background; API errors are tolerated."""
+
+    def __init__(self, cms: ConfigMaps, rng: random.Random, names: list[str]) -> None:
+        self.cms, self.rng, self.names = cms, rng, names
+        self.changes = 0
+        self.failures = 0
+        self._created = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if self.rng.random() < 0.1:
+                    name = f"new-{self._created}"
+                    self._created += 1
+                    await self.cms.create(name)
+                    self.names.append(name)
+                else:
+                    await self.cms.change(self.rng.choice(self.names))
+                self.changes += 1
+            except Exception:  # the API server is restarting: the change may or may not have happened
+                self.failures += 1
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(self.rng.uniform(0.02, 0.25))
+
+    def start(self) -> Churn:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def current_versions(kube: KubeClient, setup: WatchSetup) -> dict[str, str]:
+    """name -> resourceVersion of every ConfigMap of the test type, as the API server has them now."""
+    listed = await kube.get(
+        CM_PATH.format(ns=setup.namespace), {"labelSelector": f"flotilla.dev/wtest={setup.label}"}
+    )
+    return {item["metadata"]["name"]: item["metadata"]["resourceVersion"] for item in listed["items"]}
+
+
+async def assert_every_change_triggered(
+    kube: KubeClient, setup: WatchSetup, collector: TriggerCollector, within: float = 90.0
+) -> dict[str, str]:
+    """Every ConfigMap's current state (its latest change) eventually reaches a trigger."""
+    versions = await current_versions(kube, setup)
+    await collector.wait_for(
+        lambda: all(collector.seen_rv(name, rv) for name, rv in versions.items()),
+        within,
+        lambda: (
+            "a trigger for the latest change of every ConfigMap; missing: "
+            + ", ".join(f"{n}@{rv}" for n, rv in versions.items() if not collector.seen_rv(n, rv))
+        ),
+    )
+    return versions
+
+
+# -- fixtures (imported by the watcher's integration and fault test modules) ---------------
+
+
+@pytest.fixture(name="kube")
+async def kube_fixture(kubeconfig: Path) -> AsyncIterator[KubeClient]:
+    client = KubeClient.from_environment(kubeconfig)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture(name="setup")
+def setup_fixture(tmp_path: Path, namespace: str) -> WatchSetup:
+    return WatchSetup.create(tmp_path, namespace)
+
+
+@pytest.fixture(name="collector")
+async def collector_fixture(nats_client: NATS, setup: WatchSetup) -> AsyncIterator[TriggerCollector]:
+    found = await TriggerCollector(nats_client, setup).start()
+    try:
+        yield found
+    finally:
+        await found.stop()
+
+
+def start_watcher(
+    env: DevEnvironment, setup: WatchSetup, tmp_path: Path, name: str, *extra: str
+) -> WatcherProcess:
+    """A watcher subprocess for ``setup`` named ``name`` (its log in ``tmp_path``)."""
+    return WatcherProcess(
+        setup, env.kubeconfig, env.nats_url, name, tmp_path / f"{name}.log", extra=extra
+    ).start()

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from nats.aio.client import Client as NATS
 
 from flotilla.devcluster.env import DevEnvironment
@@ -16,46 +14,19 @@ from flotilla.runtime.kube import KubeClient
 from schemas.bus.envelope import EventType
 from schemas.bus.streams import WATCHER_BUCKET
 from schemas.bus.subjects import msg_id
-from tests.integration.watcher.harness import (
+from tests.integration.watcher.harness import (  # noqa: F401 (fixtures)
     ConfigMaps,
     TriggerCollector,
     WatcherProcess,
     WatchSetup,
+    collector_fixture,
     eventually,
+    kube_fixture,
+    setup_fixture,
+    start_watcher,
     wait_leader,
     wait_ready,
 )
-
-
-@pytest.fixture
-async def kube(kubeconfig: Path) -> AsyncIterator[KubeClient]:
-    client = KubeClient.from_environment(kubeconfig)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-def setup(tmp_path: Path, namespace: str) -> WatchSetup:
-    return WatchSetup.create(tmp_path, namespace)
-
-
-@pytest.fixture
-async def collector(nats_client: NATS, setup: WatchSetup) -> AsyncIterator[TriggerCollector]:
-    found = await TriggerCollector(nats_client, setup).start()
-    try:
-        yield found
-    finally:
-        await found.stop()
-
-
-def start_watcher(
-    dev_env: DevEnvironment, setup: WatchSetup, tmp_path: Path, name: str, *extra: str
-) -> WatcherProcess:
-    return WatcherProcess(
-        setup, dev_env.kubeconfig, dev_env.nats_url, name, tmp_path / f"{name}.log", extra=extra
-    ).start()
 
 
 async def test_every_change_of_a_watched_object_publishes_a_trigger_for_its_key(

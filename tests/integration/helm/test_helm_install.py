@@ -350,6 +350,23 @@ def test_webhook_is_registered_with_the_ca_of_its_certificate(
     assert base64.b64decode(secret["data"]["ca.crt"]).startswith(b"-----BEGIN CERTIFICATE-----")
     assert get(kubectl, "-n", namespace, "deployment", f"{full}-webhook")["status"]["readyReplicas"] == 2
     assert exists(kubectl, "-n", namespace, "service", f"{full}-webhook")
+    _assert_matrix(
+        kubectl,
+        f"system:serviceaccount:{namespace}:{full}-webhook",
+        "default",
+        allowed=[
+            "get sidecarsets.apps.kruise.io",
+            "watch sidecarsets.apps.kruise.io",
+            "get clonesets.apps.kruise.io",
+        ],
+        refused=[
+            "create pods",
+            "patch pods",
+            "update sidecarsets.apps.kruise.io",
+            "get secrets",
+            "delete namespaces",
+        ],
+    )
 
     helm(
         kubeconfig,

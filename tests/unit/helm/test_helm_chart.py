@@ -165,11 +165,17 @@ def test_a_worker_type_is_data_in_values() -> None:
 
 
 def test_a_disabled_worker_type_leaves_nothing_behind() -> None:
-    objects = render({"workers.cloneset.enabled": False})
+    objects = render(
+        {"workers.cloneset.enabled": False}, values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}}
+    )
     rendered = {f"{obj['kind']}/{obj['metadata']['name']}" for obj in objects}
     assert not [name for name in rendered if "cloneset" in name]
     watcher_rules = named(objects, "ClusterRole", "flotilla-watcher")["rules"]
-    assert watcher_rules == [{"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}]
+    assert watcher_rules == [
+        {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    ], "the watcher no longer reads what only the CloneSet worker needed"
 
 
 def test_hpa_replaces_the_fixed_replica_count() -> None:
@@ -226,6 +232,7 @@ def test_keda_scales_a_type_on_its_jetstream_consumer_lag() -> None:
         ),
         ({"workers.cloneset.keda.enabled": True}, "workers.cloneset.keda.monitoringEndpoint is required"),
         ({"nats.url": ""}, "nats.url is required"),
+        ({"workers.cloneset.enabled": False}, "no worker type is enabled"),
     ],
 )
 def test_contradictory_settings_fail_with_a_message_saying_what_to_change(

@@ -116,6 +116,19 @@ async def _declare_until_ready(
     return False
 
 
+async def _kube_client(settings: WorkerSettings, stop: asyncio.Event, health: Health) -> KubeClient | None:
+    """The API client; a missing or broken kubeconfig is a non-ready ``kube`` check, retried."""
+    while not stop.is_set():
+        try:
+            return KubeClient.from_environment(settings.kubeconfig)
+        except Exception as err:  # the kubernetes config loaders raise several unrelated types
+            reason = f"cannot load Kubernetes credentials: {type(err).__name__}: {err}"
+            health.set_not_ready("kube", reason)
+            log.error("%s (retrying in 10s)", reason)
+            await _sleep_or_stop(stop, 10.0)
+    return None
+
+
 async def _check_kube(api: KubeClient, stop: asyncio.Event, health: Health) -> None:
     while not stop.is_set():
         try:
@@ -137,7 +150,10 @@ async def _run_connected(
         return 0
     leases = KeyLeases(await js.key_value(LEASE_BUCKET), settings.holder, settings.options.lease_ttl)
     failures = FailureCounts(await js.key_value(FAILURE_BUCKET))
-    async with KubeClient.from_environment(settings.kubeconfig) as api:
+    api = await _kube_client(settings, stop, health)
+    if api is None:
+        return 0
+    async with api:
         probe = asyncio.create_task(_check_kube(api, stop, health))
         try:
             runtime = WorkerRuntime(worker, js, api, leases, failures, settings.options)

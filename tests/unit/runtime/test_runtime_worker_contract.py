@@ -1,0 +1,70 @@
+"""Worker registration and the pure pieces of the runtime (no services)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flotilla.runtime.kube import CONFIGMAPS
+from tests.support.testcm import RECONCILED, WORKER, CmConfig, CmSnapshot, plan
+from tests.support.workers import Interval, overlaps
+from workers.runtime.actions import PatchObject
+from workers.runtime.cli import load_worker
+from workers.runtime.consumer import RuntimeOptions
+from workers.runtime.contract import Plan, WorkerType
+
+
+def test_plugin_worker_loads_by_module_path() -> None:
+    assert load_worker("testcm", "tests.support.testcm:WORKER") is WORKER
+
+
+def test_plugin_with_another_type_name_is_refused() -> None:
+    with pytest.raises(SystemExit, match="defines type 'testcm'"):
+        load_worker("cloneset", "tests.support.testcm:WORKER")
+
+
+def test_missing_builtin_type_is_a_clear_error() -> None:
+    with pytest.raises(SystemExit, match=r"cannot import 'workers\.nosuchtype'"):
+        load_worker("nosuchtype", None)
+
+
+def test_worker_type_names_are_subject_tokens() -> None:
+    with pytest.raises(ValueError, match="worker type"):
+        WorkerType(
+            name="Bad.Type", kind="X", resource=CONFIGMAPS, observe=WORKER.observe, plan=plan, config=None
+        )
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "expected"),
+    [
+        (CmSnapshot("ns", "a", exists=False), Plan(reason="configmap is gone")),
+        (
+            CmSnapshot("ns", "a", exists=True, desired="v2", reconciled="v1"),
+            Plan(
+                actions=(
+                    PatchObject(CONFIGMAPS, "ns", "a", {"metadata": {"annotations": {RECONCILED: "v2"}}}),
+                ),
+                reason="desired=v2",
+            ),
+        ),
+        (
+            CmSnapshot("ns", "a", exists=True, desired="v1", reconciled="v1", requeue_after=3.0),
+            Plan(requeue_after=3.0, reason="desired=v1"),
+        ),
+    ],
+)
+def test_testcm_plan_table(snapshot: CmSnapshot, expected: Plan) -> None:
+    assert plan(snapshot, CmConfig(), 0.0) == expected
+
+
+def test_overlap_detection() -> None:
+    a = Interval("k", 1, 0.0, 1.0, "ok")
+    b = Interval("k", 2, 1.0, 2.0, "ok")
+    c = Interval("k", 2, 0.5, 0.7, "ok")
+    assert overlaps([a, b]) == []
+    assert overlaps([a, b, c]) == [(a, c)]
+
+
+def test_default_timing_keeps_renewals_dense() -> None:
+    options = RuntimeOptions()
+    assert options.heartbeat_every * 3 <= min(options.lease_ttl, options.ack_wait)

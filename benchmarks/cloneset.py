@@ -75,7 +75,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run the worker under cProfile (slower; timings not comparable)",
     )
     parser.add_argument("--output", type=Path, help="JSON result file (default: in the run folder)")
-    parser.add_argument("--report", type=Path, help="only re-render a saved JSON result")
+    parser.add_argument(
+        "--report", type=Path, nargs="+", help="only re-render saved JSON results (records merged)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeats, args.limits = "50", 1, "unlimited"
@@ -144,8 +146,8 @@ def _git_commit() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
-        saved = orjson.loads(args.report.read_bytes())
-        print(render_markdown(saved["records"], saved["summary"]))
+        merged = [r for path in args.report for r in orjson.loads(path.read_bytes())["records"]]
+        print(render_markdown(merged, summarize_records(merged)))
         return 0
     available, reason = cloneset_worker_status()
     with_cloneset = available and not args.no_cloneset

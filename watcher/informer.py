@@ -215,7 +215,8 @@ class Informer:
         if isinstance(err, Terminal) and err.status in (401, 403):
             return (
                 f"RBAC forbids list/watch of {resource} ({err}); grant the watcher's ServiceAccount "
-                f"'list' and 'watch' on {resource.resource} in API group '{resource.group}'"
+                f"'list' and 'watch' on {resource.resource} in "
+                + (f"API group '{resource.group}'" if resource.group else "the core API group")
             )
         if isinstance(err, NotFound):
             return f"{resource} is not served by the API server (is its CRD installed?): {err}"

@@ -8,7 +8,7 @@ export UV_PYTHON := $(CURDIR)/.venv/bin/python
 bootstrap:
 	@scripts/bootstrap.sh
 
-## Build (once) or find the control plane binaries.
+## Build (once) or find the control plane binaries, Helm and Jaeger.
 tools: bootstrap
 	@$(VENV)/flotilla dev tools
 

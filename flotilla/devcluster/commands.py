@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
 from flotilla.devcluster.cluster import CONTROL_PLANE_BINARIES, ClusterConfig
+from flotilla.devcluster.demo import show_rollout, start_flotilla
 from flotilla.devcluster.env import DevEnvironment, read_state, runs_root, stop_detached
+from flotilla.devcluster.jaeger import Jaeger, JaegerQuery
 from flotilla.devcluster.process import ComponentError, pid_alive
 from flotilla.devcluster.toolchain import ToolchainError, ensure_binaries
 
@@ -29,13 +32,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     dev = subparsers.add_parser("dev", help="run a local control plane + NATS for development")
     dev_sub = dev.add_subparsers(dest="dev_command", metavar="ACTION", required=True)
 
-    up = dev_sub.add_parser("up", help="start the local control plane and NATS (detached)")
+    up = dev_sub.add_parser(
+        "up", help="start the local control plane, NATS and Flotilla with a sample CloneSet (detached)"
+    )
     up.add_argument(
         "--run-dir", type=Path, default=default_run_dir(), help="folder for logs, data, kubeconfig"
     )
     up.add_argument("--nodes", type=int, default=3, help="number of kwok fake nodes (default 3)")
     up.add_argument("--apiserver-port", type=int, default=0, help="kube-apiserver port (default: a free one)")
     up.add_argument("--nats-port", type=int, default=0, help="NATS client port (default: a free one)")
+    up.add_argument("--no-flotilla", action="store_true", help="only the control plane and NATS")
+    up.add_argument("--no-jaeger", action="store_true", help="no Jaeger (Flotilla then exports no traces)")
     up.set_defaults(func=_up)
 
     down = dev_sub.add_parser("down", help="stop everything `dev up` started")
@@ -47,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.set_defaults(func=_status)
 
     tools = dev_sub.add_parser("tools", help="find or build (once) the control plane binaries")
-    tools.add_argument("binaries", nargs="*", default=list(CONTROL_PLANE_BINARIES))
+    tools.add_argument("binaries", nargs="*", default=[*CONTROL_PLANE_BINARIES, "helm", "jaeger"])
     tools.set_defaults(func=_tools)
 
 
@@ -91,6 +98,28 @@ def _up(args: argparse.Namespace) -> int:
         _say(f"logs: {run_dir / 'logs'}")
         return 1
     env.write_state()
+    if not args.no_jaeger:
+        _say("starting Jaeger v2 (traces of every reconcile)")
+        env.jaeger = Jaeger(run_dir, detached=True)
+        try:
+            env.jaeger.start()
+        except (ComponentError, ToolchainError) as err:
+            env.write_state()
+            _say(f"error: Jaeger did not start: {err}")
+            _say(f"logs: {run_dir / 'logs'}; `make down` stops what started; `--no-jaeger` skips it")
+            return 1
+        env.write_state()
+    if not args.no_flotilla:
+        try:
+            start_flotilla(env, extra_env=env.jaeger.otel_env() if env.jaeger else None)
+            env.write_state()
+            show_rollout(env)
+        except (ComponentError, ToolchainError, subprocess.CalledProcessError) as err:
+            env.write_state()
+            detail = err.stderr if isinstance(err, subprocess.CalledProcessError) else err
+            _say(f"error: Flotilla's sample did not come up: {detail}")
+            _say(f"logs: {run_dir / 'logs'}; everything started is still up (`make down` stops it)")
+            return 1
     kubectl = env.binaries["kubectl"]
     print(
         f"""
@@ -98,11 +127,20 @@ Flotilla's local control plane is up.
   run folder : {run_dir}  (logs in {run_dir / "logs"})
   kubectl    : {kubectl} --kubeconfig {env.kubeconfig} get nodes
   NATS       : {env.nats_url}
-  status     : .venv/bin/flotilla dev status
+{_jaeger_lines(env.jaeger)}  status     : .venv/bin/flotilla dev status
   stop       : make down   (or .venv/bin/flotilla dev down)
 """
     )
     return 0
+
+
+def _jaeger_lines(jaeger: Jaeger | None) -> str:
+    if jaeger is None:
+        return ""
+    return (
+        f"  Jaeger     : {jaeger.ui_url}  (query API; OTLP/HTTP in at {jaeger.otlp_http_endpoint})\n"
+        f"  traces     : curl -s '{jaeger.ui_url}/api/traces?service=flotilla-worker-cloneset&limit=5'\n"
+    )
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -151,7 +189,18 @@ def _status(args: argparse.Namespace) -> int:
     else:
         healthy &= _check("nodes Ready", False, nodes.stderr.strip())
     healthy &= _check("NATS JetStream", _jetstream_answers(state), str(state.get("nats_url")))
+    jaeger_ui = state.get("jaeger_ui")
+    if isinstance(jaeger_ui, str):
+        healthy &= _check("Jaeger query API", _jaeger_answers(jaeger_ui), jaeger_ui)
     return 0 if healthy else 1
+
+
+def _jaeger_answers(ui_url: str) -> bool:
+    try:
+        JaegerQuery(ui_url, timeout=3).services()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _jetstream_answers(state: dict[str, object]) -> bool:

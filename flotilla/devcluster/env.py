@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flotilla.devcluster.cluster import ClusterConfig, LocalCluster
+from flotilla.devcluster.jaeger import Jaeger
 from flotilla.devcluster.nats import NatsServer
 from flotilla.devcluster.process import ComponentError, pid_alive, terminate_pid
 from flotilla.devcluster.toolchain import cache_root, ensure_binaries
@@ -52,6 +53,7 @@ class DevEnvironment:
     binaries: dict[str, Path]
     cluster: LocalCluster | None = None
     nats: NatsServer | None = None
+    jaeger: Jaeger | None = None
     extra_pids: dict[str, int] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- construction
@@ -100,6 +102,8 @@ class DevEnvironment:
     def stop(self) -> None:
         for pid in self.extra_pids.values():
             terminate_pid(pid, timeout=10)
+        if self.jaeger is not None:
+            self.jaeger.stop()
         if self.nats is not None:
             self.nats.stop()
         if self.cluster is not None:
@@ -112,6 +116,8 @@ class DevEnvironment:
             pids.update({name: p.pid for name, p in self.cluster.processes.items() if p.pid})
         if self.nats is not None and self.nats.process is not None and self.nats.process.pid:
             pids["nats-server"] = self.nats.process.pid
+        if self.jaeger is not None and self.jaeger.process is not None and self.jaeger.process.pid:
+            pids["jaeger"] = self.jaeger.process.pid
         pids.update(self.extra_pids)
         return pids
 
@@ -121,6 +127,7 @@ class DevEnvironment:
             "nats_url": self.nats_url,
             "server": self.cluster.server if self.cluster else None,
             "nats_monitor": f"http://127.0.0.1:{self.nats.monitor_port}" if self.nats else None,
+            "jaeger_ui": self.jaeger.ui_url if self.jaeger else None,
             "pids": self.pids(),
             "binaries": {name: str(path) for name, path in self.binaries.items()},
         }

@@ -20,7 +20,7 @@ def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 def test_dev_up_gives_a_working_cluster_and_down_leaves_no_process(tmp_path: Path) -> None:
     run_dir = tmp_path / "dev"
-    up = _run("dev", "up", "--run-dir", str(run_dir), "--nodes", "2")
+    up = _run("dev", "up", "--run-dir", str(run_dir), "--nodes", "2", "--no-flotilla")
     try:
         assert up.returncode == 0, up.stderr
         assert "--kubeconfig" in up.stdout
@@ -37,12 +37,15 @@ def test_dev_up_gives_a_working_cluster_and_down_leaves_no_process(tmp_path: Pat
             "kube-scheduler",
             "kwok",
             "nats-server",
+            "jaeger",
         }
 
         status = _run("dev", "status", "--run-dir", str(run_dir))
         assert status.returncode == 0, status.stdout
         assert "nodes Ready: 2/2" in status.stdout
         assert "NATS JetStream" in status.stdout
+        assert "Jaeger query API" in status.stdout
+        assert "Jaeger query API" in status.stdout
 
         kubectl = str(state["binaries"]["kubectl"])  # type: ignore[index]
         nodes = subprocess.run(

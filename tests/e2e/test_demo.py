@@ -1,0 +1,67 @@
+"""The README's run command, end to end: `flotilla dev up` brings up Flotilla with the sample
+CloneSet, which scales 3 -> 5 and rolls its image in place; `dev down` leaves no process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from flotilla.devcluster.env import read_state
+from flotilla.devcluster.process import pid_alive
+
+
+def _flotilla(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flotilla.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+
+
+def test_demo_reconciles_the_sample_and_stops_cleanly(tmp_path: Path) -> None:
+    run_dir = tmp_path / "demo"
+    up = _flotilla("dev", "up", "--run-dir", str(run_dir))
+    state = read_state(run_dir)
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        assert "scaled to 5 Ready" in up.stderr
+        assert "rolled in place to nginx:1.27" in up.stderr
+        assert "Jaeger" in up.stdout
+        assert state is not None
+        kubectl = [str(state["binaries"]["kubectl"]), "--kubeconfig", str(state["kubeconfig"])]  # type: ignore[index]
+        pods = json.loads(
+            subprocess.run(
+                [*kubectl, "get", "pods", "-l", "app=demo", "-o", "json"], capture_output=True, check=True
+            ).stdout
+        )["items"]
+        assert len(pods) == 5
+        for pod in pods:
+            (status,) = pod["status"]["containerStatuses"]
+            assert status["image"] == "nginx:1.27"
+            assert status["restartCount"] == 1, (
+                "updated in place: the container restarted, the pod was not recreated"
+            )
+        columns = subprocess.run(
+            [*kubectl, "get", "clonesets"], capture_output=True, text=True, check=True
+        ).stdout
+        assert columns.split("\n")[0].split() == [
+            "NAME",
+            "DESIRED",
+            "UPDATED",
+            "UPDATED_READY",
+            "UPDATED_AVAILABLE",
+            "READY",
+            "TOTAL",
+            "AGE",
+        ]
+    finally:
+        down = _flotilla("dev", "down", "--run-dir", str(run_dir))
+    assert down.returncode == 0
+    pids = state["pids"] if state else {}
+    assert isinstance(pids, dict)
+    assert {"watcher", "worker-cloneset", "jaeger", "kube-apiserver"} <= set(pids)
+    assert all(not pid_alive(pid) for pid in pids.values())

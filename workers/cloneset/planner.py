@@ -45,7 +45,7 @@ from workers.cloneset.status import (
     set_condition,
     status_changed,
 )
-from workers.cloneset.update import plan_update
+from workers.cloneset.update import plan_update, refresh_pods
 from workers.cloneset.validation import SpecProblem, scale_problems, update_problems
 
 
@@ -157,12 +157,15 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
     requeue: float | None = None
     reason = "in sync"
     if cloneset.metadata.get("deletionTimestamp") is None:
+        refresh = refresh_pods(ctx)
+        actions.extend(refresh.actions)
+        requeue = refresh.requeue_after
         scaled = plan_scale(ctx)
         actions.extend(scaled.actions)
         if scaled.changed:
             reason = f"scaling: {sum(1 for a in scaled.actions if not isinstance(a, EmitEvent))} write(s)"
         else:
-            updated = plan_update(ctx, updates_allowed=not blocked_update)
+            updated = plan_update(ctx, refresh, updates_allowed=not blocked_update)
             actions.extend(updated.actions)
             requeue = updated.requeue_after
             if updated.error is not None:
@@ -171,6 +174,8 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
                 reason = f"update failed: {updated.error}"
             elif updated.actions:
                 reason = f"updating: {len(updated.actions)} write(s)"
+            elif refresh.actions:
+                reason = f"refreshing pods: {len(refresh.actions)} write(s)"
 
     live_names = {name_of(p) for p in active}
     pods_to_delete = spec.scale_strategy.pods_to_delete or []

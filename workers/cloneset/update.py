@@ -153,11 +153,23 @@ def _update_pod(ctx: RolloutContext, pod: JsonObject, target: str) -> tuple[list
     ], None
 
 
-def plan_update(ctx: RolloutContext, *, updates_allowed: bool = True) -> UpdateOutcome:
-    """The update step of one pass (``realControl.Update``).
+@dataclass(frozen=True)
+class Refresh:
+    """The per-pod refresh of a pass, for all pods."""
 
-    ``updates_allowed=False`` (an invalid update strategy) keeps the per-pod refresh, so new
-    pods still become ready, but moves no pod to another revision.
+    actions: tuple[Action, ...]
+    refreshed: frozenset[str]
+    """Pods written by the refresh: not updated in the same pass."""
+    lifecycle_changed: bool
+    requeue_after: float | None
+
+
+def refresh_pods(ctx: RolloutContext) -> Refresh:
+    """``refreshPodState`` for every pod (kruise runs it at the start of the update step).
+
+    The planner runs it before the scale step too, so pods become ready (InPlaceUpdateReady,
+    lifecycle Normal) even while creations keep failing; it writes pod readiness and lifecycle
+    only, never a pod's revision or the pod count.
     """
     actions: list[Action] = []
     delays: list[float] = []
@@ -171,9 +183,18 @@ def plan_update(ctx: RolloutContext, *, updates_allowed: bool = True) -> UpdateO
         if result.requeue_after is not None:
             delays.append(result.requeue_after)
         lifecycle_changed |= result.lifecycle_changed
-    requeue = min(delays) if delays else None
-    if lifecycle_changed or ctx.cloneset.spec.update_strategy.paused or not updates_allowed:
-        return UpdateOutcome(tuple(actions), requeue)
+    return Refresh(tuple(actions), frozenset(refreshed), lifecycle_changed, min(delays) if delays else None)
+
+
+def plan_update(ctx: RolloutContext, refresh: Refresh, *, updates_allowed: bool = True) -> UpdateOutcome:
+    """The update step of one pass (``realControl.Update``), after ``refresh``.
+
+    ``updates_allowed=False`` (an invalid update strategy) moves no pod to another revision.
+    """
+    actions: list[Action] = []
+    refreshed, requeue = refresh.refreshed, refresh.requeue_after
+    if refresh.lifecycle_changed or ctx.cloneset.spec.update_strategy.paused or not updates_allowed:
+        return UpdateOutcome((), requeue)
 
     diff = update_diff(ctx)
     if diff.update == 0:

@@ -197,23 +197,34 @@ async def _quiet_event(
         await runtime.execute_action(api, _event(snapshot, record, error), FIELD_MANAGER)
 
 
-async def _mark_failed(api: KubeClient, snapshot: CloneSetSnapshot, step: steps.Action, error: str) -> None:
-    """kruise's FailedScale / FailedUpdate condition, best effort (the runtime retries the key)."""
+async def _mark_failed(
+    api: KubeClient, snapshot: CloneSetSnapshot, plan: CloneSetPlan, step: steps.Action, error: str
+) -> None:
+    """The plan's status with kruise's FailedScale / FailedUpdate condition, best effort.
+
+    As kruise does, status is written even when a write failed: the counts stay current and the
+    condition says what the API server refused. The runtime then retries the key.
+    """
     scale = isinstance(step, steps.CreatePods | steps.DeletePod)
-    condition = {
+    condition: dict[str, object] = {
         "type": FAILED_SCALE if scale else FAILED_UPDATE,
         "status": "True",
         "reason": "ApiError",
         "message": error[:1024],
         "lastTransitionTime": format_time(datetime.now(UTC)),
     }
+    planned = [s.status for s in plan.steps if isinstance(s, steps.UpdateStatus)]
     observed = snapshot.observed
-    current = [c.to_wire() for c in observed.cloneset.status.conditions or ()] if observed else []
-    conditions = [c for c in current if c.get("type") != condition["type"]] + [condition]
+    status = thaw_object(planned[0]) if planned else {}
+    if "conditions" in status:
+        current = status["conditions"] if isinstance(status["conditions"], list) else []
+    else:
+        current = [c.to_wire() for c in observed.cloneset.status.conditions or ()] if observed else []
+    status["conditions"] = [c for c in current if c.get("type") != condition["type"]] + [condition]
     with contextlib.suppress(KubeError):
         await api.patch(
             CLONESETS.path(snapshot.namespace, snapshot.name, "status"),
-            {"status": {"conditions": conditions}},
+            {"status": status},
             "merge",
             FIELD_MANAGER,
         )
@@ -241,7 +252,7 @@ async def act(api: KubeClient, snapshot: CloneSetSnapshot, plan: Plan) -> None:
             if failure is not None:
                 await _quiet_event(api, snapshot, failure, str(err))
             if isinstance(step, steps.CreatePods | steps.DeletePod | steps.PatchPod):
-                await _mark_failed(api, snapshot, step, str(err))
+                await _mark_failed(api, snapshot, plan, step, str(err))
             raise
 
 

@@ -242,9 +242,42 @@ async def test_orphans_are_adopted_and_pods_follow_the_cloneset_on_delete(clones
 
     await eventually(adopted, 30, "orphan adopted")
     assert len(await pods(stack)) == 2
+    # status is still written (kruise does too): the counts stay current beside the condition
+    await eventually(lambda: status_is(stack, replicas=2, readyReplicas=2), 60, "status counts the 2 pods")
     await stack.api.delete(CLONESETS.path(stack.namespace, "web"))
 
     async def collected() -> bool:
         return not await pods(stack)
 
     await eventually(collected, 90, "pods garbage-collected with the CloneSet")
+
+
+async def test_refused_creation_shows_failed_create_event_and_failed_scale(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "two-pods", "namespace": stack.namespace},
+        "spec": {"hard": {"pods": "2"}},
+    }
+    await stack.api.create(f"/api/v1/namespaces/{stack.namespace}/resourcequotas", quota)
+
+    async def quota_ready() -> bool:
+        got = await stack.api.get(f"/api/v1/namespaces/{stack.namespace}/resourcequotas/two-pods")
+        return bool((got.get("status") or {}).get("hard"))
+
+    await eventually(quota_ready, 30, "quota in force")
+    await stack.api.create(CLONESETS.path(stack.namespace), manifest(stack.namespace, 3))
+
+    async def failed_scale() -> bool:
+        conditions = ((await cloneset(stack)).get("status") or {}).get("conditions") or []
+        return any(
+            c["type"] == "FailedScale" and "exceeded quota" in c.get("message", "") for c in conditions
+        )
+
+    await eventually(failed_scale, 60, "FailedScale condition naming the quota")
+    events = (await stack.api.get(EVENTS.path(stack.namespace))).get("items", [])
+    assert any(e["reason"] == "FailedCreate" and "exceeded quota" in e["message"] for e in events)
+    assert len(await pods(stack)) == 2
+    # status is still written (kruise does too): the counts stay current beside the condition
+    await eventually(lambda: status_is(stack, replicas=2, readyReplicas=2), 60, "status counts the 2 pods")

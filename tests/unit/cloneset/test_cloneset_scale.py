@@ -298,3 +298,17 @@ def test_revision_is_adopted_when_it_already_exists() -> None:
     cs = cloneset(1)
     plan = run(cs, [], revisions=[revision(cs)])
     assert not any(isinstance(a, CreateRevision) for a in plan.actions)
+
+
+def test_pods_are_refreshed_in_a_scaling_pass_too() -> None:
+    """A new pod gets InPlaceUpdateReady and Normal even while more pods are being created."""
+    cs = cloneset(3)
+    rev = rev_name(cs)
+    fresh = pod("web-a", rev, state="PreparingNormal", in_place_ready=None, ready=False)
+    plan = run(cs, [fresh])
+    assert batch_sizes(plan) == [1, 1]
+    assert list(patched(plan, "status")) == ["web-a"]
+    assert list(patched(plan)) == ["web-a"]
+    first_create = next(i for i, a in enumerate(plan.actions) if isinstance(a, CreatePods))
+    last_patch = max(i for i, a in enumerate(plan.actions) if type(a).__name__ == "PatchPod")
+    assert last_patch < first_create

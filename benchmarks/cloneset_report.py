@@ -107,21 +107,28 @@ def _counter_sum(record: Record, prefix: str, verbs: Sequence[str] = (), resourc
     return total
 
 
-#: Request columns: label -> (counter prefix, verbs, resource).
-REQUEST_COLUMNS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "API requests": ("kube-apiserver:", (), ""),
-    "pod writes": ("kube-apiserver:", ("POST", "PUT", "PATCH", "DELETE"), "pods"),
-    "reads (GET+LIST)": ("kube-apiserver:", ("GET", "LIST"), ""),
-    "worker API requests": ("flotilla-worker-cloneset:flotilla_kube_requests_total", (), ""),
-    "reconciles": ("flotilla-worker-cloneset:flotilla_reconciles_total", (), ""),
-    "triggers published": ("flotilla-watcher:flotilla_events_published_total", (), ""),
+#: Work columns: label -> (counter prefix, verbs, resource, divided by N?).
+REQUEST_COLUMNS: dict[str, tuple[str, tuple[str, ...], str, bool]] = {
+    "API requests / pod": ("kube-apiserver:", (), "", True),
+    "pod writes / pod": ("kube-apiserver:", ("POST", "PUT", "PATCH", "DELETE"), "pods", True),
+    "reads (GET+LIST) / pod": ("kube-apiserver:", ("GET", "LIST"), "", True),
+    "worker API requests / pod": ("flotilla-worker-cloneset:flotilla_kube_requests_total", (), "", True),
+    "triggers published / pod": ("flotilla-watcher:flotilla_events_published_total", (), "", True),
+    "reconciles": ("flotilla-worker-cloneset:flotilla_reconciles_total", (), "", False),
+    "reconcile seconds (sum)": (
+        "flotilla-worker-cloneset:flotilla_reconcile_duration_seconds_sum",
+        (),
+        "",
+        False,
+    ),
+    "lease-busy hand-backs": ("flotilla-worker-cloneset:flotilla_lease_conflicts_total", (), "", False),
 }
 
 
 def requests_per_pod(
     records: Iterable[Record], scenario: str, limits: str, size: int, variant: str
 ) -> dict[str, float | None]:
-    """Median per-pod counts of each REQUEST_COLUMNS entry over the variant's successful runs."""
+    """Median counts (per pod where the column says so) of REQUEST_COLUMNS over the successful runs."""
     runs = [
         r
         for r in records
@@ -130,8 +137,10 @@ def requests_per_pod(
         and r.get("counters")
     ]
     return {
-        label: median_or_none([_counter_sum(r, prefix, verbs, resource) / size for r in runs])
-        for label, (prefix, verbs, resource) in REQUEST_COLUMNS.items()
+        label: median_or_none(
+            [_counter_sum(r, prefix, verbs, resource) / (size if per_pod else 1) for r in runs]
+        )
+        for label, (prefix, verbs, resource, per_pod) in REQUEST_COLUMNS.items()
     }
 
 
@@ -230,6 +239,12 @@ def goals(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
             verdict = "met" if value >= bound else "missed"
         out.append({"goal": label, "size": row["size"] if row else None, "ratio": value, "verdict": verdict})
     return out
+
+
+def _count(value: float | None, per_pod: bool) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if per_pod else f"{value:.0f}"
 
 
 def render_markdown(records: Sequence[Record], summary: Mapping[str, Any]) -> str:
@@ -350,10 +365,10 @@ def render_markdown(records: Sequence[Record], summary: Mapping[str, Any]) -> st
                     continue
                 request_rows.append(
                     [scenario, variant, row["limits"], str(row["size"])]
-                    + ["-" if per_pod.get(c) is None else f"{per_pod[c]:.2f}" for c in REQUEST_COLUMNS]
+                    + [_count(per_pod.get(c), REQUEST_COLUMNS[c][3]) for c in REQUEST_COLUMNS]
                 )
     if request_rows:
-        parts.append("\n### Work per pod during the timed step (medians; counts / N)\n")
+        parts.append("\n### Work done during the timed step (medians)\n")
         parts.append(
             markdown_table(["scenario", "variant", "client limits", "N", *REQUEST_COLUMNS], request_rows)
         )

@@ -175,6 +175,7 @@ FLOTILLA_COUNTERS = {
     "flotilla_reconciles_total": ("outcome",),
     "flotilla_events_published_total": (),
     "flotilla_lease_conflicts_total": (),
+    "flotilla_reconcile_duration_seconds_sum": (),
 }
 
 

@@ -4,7 +4,8 @@
 --template pod.json [--concurrency C]`` builds its API client (the runtime's aiohttp
 `KubeClient`, no client-side rate limit), warms the connection up, prints ``ready`` and waits
 for a line on stdin; then it creates the N pods (names ``P-0`` ... ``P-<N-1>``) with at most C
-requests in flight and prints one JSON line: ``{"created": N, "errors": E, "seconds": S}``.
+requests in flight, prints one JSON line: ``{"created": N, "errors": E, "seconds": S}`` and
+stays alive until stdin closes (so its CPU and peak RSS can be read like a controller's).
 It runs in a separate process so the harness measures it like a controller (its own CPU,
 not sharing the harness's event loop). Started by ``benchmarks/cloneset_scenarios.py``.
 """
@@ -66,6 +67,8 @@ async def _main(args: argparse.Namespace, template: dict[str, Any]) -> int:
         )
         seconds = time.monotonic() - started
     print(orjson.dumps({"created": created, "errors": errors, "seconds": seconds}).decode(), flush=True)
+    # Stay alive (and measurable) until the harness closes stdin.
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     return 0 if errors == 0 else 1
 
 

@@ -2,7 +2,7 @@
 
 Each binary is taken, in order, from ``KUBEBUILDER_ASSETS``, from ``PATH`` (when
 its version fits the pinned release) or from the tool cache
-(``~/.cache/flotilla/bin/<tool>-<version>/``). A miss in all three builds it
+(``~/.cache/flotilla/bin/<tool>-<version>-<recipe digest>/``). A miss in all three builds it
 once from its Go module with the machine's Go toolchain (``GOTOOLCHAIN=local``,
 so a toolchain mismatch fails at once instead of downloading one). Nothing here
 downloads a prebuilt binary: the Go module proxy serves source only.
@@ -14,6 +14,7 @@ fixtures. Builds take a file lock, so two runs never build the same tool at once
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -59,8 +60,23 @@ class GoBuild:
     path_version_pattern: str | None = None
 
     @property
+    def recipe_digest(self) -> str:
+        """Short digest of everything that shapes the binaries: a changed recipe rebuilds."""
+        recipe = repr(
+            (
+                self.module,
+                self.version,
+                sorted(self.binaries.items()),
+                self.main_go,
+                sorted(self.replaces.items()),
+                self.ldflags,
+            )
+        )
+        return hashlib.sha256(recipe.encode()).hexdigest()[:8]
+
+    @property
     def bin_dir(self) -> Path:
-        return cache_root() / "bin" / f"{self.tool}-{self.version}"
+        return cache_root() / "bin" / f"{self.tool}-{self.version}-{self.recipe_digest}"
 
     @property
     def src_dir(self) -> Path:
@@ -130,7 +146,19 @@ def _all_builds() -> dict[str, GoBuild]:
             module="helm.sh/helm/v3",
             version=versions.HELM,
             binaries={"helm": "helm.sh/helm/v3/cmd/helm"},
-            ldflags=("-s", "-w"),
+            # Helm's version, and the Kubernetes version `helm template`/`lint` assume without a
+            # cluster (its client-go's: helm v3.19 builds against v0.34), as its release build sets.
+            ldflags=(
+                "-s",
+                "-w",
+                f"-X helm.sh/helm/v3/internal/version.version={versions.HELM}",
+                "-X helm.sh/helm/v3/internal/version.metadata=",
+                "-X helm.sh/helm/v3/internal/version.gitTreeState=clean",
+                "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1",
+                f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={versions.HELM_KUBERNETES_MINOR}",
+                "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1",
+                f"-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={versions.HELM_KUBERNETES_MINOR}",
+            ),
         ),
         GoBuild(
             tool="jaeger",

@@ -22,6 +22,10 @@ KWOK: Final = "v0.8.0"
 #: helm.sh/helm/v3 release.
 HELM: Final = "v3.19.0"
 
+#: The Kubernetes minor version HELM's client-go speaks (k8s.io/client-go v0.34 for helm
+#: v3.19); `helm template` and `helm lint` assume it when no cluster is asked.
+HELM_KUBERNETES_MINOR: Final = "34"
+
 #: github.com/jaegertracing/jaeger release whose cmd/jaeger is Jaeger v2.
 JAEGER: Final = "v1.76.0"
 

@@ -12,6 +12,7 @@ released). Started by :mod:`workers.runtime.process`; tests may run it in-proces
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -114,16 +115,7 @@ class WorkerRuntime:
                 if free <= 0:
                     await asyncio.wait(set(self._tasks), timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                try:
-                    msgs = await sub.fetch(
-                        batch=min(free, self.options.batch), timeout=self.options.fetch_timeout
-                    )
-                except NatsTimeout:
-                    continue
-                except _NATS_ERRORS as exc:
-                    log.warning("fetch failed: %s: %s", type(exc).__name__, exc)
-                    await asyncio.sleep(0.5)
-                    continue
+                msgs = await self._fetch(sub, free)
                 for msg in msgs:
                     if stop.is_set():
                         await _quietly(msg.nak())
@@ -135,6 +127,27 @@ class WorkerRuntime:
             lag.cancel()
             await self._drain()
             await _quietly(sub.unsubscribe())
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription, free: int) -> list[Msg]:
+        """Up to ``free`` messages: wait (long poll) for one, then take what else is ready at once.
+
+        nats.py's ``fetch(batch=n)`` holds a partial batch until its timeout, which would add up
+        to ``fetch_timeout`` of latency to an idle trigger; a batch of one returns on arrival.
+        """
+        try:
+            msgs = await sub.fetch(batch=1, timeout=self.options.fetch_timeout)
+        except (TimeoutError, NatsTimeout):
+            return []
+        except _NATS_ERRORS as exc:
+            log.warning("fetch failed: %s: %s", type(exc).__name__, exc)
+            await asyncio.sleep(0.5)
+            return []
+        more = min(free, self.options.batch) - len(msgs)
+        if more > 0:
+            # nothing else ready (a timeout) or a transient error: go on with what we have
+            with contextlib.suppress(*_NATS_ERRORS):
+                msgs += await sub.fetch(batch=more, timeout=0.05)
+        return msgs
 
     async def _drain(self) -> None:
         if not self._tasks:

@@ -11,6 +11,7 @@ every process whose CPU and memory a benchmark measures. Used by ``benchmarks/cl
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import urllib.error
@@ -63,7 +64,7 @@ class BenchPlane:
     def _prepare(self) -> None:
         api = k8s_config.new_client_from_config(config_file=str(self.env.kubeconfig))  # type: ignore[no-untyped-call]
         try:
-            install_crds(api, names=["clonesets.apps.kruise.io"])
+            _install_crds(api)
             core = k8s.CoreV1Api(api)
             core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=self.namespace)))
             deadline = time.monotonic() + 60
@@ -83,8 +84,8 @@ class BenchPlane:
     ) -> None:
         """Run the watcher (for ``worker_type`` only, this namespace) and one worker; wait for /readyz.
 
-        With ``profile`` the worker runs under cProfile, which writes its stats there when the
-        worker exits (SIGTERM is a clean exit); profiled timings are slower and not comparable.
+        With ``profile`` the worker runs under cProfile (CPU-time clock, ``cpuprofile.py``), which
+        writes its stats there when the worker exits; profiled timings are slower, not comparable.
         """
         run_dir = self.env.run_dir
         common = [f"--kubeconfig={self.env.kubeconfig}", f"--nats-url={self.env.nats_url}"]
@@ -98,13 +99,15 @@ class BenchPlane:
             ],
             run_dir / "logs" / "flotilla-watcher.log",
         )  # fmt: skip
-        launcher = [str(FLOTILLA)]
+        launcher, env = [str(FLOTILLA)], None
         if profile is not None:
-            launcher = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "flotilla.cli"]
+            env = {**os.environ, "PYTHONPATH": str(REPO)}
+            launcher = [sys.executable, "-m", "benchmarks.harness.cpuprofile", str(profile)]
         worker = ManagedProcess(
             f"flotilla-worker-{worker_type}",
             [*launcher, "worker", worker_type, *common, f"--http-port={worker_port}", *worker_args],
             run_dir / "logs" / f"flotilla-worker-{worker_type}.log",
+            env=env,
         )
         for process, port in ((worker, worker_port), (watcher, watcher_port)):
             process.start()
@@ -121,6 +124,18 @@ class BenchPlane:
         for process in reversed(list(self.flotilla.values())):
             process.stop(timeout=15)
         self.env.stop()
+
+
+def _install_crds(api: k8s.ApiClient, attempts: int = 3) -> None:
+    """install_crds, retried: it can trip over a CRD whose status has no conditions yet."""
+    for attempt in range(1, attempts + 1):
+        try:
+            install_crds(api, names=["clonesets.apps.kruise.io"])
+            return
+        except Exception:
+            if attempt == attempts:
+                raise
+            time.sleep(1.0)
 
 
 def _probe(url: str) -> Callable[[], bool]:

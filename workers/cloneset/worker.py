@@ -4,9 +4,11 @@
 no longer match), PVCs and ControllerRevisions, concurrently, through the runtime's read port.
 ``plan`` adapts :func:`workers.cloneset.planner.plan` to the runtime contract: the returned
 :class:`CloneSetPlan` carries the planner's steps and, in ``actions``, their lowering onto
-the runtime's generic actions (what the runtime counts and logs). ``act`` runs the steps:
-slow-start batches concurrently, Events on each outcome, a FailedScale / FailedUpdate condition
-when the API refuses a write, then re-raises so the runtime's result contract applies.
+the runtime's generic actions (what the runtime counts and logs). ``act`` runs the steps in
+order: a slow-start batch's creations concurrently, a run of writes to distinct pods
+concurrently (each pod's own writes in order), Events on each outcome, and on a refused write
+the status with a FailedScale / FailedUpdate condition, then re-raises so the runtime's result
+contract applies.
 ``flotilla worker cloneset`` finds ``WORKER`` through ``workers.cloneset``.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,6 +44,8 @@ CLONESETS = Resource("apps.kruise.io", "v1alpha1", "clonesets")
 PVCS = Resource("", "v1", "persistentvolumeclaims")
 CONTROLLER_REVISIONS = Resource("apps", "v1", "controllerrevisions")
 FIELD_MANAGER = "flotilla-cloneset"
+#: Writes to distinct pods in flight at once (one pod's writes always go in plan order).
+POD_WRITE_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -230,30 +235,74 @@ async def _mark_failed(
         )
 
 
+async def _run_step(
+    api: KubeClient, snapshot: CloneSetSnapshot, plan: CloneSetPlan, step: steps.Action
+) -> None:
+    try:
+        if isinstance(step, steps.CreatePods):
+            results = await asyncio.gather(
+                *(_create_one(api, snapshot, new) for new in step.pods), return_exceptions=True
+            )
+            _raise_first(results)
+        else:
+            await _run(api, snapshot, step)
+    except Conflict:
+        raise  # stale snapshot: the runtime re-plans from fresh state
+    except KubeError as err:
+        failure = _failure_event(step)
+        if failure is not None:
+            await _quiet_event(api, snapshot, failure, str(err))
+        if isinstance(step, steps.CreatePods | steps.DeletePod | steps.PatchPod):
+            await _mark_failed(api, snapshot, plan, step, str(err))
+        raise
+
+
+def _raise_first(results: Sequence[object]) -> None:
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+
+
+def _segments(plan_steps: tuple[steps.Action, ...]) -> list[list[steps.Action]]:
+    """Runs of consecutive pod writes (PatchPod / DeletePod) become one segment; other steps stand alone."""
+    segments: list[list[steps.Action]] = []
+    for step in plan_steps:
+        pod_write = isinstance(step, steps.PatchPod | steps.DeletePod)
+        if pod_write and segments and isinstance(segments[-1][0], steps.PatchPod | steps.DeletePod):
+            segments[-1].append(step)
+        else:
+            segments.append([step])
+    return segments
+
+
+async def _run_pod_writes(
+    api: KubeClient, snapshot: CloneSetSnapshot, plan: CloneSetPlan, writes: list[steps.Action]
+) -> None:
+    """Writes to different pods concurrently (bounded); one pod's writes in plan order."""
+    chains: dict[str, list[steps.Action]] = {}
+    for write in writes:
+        if isinstance(write, steps.PatchPod | steps.DeletePod):
+            chains.setdefault(write.name, []).append(write)
+    gate = asyncio.Semaphore(POD_WRITE_CONCURRENCY)
+
+    async def run_chain(chain: list[steps.Action]) -> None:
+        async with gate:
+            for step in chain:
+                await _run_step(api, snapshot, plan, step)
+
+    _raise_first(await asyncio.gather(*(run_chain(c) for c in chains.values()), return_exceptions=True))
+
+
 async def act(api: KubeClient, snapshot: CloneSetSnapshot, plan: Plan) -> None:
+    """Run the plan's steps in order; stop (and raise) at the first failed step or batch."""
     if not isinstance(plan, CloneSetPlan):
         await runtime.execute_plan(api, plan.actions, FIELD_MANAGER)
         return
-    for step in plan.steps:
-        try:
-            if isinstance(step, steps.CreatePods):
-                results = await asyncio.gather(
-                    *(_create_one(api, snapshot, new) for new in step.pods), return_exceptions=True
-                )
-                errors = [r for r in results if isinstance(r, BaseException)]
-                if errors:
-                    raise errors[0]
-            else:
-                await _run(api, snapshot, step)
-        except Conflict:
-            raise  # stale snapshot: the runtime re-plans from fresh state
-        except KubeError as err:
-            failure = _failure_event(step)
-            if failure is not None:
-                await _quiet_event(api, snapshot, failure, str(err))
-            if isinstance(step, steps.CreatePods | steps.DeletePod | steps.PatchPod):
-                await _mark_failed(api, snapshot, plan, step, str(err))
-            raise
+    for segment in _segments(plan.steps):
+        if len(segment) > 1:
+            await _run_pod_writes(api, snapshot, plan, segment)
+        else:
+            await _run_step(api, snapshot, plan, segment[0])
 
 
 WORKER: WorkerType[CloneSetSnapshot, PlannerConfig] = WorkerType(

@@ -57,3 +57,18 @@ def test_status_lowering() -> None:
     [write] = lower(_snapshot(None), UpdateStatus({"replicas": 1}))
     assert isinstance(write, runtime.PatchObject)
     assert write.patch == {"status": {"replicas": 1}}
+
+
+def test_runs_of_pod_writes_form_concurrent_segments() -> None:
+    from workers.cloneset.actions import CreatePods, DeletePod, EmitEvent, warning
+    from workers.cloneset.worker import _segments
+
+    a1 = PatchPod("a", {"x": 1})
+    b1 = PatchPod("b", {"x": 1})
+    a2 = PatchPod("a", {"x": 2})
+    gone = DeletePod("c", "uid-c")
+    event = EmitEvent(warning("R", "m"))
+    create = CreatePods(())
+    status = UpdateStatus({})
+    segments = _segments((a1, b1, a2, event, gone, create, status))
+    assert segments == [[a1, b1, a2], [event], [gone], [create], [status]]

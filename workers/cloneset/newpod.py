@@ -121,6 +121,7 @@ def build_pod(
     annotations[LIFECYCLE_TIMESTAMP_ANNOTATION] = timestamp
     metadata: JsonDict = {
         "name": f"{cloneset_name(cloneset)}-{pod_instance_id}",
+        "generateName": f"{cloneset_name(cloneset)}-",
         "namespace": cloneset_namespace(cloneset),
         "labels": labels,
         "annotations": annotations,

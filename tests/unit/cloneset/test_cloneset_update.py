@@ -23,6 +23,7 @@ from tests.unit.cloneset.cloneset_builders import (
     status_of,
 )
 from workers.cloneset.actions import PatchPod, RenumberRevision
+from workers.cloneset.config import PlannerConfig
 from workers.cloneset.kube_json import format_time
 
 
@@ -389,3 +390,25 @@ def test_mark_pod_not_ready_on_in_place_hook_is_restored_at_updated() -> None:
     assert {"type": "KruisePodReady", "status": "True"}.items() <= next(
         c for c in restored if c["type"] == "KruisePodReady"
     ).items()
+
+
+def test_partition_rollback_moves_pods_back_when_partition_rises() -> None:
+    cs, old, new, revs = _rollout({"maxUnavailable": 3, "partition": 3})
+    pods = [pod("web-a", new), pod("web-b", new), pod("web-c", old)]
+    assert patched(run(cs, pods, revs)) == {}  # gate off: updated pods stay
+    plan = run(cs, pods, revs, config=PlannerConfig(partition_rollback=True))
+    assert len(patched(plan)) == 2  # both back to the current revision
+    assert all(
+        w.success_event is not None and old in w.success_event.message
+        for w in plan.actions
+        if isinstance(w, PatchPod)
+    )
+
+
+def test_short_hash_label() -> None:
+    cs, old, new, revs = _rollout({"type": "InPlaceIfPossible", "maxUnavailable": 1}, replicas=1)
+    plan = run(cs, [pod("web-a", old)], revs, config=PlannerConfig(short_hash_label=True))
+    [write] = patched(plan)["web-a"]
+    labels = write["metadata"]["labels"]  # type: ignore[index]
+    assert labels["controller-revision-hash"] == new.rsplit("-", 1)[1]
+    assert labels["pod-template-hash"] == new.rsplit("-", 1)[1]

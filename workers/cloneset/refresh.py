@@ -80,7 +80,14 @@ def _in_place_refresh(ctx: RolloutContext, pod: JsonObject) -> tuple[JsonObject 
         and not text(current, "message")
     ):
         return None, "", None
-    ready = {"type": INPLACE_UPDATE_READY_CONDITION, "status": "True", "lastTransitionTime": ctx.timestamp}
+    # reason / message null: a strategic merge keeps fields the patch leaves out (StartInPlaceUpdate)
+    ready = {
+        "type": INPLACE_UPDATE_READY_CONDITION,
+        "status": "True",
+        "reason": None,
+        "message": None,
+        "lastTransitionTime": ctx.timestamp,
+    }
     return {"status": {"conditions": [ready]}}, "status", None
 
 

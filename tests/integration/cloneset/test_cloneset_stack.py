@@ -109,6 +109,15 @@ async def test_in_place_update_keeps_pods(cloneset_stack: Stack) -> None:
     assert {p["spec"]["containers"][0]["image"] for p in after} == {"nginx:2"}
     status = (await cloneset(stack))["status"]
     assert status["currentRevision"] == status["updateRevision"]
+    for p in after:
+        [gate] = [c for c in p["status"]["conditions"] if c["type"] == "InPlaceUpdateReady"]
+        assert gate["status"] == "True"
+        assert "reason" not in gate
+        assert p["metadata"]["labels"]["lifecycle.apps.kruise.io/state"] == "Normal"
+    # settled: nothing keeps writing to the pods
+    versions = {p["metadata"]["name"]: p["metadata"]["resourceVersion"] for p in after}
+    await asyncio.sleep(3)
+    assert {p["metadata"]["name"]: p["metadata"]["resourceVersion"] for p in await pods(stack)} == versions
 
 
 async def test_recreate_update_with_partition(cloneset_stack: Stack) -> None:

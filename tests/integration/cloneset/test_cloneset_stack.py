@@ -290,3 +290,55 @@ async def test_refused_creation_shows_failed_create_event_and_failed_scale(clone
     assert len(await pods(stack)) == 2
     # status is still written (kruise does too): the counts stay current beside the condition
     await eventually(lambda: status_is(stack, replicas=2, readyReplicas=2), 60, "status counts the 2 pods")
+
+
+PVCS_PATH = "/api/v1/namespaces/{ns}/persistentvolumeclaims"
+
+
+async def test_pvcs_follow_instance_ids_and_are_reused(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    body = manifest(stack.namespace, 2)
+    body["spec"]["volumeClaimTemplates"] = [
+        {
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        }
+    ]
+    await stack.api.create(CLONESETS.path(stack.namespace), body)
+
+    async def claims() -> dict[str, str]:
+        listing = await stack.api.get(PVCS_PATH.format(ns=stack.namespace))
+        return {
+            c["metadata"]["name"]: c["metadata"]["labels"]["apps.kruise.io/cloneset-instance-id"]
+            for c in listing.get("items", [])
+            if not c["metadata"].get("deletionTimestamp")
+        }
+
+    async def two_of_each() -> bool:
+        return len(await pods(stack)) == 2 and len(await claims()) == 2
+
+    await eventually(two_of_each, 60, "2 pods and 2 PVCs")
+    ids = {p["metadata"]["labels"]["apps.kruise.io/cloneset-instance-id"] for p in await pods(stack)}
+    assert await claims() == {f"data-web-{i}": i for i in ids}
+    volumes = {p["metadata"]["name"]: p["spec"]["volumes"][0] for p in await pods(stack)}
+    for name, volume in volumes.items():
+        assert volume == {"name": "data", "persistentVolumeClaim": {"claimName": f"data-{name}"}}
+
+    # a pod deleted by someone else: its PVC stays and the replacement reuses the id
+    victim = sorted(volumes)[0]
+    await stack.api.delete(PODS.path(stack.namespace, victim))
+
+    async def reborn() -> bool:
+        current = await pods(stack)
+        return len(current) == 2 and victim in {p["metadata"]["name"] for p in current}
+
+    await eventually(reborn, 90, "replacement reuses the instance id")
+    assert len(await claims()) == 2
+
+    # scale in: the controller deletes the pod and its PVC
+    await patch_spec(stack, {"replicas": 1})
+
+    async def one_of_each() -> bool:
+        return len(await pods(stack)) == 1 and len(await claims()) == 1
+
+    await eventually(one_of_each, 60, "1 pod and 1 PVC")

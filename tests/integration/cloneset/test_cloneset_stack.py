@@ -7,8 +7,10 @@ user would check: pods, their labels, the status and the Events.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from flotilla.runtime.kube import EVENTS, PODS, JsonObject
@@ -342,3 +344,20 @@ async def test_pvcs_follow_instance_ids_and_are_reused(cloneset_stack: Stack) ->
         return len(await pods(stack)) == 1 and len(await claims()) == 1
 
     await eventually(one_of_each, 60, "1 pod and 1 PVC")
+
+
+async def test_scale_max_unavailable_and_min_ready_seconds_pace_creation(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    body = manifest(stack.namespace, 3)
+    body["spec"]["scaleStrategy"] = {"maxUnavailable": 1}
+    body["spec"]["minReadySeconds"] = 3
+    await stack.api.create(CLONESETS.path(stack.namespace), body)
+    await eventually(lambda: status_is(stack, replicas=3, availableReplicas=3), 120, "3 available")
+    created = sorted(
+        datetime.fromisoformat(p["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+        for p in await pods(stack)
+    )
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(created)]
+    assert all(gap >= 2 for gap in gaps), gaps  # each pod waited for the previous one to be available
+    events = (await stack.api.get(EVENTS.path(stack.namespace))).get("items", [])
+    assert any(e["reason"] == "ScaleUpLimited" for e in events)

@@ -361,3 +361,35 @@ async def test_scale_max_unavailable_and_min_ready_seconds_pace_creation(clonese
     assert all(gap >= 2 for gap in gaps), gaps  # each pod waited for the previous one to be available
     events = (await stack.api.get(EVENTS.path(stack.namespace))).get("items", [])
     assert any(e["reason"] == "ScaleUpLimited" for e in events)
+
+
+async def test_in_place_update_hook_walks_the_lifecycle_states(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    body = manifest(stack.namespace, 1, strategy={"type": "InPlaceIfPossible"})
+    body["spec"]["lifecycle"] = {"inPlaceUpdate": {"labelsHandler": {"example.com/gate": "on"}}}
+    body["spec"]["template"]["metadata"]["labels"]["example.com/gate"] = "on"
+    await stack.api.create(CLONESETS.path(stack.namespace), body)
+    await eventually(lambda: status_is(stack, readyReplicas=1), 90, "1 ready")
+    [first] = await pods(stack)
+    name = first["metadata"]["name"]
+
+    async def state_is(state: str) -> bool:
+        pod = await stack.api.get(PODS.path(stack.namespace, name))
+        return bool(pod["metadata"]["labels"].get("lifecycle.apps.kruise.io/state") == state)
+
+    async def set_gate(value: str | None) -> None:
+        patch = {"metadata": {"labels": {"example.com/gate": value}}}
+        await stack.api.patch(PODS.path(stack.namespace, name), patch, "merge")
+
+    await patch_spec(stack, {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:2"}]}}})
+    await eventually(lambda: state_is("PreparingUpdate"), 60, "PreparingUpdate")
+    await asyncio.sleep(2)
+    pod = await stack.api.get(PODS.path(stack.namespace, name))
+    assert pod["spec"]["containers"][0]["image"] == "nginx:1"  # held by the hook
+    await set_gate(None)
+    await eventually(lambda: state_is("Updated"), 60, "Updated (updated, hook not back)")
+    pod = await stack.api.get(PODS.path(stack.namespace, name))
+    assert pod["spec"]["containers"][0]["image"] == "nginx:2"
+    await set_gate("on")
+    await eventually(lambda: state_is("Normal"), 60, "Normal once the hook is back")
+    await eventually(lambda: status_is(stack, updatedReadyReplicas=1, availableReplicas=1), 60, "available")

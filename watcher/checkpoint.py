@@ -13,6 +13,7 @@ import logging
 from collections.abc import Hashable, Mapping
 from typing import Protocol
 
+from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
@@ -36,20 +37,33 @@ class SafeVersions(Protocol):
 
 
 class KvCheckpoints:
-    """:class:`CheckpointStore` over a JetStream KV bucket."""
+    """:class:`CheckpointStore` over a JetStream KV bucket, bound on first use (and again after a failure)."""
 
-    def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
+    def __init__(self, js: JetStreamContext, bucket: str) -> None:
+        self._js, self._bucket = js, bucket
+        self._kv: KeyValue | None = None
+
+    async def _bound(self) -> KeyValue:
+        if self._kv is None:
+            self._kv = await self._js.key_value(self._bucket)
+        return self._kv
 
     async def load(self, key: str) -> str:
         try:
-            entry = await self._kv.get(key)
+            entry = await (await self._bound()).get(key)
         except KeyNotFoundError:
             return ""
+        except Exception:
+            self._kv = None
+            raise
         return (entry.value or b"").decode()
 
     async def save(self, key: str, resource_version: str) -> None:
-        await self._kv.put(key, resource_version.encode())
+        try:
+            await (await self._bound()).put(key, resource_version.encode())
+        except Exception:
+            self._kv = None
+            raise
 
 
 def due_checkpoints(

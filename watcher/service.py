@@ -201,7 +201,7 @@ async def run_watcher(config: WatcherConfig, options: Options, stop: asyncio.Eve
         await _until_stopped(_declare_bus(js, health), stopping)
         if stop.is_set():
             return 0
-        store = KvCheckpoints(await js.key_value(WATCHER_BUCKET))
+        store = KvCheckpoints(js, WATCHER_BUCKET)
         elector = LeaderElector(
             kube, options.lease_namespace, options.lease_name, options.identity, health, options.timing
         )

@@ -15,7 +15,7 @@ from typing import Any
 
 from flotilla.runtime.kube import EVENTS, PODS, JsonObject
 from tests.integration.cloneset.conftest import Stack
-from workers.cloneset.worker import CLONESETS, CONTROLLER_REVISIONS
+from workers.cloneset.lowering import CLONESETS, CONTROLLER_REVISIONS
 
 
 def manifest(

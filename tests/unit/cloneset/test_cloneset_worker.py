@@ -6,8 +6,9 @@ from tests.unit.cloneset.cloneset_builders import NOW, cloneset, pod, rev_name, 
 from workers.cloneset import WORKER
 from workers.cloneset.actions import PatchPod, UpdateStatus
 from workers.cloneset.config import PlannerConfig
+from workers.cloneset.lowering import CONTROLLER_REVISIONS, CloneSetPlan, CloneSetSnapshot, lower
 from workers.cloneset.observed import ObservedCloneSet
-from workers.cloneset.worker import CONTROLLER_REVISIONS, CloneSetPlan, CloneSetSnapshot, lower, plan
+from workers.cloneset.worker import plan
 from workers.runtime import actions as runtime
 
 
@@ -60,8 +61,8 @@ def test_status_lowering() -> None:
 
 
 def test_runs_of_pod_writes_form_concurrent_segments() -> None:
+    from workers.cloneset.act import _segments
     from workers.cloneset.actions import CreatePods, DeletePod, EmitEvent, warning
-    from workers.cloneset.worker import _segments
 
     a1 = PatchPod("a", {"x": 1})
     b1 = PatchPod("b", {"x": 1})

@@ -1,0 +1,166 @@
+"""Executing a CloneSet plan: the worker's ``act``.
+
+Steps run in order and the first failure stops the plan: a slow-start batch's creations run
+concurrently, a run of writes to distinct pods runs concurrently (bounded; one pod's writes in
+plan order), every outcome gets its Event (failures carry the API error), and when the API
+server refuses a pod write the plan's status is still written, with kruise's FailedScale /
+FailedUpdate condition. The error is then re-raised for the runtime's result contract
+(Conflict: re-plan; other: backoff, dead letter). Called by the runtime through ``WORKER``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from flotilla.runtime.errors import AlreadyExists, Conflict, KubeError, NotFound
+from flotilla.runtime.kube import KubeClient
+from workers.cloneset import actions as steps
+from workers.cloneset.kube_json import format_time, thaw_object
+from workers.cloneset.lowering import CLONESETS, PVCS, CloneSetPlan, CloneSetSnapshot, event_action, lower
+from workers.cloneset.status import FAILED_SCALE, FAILED_UPDATE
+from workers.runtime import actions as runtime
+from workers.runtime.contract import Plan
+
+FIELD_MANAGER = "flotilla-cloneset"
+#: Writes to distinct pods in flight at once (one pod's writes always go in plan order).
+POD_WRITE_CONCURRENCY = 16
+
+
+def _failure_event(step: steps.Action) -> steps.EventRecord | None:
+    return getattr(step, "failure_event", None)
+
+
+async def _run(api: KubeClient, snapshot: CloneSetSnapshot, step: steps.Action) -> None:
+    for action in lower(snapshot, step):
+        try:
+            await runtime.execute_action(api, action, FIELD_MANAGER)
+        except NotFound:
+            if isinstance(action, runtime.DeleteObject):
+                continue  # already gone
+            raise
+        except AlreadyExists:
+            if isinstance(action, runtime.CreateObject) and action.resource == PVCS:
+                continue  # a PVC left by an earlier pod with this id: reuse it
+            raise
+
+
+async def _create_one(api: KubeClient, snapshot: CloneSetSnapshot, new: steps.NewPod) -> None:
+    try:
+        await _run(api, snapshot, steps.CreatePods((new,)))
+    except KubeError as err:
+        if new.failure_event is not None:
+            await _quiet_event(api, snapshot, new.failure_event, str(err))
+        raise
+
+
+async def _quiet_event(
+    api: KubeClient, snapshot: CloneSetSnapshot, record: steps.EventRecord, error: str
+) -> None:
+    with contextlib.suppress(KubeError):
+        await runtime.execute_action(api, event_action(snapshot, record, error), FIELD_MANAGER)
+
+
+async def _mark_failed(
+    api: KubeClient, snapshot: CloneSetSnapshot, plan: CloneSetPlan, step: steps.Action, error: str
+) -> None:
+    """The plan's status with kruise's FailedScale / FailedUpdate condition, best effort.
+
+    As kruise does, status is written even when a write failed: the counts stay current and the
+    condition says what the API server refused. The runtime then retries the key.
+    """
+    scale = isinstance(step, steps.CreatePods | steps.DeletePod)
+    condition: dict[str, object] = {
+        "type": FAILED_SCALE if scale else FAILED_UPDATE,
+        "status": "True",
+        "reason": "ApiError",
+        "message": error[:1024],
+        "lastTransitionTime": format_time(datetime.now(UTC)),
+    }
+    planned = [s.status for s in plan.steps if isinstance(s, steps.UpdateStatus)]
+    observed = snapshot.observed
+    status = thaw_object(planned[0]) if planned else {}
+    if "conditions" in status:
+        current = status["conditions"] if isinstance(status["conditions"], list) else []
+    else:
+        current = [c.to_wire() for c in observed.cloneset.status.conditions or ()] if observed else []
+    status["conditions"] = [c for c in current if c.get("type") != condition["type"]] + [condition]
+    with contextlib.suppress(KubeError):
+        await api.patch(
+            CLONESETS.path(snapshot.namespace, snapshot.name, "status"),
+            {"status": status},
+            "merge",
+            FIELD_MANAGER,
+        )
+
+
+async def _run_step(
+    api: KubeClient, snapshot: CloneSetSnapshot, plan: CloneSetPlan, step: steps.Action
+) -> None:
+    try:
+        if isinstance(step, steps.CreatePods):
+            results = await asyncio.gather(
+                *(_create_one(api, snapshot, new) for new in step.pods), return_exceptions=True
+            )
+            _raise_first(results)
+        else:
+            await _run(api, snapshot, step)
+    except Conflict:
+        raise  # stale snapshot: the runtime re-plans from fresh state
+    except KubeError as err:
+        failure = _failure_event(step)
+        if failure is not None:
+            await _quiet_event(api, snapshot, failure, str(err))
+        if isinstance(step, steps.CreatePods | steps.DeletePod | steps.PatchPod):
+            await _mark_failed(api, snapshot, plan, step, str(err))
+        raise
+
+
+def _raise_first(results: Sequence[object]) -> None:
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+
+
+def _segments(plan_steps: tuple[steps.Action, ...]) -> list[list[steps.Action]]:
+    """Runs of consecutive pod writes (PatchPod / DeletePod) become one segment; other steps stand alone."""
+    segments: list[list[steps.Action]] = []
+    for step in plan_steps:
+        pod_write = isinstance(step, steps.PatchPod | steps.DeletePod)
+        if pod_write and segments and isinstance(segments[-1][0], steps.PatchPod | steps.DeletePod):
+            segments[-1].append(step)
+        else:
+            segments.append([step])
+    return segments
+
+
+async def _run_pod_writes(
+    api: KubeClient, snapshot: CloneSetSnapshot, plan: CloneSetPlan, writes: list[steps.Action]
+) -> None:
+    """Writes to different pods concurrently (bounded); one pod's writes in plan order."""
+    chains: dict[str, list[steps.Action]] = {}
+    for write in writes:
+        if isinstance(write, steps.PatchPod | steps.DeletePod):
+            chains.setdefault(write.name, []).append(write)
+    gate = asyncio.Semaphore(POD_WRITE_CONCURRENCY)
+
+    async def run_chain(chain: list[steps.Action]) -> None:
+        async with gate:
+            for step in chain:
+                await _run_step(api, snapshot, plan, step)
+
+    _raise_first(await asyncio.gather(*(run_chain(c) for c in chains.values()), return_exceptions=True))
+
+
+async def act(api: KubeClient, snapshot: CloneSetSnapshot, plan: Plan) -> None:
+    """Run the plan's steps in order; stop (and raise) at the first failed step or batch."""
+    if not isinstance(plan, CloneSetPlan):
+        await runtime.execute_plan(api, plan.actions, FIELD_MANAGER)
+        return
+    for segment in _segments(plan.steps):
+        if len(segment) > 1:
+            await _run_pod_writes(api, snapshot, plan, segment)
+        else:
+            await _run_step(api, snapshot, plan, segment[0])

@@ -94,6 +94,7 @@ class WorkerRuntime:
         self.failures = failures
         self.options = options
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks_handing_back: set[asyncio.Task[None]] = set()
         self.bound = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -111,43 +112,55 @@ class WorkerRuntime:
         lag = asyncio.create_task(self._poll_lag(sub))
         try:
             while not stop.is_set():
-                free = self.options.concurrency - len(self._tasks)
-                if free <= 0:
+                if self._free() <= 0:
                     await asyncio.wait(set(self._tasks), timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                msgs = await self._fetch(sub, free)
-                for msg in msgs:
-                    if stop.is_set():
-                        await _quietly(msg.nak())
-                        continue
-                    task = asyncio.create_task(self._handle(msg))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                self._dispatch(await self._fetch_waiting(sub), stop)
+                # Then take whatever else is ready, while the first reconciles already run.
+                while not stop.is_set() and (free := self._free()) > 0:
+                    ready = await self._fetch_ready(sub, free)
+                    if not ready:
+                        break
+                    self._dispatch(ready, stop)
         finally:
             lag.cancel()
             await self._drain()
             await _quietly(sub.unsubscribe())
 
-    async def _fetch(self, sub: JetStreamContext.PullSubscription, free: int) -> list[Msg]:
-        """Up to ``free`` messages: wait (long poll) for one, then take what else is ready at once.
+    def _free(self) -> int:
+        return self.options.concurrency - len(self._tasks)
+
+    def _dispatch(self, msgs: list[Msg], stop: asyncio.Event) -> None:
+        for msg in msgs:
+            if stop.is_set():
+                hand_back = asyncio.create_task(_quietly(msg.nak()))
+                self._tasks_handing_back.add(hand_back)
+                hand_back.add_done_callback(self._tasks_handing_back.discard)
+                continue
+            task = asyncio.create_task(self._handle(msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _fetch_waiting(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+        """Long-poll for one message; returns on arrival.
 
         nats.py's ``fetch(batch=n)`` holds a partial batch until its timeout, which would add up
-        to ``fetch_timeout`` of latency to an idle trigger; a batch of one returns on arrival.
+        to ``fetch_timeout`` of latency to an idle trigger; a batch of one returns at once.
         """
         try:
-            msgs = await sub.fetch(batch=1, timeout=self.options.fetch_timeout)
+            return await sub.fetch(batch=1, timeout=self.options.fetch_timeout)
         except (TimeoutError, NatsTimeout):
             return []
         except _NATS_ERRORS as exc:
             log.warning("fetch failed: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(0.5)
             return []
-        more = min(free, self.options.batch) - len(msgs)
-        if more > 0:
-            # nothing else ready (a timeout) or a transient error: go on with what we have
-            with contextlib.suppress(*_NATS_ERRORS):
-                msgs += await sub.fetch(batch=more, timeout=0.05)
-        return msgs
+
+    async def _fetch_ready(self, sub: JetStreamContext.PullSubscription, free: int) -> list[Msg]:
+        """Messages already waiting (up to ``free`` and ``batch``), without lingering."""
+        with contextlib.suppress(*_NATS_ERRORS):  # nothing ready (a timeout) or a transient error
+            return await sub.fetch(batch=min(free, self.options.batch), timeout=0.01)
+        return []
 
     async def _drain(self) -> None:
         if not self._tasks:

@@ -10,7 +10,7 @@ Called by the worker shell; tested with plain data in ``tests/unit/cloneset``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from workers.cloneset.actions import (
@@ -97,21 +97,59 @@ def _status_action(observed: ObservedCloneSet, status: JsonObject) -> list[Actio
     return [UpdateStatus(status)]
 
 
+def _blocked(observed: ObservedCloneSet, problems: Sequence[SpecProblem], now: datetime) -> Plan:
+    """A spec no pod write can follow: only the conditions, one Event, and observedGeneration."""
+    cloneset = observed.cloneset
+    changes, events = _problem_changes(observed, problems)
+    status = {**cloneset.status.to_wire(), "observedGeneration": cloneset.metadata.get("generation", 0)}
+    conditions: list[JsonDict] = [dict(c.to_wire()) for c in cloneset.status.conditions or ()]
+    for change in changes:
+        set_condition(conditions, change, now)
+    status["conditions"] = conditions
+    return Plan((*events, *_status_action(observed, status)), None, "invalid spec: " + problems[0].message)
+
+
+@dataclass(frozen=True)
+class _PodPass:
+    actions: tuple[Action, ...]
+    requeue_after: float | None
+    reason: str
+    changes: tuple[ConditionChange, ...]
+
+
+def _pod_pass(ctx: RolloutContext, updates_allowed: bool) -> _PodPass:
+    """Refresh, then scale, or (when scaling changed nothing) update: the pod writes of a pass."""
+    refresh = refresh_pods(ctx)
+    scaled = plan_scale(ctx)
+    if scaled.changed:
+        writes = sum(1 for a in scaled.actions if not isinstance(a, EmitEvent))
+        return _PodPass(
+            (*refresh.actions, *scaled.actions), refresh.requeue_after, f"scaling: {writes} write(s)", ()
+        )
+    updated = plan_update(ctx, refresh, updates_allowed=updates_allowed)
+    actions = (*refresh.actions, *scaled.actions, *updated.actions)
+    if updated.error is not None:
+        failed = ConditionChange(FAILED_UPDATE, "True", "UpdateFailed", updated.error)
+        event = EmitEvent(warning("FailedUpdate", updated.error))
+        return _PodPass(
+            (*actions, event), updated.requeue_after, f"update failed: {updated.error}", (failed,)
+        )
+    if updated.actions:
+        reason = f"updating: {len(updated.actions)} write(s)"
+    elif refresh.actions:
+        reason = f"refreshing pods: {len(refresh.actions)} write(s)"
+    else:
+        reason = "in sync"
+    return _PodPass(actions, updated.requeue_after, reason, ())
+
+
 def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Plan:
     """Everything one reconcile of ``observed.cloneset`` should do, in order."""
     cloneset = observed.cloneset
     spec = cloneset.spec
     blocking = scale_problems(cloneset)
     if blocking:
-        changes, events = _problem_changes(observed, blocking)
-        status = {**cloneset.status.to_wire(), "observedGeneration": cloneset.metadata.get("generation", 0)}
-        conditions: list[JsonDict] = [dict(c.to_wire()) for c in cloneset.status.conditions or ()]
-        for change in changes:
-            set_condition(conditions, change, now)
-        status["conditions"] = conditions
-        return Plan(
-            (*events, *_status_action(observed, status)), None, "invalid spec: " + blocking[0].message
-        )
+        return _blocked(observed, blocking, now)
 
     uid = cloneset_uid(cloneset)
     claims = claim_pods(cloneset, observed.pods)
@@ -137,45 +175,20 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
     templates.setdefault(current, template_of(decision.current))
 
     limits = resolve_limits(cloneset)
-    ctx = RolloutContext(
-        cloneset,
-        active,
-        pvcs,
-        current,
-        update,
-        templates,
-        limits,
-        config,
-        now,
-        SeededNames(observed.name_seed),
-    )
+    names = SeededNames(observed.name_seed)
+    ctx = RolloutContext(cloneset, active, pvcs, current, update, templates, limits, config, now, names)
     pod_templates = [t for name, t in templates.items() if any(is_at_revision(p, name) for p in active)]
     blocked_update = update_problems(cloneset, spec.template, pod_templates)
     changes, events = _problem_changes(observed, blocked_update)
     actions.extend(events)
 
     requeue: float | None = None
-    reason = "in sync"
+    reason = "CloneSet is being deleted"
     if cloneset.metadata.get("deletionTimestamp") is None:
-        refresh = refresh_pods(ctx)
-        actions.extend(refresh.actions)
-        requeue = refresh.requeue_after
-        scaled = plan_scale(ctx)
-        actions.extend(scaled.actions)
-        if scaled.changed:
-            reason = f"scaling: {sum(1 for a in scaled.actions if not isinstance(a, EmitEvent))} write(s)"
-        else:
-            updated = plan_update(ctx, refresh, updates_allowed=not blocked_update)
-            actions.extend(updated.actions)
-            requeue = updated.requeue_after
-            if updated.error is not None:
-                changes.append(ConditionChange(FAILED_UPDATE, "True", "UpdateFailed", updated.error))
-                actions.append(EmitEvent(warning("FailedUpdate", updated.error)))
-                reason = f"update failed: {updated.error}"
-            elif updated.actions:
-                reason = f"updating: {len(updated.actions)} write(s)"
-            elif refresh.actions:
-                reason = f"refreshing pods: {len(refresh.actions)} write(s)"
+        pod_pass = _pod_pass(ctx, updates_allowed=not blocked_update)
+        actions.extend(pod_pass.actions)
+        changes.extend(pod_pass.changes)
+        requeue, reason = pod_pass.requeue_after, pod_pass.reason
 
     live_names = {name_of(p) for p in active}
     pods_to_delete = spec.scale_strategy.pods_to_delete or []

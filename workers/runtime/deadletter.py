@@ -65,7 +65,8 @@ async def publish_dead_letter(
     log.error("dead-lettered %s (%s): %s", subject, reason, error)
 
 
-def _with_condition(obj: JsonObject, message: str) -> JsonObject:
+def with_failed_condition(obj: JsonObject, message: str) -> JsonObject:
+    """A copy of ``obj`` whose status holds one ``FlotillaReconcileFailed`` condition saying ``message``."""
     status = dict(obj.get("status") or {})
     conditions = [c for c in status.get("conditions") or [] if c.get("type") != CONDITION_TYPE]
     conditions.append(
@@ -91,7 +92,7 @@ async def mark_object(
             obj = await api.get(path)
             if has_status:
                 await api.replace(
-                    resource.path(parts.namespace, parts.name, "status"), _with_condition(obj, message)
+                    resource.path(parts.namespace, parts.name, "status"), with_failed_condition(obj, message)
                 )
             else:
                 await api.patch(path, {"metadata": {"annotations": {ERROR_ANNOTATION: message[:2000]}}})

@@ -11,6 +11,7 @@ from workers.runtime.actions import PatchObject
 from workers.runtime.cli import load_worker
 from workers.runtime.consumer import RuntimeOptions
 from workers.runtime.contract import Plan, WorkerType
+from workers.runtime.deadletter import CONDITION_TYPE, with_failed_condition
 
 
 def test_plugin_worker_loads_by_module_path() -> None:
@@ -68,3 +69,24 @@ def test_overlap_detection() -> None:
 def test_default_timing_keeps_renewals_dense() -> None:
     options = RuntimeOptions()
     assert options.heartbeat_every * 3 <= min(options.lease_ttl, options.ack_wait)
+
+
+def test_failed_condition_replaces_an_older_one_and_keeps_the_rest() -> None:
+    obj = {
+        "metadata": {"name": "a", "resourceVersion": "7"},
+        "status": {
+            "replicas": 3,
+            "conditions": [
+                {"type": "Ready", "status": "True"},
+                {"type": CONDITION_TYPE, "status": "True", "message": "old"},
+            ],
+        },
+    }
+    updated = with_failed_condition(obj, "gave up: boom")
+    conditions = updated["status"]["conditions"]
+    assert [c["type"] for c in conditions] == ["Ready", CONDITION_TYPE]
+    assert conditions[1]["message"] == "gave up: boom"
+    assert conditions[1]["reason"] == "DeadLettered"
+    assert updated["status"]["replicas"] == 3
+    assert updated["metadata"]["resourceVersion"] == "7"
+    assert obj["status"]["conditions"][1]["message"] == "old"  # the input is not modified

@@ -175,12 +175,15 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
     templates.setdefault(current, template_of(decision.current))
 
     limits = resolve_limits(cloneset)
-    names = SeededNames(observed.name_seed)
-    ctx = RolloutContext(cloneset, active, pvcs, current, update, templates, limits, config, now, names)
     pod_templates = [t for name, t in templates.items() if any(is_at_revision(p, name) for p in active)]
     blocked_update = update_problems(cloneset, spec.template, pod_templates)
     changes, events = _problem_changes(observed, blocked_update)
     actions.extend(events)
+    # A template that cannot be rolled out is not rolled out by scaling either: while updates are
+    # blocked, new pods come from the current revision (as if partition were replicas).
+    pass_limits = replace(limits, partition=limits.replicas) if blocked_update else limits
+    names = SeededNames(observed.name_seed)
+    ctx = RolloutContext(cloneset, active, pvcs, current, update, templates, pass_limits, config, now, names)
 
     requeue: float | None = None
     reason = "CloneSet is being deleted"

@@ -412,3 +412,16 @@ def test_short_hash_label() -> None:
     labels = write["metadata"]["labels"]  # type: ignore[index]
     assert labels["controller-revision-hash"] == new.rsplit("-", 1)[1]
     assert labels["pod-template-hash"] == new.rsplit("-", 1)[1]
+
+
+def test_blocked_template_is_not_rolled_out_by_scaling_either() -> None:
+    old_cs = cloneset(3, strategy={"type": "InPlaceOnly"})
+    old = rev_name(old_cs)
+    cs = cloneset(3, env="debug", strategy={"type": "InPlaceOnly"}, status={"currentRevision": old})
+    plan = run(cs, [pod("web-a", old), pod("web-b", old)], [revision(old_cs, 1), revision(cs, 2)])
+    [new] = created(plan)
+    assert label(new, "controller-revision-hash") == old
+    assert "env" not in new["spec"]["containers"][0]  # type: ignore[index]
+    status = status_of(plan)
+    assert status is not None
+    assert status["expectedUpdatedReplicas"] == 3

@@ -174,6 +174,8 @@ class LocalCluster:
                 f"--service-account-key-file={pki.service_account_pub}",
                 f"--service-account-signing-key-file={pki.service_account_key}",
                 "--service-cluster-ip-range=10.96.0.0/16",
+                # The `kubernetes` Service cannot point at a loopback address; nothing here needs it.
+                "--endpoint-reconciler-type=none",
                 "--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,DefaultStorageClass,"
                 "MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,ResourceQuota",
                 "--allow-privileged=true",

@@ -33,13 +33,21 @@ def runs_root() -> Path:
     return cache_root() / "runs"
 
 
+def _owner_alive(run_dir: Path) -> bool:
+    """Run folders end in the pid of the process that made them; is it still running?"""
+    pid = run_dir.name.rsplit("-", 1)[-1]
+    return pid.isdigit() and pid_alive(int(pid))
+
+
 def new_run_dir(prefix: str, keep: int = 5) -> Path:
-    """A fresh run folder under the cache; older ones with the same prefix are pruned."""
+    """A fresh run folder under the cache. Older ones with the same prefix are pruned to the
+    newest `keep`, but never one whose process still runs (parallel test sessions)."""
     root = runs_root()
     root.mkdir(parents=True, exist_ok=True)
     previous = sorted(root.glob(f"{prefix}-*"), key=lambda p: p.stat().st_mtime)
     for stale in previous[: max(0, len(previous) - keep + 1)]:
-        shutil.rmtree(stale, ignore_errors=True)
+        if not _owner_alive(stale):
+            shutil.rmtree(stale, ignore_errors=True)
     path = root / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     path.mkdir(parents=True)
     return path

@@ -92,3 +92,20 @@ def test_binaries_come_from_kubebuilder_assets_first(monkeypatch: pytest.MonkeyP
     fake.chmod(0o755)
     monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path))
     assert toolchain.find_binary("etcd") == fake
+
+
+def test_pruning_keeps_run_folders_of_live_sessions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    from flotilla.devcluster.env import new_run_dir
+
+    monkeypatch.setenv("FLOTILLA_CACHE", str(tmp_path))
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    live = runs / f"pytest-20260101-000000-{os.getpid()}"
+    stale = [runs / f"pytest-20260101-00000{i}-999999{i}" for i in range(6)]
+    for folder in (live, *stale):
+        folder.mkdir()
+    new_run_dir("pytest", keep=2)
+    assert live.exists(), "the folder of a running session is never pruned"
+    assert sum(folder.exists() for folder in stale) <= 1

@@ -246,11 +246,28 @@ class WorkerRuntime:
         await self._settle(msg, envelope, outcome)
 
     async def _heartbeat(self, msg: Msg, lease: Lease, work: asyncio.Task[Outcome]) -> None:
+        """In-progress acks and lease renewals; cancels ``work`` once the lease is (or may be) lost.
+
+        Timer-based: however slow a renewal call is, the work is stopped by ``safe_until``,
+        before the lease can expire and another replica take the key.
+        """
         while not work.done():
-            await asyncio.sleep(self.options.heartbeat_every)
+            deadline = self.leases.safe_until(lease)
+            await asyncio.sleep(max(0.0, min(self.options.heartbeat_every, deadline - time.monotonic())))
+            if work.done():
+                return
             await _quietly(msg.in_progress())
-            if not await self.leases.renew(lease):
+            try:
+                kept = await asyncio.wait_for(
+                    self.leases.renew(lease),
+                    timeout=max(0.05, self.leases.safe_until(lease) - time.monotonic()),
+                )
+            except TimeoutError:
+                kept = False
+            if not kept or time.monotonic() >= self.leases.safe_until(lease):
+                lease.lost = True
                 metrics.LEASES_LOST.labels(self.worker.name).inc()
+                log.warning("lease of %s lost or not renewed in time; stopping its reconcile", lease.key)
                 work.cancel()
                 return
 

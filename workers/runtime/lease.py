@@ -24,10 +24,18 @@ from schemas.bus.subjects import lease_key
 
 log = logging.getLogger("flotilla.worker.lease")
 
+#: A holder that could not renew for this fraction of the TTL gives the key up (stops its work),
+#: leaving the rest of the TTL as margin before another replica can take the key.
+SAFE_FRACTION = 0.6
+
 
 @dataclass
 class Lease:
-    """A held lease; ``revision`` moves with each renewal, ``renewed_at`` is monotonic seconds."""
+    """A held lease; ``revision`` moves with each renewal.
+
+    ``renewed_at`` is the monotonic time the last successful write was *sent*, so the entry's
+    expiry on the server is never earlier than ``renewed_at + ttl``.
+    """
 
     key: str
     kv_key: str
@@ -50,19 +58,25 @@ class KeyLeases:
     async def acquire(self, key: str) -> Lease | None:
         """The lease, or None when another holder has it."""
         kv_key = lease_key(key)
+        sent = time.monotonic()
         try:
             revision = await self.kv.create(kv_key, self._value(key))
         except KeyWrongLastSequenceError:
             return None
-        return Lease(key=key, kv_key=kv_key, revision=revision, renewed_at=time.monotonic())
+        return Lease(key=key, kv_key=kv_key, revision=revision, renewed_at=sent)
+
+    def safe_until(self, lease: Lease) -> float:
+        """Monotonic time after which the holder must stop: well before the entry can expire."""
+        return lease.renewed_at + self.ttl * SAFE_FRACTION
 
     async def renew(self, lease: Lease) -> bool:
         """Extend the lease; False (and ``lease.lost``) once it is no longer ours or too old."""
         if lease.lost:
             return False
+        sent = time.monotonic()
         try:
             lease.revision = await self.kv.update(lease.kv_key, self._value(lease.key), last=lease.revision)
-            lease.renewed_at = time.monotonic()
+            lease.renewed_at = sent
             return True
         except KeyWrongLastSequenceError:
             log.warning("lease of %s was taken over; abandoning the reconcile", lease.key)
@@ -70,7 +84,7 @@ class KeyLeases:
             return False
         except (TimeoutError, NatsError, APIError, OSError) as exc:
             age = time.monotonic() - lease.renewed_at
-            if age > self.ttl * 0.8:
+            if time.monotonic() >= self.safe_until(lease):
                 log.warning("lease of %s not renewed for %.1fs (%s); abandoning", lease.key, age, exc)
                 lease.lost = True
                 return False

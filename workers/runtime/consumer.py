@@ -16,6 +16,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 from opentelemetry import trace
 
 from flotilla.runtime import metrics
@@ -85,6 +86,7 @@ class WorkerRuntime:
         leases: KeyLeases,
         failures: FailureCounts,
         options: RuntimeOptions,
+        redeclare: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.worker = worker
         self.js = js
@@ -93,6 +95,7 @@ class WorkerRuntime:
         self.leases = leases
         self.failures = failures
         self.options = options
+        self.redeclare = redeclare
         self._tasks: set[asyncio.Task[None]] = set()
         self._tasks_handing_back: set[asyncio.Task[None]] = set()
         self.bound = asyncio.Event()
@@ -151,10 +154,30 @@ class WorkerRuntime:
             return await sub.fetch(batch=1, timeout=self.options.fetch_timeout)
         except (TimeoutError, NatsTimeout):
             return []
+        except ServiceUnavailableError:  # no responder: JetStream restarting, or the consumer is gone
+            await self._recover_consumer()
+            await asyncio.sleep(0.5)
+            return []
         except _NATS_ERRORS as exc:
             log.warning("fetch failed: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(0.5)
             return []
+
+    async def _recover_consumer(self) -> None:
+        """Re-declare the bus when the consumer (or its stream) disappeared, e.g. NATS lost its store."""
+        durable = f"worker-{self.worker.name}"
+        try:
+            await self.js.consumer_info(RECONCILE_STREAM, durable)
+            return
+        except NotFoundError:
+            log.warning("consumer %s is gone; declaring the bus again", durable)
+        except _NATS_ERRORS:
+            return
+        if self.redeclare is not None:
+            try:
+                await self.redeclare()
+            except Exception as exc:  # BusConfigError or transport: logged, retried on the next fetch
+                log.error("re-declaring the bus failed: %s", exc)
 
     async def _fetch_ready(self, sub: JetStreamContext.PullSubscription, free: int) -> list[Msg]:
         """Messages already waiting (up to ``free`` and ``batch``), without lingering."""

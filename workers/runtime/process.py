@@ -29,7 +29,7 @@ from flotilla.runtime.kube import KubeClient
 from flotilla.runtime.natsconn import connect
 from flotilla.runtime.tracing import setup_tracing, shutdown_tracing
 from schemas.bus.bootstrap import BusConfigError, declare
-from schemas.bus.streams import FAILURE_BUCKET, LEASE_BUCKET, check_timing, worker_bus
+from schemas.bus.streams import FAILURE_BUCKET, LEASE_BUCKET, BusSpec, check_timing, worker_bus
 from workers.runtime.consumer import RuntimeOptions, WorkerRuntime
 from workers.runtime.contract import WorkerType
 from workers.runtime.failures import FailureCounts
@@ -92,6 +92,11 @@ async def run_worker(
         await runner.cleanup()
 
 
+def _bus_spec(worker: WorkerType[Any, Any], settings: WorkerSettings) -> BusSpec:
+    options = settings.options
+    return worker_bus(worker.name, ack_wait=options.ack_wait, lease_ttl=options.lease_ttl)
+
+
 async def _declare_until_ready(
     worker: WorkerType[Any, Any],
     settings: WorkerSettings,
@@ -99,7 +104,7 @@ async def _declare_until_ready(
     health: Health,
     js: JetStreamContext,
 ) -> bool:
-    spec = worker_bus(worker.name, ack_wait=settings.options.ack_wait, lease_ttl=settings.options.lease_ttl)
+    spec = _bus_spec(worker, settings)
     while not stop.is_set():
         try:
             await declare(js, spec)
@@ -156,7 +161,10 @@ async def _run_connected(
     async with api:
         probe = asyncio.create_task(_check_kube(api, stop, health))
         try:
-            runtime = WorkerRuntime(worker, js, api, leases, failures, settings.options)
+            spec = _bus_spec(worker, settings)
+            runtime = WorkerRuntime(
+                worker, js, api, leases, failures, settings.options, redeclare=lambda: declare(js, spec)
+            )
             log.info("worker %s started (holder %s)", worker.name, settings.holder)
             await runtime.run(stop)
         finally:

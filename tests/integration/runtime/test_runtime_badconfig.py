@@ -7,12 +7,14 @@ from pathlib import Path
 
 import aiohttp
 import nats
+import nats.js.errors
 import orjson
 from nats.js import api
 
 from flotilla.devcluster.nats import NatsServer
+from flotilla.runtime.kube import KubeClient
 from tests.support.fixtures import StartWorker
-from tests.support.workers import free_port, wait_for
+from tests.support.workers import create_configmaps, free_port, publish_trigger, reconciled_values, wait_for
 
 
 async def _probe(url: str, path: str) -> tuple[int, dict[str, object]]:
@@ -76,6 +78,43 @@ async def test_conflicting_stream_is_reported_then_recovered(
         info = await js.stream_info("RECONCILE")
         assert info.config.storage == api.StorageType.FILE
         assert info.config.max_msgs_per_subject == 1
+        await nc.close()
+    finally:
+        server.stop()
+
+
+async def test_worker_declares_the_bus_again_when_it_disappears(
+    start_worker: StartWorker, tmp_path: Path, kube: KubeClient, namespace: str
+) -> None:
+    """NATS lost its store (or an operator deleted the stream): the worker re-declares and goes on."""
+    server = NatsServer(run_dir=tmp_path / "private-nats")
+    server.start()
+    try:
+        worker = start_worker("--nats-url", server.url)
+
+        async def ready() -> bool:
+            return (await _probe(worker.url, "/readyz"))[0] == 200
+
+        assert await wait_for(ready, 30)
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await js.delete_stream("RECONCILE")
+
+        async def consumer_back() -> bool:
+            try:
+                await js.consumer_info("RECONCILE", "worker-testcm")
+            except nats.js.errors.NotFoundError:
+                return False
+            return True
+
+        assert await wait_for(consumer_back, 20)
+        await create_configmaps(kube, namespace, ["again"], {"desired": "v1"})
+        await publish_trigger(js, namespace, "again")
+
+        async def reconciled() -> bool:
+            return (await reconciled_values(kube, namespace)).get("again") == "v1"
+
+        assert await wait_for(reconciled, 30)
         await nc.close()
     finally:
         server.stop()

@@ -224,7 +224,7 @@ async def test_pre_delete_hook_holds_the_pod_until_released(cloneset_stack: Stac
         return name not in {p["metadata"]["name"] for p in await pods(stack)}
 
     await eventually(gone, 60, "released pod deleted")
-    assert await status_is(stack, replicas=1)
+    await eventually(lambda: status_is(stack, replicas=1), 30, "status counts 1 pod")
 
 
 async def _non_empty(items: Awaitable[list[JsonObject]]) -> bool:

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test bootstrap tools lint typecheck unit integration down status crds bench clean
+.PHONY: demo test bootstrap tools lint typecheck unit integration down status crds bench bench-bus clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -40,6 +40,10 @@ unit: bootstrap
 ## The whole suite: lint, types, unit and integration tests on a real control plane and NATS.
 test: tools lint typecheck
 	@scripts/run-tests.sh
+
+## Benchmarks (numbers and how to read them: docs/benchmarks.md).
+bench-bus: tools
+	$(VENV)/python -m benchmarks.bus_bench all --repeats 2
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ from schemas.kruise.cloneset import CLONESET_INSTANCE_ID_LABEL, CloneSet
 from schemas.kruise.pub import (
     CONTROLLER_REVISION_HASH_LABEL,
     INPLACE_UPDATE_READY_CONDITION,
+    KRUISE_POD_READY_CONDITION,
     LIFECYCLE_STATE_LABEL,
     LIFECYCLE_TIMESTAMP_ANNOTATION,
     POD_TEMPLATE_HASH_LABEL,
@@ -132,8 +133,11 @@ def build_pod(
         metadata["finalizers"] = list(template_finalizers)
     spec = thaw_object(mapping(template, "spec"))
     gates = [dict(g) for g in objects(template, "spec", "readinessGates")]
-    if not any(g.get("conditionType") == INPLACE_UPDATE_READY_CONDITION for g in gates):
-        gates.append({"conditionType": INPLACE_UPDATE_READY_CONDITION})
+    # InPlaceUpdateReady as kruise's CloneSet adds it; KruisePodReady as kruise's pod webhook adds
+    # it to every pod a kruise workload owns (markPodNotReady needs it; refresh sets it True).
+    for gate in (INPLACE_UPDATE_READY_CONDITION, KRUISE_POD_READY_CONDITION):
+        if not any(g.get("conditionType") == gate for g in gates):
+            gates.append({"conditionType": gate})
     spec["readinessGates"] = gates
     claims = claims_for(cloneset, pod_instance_id)
     if claims:

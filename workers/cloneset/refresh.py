@@ -15,6 +15,7 @@ from datetime import timedelta
 from schemas.kruise.pub import (
     INPLACE_UPDATE_GRACE_ANNOTATION,
     INPLACE_UPDATE_READY_CONDITION,
+    KRUISE_POD_READY_CONDITION,
     POD_TEMPLATE_HASH_LABEL,
 )
 from workers.cloneset.actions import Action, PatchPod
@@ -26,7 +27,16 @@ from workers.cloneset.inplace import (
     state_annotation,
     update_completed,
 )
-from workers.cloneset.kube_json import JsonObject, integer, labels_of, name_of, parse_time, text
+from workers.cloneset.kube_json import (
+    JsonDict,
+    JsonObject,
+    field,
+    integer,
+    labels_of,
+    name_of,
+    parse_time,
+    text,
+)
 from workers.cloneset.lifecycle import transition
 from workers.cloneset.pods import (
     condition,
@@ -91,6 +101,18 @@ def _in_place_refresh(ctx: RolloutContext, pod: JsonObject) -> tuple[JsonObject 
     return {"status": {"conditions": [ready]}}, "status", None
 
 
+def _first_kruise_pod_ready(ctx: RolloutContext, pod: JsonObject) -> JsonDict | None:
+    """KruisePodReady True for a pod with the gate and no condition yet (kruise's podreadiness controller)."""
+    if not has_readiness_gate(pod, KRUISE_POD_READY_CONDITION) or condition(pod, KRUISE_POD_READY_CONDITION):
+        return None
+    return {"type": KRUISE_POD_READY_CONDITION, "status": "True", "lastTransitionTime": ctx.timestamp}
+
+
+def _conditions_of(patch: JsonObject) -> list[object]:
+    conditions = field(patch, "status", "conditions")
+    return list(conditions) if isinstance(conditions, list) else []
+
+
 def _next_state(ctx: RolloutContext, pod: JsonObject) -> str:
     lifecycle = ctx.cloneset.spec.lifecycle
     in_place_hook = lifecycle.in_place_update if lifecycle is not None else None
@@ -116,6 +138,20 @@ def refresh_pod(ctx: RolloutContext, pod: JsonObject) -> PodRefresh:
     rv: str | None = text(pod, "metadata", "resourceVersion") or None
     actions: list[Action] = []
     patch, subresource, delay = _in_place_refresh(ctx, pod)
+    first_ready = _first_kruise_pod_ready(ctx, pod)
+    if first_ready is not None:
+        if patch is not None and subresource:
+            patch = {"status": {"conditions": [*_conditions_of(patch), first_ready]}}
+        else:
+            actions.append(
+                PatchPod(
+                    name_of(pod),
+                    {"status": {"conditions": [first_ready]}},
+                    subresource="status",
+                    resource_version=rv,
+                )
+            )
+            rv = None
     if patch is not None:
         actions.append(
             PatchPod(name_of(pod), patch, subresource="status" if subresource else "", resource_version=rv)

@@ -10,6 +10,7 @@ readiness gate is True). Used by ``test_cloneset_converge.py``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,6 +68,8 @@ class Cluster:
     pvcs: dict[str, dict[str, Any]] = field(default_factory=dict)
     revisions: dict[str, dict[str, Any]] = field(default_factory=dict)
     counter: int = 0
+    actors: list[Callable[[Cluster], None]] = field(default_factory=list)
+    """Other controllers (e.g. a lifecycle-hook handler), run after the kubelet each pass."""
 
     def _version(self) -> str:
         self.counter += 1
@@ -80,6 +83,8 @@ class Cluster:
         for action in result.actions:
             self.apply(action)
         self.kubelet()
+        for actor in self.actors:
+            actor(self)
         self.now += timedelta(seconds=10)
         return result
 

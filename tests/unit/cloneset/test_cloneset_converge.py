@@ -92,3 +92,49 @@ def test_blocked_in_place_only_settles_without_touching_pods() -> None:
     assert {name: p["metadata"]["uid"] for name, p in cluster.pods.items()} == before
     conditions = {c.type: c for c in cluster.cloneset.status.conditions or ()}
     assert conditions["FailedUpdate"].status == "True"
+
+
+HOOKS = {
+    "preDelete": {"labelsHandler": {"hold": "yes"}},
+    "inPlaceUpdate": {"labelsHandler": {"gate": "on"}, "markPodNotReady": True},
+    "preNormal": {"labelsHandler": {"warm": "yes"}},
+}
+
+
+def hook_handler(cluster: Cluster) -> None:
+    """The user's controller behind the hooks: warm new pods, release deletions, gate updates."""
+    for pod in cluster.pods.values():
+        labels = pod["metadata"]["labels"]
+        state = labels.get("lifecycle.apps.kruise.io/state")
+        if state == "PreparingNormal":
+            labels["warm"] = "yes"
+        elif state == "PreparingDelete":
+            labels.pop("hold", None)
+        elif state == "PreparingUpdate":
+            labels.pop("gate", None)
+        elif state == "Updated":
+            labels["gate"] = "on"
+
+
+@given(rollouts())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_rollouts_with_every_lifecycle_hook_settle(r: dict[str, Any]) -> None:
+    common = {
+        "strategy": r["strategy"],
+        "scale": r["scale"],
+        "min_ready_seconds": r["min_ready_seconds"],
+        "lifecycle": HOOKS,
+        "template_labels": {"app": "web", "hold": "yes", "gate": "on"},
+    }
+    cluster = Cluster(cloneset(r["before"], image="nginx:1", **common), NOW, actors=[hook_handler])
+    cluster.run()
+    assert len(cluster.pods) == r["before"]
+    cluster.cloneset = _next(cluster.cloneset, replicas=r["after"], image="nginx:2", env=r["env"], **common)
+    cluster.run()
+    status = cluster.cloneset.status
+    expected = r["after"] - partition_replicas(r["strategy"]["partition"], r["after"])
+    assert len(cluster.pods) == r["after"]
+    assert status.updated_replicas == expected
+    assert status.available_replicas == r["after"]
+    for pod in cluster.pods.values():
+        assert pod["metadata"]["labels"]["lifecycle.apps.kruise.io/state"] == "Normal"

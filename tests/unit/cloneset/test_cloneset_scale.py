@@ -40,7 +40,10 @@ def test_new_cloneset_creates_revision_then_pods_in_slow_start_batches() -> None
         assert label(p, "controller-revision-hash") == rev
         assert label(p, "pod-template-hash") == rev.rsplit("-", 1)[1]
         assert label(p, "lifecycle.apps.kruise.io/state") == "PreparingNormal"
-        assert p["spec"]["readinessGates"] == [{"conditionType": "InPlaceUpdateReady"}]  # type: ignore[index]
+        assert p["spec"]["readinessGates"] == [  # type: ignore[index]
+            {"conditionType": "InPlaceUpdateReady"},
+            {"conditionType": "KruisePodReady"},
+        ]
         owner = p["metadata"]["ownerReferences"][0]  # type: ignore[index]
         assert owner["uid"] == UID
         assert owner["controller"] is True
@@ -273,6 +276,7 @@ def test_pre_delete_with_mark_pod_not_ready_sets_kruise_pod_ready_false() -> Non
     rev = rev_name(cs)
     held = pod("web-a", rev, labels={"hold": "true"})
     held["spec"]["readinessGates"].append({"conditionType": "KruisePodReady"})
+    held["status"]["conditions"].append({"type": "KruisePodReady", "status": "True"})
     plan = run(cs, [held])
     [status_patch] = patched(plan, "status")["web-a"]
     conditions = status_patch["status"]["conditions"]  # type: ignore[index]

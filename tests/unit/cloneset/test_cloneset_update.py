@@ -373,6 +373,7 @@ def test_mark_pod_not_ready_on_in_place_hook_is_restored_at_updated() -> None:
     others = [pod("web-b", old, labels={"gate": "on"}), pod("web-c", old, labels={"gate": "on"})]
     hooked = pod("web-a", old, labels={"gate": "on"})
     hooked["spec"]["readinessGates"].append({"conditionType": "KruisePodReady"})
+    hooked["status"]["conditions"].append({"type": "KruisePodReady", "status": "True"})
     plan = run(cs, [hooked, *others], revs)
     [not_ready] = patched(plan, "status")["web-a"]
     condition = not_ready["status"]["conditions"][0]  # type: ignore[index]
@@ -425,3 +426,13 @@ def test_blocked_template_is_not_rolled_out_by_scaling_either() -> None:
     status = status_of(plan)
     assert status is not None
     assert status["expectedUpdatedReplicas"] == 3
+
+
+def test_kruise_pod_ready_is_set_once_for_pods_with_the_gate() -> None:
+    """kruise's podreadiness controller: the gate's condition starts True (in the same status write)."""
+    cs = cloneset(1)
+    fresh = pod("web-a", rev_name(cs), state="PreparingNormal", in_place_ready=None, ready=False)
+    fresh["spec"]["readinessGates"].append({"conditionType": "KruisePodReady"})
+    [status_patch] = patched(run(cs, [fresh]), "status")["web-a"]
+    types = {c["type"]: c["status"] for c in status_patch["status"]["conditions"]}  # type: ignore[index]
+    assert types == {"InPlaceUpdateReady": "True", "KruisePodReady": "True"}

@@ -63,6 +63,8 @@ class MapVia(enum.StrEnum):
     CONTROLLER_OWNER = "controller-owner"
     #: Every SidecarSet named in its ``kruise.io/sidecarset-hash`` annotation (injected pods).
     SIDECARSET_ANNOTATION = "sidecarset-annotation"
+    #: Every key of the type (a node change concerns every DaemonSet / BroadcastJob).
+    EVERY_KEY = "every-key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,7 @@ POD = Resource(_CORE, "v1", "pods", "Pod")
 PVC = Resource(_CORE, "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 REVISION = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
 CONFIGMAP = Resource(_CORE, "v1", "configmaps", "ConfigMap")
+NODE = Resource(_CORE, "v1", "nodes", "Node", namespaced=False)
 
 
 def _owns(*resources: Resource) -> tuple[OwnedSpec, ...]:
@@ -146,7 +149,9 @@ CATALOGUE: tuple[TypeSpec, ...] = (
         owned=_owns(POD, PVC, REVISION),
     ),
     TypeSpec(
-        "daemonset", Resource(_KRUISE, "v1alpha1", "daemonsets", "DaemonSet"), owned=_owns(POD, REVISION)
+        "daemonset",
+        Resource(_KRUISE, "v1alpha1", "daemonsets", "DaemonSet"),
+        owned=(*_owns(POD, REVISION), OwnedSpec(NODE, MapVia.EVERY_KEY)),
     ),
     TypeSpec(
         "sidecarset",
@@ -165,7 +170,9 @@ CATALOGUE: tuple[TypeSpec, ...] = (
         ),
     ),
     TypeSpec(
-        "broadcastjob", Resource(_KRUISE, "v1alpha1", "broadcastjobs", "BroadcastJob"), owned=_owns(POD)
+        "broadcastjob",
+        Resource(_KRUISE, "v1alpha1", "broadcastjobs", "BroadcastJob"),
+        owned=(*_owns(POD), OwnedSpec(NODE, MapVia.EVERY_KEY)),
     ),
     TypeSpec(
         "advancedcronjob",

@@ -7,12 +7,14 @@ Rules, per worker type:
 - an object of the type's primary resource is its own key;
 - an owned object (pod, PVC, ControllerRevision, ...) maps to its controller owner when that
   owner is of the type's primary kind and API group (any version);
-- a pod injected by SidecarSets maps to every SidecarSet named in ``kruise.io/sidecarset-hash``.
+- a pod injected by SidecarSets maps to every SidecarSet named in ``kruise.io/sidecarset-hash``;
+- a node maps to every key of a type that places pods per node (DaemonSet, BroadcastJob): the
+  caller passes the keys it knows (a :class:`KeyIndex` fed by the primary watch).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -100,14 +102,18 @@ def primary_keys(spec: TypeSpec, obj: RawObject) -> tuple[ReconcileKey, ...]:
     return (make_key(spec.name, namespace, name),)
 
 
-def owned_keys(spec: TypeSpec, via: MapVia, obj: RawObject) -> tuple[ReconcileKey, ...]:
-    """The keys of ``spec`` an owned object concerns, by the ``via`` rule."""
+def owned_keys(
+    spec: TypeSpec, via: MapVia, obj: RawObject, known: Collection[ReconcileKey] = ()
+) -> tuple[ReconcileKey, ...]:
+    """The keys of ``spec`` an owned object concerns, by the ``via`` rule (``known``: every key)."""
     namespace = str(_meta(obj).get("namespace") or "") if spec.resource.namespaced else ""
     if via is MapVia.CONTROLLER_OWNER:
         owner = controller_owner(obj, spec.resource)
         return (make_key(spec.name, namespace, owner),) if owner else ()
     if via is MapVia.SIDECARSET_ANNOTATION:
         return tuple(make_key(spec.name, namespace, name) for name in injecting_sidecarsets(obj))
+    if via is MapVia.EVERY_KEY:
+        return tuple(sorted(known))
     raise AssertionError(f"unhandled mapping rule {via}")
 
 
@@ -131,13 +137,46 @@ class Router:
     def types_fed_by(self, target: WatchTarget) -> tuple[TypeSpec, ...]:
         return tuple(route.spec for route in self._routes.get(target, ()))
 
-    def keys(self, target: WatchTarget, obj: RawObject) -> tuple[ReconcileKey, ...]:
+    def primary_of(self, target: WatchTarget) -> tuple[TypeSpec, ...]:
+        """The types whose primary resource ``target`` is."""
+        return tuple(route.spec for route in self._routes.get(target, ()) if route.via is None)
+
+    def needs_index(self) -> tuple[TypeSpec, ...]:
+        """Types with an every-key rule: their keys must be indexed."""
+        specs = {r.spec for routes in self._routes.values() for r in routes if r.via is MapVia.EVERY_KEY}
+        return tuple(sorted(specs, key=lambda spec: spec.name))
+
+    def keys(
+        self, target: WatchTarget, obj: RawObject, index: KeyIndex | None = None
+    ) -> tuple[ReconcileKey, ...]:
         """Every reconcile key ``obj`` (seen on ``target``) concerns, without duplicates, in order."""
         found: dict[ReconcileKey, None] = {}
         for route in self._routes.get(target, ()):
-            keys = (
-                primary_keys(route.spec, obj) if route.via is None else owned_keys(route.spec, route.via, obj)
-            )
+            if route.via is None:
+                keys = primary_keys(route.spec, obj)
+            else:
+                known = index.keys(route.spec.name) if index is not None else frozenset()
+                keys = owned_keys(route.spec, route.via, obj, known)
             for key in keys:
                 found.setdefault(key, None)
         return tuple(found)
+
+
+class KeyIndex:
+    """The keys of each type that exist, kept from its primary watch (for every-key rules)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, set[ReconcileKey]] = {}
+
+    def keys(self, type_name: str) -> frozenset[ReconcileKey]:
+        return frozenset(self._keys.get(type_name, ()))
+
+    def observe(self, type_name: str, keys: Iterable[ReconcileKey], deleted: bool) -> None:
+        known = self._keys.setdefault(type_name, set())
+        if deleted:
+            known.difference_update(keys)
+        else:
+            known.update(keys)
+
+    def replace(self, type_name: str, keys: Iterable[ReconcileKey]) -> None:
+        self._keys[type_name] = set(keys)

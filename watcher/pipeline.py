@@ -28,7 +28,7 @@ from schemas.bus.subjects import SubjectError, msg_id, reconcile_subject_for_key
 from watcher import metrics
 from watcher.config import WatchTarget
 from watcher.ledger import Ledger, Ticket
-from watcher.mapping import RawObject, Router, object_ref
+from watcher.mapping import KeyIndex, RawObject, Router, object_ref, primary_keys
 
 log = logging.getLogger("flotilla.watcher.pipeline")
 tracer = trace.get_tracer("flotilla.watcher")
@@ -53,6 +53,8 @@ class Pipeline:
     def __init__(self, router: Router, max_in_flight: int = 512, publish_timeout: float = 5.0) -> None:
         self.router = router
         self.ledger: Ledger[Trigger] = Ledger()
+        self.index = KeyIndex()
+        self._indexed = {spec.name for spec in router.needs_index()}
         self._max_in_flight = max_in_flight
         self._publish_timeout = publish_timeout
         self._wake = asyncio.Event()
@@ -72,7 +74,7 @@ class Pipeline:
         ref = object_ref(target.resource, obj)
         now, seen = time.time(), time.monotonic()
         found: list[tuple[ReconcileKey, Trigger]] = []
-        for key in self.router.keys(target, obj):
+        for key in self.router.keys(target, obj, self.index):
             try:
                 subject = reconcile_subject_for_key(key)
             except SubjectError as exc:
@@ -89,9 +91,23 @@ class Pipeline:
             self._drained.clear()
             self._wake.set()
 
+    def index_objects(self, target: WatchTarget, objects: Iterable[RawObject], replace: bool) -> None:
+        """Keep the key index of the types ``target`` is primary for (only types with every-key rules)."""
+        for spec in self.router.primary_of(target):
+            if spec.name in self._indexed:
+                keys = [key for obj in objects for key in primary_keys(spec, obj)]
+                if replace:
+                    self.index.replace(spec.name, keys)
+                else:
+                    self.index.observe(spec.name, keys, deleted=False)
+
     def event(self, target: WatchTarget, event_type: str, obj: RawObject) -> None:
         """One ADDED/MODIFIED/DELETED watch event."""
         event = _WATCH_EVENTS[event_type]
+        if self._indexed:
+            for spec in self.router.primary_of(target):
+                if spec.name in self._indexed:
+                    self.index.observe(spec.name, primary_keys(spec, obj), deleted=event is EventType.DELETED)
         ref = object_ref(target.resource, obj)
         metrics.EVENTS.labels(str(target.resource), event_type).inc()
         with tracer.start_as_current_span(
@@ -117,6 +133,8 @@ class Pipeline:
         self, stream: Hashable, target: WatchTarget, objects: Iterable[RawObject], list_rv: str
     ) -> int:
         """Trigger every key of a full list (``RESYNC``); ``stream`` None-like for resyncs. Returns #keys."""
+        objects = list(objects)
+        self.index_objects(target, objects, replace=True)
         triggers: dict[ReconcileKey, Trigger] = {}
         with tracer.start_as_current_span(
             "watch.relist", attributes={"k8s.resource": str(target.resource), "k8s.resource_version": list_rv}

@@ -107,6 +107,11 @@ class Term:
     async def run(self) -> None:
         """Run until cancelled; save the last safe checkpoints on the way out."""
         starts = {target: await self.store.load(key) for target, key in self.keys.items()}
+        for spec in self.router.needs_index():  # node -> every DaemonSet needs the keys at once
+            target = WatchTarget(spec.resource, spec.label_selector)
+            if starts.get(target):  # resuming: list to know the keys (without triggering them)
+                objects, _ = await list_all(self.kube, target, self.config.namespace)
+                self.pipeline.index_objects(target, objects, replace=True)
         informers = [
             Informer(
                 self.kube,
@@ -211,8 +216,8 @@ async def run_watcher(config: WatcherConfig, options: Options, stop: asyncio.Eve
             if stop.is_set():
                 break
             metrics.IS_LEADER.set(1)
-            term = Term(config, kube, js, store, health, options.lease_name)
             try:
+                term = Term(config, kube, js, store, health, options.lease_name)
                 await _first_done(term.run(), elector.hold(), stop.wait())
             except Exception:
                 log.exception("active watcher failed; stepping down and retrying")

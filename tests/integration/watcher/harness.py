@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nats
 import orjson
 import pytest
 from nats.aio.client import Client as NATS
@@ -221,11 +222,12 @@ class TriggerCollector:
                     await msg.ack()
 
     async def stop(self) -> None:
+        """Stop pulling and delete the consumer; bounded, so a confused client never hangs a test."""
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait([self._task], timeout=5)
         with contextlib.suppress(NotFoundError, Exception):
-            await self.js.delete_consumer(RECONCILE_STREAM, self._durable)
+            await asyncio.wait_for(self.js.delete_consumer(RECONCILE_STREAM, self._durable), 5)
 
     def for_key(self, name: str) -> list[Received]:
         key = self.setup.key(name)
@@ -382,12 +384,16 @@ def setup_fixture(tmp_path: Path, namespace: str) -> WatchSetup:
 
 
 @pytest.fixture(name="collector")
-async def collector_fixture(nats_client: NATS, setup: WatchSetup) -> AsyncIterator[TriggerCollector]:
-    found = await TriggerCollector(nats_client, setup).start()
+async def collector_fixture(nats_url: str, setup: WatchSetup) -> AsyncIterator[TriggerCollector]:
+    """Collects this test's triggers over its own NATS connection (closed with a bound)."""
+    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    found = await TriggerCollector(nc, setup).start()
     try:
         yield found
     finally:
         await found.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), 5)
 
 
 def start_watcher(

@@ -7,8 +7,6 @@ import asyncio
 import signal
 from pathlib import Path
 
-from nats.aio.client import Client as NATS
-
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.runtime.kube import KubeClient
 from schemas.bus.envelope import EventType
@@ -121,7 +119,6 @@ async def test_restart_resumes_from_the_checkpoint_without_relisting(
     setup: WatchSetup,
     collector: TriggerCollector,
     kube: KubeClient,
-    nats_client: NATS,
     tmp_path: Path,
 ) -> None:
     cms = ConfigMaps(kube, setup)
@@ -136,7 +133,7 @@ async def test_restart_resumes_from_the_checkpoint_without_relisting(
         await asyncio.sleep(1.0)  # a checkpoint round
     finally:
         assert watcher.stop() == 0
-    kv = await nats_client.jetstream().key_value(WATCHER_BUCKET)
+    kv = await collector.js.key_value(WATCHER_BUCKET)
     keys = [k for k in await kv.keys() if k.startswith(setup.lease_name + ".")]
     assert len(keys) == 2  # the ConfigMap watch and the pod watch
     collector.clear()
@@ -219,5 +216,49 @@ async def test_readiness_is_false_while_nats_is_unreachable_and_the_process_keep
         assert "cannot connect to nats://127.0.0.1:1" in str(nats_check["reason"])
         assert "cannot connect to nats://127.0.0.1:1" in watcher.log_text()
         assert watcher.get("/healthz")[0] == 200
+    finally:
+        watcher.stop()
+
+
+async def test_a_node_change_triggers_every_key_of_a_type_that_places_pods_per_node(
+    dev_env: DevEnvironment, setup: WatchSetup, collector: TriggerCollector, kube: KubeClient, tmp_path: Path
+) -> None:
+    setup.config_path.write_text(
+        setup.config_path.read_text()
+        + """      - resource: {group: "", version: v1, resource: nodes, kind: Node, namespaced: false}
+        via: every-key
+"""
+    )
+    cms = ConfigMaps(kube, setup)
+    for i in range(3):
+        await cms.create(f"cm-{i}")
+    watcher = start_watcher(dev_env, setup, tmp_path, "w1", "--checkpoint-interval=0.2")
+    try:
+        await collector.wait_for(
+            lambda: len({r.envelope.key for r in collector.received}) == 3, 30, "initial list"
+        )
+        await asyncio.sleep(1.0)
+    finally:
+        watcher.stop()
+    # resumed from the checkpoint: the index of keys is rebuilt without triggering them
+    watcher = start_watcher(dev_env, setup, tmp_path, "w2")
+    try:
+        await wait_ready(watcher)
+        collector.clear()
+        node = (await kube.get("/api/v1/nodes", {"limit": "1"}))["items"][0]["metadata"]["name"]
+        await kube.patch(
+            f"/api/v1/nodes/{node}", {"metadata": {"labels": {f"flotilla.dev/w-{setup.label}": "x"}}}
+        )
+        await collector.wait_for(
+            lambda: (
+                {r.envelope.key for r in collector.received if r.envelope.object_kind == "Node"}
+                >= {setup.key(f"cm-{i}") for i in range(3)}
+            ),
+            30,
+            "a trigger for every key after a node change",
+        )
+        await kube.patch(
+            f"/api/v1/nodes/{node}", {"metadata": {"labels": {f"flotilla.dev/w-{setup.label}": None}}}
+        )
     finally:
         watcher.stop()

@@ -169,3 +169,32 @@ def test_targets_are_distinct_primaries_first() -> None:
         "persistentvolumeclaims",
         "controllerrevisions.apps",
     ]
+
+
+def test_a_node_triggers_every_known_daemonset_and_broadcastjob() -> None:
+    from watcher.config import NODE
+    from watcher.mapping import KeyIndex
+
+    index = KeyIndex()
+    index.observe("daemonset", ["daemonset/ns1/a", "daemonset/ns2/b"], deleted=False)
+    index.observe("broadcastjob", ["broadcastjob/ns1/j"], deleted=False)
+    index.observe("daemonset", ["daemonset/ns2/b"], deleted=True)
+    node = obj("node-1", namespace="")
+    assert ROUTER.keys(WatchTarget(NODE), node, index) == ("daemonset/ns1/a", "broadcastjob/ns1/j")
+    assert ROUTER.keys(WatchTarget(NODE), node) == ()  # no index: nothing known yet
+    assert [spec.name for spec in ROUTER.needs_index()] == ["broadcastjob", "daemonset"]
+
+
+def test_pipeline_keeps_the_key_index_from_the_primary_watch() -> None:
+    from watcher.config import NODE
+    from watcher.pipeline import Pipeline
+
+    pipeline = Pipeline(ROUTER)
+    daemonsets = WatchTarget(CATALOGUE[2].resource)
+    pipeline.relist(daemonsets, daemonsets, [obj("a"), obj("b")], "10")
+    pipeline.event(daemonsets, "DELETED", obj("a"))
+    pipeline.event(daemonsets, "ADDED", obj("c"))
+    assert pipeline.index.keys("daemonset") == {"daemonset/ns1/b", "daemonset/ns1/c"}
+    pipeline.event(WatchTarget(NODE), "MODIFIED", obj("node-1", namespace=""))
+    pending = {str(trigger.envelope.key) for _, trigger in pipeline.ledger.take(100)}
+    assert {"daemonset/ns1/b", "daemonset/ns1/c"} <= pending

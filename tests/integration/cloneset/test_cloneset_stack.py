@@ -393,3 +393,29 @@ async def test_in_place_update_hook_walks_the_lifecycle_states(cloneset_stack: S
     await set_gate("on")
     await eventually(lambda: state_is("Normal"), 60, "Normal once the hook is back")
     await eventually(lambda: status_is(stack, updatedReadyReplicas=1, availableReplicas=1), 60, "available")
+
+
+async def test_mark_pod_not_ready_takes_the_parked_pod_out_of_service(cloneset_stack: Stack) -> None:
+    stack = cloneset_stack
+    body = manifest(stack.namespace, 2)
+    body["spec"]["lifecycle"] = {
+        "preDelete": {"labelsHandler": {"example.com/hold": "true"}, "markPodNotReady": True}
+    }
+    body["spec"]["template"]["metadata"]["labels"]["example.com/hold"] = "true"
+    await stack.api.create(CLONESETS.path(stack.namespace), body)
+    await eventually(lambda: status_is(stack, readyReplicas=2), 90, "2 ready")
+    await patch_spec(stack, {"replicas": 1})
+
+    async def parked_and_not_ready() -> bool:
+        for p in await pods(stack):
+            if p["metadata"]["labels"].get("lifecycle.apps.kruise.io/state") != "PreparingDelete":
+                continue
+            conditions = {c["type"]: c for c in p["status"].get("conditions", [])}
+            kruise_ready = conditions.get("KruisePodReady", {})
+            return (
+                kruise_ready.get("status") == "False" and conditions.get("Ready", {}).get("status") == "False"
+            )
+        return False
+
+    await eventually(parked_and_not_ready, 60, "parked pod with KruisePodReady False and not Ready")
+    await eventually(lambda: status_is(stack, replicas=2, readyReplicas=1), 60, "only one pod counted ready")

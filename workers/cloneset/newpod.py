@@ -61,16 +61,35 @@ class SeededNames:
         return tuple(ids)
 
 
+@dataclass(frozen=True)
+class InstanceIds:
+    ready: tuple[str, ...]
+    """Ids to create pods with now: PVCs to reuse first, then fresh ids."""
+    waiting: int
+    """Slots held back: their PVC's id still belongs to a pod that is going away."""
+
+
 def available_instance_ids(
-    count: int, pods: Sequence[JsonObject], claims: Sequence[JsonObject], names: SeededNames
-) -> tuple[str, ...]:
-    """Ids of PVCs whose pod is gone first (sorted), then fresh ones (``getOrGenAvailableIDs``)."""
-    existing = {instance_id(c) for c in claims} | {instance_id(p) for p in pods}
-    existing.discard("")
+    count: int,
+    pods: Sequence[JsonObject],
+    claims: Sequence[JsonObject],
+    names: SeededNames,
+    going: Sequence[JsonObject] = (),
+) -> InstanceIds:
+    """Ids of PVCs whose pod is gone first (sorted), then fresh ones (``getOrGenAvailableIDs``).
+
+    ``going`` are pods that still exist but no longer count (terminating, finished): a PVC of
+    theirs is reused once the pod is gone (the new pod takes its name), so that slot waits
+    instead of failing to create a same-named pod or giving up the volume.
+    """
+    held = {instance_id(p) for p in going} - {""}
+    existing = ({instance_id(c) for c in claims} | {instance_id(p) for p in pods} | held) - {""}
     in_use = {instance_id(p) for p in pods}
     free = sorted({instance_id(c) for c in claims} - in_use - {""})
-    reused = free[:count]
-    return tuple(reused) + names.instance_ids(count - len(reused), existing)
+    slots = free[:count]
+    ready = [pod_id for pod_id in slots if pod_id not in held]
+    waiting = len(slots) - len(ready)
+    return InstanceIds(tuple(ready) + names.instance_ids(count - len(slots), existing), waiting)
 
 
 def write_revision_labels(labels: dict[str, str], revision: str, *, short_hash_label: bool) -> None:

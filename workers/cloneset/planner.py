@@ -123,24 +123,27 @@ def _pod_pass(ctx: RolloutContext, updates_allowed: bool) -> _PodPass:
     scaled = plan_scale(ctx)
     if scaled.changed:
         writes = sum(1 for a in scaled.actions if not isinstance(a, EmitEvent))
-        return _PodPass(
-            (*refresh.actions, *scaled.actions), refresh.requeue_after, f"scaling: {writes} write(s)", ()
-        )
+        requeue = _soonest(refresh.requeue_after, scaled.requeue_after)
+        return _PodPass((*refresh.actions, *scaled.actions), requeue, f"scaling: {writes} write(s)", ())
     updated = plan_update(ctx, refresh, updates_allowed=updates_allowed)
     actions = (*refresh.actions, *scaled.actions, *updated.actions)
+    requeue = _soonest(updated.requeue_after, scaled.requeue_after)
     if updated.error is not None:
         failed = ConditionChange(FAILED_UPDATE, "True", "UpdateFailed", updated.error)
         event = EmitEvent(warning("FailedUpdate", updated.error))
-        return _PodPass(
-            (*actions, event), updated.requeue_after, f"update failed: {updated.error}", (failed,)
-        )
+        return _PodPass((*actions, event), requeue, f"update failed: {updated.error}", (failed,))
     if updated.actions:
         reason = f"updating: {len(updated.actions)} write(s)"
     elif refresh.actions:
         reason = f"refreshing pods: {len(refresh.actions)} write(s)"
     else:
         reason = "in sync"
-    return _PodPass(actions, updated.requeue_after, reason, ())
+    return _PodPass(actions, requeue, reason, ())
+
+
+def _soonest(*delays: float | None) -> float | None:
+    known = [d for d in delays if d is not None]
+    return min(known) if known else None
 
 
 def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Plan:
@@ -183,7 +186,9 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
     # blocked, new pods come from the current revision (as if partition were replicas).
     pass_limits = replace(limits, partition=limits.replicas) if blocked_update else limits
     names = SeededNames(observed.name_seed)
-    ctx = RolloutContext(cloneset, active, pvcs, current, update, templates, pass_limits, config, now, names)
+    ctx = RolloutContext(
+        cloneset, active, pvcs, current, update, templates, pass_limits, config, now, names, inactive
+    )
 
     requeue: float | None = None
     reason = "CloneSet is being deleted"
@@ -214,9 +219,7 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
         now=now,
     )
     actions.extend(_status_action(observed, status))
-    available_in = seconds_until_next_available(active, spec.min_ready_seconds, now)
-    if available_in is not None:
-        requeue = min(requeue, available_in) if requeue is not None else available_in
+    requeue = _soonest(requeue, seconds_until_next_available(active, spec.min_ready_seconds, now))
     return Plan(_first_write_preconditions(actions), requeue, reason)
 
 

@@ -36,6 +36,8 @@ class RolloutContext:
     config: PlannerConfig
     now: datetime
     names: SeededNames
+    inactive: tuple[JsonObject, ...] = ()
+    """Owned pods that still exist but do not count (finished, or being deleted)."""
 
     @cached_property
     def timestamp(self) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from workers.cloneset.actions import Action, CreatePods, DeletePod, EmitEvent, NewPod, normal, warning
 from workers.cloneset.diff import RolloutDiff, calculate_diff
-from workers.cloneset.kube_json import JsonObject, name_of, text, uid_of
+from workers.cloneset.kube_json import JsonObject, field, name_of, text, uid_of
 from workers.cloneset.lifecycle import transition
 from workers.cloneset.newpod import available_instance_ids, new_pod
 from workers.cloneset.pods import instance_id, is_hooked, is_specified_delete, lifecycle_state
@@ -29,6 +29,12 @@ class ScaleOutcome:
     changed: bool
     """Pods are being created or deleted: the update planner must wait for the next pass."""
     diff: RolloutDiff
+    requeue_after: float | None = None
+    """Look again soon: a replacement waits for the pod whose PVC it reuses to be gone."""
+
+
+#: Seconds between looks while a replacement waits for a terminating pod (its deletion triggers too).
+WAIT_FOR_GOING_POD = 2.0
 
 
 def scale_diff(ctx: RolloutContext) -> RolloutDiff:
@@ -84,11 +90,16 @@ def _batches(pods: Sequence[NewPod], first: int) -> tuple[CreatePods, ...]:
     return tuple(batches)
 
 
-def _create(ctx: RolloutContext, count: int, at_current: int) -> tuple[Action, ...]:
-    ids = available_instance_ids(count, ctx.pods, ctx.claims, ctx.names)
+def _create(ctx: RolloutContext, count: int, at_current: int) -> tuple[tuple[Action, ...], int]:
+    """Slow-start batches creating up to ``count`` pods, and how many slots wait for a PVC's pod to go."""
+    # A terminating pod's PVC is reused once the pod is gone (its slot waits); a finished pod that
+    # nobody deletes keeps its id, and the new pod gets a fresh one rather than waiting forever.
+    terminating = [p for p in ctx.inactive if field(p, "metadata", "deletionTimestamp") is not None]
+    finished = [p for p in ctx.inactive if field(p, "metadata", "deletionTimestamp") is None]
+    ids = available_instance_ids(count, (*ctx.pods, *finished), ctx.claims, ctx.names, terminating)
     existing_claims = {name_of(c) for c in ctx.claims}
     pods: list[NewPod] = []
-    for index, pod_id in enumerate(ids):
+    for index, pod_id in enumerate(ids.ready):
         revision = ctx.current_revision if index < min(count, at_current) else ctx.update_revision
         created = new_pod(
             ctx.cloneset,
@@ -108,7 +119,7 @@ def _create(ctx: RolloutContext, count: int, at_current: int) -> tuple[Action, .
                 failure_event=warning("FailedCreate", f"failed to create pod: {{error}}, pod: {pod_name}"),
             )
         )
-    return _batches(pods, ctx.config.initial_batch_size)
+    return _batches(pods, ctx.config.initial_batch_size), ids.waiting
 
 
 def delete_pods(ctx: RolloutContext, pods: Sequence[JsonObject]) -> list[Action]:
@@ -186,8 +197,10 @@ def plan_scale(ctx: RolloutContext) -> ScaleOutcome:
         message = f"scaleUp is limited because of scaleStrategy.maxUnavailable, limit: {diff.scale_up_limit}"
         actions.append(EmitEvent(warning("ScaleUpLimited", message)))
     if diff.scale_up > 0:
-        created = _create(ctx, diff.scale_up_limit, diff.scale_up_old_revision)
-        return ScaleOutcome((*actions, *created), bool(created), diff)
+        created, waiting = _create(ctx, diff.scale_up_limit, diff.scale_up_old_revision)
+        return ScaleOutcome(
+            (*actions, *created), bool(created), diff, WAIT_FOR_GOING_POD if waiting else None
+        )
 
     if in_pre_delete:
         released = delete_pods(ctx, in_pre_delete)

@@ -316,3 +316,26 @@ def test_pods_are_refreshed_in_a_scaling_pass_too() -> None:
     first_create = next(i for i, a in enumerate(plan.actions) if isinstance(a, CreatePods))
     last_patch = max(i for i, a in enumerate(plan.actions) if type(a).__name__ == "PatchPod")
     assert last_patch < first_create
+
+
+def test_replacement_waits_for_the_terminating_pod_whose_pvc_it_reuses() -> None:
+    claim = {"metadata": {"name": "data"}, "spec": {}}
+    cs = cloneset(2, claim_templates=[claim])
+    rev = rev_name(cs)
+    terminating = pod("web-x", rev)
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T11:59:00Z"
+    pvcs = [_pvc("data-web-a", "a"), _pvc("data-web-x", "x")]
+    plan = run(cs, [pod("web-a", rev), terminating], pvcs=pvcs)
+    assert batch_sizes(plan) == []  # web-x is still there: its replacement (same name, same PVC) waits
+    assert plan.requeue_after == 2.0
+    plan = run(cs, [pod("web-a", rev)], pvcs=pvcs)  # gone: the replacement takes its name and PVC
+    [new] = created(plan)
+    assert new["metadata"]["name"] == "web-x"  # type: ignore[index]
+
+
+def test_a_finished_pod_keeps_its_id_and_the_replacement_gets_a_fresh_one() -> None:
+    claim = {"metadata": {"name": "data"}, "spec": {}}
+    cs = cloneset(1, claim_templates=[claim])
+    failed = pod("web-x", rev_name(cs), phase="Failed", ready=False)
+    [new] = created(run(cs, [failed], pvcs=[_pvc("data-web-x", "x")]))
+    assert new["metadata"]["name"] != "web-x"  # type: ignore[index]

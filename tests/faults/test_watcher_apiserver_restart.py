@@ -20,6 +20,7 @@ from tests.integration.watcher.harness import (  # noqa: F401 (fixtures)
     collector_fixture,
     eventually,
     kube_fixture,
+    restart_apiserver_and_settle,
     setup_fixture,
     start_watcher,
     wait_ready,
@@ -50,7 +51,7 @@ async def test_apiserver_restart_loses_no_change(
             await wait_ready(watcher)
         churn = Churn(cms, rng, names).start()
         await asyncio.sleep(rng.uniform(0.5, 4.0))
-        await asyncio.to_thread(dev_env.cluster.restart_apiserver)
+        await restart_apiserver_and_settle(dev_env, kube)
         await asyncio.sleep(rng.uniform(1.0, 4.0))
         await churn.stop()
         await assert_every_change_triggered(kube, setup, collector, within=120)

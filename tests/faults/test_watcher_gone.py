@@ -26,6 +26,7 @@ from tests.integration.watcher.harness import (  # noqa: F401 (fixtures)
     collector_fixture,
     eventually,
     kube_fixture,
+    restart_apiserver_and_settle,
     setup_fixture,
     start_watcher,
     wait_ready,
@@ -74,7 +75,7 @@ async def test_resume_after_compaction_relists_and_loses_no_change(
         await compact_etcd(dev_env.cluster.etcd_endpoint)
         # kube-apiserver's watch cache still holds the compacted events and would serve the
         # resume from memory; a restarted API server has only etcd, which answers 410.
-        await asyncio.to_thread(dev_env.cluster.restart_apiserver)
+        await restart_apiserver_and_settle(dev_env, kube)
         restarted_at = time.time()
         watcher = start_watcher(dev_env, setup, tmp_path, "w2", "--checkpoint-interval=0.2")
         await assert_every_change_triggered(kube, setup, collector, within=120)

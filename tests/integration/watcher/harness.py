@@ -32,7 +32,8 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import FetchTimeoutError, NotFoundError
 
 from flotilla.devcluster.env import DevEnvironment
-from flotilla.runtime.kube import KubeClient
+from flotilla.runtime.errors import AlreadyExists, KubeError
+from flotilla.runtime.kube import NAMESPACES, KubeClient
 from schemas.bus.bootstrap import declare_stream
 from schemas.bus.envelope import Envelope, decode
 from schemas.bus.streams import RECONCILE_STREAM, reconcile_stream
@@ -403,3 +404,42 @@ def start_watcher(
     return WatcherProcess(
         setup, env.kubeconfig, env.nats_url, name, tmp_path / f"{name}.log", extra=extra
     ).start()
+
+
+async def restart_apiserver_and_settle(env: DevEnvironment, kube: KubeClient, within: float = 180.0) -> None:
+    """Restart kube-apiserver, then wait until kube-controller-manager works again.
+
+    A freshly started API server answers some early requests with 403 while its RBAC caches
+    fill; kube-controller-manager's informers then back off for a while. The next test's
+    namespace needs its default ServiceAccount, so wait until a new namespace gets one.
+    """
+    assert env.cluster is not None
+    await asyncio.to_thread(env.cluster.restart_apiserver)
+    name = f"settle-{secrets.token_hex(3)}"
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await kube.create(
+                NAMESPACES.path(), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            )
+            break
+        except AlreadyExists:
+            break
+        except KubeError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    try:
+        while True:
+            try:
+                await kube.get(f"/api/v1/namespaces/{name}/serviceaccounts/default")
+                return
+            except KubeError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"no default ServiceAccount {within}s after the API server restart"
+                    ) from None
+                await asyncio.sleep(0.5)
+    finally:
+        with contextlib.suppress(KubeError):
+            await kube.delete(NAMESPACES.path(name))

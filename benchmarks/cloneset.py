@@ -25,9 +25,10 @@ from typing import Any
 
 import orjson
 
-from benchmarks.cloneset_report import render_markdown, summarize_records
+from benchmarks.cloneset_report import render_markdown
 from benchmarks.cloneset_scenarios import RunContext, RunRecord, image_update, scale_up
 from benchmarks.cloneset_settings import describe_settings
+from benchmarks.cloneset_summary import summarize_records
 from benchmarks.harness.controlplane import LIMIT_MODES, BenchPlane
 from flotilla.devcluster.env import new_run_dir
 from flotilla.runtime.kube import KubeClient

@@ -1,244 +1,31 @@
-"""Turn the CloneSet benchmark's run records into medians, side-by-side ratios and markdown.
+"""Markdown tables of the CloneSet benchmark's summary (``cloneset_summary.summarize_records``).
 
-Pure: records (dicts, as written to the JSON result file) in, a summary dict and markdown
-text out. Ratios are medians of per-repeat ratios of runs done side by side on the same
-control plane. Missing measurements (e.g. the CloneSet before its worker existed) are
-reported as "not measured yet", never filled in. Called by ``benchmarks/cloneset.py``;
-``python -m benchmarks.cloneset --report results.json`` re-renders a saved result.
+Pure text rendering: medians with min-max, ratios, controller cost, work per pod and the goals'
+verdicts; "not measured yet" where a number is missing. Called by ``benchmarks/cloneset.py``
+(also for ``--report``, which re-renders saved results).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from benchmarks.cloneset_summary import (
+    REQUEST_COLUMNS,
+    SCALE_VARIANTS,
+    SHARED_PROCESSES,
+    UPDATE_VARIANTS,
+    Record,
+    seconds_by_repeat,
+)
 from benchmarks.harness.stats import (
     NOT_MEASURED,
     format_mebibytes,
     format_ratio,
     format_spread,
     markdown_table,
-    median_or_none,
-    paired_ratios,
-    per_thousand,
     summarize,
 )
-
-Record = Mapping[str, Any]
-
-SCALE_VARIANTS = ("replicaset", "cloneset", "rawloop")
-UPDATE_VARIANTS = ("deployment", "cloneset-inplace", "cloneset-recreate")
-
-#: The process doing a variant's controller work.
-CONTROLLER_PROCESS = {
-    "replicaset": "kube-controller-manager",
-    "deployment": "kube-controller-manager",
-    "cloneset": "flotilla-worker-cloneset",
-    "cloneset-inplace": "flotilla-worker-cloneset",
-    "cloneset-recreate": "flotilla-worker-cloneset",
-    "rawloop": "rawloop",
-}
-WATCHER_PROCESS = "flotilla-watcher"
-SHARED_PROCESSES = ("kube-apiserver", "etcd", "kube-scheduler", "kwok")
-
-
-def _seconds_by_repeat(
-    records: Iterable[Record], scenario: str, limits: str, size: int, variant: str
-) -> list[float]:
-    found = sorted(
-        (r["repeat"], r["seconds"])
-        for r in records
-        if r["scenario"] == scenario
-        and r["limits"] == limits
-        and r["size"] == size
-        and r["variant"] == variant
-        and r.get("seconds") is not None
-    )
-    return [seconds for _, seconds in found]
-
-
-def _paired(
-    records: Sequence[Record], scenario: str, limits: str, size: int, top: str, bottom: str
-) -> float | None:
-    """Median over repeats of seconds(top) / seconds(bottom), only repeats where both ran."""
-
-    def by_repeat(variant: str) -> dict[int, float]:
-        return {
-            r["repeat"]: r["seconds"]
-            for r in records
-            if r["scenario"] == scenario
-            and r["limits"] == limits
-            and r["size"] == size
-            and r["variant"] == variant
-            and r.get("seconds") is not None
-        }
-
-    tops, bottoms = by_repeat(top), by_repeat(bottom)
-    common = sorted(set(tops) & set(bottoms))
-    return median_or_none(paired_ratios([tops[i] for i in common], [bottoms[i] for i in common]))
-
-
-def _usage(
-    records: Iterable[Record], scenario: str, limits: str, size: int, variant: str, process: str, key: str
-) -> list[float]:
-    values = []
-    for r in records:
-        if (r["scenario"], r["limits"], r["size"], r["variant"]) != (scenario, limits, size, variant):
-            continue
-        if r.get("seconds") is None:
-            continue
-        value = (r.get("usage") or {}).get(process, {}).get(key)
-        if value is not None:
-            values.append(float(value))
-    return values
-
-
-def _counter_sum(record: Record, prefix: str, verbs: Sequence[str] = (), resource: str = "") -> float:
-    """Sum of the record's counter deltas whose key starts with ``prefix`` (and matches verb/resource)."""
-    total = 0.0
-    for key, value in (record.get("counters") or {}).items():
-        if not key.startswith(prefix):
-            continue
-        if verbs and not any(f"verb={v}" in key for v in verbs):
-            continue
-        if resource and f"resource={resource}" not in key:
-            continue
-        total += float(value)
-    return total
-
-
-#: Work columns: label -> (counter prefix, verbs, resource, divided by N?).
-REQUEST_COLUMNS: dict[str, tuple[str, tuple[str, ...], str, bool]] = {
-    "API requests / pod": ("kube-apiserver:", (), "", True),
-    "pod writes / pod": ("kube-apiserver:", ("POST", "PUT", "PATCH", "DELETE"), "pods", True),
-    "reads (GET+LIST) / pod": ("kube-apiserver:", ("GET", "LIST"), "", True),
-    "worker API requests / pod": ("flotilla-worker-cloneset:flotilla_kube_requests_total", (), "", True),
-    "triggers published / pod": ("flotilla-watcher:flotilla_events_published_total", (), "", True),
-    "reconciles": ("flotilla-worker-cloneset:flotilla_reconciles_total", (), "", False),
-    "reconcile seconds (sum)": (
-        "flotilla-worker-cloneset:flotilla_reconcile_duration_seconds_sum",
-        (),
-        "",
-        False,
-    ),
-    "lease-busy hand-backs": ("flotilla-worker-cloneset:flotilla_lease_conflicts_total", (), "", False),
-}
-
-
-def requests_per_pod(
-    records: Iterable[Record], scenario: str, limits: str, size: int, variant: str
-) -> dict[str, float | None]:
-    """Median counts (per pod where the column says so) of REQUEST_COLUMNS over the successful runs."""
-    runs = [
-        r
-        for r in records
-        if (r["scenario"], r["limits"], r["size"], r["variant"]) == (scenario, limits, size, variant)
-        and r.get("seconds") is not None
-        and r.get("counters")
-    ]
-    return {
-        label: median_or_none(
-            [_counter_sum(r, prefix, verbs, resource) / (size if per_pod else 1) for r in runs]
-        )
-        for label, (prefix, verbs, resource, per_pod) in REQUEST_COLUMNS.items()
-    }
-
-
-def _axes(records: Sequence[Record], scenario: str) -> list[tuple[str, int]]:
-    return sorted({(r["limits"], r["size"]) for r in records if r["scenario"] == scenario})
-
-
-def summarize_records(records: Sequence[Record]) -> dict[str, Any]:
-    """Medians and ratios per scenario / limits / size (the JSON file's ``summary``)."""
-    summary: dict[str, Any] = {"scale": [], "update": []}
-    for scenario, variants, ratios in (
-        (
-            "scale",
-            SCALE_VARIANTS,
-            (("cloneset", "replicaset"), ("cloneset", "rawloop"), ("replicaset", "rawloop")),
-        ),
-        (
-            "update",
-            UPDATE_VARIANTS,
-            (("cloneset-recreate", "cloneset-inplace"), ("deployment", "cloneset-inplace")),
-        ),
-    ):
-        for limits, size in _axes(records, scenario):
-            row: dict[str, Any] = {
-                "limits": limits,
-                "size": size,
-                "median_seconds": {},
-                "ratios": {},
-                "cost": {},
-            }
-            for variant in variants:
-                row["median_seconds"][variant] = median_or_none(
-                    _seconds_by_repeat(records, scenario, limits, size, variant)
-                )
-                cpu = median_or_none(
-                    _usage(
-                        records, scenario, limits, size, variant, CONTROLLER_PROCESS[variant], "cpu_seconds"
-                    )
-                )
-                rss = _usage(
-                    records, scenario, limits, size, variant, CONTROLLER_PROCESS[variant], "peak_rss_bytes"
-                )
-                watcher = median_or_none(
-                    _usage(records, scenario, limits, size, variant, WATCHER_PROCESS, "cpu_seconds")
-                )
-                row["cost"][variant] = {
-                    "controller_process": CONTROLLER_PROCESS[variant],
-                    "controller_cpu_seconds_per_1000_pods": per_thousand(cpu, size),
-                    "controller_peak_rss_bytes": max(rss) if rss else None,
-                    "watcher_cpu_seconds_per_1000_pods": per_thousand(watcher, size)
-                    if variant.startswith("cloneset")
-                    else None,
-                    "shared_cpu_seconds": {
-                        p: median_or_none(_usage(records, scenario, limits, size, variant, p, "cpu_seconds"))
-                        for p in SHARED_PROCESSES
-                    },
-                    "per_pod": requests_per_pod(records, scenario, limits, size, variant),
-                    "machine_busy": median_or_none(
-                        [
-                            float(r["machine_busy"])
-                            for r in records
-                            if (r["scenario"], r["limits"], r["size"], r["variant"])
-                            == (scenario, limits, size, variant)
-                            and r.get("seconds") is not None
-                            and r.get("machine_busy") is not None
-                        ]
-                    ),
-                }
-            for top, bottom in ratios:
-                row["ratios"][f"{top}/{bottom}"] = _paired(records, scenario, limits, size, top, bottom)
-            summary[scenario].append(row)
-    summary["goals"] = goals(summary)
-    return summary
-
-
-def goals(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The issue's goals, judged on the largest size measured with unlimited (equal) client limits."""
-    out: list[dict[str, Any]] = []
-
-    def largest(scenario: str) -> Mapping[str, Any] | None:
-        rows = [r for r in summary.get(scenario, []) if r["limits"] == "unlimited"]
-        return max(rows, key=lambda r: r["size"]) if rows else None
-
-    scale, update = largest("scale"), largest("update")
-    for label, row, key, bound, better in (
-        ("CloneSet 0->N within 1.0x of ReplicaSet", scale, "cloneset/replicaset", 1.0, "le"),
-        ("CloneSet 0->N within 1.1x of the raw loop", scale, "cloneset/rawloop", 1.1, "le"),
-        ("in-place >= 5x faster than recreate", update, "cloneset-recreate/cloneset-inplace", 5.0, "ge"),
-    ):
-        value = row["ratios"].get(key) if row else None
-        if value is None:
-            verdict = NOT_MEASURED
-        elif better == "le":
-            verdict = "met" if value <= bound else "missed"
-        else:
-            verdict = "met" if value >= bound else "missed"
-        out.append({"goal": label, "size": row["size"] if row else None, "ratio": value, "verdict": verdict})
-    return out
 
 
 def _count(value: float | None, per_pod: bool) -> str:
@@ -255,9 +42,7 @@ def render_markdown(records: Sequence[Record], summary: Mapping[str, Any]) -> st
         limits, size = row["limits"], row["size"]
         cells = [limits, str(size)]
         for variant in SCALE_VARIANTS:
-            cells.append(
-                format_spread(summarize(_seconds_by_repeat(records, "scale", limits, size, variant)))
-            )
+            cells.append(format_spread(summarize(seconds_by_repeat(records, "scale", limits, size, variant))))
         cells += [
             format_ratio(row["ratios"][k])
             for k in ("cloneset/replicaset", "cloneset/rawloop", "replicaset/rawloop")
@@ -288,7 +73,7 @@ def render_markdown(records: Sequence[Record], summary: Mapping[str, Any]) -> st
         cells = [limits, str(size)]
         for variant in UPDATE_VARIANTS:
             cells.append(
-                format_spread(summarize(_seconds_by_repeat(records, "update", limits, size, variant)))
+                format_spread(summarize(seconds_by_repeat(records, "update", limits, size, variant)))
             )
         cells += [
             format_ratio(row["ratios"][k])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.cloneset_report import render_markdown, summarize_records
+from benchmarks.cloneset_report import render_markdown
+from benchmarks.cloneset_summary import summarize_records
 from benchmarks.harness.stats import NOT_MEASURED
 
 

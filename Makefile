@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test bootstrap tools lint typecheck unit integration down status crds bench bench-bus clean
+.PHONY: demo test bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -44,6 +44,9 @@ test: tools lint typecheck
 ## Benchmarks (numbers and how to read them: docs/benchmarks.md).
 bench-bus: tools
 	$(VENV)/python -m benchmarks.bus_bench all --repeats 2
+
+bench-watcher: tools
+	$(VENV)/python -m benchmarks.watcher_bench
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ is printed at the end of any run with failures.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import subprocess
@@ -22,6 +23,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from flotilla.devcluster.env import DevEnvironment, new_run_dir
 from flotilla.devcluster.process import ComponentError
@@ -93,6 +95,17 @@ def _namespace_name(test_name: str) -> str:
     return f"t-{slug}-{secrets.token_hex(3)}"
 
 
+@retry(
+    retry=retry_if_exception(lambda e: isinstance(e, k8s.ApiException) and (e.status or 0) >= 500),
+    stop=stop_after_attempt(5),
+    wait=wait_exponential(multiplier=0.5, max=5),
+    reraise=True,
+)
+def _create_namespace(core: k8s.CoreV1Api, body: k8s.V1Namespace) -> None:
+    """Create a namespace, retrying the API server's 5xx answers under heavy load."""
+    core.create_namespace(body)
+
+
 @pytest.fixture
 def namespace(request: pytest.FixtureRequest, api_client: k8s.ApiClient) -> Iterator[str]:
     """A fresh namespace whose default ServiceAccount exists; deleted after the test."""
@@ -101,7 +114,7 @@ def namespace(request: pytest.FixtureRequest, api_client: k8s.ApiClient) -> Iter
     core.create_namespace(
         k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels={"flotilla.dev/test": "true"}))
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             core.read_namespaced_service_account("default", name)
@@ -122,7 +135,10 @@ async def nats_client(nats_url: str) -> AsyncIterator[NATS]:
     try:
         yield nc
     finally:
-        await nc.drain()
+        try:
+            await asyncio.wait_for(nc.drain(), timeout=10)
+        except (TimeoutError, nats.errors.Error):
+            await nc.close()
 
 
 @pytest.fixture

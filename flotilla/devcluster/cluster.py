@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -115,15 +116,34 @@ class LocalCluster:
             self.processes[name].stop()
 
     def restart_apiserver(self) -> None:
-        """Stop and start kube-apiserver on the same port (a fault test's API outage)."""
+        """Stop and start kube-apiserver on the same port (a fault test's API outage), then
+        wait until the controllers work again, not just until /readyz answers."""
         self.processes["kube-apiserver"].stop()
         self._start_apiserver()
+        self.wait_controllers_working()
+
+    def wait_controllers_working(self, timeout: float = 90.0) -> None:
+        """A new namespace gets its default ServiceAccount: kube-controller-manager is back.
+
+        After an API server restart the controller manager's clients may be refused for a
+        while and back off; tests that create namespaces must not start before it recovers."""
+        probe = f"flotilla-probe-{self.apiserver_port}-{int(time.monotonic() * 1000)}"
+        self.api_request("POST", "/api/v1/namespaces", {"metadata": {"name": probe}})
+        try:
+            self.processes["kube-controller-manager"].wait_until(
+                lambda: bool(self.api_get(f"/api/v1/namespaces/{probe}/serviceaccounts/default")),
+                timeout,
+                "serving again after the API server restart (no default ServiceAccount in a new namespace)",
+            )
+        finally:
+            self.api_request("DELETE", f"/api/v1/namespaces/{probe}")
 
     def stop_apiserver(self) -> None:
         self.processes["kube-apiserver"].stop()
 
     def start_apiserver(self) -> None:
         self._start_apiserver()
+        self.wait_controllers_working()
 
     # ---------------------------------------------------------------- components
     def _spawn(self, name: str, argv: Sequence[str]) -> ManagedProcess:

@@ -1,8 +1,8 @@
 """One child process of the local control plane: started, watched and stopped.
 
 Each component (etcd, kube-apiserver, NATS, ...) runs as a `ManagedProcess` with its
-output in ``<run folder>/logs/<name>.log``. Attached processes get ``PR_SET_PDEATHSIG``
-so they die with their parent even when it is SIGKILLed (no stray processes after a
+output in ``<run folder>/logs/<name>.log``. Attached processes started from the main thread
+get ``PR_SET_PDEATHSIG`` so they die with their parent even when it is SIGKILLed (no stray processes after a
 crashed test run); detached ones (`flotilla dev up`) start a session of their own and
 outlive the command, their pids kept in the run folder for `flotilla dev down`.
 """
@@ -15,6 +15,7 @@ import ctypes.util
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,11 +66,16 @@ class ManagedProcess:
                     stdin=subprocess.DEVNULL,
                     env=dict(self.env) if self.env is not None else None,
                     start_new_session=self.detached,
-                    preexec_fn=None if self.detached else _die_with_parent,
+                    preexec_fn=_die_with_parent if self._tie_to_parent() else None,
                 )
             except OSError as err:
                 raise ComponentError(f"{self.name} could not be started ({self.argv[0]}): {err}") from err
         self.pid = self.popen.pid
+
+    def _tie_to_parent(self) -> bool:
+        """PR_SET_PDEATHSIG fires when the spawning *thread* ends, so only the main thread's
+        children get it; others (e.g. restarted from asyncio.to_thread) rely on stop()."""
+        return not self.detached and threading.current_thread() is threading.main_thread()
 
     def running(self) -> bool:
         if self.popen is not None:

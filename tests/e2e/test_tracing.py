@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from flotilla.devcluster.jaeger import Jaeger, Trace, TraceSpan
 from flotilla.devcluster.ports import LOOPBACK, free_port
 from flotilla.devcluster.process import ManagedProcess
 from schemas.crdgen import install_crds
+from tests.support.polling import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 WATCHER_SERVICE = "flotilla-watcher"
@@ -116,14 +116,6 @@ def _cloneset(name: str, replicas: int) -> dict[str, object]:
     }
 
 
-def _eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} within {timeout:.0f}s")
-        time.sleep(0.3)
-
-
 def _pod_creates(trace: Trace, namespace: str) -> list[TraceSpan]:
     path = f"/api/v1/namespaces/{namespace}/pods"
     return [s for s in trace.named("kube POST") if s.attributes.get("url.path") == path]
@@ -158,13 +150,13 @@ def test_scaling_a_cloneset_is_one_trace_from_watch_event_to_pod_creates(
         assert isinstance(metadata, dict)
         return isinstance(status, dict) and status.get("observedGeneration") == metadata["generation"]
 
-    _eventually(observed_by_the_worker, 60, "reconciled at 0 replicas")
+    eventually(observed_by_the_worker, timeout=60, what="reconciled at 0 replicas")
 
     kubectl("scale", f"clonesets.apps.kruise.io/{name}", "-n", namespace, f"--replicas={REPLICAS}")
-    _eventually(
+    eventually(
         lambda: len(core.list_namespaced_pod(namespace, label_selector=f"app={name}").items) == REPLICAS,
-        60,
-        f"{REPLICAS} pods",
+        timeout=60,
+        what=f"{REPLICAS} pods",
     )
 
     trace = jaeger.query().wait_for_trace(

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from flotilla.runtime.kube import EVENTS, PODS, JsonObject
 from tests.integration.cloneset.conftest import Stack
+from tests.support.polling import eventually_async
 from workers.cloneset.lowering import CLONESETS, CONTROLLER_REVISIONS
 
 
@@ -38,12 +38,7 @@ def manifest(
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.5)
-    assert await check(), f"not within {within}s: {what}"
+    await eventually_async(check, within=within, interval=0.5, what=what)
 
 
 async def pods(stack: Stack) -> list[JsonObject]:

@@ -9,22 +9,11 @@ in-place update. Both are test infrastructure: no worker knows about kwok.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-import pytest
 from kubernetes import client as k8s
 
-
-def eventually(check: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"condition not met within {timeout}s; last value: {last!r}")
+from tests.support.polling import eventually
 
 
 def _condition(pod: k8s.V1Pod, kind: str) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,18 +19,7 @@ from nats.js.api import StorageType, StreamConfig
 
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.kwok_nodes import ZONE_LABEL
-
-
-def eventually(check: Callable[[], Any], timeout: float = 60, interval: float = 0.3) -> Any:
-    """Poll until `check` returns a truthy value; fail with the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"condition not met within {timeout}s; last value: {last!r}")
+from tests.support.polling import eventually
 
 
 def _deployment(name: str, replicas: int) -> dict[str, Any]:

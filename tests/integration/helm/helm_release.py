@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support import polling
 from tests.unit.helm.chart_render import CHART, helm_run
 
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -43,12 +43,5 @@ def exists(kubectl: Kubectl, *args: str) -> bool:
 
 
 def eventually(check: Callable[[], Any], timeout: float = 90, interval: float = 0.5) -> Any:
-    """Poll until `check` returns something truthy; fail with the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"not true within {timeout}s; last value: {last!r}")
+    """Poll until `check` returns something truthy (helm's releases settle slower)."""
+    return polling.eventually(check, timeout=timeout, interval=interval)

@@ -152,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     available, reason = cloneset_worker_status()
     with_cloneset = available and not args.no_cloneset
+    if available and args.no_cloneset:
+        reason = "--no-cloneset"
     _log(f"CloneSet worker: {'measured' if with_cloneset else 'not measured'} ({reason})")
     result: dict[str, Any] = {
         "benchmark": "cloneset",

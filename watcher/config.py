@@ -26,34 +26,11 @@ from pathlib import Path
 
 import yaml
 
+from flotilla.runtime.kube import Resource
+
 
 class ConfigError(ValueError):
     """The watcher configuration is unusable; the message says what to change."""
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """A Kubernetes resource the API serves: group/version/plural plus its kind and scope."""
-
-    group: str
-    version: str
-    resource: str
-    kind: str
-    namespaced: bool = True
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def collection_path(self, namespace: str | None) -> str:
-        """The REST path of the collection (all namespaces when ``namespace`` is None)."""
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace and self.namespaced:
-            return f"{base}/namespaces/{namespace}/{self.resource}"
-        return f"{base}/{self.resource}"
-
-    def __str__(self) -> str:
-        return f"{self.resource}.{self.group}" if self.group else self.resource
 
 
 class MapVia(enum.StrEnum):
@@ -92,12 +69,10 @@ class WatchTarget:
 
     def checkpoint_key(self, scope: str, namespace: str | None) -> str:
         """The NATS KV key holding this stream's last resourceVersion (only KV-safe characters)."""
-        ident = (
-            f"{self.resource.api_version}/{self.resource.resource}|{namespace or ''}|{self.label_selector}"
-        )
+        ident = f"{self.resource.api_version}/{self.resource.plural}|{namespace or ''}|{self.label_selector}"
         digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
         group = self.resource.group.replace(".", "_") or "core"
-        return f"{scope}.{group}.{self.resource.resource}.{digest}"
+        return f"{scope}.{group}.{self.resource.plural}.{digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +171,7 @@ def _resource(raw: object, where: str) -> Resource:
         return Resource(
             group=str(raw.get("group", "")),
             version=str(raw["version"]),
-            resource=str(raw["resource"]),
+            plural=str(raw["resource"]),
             kind=str(raw["kind"]),
             namespaced=bool(raw.get("namespaced", True)),
         )

@@ -215,7 +215,7 @@ class Informer:
         if isinstance(err, Terminal) and err.status in (401, 403):
             return (
                 f"RBAC forbids list/watch of {resource} ({err}); grant the watcher's ServiceAccount "
-                f"'list' and 'watch' on {resource.resource} in "
+                f"'list' and 'watch' on {resource.plural} in "
                 + (f"API group '{resource.group}'" if resource.group else "the core API group")
             )
         if isinstance(err, NotFound):

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import orjson
 
+from flotilla.runtime.kube import Resource
 from schemas.bus.envelope import ReconcileKey, make_key
-from watcher.config import MapVia, Resource, TypeSpec, WatcherConfig, WatchTarget
+from watcher.config import MapVia, TypeSpec, WatcherConfig, WatchTarget
 
 SIDECARSET_HASH_ANNOTATION = "kruise.io/sidecarset-hash"
 

@@ -45,12 +45,23 @@ PATCH_TYPES = {
 
 @dataclass(frozen=True)
 class Resource:
-    """Where a kind lives in the REST API: ``Resource("apps.kruise.io", "v1alpha1", "clonesets")``."""
+    """Where a kind lives in the REST API: ``Resource("apps.kruise.io", "v1alpha1", "clonesets")``.
+
+    The one resource record of the project: workers address objects with it, the watcher
+    (which also needs the `kind` an event's owner references name) lists and watches with it."""
 
     group: str
     version: str
     plural: str
+    kind: str = ""
     namespaced: bool = True
+
+    def collection_path(self, namespace: str | None) -> str:
+        """The REST path of the collection (all namespaces when `namespace` is None)."""
+        return self.path(namespace or "")
+
+    def __str__(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
 
     def path(self, namespace: str = "", name: str = "", subresource: str = "") -> str:
         base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from flotilla.runtime.kube import Resource
 from watcher.config import (
     CATALOGUE,
     ConfigError,
     MapVia,
-    Resource,
     WatchTarget,
     load_file,
     parse_types,
@@ -22,7 +22,7 @@ def test_catalogue_starts_with_cloneset_owning_pods_pvcs_and_revisions() -> None
     cloneset = CATALOGUE[0]
     assert cloneset.name == "cloneset"
     assert cloneset.resource.api_version == "apps.kruise.io/v1alpha1"
-    assert [o.resource.resource for o in cloneset.owned] == [
+    assert [o.resource.plural for o in cloneset.owned] == [
         "pods",
         "persistentvolumeclaims",
         "controllerrevisions",

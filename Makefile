@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher clean
+.PHONY: demo test bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -47,6 +47,15 @@ bench-bus: tools
 
 bench-watcher: tools
 	$(VENV)/python -m benchmarks.watcher_bench
+
+bench-cloneset: tools
+	$(VENV)/python -m benchmarks.cloneset
+
+bench-cloneset-quick: tools
+	$(VENV)/python -m benchmarks.cloneset --quick
+
+## Every benchmark (long: the CloneSet one alone takes tens of minutes on 2 cores).
+bench: bench-bus bench-watcher bench-cloneset
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

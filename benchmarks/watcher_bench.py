@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import sys
 import tempfile
@@ -269,8 +270,8 @@ class WatcherBench:
             t0 = time.time()
             await cms.change(owner)
             await collector.wait_for(
-                lambda o=owner, c=count: len(collector.for_key(o)) > c, 30, "idle trigger"
-            )  # type: ignore[misc]
+                functools.partial(_more_than, collector, owner, count), 30, "idle trigger"
+            )
             latencies.append(collector.for_key(owner)[-1].at - t0)
             await asyncio.sleep(0.05)
         self.rows.append(
@@ -323,3 +324,7 @@ async def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(asyncio.run(main(sys.argv[1:])))
+
+
+def _more_than(collector: TriggerCollector, key: str, count: int) -> bool:
+    return len(collector.for_key(key)) > count

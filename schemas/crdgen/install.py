@@ -39,7 +39,7 @@ def load_crds(crd_dir: Path = DEFAULT_CRD_DIR) -> list[dict[str, Any]]:
 def _established(api: k8s.ApiextensionsV1Api, name: str) -> tuple[bool, str]:
     raw = cast("urllib3.BaseHTTPResponse", api.read_custom_resource_definition(name, _preload_content=False))
     crd = json.loads(raw.data)
-    conditions = {c["type"]: c for c in crd.get("status", {}).get("conditions", [])}
+    conditions = {c["type"]: c for c in (crd.get("status") or {}).get("conditions") or []}
     if conditions.get("Established", {}).get("status") == "True":
         return True, ""
     names = conditions.get("NamesAccepted", {})

@@ -22,6 +22,7 @@ from flotilla.devcluster.env import DevEnvironment, read_state, runs_root, stop_
 from flotilla.devcluster.jaeger import Jaeger, JaegerQuery
 from flotilla.devcluster.process import ComponentError, pid_alive
 from flotilla.devcluster.toolchain import ToolchainError, ensure_binaries
+from flotilla.devcluster.trace_view import render_trace
 
 
 def default_run_dir() -> Path:
@@ -52,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status = dev_sub.add_parser("status", help="check every component of `dev up`")
     status.add_argument("--run-dir", type=Path, default=default_run_dir())
     status.set_defaults(func=_status)
+
+    traces = dev_sub.add_parser("traces", help="print recent reconciles from Jaeger as trace trees")
+    traces.add_argument("--run-dir", type=Path, default=default_run_dir())
+    traces.add_argument("--service", default="flotilla-worker-cloneset", help="service whose traces to show")
+    traces.add_argument("--limit", type=int, default=3, help="how many recent traces (default 3)")
+    traces.set_defaults(func=_traces)
 
     tools = dev_sub.add_parser("tools", help="find or build (once) the control plane binaries")
     tools.add_argument("binaries", nargs="*", default=[*CONTROL_PLANE_BINARIES, "helm", "jaeger"])
@@ -139,7 +146,8 @@ def _jaeger_lines(jaeger: Jaeger | None) -> str:
         return ""
     return (
         f"  Jaeger     : {jaeger.ui_url}  (query API; OTLP/HTTP in at {jaeger.otlp_http_endpoint})\n"
-        f"  traces     : curl -s '{jaeger.ui_url}/api/traces?service=flotilla-worker-cloneset&limit=5'\n"
+        "  traces     : .venv/bin/flotilla dev traces   (each reconcile as a span tree)\n"
+        f"               curl -s '{jaeger.ui_url}/api/traces?service=flotilla-worker-cloneset&limit=5'\n"
     )
 
 
@@ -212,3 +220,22 @@ def _jetstream_answers(state: dict[str, object]) -> bool:
             return "config" in json.loads(response.read())
     except (TimeoutError, OSError, ValueError):
         return False
+
+
+def _traces(args: argparse.Namespace) -> int:
+    state = read_state(args.run_dir)
+    ui = state.get("jaeger_ui") if state else None
+    if not isinstance(ui, str):
+        print(f"no Jaeger recorded in {args.run_dir}; start it with `make demo`", file=sys.stderr)
+        return 1
+    try:
+        traces = JaegerQuery(ui).traces(args.service, limit=args.limit)
+    except OSError as err:
+        print(f"Jaeger at {ui} did not answer: {err}", file=sys.stderr)
+        return 1
+    if not traces:
+        print(f"no traces of {args.service} yet (services: {', '.join(JaegerQuery(ui).services())})")
+        return 0
+    for trace in sorted(traces, key=lambda t: min(s.start_us for s in t.spans), reverse=True):
+        print(render_trace(trace), end="\n\n")
+    return 0

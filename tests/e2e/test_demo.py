@@ -45,6 +45,10 @@ def test_demo_reconciles_the_sample_and_stops_cleanly(tmp_path: Path) -> None:
             assert status["restartCount"] == 1, (
                 "updated in place: the container restarted, the pod was not recreated"
             )
+        traces = _flotilla("dev", "traces", "--run-dir", str(run_dir), "--limit", "20")
+        assert traces.returncode == 0, traces.stderr
+        assert "flotilla-worker-cloneset: consume cloneset" in traces.stdout
+        assert "flotilla.key=cloneset/default/demo" in traces.stdout
         columns = subprocess.run(
             [*kubectl, "get", "clonesets"], capture_output=True, text=True, check=True
         ).stdout

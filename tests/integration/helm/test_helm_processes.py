@@ -11,15 +11,7 @@ ControllerRevision and its status, then scales in to 1; no log shows an authoriz
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,91 +19,7 @@ import pytest
 
 from flotilla.devcluster.env import DevEnvironment
 from tests.integration.helm.helm_release import Kubectl, eventually, get
-from tests.integration.helm.identity import service_account_kubeconfig
-
-FLOTILLA = Path(sys.executable).parent / "flotilla"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Replica:
-    """One watcher process in the shape of a pod of the chart's Deployment."""
-
-    pod_name: str
-    port: int
-    log: Path
-    process: subprocess.Popen[bytes]
-
-    def metric(self, name: str) -> float | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
-                body = response.read().decode()
-        except (urllib.error.URLError, OSError):
-            return None
-        for line in body.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rpartition(" ")[2])
-        return None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-def _pod_environment(container: dict[str, Any], pod_name: str, namespace: str) -> dict[str, str]:
-    """The container's env as the kubelet resolves it (fieldRefs and $(VAR) references)."""
-    fields = {"metadata.name": pod_name, "metadata.namespace": namespace}
-    env: dict[str, str] = {}
-    for item in container["env"]:
-        if "value" in item:
-            value = item["value"]
-            for known, resolved in env.items():
-                value = value.replace(f"$({known})", resolved)
-            env[item["name"]] = value
-        else:
-            env[item["name"]] = fields[item["valueFrom"]["fieldRef"]["fieldPath"]]
-    return env
-
-
-def _start_like_pods(
-    dev_env: DevEnvironment, kubectl: Kubectl, namespace: str, deployment_name: str, tmp_path: Path
-) -> list[Replica]:
-    """One process per replica of the installed Deployment, each as its pod would run."""
-    deployment = get(kubectl, "-n", namespace, "deployment", deployment_name)
-    pod = deployment["spec"]["template"]["spec"]
-    container = pod["containers"][0]
-    config = service_account_kubeconfig(
-        kubectl, dev_env.kubeconfig, namespace, pod["serviceAccountName"], tmp_path
-    )
-    started: list[Replica] = []
-    for index in range(deployment["spec"]["replicas"]):
-        pod_name = f"{deployment_name}-{index}"
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "KUBERNETES_"))}
-        env.update(_pod_environment(container, pod_name, namespace))
-        # What differs from a pod: the API server and NATS are on loopback, and so is the port.
-        env.update(KUBECONFIG=str(config), NATS_URL=dev_env.nats_url, FLOTILLA_HTTP_PORT=str(port))
-        log = tmp_path / f"{pod_name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [str(FLOTILLA), *container["args"]],
-                env=env,
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
-            )
-        started.append(Replica(pod_name, port, log, process))
-    return started
+from tests.integration.helm.pod_processes import Replica, start_like_pods
 
 
 @pytest.fixture
@@ -124,7 +32,7 @@ def replicas(
     try:
         for component in ("watcher", "worker-cloneset"):
             deployment = f"{name}-flotilla-{component}"
-            started += _start_like_pods(dev_env, kubectl, namespace, deployment, tmp_path)
+            started += start_like_pods(dev_env, kubectl, namespace, deployment, tmp_path)
         yield started
     finally:
         for replica in started:

@@ -2,7 +2,7 @@
 
 The chart is installed with ``workers.cloneset.replicas=3`` and tracing on (its endpoint is an
 OTLP receiver run by the test). Its 2 watchers and 3 CloneSet workers run as real local
-processes, each as its pod would (`_start_like_pods`: the Deployment's args and env, a
+processes, each as its pod would (`pod_processes.start_like_pods`: the Deployment's args and env, a
 kubeconfig holding its ServiceAccount's TokenRequest token). 50 CloneSets of 2 replicas each
 must converge; every worker replica must have reconciled some of them; no two reconciles of a
 key may overlap in time (intervals from the runtime's spans: the logs only mark a reconcile's
@@ -24,6 +24,7 @@ import pytest
 
 from flotilla.devcluster.env import DevEnvironment
 from tests.integration.helm.helm_release import Kubectl, get, helm, install
+from tests.integration.helm.pod_processes import Replica, start_like_pods
 from tests.integration.helm.scaling_support import (
     Reconcile,
     SpanCollector,
@@ -32,7 +33,6 @@ from tests.integration.helm.scaling_support import (
     overlapping,
     reconciles,
 )
-from tests.integration.helm.test_helm_processes import Replica, _start_like_pods
 from tests.support.polling import eventually
 
 CLONESETS = 50
@@ -77,9 +77,9 @@ def scaled_release(dev_env: DevEnvironment, kubectl: Kubectl, tmp_path: Path) ->
                 "--set", f"tracing.endpoint={collector.endpoint}",
                 "--set", "tracing.sampler=always_on",
             )  # fmt: skip
-            watchers = _start_like_pods(dev_env, kubectl, namespace, f"{name}-flotilla-watcher", tmp_path)
+            watchers = start_like_pods(dev_env, kubectl, namespace, f"{name}-flotilla-watcher", tmp_path)
             started += watchers
-            workers = _start_like_pods(
+            workers = start_like_pods(
                 dev_env, kubectl, namespace, f"{name}-flotilla-worker-cloneset", tmp_path
             )
             started += workers

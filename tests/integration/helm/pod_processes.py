@@ -99,3 +99,23 @@ def start_like_pods(
             )
         started.append(Replica(pod_name, port, log, process))
     return started
+
+
+#: The API server refuses writes into a namespace being deleted with a 403 that is no
+#: authorization error: a worker still reconciling a CloneSet of an earlier test's
+#: terminating namespace meets it. Everything else forbidden is an RBAC denial.
+_NAMESPACE_TERMINATING = "because it is being terminated"
+
+
+def authorization_denials(log_text: str) -> list[str]:
+    """Log lines reporting a 403/forbidden that is not a terminating namespace's refusal."""
+    return [
+        line
+        for line in log_text.lower().splitlines()
+        if ("forbidden" in line or " 403" in line) and _NAMESPACE_TERMINATING not in line
+    ]
+
+
+def terminating_namespace_refusals(log_text: str) -> int:
+    """How many 403s in a log were a terminating namespace's refusal (not RBAC)."""
+    return sum(_NAMESPACE_TERMINATING in line for line in log_text.lower().splitlines())

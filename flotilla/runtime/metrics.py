@@ -61,3 +61,8 @@ KUBE_REQUESTS = Counter(
     "Kubernetes API requests, by verb and HTTP status code ('error' when no response).",
     ["verb", "code"],
 )
+KUBE_EVENTS_DROPPED = Counter(
+    "flotilla_worker_events_dropped_total",
+    "Kubernetes Events not written because their object's spam-filter bucket was empty, by reason.",
+    ["reason"],
+)

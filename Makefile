@@ -54,6 +54,10 @@ bench-cloneset: tools
 bench-cloneset-quick: tools
 	$(VENV)/python -m benchmarks.cloneset --quick
 
+## The CloneSet planner alone, in memory; BASELINE=<rev> compares a git revision side by side.
+bench-cloneset-plan: tools
+	$(VENV)/python -m benchmarks.cloneset_plan $(if $(BASELINE),--baseline $(BASELINE))
+
 ## Every benchmark (long: the CloneSet one alone takes tens of minutes on 2 cores).
 bench: bench-bus bench-watcher bench-cloneset
 

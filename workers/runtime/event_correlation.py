@@ -8,7 +8,11 @@ As client-go's ``EventCorrelator`` (``tools/record/events_cache.go``) does:
   + the latest message, correlated under the key without the message;
 - **identical Events are counted**: an Event identical to a recent one in (involved object incl.
   uid, reason, message, type, source component) is not created again; the existing Event is
-  patched with ``count + 1`` and a new ``lastTimestamp``.
+  patched with ``count + 1`` and a new ``lastTimestamp``;
+- **spam is dropped**: each (source component, involved object) has a token bucket of 25
+  Events refilled at one per 5 minutes (``EventSourceObjectSpamFilter``); an Event that finds
+  it empty is not written at all. A CloneSet creating 1000 pods records its first 25 Events,
+  as kube-controller-manager's ReplicaSet does, instead of 1000 API requests.
 
 "Recent" is a bounded LRU cache (4096 keys, client-go's ``maxLruCacheEntries``) per process.
 No I/O and no clock here (``now`` is passed in); ``workers/runtime/events.py`` does the API calls.
@@ -23,6 +27,8 @@ from typing import Generic, TypeVar
 MAX_CACHE_ENTRIES = 4096
 SIMILAR_MAX_EVENTS = 10
 SIMILAR_INTERVAL_SECONDS = 600.0
+SPAM_BURST = 25
+SPAM_REFILL_PER_SECOND = 1.0 / 300.0
 COMBINED_PREFIX = "(combined from similar events): "
 
 K = TypeVar("K")
@@ -44,6 +50,46 @@ class SimilarKey:
 
 
 @dataclass(frozen=True)
+class SpamKey:
+    """Events from one source about one object share a token bucket (client-go's ``getSpamKey``)."""
+
+    component: str
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class TokenBucket:
+    """Tokens left at ``updated`` (client-go's ``spamRecord`` rate limiter)."""
+
+    tokens: float
+    updated: float
+
+
+def take_token(
+    bucket: TokenBucket | None,
+    now: float,
+    burst: int = SPAM_BURST,
+    refill_per_second: float = SPAM_REFILL_PER_SECOND,
+) -> tuple[TokenBucket, bool]:
+    """The bucket after one Event asked for a token at ``now``, and whether it got one.
+
+    A new bucket starts full (``burst`` tokens); tokens come back at ``refill_per_second``, never
+    above ``burst``.
+    """
+    if bucket is None:
+        tokens = float(burst)
+    else:
+        tokens = min(float(burst), bucket.tokens + max(0.0, now - bucket.updated) * refill_per_second)
+    if tokens >= 1.0:
+        return TokenBucket(tokens - 1.0, now), True
+    return TokenBucket(tokens, now), False
+
+
+@dataclass(frozen=True)
 class EventKey:
     """What makes two Events the same Event (client-go's ``getEventKey``).
 
@@ -60,6 +106,10 @@ class EventKey:
     reason: str
     message: str
     combined: bool = False
+
+    @property
+    def spam(self) -> SpamKey:
+        return SpamKey(self.component, self.api_version, self.kind, self.namespace, self.name, self.uid)
 
     @property
     def similar(self) -> SimilarKey:
@@ -183,12 +233,21 @@ class Correlated:
 
 
 class EventCache:
-    """Per-process correlation state: the similar-Event records and the Events last written."""
+    """Per-process correlation state: similar-Event records, Events last written, spam buckets."""
 
-    def __init__(self, max_entries: int = MAX_CACHE_ENTRIES) -> None:
+    def __init__(self, max_entries: int = MAX_CACHE_ENTRIES, spam_burst: int = SPAM_BURST) -> None:
         self.max_entries = max_entries
+        self.spam_burst = spam_burst
         self.similar: LruCache[SimilarKey, SimilarRecord] = LruCache(max_entries)
         self.events: LruCache[EventKey, CachedEvent] = LruCache(max_entries)
+        self.buckets: LruCache[SpamKey, TokenBucket] = LruCache(max_entries)
+
+    def allow(self, key: EventKey, now: float) -> bool:
+        """Whether the spam filter lets an Event under ``key`` be written (takes a token)."""
+        spam = key.spam
+        bucket, allowed = take_token(self.buckets.get(spam), now, self.spam_burst)
+        self.buckets.put(spam, bucket)
+        return allowed
 
     def correlate(self, key: EventKey, now: float) -> Correlated:
         """Aggregate ``key`` with its similar Events; the key and message to record it under."""

@@ -6,8 +6,10 @@ reconcile gave up with ``kubectl describe`` / ``kubectl get events``.
 Events are correlated per process as client-go's EventRecorder does (see
 :mod:`workers.runtime.event_correlation`): an Event identical to a recent one patches the
 existing object's ``count`` and ``lastTimestamp`` instead of creating another, and after 10
-similar ones (same reason, other messages) they are combined into one Event. Events are best
-effort: an API error while recording one is logged and never fails the reconcile.
+similar ones (same reason, other messages) they are combined into one Event; past a burst of 25
+Events per source and object, one more is let through every 5 minutes and the rest are dropped
+(counted in ``flotilla_worker_events_dropped_total``). Events are best effort: an API error while
+recording one is logged and never fails the reconcile.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 import weakref
 from dataclasses import dataclass
 
+from flotilla.runtime import metrics
 from flotilla.runtime.errors import KubeError, NotFound
 from flotilla.runtime.kube import EVENTS, JsonObject, KubeClient
 from workers.runtime.event_correlation import (
@@ -113,6 +116,16 @@ async def emit_event(
         event_key(involved, reason, message, event_type, component), time.monotonic()
     )
     key, message = correlated.key, correlated.message[:MESSAGE_LIMIT]
+    if not cache.allow(key, time.monotonic()):
+        metrics.KUBE_EVENTS_DROPPED.labels(reason).inc()
+        log.debug(
+            "Event %s on %s %s/%s dropped by the spam filter",
+            reason,
+            involved.kind,
+            involved.namespace,
+            involved.name,
+        )
+        return
     try:
         async with _key_lock(cache, key):
             await _record(api, cache, key, involved, reason, message, event_type, component)

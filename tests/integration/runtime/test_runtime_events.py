@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from flotilla.runtime.kube import CONFIGMAPS, EVENTS, JsonObject, KubeClient
-from workers.runtime.event_correlation import EventCache
+from workers.runtime.event_correlation import SPAM_BURST, EventCache
 from workers.runtime.events import ObjectRef, emit_event
 
 
@@ -109,3 +109,16 @@ async def test_concurrent_emits_share_one_event(kube: KubeClient, namespace: str
     created = [e for e in events if e["reason"] == "SuccessfulCreate"]
     assert len(created) == 10  # 9 separate, then one combined Event for the other 11
     assert sorted(e["count"] for e in created) == [1] * 9 + [11]
+
+
+async def test_events_past_the_spam_burst_are_dropped(kube: KubeClient, namespace: str) -> None:
+    """As client-go: 25 Events per source and object, then no more (one per 5 minutes)."""
+    ref = await _configmap(kube, namespace, "spam")
+    other = await _configmap(kube, namespace, "quiet")
+    cache = EventCache()
+    for i in range(SPAM_BURST + 5):
+        await emit_event(kube, ref, f"Reason{i}", "same text", "Normal", "fl", cache)
+    await emit_event(kube, other, "Reason0", "same text", "Normal", "fl", cache)
+
+    assert len(await _events(kube, namespace, "spam")) == SPAM_BURST
+    assert len(await _events(kube, namespace, "quiet")) == 1

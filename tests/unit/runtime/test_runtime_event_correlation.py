@@ -7,14 +7,17 @@ import pytest
 from workers.runtime.event_correlation import (
     COMBINED_PREFIX,
     MAX_CACHE_ENTRIES,
+    SPAM_BURST,
     CachedEvent,
     CreateEvent,
     EventCache,
     EventKey,
     PatchEvent,
     SimilarRecord,
+    TokenBucket,
     aggregate,
     decide,
+    take_token,
 )
 from workers.runtime.events import ObjectRef, event_key
 
@@ -166,3 +169,30 @@ def test_correlate_combines_after_ten_similar() -> None:
     # other reasons and other objects are aggregated apart
     assert not cache.correlate(_key(reason="SuccessfulDelete"), 12.0).key.combined
     assert not cache.correlate(_key(uid="u2", message="succeed to create pod cs-99"), 12.0).key.combined
+
+
+def test_token_bucket_starts_full_and_empties_after_the_burst() -> None:
+    bucket: TokenBucket | None = None
+    allowed = []
+    for _ in range(SPAM_BURST + 3):
+        bucket, ok = take_token(bucket, now=100.0)
+        allowed.append(ok)
+    assert allowed == [True] * SPAM_BURST + [False] * 3
+
+
+def test_token_bucket_refills_one_token_per_five_minutes_up_to_the_burst() -> None:
+    empty = TokenBucket(0.0, 0.0)
+    assert take_token(empty, now=299.0)[1] is False
+    assert take_token(empty, now=300.0)[1] is True
+    refilled, ok = take_token(empty, now=10 * 300.0 * SPAM_BURST)
+    assert ok
+    assert refilled.tokens == SPAM_BURST - 1  # capped at the burst before taking one
+
+
+def test_spam_filter_is_per_source_and_object_not_per_reason() -> None:
+    cache = EventCache(spam_burst=2)
+    assert cache.allow(_key(reason="A"), 0.0)
+    assert cache.allow(_key(reason="B", message="other"), 0.0)
+    assert not cache.allow(_key(reason="C"), 0.0)
+    assert cache.allow(_key(name="another-cloneset"), 0.0)
+    assert cache.allow(_key(component="another-worker"), 0.0)

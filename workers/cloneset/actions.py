@@ -46,6 +46,8 @@ class NewPod:
     claims: tuple[JsonObject, ...] = ()
     success_event: EventRecord | None = None
     failure_event: EventRecord | None = None
+    ready_conditions: tuple[JsonObject, ...] = ()
+    """Readiness-gate conditions to set True (status subresource) right after the pod is created."""
 
 
 @dataclass(frozen=True)

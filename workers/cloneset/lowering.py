@@ -67,6 +67,10 @@ def lower(snapshot: CloneSetSnapshot, step: steps.Action) -> tuple[runtime.Actio
             for new in pods:
                 out.extend(runtime.CreateObject(PVCS, ns, dict(c)) for c in new.claims)
                 out.append(runtime.CreateObject(PODS, ns, dict(new.pod)))
+                if new.ready_conditions:
+                    conditions = {"status": {"conditions": [dict(c) for c in new.ready_conditions]}}
+                    pod_name = str(new.pod["metadata"]["name"])  # type: ignore[index]
+                    out.append(runtime.PatchObject(PODS, ns, pod_name, conditions, "strategic", "status"))
                 if new.success_event is not None:
                     out.append(event_action(snapshot, new.success_event))
             return tuple(out)

@@ -32,6 +32,7 @@ from workers.cloneset.kube_json import (
     name_of,
     objects,
     strings,
+    text,
     thaw_object,
 )
 from workers.cloneset.ownership import cloneset_name, cloneset_namespace, controller_reference
@@ -132,11 +133,19 @@ def build_pod(
     timestamp: str,
     short_hash_label: bool,
 ) -> JsonDict:
-    """A pod from ``template`` (``GetPodFromTemplate`` + kruise's additions), in PreparingNormal."""
+    """A pod from ``template`` (``GetPodFromTemplate`` + kruise's additions).
+
+    Its lifecycle state is ``PreparingNormal`` when the CloneSet has a ``preNormal`` hook, else
+    ``Normal`` at once: kruise creates every pod ``PreparingNormal`` and moves it to ``Normal`` in
+    its next reconcile when no hook holds it; starting there saves one write per pod and no one
+    can act on the difference (nothing waits on an unhooked ``PreparingNormal``).
+    """
     labels = dict(labels_of(template))
     write_revision_labels(labels, revision, short_hash_label=short_hash_label)
     labels[CLONESET_INSTANCE_ID_LABEL] = pod_instance_id
-    labels[LIFECYCLE_STATE_LABEL] = "PreparingNormal"
+    lifecycle = cloneset.spec.lifecycle
+    hooked = lifecycle is not None and lifecycle.pre_normal is not None
+    labels[LIFECYCLE_STATE_LABEL] = "PreparingNormal" if hooked else "Normal"
     annotations = dict(annotations_of(template))
     annotations[LIFECYCLE_TIMESTAMP_ANNOTATION] = timestamp
     metadata: JsonDict = {
@@ -182,9 +191,20 @@ def new_pod(
     timestamp: str,
     short_hash_label: bool,
 ) -> NewPod:
-    """The pod plus the PVCs it needs that do not exist yet."""
+    """The pod, the PVCs it needs that do not exist yet, and its readiness gates' first conditions.
+
+    ``InPlaceUpdateReady`` and ``KruisePodReady`` start True, as kruise's ``inplaceupdate.Refresh``
+    and pod-readiness controller set them on a new pod; writing them right after the create
+    (not a reconcile later) lets the pod turn Ready as soon as its containers run.
+    """
     pod = build_pod(
         cloneset, template, revision, pod_instance_id, timestamp=timestamp, short_hash_label=short_hash_label
     )
     missing = tuple(c for c in claims_for(cloneset, pod_instance_id) if name_of(c) not in existing_claims)
-    return NewPod(pod=pod, claims=missing)
+    gates = {text(g, "conditionType") for g in objects(pod, "spec", "readinessGates")}
+    ready = tuple(
+        {"type": gate, "status": "True", "lastTransitionTime": timestamp}
+        for gate in (INPLACE_UPDATE_READY_CONDITION, KRUISE_POD_READY_CONDITION)
+        if gate in gates
+    )
+    return NewPod(pod=pod, claims=missing, ready_conditions=ready)

@@ -11,7 +11,7 @@ preDelete hook go to PreparingDelete instead of being deleted. Pure; called by `
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from workers.cloneset.actions import Action, CreatePods, DeletePod, EmitEvent, NewPod, normal, warning
 from workers.cloneset.diff import RolloutDiff, calculate_diff
@@ -112,9 +112,8 @@ def _create(ctx: RolloutContext, count: int, at_current: int) -> tuple[tuple[Act
         )
         pod_name = name_of(created.pod)
         pods.append(
-            NewPod(
-                created.pod,
-                created.claims,
+            replace(
+                created,
                 success_event=normal("SuccessfulCreate", f"succeed to create pod {pod_name}"),
                 failure_event=warning("FailedCreate", f"failed to create pod: {{error}}, pod: {pod_name}"),
             )

@@ -39,7 +39,7 @@ def test_new_cloneset_creates_revision_then_pods_in_slow_start_batches() -> None
         assert label(p, "apps.kruise.io/cloneset-instance-id") == name[4:]
         assert label(p, "controller-revision-hash") == rev
         assert label(p, "pod-template-hash") == rev.rsplit("-", 1)[1]
-        assert label(p, "lifecycle.apps.kruise.io/state") == "PreparingNormal"
+        assert label(p, "lifecycle.apps.kruise.io/state") == "Normal"  # no preNormal hook
         assert p["spec"]["readinessGates"] == [  # type: ignore[index]
             {"conditionType": "InPlaceUpdateReady"},
             {"conditionType": "KruisePodReady"},
@@ -55,6 +55,15 @@ def test_new_cloneset_creates_revision_then_pods_in_slow_start_batches() -> None
     assert status["labelSelector"] == "app=web"
     assert status["replicas"] == 0
     assert status["expectedUpdatedReplicas"] == 10
+
+
+def test_new_pods_wait_in_preparing_normal_only_under_a_pre_normal_hook() -> None:
+    hooked = cloneset(2, lifecycle={"preNormal": {"labelsHandler": {"warm": "yes"}}})
+    assert {label(p, "lifecycle.apps.kruise.io/state") for p in created(run(hooked, []))} == {
+        "PreparingNormal"
+    }
+    plain = cloneset(2, lifecycle={"preDelete": {"labelsHandler": {"hold": "true"}}})
+    assert {label(p, "lifecycle.apps.kruise.io/state") for p in created(run(plain, []))} == {"Normal"}
 
 
 def test_same_seed_same_plan_other_seed_other_names() -> None:

@@ -39,6 +39,21 @@ def test_plan_carries_steps_and_their_lowering() -> None:
     assert result.actions[0].resource == CONTROLLER_REVISIONS  # type: ignore[union-attr]
     assert kinds.count("CreateObject") == 3  # revision + 2 pods
     assert kinds.count("EmitEvent") == 2  # SuccessfulCreate per pod
+    for index, action in enumerate(result.actions):
+        if isinstance(action, runtime.CreateObject) and action.resource != CONTROLLER_REVISIONS:
+            # each pod's readiness-gate conditions follow its create, before its Event
+            follow = result.actions[index + 1]
+            assert isinstance(follow, runtime.PatchObject)
+            assert (follow.name, follow.subresource, follow.patch_type) == (
+                action.body["metadata"]["name"],  # type: ignore[index]
+                "status",
+                "strategic",
+            )
+            conditions = follow.patch["status"]["conditions"]  # type: ignore[index]
+            assert [(c["type"], c["status"]) for c in conditions] == [
+                ("InPlaceUpdateReady", "True"),
+                ("KruisePodReady", "True"),
+            ]
     assert kinds[-1] == "PatchObject"  # status, last
     status = result.actions[-1]
     assert isinstance(status, runtime.PatchObject)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from workers.cloneset.actions import Action, DeleteClaim, PatchClaim, warning
 from workers.cloneset.kube_json import JsonObject, field, name_of, objects, text, uid_of
 from workers.cloneset.ownership import is_owned_by
-from workers.cloneset.pods import instance_id
+from workers.cloneset.pods import PodView, instance_id
 
 
 def owned_claims(pvcs: Sequence[JsonObject], cloneset_uid: str) -> tuple[JsonObject, ...]:
@@ -33,12 +33,12 @@ class ClaimCleanup:
 
 def clean_up_claims(
     claims: Sequence[JsonObject],
-    active_pods: Sequence[JsonObject],
-    inactive_pods: Sequence[JsonObject],
+    active_pods: Sequence[PodView],
+    inactive_pods: Sequence[PodView],
     cloneset_uid: str,
 ) -> ClaimCleanup:
-    active_ids = {instance_id(p) for p in active_pods} - {""}
-    inactive = {instance_id(p): p for p in inactive_pods if instance_id(p)}
+    active_ids = {p.instance_id for p in active_pods} - {""}
+    inactive = {p.instance_id: p for p in inactive_pods if p.instance_id}
     actions: list[Action] = []
     kept: list[JsonObject] = []
     for claim in claims:
@@ -50,15 +50,15 @@ def clean_up_claims(
             pod_ref = {
                 "apiVersion": "v1",
                 "kind": "Pod",
-                "name": name_of(pod),
-                "uid": uid_of(pod),
+                "name": pod.name,
+                "uid": pod.uid,
                 "controller": True,
                 "blockOwnerDeletion": True,
             }
             others = [
                 dict(ref)
                 for ref in objects(claim, "metadata", "ownerReferences")
-                if ref.get("uid") != cloneset_uid and ref.get("uid") != uid_of(pod)
+                if ref.get("uid") != cloneset_uid and ref.get("uid") != pod.uid
             ]
             patch = {"metadata": {"ownerReferences": [*others, pod_ref]}}
             rv = text(claim, "metadata", "resourceVersion") or None

@@ -12,12 +12,11 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from workers.cloneset.kube_json import JsonObject
 from workers.cloneset.limits import RolloutLimits
-from workers.cloneset.pods import is_cloneset_available, is_specified_delete, lifecycle_state
+from workers.cloneset.pods import PodView, is_cloneset_available, is_specified_delete
 
 #: Whether a pod counts as updated (at the update revision) for this calculation.
-IsPodUpdated = Callable[[JsonObject], bool]
+IsPodUpdated = Callable[[PodView], bool]
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ class PodCounts:
 
 
 def count_pods(
-    pods: Sequence[JsonObject],
+    pods: Sequence[PodView],
     is_updated: IsPodUpdated,
     pods_to_delete: Collection[str],
     min_ready_seconds: int,
@@ -73,7 +72,7 @@ def count_pods(
     for pod in pods:
         side = "new" if is_updated(pod) else "old"
         tally[side] += 1
-        if lifecycle_state(pod) == "PreparingDelete":
+        if pod.lifecycle_state == "PreparingDelete":
             tally[f"{side}_pre_deleting"] += 1
             continue
         tally[f"{side}_active"] += 1
@@ -90,7 +89,7 @@ def _plus_and_minus(a: int, b: int) -> bool:
 
 def calculate_diff(
     limits: RolloutLimits,
-    pods: Sequence[JsonObject],
+    pods: Sequence[PodView],
     *,
     is_updated: IsPodUpdated,
     revisions_differ: bool,

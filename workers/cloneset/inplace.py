@@ -24,8 +24,9 @@ from schemas.kruise.pub import (
     LIFECYCLE_STATE_LABEL,
     LIFECYCLE_TIMESTAMP_ANNOTATION,
 )
-from workers.cloneset.kube_json import JsonDict, JsonObject, annotations_of, objects, text
+from workers.cloneset.kube_json import JsonDict, JsonObject, objects, text
 from workers.cloneset.newpod import write_revision_labels
+from workers.cloneset.pods import PodView
 
 LEGACY_STATE_ANNOTATION = "inplace-update-state"
 LEGACY_GRACE_ANNOTATION = "inplace-update-grace"
@@ -114,16 +115,16 @@ def _string_map(template: JsonObject, key: str) -> dict[str, str]:
     return {k: v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, Mapping) else {}
 
 
-def state_annotation(pod: JsonObject) -> JsonObject | None:
+def state_annotation(pod: PodView) -> JsonObject | None:
     """The parsed in-place update state (new key, then the legacy one)."""
-    annotations = annotations_of(pod)
+    annotations = pod.annotations
     raw = annotations.get(INPLACE_UPDATE_STATE_ANNOTATION) or annotations.get(LEGACY_STATE_ANNOTATION)
     return _parse(raw)
 
 
-def grace_annotation(pod: JsonObject) -> JsonObject | None:
+def grace_annotation(pod: PodView) -> JsonObject | None:
     """The parsed deferred update spec, if the pod is inside its grace period."""
-    annotations = annotations_of(pod)
+    annotations = pod.annotations
     raw = annotations.get(INPLACE_UPDATE_GRACE_ANNOTATION) or annotations.get(LEGACY_GRACE_ANNOTATION)
     return _parse(raw)
 
@@ -175,12 +176,12 @@ def spec_from_grace(grace: JsonObject) -> InPlaceSpec:
     )
 
 
-def apply_patch(pod: JsonObject, spec: InPlaceSpec, timestamp: str) -> tuple[JsonDict, JsonDict]:
+def apply_patch(pod: PodView, spec: InPlaceSpec, timestamp: str) -> tuple[JsonDict, JsonDict]:
     """Image + metadata changes and the resulting state (``defaultPatchUpdateSpecToPod``)."""
-    image_ids = {text(s, "name"): text(s, "imageID") for s in objects(pod, "status", "containerStatuses")}
+    image_ids = {text(s, "name"): text(s, "imageID") for s in objects(pod.raw, "status", "containerStatuses")}
     changed = sorted(
         text(c, "name")
-        for c in objects(pod, "spec", "containers")
+        for c in objects(pod.raw, "spec", "containers")
         if text(c, "name") in spec.container_images
     )
     # Keys in the order of kruise's InPlaceUpdateState struct, so the annotation reads the same.
@@ -199,7 +200,7 @@ def apply_patch(pod: JsonObject, spec: InPlaceSpec, timestamp: str) -> tuple[Jso
     return patch, state
 
 
-def in_place_patch(pod: JsonObject, spec: InPlaceSpec, timestamp: str, *, short_hash_label: bool) -> JsonDict:
+def in_place_patch(pod: PodView, spec: InPlaceSpec, timestamp: str, *, short_hash_label: bool) -> JsonDict:
     """The pod patch starting an in-place update to ``spec.revision`` (``updatePodInPlace``)."""
     labels: dict[str, object] = dict(spec.labels)
     revision_labels: dict[str, str] = {}
@@ -223,7 +224,7 @@ def in_place_patch(pod: JsonObject, spec: InPlaceSpec, timestamp: str, *, short_
     return patch
 
 
-def finish_grace_patch(pod: JsonObject, spec: InPlaceSpec, timestamp: str) -> JsonDict:
+def finish_grace_patch(pod: PodView, spec: InPlaceSpec, timestamp: str) -> JsonDict:
     """The deferred part of an in-place update, once the grace period has passed."""
     patch, state = apply_patch(pod, spec, timestamp)
     previous = state_annotation(pod)
@@ -241,7 +242,7 @@ def finish_grace_patch(pod: JsonObject, spec: InPlaceSpec, timestamp: str) -> Js
     return patch
 
 
-def update_completed(pod: JsonObject) -> bool:
+def update_completed(pod: PodView) -> bool:
     """The kubelet runs the new images (``DefaultCheckInPlaceUpdateCompleted``)."""
     if grace_annotation(pod) is not None:
         return False
@@ -255,10 +256,10 @@ def update_completed(pod: JsonObject) -> bool:
     last = state.get("lastContainerStatuses")
     pending = dict(last) if isinstance(last, Mapping) else {}
     images = {}
-    for container in objects(pod, "spec", "containers"):
+    for container in objects(pod.raw, "spec", "containers"):
         image = text(container, "image")
         images[text(container, "name")] = image if ":" in image else f"{image}:latest"
-    for status in objects(pod, "status", "containerStatuses"):
+    for status in objects(pod.raw, "status", "containerStatuses"):
         name = text(status, "name")
         if name not in pending:
             continue

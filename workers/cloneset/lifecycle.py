@@ -20,8 +20,8 @@ from schemas.kruise.pub import (
     LifecycleHook,
 )
 from workers.cloneset.actions import PatchPod
-from workers.cloneset.kube_json import JsonDict, JsonObject, name_of, objects, text
-from workers.cloneset.pods import condition, has_readiness_gate, lifecycle_state
+from workers.cloneset.kube_json import JsonDict, text
+from workers.cloneset.pods import PodView, condition, has_readiness_gate, lifecycle_state
 
 _HOOK_KEYS = {"PreparingDelete": "preDeleteHook", "PreparingUpdate": "preUpdateHook"}
 
@@ -55,7 +55,7 @@ def _dump(messages: list[dict[str, str]]) -> str:
     return orjson.dumps(ordered).decode()
 
 
-def conditions_patch(pod: JsonObject, changed: Mapping[str, JsonDict]) -> JsonDict:
+def conditions_patch(pod: PodView, changed: Mapping[str, JsonDict]) -> JsonDict:
     """A status patch setting ``changed`` conditions; Ready turns False if a readiness gate is not True.
 
     Mirrors ``util.SetPodReadyCondition``: only when the pod has a Ready condition and its
@@ -66,8 +66,7 @@ def conditions_patch(pod: JsonObject, changed: Mapping[str, JsonDict]) -> JsonDi
     containers_ready = condition(pod, "ContainersReady")
     if ready is not None and containers_ready is not None and containers_ready.get("status") == "True":
         unready = []
-        for gate in objects(pod, "spec", "readinessGates"):
-            gate_type = text(gate, "conditionType")
+        for gate_type in pod.readiness_gates:
             current = changed.get(gate_type) or condition(pod, gate_type)
             if current is None:
                 unready.append(f'corresponding condition of pod readiness gate "{gate_type}" does not exist.')
@@ -86,7 +85,7 @@ def conditions_patch(pod: JsonObject, changed: Mapping[str, JsonDict]) -> JsonDi
     return {"status": {"conditions": conditions}}
 
 
-def not_ready_patch(pod: JsonObject, state: str, now: str) -> JsonDict | None:
+def not_ready_patch(pod: PodView, state: str, now: str) -> JsonDict | None:
     """``markPodNotReady``: the KruisePodReady change entering ``state``, or None when nothing changes."""
     if not has_readiness_gate(pod, KRUISE_POD_READY_CONDITION):
         return None
@@ -117,7 +116,7 @@ def not_ready_patch(pod: JsonObject, state: str, now: str) -> JsonDict | None:
 
 
 def transition(
-    pod: JsonObject,
+    pod: PodView,
     state: str,
     timestamp: str,
     *,
@@ -128,12 +127,10 @@ def transition(
     """The writes moving ``pod`` to lifecycle ``state`` (``UpdatePodLifecycle``); empty if already there."""
     writes: list[PatchPod] = []
     if mark_not_ready and (patch := not_ready_patch(pod, state, timestamp)) is not None:
-        writes.append(PatchPod(name_of(pod), patch, subresource="status", resource_version=resource_version))
+        writes.append(PatchPod(pod.name, patch, subresource="status", resource_version=resource_version))
         resource_version = None
     if lifecycle_state(pod) != state:
         writes.append(
-            PatchPod(
-                name_of(pod), lifecycle_patch(state, timestamp, readd), resource_version=resource_version
-            )
+            PatchPod(pod.name, lifecycle_patch(state, timestamp, readd), resource_version=resource_version)
         )
     return tuple(writes)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from schemas.kruise.cloneset import CloneSet
 from schemas.kruise.pub import LabelSelector
-from workers.cloneset.kube_json import JsonDict, JsonObject, controller_ref, field, labels_of
+from workers.cloneset.kube_json import JsonDict, JsonObject, controller_ref
+from workers.cloneset.pods import PodView
 
 CLONESET_API_VERSION = "apps.kruise.io/v1alpha1"
 CLONESET_KIND = "CloneSet"
@@ -100,11 +101,11 @@ def selector_string(selector: LabelSelector) -> str:
 class PodClaims:
     """The CloneSet's pods after adoption and release decisions."""
 
-    owned: tuple[JsonObject, ...]
+    owned: tuple[PodView, ...]
     """Pods the CloneSet controls (including those it adopts now)."""
-    adopt: tuple[JsonObject, ...]
+    adopt: tuple[PodView, ...]
     """Orphans to adopt: matching, no controller, not being deleted."""
-    release: tuple[JsonObject, ...]
+    release: tuple[PodView, ...]
     """Owned pods that no longer match the selector."""
 
 
@@ -113,17 +114,17 @@ def is_owned_by(obj: JsonObject, uid: str) -> bool:
     return ref is not None and ref.get("uid") == uid
 
 
-def claim_pods(cloneset: CloneSet, pods: Sequence[JsonObject]) -> PodClaims:
+def claim_pods(cloneset: CloneSet, pods: Sequence[PodView]) -> PodClaims:
     """Adopt matching orphans, release non-matching owned pods (``ClaimOwnedObjects``)."""
     uid = cloneset_uid(cloneset)
     selector = cloneset.spec.selector
     being_deleted = cloneset.metadata.get("deletionTimestamp") is not None
-    owned: list[JsonObject] = []
-    adopt: list[JsonObject] = []
-    release: list[JsonObject] = []
+    owned: list[PodView] = []
+    adopt: list[PodView] = []
+    release: list[PodView] = []
     for pod in pods:
-        matches = selector_matches(selector, labels_of(pod))
-        ref = controller_ref(pod)
+        matches = selector_matches(selector, pod.labels)
+        ref = pod.controller
         if ref is not None:
             if ref.get("uid") != uid:
                 continue
@@ -131,7 +132,7 @@ def claim_pods(cloneset: CloneSet, pods: Sequence[JsonObject]) -> PodClaims:
                 owned.append(pod)
             else:
                 release.append(pod)
-        elif matches and not being_deleted and field(pod, "metadata", "deletionTimestamp") is None:
+        elif matches and not being_deleted and not pod.deleting:
             adopt.append(pod)
             owned.append(pod)
     return PodClaims(tuple(owned), tuple(adopt), tuple(release))

@@ -27,12 +27,12 @@ from workers.cloneset.actions import (
 )
 from workers.cloneset.claims import clean_up_claims, owned_claims
 from workers.cloneset.config import PlannerConfig
-from workers.cloneset.kube_json import JsonDict, JsonObject, name_of, text, uid_of
+from workers.cloneset.kube_json import JsonDict, JsonObject, name_of
 from workers.cloneset.limits import resolve_limits
 from workers.cloneset.newpod import SeededNames
 from workers.cloneset.observed import ObservedCloneSet
 from workers.cloneset.ownership import claim_pods, cloneset_uid, controller_reference, selector_string
-from workers.cloneset.pods import is_active, is_at_revision
+from workers.cloneset.pods import PodView, is_active, is_at_revision, read_pod
 from workers.cloneset.revisions import decide_revisions, owned_revisions, revisions_to_delete, template_of
 from workers.cloneset.rollout import RolloutContext
 from workers.cloneset.scale import plan_scale
@@ -50,22 +50,16 @@ from workers.cloneset.validation import SpecProblem, scale_problems, update_prob
 
 
 def _adoption(
-    observed: ObservedCloneSet, adopt: Sequence[JsonObject], release: Sequence[JsonObject]
+    observed: ObservedCloneSet, adopt: Sequence[PodView], release: Sequence[PodView]
 ) -> list[Action]:
     owner = controller_reference(observed.cloneset)
     actions: list[Action] = []
     for pod in adopt:
-        patch = {"metadata": {"ownerReferences": [owner], "uid": uid_of(pod)}}
-        actions.append(
-            PatchPod(name_of(pod), patch, resource_version=text(pod, "metadata", "resourceVersion") or None)
-        )
+        patch = {"metadata": {"ownerReferences": [owner], "uid": pod.uid}}
+        actions.append(PatchPod(pod.name, patch, resource_version=pod.resource_version))
     for pod in release:
-        patch = {
-            "metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner["uid"]}], "uid": uid_of(pod)}
-        }
-        actions.append(
-            PatchPod(name_of(pod), patch, resource_version=text(pod, "metadata", "resourceVersion") or None)
-        )
+        patch = {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner["uid"]}], "uid": pod.uid}}
+        actions.append(PatchPod(pod.name, patch, resource_version=pod.resource_version))
     return actions
 
 
@@ -155,7 +149,8 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
         return _blocked(observed, blocking, now)
 
     uid = cloneset_uid(cloneset)
-    claims = claim_pods(cloneset, observed.pods)
+    # Each pod's JSON is read once, here; the rest of the pass asks the records.
+    claims = claim_pods(cloneset, [read_pod(p) for p in observed.pods])
     actions: list[Action] = _adoption(observed, claims.adopt, claims.release)
     active = tuple(p for p in claims.owned if is_active(p))
     inactive = tuple(p for p in claims.owned if not is_active(p))
@@ -198,7 +193,7 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
         changes.extend(pod_pass.changes)
         requeue, reason = pod_pass.requeue_after, pod_pass.reason
 
-    live_names = {name_of(p) for p in active}
+    live_names = {p.name for p in active}
     pods_to_delete = spec.scale_strategy.pods_to_delete or []
     pruned = [n for n in pods_to_delete if n in live_names]
     if len(pruned) != len(pods_to_delete):

@@ -1,15 +1,20 @@
-"""What the CloneSet planner needs to know about one Pod, read from its JSON.
+"""What the CloneSet planner needs to know about one Pod, read once from its JSON.
 
-Ports of the pod predicates kruise and Kubernetes use (``podutil.IsPodReady`` /
-``IsPodAvailable``, ``kubecontroller.IsPodActive``, kruise's ``IsPodUpdateReady``, lifecycle
-hook matching, revision-hash equality). Pure functions over pod dicts; called by the diff,
-scale, update and status modules of ``workers.cloneset``.
+``read_pod`` reads a pod dict once per plan into a :class:`PodView` (a frozen record of what
+the predicates ask: labels, condition by type, revision, lifecycle state, readiness, ...,
+plus the raw dict for building patches). The predicates below are ports of those kruise and
+Kubernetes use (``podutil.IsPodReady`` / ``IsPodAvailable``, ``kubecontroller.IsPodActive``,
+kruise's ``IsPodUpdateReady``, lifecycle hook matching, revision-hash equality) over that
+record, so a plan walks each pod's JSON once instead of at every question. Pure; called by
+the planner modules of ``workers.cloneset`` (``instance_id`` / ``creation_time`` also read
+plain JSON objects: PVCs, revisions).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from schemas.kruise.cloneset import CLONESET_INSTANCE_ID_LABEL
@@ -23,13 +28,14 @@ from schemas.kruise.pub import (
 )
 from workers.cloneset.kube_json import (
     JsonObject,
-    annotations_of,
+    controller_ref,
     field,
     integer,
     labels_of,
-    name_of,
+    mapping,
     objects,
     parse_time,
+    string_map,
     strings,
     text,
 )
@@ -37,83 +43,167 @@ from workers.cloneset.kube_json import (
 _DELETION_COST = re.compile(r"^(0|-?[1-9][0-9]*)$")
 
 
-def phase(pod: JsonObject) -> str:
-    return text(pod, "status", "phase")
+@dataclass(frozen=True, slots=True)
+class PodView:
+    """One pod as the planner sees it: read once per plan by :func:`read_pod`."""
+
+    raw: JsonObject
+    """The pod as observed (patches are built from it)."""
+    name: str
+    uid: str
+    resource_version: str | None
+    """``metadata.resourceVersion`` (None when unset): the precondition of a pod's first write."""
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    finalizers: frozenset[str]
+    controller: JsonObject | None
+    """The ownerReference with ``controller: true``."""
+    deleting: bool
+    """``metadata.deletionTimestamp`` is set."""
+    created: datetime | None
+    phase: str
+    node_name: str
+    conditions: Mapping[str, JsonObject]
+    """The first condition of each type."""
+    readiness_gates: tuple[str, ...]
+    """``spec.readinessGates[].conditionType``, in order."""
+    ready: bool
+    """The Ready condition is True."""
+    ready_since: datetime | None
+    """When Ready last turned True (None when not ready or unknown)."""
+    in_place_ready: bool
+    """No ``InPlaceUpdateReady`` condition, or it is True."""
+    revision: str
+    """The ``controller-revision-hash`` label ('' when unset)."""
+    lifecycle_state: str
+    """The ``lifecycle.apps.kruise.io/state`` label ('' when unset)."""
+    instance_id: str
+    deletion_cost: int
+    max_restarts: int
 
 
-def node_name(pod: JsonObject) -> str:
-    return text(pod, "spec", "nodeName")
+def _deletion_cost(annotations: Mapping[str, str]) -> int:
+    """``controller.kubernetes.io/pod-deletion-cost`` (0 when unset or invalid, as Kubernetes reads it)."""
+    value = annotations.get(POD_DELETION_COST_ANNOTATION)
+    if value is None or not _DELETION_COST.match(value):
+        return 0
+    cost = int(value)
+    return cost if -(2**31) <= cost < 2**31 else 0
 
 
-def is_active(pod: JsonObject) -> bool:
+def read_pod(pod: JsonObject) -> PodView:
+    """Everything the planner asks about ``pod``, read from its JSON once (total: never raises)."""
+    metadata = mapping(pod, "metadata")
+    spec = mapping(pod, "spec")
+    status = mapping(pod, "status")
+    labels = string_map(metadata, "labels")
+    annotations = string_map(metadata, "annotations")
+    conditions: dict[str, JsonObject] = {}
+    for cond in objects(status, "conditions"):
+        kind = cond.get("type")
+        if isinstance(kind, str) and kind not in conditions:
+            conditions[kind] = cond
+    ready_cond = conditions.get("Ready")
+    ready = ready_cond is not None and ready_cond.get("status") == "True"
+    since = parse_time(ready_cond.get("lastTransitionTime")) if ready_cond is not None and ready else None
+    in_place = conditions.get(INPLACE_UPDATE_READY_CONDITION)
+    return PodView(
+        raw=pod,
+        name=text(metadata, "name"),
+        uid=text(metadata, "uid"),
+        resource_version=text(metadata, "resourceVersion") or None,
+        labels=labels,
+        annotations=annotations,
+        finalizers=frozenset(strings(metadata, "finalizers")),
+        controller=controller_ref(pod),
+        deleting=metadata.get("deletionTimestamp") is not None,
+        created=parse_time(metadata.get("creationTimestamp")),
+        phase=text(status, "phase"),
+        node_name=text(spec, "nodeName"),
+        conditions=conditions,
+        readiness_gates=tuple(text(gate, "conditionType") for gate in objects(spec, "readinessGates")),
+        ready=ready,
+        ready_since=since,
+        in_place_ready=in_place is None or in_place.get("status") == "True",
+        revision=labels.get(CONTROLLER_REVISION_HASH_LABEL, ""),
+        lifecycle_state=labels.get(LIFECYCLE_STATE_LABEL, ""),
+        instance_id=labels.get(CLONESET_INSTANCE_ID_LABEL, ""),
+        deletion_cost=_deletion_cost(annotations),
+        max_restarts=max(
+            (integer(s, "restartCount") for s in objects(status, "containerStatuses")), default=0
+        ),
+    )
+
+
+def phase(pod: PodView) -> str:
+    return pod.phase
+
+
+def node_name(pod: PodView) -> str:
+    return pod.node_name
+
+
+def is_active(pod: PodView) -> bool:
     """Not Succeeded / Failed and not being deleted (``kubecontroller.IsPodActive``)."""
-    return phase(pod) not in ("Succeeded", "Failed") and field(pod, "metadata", "deletionTimestamp") is None
+    return pod.phase not in ("Succeeded", "Failed") and not pod.deleting
 
 
-def condition(pod: JsonObject, condition_type: str) -> JsonObject | None:
-    for cond in objects(pod, "status", "conditions"):
-        if cond.get("type") == condition_type:
-            return cond
-    return None
+def condition(pod: PodView, condition_type: str) -> JsonObject | None:
+    return pod.conditions.get(condition_type)
 
 
-def is_ready(pod: JsonObject) -> bool:
-    ready = condition(pod, "Ready")
-    return ready is not None and ready.get("status") == "True"
+def is_ready(pod: PodView) -> bool:
+    return pod.ready
 
 
-def ready_since(pod: JsonObject) -> datetime | None:
+def ready_since(pod: PodView) -> datetime | None:
     """When the Ready condition last turned True (``None`` when not ready or unknown)."""
-    ready = condition(pod, "Ready")
-    if ready is None or ready.get("status") != "True":
-        return None
-    return parse_time(ready.get("lastTransitionTime"))
+    return pod.ready_since
 
 
-def is_available(pod: JsonObject, min_ready_seconds: int, now: datetime) -> bool:
+def is_available(pod: PodView, min_ready_seconds: int, now: datetime) -> bool:
     """Ready for at least ``min_ready_seconds`` (``podutil.IsPodAvailable``)."""
-    if not is_ready(pod):
+    if not pod.ready:
         return False
     if min_ready_seconds <= 0:
         return True
-    since = ready_since(pod)
+    since = pod.ready_since
     return since is not None and since + timedelta(seconds=min_ready_seconds) < now
 
 
-def seconds_until_available(pod: JsonObject, min_ready_seconds: int, now: datetime) -> float | None:
+def seconds_until_available(pod: PodView, min_ready_seconds: int, now: datetime) -> float | None:
     """How long until a ready pod counts as available (``None`` when not ready or already available)."""
-    since = ready_since(pod)
+    since = pod.ready_since
     if since is None or min_ready_seconds <= 0:
         return None
     remaining = (since + timedelta(seconds=min_ready_seconds) - now).total_seconds()
     return remaining if remaining >= 0 else None
 
 
-def has_readiness_gate(pod: JsonObject, condition_type: str) -> bool:
-    return any(gate.get("conditionType") == condition_type for gate in objects(pod, "spec", "readinessGates"))
+def has_readiness_gate(pod: PodView, condition_type: str) -> bool:
+    return condition_type in pod.readiness_gates
 
 
-def is_update_ready(pod: JsonObject, min_ready_seconds: int, now: datetime) -> bool:
+def is_update_ready(pod: PodView, min_ready_seconds: int, now: datetime) -> bool:
     """Running, available, and not in the middle of an in-place update (kruise ``IsPodUpdateReady``)."""
-    if phase(pod) != "Running" or not is_available(pod, min_ready_seconds, now):
+    if pod.phase != "Running" or not is_available(pod, min_ready_seconds, now):
         return False
-    cond = condition(pod, INPLACE_UPDATE_READY_CONDITION)
-    return cond is None or cond.get("status") == "True"
+    return pod.in_place_ready
 
 
-def lifecycle_state(pod: JsonObject) -> str:
+def lifecycle_state(pod: PodView) -> str:
     """The ``lifecycle.apps.kruise.io/state`` label ('' when unset)."""
-    return labels_of(pod).get(LIFECYCLE_STATE_LABEL, "")
+    return pod.lifecycle_state
 
 
-def is_cloneset_available(pod: JsonObject, min_ready_seconds: int, now: datetime) -> bool:
+def is_cloneset_available(pod: PodView, min_ready_seconds: int, now: datetime) -> bool:
     """Available as the CloneSet counts it: lifecycle Normal (or unset) and update-ready."""
-    if lifecycle_state(pod) not in ("", "Normal"):
+    if pod.lifecycle_state not in ("", "Normal"):
         return False
     return is_update_ready(pod, min_ready_seconds, now)
 
 
-def is_cloneset_ready(pod: JsonObject, now: datetime) -> bool:
+def is_cloneset_ready(pod: PodView, now: datetime) -> bool:
     return is_cloneset_available(pod, 0, now)
 
 
@@ -122,69 +212,59 @@ def short_hash(revision: str) -> str:
     return revision.rsplit("-", 1)[-1]
 
 
-def revision_of(pod: JsonObject) -> str:
-    return labels_of(pod).get(CONTROLLER_REVISION_HASH_LABEL, "")
+def revision_of(pod: PodView) -> str:
+    return pod.revision
 
 
-def is_at_revision(pod: JsonObject, revision: str) -> bool:
+def is_at_revision(pod: PodView, revision: str) -> bool:
     """The pod's ``controller-revision-hash`` names ``revision`` (long or short form)."""
-    pod_hash = revision_of(pod)
+    pod_hash = pod.revision
     return pod_hash == revision or short_hash(pod_hash) == short_hash(revision)
 
 
 def instance_id(obj: JsonObject) -> str:
+    """The ``apps.kruise.io/cloneset-instance-id`` label of a pod's or PVC's JSON."""
     return labels_of(obj).get(CLONESET_INSTANCE_ID_LABEL, "")
 
 
-def is_specified_delete(pod: JsonObject, pods_to_delete: Collection[str]) -> bool:
+def is_specified_delete(pod: PodView, pods_to_delete: Collection[str]) -> bool:
     """Carries the specified-delete label or is named in ``scaleStrategy.podsToDelete``."""
-    return SPECIFIED_DELETE_LABEL in labels_of(pod) or name_of(pod) in pods_to_delete
+    return SPECIFIED_DELETE_LABEL in pod.labels or pod.name in pods_to_delete
 
 
-def deletion_cost(pod: JsonObject) -> int:
-    """``controller.kubernetes.io/pod-deletion-cost`` (0 when unset or invalid, as Kubernetes reads it)."""
-    value = annotations_of(pod).get(POD_DELETION_COST_ANNOTATION)
-    if value is None or not _DELETION_COST.match(value):
-        return 0
-    cost = int(value)
-    return cost if -(2**31) <= cost < 2**31 else 0
+def deletion_cost(pod: PodView) -> int:
+    return pod.deletion_cost
 
 
-def max_restarts(pod: JsonObject) -> int:
-    return max((integer(s, "restartCount") for s in objects(pod, "status", "containerStatuses")), default=0)
+def max_restarts(pod: PodView) -> int:
+    return pod.max_restarts
 
 
 def creation_time(obj: JsonObject) -> datetime | None:
     return parse_time(field(obj, "metadata", "creationTimestamp"))
 
 
-def is_scheduled(pod: JsonObject) -> bool:
+def is_scheduled(pod: PodView) -> bool:
     """The PodScheduled condition is True (kruise ``HasPodScheduled``)."""
-    scheduled = condition(pod, "PodScheduled")
+    scheduled = pod.conditions.get("PodScheduled")
     return scheduled is not None and scheduled.get("status") == "True"
 
 
-def finalizers(pod: JsonObject) -> tuple[str, ...]:
-    return strings(pod, "metadata", "finalizers")
-
-
-def is_hooked(hook: LifecycleHook | None, pod: JsonObject) -> bool:
+def is_hooked(hook: LifecycleHook | None, pod: PodView) -> bool:
     """The pod carries ANY of the hook's finalizers or labels (kruise ``IsPodHooked``)."""
     if hook is None:
         return False
-    held = set(finalizers(pod))
-    if any(f in held for f in hook.finalizers_handler or ()):
+    if any(f in pod.finalizers for f in hook.finalizers_handler or ()):
         return True
-    labels = labels_of(pod)
+    labels = pod.labels
     return any(labels.get(key) == value for key, value in (hook.labels_handler or {}).items())
 
 
-def is_all_hooked(hook: LifecycleHook | None, pod: JsonObject) -> bool:
+def is_all_hooked(hook: LifecycleHook | None, pod: PodView) -> bool:
     """The pod carries ALL of the hook's finalizers and labels (kruise ``IsPodAllHooked``)."""
     if hook is None:
         return False
-    held = set(finalizers(pod))
-    if any(f not in held for f in hook.finalizers_handler or ()):
+    if any(f not in pod.finalizers for f in hook.finalizers_handler or ()):
         return False
-    labels = labels_of(pod)
+    labels = pod.labels
     return all(labels.get(key) == value for key, value in (hook.labels_handler or {}).items())

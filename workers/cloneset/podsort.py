@@ -16,21 +16,15 @@ from functools import cmp_to_key
 
 from schemas.kruise.cloneset import CloneSetUpdateStrategy
 from schemas.kruise.pub import UpdatePriorityStrategy
-from workers.cloneset.kube_json import JsonObject, labels_of, name_of
 from workers.cloneset.ownership import selector_matches
-from workers.cloneset.pods import (
-    creation_time,
-    deletion_cost,
-    is_ready,
-    lifecycle_state,
-    max_restarts,
-    node_name,
-    phase,
-    ready_since,
-)
+from workers.cloneset.pods import PodView
 from workers.cloneset.scatter import scatter
 
 _PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def _name(pod: PodView) -> str:
+    return pod.name
 
 
 def _cmp(a: int, b: int) -> int:
@@ -46,52 +40,52 @@ def _newer_first(t1: datetime | None, t2: datetime | None) -> int:
     return -1 if t1 > t2 else 1
 
 
-def _compare_active(a: JsonObject, b: JsonObject) -> int:
+def _compare_active(a: PodView, b: PodView) -> int:
     """The shared head of both orders: scheduling, phase, readiness."""
-    na, nb = node_name(a), node_name(b)
+    na, nb = a.node_name, b.node_name
     if na != nb and (not na or not nb):
         return -1 if not na else 1
-    pa, pb = _PHASE_ORDINAL.get(phase(a), 0), _PHASE_ORDINAL.get(phase(b), 0)
+    pa, pb = _PHASE_ORDINAL.get(a.phase, 0), _PHASE_ORDINAL.get(b.phase, 0)
     if pa != pb:
         return _cmp(pa, pb)
     return 0
 
 
-def _compare_tail(a: JsonObject, b: JsonObject) -> int:
-    if is_ready(a) and is_ready(b):
-        by_ready = _newer_first(ready_since(a), ready_since(b))
+def _compare_tail(a: PodView, b: PodView) -> int:
+    if a.ready and b.ready:
+        by_ready = _newer_first(a.ready_since, b.ready_since)
         if by_ready:
             return by_ready
-    ra, rb = max_restarts(a), max_restarts(b)
+    ra, rb = a.max_restarts, b.max_restarts
     if ra != rb:
         return -1 if ra > rb else 1
-    return _newer_first(creation_time(a), creation_time(b))
+    return _newer_first(a.created, b.created)
 
 
-def _same_node_ranks(pods: Sequence[JsonObject]) -> Mapping[str, int]:
+def _same_node_ranks(pods: Sequence[PodView]) -> Mapping[str, int]:
     """More pods of the set on one node: all but the best one get a rank, higher goes first."""
-    by_node: dict[str, list[JsonObject]] = {}
+    by_node: dict[str, list[PodView]] = {}
     for pod in pods:
-        if node_name(pod):
-            by_node.setdefault(node_name(pod), []).append(pod)
+        if pod.node_name:
+            by_node.setdefault(pod.node_name, []).append(pod)
     ranks: dict[str, int] = {}
     for on_node in by_node.values():
         if len(on_node) <= 1:
             continue
         ordered = sorted(on_node, key=cmp_to_key(_plain_victim_compare))[:-1]
         for index, pod in enumerate(ordered):
-            ranks[name_of(pod)] = len(ordered) - index
+            ranks[pod.name] = len(ordered) - index
     return ranks
 
 
-def _plain_victim_compare(a: JsonObject, b: JsonObject) -> int:
+def _plain_victim_compare(a: PodView, b: PodView) -> int:
     return _victim_compare(a, b, None, {})
 
 
 def _victim_compare(
-    a: JsonObject,
-    b: JsonObject,
-    is_available: Callable[[JsonObject], bool] | None,
+    a: PodView,
+    b: PodView,
+    is_available: Callable[[PodView], bool] | None,
     ranks: Mapping[str, int],
 ) -> int:
     head = _compare_active(a, b)
@@ -99,35 +93,33 @@ def _victim_compare(
         return head
     if is_available is not None and is_available(a) != is_available(b):
         return -1 if not is_available(a) else 1
-    if is_ready(a) != is_ready(b):
-        return -1 if not is_ready(a) else 1
-    ca, cb = deletion_cost(a), deletion_cost(b)
+    if a.ready != b.ready:
+        return -1 if not a.ready else 1
+    ca, cb = a.deletion_cost, b.deletion_cost
     if ca != cb:
         return _cmp(ca, cb)
-    rank_a, rank_b = ranks.get(name_of(a), 0), ranks.get(name_of(b), 0)
+    rank_a, rank_b = ranks.get(a.name, 0), ranks.get(b.name, 0)
     if rank_a != rank_b:
         return -1 if rank_a > rank_b else 1
     return _compare_tail(a, b)
 
 
-def deletion_order(
-    pods: Sequence[JsonObject], is_available: Callable[[JsonObject], bool]
-) -> tuple[JsonObject, ...]:
+def deletion_order(pods: Sequence[PodView], is_available: Callable[[PodView], bool]) -> tuple[PodView, ...]:
     """Pods in the order scale-in deletes them (first = first victim)."""
     ranks = _same_node_ranks(pods)
 
-    def compare(a: JsonObject, b: JsonObject) -> int:
+    def compare(a: PodView, b: PodView) -> int:
         return _victim_compare(a, b, is_available, ranks)
 
-    return tuple(sorted(sorted(pods, key=name_of), key=cmp_to_key(compare)))
+    return tuple(sorted(sorted(pods, key=_name), key=cmp_to_key(compare)))
 
 
-def _update_compare(a: JsonObject, b: JsonObject) -> int:
+def _update_compare(a: PodView, b: PodView) -> int:
     head = _compare_active(a, b)
     if head:
         return head
-    if is_ready(a) != is_ready(b):
-        return -1 if not is_ready(a) else 1
+    if a.ready != b.ready:
+        return -1 if not a.ready else 1
     return _compare_tail(a, b)
 
 
@@ -136,20 +128,20 @@ def _trailing_int(value: str) -> int:
     return int(value[-digits:]) if digits else 0
 
 
-def priority_sort(pods: Sequence[JsonObject], strategy: UpdatePriorityStrategy) -> list[JsonObject]:
+def priority_sort(pods: Sequence[PodView], strategy: UpdatePriorityStrategy) -> list[PodView]:
     """Stable sort by weightPriority (higher sum first) or orderPriority (earlier key, larger suffix)."""
     if strategy.weight_priority:
         terms = strategy.weight_priority
 
-        def weight(pod: JsonObject) -> int:
-            return -sum(t.weight for t in terms if selector_matches(t.match_selector, labels_of(pod)))
+        def weight(pod: PodView) -> int:
+            return -sum(t.weight for t in terms if selector_matches(t.match_selector, pod.labels))
 
         return sorted(pods, key=weight)
     if strategy.order_priority:
         keys = [term.ordered_key for term in strategy.order_priority]
 
-        def order(pod: JsonObject) -> tuple[int, int]:
-            labels = labels_of(pod)
+        def order(pod: PodView) -> tuple[int, int]:
+            labels = pod.labels
             for level, key in enumerate(keys):
                 if key in labels:
                     return (level, -_trailing_int(labels[key]))
@@ -160,12 +152,12 @@ def priority_sort(pods: Sequence[JsonObject], strategy: UpdatePriorityStrategy) 
 
 
 def update_order(
-    waiting: Sequence[JsonObject], all_pods: Sequence[JsonObject], strategy: CloneSetUpdateStrategy
-) -> list[JsonObject]:
+    waiting: Sequence[PodView], all_pods: Sequence[PodView], strategy: CloneSetUpdateStrategy
+) -> list[PodView]:
     """Pods waiting for update in the order they get it (``SortUpdateIndexes``)."""
-    ordered = sorted(sorted(waiting, key=name_of), key=cmp_to_key(_update_compare))
+    ordered = sorted(sorted(waiting, key=_name), key=cmp_to_key(_update_compare))
     if strategy.priority_strategy is not None:
         ordered = priority_sort(ordered, strategy.priority_strategy)
     if strategy.scatter_strategy:
         ordered = scatter(ordered, all_pods, strategy.scatter_strategy)
-    return sorted(ordered, key=lambda pod: lifecycle_state(pod) != "PreparingUpdate")
+    return sorted(ordered, key=lambda pod: pod.lifecycle_state != "PreparingUpdate")

@@ -27,25 +27,15 @@ from workers.cloneset.inplace import (
     state_annotation,
     update_completed,
 )
-from workers.cloneset.kube_json import (
-    JsonDict,
-    JsonObject,
-    field,
-    integer,
-    labels_of,
-    name_of,
-    parse_time,
-    text,
-)
+from workers.cloneset.kube_json import JsonDict, JsonObject, field, integer, parse_time, text
 from workers.cloneset.lifecycle import transition
 from workers.cloneset.pods import (
+    PodView,
     condition,
     has_readiness_gate,
     is_all_hooked,
     is_at_revision,
     is_scheduled,
-    lifecycle_state,
-    revision_of,
     short_hash,
 )
 from workers.cloneset.rollout import RolloutContext
@@ -59,7 +49,7 @@ class PodRefresh:
     requeue_after: float | None
 
 
-def _in_place_refresh(ctx: RolloutContext, pod: JsonObject) -> tuple[JsonObject | None, str, float | None]:
+def _in_place_refresh(ctx: RolloutContext, pod: PodView) -> tuple[JsonObject | None, str, float | None]:
     """(patch, subresource, delay) of ``inplaceupdate.Refresh``."""
     grace = grace_annotation(pod)
     if grace is not None:
@@ -101,7 +91,7 @@ def _in_place_refresh(ctx: RolloutContext, pod: JsonObject) -> tuple[JsonObject 
     return {"status": {"conditions": [ready]}}, "status", None
 
 
-def _first_kruise_pod_ready(ctx: RolloutContext, pod: JsonObject) -> JsonDict | None:
+def _first_kruise_pod_ready(ctx: RolloutContext, pod: PodView) -> JsonDict | None:
     """KruisePodReady True for a pod with the gate and no condition yet (kruise's podreadiness controller)."""
     if not has_readiness_gate(pod, KRUISE_POD_READY_CONDITION) or condition(pod, KRUISE_POD_READY_CONDITION):
         return None
@@ -113,14 +103,14 @@ def _conditions_of(patch: JsonObject) -> list[object]:
     return list(conditions) if isinstance(conditions, list) else []
 
 
-def _next_state(ctx: RolloutContext, pod: JsonObject) -> str:
+def _next_state(ctx: RolloutContext, pod: PodView) -> str:
     lifecycle = ctx.cloneset.spec.lifecycle
     in_place_hook = lifecycle.in_place_update if lifecycle is not None else None
 
     def done() -> str:
         return "Updated" if lifecycle is not None and not is_all_hooked(in_place_hook, pod) else "Normal"
 
-    match lifecycle_state(pod):
+    match pod.lifecycle_state:
         case "PreparingNormal":
             pre_normal = lifecycle.pre_normal if lifecycle is not None else None
             ready = is_scheduled(pod) if pre_normal is None else is_all_hooked(pre_normal, pod)
@@ -134,8 +124,8 @@ def _next_state(ctx: RolloutContext, pod: JsonObject) -> str:
     return ""
 
 
-def refresh_pod(ctx: RolloutContext, pod: JsonObject) -> PodRefresh:
-    rv: str | None = text(pod, "metadata", "resourceVersion") or None
+def refresh_pod(ctx: RolloutContext, pod: PodView) -> PodRefresh:
+    rv = pod.resource_version
     actions: list[Action] = []
     patch, subresource, delay = _in_place_refresh(ctx, pod)
     first_ready = _first_kruise_pod_ready(ctx, pod)
@@ -145,7 +135,7 @@ def refresh_pod(ctx: RolloutContext, pod: JsonObject) -> PodRefresh:
         else:
             actions.append(
                 PatchPod(
-                    name_of(pod),
+                    pod.name,
                     {"status": {"conditions": [first_ready]}},
                     subresource="status",
                     resource_version=rv,
@@ -154,7 +144,7 @@ def refresh_pod(ctx: RolloutContext, pod: JsonObject) -> PodRefresh:
             rv = None
     if patch is not None:
         actions.append(
-            PatchPod(name_of(pod), patch, subresource="status" if subresource else "", resource_version=rv)
+            PatchPod(pod.name, patch, subresource="status" if subresource else "", resource_version=rv)
         )
         rv = None
     changed = False
@@ -173,8 +163,8 @@ def refresh_pod(ctx: RolloutContext, pod: JsonObject) -> PodRefresh:
             actions.extend(moves)
             rv = None
             changed = any(m.subresource == "" for m in moves)
-    if POD_TEMPLATE_HASH_LABEL not in labels_of(pod) and revision_of(pod):
-        fix = {"metadata": {"labels": {POD_TEMPLATE_HASH_LABEL: short_hash(revision_of(pod))}}}
-        actions.append(PatchPod(name_of(pod), fix, resource_version=rv))
+    if POD_TEMPLATE_HASH_LABEL not in pod.labels and pod.revision:
+        fix = {"metadata": {"labels": {POD_TEMPLATE_HASH_LABEL: short_hash(pod.revision)}}}
+        actions.append(PatchPod(pod.name, fix, resource_version=rv))
         changed = True
     return PodRefresh(tuple(actions), changed, delay)

@@ -29,7 +29,7 @@ from workers.cloneset.kube_json import (
     thaw_object,
 )
 from workers.cloneset.ownership import controller_reference
-from workers.cloneset.pods import creation_time, is_at_revision
+from workers.cloneset.pods import PodView, creation_time, is_at_revision
 
 HASH_LABEL = "controller.kubernetes.io/hash"
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -188,7 +188,7 @@ def decide_revisions(
 
 def revisions_to_delete(
     owned: Sequence[JsonObject],
-    pods: Sequence[JsonObject],
+    pods: Sequence[PodView],
     current: str,
     update: str,
     history_limit: int,

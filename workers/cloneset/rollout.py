@@ -18,13 +18,13 @@ from workers.cloneset.config import PlannerConfig
 from workers.cloneset.kube_json import JsonObject, format_time, labels_of
 from workers.cloneset.limits import RolloutLimits
 from workers.cloneset.newpod import SeededNames
-from workers.cloneset.pods import is_at_revision, is_cloneset_available, lifecycle_state
+from workers.cloneset.pods import PodView, is_at_revision, is_cloneset_available
 
 
 @dataclass(frozen=True)
 class RolloutContext:
     cloneset: CloneSet
-    pods: tuple[JsonObject, ...]
+    pods: tuple[PodView, ...]
     """The CloneSet's active pods (owned, not terminated, not being deleted)."""
     claims: tuple[JsonObject, ...]
     """The CloneSet's PVCs (not being deleted)."""
@@ -36,7 +36,7 @@ class RolloutContext:
     config: PlannerConfig
     now: datetime
     names: SeededNames
-    inactive: tuple[JsonObject, ...] = ()
+    inactive: tuple[PodView, ...] = ()
     """Owned pods that still exist but do not count (finished, or being deleted)."""
 
     @cached_property
@@ -51,19 +51,19 @@ class RolloutContext:
     def min_ready_seconds(self) -> int:
         return self.cloneset.spec.min_ready_seconds
 
-    def is_available(self, pod: JsonObject) -> bool:
+    def is_available(self, pod: PodView) -> bool:
         return is_cloneset_available(pod, self.min_ready_seconds, self.now)
 
-    def is_ready(self, pod: JsonObject) -> bool:
+    def is_ready(self, pod: PodView) -> bool:
         return is_cloneset_available(pod, 0, self.now)
 
-    def is_updated(self, pod: JsonObject) -> bool:
+    def is_updated(self, pod: PodView) -> bool:
         """At the update revision (strict, as the update planner counts)."""
         return is_at_revision(pod, self.update_revision)
 
-    def is_updated_for_scale(self, pod: JsonObject) -> bool:
+    def is_updated_for_scale(self, pod: PodView) -> bool:
         """As the scale planner counts: PreparingUpdate pods too, with ``PreparingUpdateAsUpdate``."""
-        if self.config.preparing_update_as_update and lifecycle_state(pod) == "PreparingUpdate":
+        if self.config.preparing_update_as_update and pod.lifecycle_state == "PreparingUpdate":
             return True
         return self.is_updated(pod)
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 
 from workers.cloneset.actions import Action, CreatePods, DeletePod, EmitEvent, NewPod, normal, warning
 from workers.cloneset.diff import RolloutDiff, calculate_diff
-from workers.cloneset.kube_json import JsonObject, field, name_of, text, uid_of
+from workers.cloneset.kube_json import name_of
 from workers.cloneset.lifecycle import transition
 from workers.cloneset.newpod import available_instance_ids, new_pod
-from workers.cloneset.pods import instance_id, is_hooked, is_specified_delete, lifecycle_state
+from workers.cloneset.pods import PodView, instance_id, is_hooked, is_specified_delete
 from workers.cloneset.podsort import deletion_order
 from workers.cloneset.rollout import RolloutContext
 
@@ -51,12 +51,8 @@ def scale_diff(ctx: RolloutContext) -> RolloutDiff:
     )
 
 
-def _rv(pod: JsonObject) -> str | None:
-    return text(pod, "metadata", "resourceVersion") or None
-
-
 def _cancel_preparing_delete(
-    ctx: RolloutContext, in_pre_delete: Sequence[JsonObject], planned: int
+    ctx: RolloutContext, in_pre_delete: Sequence[PodView], planned: int
 ) -> list[Action]:
     """PreparingDelete pods return to PreparingNormal while replicas need them (managePreparingDelete)."""
     lifecycle = ctx.cloneset.spec.lifecycle
@@ -73,7 +69,13 @@ def _cancel_preparing_delete(
         if is_specified_delete(pod, ctx.pods_to_delete):
             continue
         actions.extend(
-            transition(pod, "PreparingNormal", ctx.timestamp, mark_not_ready=False, resource_version=_rv(pod))
+            transition(
+                pod,
+                "PreparingNormal",
+                ctx.timestamp,
+                mark_not_ready=False,
+                resource_version=pod.resource_version,
+            )
         )
         missing -= 1
     return actions
@@ -94,9 +96,10 @@ def _create(ctx: RolloutContext, count: int, at_current: int) -> tuple[tuple[Act
     """Slow-start batches creating up to ``count`` pods, and how many slots wait for a PVC's pod to go."""
     # A terminating pod's PVC is reused once the pod is gone (its slot waits); a finished pod that
     # nobody deletes keeps its id, and the new pod gets a fresh one rather than waiting forever.
-    terminating = [p for p in ctx.inactive if field(p, "metadata", "deletionTimestamp") is not None]
-    finished = [p for p in ctx.inactive if field(p, "metadata", "deletionTimestamp") is None]
-    ids = available_instance_ids(count, (*ctx.pods, *finished), ctx.claims, ctx.names, terminating)
+    terminating = [p.raw for p in ctx.inactive if p.deleting]
+    finished = [p.raw for p in ctx.inactive if not p.deleting]
+    counted = [*(p.raw for p in ctx.pods), *finished]
+    ids = available_instance_ids(count, counted, ctx.claims, ctx.names, terminating)
     existing_claims = {name_of(c) for c in ctx.claims}
     pods: list[NewPod] = []
     for index, pod_id in enumerate(ids.ready):
@@ -121,7 +124,7 @@ def _create(ctx: RolloutContext, count: int, at_current: int) -> tuple[tuple[Act
     return _batches(pods, ctx.config.initial_batch_size), ids.waiting
 
 
-def delete_pods(ctx: RolloutContext, pods: Sequence[JsonObject]) -> list[Action]:
+def delete_pods(ctx: RolloutContext, pods: Sequence[PodView]) -> list[Action]:
     """Delete pods with their PVCs, or move them to PreparingDelete when a preDelete hook holds them."""
     lifecycle = ctx.cloneset.spec.lifecycle
     pre_delete = lifecycle.pre_delete if lifecycle is not None else None
@@ -134,27 +137,27 @@ def delete_pods(ctx: RolloutContext, pods: Sequence[JsonObject]) -> list[Action]
                     "PreparingDelete",
                     ctx.timestamp,
                     mark_not_ready=pre_delete.mark_pod_not_ready,
-                    resource_version=_rv(pod),
+                    resource_version=pod.resource_version,
                 )
             )
             continue
-        pod_id = instance_id(pod)
+        pod_id = pod.instance_id
         claims = tuple(name_of(c) for c in ctx.claims if pod_id and instance_id(c) == pod_id)
         actions.append(
             DeletePod(
-                name_of(pod),
-                uid_of(pod),
+                pod.name,
+                pod.uid,
                 claims,
-                success_event=normal("SuccessfulDelete", f"succeed to delete pod {name_of(pod)}"),
-                failure_event=warning("FailedDelete", f"failed to delete pod {name_of(pod)}: {{error}}"),
+                success_event=normal("SuccessfulDelete", f"succeed to delete pod {pod.name}"),
+                failure_event=warning("FailedDelete", f"failed to delete pod {pod.name}: {{error}}"),
             )
         )
     return actions
 
 
-def _within_ready_limit(ctx: RolloutContext, pods: Sequence[JsonObject], limit: int) -> list[JsonObject]:
+def _within_ready_limit(ctx: RolloutContext, pods: Sequence[PodView], limit: int) -> list[PodView]:
     """Unready pods always; ready ones while the delete-ready budget lasts."""
-    chosen: list[JsonObject] = []
+    chosen: list[PodView] = []
     for pod in pods:
         if not ctx.is_ready(pod):
             chosen.append(pod)
@@ -164,12 +167,12 @@ def _within_ready_limit(ctx: RolloutContext, pods: Sequence[JsonObject], limit: 
     return chosen
 
 
-def _choose_victims(ctx: RolloutContext, total: int, old_first: int) -> list[JsonObject]:
+def _choose_victims(ctx: RolloutContext, total: int, old_first: int) -> list[PodView]:
     """``choosePodsToDelete``: old-revision pods first, each side in deletion order."""
     updated = [p for p in ctx.pods if ctx.is_updated_for_scale(p)]
     not_updated = [p for p in ctx.pods if not ctx.is_updated_for_scale(p)]
 
-    def choose(pods: list[JsonObject], count: int) -> list[JsonObject]:
+    def choose(pods: list[PodView], count: int) -> list[PodView]:
         ordered = pods if count >= len(pods) else list(deletion_order(pods, ctx.is_available))
         return ordered[:count]
 
@@ -183,8 +186,8 @@ def _choose_victims(ctx: RolloutContext, total: int, old_first: int) -> list[Jso
 def plan_scale(ctx: RolloutContext) -> ScaleOutcome:
     """The scale step of one pass (``realControl.Scale``)."""
     specified = [p for p in ctx.pods if is_specified_delete(p, ctx.pods_to_delete)]
-    in_pre_delete = [p for p in ctx.pods if lifecycle_state(p) == "PreparingDelete"]
-    planned = len({name_of(p) for p in [*specified, *in_pre_delete]})
+    in_pre_delete = [p for p in ctx.pods if p.lifecycle_state == "PreparingDelete"]
+    planned = len({p.name for p in [*specified, *in_pre_delete]})
     diff = scale_diff(ctx)
 
     cancel = _cancel_preparing_delete(ctx, in_pre_delete, planned)
@@ -206,8 +209,8 @@ def plan_scale(ctx: RolloutContext) -> ScaleOutcome:
         if released:
             return ScaleOutcome((*actions, *released), True, diff)
 
-    pre_delete_names = {name_of(p) for p in in_pre_delete}
-    to_delete = [p for p in specified if name_of(p) not in pre_delete_names]
+    pre_delete_names = {p.name for p in in_pre_delete}
+    to_delete = [p for p in specified if p.name not in pre_delete_names]
     limit = diff.delete_ready_limit
     if to_delete:
         chosen = _within_ready_limit(ctx, to_delete, limit)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schemas.kruise.pub import UpdateScatterTerm
-from workers.cloneset.kube_json import JsonObject, labels_of
+from workers.cloneset.pods import PodView
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,13 @@ def _by_density(
     return _Groups(count, m_size, u_size, update_unmatched - count * u_size)
 
 
-def _matches(pod: JsonObject, term: UpdateScatterTerm) -> bool:
-    return labels_of(pod).get(term.key, "") == term.value
+def _matches(pod: PodView, term: UpdateScatterTerm) -> bool:
+    return pod.labels.get(term.key, "") == term.value
 
 
 def _scatter_term(
-    term: UpdateScatterTerm, all_pods: Sequence[JsonObject], waiting: list[JsonObject]
-) -> list[JsonObject]:
+    term: UpdateScatterTerm, all_pods: Sequence[PodView], waiting: list[PodView]
+) -> list[PodView]:
     matched = [p for p in waiting if _matches(p, term)]
     unmatched = [p for p in waiting if not _matches(p, term)]
     if len(matched) <= 1 or len(unmatched) <= 1:
@@ -72,14 +72,14 @@ def _scatter_term(
     return [*result, *matched, *unmatched, last]
 
 
-def _terms(pods: Sequence[JsonObject], strategy: Sequence[UpdateScatterTerm]) -> list[UpdateScatterTerm]:
+def _terms(pods: Sequence[PodView], strategy: Sequence[UpdateScatterTerm]) -> list[UpdateScatterTerm]:
     if len(strategy) == 1:
         return list(strategy)
     counted: dict[tuple[str, str], int] = {}
     order: list[UpdateScatterTerm] = []
     for term in strategy:
         for pod in pods:
-            if _matches(pod, term) and term.key in labels_of(pod):
+            if _matches(pod, term) and term.key in pod.labels:
                 key = (term.key, term.value)
                 if key not in counted:
                     order.append(term)
@@ -88,8 +88,8 @@ def _terms(pods: Sequence[JsonObject], strategy: Sequence[UpdateScatterTerm]) ->
 
 
 def scatter(
-    waiting: list[JsonObject], all_pods: Sequence[JsonObject], strategy: Sequence[UpdateScatterTerm]
-) -> list[JsonObject]:
+    waiting: list[PodView], all_pods: Sequence[PodView], strategy: Sequence[UpdateScatterTerm]
+) -> list[PodView]:
     """``waiting`` reordered so each term's pods are spread through it (density from ``all_pods``)."""
     if not strategy or len(waiting) <= 1:
         return waiting

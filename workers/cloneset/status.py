@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.kruise.cloneset import CloneSet
-from workers.cloneset.kube_json import JsonDict, JsonObject, format_time
+from workers.cloneset.kube_json import JsonDict, format_time
 from workers.cloneset.pods import (
+    PodView,
     is_at_revision,
     is_cloneset_available,
     is_update_ready,
@@ -57,7 +58,7 @@ def set_condition(conditions: list[JsonDict], change: ConditionChange, now: date
 
 def compute_status(
     cloneset: CloneSet,
-    pods: Sequence[JsonObject],
+    pods: Sequence[PodView],
     *,
     current_revision: str,
     update_revision: str,
@@ -116,7 +117,7 @@ def status_changed(old: Mapping[str, object], new: Mapping[str, object]) -> bool
 
 
 def seconds_until_next_available(
-    pods: Sequence[JsonObject], min_ready_seconds: int, now: datetime
+    pods: Sequence[PodView], min_ready_seconds: int, now: datetime
 ) -> float | None:
     """When the next ready pod turns available (requeue so status and rollouts move on time)."""
     waits = [w for p in pods if (w := seconds_until_available(p, min_ready_seconds, now)) is not None]

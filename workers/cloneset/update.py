@@ -17,9 +17,9 @@ from schemas.kruise.pub import INPLACE_UPDATE_READY_CONDITION, SPECIFIED_DELETE_
 from workers.cloneset.actions import Action, PatchPod, normal, warning
 from workers.cloneset.diff import RolloutDiff, calculate_diff
 from workers.cloneset.inplace import InPlaceSpec, grace_annotation, in_place_patch, in_place_spec
-from workers.cloneset.kube_json import JsonDict, JsonObject, labels_of, name_of, text
+from workers.cloneset.kube_json import JsonDict, JsonObject
 from workers.cloneset.lifecycle import conditions_patch, transition
-from workers.cloneset.pods import has_readiness_gate, is_at_revision, is_hooked, lifecycle_state
+from workers.cloneset.pods import PodView, has_readiness_gate, is_at_revision, is_hooked
 from workers.cloneset.podsort import update_order
 from workers.cloneset.refresh import refresh_pod
 from workers.cloneset.rollout import RolloutContext
@@ -47,14 +47,12 @@ def update_diff(ctx: RolloutContext) -> RolloutDiff:
     )
 
 
-def _limit(
-    ctx: RolloutContext, diff: RolloutDiff, waiting: Sequence[JsonObject], target: str
-) -> list[JsonObject]:
+def _limit(ctx: RolloutContext, diff: RolloutDiff, waiting: Sequence[PodView], target: str) -> list[PodView]:
     """``limitUpdateIndexes``: at most |update| pods, and keep unavailable pods within maxUnavailable."""
     waiting = list(waiting[: abs(diff.update)])
     unavailable = sum(1 for p in ctx.pods if not ctx.is_available(p))
     target_unavailable = sum(1 for p in ctx.pods if not ctx.is_available(p) and is_at_revision(p, target))
-    chosen: list[JsonObject] = []
+    chosen: list[PodView] = []
     for pod in waiting:
         if target_unavailable + len(chosen) >= diff.update_max_unavailable:
             break
@@ -66,20 +64,20 @@ def _limit(
     return chosen
 
 
-def _revision_template(ctx: RolloutContext, pod: JsonObject) -> JsonObject | None:
+def _revision_template(ctx: RolloutContext, pod: PodView) -> JsonObject | None:
     for name, template in ctx.templates.items():
         if is_at_revision(pod, name):
             return template
     return None
 
 
-def _in_place(ctx: RolloutContext, pod: JsonObject, spec: InPlaceSpec) -> tuple[list[Action], str | None]:
+def _in_place(ctx: RolloutContext, pod: PodView, spec: InPlaceSpec) -> tuple[list[Action], str | None]:
     """The writes for one in-place-capable pod, honouring the inPlaceUpdate hook."""
-    rv: str | None = text(pod, "metadata", "resourceVersion") or None
+    rv = pod.resource_version
     lifecycle = ctx.cloneset.spec.lifecycle
     hook = lifecycle.in_place_update if lifecycle is not None else None
     mark = hook is not None and hook.mark_pod_not_ready
-    state = lifecycle_state(pod)
+    state = pod.lifecycle_state
     if state in ("", "PreparingNormal", "Normal"):
         if hook is not None and is_hooked(hook, pod):
             return list(
@@ -97,7 +95,7 @@ def _in_place(ctx: RolloutContext, pod: JsonObject, spec: InPlaceSpec) -> tuple[
         if hook is not None and is_hooked(hook, pod):
             return [], None
     elif state != "Updating":
-        return [], f"not allowed to in-place update pod {name_of(pod)} in state {state}"
+        return [], f"not allowed to in-place update pod {pod.name} in state {state}"
     actions: list[Action] = []
     if has_readiness_gate(pod, INPLACE_UPDATE_READY_CONDITION):
         not_ready: JsonDict = {
@@ -107,14 +105,14 @@ def _in_place(ctx: RolloutContext, pod: JsonObject, spec: InPlaceSpec) -> tuple[
             "lastTransitionTime": ctx.timestamp,
         }
         patch = conditions_patch(pod, {INPLACE_UPDATE_READY_CONDITION: not_ready})
-        actions.append(PatchPod(name_of(pod), patch, subresource="status", resource_version=rv))
+        actions.append(PatchPod(pod.name, patch, subresource="status", resource_version=rv))
         rv = None
-    message = f"successfully update pod {name_of(pod)} in-place(revision {spec.revision})"
-    failure = f"failed to update pod {name_of(pod)} in-place(revision {spec.revision}): {{error}}"
+    message = f"successfully update pod {pod.name} in-place(revision {spec.revision})"
+    failure = f"failed to update pod {pod.name} in-place(revision {spec.revision}): {{error}}"
     patch = in_place_patch(pod, spec, ctx.timestamp, short_hash_label=ctx.config.short_hash_label)
     actions.append(
         PatchPod(
-            name_of(pod),
+            pod.name,
             patch,
             resource_version=rv,
             success_event=normal("SuccessfulUpdatePodInPlace", message),
@@ -124,7 +122,7 @@ def _in_place(ctx: RolloutContext, pod: JsonObject, spec: InPlaceSpec) -> tuple[
     return actions, None
 
 
-def _update_pod(ctx: RolloutContext, pod: JsonObject, target: str) -> tuple[list[Action], str | None]:
+def _update_pod(ctx: RolloutContext, pod: PodView, target: str) -> tuple[list[Action], str | None]:
     strategy = ctx.cloneset.spec.update_strategy
     if strategy.type in ("InPlaceIfPossible", "InPlaceOnly"):
         old = _revision_template(ctx, pod)
@@ -135,18 +133,17 @@ def _update_pod(ctx: RolloutContext, pod: JsonObject, target: str) -> tuple[list
         if spec is not None:
             return _in_place(ctx, pod, spec)
         if strategy.type == "InPlaceOnly":
-            return [], f"find Pod {name_of(pod)} update strategy is InPlaceOnly but can not update in-place"
-    if SPECIFIED_DELETE_LABEL in labels_of(pod):
+            return [], f"find Pod {pod.name} update strategy is InPlaceOnly but can not update in-place"
+    if SPECIFIED_DELETE_LABEL in pod.labels:
         return [], None
-    message = f"successfully patch pod {name_of(pod)} specified-delete for update(revision {target})"
-    failure = f"specified-delete {name_of(pod)} for update(revision {target}): {{error}}"
+    message = f"successfully patch pod {pod.name} specified-delete for update(revision {target})"
+    failure = f"specified-delete {pod.name} for update(revision {target}): {{error}}"
     patch: JsonDict = {"metadata": {"labels": {SPECIFIED_DELETE_LABEL: "true"}}}
-    rv = text(pod, "metadata", "resourceVersion") or None
     return [
         PatchPod(
-            name_of(pod),
+            pod.name,
             patch,
-            resource_version=rv,
+            resource_version=pod.resource_version,
             success_event=normal("SuccessfulUpdatePodReCreate", message),
             failure_event=warning("FailedUpdatePodReCreate", f"failed to patch pod {failure}"),
         )
@@ -179,7 +176,7 @@ def refresh_pods(ctx: RolloutContext) -> Refresh:
         result = refresh_pod(ctx, pod)
         actions.extend(result.actions)
         if result.actions:
-            refreshed.add(name_of(pod))
+            refreshed.add(pod.name)
         if result.requeue_after is not None:
             delays.append(result.requeue_after)
         lifecycle_changed |= result.lifecycle_changed
@@ -202,12 +199,12 @@ def plan_update(ctx: RolloutContext, refresh: Refresh, *, updates_allowed: bool 
     target = ctx.update_revision if diff.update > 0 else ctx.current_revision
     waiting = []
     for pod in ctx.pods:
-        if name_of(pod) in refreshed:
+        if pod.name in refreshed:
             continue
         at_update = is_at_revision(pod, ctx.update_revision)
         if at_update == (diff.update > 0):
             continue
-        state = lifecycle_state(pod)
+        state = pod.lifecycle_state
         if state == "PreparingDelete" or (state != "Updated" and grace_annotation(pod) is not None):
             continue
         waiting.append(pod)
@@ -219,7 +216,7 @@ def plan_update(ctx: RolloutContext, refresh: Refresh, *, updates_allowed: bool 
             return UpdateOutcome(tuple(actions), requeue, error)
         if writes and ctx.cloneset.spec.update_strategy.in_place_update_strategy:
             grace = ctx.cloneset.spec.update_strategy.in_place_update_strategy.grace_period_seconds
-            if grace > 0 and lifecycle_state(pod) in (
+            if grace > 0 and pod.lifecycle_state in (
                 "",
                 "Normal",
                 "PreparingNormal",

@@ -13,6 +13,7 @@ import pytest
 from tests.unit.cloneset.cloneset_builders import NOW, cloneset, pod
 from workers.cloneset.diff import RolloutDiff, calculate_diff
 from workers.cloneset.limits import partition_replicas, resolve_limits, scaled_value
+from workers.cloneset.pods import read_pod
 
 NEW, OLD = "web-new", "web-old"
 N, PD = "Normal", "PreparingDelete"
@@ -40,19 +41,21 @@ def diff(
     scale = {} if scale_max_unavailable is None else {"maxUnavailable": scale_max_unavailable}
     cs = cloneset(replicas, strategy=strategy, scale=scale)
     pods = [
-        pod(
-            f"web-p{i}",
-            rev,
-            state=state,
-            ready=ready,
-            labels={"apps.kruise.io/specified-delete": "true"} if delete else None,
+        read_pod(
+            pod(
+                f"web-p{i}",
+                rev,
+                state=state,
+                ready=ready,
+                labels={"apps.kruise.io/specified-delete": "true"} if delete else None,
+            )
         )
         for i, (rev, state, ready, delete) in enumerate(rows)
     ]
     return calculate_diff(
         resolve_limits(cs),
         pods,
-        is_updated=lambda p: p["metadata"]["labels"]["controller-revision-hash"] == NEW,  # type: ignore[index]
+        is_updated=lambda p: p.revision == NEW,
         revisions_differ=any(r[0] == OLD for r in rows),
         pods_to_delete=(),
         min_ready_seconds=0,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from schemas.kruise.pub import LabelSelector, UpdatePriorityStrategy, UpdateScatterTerm
 from tests.unit.cloneset.cloneset_builders import (
@@ -22,6 +21,7 @@ from tests.unit.cloneset.cloneset_builders import (
 from workers.cloneset.actions import CreateRevision, DeleteRevision, PatchPod
 from workers.cloneset.kube_json import format_time
 from workers.cloneset.ownership import selector_string
+from workers.cloneset.pods import PodView, read_pod
 from workers.cloneset.podsort import priority_sort
 from workers.cloneset.revisions import fnv32, hash_revision, safe_encode
 from workers.cloneset.scatter import scatter
@@ -156,21 +156,21 @@ def test_being_deleted_cloneset_only_writes_status() -> None:
     assert pod_actions(plan) == []
 
 
-def _labelled(name: str, **labels: str) -> dict[str, Any]:
-    return pod(name, "web-r", labels=labels)
+def _labelled(name: str, **labels: str) -> PodView:
+    return read_pod(pod(name, "web-r", labels=labels))
 
 
 def test_order_priority_larger_suffix_first_and_unlabelled_first_as_kruise() -> None:
     strategy = UpdatePriorityStrategy.from_wire({"orderPriority": [{"orderedKey": "rank"}]})
     pods = [_labelled("web-a", rank="p-1"), _labelled("web-b", rank="p-10"), _labelled("web-c")]
-    ordered = [p["metadata"]["name"] for p in priority_sort(pods, strategy)]
+    ordered = [p.name for p in priority_sort(pods, strategy)]
     assert ordered == ["web-c", "web-b", "web-a"]
 
 
 def test_scatter_spreads_matching_pods() -> None:
     pods = [_labelled(f"web-{i}", zone="z1" if i < 3 else "z2") for i in range(9)]
     term = UpdateScatterTerm.from_wire({"key": "zone", "value": "z1"})
-    ordered = [p["metadata"]["labels"]["zone"] for p in scatter(list(pods), pods, [term])]
+    ordered = [p.labels["zone"] for p in scatter(list(pods), pods, [term])]
     positions = [i for i, zone in enumerate(ordered) if zone == "z1"]
     assert positions[-1] == 8
     assert positions[0] < 3

@@ -28,16 +28,15 @@ from schemas.kruise.pub import (
 )
 from workers.cloneset.kube_json import (
     JsonObject,
-    controller_ref,
+    as_object,
+    as_objects,
+    as_string_map,
+    as_text,
     field,
     integer,
     labels_of,
-    mapping,
-    objects,
     parse_time,
-    string_map,
     strings,
-    text,
 )
 
 _DELETION_COST = re.compile(r"^(0|-?[1-9][0-9]*)$")
@@ -93,13 +92,13 @@ def _deletion_cost(annotations: Mapping[str, str]) -> int:
 
 def read_pod(pod: JsonObject) -> PodView:
     """Everything the planner asks about ``pod``, read from its JSON once (total: never raises)."""
-    metadata = mapping(pod, "metadata")
-    spec = mapping(pod, "spec")
-    status = mapping(pod, "status")
-    labels = string_map(metadata, "labels")
-    annotations = string_map(metadata, "annotations")
+    metadata = as_object(pod.get("metadata"))
+    spec = as_object(pod.get("spec"))
+    status = as_object(pod.get("status"))
+    labels = as_string_map(metadata.get("labels"))
+    annotations = as_string_map(metadata.get("annotations"))
     conditions: dict[str, JsonObject] = {}
-    for cond in objects(status, "conditions"):
+    for cond in as_objects(status.get("conditions")):
         kind = cond.get("type")
         if isinstance(kind, str) and kind not in conditions:
             conditions[kind] = cond
@@ -107,21 +106,23 @@ def read_pod(pod: JsonObject) -> PodView:
     ready = ready_cond is not None and ready_cond.get("status") == "True"
     since = parse_time(ready_cond.get("lastTransitionTime")) if ready_cond is not None and ready else None
     in_place = conditions.get(INPLACE_UPDATE_READY_CONDITION)
+    owners = as_objects(metadata.get("ownerReferences"))
+    gates = as_objects(spec.get("readinessGates"))
     return PodView(
         raw=pod,
-        name=text(metadata, "name"),
-        uid=text(metadata, "uid"),
-        resource_version=text(metadata, "resourceVersion") or None,
+        name=as_text(metadata.get("name")),
+        uid=as_text(metadata.get("uid")),
+        resource_version=as_text(metadata.get("resourceVersion")) or None,
         labels=labels,
         annotations=annotations,
         finalizers=frozenset(strings(metadata, "finalizers")),
-        controller=controller_ref(pod),
+        controller=next((ref for ref in owners if ref.get("controller") is True), None),
         deleting=metadata.get("deletionTimestamp") is not None,
         created=parse_time(metadata.get("creationTimestamp")),
-        phase=text(status, "phase"),
-        node_name=text(spec, "nodeName"),
+        phase=as_text(status.get("phase")),
+        node_name=as_text(spec.get("nodeName")),
         conditions=conditions,
-        readiness_gates=tuple(text(gate, "conditionType") for gate in objects(spec, "readinessGates")),
+        readiness_gates=tuple([as_text(gate.get("conditionType")) for gate in gates]),
         ready=ready,
         ready_since=since,
         in_place_ready=in_place is None or in_place.get("status") == "True",
@@ -130,7 +131,7 @@ def read_pod(pod: JsonObject) -> PodView:
         instance_id=labels.get(CLONESET_INSTANCE_ID_LABEL, ""),
         deletion_cost=_deletion_cost(annotations),
         max_restarts=max(
-            (integer(s, "restartCount") for s in objects(status, "containerStatuses")), default=0
+            [integer(s, "restartCount") for s in as_objects(status.get("containerStatuses"))], default=0
         ),
     )
 

@@ -1,7 +1,8 @@
 """The CloneSet worker shell, registered with the runtime as worker type ``cloneset``.
 
 ``observe`` reads the CloneSet and, as raw JSON, its pods (selected, plus pods it controls that
-no longer match), PVCs and ControllerRevisions, concurrently, through the runtime's read port.
+no longer match: one small LIST per selector requirement, see ``strays``), PVCs and
+ControllerRevisions, concurrently, through the runtime's read port.
 ``plan`` adapts :func:`workers.cloneset.planner.plan` to the runtime contract: its
 :class:`~workers.cloneset.lowering.CloneSetPlan` carries the planner's steps and, in
 ``actions``, their lowering (``lowering``); ``act`` (``act`` module) executes the steps.
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from flotilla.runtime.kube import PODS
 from flotilla.runtime.kube import JsonObject as KubeJson
 from schemas.bus.envelope import KeyParts
-from schemas.kruise.cloneset import CLONESET_INSTANCE_ID_LABEL, CloneSet
+from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.act import FIELD_MANAGER, act
 from workers.cloneset.config import PlannerConfig
 from workers.cloneset.kube_json import uid_of
@@ -34,6 +35,7 @@ from workers.cloneset.lowering import (
 from workers.cloneset.observed import ObservedCloneSet
 from workers.cloneset.ownership import is_owned_by, selector_error, selector_string
 from workers.cloneset.planner import plan as plan_cloneset
+from workers.cloneset.strays import stray_selectors
 from workers.runtime.contract import TerminalError, WorkerType
 from workers.runtime.observe import StateReader
 
@@ -53,14 +55,18 @@ async def observe(read: StateReader, key: KeyParts) -> CloneSetSnapshot:
     wants_claims = (
         bool(cloneset.spec.volume_claim_templates) or cloneset.spec.scale_strategy.disable_pvc_reuse
     )
-    selected, instances, claims, revisions = await asyncio.gather(
+    selected, claims, revisions, *mismatched = await asyncio.gather(
         read.list(PODS, key.namespace, label_selector=selector),
-        read.list(PODS, key.namespace, label_selector=CLONESET_INSTANCE_ID_LABEL),
         read.list(PVCS, key.namespace, label_selector=selector) if wants_claims else _nothing(),
         read.list(CONTROLLER_REVISIONS, key.namespace, label_selector=selector),
+        *(read.list(PODS, key.namespace, label_selector=s) for s in stray_selectors(cloneset.spec.selector)),
     )
     seen = {uid_of(p) for p in selected}
-    strays = [p for p in instances if uid_of(p) not in seen and is_owned_by(p, uid)]
+    strays: list[KubeJson] = []
+    for pod in (p for found in mismatched for p in found):
+        if uid_of(pod) not in seen and is_owned_by(pod, uid):
+            seen.add(uid_of(pod))
+            strays.append(pod)
     observed = ObservedCloneSet.of(cloneset, [*selected, *strays], claims, revisions, secrets.randbits(63))
     return CloneSetSnapshot(key.namespace, key.name, observed, raw)
 

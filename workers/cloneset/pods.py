@@ -74,6 +74,8 @@ class PodView:
     """No ``InPlaceUpdateReady`` condition, or it is True."""
     revision: str
     """The ``controller-revision-hash`` label ('' when unset)."""
+    revision_hash: str
+    """Its hash part (``short_hash(revision)``)."""
     lifecycle_state: str
     """The ``lifecycle.apps.kruise.io/state`` label ('' when unset)."""
     instance_id: str
@@ -106,6 +108,7 @@ def read_pod(pod: JsonObject) -> PodView:
     ready = ready_cond is not None and ready_cond.get("status") == "True"
     since = parse_time(ready_cond.get("lastTransitionTime")) if ready_cond is not None and ready else None
     in_place = conditions.get(INPLACE_UPDATE_READY_CONDITION)
+    revision = labels.get(CONTROLLER_REVISION_HASH_LABEL, "")
     owners = as_objects(metadata.get("ownerReferences"))
     gates = as_objects(spec.get("readinessGates"))
     return PodView(
@@ -126,7 +129,8 @@ def read_pod(pod: JsonObject) -> PodView:
         ready=ready,
         ready_since=since,
         in_place_ready=in_place is None or in_place.get("status") == "True",
-        revision=labels.get(CONTROLLER_REVISION_HASH_LABEL, ""),
+        revision=revision,
+        revision_hash=short_hash(revision),
         lifecycle_state=labels.get(LIFECYCLE_STATE_LABEL, ""),
         instance_id=labels.get(CLONESET_INSTANCE_ID_LABEL, ""),
         deletion_cost=_deletion_cost(annotations),
@@ -219,8 +223,7 @@ def revision_of(pod: PodView) -> str:
 
 def is_at_revision(pod: PodView, revision: str) -> bool:
     """The pod's ``controller-revision-hash`` names ``revision`` (long or short form)."""
-    pod_hash = pod.revision
-    return pod_hash == revision or short_hash(pod_hash) == short_hash(revision)
+    return pod.revision == revision or pod.revision_hash == short_hash(revision)
 
 
 def instance_id(obj: JsonObject) -> str:

@@ -122,14 +122,23 @@ def _in_place(ctx: RolloutContext, pod: PodView, spec: InPlaceSpec) -> tuple[lis
     return actions, None
 
 
-def _update_pod(ctx: RolloutContext, pod: PodView, target: str) -> tuple[list[Action], str | None]:
+def _update_pod(
+    ctx: RolloutContext, pod: PodView, target: str, specs: dict[str, InPlaceSpec | None]
+) -> tuple[list[Action], str | None]:
+    """The writes moving ``pod`` to ``target``; ``specs`` remembers the in-place spec per pod revision."""
     strategy = ctx.cloneset.spec.update_strategy
     if strategy.type in ("InPlaceIfPossible", "InPlaceOnly"):
-        old = _revision_template(ctx, pod)
-        grace = (
-            strategy.in_place_update_strategy.grace_period_seconds if strategy.in_place_update_strategy else 0
-        )
-        spec = in_place_spec(old, ctx.templates[target], target, grace) if old is not None else None
+        if pod.revision not in specs:
+            old = _revision_template(ctx, pod)
+            grace = (
+                strategy.in_place_update_strategy.grace_period_seconds
+                if strategy.in_place_update_strategy
+                else 0
+            )
+            specs[pod.revision] = (
+                in_place_spec(old, ctx.templates[target], target, grace) if old is not None else None
+            )
+        spec = specs[pod.revision]
         if spec is not None:
             return _in_place(ctx, pod, spec)
         if strategy.type == "InPlaceOnly":
@@ -209,8 +218,9 @@ def plan_update(ctx: RolloutContext, refresh: Refresh, *, updates_allowed: bool 
             continue
         waiting.append(pod)
     ordered = update_order(waiting, ctx.pods, ctx.cloneset.spec.update_strategy)
+    specs: dict[str, InPlaceSpec | None] = {}
     for pod in _limit(ctx, diff, ordered, target):
-        writes, error = _update_pod(ctx, pod, target)
+        writes, error = _update_pod(ctx, pod, target, specs)
         actions.extend(writes)
         if error is not None:
             return UpdateOutcome(tuple(actions), requeue, error)

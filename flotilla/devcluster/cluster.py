@@ -55,6 +55,9 @@ class ClusterConfig:
     detached: bool = False
     #: Extra kwok Stage documents (dicts), added to kwok's default pod/node stages.
     kwok_stages: tuple[Mapping[str, object], ...] = ()
+    #: What kwok's fake kubelet charges for a pod start and an in-place container restart
+    #: (kwok Stage delays); None: nothing, a bound pod is Ready at once.
+    kubelet_delays: kwok_nodes.KubeletDelays | None = None
     startup_timeout: float = 90.0
 
 
@@ -280,7 +283,7 @@ class LocalCluster:
 
     def _start_kwok(self) -> None:
         config_path = kwok_nodes.write_kwok_config(
-            self.run_dir, self.config.kwok_stages, self.config.client_qps
+            self.run_dir, self.config.kwok_stages, self.config.client_qps, self.config.kubelet_delays
         )
         port = free_port()
         proc = self._spawn(

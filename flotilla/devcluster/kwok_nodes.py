@@ -7,11 +7,20 @@ declares; the gates' conditions belong to controllers, and Ready follows them as
 kubelet's does); a container whose spec image changed is restarted with the new image
 (the kubelet's half of an in-place update); a deleted pod goes away; a Job's pod
 completes. Tests add their own Stages through `ClusterConfig.kwok_stages`.
+
+By default every Stage plays at once: a bound pod is Ready as soon as kwok sees it. A
+`KubeletDelays` (``ClusterConfig.kubelet_delays``) charges what a kubelet charges: a Stage
+``delay`` on the pod start (sandbox, image pull, container start) and on the in-place
+container restart. kwok arms a Stage's delay when it sees the pod and re-arms it on every
+later change of the pod while the Stage is still pending, so a controller's write in that
+window postpones the Stage (a kubelet would not restart the container for it). Deletion
+stays immediate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +32,44 @@ if TYPE_CHECKING:
 MANAGED_ANNOTATION = "kwok.x-k8s.io/node"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 NODE_NAME_PREFIX = "kwok-node-"
+
+
+@dataclass(frozen=True)
+class KubeletDelays:
+    """What the fake kubelet charges, in milliseconds (kwok Stage delays).
+
+    ``pod_start_ms``: from a pod bound to a node until it runs and is Ready (sandbox, image
+    pull, container start). ``container_restart_ms``: from a container's image change until it
+    runs the new image (an in-place update's restart). ``jitter_ms``: each delay that is not 0
+    gets a uniformly random extra in [0, jitter_ms) (kwok's ``jitterDurationMilliseconds`` is
+    the upper bound, rendered as delay + jitter)."""
+
+    pod_start_ms: int = 0
+    container_restart_ms: int = 0
+    jitter_ms: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("pod_start_ms", "container_restart_ms", "jitter_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"KubeletDelays.{name} must be >= 0, not {getattr(self, name)}")
+
+    def describe(self) -> str:
+        """One line for a report: "pod start 2000 ms, container restart 500 ms (+ jitter ...)"."""
+        if not (self.pod_start_ms or self.container_restart_ms):
+            return "none (a bound pod is Ready at once, an image swap is immediate)"
+        text = f"pod start {self.pod_start_ms} ms, container restart {self.container_restart_ms} ms"
+        return text + (f", + 0-{self.jitter_ms} ms jitter each" if self.jitter_ms else "")
+
+
+def stage_delay(milliseconds: int, jitter_ms: int = 0) -> dict[str, int] | None:
+    """A Stage's ``spec.delay`` (kwok v1alpha1 StageDelay), or None for no delay."""
+    if milliseconds <= 0:
+        return None
+    delay = {"durationMilliseconds": milliseconds}
+    if jitter_ms > 0:
+        delay["jitterDurationMilliseconds"] = milliseconds + jitter_ms
+    return delay
+
 
 _NODE_READY_STATUS = """\
 {{ $now := Now }}
@@ -137,22 +184,26 @@ containerStatuses:
 
 
 def _stage(
-    name: str, kind: str, match: list[dict[str, object]], next_step: dict[str, object]
+    name: str,
+    kind: str,
+    match: list[dict[str, object]],
+    next_step: dict[str, object],
+    delay: dict[str, int] | None = None,
 ) -> dict[str, object]:
-    return {
-        "apiVersion": "kwok.x-k8s.io/v1alpha1",
-        "kind": "Stage",
-        "metadata": {"name": name},
-        "spec": {
-            "resourceRef": {"apiGroup": "v1", "kind": kind},
-            "selector": {"matchExpressions": match},
-            "next": next_step,
-        },
+    spec: dict[str, object] = {
+        "resourceRef": {"apiGroup": "v1", "kind": kind},
+        "selector": {"matchExpressions": match},
     }
+    if delay is not None:
+        spec["delay"] = delay
+    spec["next"] = next_step
+    return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage", "metadata": {"name": name}, "spec": spec}
 
 
-def default_stages() -> list[dict[str, object]]:
-    """Flotilla's node and pod lifecycle for kwok (see the module docstring)."""
+def default_stages(delays: KubeletDelays | None = None) -> list[dict[str, object]]:
+    """Flotilla's node and pod lifecycle for kwok (see the module docstring); ``delays``
+    delays the pod start and the in-place container restart."""
+    delays = delays or KubeletDelays()
     ready_status = '.status.conditions.[] | select( .type == "Ready" ) | .status'
     not_deleted: dict[str, object] = {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}
     return [
@@ -171,6 +222,7 @@ def default_stages() -> list[dict[str, object]]:
                 {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
             ],
             {"statusTemplate": _POD_RUNNING_STATUS},
+            stage_delay(delays.pod_start_ms, delays.jitter_ms),
         ),
         _stage(
             "flotilla-pod-image-swap",
@@ -181,6 +233,7 @@ def default_stages() -> list[dict[str, object]]:
                 {"key": _IMAGE_MISMATCH, "operator": "In", "values": ["true"]},
             ],
             {"statusTemplate": _IMAGE_SWAP_STATUS},
+            stage_delay(delays.container_restart_ms, delays.jitter_ms),
         ),
         _stage(
             "flotilla-pod-readiness",
@@ -212,7 +265,10 @@ def default_stages() -> list[dict[str, object]]:
 
 
 def write_kwok_config(
-    run_dir: Path, extra_stages: Sequence[Mapping[str, object]], _qps: float | None
+    run_dir: Path,
+    extra_stages: Sequence[Mapping[str, object]],
+    _qps: float | None,
+    delays: KubeletDelays | None = None,
 ) -> Path:
     """Write kwok's configuration (options + Stages) and return its path."""
     options = {
@@ -226,7 +282,7 @@ def write_kwok_config(
             "podsOnNodeSyncParallelism": 4,
         },
     }
-    documents: list[Mapping[str, object]] = [options, *default_stages(), *extra_stages]
+    documents: list[Mapping[str, object]] = [options, *default_stages(delays), *extra_stages]
     path = run_dir / "kwok.yaml"
     path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
     return path

@@ -13,51 +13,33 @@ from typing import Any
 
 from kubernetes import client as k8s
 
+from tests.integration.devcluster.kwok_pods import condition, pod_manifest
 from tests.support.polling import eventually
-
-
-def _condition(pod: k8s.V1Pod, kind: str) -> str | None:
-    return next((c.status for c in pod.status.conditions or [] if c.type == kind), None)
-
-
-def _pod(name: str, gates: list[str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "readinessGates": [{"conditionType": g} for g in gates],
-            "containers": [
-                {"name": "main", "image": "nginx:1.26"},
-                {"name": "side", "image": "busybox:1.36"},
-            ],
-        },
-    }
 
 
 def test_ready_follows_readiness_gates(api_client: k8s.ApiClient, namespace: str) -> None:
     core = k8s.CoreV1Api(api_client)
-    core.create_namespaced_pod(namespace, _pod("gated", ["InPlaceUpdateReady"]))
+    core.create_namespaced_pod(namespace, pod_manifest("gated", ["InPlaceUpdateReady"]))
     pod = eventually(
         lambda: (p := core.read_namespaced_pod("gated", namespace)).status.phase == "Running" and p
     )
     time.sleep(1)
     pod = core.read_namespaced_pod("gated", namespace)
-    assert _condition(pod, "Ready") == "False"
+    assert condition(pod, "Ready") == "False"
 
-    condition = {"type": "InPlaceUpdateReady", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
-    core.patch_namespaced_pod_status("gated", namespace, {"status": {"conditions": [condition]}})
-    eventually(lambda: _condition(core.read_namespaced_pod("gated", namespace), "Ready") == "True")
+    gate = {"type": "InPlaceUpdateReady", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    core.patch_namespaced_pod_status("gated", namespace, {"status": {"conditions": [gate]}})
+    eventually(lambda: condition(core.read_namespaced_pod("gated", namespace), "Ready") == "True")
 
-    condition["status"] = "False"
-    core.patch_namespaced_pod_status("gated", namespace, {"status": {"conditions": [condition]}})
-    eventually(lambda: _condition(core.read_namespaced_pod("gated", namespace), "Ready") == "False")
+    gate["status"] = "False"
+    core.patch_namespaced_pod_status("gated", namespace, {"status": {"conditions": [gate]}})
+    eventually(lambda: condition(core.read_namespaced_pod("gated", namespace), "Ready") == "False")
 
 
 def test_changed_image_is_restarted_in_place(api_client: k8s.ApiClient, namespace: str) -> None:
     core = k8s.CoreV1Api(api_client)
-    core.create_namespaced_pod(namespace, _pod("swap", []))
-    eventually(lambda: _condition(core.read_namespaced_pod("swap", namespace), "Ready") == "True")
+    core.create_namespaced_pod(namespace, pod_manifest("swap", []))
+    eventually(lambda: condition(core.read_namespaced_pod("swap", namespace), "Ready") == "True")
     before = core.read_namespaced_pod("swap", namespace)
 
     core.patch_namespaced_pod(
@@ -76,4 +58,4 @@ def test_changed_image_is_restarted_in_place(api_client: k8s.ApiClient, namespac
     assert statuses["side"].restart_count == 0
     after = core.read_namespaced_pod("swap", namespace)
     assert after.metadata.uid == before.metadata.uid
-    assert _condition(after, "Ready") == "True"
+    assert condition(after, "Ready") == "True"

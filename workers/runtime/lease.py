@@ -6,6 +6,10 @@ renews by compare-and-set on its own revision every third of the TTL; a renewal 
 another revision, or no successful renewal for most of the TTL, means the lease is lost and
 the reconcile is cancelled. Release deletes the entry only if it is still ours.
 
+Within one process, :class:`LocalKeys` comes first: a trigger for a key this process is
+already reconciling never touches the lease; it is held, and the key is reconciled once more
+under the same lease when the running reconcile ends (pure bookkeeping, no I/O).
+
 Used by :mod:`workers.runtime.consumer` around every reconcile.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import orjson
 from nats.errors import Error as NatsError
@@ -23,6 +28,8 @@ from nats.js.kv import KeyValue
 from schemas.bus.subjects import lease_key
 
 log = logging.getLogger("flotilla.worker.lease")
+
+T = TypeVar("T")
 
 #: A holder that could not renew for this fraction of the TTL gives the key up (stops its work),
 #: leaving the rest of the TTL as margin before another replica can take the key.
@@ -99,3 +106,54 @@ class KeyLeases:
             await self.kv.delete(lease.kv_key, last=lease.revision)
         except (TimeoutError, NatsError, APIError, OSError) as exc:
             log.info("lease release of %s failed (%s); it expires by TTL", lease.key, exc)
+
+
+class LocalKeys(Generic[T]):
+    """The keys this process is reconciling now, each with at most one held trigger.
+
+    A key is *claimed* while its reconcile (or the lease acquire before it) runs. A trigger
+    for a claimed key is *held* instead: only the newest is kept, and the one it replaces is
+    returned so the caller can settle it at once (triggers carry no data; the newest stands
+    for all). When a reconcile ends, :meth:`take_held` gives the trigger to reconcile next
+    under the same lease; :meth:`release` unclaims the key and returns whatever was still held.
+    Synchronous, so a check-then-release between two awaits is atomic.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, T | None] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._held
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def claim(self, key: str) -> bool:
+        """Claim ``key``; False when this process already works on it (hold the trigger instead)."""
+        if key in self._held:
+            return False
+        self._held[key] = None
+        return True
+
+    def hold(self, key: str, trigger: T) -> T | None:
+        """Hold ``trigger`` for claimed ``key``; returns the older held trigger it replaces."""
+        if key not in self._held:
+            raise KeyError(f"{key!r} is not claimed")
+        older = self._held[key]
+        self._held[key] = trigger
+        return older
+
+    def held(self, key: str) -> T | None:
+        """The trigger held for ``key``, left in place."""
+        return self._held.get(key)
+
+    def take_held(self, key: str) -> T | None:
+        """The trigger held for claimed ``key`` (now no longer held), or None; the key stays claimed."""
+        if key not in self._held:
+            return None
+        trigger, self._held[key] = self._held[key], None
+        return trigger
+
+    def release(self, key: str) -> T | None:
+        """Unclaim ``key``; returns a trigger still held for it (the caller hands it back)."""
+        return self._held.pop(key, None)

@@ -51,6 +51,12 @@ LEASE_CONFLICTS = Counter(
     "Triggers handed back because another replica held the key's lease.",
     ["type"],
 )
+TRIGGERS_COALESCED = Counter(
+    "flotilla_triggers_coalesced_total",
+    "Triggers for a key this process was already reconciling: held for one follow-up reconcile "
+    "under the same lease (or folded into a newer held trigger), never handed back.",
+    ["type"],
+)
 LEASES_LOST = Counter(
     "flotilla_leases_lost_total",
     "Reconciles aborted because their lease could not be renewed in time.",

@@ -3,10 +3,13 @@
 :class:`WorkerRuntime` binds the type's durable pull consumer (declared beforehand by
 :mod:`schemas.bus.bootstrap`), fetches in batches while it has free slots (bounded
 concurrency), and runs each trigger under the key's lease (:mod:`workers.runtime.lease`),
-sending in-progress acks and lease renewals while it works. The result contract of
-:mod:`workers.runtime.contract` is applied here and only here. ``stop`` ends fetching; in-flight
-reconciles get ``shutdown_grace`` seconds, then are cancelled and handed back (nak, lease
-released). Started by :mod:`workers.runtime.process`; tests may run it in-process.
+sending in-progress acks and lease renewals while it works. A trigger for a key this process
+is already reconciling is *coalesced* (:class:`workers.runtime.lease.LocalKeys`): held without
+touching the lease or taking a slot, then reconciled once more under the same lease when the
+running reconcile ends. The result contract of :mod:`workers.runtime.contract` is applied here
+and only here. ``stop`` ends fetching; in-flight reconciles get ``shutdown_grace`` seconds, then
+are cancelled and handed back (nak, lease released), and so are held triggers. Started by
+:mod:`workers.runtime.process`; tests may run it in-process.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +41,7 @@ from schemas.bus.subjects import reconcile_subject_for_key
 from workers.runtime.contract import TerminalError, WorkerType
 from workers.runtime.deadletter import mark_object, publish_dead_letter
 from workers.runtime.failures import FailureCounts
-from workers.runtime.lease import KeyLeases, Lease
+from workers.runtime.lease import KeyLeases, Lease, LocalKeys
 from workers.runtime.observe import ApiStateReader
 
 log = logging.getLogger("flotilla.worker")
@@ -75,6 +78,24 @@ class Outcome:
     error: str = ""
 
 
+@dataclass
+class _Trigger:
+    """One delivered trigger on its way through the runtime, with its (not yet ended) consume span."""
+
+    msg: Msg
+    envelope: Envelope
+    span: trace.Span
+
+
+@dataclass
+class _KeyRun:
+    """What one claim of a key remembers across its reconciles."""
+
+    #: A failure was counted during this claim, so a later clean reconcile clears the count
+    #: even when its own message was a first delivery (a held trigger).
+    failed: bool = False
+
+
 class WorkerRuntime:
     """Runs one worker type's reconciles in this process until ``stop`` is set."""
 
@@ -97,10 +118,13 @@ class WorkerRuntime:
         self.options = options
         self.redeclare = redeclare
         self._tasks: set[asyncio.Task[None]] = set()
-        self._tasks_handing_back: set[asyncio.Task[None]] = set()
+        self._settling: set[asyncio.Task[None]] = set()  # acks/naks sent without waiting for them
+        self._keys: LocalKeys[_Trigger] = LocalKeys()
+        self._stop = asyncio.Event()
         self.bound = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         durable = f"worker-{self.worker.name}"
         while not stop.is_set():
             try:
@@ -134,15 +158,76 @@ class WorkerRuntime:
         return self.options.concurrency - len(self._tasks)
 
     def _dispatch(self, msgs: list[Msg], stop: asyncio.Event) -> None:
+        """Start a reconcile per message, or hold it when its key is already being reconciled here.
+
+        Synchronous, so a held trigger never takes a slot: with every slot busy and triggers
+        arriving for the busy keys, the fetch loop goes on.
+        """
         for msg in msgs:
             if stop.is_set():
-                hand_back = asyncio.create_task(_quietly(msg.nak()))
-                self._tasks_handing_back.add(hand_back)
-                hand_back.add_done_callback(self._tasks_handing_back.discard)
+                self._settle_in_background(msg.nak())
                 continue
-            task = asyncio.create_task(self._handle(msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            try:
+                envelope = self._read(msg)
+            except (EnvelopeError, ValueError) as err:
+                reason = "unsupported_version" if isinstance(err, UnsupportedVersion) else "malformed"
+                self._start(self._give_up_unreadable(msg, reason, str(err)))
+                continue
+            if self._keys.claim(envelope.key):
+                self._start(self._run_key(msg, envelope))
+            else:
+                self._coalesce(msg, envelope)
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _settle_in_background(self, call: Awaitable[object]) -> None:
+        task = asyncio.create_task(_quietly(call))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    def _read(self, msg: Msg) -> Envelope:
+        envelope = decode(msg.data)
+        if envelope.parts.type != self.worker.name or reconcile_subject_for_key(envelope.key) != msg.subject:
+            raise MalformedEnvelope(f"key {envelope.key!r} does not belong on subject {msg.subject!r}")
+        return envelope
+
+    def _consume_span(self, msg: Msg, envelope: Envelope) -> trace.Span:
+        attributes = {
+            "flotilla.key": envelope.key,
+            "flotilla.type": self.worker.name,
+            "flotilla.event": envelope.event_type.value,
+            "flotilla.delivery": msg.metadata.num_delivered,
+        }
+        return _tracer.start_span(
+            f"consume {self.worker.name}",
+            context=extract_context(msg.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes=attributes,
+        )
+
+    def _coalesce(self, msg: Msg, envelope: Envelope) -> None:
+        """Hold a trigger for a key being reconciled here; the held one it replaces is acked."""
+        span = self._consume_span(msg, envelope)
+        span.set_attribute("flotilla.coalesced", True)
+        span.add_event("coalesced", {"flotilla.reason": "key already being reconciled by this process"})
+        metrics.TRIGGERS_COALESCED.labels(self.worker.name).inc()
+        older = self._keys.hold(envelope.key, _Trigger(msg, envelope, span))
+        if older is not None:
+            self._supersede(older)
+
+    def _supersede(self, trigger: _Trigger) -> None:
+        """Ack a trigger a newer held one stands for (triggers carry no data)."""
+        trigger.span.set_attribute("flotilla.outcome", "coalesced")
+        trigger.span.end()
+        self._settle_in_background(trigger.msg.ack())
+
+    def _hand_back(self, trigger: _Trigger, outcome: str, delay: float | None = None) -> None:
+        trigger.span.set_attribute("flotilla.outcome", outcome)
+        trigger.span.end()
+        self._settle_in_background(trigger.msg.nak(delay=delay))
 
     async def _fetch_waiting(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
         """Long-poll for one message; returns on arrival.
@@ -186,19 +271,20 @@ class WorkerRuntime:
         return []
 
     async def _drain(self) -> None:
-        if not self._tasks:
-            return
-        log.info(
-            "shutting down: waiting up to %.0fs for %d reconciles",
-            self.options.shutdown_grace,
-            len(self._tasks),
-        )
-        _, pending = await asyncio.wait(set(self._tasks), timeout=self.options.shutdown_grace)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=10)
-            log.info("handed back %d unfinished reconciles", len(pending))
+        if self._tasks:
+            log.info(
+                "shutting down: waiting up to %.0fs for %d reconciles",
+                self.options.shutdown_grace,
+                len(self._tasks),
+            )
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.options.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=10)
+                log.info("handed back %d unfinished reconciles", len(pending))
+        if self._settling:  # acks and hand-backs still on their way
+            await asyncio.wait(set(self._settling), timeout=5)
 
     async def _poll_lag(self, sub: JetStreamContext.PullSubscription) -> None:
         while True:
@@ -210,43 +296,71 @@ class WorkerRuntime:
                 pass
             await asyncio.sleep(self.options.lag_poll_interval)
 
-    async def _handle(self, msg: Msg) -> None:
-        name = self.worker.name
+    async def _run_key(self, msg: Msg, envelope: Envelope) -> None:
+        """Reconcile a claimed key, again for each trigger held meanwhile; then unclaim it."""
+        key = envelope.key
+        run = _KeyRun()
+        trigger = _Trigger(msg, envelope, self._consume_span(msg, envelope))
         try:
-            envelope = decode(msg.data)
-            if envelope.parts.type != name or reconcile_subject_for_key(envelope.key) != msg.subject:
-                raise MalformedEnvelope(f"key {envelope.key!r} does not belong on subject {msg.subject!r}")
-        except (EnvelopeError, ValueError) as err:
-            reason = "unsupported_version" if isinstance(err, UnsupportedVersion) else "malformed"
-            await self._give_up_unreadable(msg, reason, str(err))
-            return
-        context = extract_context(msg.headers)
-        attributes = {
-            "flotilla.key": envelope.key,
-            "flotilla.type": name,
-            "flotilla.event": envelope.event_type.value,
-            "flotilla.delivery": msg.metadata.num_delivered,
-        }
-        with _tracer.start_as_current_span(
-            f"consume {name}", context=context, kind=trace.SpanKind.CONSUMER, attributes=attributes
-        ) as span:
-            try:
-                lease = await self.leases.acquire(envelope.key)
-            except _NATS_ERRORS as exc:
-                log.warning("lease acquire for %s failed: %s", envelope.key, exc)
-                await _quietly(msg.nak(delay=self.options.lease_busy_delay))
-                return
-            if lease is None:
-                metrics.LEASE_CONFLICTS.labels(name).inc()
-                span.set_attribute("flotilla.outcome", "lease_busy")
-                await _quietly(msg.nak(delay=self.options.lease_busy_delay * random.uniform(0.5, 1.5)))
-                return
-            await self._under_lease(msg, envelope, lease, span)
+            while await self._under_lease(run, trigger):
+                # A trigger held while the lease was being released: lease the key again.
+                held = self._keys.take_held(key)
+                if held is None:
+                    return  # and unclaim, with no await in between: nothing can be held in the gap
+                if self._stop.is_set():
+                    self._hand_back(held, "handed_back")
+                    return
+                trigger = held
+        finally:
+            held = self._keys.release(key)
+            if held is not None:  # lease busy or lost, shutdown, cancelled: the key goes back to the bus
+                self._hand_back(held, "handed_back", None if self._stop.is_set() else self._busy_delay())
 
-    async def _under_lease(self, msg: Msg, envelope: Envelope, lease: Lease, span: trace.Span) -> None:
+    def _busy_delay(self) -> float:
+        return self.options.lease_busy_delay * random.uniform(0.5, 1.5)
+
+    async def _under_lease(self, run: _KeyRun, trigger: _Trigger) -> bool:
+        """Lease the key, reconcile ``trigger``, then each trigger held meanwhile, release.
+
+        False when the key was handed back (lease busy or lost); True after a clean end.
+        """
+        key = trigger.envelope.key
+        try:
+            lease = await self.leases.acquire(key)
+        except _NATS_ERRORS as exc:
+            log.warning("lease acquire for %s failed: %s", key, exc)
+            self._hand_back(trigger, "lease_error", self.options.lease_busy_delay)
+            return False
+        if lease is None:
+            metrics.LEASE_CONFLICTS.labels(self.worker.name).inc()
+            self._hand_back(trigger, "lease_busy", self._busy_delay())
+            return False
+        try:
+            while True:
+                newer = self._keys.take_held(key)
+                if newer is not None:  # came before this reconcile began: it stands for this one
+                    self._supersede(trigger)
+                    trigger = newer
+                with trace.use_span(trigger.span, end_on_exit=True):
+                    outcome = await self._reconcile_under(trigger, lease)
+                    if outcome.kind == "lease_lost":
+                        await self._settle(trigger, outcome, run, followed=False)
+                        return False
+                    follow_up = None if self._stop.is_set() else self._keys.take_held(key)
+                    await self._settle(trigger, outcome, run, followed=follow_up is not None)
+                if follow_up is None:
+                    return True
+                log.info("%s was triggered again while reconciling; reconciling it again now", key)
+                trigger = follow_up
+        finally:
+            await asyncio.shield(self.leases.release(lease))
+
+    async def _reconcile_under(self, trigger: _Trigger, lease: Lease) -> Outcome:
+        """One reconcile with in-progress acks and lease renewals; hands back on cancellation."""
+        msg = trigger.msg
         started = time.monotonic()
         metrics.IN_FLIGHT.labels(self.worker.name).inc()
-        work = asyncio.create_task(self._reconcile(envelope, msg))
+        work = asyncio.create_task(self._reconcile(trigger.envelope, msg))
         beat = asyncio.create_task(self._heartbeat(msg, lease, work))
         try:
             try:
@@ -255,18 +369,18 @@ class WorkerRuntime:
                 if not work.done():  # we are being shut down: stop the work, hand the key back
                     work.cancel()
                     await asyncio.wait({work}, timeout=5)
+                    trigger.span.set_attribute("flotilla.outcome", "handed_back")
                     await _quietly(msg.nak())
                     raise
                 outcome = Outcome("lease_lost", error="lease lost while reconciling")
         finally:
             beat.cancel()
             metrics.IN_FLIGHT.labels(self.worker.name).dec()
-            await asyncio.shield(self.leases.release(lease))
         if work.cancelled():
             outcome = Outcome("lease_lost", error="lease lost while reconciling")
         metrics.RECONCILE_DURATION.labels(self.worker.name).observe(time.monotonic() - started)
-        span.set_attribute("flotilla.outcome", outcome.kind)
-        await self._settle(msg, envelope, outcome)
+        trigger.span.set_attribute("flotilla.outcome", outcome.kind)
+        return outcome
 
     async def _heartbeat(self, msg: Msg, lease: Lease, work: asyncio.Task[Outcome]) -> None:
         """In-progress acks and lease renewals; cancels ``work`` once the lease is (or may be) lost.
@@ -280,6 +394,8 @@ class WorkerRuntime:
             if work.done():
                 return
             await _quietly(msg.in_progress())
+            if (held := self._keys.held(lease.key)) is not None:
+                await _quietly(held.msg.in_progress())
             try:
                 kept = await asyncio.wait_for(
                     self.leases.renew(lease),
@@ -331,14 +447,25 @@ class WorkerRuntime:
         delay: float = min(self.options.backoff_base * 2.0 ** (failures - 1), self.options.backoff_max)
         return delay * random.uniform(0.8, 1.2)
 
-    async def _settle(self, msg: Msg, envelope: Envelope, outcome: Outcome) -> None:
+    async def _settle(self, trigger: _Trigger, outcome: Outcome, run: _KeyRun, followed: bool) -> None:
+        """Apply the result contract to ``trigger``'s message.
+
+        ``followed``: a newer trigger is held and is reconciled right after this one, under the
+        same lease. That follow-up re-reads state and its own outcome decides what comes next,
+        so it supersedes this outcome's requeue-after or retry: the message is acked instead
+        of nak'ed with a delay (JetStream had already dropped it from the stream when the newer
+        trigger arrived, so a delayed nak would not come back anyway). A failure is still
+        counted, so a key that keeps failing backs off and dead-letters as usual.
+        """
+        msg, envelope = trigger.msg, trigger.envelope
         name, key = self.worker.name, envelope.key
-        redelivered = msg.metadata.num_delivered > 1
+        clear_failures = msg.metadata.num_delivered > 1 or run.failed
         try:
             if outcome.kind in ("success", "requeue"):
-                if redelivered:
+                if clear_failures:
                     await self.failures.clear(key)
-                if outcome.kind == "success":
+                    run.failed = False
+                if outcome.kind == "success" or followed:
                     await msg.ack()
                 else:
                     await msg.nak(delay=outcome.requeue_after)
@@ -352,7 +479,17 @@ class WorkerRuntime:
                 self.options.max_failures if outcome.kind == "terminal" else await self.failures.record(key)
             )
             if count < self.options.max_failures:
+                run.failed = True
                 metrics.RECONCILES.labels(name, "error").inc()
+                if followed:
+                    log.info(
+                        "failure %d/%d of %s; triggered meanwhile, retrying now",
+                        count,
+                        self.options.max_failures,
+                        key,
+                    )
+                    await msg.ack()
+                    return
                 delay = self._backoff(count)
                 log.info(
                     "failure %d/%d of %s; retrying in %.1fs", count, self.options.max_failures, key, delay
@@ -369,6 +506,7 @@ class WorkerRuntime:
                 self.api, self.worker.resource, self.worker.has_status, envelope.parts, message, name
             )
             await self.failures.clear(key)
+            run.failed = False
             await msg.term()
         except _NATS_ERRORS as exc:
             log.warning("could not settle %s (%s): %s; JetStream redelivers it", key, outcome.kind, exc)

@@ -1,0 +1,357 @@
+"""Triggers for a key this process is already reconciling are coalesced, on real NATS.
+
+Each test runs the worker runtime in-process (``run_worker``) with a worker type of its own
+(unique name, so its consumer sees only this test's triggers) whose reconciles the test
+steers step by step: reconcile ``n`` may wait on a gate, fail, or ask to be requeued. The
+reconciles record their start and end, so the tests check exactly how many ran and that
+none overlapped; consumer info shows that every trigger was settled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, NotFoundError
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY
+
+from flotilla.devcluster.env import DevEnvironment
+from flotilla.runtime.kube import CONFIGMAPS
+from flotilla.runtime.tracing import add_span_processor
+from schemas.bus.bootstrap import declare
+from schemas.bus.envelope import KeyParts, make_key
+from schemas.bus.streams import FAILURE_BUCKET, RECONCILE_STREAM, worker_bus
+from schemas.bus.subjects import lease_key
+from tests.support.workers import free_port, publish_trigger, wait_for
+from workers.runtime.consumer import RuntimeOptions
+from workers.runtime.contract import Plan, WorkerType
+from workers.runtime.observe import StateReader
+from workers.runtime.process import WorkerSettings, run_worker
+
+
+@dataclass
+class Step:
+    """What reconcile number n does: wait for ``gate``, then fail or finish (maybe requeued)."""
+
+    gate: asyncio.Event | None = None
+    fail: bool = False
+    requeue_after: float | None = None
+
+
+@dataclass
+class Run:
+    start: float
+    end: float = float("inf")
+    outcome: str = "running"
+
+
+@dataclass
+class Script:
+    """The steps of one test's reconciles (missing steps succeed at once) and what ran."""
+
+    steps: dict[int, Step] = field(default_factory=dict)
+    runs: list[Run] = field(default_factory=list)
+
+    def gate(self, n: int) -> asyncio.Event:
+        step = self.steps.setdefault(n, Step())
+        step.gate = step.gate or asyncio.Event()
+        return step.gate
+
+
+@dataclass(frozen=True)
+class Observed:
+    requeue_after: float | None
+
+
+def scripted_worker(name: str, script: Script) -> WorkerType[Observed, Script]:
+    async def observe(read: StateReader, key: KeyParts) -> Observed:
+        run = Run(start=time.monotonic())
+        step = script.steps.get(len(script.runs), Step())
+        script.runs.append(run)
+        try:
+            if step.gate is not None:
+                await step.gate.wait()
+            if step.fail:
+                raise RuntimeError("scripted failure")
+            run.outcome = "ok"
+            return Observed(step.requeue_after)
+        except BaseException:
+            run.outcome = "error"
+            raise
+        finally:
+            run.end = time.monotonic()
+
+    def plan(observed: Observed, config: Script, now: float) -> Plan:
+        return Plan(requeue_after=observed.requeue_after, reason="scripted")
+
+    return WorkerType(
+        name=name, kind="ConfigMap", resource=CONFIGMAPS, observe=observe, plan=plan, config=script
+    )
+
+
+@dataclass
+class InProcessWorker:
+    stop: asyncio.Event
+    task: asyncio.Task[int]
+
+    async def shutdown(self) -> int:
+        self.stop.set()
+        return await asyncio.wait_for(self.task, 60)
+
+
+StartWorker = Callable[..., InProcessWorker]
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture
+async def worker_type(jetstream: JetStreamContext) -> AsyncIterator[str]:
+    """A worker type name of this test's own: its consumer holds only this test's triggers."""
+    name = f"coal-{secrets.token_hex(3)}"
+    await declare(jetstream, worker_bus(name))
+    yield name
+    with contextlib.suppress(NotFoundError):
+        await jetstream.delete_consumer(RECONCILE_STREAM, f"worker-{name}")
+
+
+@pytest.fixture
+async def start_in_process(dev_env: DevEnvironment) -> AsyncIterator[StartWorker]:
+    started: list[InProcessWorker] = []
+
+    def start(worker: WorkerType[Observed, Script], backoff_base: float = 1.0) -> InProcessWorker:
+        settings = WorkerSettings(
+            nats_url=dev_env.nats_url,
+            kubeconfig=dev_env.kubeconfig,
+            http_port=free_port(),
+            options=RuntimeOptions(shutdown_grace=15.0, backoff_base=backoff_base),
+        )
+        stop = asyncio.Event()
+        running = InProcessWorker(stop, asyncio.create_task(run_worker(worker, settings, stop)))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        if not running.task.done():
+            await running.shutdown()
+
+
+@pytest.fixture
+def open_gates_at_teardown() -> Iterator[list[Script]]:
+    """Scripts whose gates are opened at teardown, so a failed test does not hang the shutdown."""
+    scripts: list[Script] = []
+    yield scripts
+    for script in scripts:
+        for step in script.steps.values():
+            if step.gate is not None:
+                step.gate.set()
+
+
+def sample(metric: str, worker_type: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(metric, {"type": worker_type, **labels}) or 0.0
+
+
+def coalesced(worker_type: str) -> float:
+    return sample("flotilla_triggers_coalesced_total", worker_type)
+
+
+async def consumer_idle(js: JetStreamContext, worker_type: str) -> bool:
+    info = await js.consumer_info(RECONCILE_STREAM, f"worker-{worker_type}")
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def trigger_delivered(js: JetStreamContext, worker_type: str) -> bool:
+    """Every published trigger was delivered (or replaced in the stream by a newer one)."""
+    return (await js.consumer_info(RECONCILE_STREAM, f"worker-{worker_type}")).num_pending == 0
+
+
+def assert_no_overlap(runs: list[Run]) -> None:
+    for earlier, later in itertools.pairwise(runs):
+        assert later.start >= earlier.end, runs
+
+
+async def started(script: Script, count: int) -> bool:
+    return len(script.runs) >= count
+
+
+async def test_burst_during_a_slow_reconcile_is_one_follow_up_under_the_same_lease(
+    jetstream: JetStreamContext,
+    worker_type: str,
+    start_in_process: StartWorker,
+    open_gates_at_teardown: list[Script],
+    spans: InMemorySpanExporter,
+) -> None:
+    script = Script()
+    open_gates_at_teardown.append(script)
+    first = script.gate(0)
+    start_in_process(scripted_worker(worker_type, script))
+    await publish_trigger(jetstream, "ns", "a", worker_type=worker_type)
+    assert await wait_for(lambda: started(script, 1), 30, interval=0.02)
+
+    for _ in range(50):
+        await publish_trigger(jetstream, "ns", "a", worker_type=worker_type)
+    assert await wait_for(lambda: trigger_delivered(jetstream, worker_type), 15, interval=0.05)
+    assert 1 <= coalesced(worker_type) <= 50
+    await asyncio.sleep(0.5)
+    assert len(script.runs) == 1  # nothing started beside the running reconcile
+
+    first.set()
+    assert await wait_for(lambda: consumer_idle(jetstream, worker_type), 15, interval=0.05)
+    await asyncio.sleep(1.5)  # a third reconcile, or a handed-back trigger, would show by now
+    assert [r.outcome for r in script.runs] == ["ok", "ok"]
+    assert_no_overlap(script.runs)
+    assert sample("flotilla_lease_conflicts_total", worker_type) == 0
+    assert sample("flotilla_reconciles_total", worker_type, outcome="success") == 2
+    assert await consumer_idle(jetstream, worker_type)
+
+    key = make_key(worker_type, "ns", "a")
+    consumed = [
+        s
+        for s in spans.get_finished_spans()
+        if s.name == f"consume {worker_type}" and s.attributes and s.attributes["flotilla.key"] == key
+    ]
+    held = [s for s in consumed if s.attributes and s.attributes.get("flotilla.coalesced")]
+    assert len(held) == coalesced(worker_type)
+    assert all(any(e.name == "coalesced" for e in s.events) for s in held)
+    outcomes = sorted(str(s.attributes["flotilla.outcome"]) for s in held if s.attributes)
+    assert outcomes == ["coalesced"] * (len(held) - 1) + ["success"]  # one ran the follow-up
+
+
+async def test_a_trigger_during_the_follow_up_gets_another_reconcile(
+    jetstream: JetStreamContext,
+    worker_type: str,
+    start_in_process: StartWorker,
+    open_gates_at_teardown: list[Script],
+) -> None:
+    script = Script()
+    open_gates_at_teardown.append(script)
+    first, follow_up = script.gate(0), script.gate(1)
+    start_in_process(scripted_worker(worker_type, script))
+    await publish_trigger(jetstream, "ns", "b", worker_type=worker_type)
+    assert await wait_for(lambda: started(script, 1), 30, interval=0.02)
+    await publish_trigger(jetstream, "ns", "b", worker_type=worker_type)
+
+    async def held(count: int) -> bool:
+        return coalesced(worker_type) >= count
+
+    assert await wait_for(lambda: held(1), 15, interval=0.02)
+    first.set()
+    assert await wait_for(lambda: started(script, 2), 15, interval=0.02)
+    await publish_trigger(jetstream, "ns", "b", worker_type=worker_type)  # after the follow-up read state
+    assert await wait_for(lambda: held(2), 15, interval=0.02)
+    follow_up.set()
+
+    assert await wait_for(lambda: started(script, 3), 15, interval=0.02)
+    assert await wait_for(lambda: consumer_idle(jetstream, worker_type), 15, interval=0.05)
+    await asyncio.sleep(1.5)
+    assert [r.outcome for r in script.runs] == ["ok", "ok", "ok"]
+    assert_no_overlap(script.runs)
+    assert sample("flotilla_lease_conflicts_total", worker_type) == 0
+
+
+async def test_graceful_stop_hands_a_held_trigger_back_and_another_worker_reconciles(
+    jetstream: JetStreamContext,
+    worker_type: str,
+    start_in_process: StartWorker,
+    open_gates_at_teardown: list[Script],
+) -> None:
+    script = Script()
+    open_gates_at_teardown.append(script)
+    first = script.gate(0)
+    leaving = start_in_process(scripted_worker(worker_type, script))
+    await publish_trigger(jetstream, "ns", "c", worker_type=worker_type)
+    assert await wait_for(lambda: started(script, 1), 30, interval=0.02)
+    await publish_trigger(jetstream, "ns", "c", worker_type=worker_type)
+    assert await wait_for(lambda: trigger_delivered(jetstream, worker_type), 15, interval=0.05)
+    assert coalesced(worker_type) == 1
+
+    leaving.stop.set()  # SIGTERM: the running reconcile may finish, the held trigger goes back
+    await asyncio.sleep(0.3)
+    first.set()
+    assert await asyncio.wait_for(leaving.task, 30) == 0
+    assert [r.outcome for r in script.runs] == ["ok"]  # no follow-up after stop
+    info = await jetstream.consumer_info(RECONCILE_STREAM, f"worker-{worker_type}")
+    assert info.num_ack_pending == 1  # handed back (nak'ed): waiting for redelivery, not lost
+
+    start_in_process(scripted_worker(worker_type, script))
+    assert await wait_for(lambda: started(script, 2), 15, interval=0.05)
+    assert await wait_for(lambda: consumer_idle(jetstream, worker_type), 15, interval=0.05)
+    assert [r.outcome for r in script.runs] == ["ok", "ok"]
+    assert_no_overlap(script.runs)
+    assert sample("flotilla_lease_conflicts_total", worker_type) == 0
+
+
+async def test_a_failing_follow_up_backs_off_and_is_retried(
+    jetstream: JetStreamContext,
+    worker_type: str,
+    start_in_process: StartWorker,
+    open_gates_at_teardown: list[Script],
+) -> None:
+    script = Script(steps={1: Step(fail=True)})
+    open_gates_at_teardown.append(script)
+    first = script.gate(0)
+    start_in_process(scripted_worker(worker_type, script), backoff_base=1.0)
+    await publish_trigger(jetstream, "ns", "d", worker_type=worker_type)
+    assert await wait_for(lambda: started(script, 1), 30, interval=0.02)
+    await publish_trigger(jetstream, "ns", "d", worker_type=worker_type)
+    assert await wait_for(lambda: trigger_delivered(jetstream, worker_type), 15, interval=0.05)
+    first.set()
+
+    assert await wait_for(lambda: started(script, 3), 15, interval=0.05)
+    assert await wait_for(lambda: consumer_idle(jetstream, worker_type), 15, interval=0.05)
+    assert [r.outcome for r in script.runs] == ["ok", "error", "ok"]
+    assert_no_overlap(script.runs)
+    assert script.runs[2].start - script.runs[1].end >= 0.75  # backoff 1 s (+-20 %), then redelivered
+    assert sample("flotilla_reconciles_total", worker_type, outcome="error") == 1
+    failures = await jetstream.key_value(FAILURE_BUCKET)
+    with pytest.raises(KeyNotFoundError):  # the clean retry cleared the count
+        await failures.get(lease_key(make_key(worker_type, "ns", "d")))
+
+
+async def test_a_follow_up_supersedes_the_first_reconciles_retry_and_requeue(
+    jetstream: JetStreamContext,
+    worker_type: str,
+    start_in_process: StartWorker,
+    open_gates_at_teardown: list[Script],
+) -> None:
+    """Reconcile 0 fails, reconcile 1 (the follow-up) asks for a requeue, reconcile 2 (triggered
+    during 1) is clean: each follow-up runs at once and its outcome alone decides what comes next.
+    The failure was counted and the clean reconcile cleared it; nothing comes back later."""
+    script = Script(steps={0: Step(fail=True), 1: Step(requeue_after=2.0)})
+    open_gates_at_teardown.append(script)
+    first, second = script.gate(0), script.gate(1)
+    start_in_process(scripted_worker(worker_type, script), backoff_base=5.0)
+    await publish_trigger(jetstream, "ns", "e", worker_type=worker_type)
+    assert await wait_for(lambda: started(script, 1), 30, interval=0.02)
+    await publish_trigger(jetstream, "ns", "e", worker_type=worker_type)
+    assert await wait_for(lambda: trigger_delivered(jetstream, worker_type), 15, interval=0.05)
+    first.set()
+    assert await wait_for(lambda: started(script, 2), 15, interval=0.02)
+    assert script.runs[1].start - script.runs[0].end < 1.0  # not after the 5 s backoff
+    await publish_trigger(jetstream, "ns", "e", worker_type=worker_type)
+    assert await wait_for(lambda: trigger_delivered(jetstream, worker_type), 15, interval=0.05)
+    second.set()
+
+    assert await wait_for(lambda: started(script, 3), 15, interval=0.02)
+    assert await wait_for(lambda: consumer_idle(jetstream, worker_type), 15, interval=0.05)
+    await asyncio.sleep(3.0)  # past the superseded requeue-after (2 s)
+    assert [r.outcome for r in script.runs] == ["error", "ok", "ok"]
+    assert_no_overlap(script.runs)
+    assert await consumer_idle(jetstream, worker_type)
+    failures = await jetstream.key_value(FAILURE_BUCKET)
+    with pytest.raises(KeyNotFoundError):
+        await failures.get(lease_key(make_key(worker_type, "ns", "e")))

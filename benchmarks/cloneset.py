@@ -4,7 +4,10 @@
 starts its own local control plane (+ NATS, + Flotilla's watcher and CloneSet worker when
 ``workers.cloneset:WORKER`` exists) once per client rate-limit mode, runs every scenario side by
 side (variants interleaved, order rotated each repeat), writes a JSON result file and prints a
-markdown table of medians and ratios. ``--report FILE`` re-renders a saved result. Scenarios:
+markdown table of medians and ratios. ``--report FILE`` re-renders a saved result.
+``--pod-start-ms N --container-restart-ms M`` make kwok charge what a kubelet charges (pod start,
+in-place container restart; default 0: a bound pod is Ready at once); the JSON result and every
+report name the model. Scenarios:
 ``scale`` (0 -> N Ready: ReplicaSet, CloneSet, raw loop) and ``update`` (image v1 -> v2:
 Deployment, CloneSet InPlaceIfPossible, CloneSet ReCreate). See docs/benchmarks.md.
 """
@@ -31,6 +34,7 @@ from benchmarks.cloneset_settings import describe_settings
 from benchmarks.cloneset_summary import summarize_records
 from benchmarks.harness.controlplane import LIMIT_MODES, BenchPlane
 from flotilla.devcluster.env import new_run_dir
+from flotilla.devcluster.kwok_nodes import KubeletDelays
 from flotilla.runtime.kube import KubeClient
 
 NAMESPACE = "bench"
@@ -75,6 +79,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="run the worker under cProfile (slower; timings not comparable)",
     )
+    parser.add_argument(
+        "--pod-start-ms",
+        type=int,
+        default=0,
+        help="kwok's pod start delay: bound -> Running and Ready (sandbox, image pull, container start)",
+    )
+    parser.add_argument(
+        "--container-restart-ms",
+        type=int,
+        default=0,
+        help="kwok's in-place container restart delay: image changed -> running the new image",
+    )
+    parser.add_argument(
+        "--kubelet-jitter-ms",
+        type=int,
+        default=0,
+        help="a random extra in [0, N) ms on each of the two delays that is not 0",
+    )
     parser.add_argument("--output", type=Path, help="JSON result file (default: in the run folder)")
     parser.add_argument(
         "--report", type=Path, nargs="+", help="only re-render saved JSON results (records merged)"
@@ -91,6 +113,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for scenario in args.scenario_list:
         if scenario not in SCENARIOS:
             parser.error(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+    try:
+        args.kubelet = KubeletDelays(args.pod_start_ms, args.container_restart_ms, args.kubelet_jitter_ms)
+    except ValueError as err:
+        parser.error(str(err))
     return args
 
 
@@ -147,14 +173,20 @@ def _git_commit() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
-        merged = [r for path in args.report for r in orjson.loads(path.read_bytes())["records"]]
-        print(render_markdown(merged, summarize_records(merged)))
+        results = [orjson.loads(path.read_bytes()) for path in args.report]
+        merged = [r for result in results for r in result["records"]]
+        try:
+            print(render_markdown(merged, summarize_records(merged), [r.get("settings") for r in results]))
+        except ValueError as err:
+            print(f"--report: {err}", file=sys.stderr)
+            return 2
         return 0
     available, reason = cloneset_worker_status()
     with_cloneset = available and not args.no_cloneset
     if available and args.no_cloneset:
         reason = "--no-cloneset"
     _log(f"CloneSet worker: {'measured' if with_cloneset else 'not measured'} ({reason})")
+    _log(f"kubelet model: {args.kubelet.describe()}")
     result: dict[str, Any] = {
         "benchmark": "cloneset",
         "command": " ".join(["python -m benchmarks.cloneset", *(argv if argv is not None else sys.argv[1:])]),
@@ -162,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "host": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
         "cloneset_worker": {"measured": with_cloneset, "reason": reason},
-        "settings": describe_settings(args.limit_list, args.raw_concurrency, args.worker_arg),
+        "settings": describe_settings(args.limit_list, args.raw_concurrency, args.worker_arg, args.kubelet),
         "profiled": bool(args.profile),
         "records": [],
     }
@@ -173,7 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_dir = new_run_dir(f"bench-cloneset-{limits}")
         output = output or run_dir / "cloneset-results.json"
         _log(f"{limits}: starting the control plane in {run_dir}")
-        plane = BenchPlane.start(limits, run_dir, NAMESPACE, pods_per_node=max(1000, max_pods))
+        plane = BenchPlane.start(
+            limits, run_dir, NAMESPACE, pods_per_node=max(1000, max_pods), kubelet_delays=args.kubelet
+        )
         try:
             profile = run_dir / "worker.prof" if args.profile else None
             if with_cloneset:
@@ -193,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["host"]["loadavg_at_end"] = os.getloadavg()
     assert output is not None
     output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    print(render_markdown(result["records"], result["summary"]))
+    print(render_markdown(result["records"], result["summary"], [result["settings"]]))
     print(f"results: {output}")
     return 0
 

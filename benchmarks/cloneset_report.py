@@ -1,6 +1,7 @@
 """Markdown tables of the CloneSet benchmark's summary (``cloneset_summary.summarize_records``).
 
-Pure text rendering: medians with min-max, ratios, controller cost, work per pod and the goals'
+Pure text rendering: the settings (first of all the kubelet model, also named in the timing
+tables' headings), medians with min-max, ratios, controller cost, work per pod and the goals'
 verdicts; "not measured yet" where a number is missing. Called by ``benchmarks/cloneset.py``
 (also for ``--report``, which re-renders saved results).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from benchmarks.cloneset_settings import kubelet_label, merged_kubelet, settings_rows
 from benchmarks.cloneset_summary import (
     REQUEST_COLUMNS,
     SCALE_VARIANTS,
@@ -34,9 +36,22 @@ def _count(value: float | None, per_pod: bool) -> str:
     return f"{value:.2f}" if per_pod else f"{value:.0f}"
 
 
-def render_markdown(records: Sequence[Record], summary: Mapping[str, Any]) -> str:
-    """Tables of medians (with min-max), ratios, controller cost and the goals' verdicts."""
+def render_markdown(
+    records: Sequence[Record],
+    summary: Mapping[str, Any],
+    settings: Sequence[Mapping[str, Any] | None] = (),
+) -> str:
+    """Tables of medians (with min-max), ratios, controller cost and the goals' verdicts.
+
+    ``settings``: the ``settings`` of each result the records come from; given, a settings
+    table comes first and the timing tables' headings name the kubelet model (ValueError if
+    the results used different kubelet models)."""
     parts: list[str] = []
+    model = ""
+    if settings:
+        model = f"; {kubelet_label(merged_kubelet(settings))}"
+        parts.append("### Settings\n")
+        parts.append(markdown_table(["setting", "value"], settings_rows(settings)))
     scale_rows = []
     for row in summary["scale"]:
         limits, size = row["limits"], row["size"]
@@ -50,7 +65,9 @@ def render_markdown(records: Sequence[Record], summary: Mapping[str, Any]) -> st
         scale_rows.append(cells)
     if scale_rows:
         parts.append(
-            "### 0 -> N pods Ready (median seconds, min-max; ratios are medians of per-repeat ratios)\n"
+            ("\n" if parts else "")
+            + "### 0 -> N pods Ready (median seconds, min-max; ratios are medians of per-repeat ratios"
+            f"{model})\n"
         )
         parts.append(
             markdown_table(
@@ -81,7 +98,9 @@ def render_markdown(records: Sequence[Record], summary: Mapping[str, Any]) -> st
         ]
         update_rows.append(cells)
     if update_rows:
-        parts.append("\n### Image update of N pods (maxUnavailable 20%, maxSurge 0; median seconds)\n")
+        parts.append(
+            f"\n### Image update of N pods (maxUnavailable 20%, maxSurge 0; median seconds{model})\n"
+        )
         parts.append(
             markdown_table(
                 [

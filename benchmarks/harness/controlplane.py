@@ -4,9 +4,11 @@ Flotilla's watcher and worker as real separate processes.
 `BenchPlane.start(limits, ...)` starts ``flotilla.devcluster`` with the client rate limits a
 run asks for (`LIMIT_MODES`: the components' defaults, or "unlimited" = kwok's own idea of
 unlimited, 5000 QPS / 10000 burst, for kube-controller-manager and kube-scheduler; kwok itself
-never rate-limits), installs the kruise CRDs and creates the namespace. `start_flotilla`
-runs ``flotilla watcher`` and ``flotilla worker <type>`` against it. `component_pids` names
-every process whose CPU and memory a benchmark measures. Used by ``benchmarks/cloneset.py``.
+never rate-limits) and the kubelet model (`KubeletDelays`: what kwok charges for a pod start
+and an in-place container restart; none by default), installs the kruise CRDs and creates
+the namespace. `start_flotilla` runs ``flotilla watcher`` and ``flotilla worker <type>``
+against it. `component_pids` names every process whose CPU and memory a benchmark measures.
+Used by ``benchmarks/cloneset.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from kubernetes import config as k8s_config
 
 from flotilla.devcluster.cluster import ClusterConfig
 from flotilla.devcluster.env import DevEnvironment
+from flotilla.devcluster.kwok_nodes import KubeletDelays
 from flotilla.devcluster.ports import free_port
 from flotilla.devcluster.process import ManagedProcess
 from schemas.crdgen.install import install_crds
@@ -48,9 +51,20 @@ class BenchPlane:
     metrics_urls: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, limits: str, run_dir: Path, namespace: str, pods_per_node: int) -> BenchPlane:
+    def start(
+        cls,
+        limits: str,
+        run_dir: Path,
+        namespace: str,
+        pods_per_node: int,
+        kubelet_delays: KubeletDelays | None = None,
+    ) -> BenchPlane:
         config = ClusterConfig(
-            run_dir=run_dir, nodes=3, pods_per_node=pods_per_node, client_qps=LIMIT_MODES[limits]
+            run_dir=run_dir,
+            nodes=3,
+            pods_per_node=pods_per_node,
+            client_qps=LIMIT_MODES[limits],
+            kubelet_delays=kubelet_delays,
         )
         env = DevEnvironment.start_local(config)
         plane = cls(env, limits, namespace)

@@ -260,6 +260,7 @@ def test_cloneset_worker_may_only_write_what_it_owns(kubectl: Kubectl, release: 
             "list controllerrevisions.apps",
             "create events",
             "patch events",
+            "get nodes",
         ],
         refused=[
             "create clonesets.apps.kruise.io",
@@ -273,6 +274,11 @@ def test_cloneset_worker_may_only_write_what_it_owns(kubectl: Kubectl, release: 
             "watch persistentvolumeclaims",
             "get secrets",
             "list nodes",
+            "watch nodes",
+            "update nodes",
+            "patch nodes",
+            "delete nodes",
+            "update nodes --subresource=status",
             "create deployments.apps",
             "get statefulsets.apps.kruise.io",
             "create leases.coordination.k8s.io",
@@ -510,6 +516,9 @@ def test_cloneset_worker_token_does_a_reconciles_writes_and_nothing_more(
     forbidden("get", "secrets")
     forbidden("get", "configmaps")
     forbidden("create", "deployment", "nope", "--image=nginx:1.27")
-    forbidden("get", "nodes")
+    node = kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").stdout.strip()
+    allowed("get", "node", node)  # by name: the topology labels of a pod's node
+    forbidden("get", "nodes")  # a list
+    forbidden("label", "node", node, "flotilla.dev/test=touched")
     after = get(kubectl, "clonesets.apps.kruise.io", "demo", "-n", namespace)
     assert after["status"]["replicas"] == 1, "the status written as the worker is there"

@@ -4,16 +4,17 @@ The shell reads the CloneSet (parsed into the schemas model) and, as raw JSON di
 pods, PVCs and ControllerRevisions that may concern it, and freezes them here. Pods are
 those controlled by the CloneSet plus orphans its selector matches (the planner decides
 adoption and release); revisions are those in the namespace its selector matches.
-``name_seed`` is entropy the shell draws at read time: the planner's only source of
-randomness (new pod names), so ``plan`` stays a pure function of its inputs. The clock is
-not here: ``plan`` takes ``now`` as its own argument. Built by the shell's ``observe`` (and by
-tests), read by ``planner.plan``.
+``node_labels`` are the labels of the pods' nodes when the template asks for topology
+spreading (scale-in ranks victims by topology). ``name_seed`` is entropy the shell draws at
+read time: the planner's only source of randomness (new pod names), so ``plan`` stays a pure
+function of its inputs. The clock is not here: ``plan`` takes ``now`` as its own argument.
+Built by the shell's ``observe`` (and by tests), read by ``planner.plan``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.kube_json import JsonObject
@@ -26,6 +27,9 @@ class ObservedCloneSet:
     pvcs: tuple[JsonObject, ...] = ()
     revisions: tuple[JsonObject, ...] = ()
     name_seed: int = 0
+    node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Labels of the nodes the pods run on, by node name: read only when the template has
+    ``topologySpreadConstraints`` (scale-in ranks pods by topology); empty otherwise."""
 
     @classmethod
     def of(
@@ -35,5 +39,6 @@ class ObservedCloneSet:
         pvcs: Iterable[JsonObject] = (),
         revisions: Iterable[JsonObject] = (),
         name_seed: int = 0,
+        node_labels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> ObservedCloneSet:
-        return cls(cloneset, tuple(pods), tuple(pvcs), tuple(revisions), name_seed)
+        return cls(cloneset, tuple(pods), tuple(pvcs), tuple(revisions), name_seed, node_labels or {})

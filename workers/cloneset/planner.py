@@ -182,7 +182,18 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
     pass_limits = replace(limits, partition=limits.replicas) if blocked_update else limits
     names = SeededNames(observed.name_seed)
     ctx = RolloutContext(
-        cloneset, active, pvcs, current, update, templates, pass_limits, config, now, names, inactive
+        cloneset,
+        active,
+        pvcs,
+        current,
+        update,
+        templates,
+        pass_limits,
+        config,
+        now,
+        names,
+        inactive,
+        observed.node_labels,
     )
 
     requeue: float | None = None

@@ -1,9 +1,10 @@
 """The orders CloneSet pods are deleted and updated in.
 
-``deletion_order`` is kruise's ``ActivePodsWithRanks`` with the same-node ranker
-(unassigned < assigned, Pending < Unknown < Running, unavailable < available, not ready <
-ready, lower pod-deletion-cost first, more pods on the same node first, ready for less time
-first, more restarts first, newer first). ``update_order`` is the default update order
+``deletion_order`` is kruise's ``ActivePodsWithRanks`` (unassigned < assigned, Pending <
+Unknown < Running, unavailable < available, not ready < ready, lower pod-deletion-cost first,
+higher rank first, ready for less time first, more restarts first, newer first), ranked by
+topology spread when the template has ``topologySpreadConstraints`` and by same-node crowding
+otherwise (``spread``). ``update_order`` is the default update order
 (``kubecontroller.ActivePods``) refined by ``priorityStrategy`` and ``scatterStrategy``, with
 pods waiting in PreparingUpdate first. Pure; called by ``scale`` and ``update``.
 """
@@ -19,6 +20,7 @@ from schemas.kruise.pub import UpdatePriorityStrategy
 from workers.cloneset.ownership import selector_matches
 from workers.cloneset.pods import PodView
 from workers.cloneset.scatter import scatter
+from workers.cloneset.spread import scale_in_ranks
 
 _PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
 
@@ -62,31 +64,11 @@ def _compare_tail(a: PodView, b: PodView) -> int:
     return _newer_first(a.created, b.created)
 
 
-def _same_node_ranks(pods: Sequence[PodView]) -> Mapping[str, int]:
-    """More pods of the set on one node: all but the best one get a rank, higher goes first."""
-    by_node: dict[str, list[PodView]] = {}
-    for pod in pods:
-        if pod.node_name:
-            by_node.setdefault(pod.node_name, []).append(pod)
-    ranks: dict[str, int] = {}
-    for on_node in by_node.values():
-        if len(on_node) <= 1:
-            continue
-        ordered = sorted(on_node, key=cmp_to_key(_plain_victim_compare))[:-1]
-        for index, pod in enumerate(ordered):
-            ranks[pod.name] = len(ordered) - index
-    return ranks
-
-
-def _plain_victim_compare(a: PodView, b: PodView) -> int:
-    return _victim_compare(a, b, None, {})
-
-
 def _victim_compare(
     a: PodView,
     b: PodView,
     is_available: Callable[[PodView], bool] | None,
-    ranks: Mapping[str, int],
+    rank: Callable[[PodView], float] | None,
 ) -> int:
     head = _compare_active(a, b)
     if head:
@@ -98,18 +80,38 @@ def _victim_compare(
     ca, cb = a.deletion_cost, b.deletion_cost
     if ca != cb:
         return _cmp(ca, cb)
-    rank_a, rank_b = ranks.get(a.name, 0), ranks.get(b.name, 0)
-    if rank_a != rank_b:
-        return -1 if rank_a > rank_b else 1
+    if rank is not None:
+        rank_a, rank_b = rank(a), rank(b)
+        if rank_a != rank_b:
+            return -1 if rank_a > rank_b else 1
     return _compare_tail(a, b)
 
 
-def deletion_order(pods: Sequence[PodView], is_available: Callable[[PodView], bool]) -> tuple[PodView, ...]:
-    """Pods in the order scale-in deletes them (first = first victim)."""
-    ranks = _same_node_ranks(pods)
+def _group_order(group: Sequence[PodView], rank: Callable[[PodView], float] | None) -> list[PodView]:
+    """``ActivePodsWithRanks`` without an availability check (the rankers' inner order)."""
 
     def compare(a: PodView, b: PodView) -> int:
-        return _victim_compare(a, b, is_available, ranks)
+        return _victim_compare(a, b, None, rank)
+
+    return sorted(sorted(group, key=_name), key=cmp_to_key(compare))
+
+
+def deletion_order(
+    pods: Sequence[PodView],
+    is_available: Callable[[PodView], bool],
+    spread_keys: Sequence[str] = (),
+    node_labels: Mapping[str, Mapping[str, str]] | None = None,
+) -> tuple[PodView, ...]:
+    """Pods in the order scale-in deletes them (first = first victim).
+
+    Step 5 ranks pods with kruise's spread-constraints ranker when the template has topology
+    spread keys (``spread``; ``node_labels`` are the pods' nodes' labels), else with the
+    same-node ranker.
+    """
+    ranks = scale_in_ranks(pods, node_labels or {}, spread_keys, _group_order)
+
+    def compare(a: PodView, b: PodView) -> int:
+        return _victim_compare(a, b, is_available, lambda pod: ranks.get(pod.uid, 0.0))
 
     return tuple(sorted(sorted(pods, key=_name), key=cmp_to_key(compare)))
 

@@ -9,7 +9,7 @@ Built by ``planner``; read by ``scale``, ``update`` and ``status``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
@@ -19,6 +19,7 @@ from workers.cloneset.kube_json import JsonObject, format_time, labels_of
 from workers.cloneset.limits import RolloutLimits
 from workers.cloneset.newpod import SeededNames
 from workers.cloneset.pods import PodView, is_at_revision, is_cloneset_available
+from workers.cloneset.spread import spread_constraints
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,13 @@ class RolloutContext:
     names: SeededNames
     inactive: tuple[PodView, ...] = ()
     """Owned pods that still exist but do not count (finished, or being deleted)."""
+    node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Labels of the pods' nodes, by node name (only read when ``spread_keys`` is not empty)."""
+
+    @cached_property
+    def spread_keys(self) -> tuple[str, ...]:
+        """The template's topology-spread keys: scale-in ranks victims by them when set."""
+        return spread_constraints(self.cloneset.spec.template)
 
     @cached_property
     def timestamp(self) -> str:

@@ -173,7 +173,11 @@ def _choose_victims(ctx: RolloutContext, total: int, old_first: int) -> list[Pod
     not_updated = [p for p in ctx.pods if not ctx.is_updated_for_scale(p)]
 
     def choose(pods: list[PodView], count: int) -> list[PodView]:
-        ordered = pods if count >= len(pods) else list(deletion_order(pods, ctx.is_available))
+        ordered = (
+            pods
+            if count >= len(pods)
+            else list(deletion_order(pods, ctx.is_available, ctx.spread_keys, ctx.node_labels))
+        )
         return ordered[:count]
 
     if old_first >= total:

@@ -2,7 +2,8 @@
 
 ``observe`` reads the CloneSet and, as raw JSON, its pods (selected, plus pods it controls that
 no longer match: one small LIST per selector requirement, see ``strays``), PVCs and
-ControllerRevisions, concurrently, through the runtime's read port.
+ControllerRevisions, concurrently, through the runtime's read port; and, when the template has
+``topologySpreadConstraints``, the labels of the pods' nodes (``nodes``) for scale-in ranking.
 ``plan`` adapts :func:`workers.cloneset.planner.plan` to the runtime contract: its
 :class:`~workers.cloneset.lowering.CloneSetPlan` carries the planner's steps and, in
 ``actions``, their lowering (``lowering``); ``act`` (``act`` module) executes the steps.
@@ -23,7 +24,7 @@ from schemas.bus.envelope import KeyParts
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.act import FIELD_MANAGER, act
 from workers.cloneset.config import PlannerConfig
-from workers.cloneset.kube_json import uid_of
+from workers.cloneset.kube_json import text, uid_of
 from workers.cloneset.lowering import (
     CLONESETS,
     CONTROLLER_REVISIONS,
@@ -32,9 +33,11 @@ from workers.cloneset.lowering import (
     CloneSetSnapshot,
     lower,
 )
+from workers.cloneset.nodes import node_labels
 from workers.cloneset.observed import ObservedCloneSet
 from workers.cloneset.ownership import is_owned_by, selector_error, selector_string
 from workers.cloneset.planner import plan as plan_cloneset
+from workers.cloneset.spread import spread_constraints
 from workers.cloneset.strays import stray_selectors
 from workers.runtime.contract import TerminalError, WorkerType
 from workers.runtime.observe import StateReader
@@ -67,7 +70,13 @@ async def observe(read: StateReader, key: KeyParts) -> CloneSetSnapshot:
         if uid_of(pod) not in seen and is_owned_by(pod, uid):
             seen.add(uid_of(pod))
             strays.append(pod)
-    observed = ObservedCloneSet.of(cloneset, [*selected, *strays], claims, revisions, secrets.randbits(63))
+    pods = [*selected, *strays]
+    labels = (
+        await node_labels(read, (text(p, "spec", "nodeName") for p in pods))
+        if spread_constraints(cloneset.spec.template)
+        else {}
+    )
+    observed = ObservedCloneSet.of(cloneset, pods, claims, revisions, secrets.randbits(63), labels)
     return CloneSetSnapshot(key.namespace, key.name, observed, raw)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.kruise.cloneset import CloneSet
 from tests.unit.cloneset.cloneset_builders import (
+    NOW,
     UID,
     batch_sizes,
     cloneset,
@@ -21,6 +23,9 @@ from tests.unit.cloneset.cloneset_builders import (
     status_of,
 )
 from workers.cloneset.actions import CreatePods, CreateRevision, DeletePod, PatchCloneSet, UpdateStatus
+from workers.cloneset.config import PlannerConfig
+from workers.cloneset.observed import ObservedCloneSet
+from workers.cloneset.planner import plan
 
 
 def test_new_cloneset_creates_revision_then_pods_in_slow_start_batches() -> None:
@@ -348,3 +353,50 @@ def test_a_finished_pod_keeps_its_id_and_the_replacement_gets_a_fresh_one() -> N
     failed = pod("web-x", rev_name(cs), phase="Failed", ready=False)
     [new] = created(run(cs, [failed], pvcs=[_pvc("data-web-x", "x")]))
     assert new["metadata"]["name"] != "web-x"  # type: ignore[index]
+
+
+ZONE = "topology.kubernetes.io/zone"
+NODE_ZONES = {"n1": "a", "n2": "a", "n4": "a", "n3": "b"}
+
+
+def _zone_spread(cs: CloneSet) -> CloneSet:
+    wire = cs.to_wire()
+    wire["spec"]["template"]["spec"]["topologySpreadConstraints"] = [
+        {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway"}
+    ]
+    return CloneSet.from_wire(wire)
+
+
+def test_scale_in_ranks_by_topology_spread_when_the_template_has_constraints() -> None:
+    # zone a: one pod on each of n1, n2, n4; zone b: two pods sharing n3. Same-node ranking
+    # would take a pod from crowded n3; zone ranking takes one from crowded zone a.
+    def pods(rev: str) -> list[dict[str, Any]]:
+        return [
+            pod("web-a1", rev, node="n1"),
+            pod("web-a2", rev, node="n2"),
+            pod("web-a4", rev, node="n4", created_ago=60, ready_for=30),
+            pod("web-b1", rev, node="n3"),
+            pod("web-b2", rev, node="n3"),
+        ]
+
+    labels = {node: {ZONE: zone} for node, zone in NODE_ZONES.items()}
+    plain = cloneset(4)
+    assert deleted(run(plain, pods(rev_name(plain)))) in (["web-b1"], ["web-b2"])
+
+    spread = _zone_spread(cloneset(4))
+    observed = ObservedCloneSet.of(
+        spread, pods(rev_name(spread)), [], [revision(spread)], name_seed=7, node_labels=labels
+    )
+    # in zone a the youngest-ready pod sorts first and gets the highest rank: 3 * log(2 + 2)
+    assert deleted(plan(observed, PlannerConfig(), NOW)) == ["web-a4"]
+
+
+def test_spread_ranking_leaves_out_pods_on_nodes_it_could_not_read() -> None:
+    spread = _zone_spread(cloneset(1))
+    rev = rev_name(spread)
+    pods = [pod("web-a1", rev, node="n1"), pod("web-x", rev, node="gone")]
+    observed = ObservedCloneSet.of(
+        spread, pods, [], [revision(spread)], name_seed=7, node_labels={"n1": {ZONE: "a"}}
+    )
+    # web-a1 ranks 1 * log(1 + 2) in zone a; web-x on an unreadable node ranks 0
+    assert deleted(plan(observed, PlannerConfig(), NOW)) == ["web-a1"]

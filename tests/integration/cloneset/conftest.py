@@ -8,11 +8,14 @@ test's tmp folder and printed on failure).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from kubernetes import client as k8s
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
-from flotilla.runtime.kube import KubeClient
+from flotilla.runtime.kube import PODS, JsonObject, KubeClient
 from schemas.bus.bootstrap import declare
 from schemas.bus.streams import worker_bus
 from schemas.crdgen import install_crds
@@ -116,3 +119,48 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     setattr(item, f"rep_{report.when}", report)
+
+
+@dataclass
+class PodWatch:
+    """Pods of a namespace as listed at the start, then every watch event since, in order."""
+
+    initial: list[JsonObject]
+    events: list[tuple[str, JsonObject]]
+
+    def history(self) -> Iterator[dict[str, JsonObject]]:
+        """The live pods (by name) after the listing and after each event."""
+        live = {p["metadata"]["name"]: p for p in self.initial}
+        yield dict(live)
+        for kind, pod in self.events:
+            if kind == "DELETED":
+                live.pop(pod["metadata"]["name"], None)
+            elif kind in ("ADDED", "MODIFIED"):
+                live[pod["metadata"]["name"]] = pod
+            yield dict(live)
+
+
+@asynccontextmanager
+async def watching_pods(stack: Stack, selector: str = "app=web") -> AsyncIterator[PodWatch]:
+    """Record every pod event in the stack's namespace while the block runs (a real watch, no polling)."""
+    path = PODS.path(stack.namespace)
+    listing = await stack.api.get(path, {"labelSelector": selector})
+    recorded = PodWatch(list(listing.get("items", [])), [])
+    version = str(listing["metadata"]["resourceVersion"])
+
+    async def follow() -> None:
+        nonlocal version
+        while True:
+            params = {"labelSelector": selector, "resourceVersion": version, "timeoutSeconds": "120"}
+            async for event in stack.api.watch(path, params):
+                if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                    recorded.events.append((str(event["type"]), event["object"]))
+                    version = str(event["object"]["metadata"]["resourceVersion"])
+
+    task = asyncio.create_task(follow())
+    try:
+        yield recorded
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -27,6 +27,7 @@ from flotilla.runtime.kube import CONFIGMAPS, JsonObject, KubeClient
 from flotilla.runtime.tracing import inject_headers
 from schemas.bus.envelope import Envelope, EventType, encode, make_key
 from schemas.bus.subjects import reconcile_subject
+from tests.support.polling import eventually_async
 
 REPO = Path(__file__).resolve().parents[2]
 FLOTILLA = REPO / ".venv" / "bin" / "flotilla"
@@ -152,13 +153,16 @@ async def reconciled_values(api: KubeClient, namespace: str) -> dict[str, str | 
 
 
 async def wait_for(condition: Callable[[], Awaitable[bool]], within: float, interval: float = 0.3) -> bool:
-    """Poll ``condition`` until true or ``within`` seconds pass; its last value."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await condition():
-            return True
-        await asyncio.sleep(interval)
-    return await condition()
+    """Whether ``condition`` came true within ``within`` seconds.
+
+    Kept for modules not yet moved to :func:`tests.support.polling.eventually_async`, which
+    fails with a message instead of returning False.
+    """
+    try:
+        await eventually_async(condition, within, interval)
+    except AssertionError:
+        return False
+    return True
 
 
 def read_records(record_dir: Path) -> list[dict[str, object]]:

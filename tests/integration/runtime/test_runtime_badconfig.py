@@ -14,7 +14,8 @@ from nats.js import api
 from flotilla.devcluster.nats import NatsServer
 from flotilla.runtime.kube import KubeClient
 from tests.support.fixtures import StartWorker
-from tests.support.workers import create_configmaps, free_port, publish_trigger, reconciled_values, wait_for
+from tests.support.polling import eventually_async
+from tests.support.workers import create_configmaps, free_port, publish_trigger, reconciled_values
 
 
 async def _probe(url: str, path: str) -> tuple[int, dict[str, object]]:
@@ -36,7 +37,7 @@ async def test_unreachable_nats_is_not_ready_and_keeps_running(start_worker: Sta
             status == 503 and isinstance(nats_check, dict) and "cannot connect" in str(nats_check["reason"])
         )
 
-    assert await wait_for(not_ready_for_nats, 20)
+    await eventually_async(not_ready_for_nats, 20)
     await asyncio.sleep(3)
     assert worker.proc is not None
     assert worker.proc.poll() is None
@@ -65,7 +66,7 @@ async def test_conflicting_stream_is_reported_then_recovered(
             )
             return status == 503 and "RECONCILE" in reason and "cannot correct" in reason
 
-        assert await wait_for(bus_conflict, 20)
+        await eventually_async(bus_conflict, 20)
         assert worker.proc is not None
         assert worker.proc.poll() is None
 
@@ -74,7 +75,7 @@ async def test_conflicting_stream_is_reported_then_recovered(
         async def ready() -> bool:
             return (await _probe(worker.url, "/readyz"))[0] == 200
 
-        assert await wait_for(ready, 25)
+        await eventually_async(ready, 25)
         info = await js.stream_info("RECONCILE")
         assert info.config.storage == api.StorageType.FILE
         assert info.config.max_msgs_per_subject == 1
@@ -95,7 +96,7 @@ async def test_worker_declares_the_bus_again_when_it_disappears(
         async def ready() -> bool:
             return (await _probe(worker.url, "/readyz"))[0] == 200
 
-        assert await wait_for(ready, 30)
+        await eventually_async(ready, 30)
         nc = await nats.connect(server.url)
         js = nc.jetstream()
         await js.delete_stream("RECONCILE")
@@ -107,14 +108,14 @@ async def test_worker_declares_the_bus_again_when_it_disappears(
                 return False
             return True
 
-        assert await wait_for(consumer_back, 20)
+        await eventually_async(consumer_back, 20)
         await create_configmaps(kube, namespace, ["again"], {"desired": "v1"})
         await publish_trigger(js, namespace, "again")
 
         async def reconciled() -> bool:
             return (await reconciled_values(kube, namespace)).get("again") == "v1"
 
-        assert await wait_for(reconciled, 30)
+        await eventually_async(reconciled, 30)
         await nc.close()
     finally:
         server.stop()

@@ -20,13 +20,13 @@ from flotilla.runtime.kube import KubeClient
 from schemas.bus.streams import LEASE_BUCKET
 from schemas.bus.subjects import lease_key
 from tests.support.fixtures import StartWorker
+from tests.support.polling import eventually_async
 from tests.support.workers import (
     create_configmaps,
     publish_trigger,
     read_records,
     reconcile_intervals,
     reconciled_values,
-    wait_for,
 )
 
 
@@ -46,7 +46,7 @@ async def test_lost_lease_cancels_the_reconcile_and_the_key_is_redone(
     async def started() -> bool:
         return any(r["key"] == key and r["event"] == "act" for r in read_records(record_dir))
 
-    assert await wait_for(started, 30, interval=0.05)
+    await eventually_async(started, 30, interval=0.05)
     # Another holder takes the key: overwrite the entry (a new revision the worker does not own).
     stolen_at = time.time()
     revision = await kv.put(lease_key(key), orjson.dumps({"holder": "thief"}))
@@ -56,7 +56,7 @@ async def test_lost_lease_cancels_the_reconcile_and_the_key_is_redone(
             i.key == key for i in reconcile_intervals(read_records(record_dir)) if i.end != float("inf")
         )
 
-    assert await wait_for(ended, 15, interval=0.1)
+    await eventually_async(ended, 15, interval=0.1)
     first = next(i for i in reconcile_intervals(read_records(record_dir)) if i.key == key)
     assert first.outcome == "error"  # cancelled in act, before its 12 s sleep was over
     assert first.end - stolen_at < 6.5  # at the next renewal (every 5 s)
@@ -70,7 +70,7 @@ async def test_lost_lease_cancels_the_reconcile_and_the_key_is_redone(
     async def redone() -> bool:
         return (await reconciled_values(kube, namespace)).get("l") == "v1"
 
-    assert await wait_for(redone, 30)
+    await eventually_async(redone, 30)
     runs = sorted(
         (i for i in reconcile_intervals(read_records(record_dir)) if i.key == key), key=lambda i: i.start
     )

@@ -25,8 +25,9 @@ from flotilla.runtime.tracing import add_span_processor, inject_headers
 from schemas.bus.envelope import Envelope, EventType, encode, make_key
 from schemas.bus.subjects import reconcile_subject
 from tests.support.fixtures import StartWorker
+from tests.support.polling import eventually_async
 from tests.support.testcm import WORKER
-from tests.support.workers import create_configmaps, free_port, publish_trigger, reconciled_values, wait_for
+from tests.support.workers import create_configmaps, free_port, publish_trigger, reconciled_values
 from workers.runtime.process import WorkerSettings, run_worker
 
 
@@ -58,7 +59,7 @@ async def test_one_trace_in_memory(
         async def reconciled() -> bool:
             return (await reconciled_values(kube, namespace)).get("t") == "v1"
 
-        assert await wait_for(reconciled, 30)
+        await eventually_async(reconciled, 30)
     finally:
         stop.set()
         assert await asyncio.wait_for(worker, 40) == 0
@@ -152,7 +153,7 @@ async def test_worker_process_exports_the_trace_over_otlp(
         names = {name for tid, name, _ in receiver.spans if tid == trace_id}
         return {"consume testcm", "plan", "kube PATCH"} <= names
 
-    assert await wait_for(exported, 30)
+    await eventually_async(exported, 30)
     assert {service for tid, _, service in receiver.spans if tid == trace_id} == {"testcm-under-test"}
     worker.stop()
     assert inject_headers  # the publisher side helper is exercised by the in-memory test

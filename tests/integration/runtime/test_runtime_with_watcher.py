@@ -15,6 +15,7 @@ from nats.js import JetStreamContext
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.runtime.kube import CONFIGMAPS, KubeClient
 from tests.support.fixtures import StartWorker
+from tests.support.polling import eventually_async
 from tests.support.workers import (
     FLOTILLA,
     LABEL,
@@ -22,7 +23,6 @@ from tests.support.workers import (
     create_configmaps,
     free_port,
     reconciled_values,
-    wait_for,
 )
 
 WATCH_CONFIG = f"""
@@ -68,11 +68,15 @@ async def test_changes_flow_from_watcher_to_worker(
             values = await reconciled_values(kube, namespace)
             return all(values.get(n) == value for n in names)
 
-        assert await wait_for(lambda: reached("v1"), 60), (tmp_path / "watcher.log").read_text()[-3000:]
+        await eventually_async(
+            lambda: reached("v1"),
+            60,
+            what=lambda: "v1 reconciled\n" + (tmp_path / "watcher.log").read_text()[-3000:],
+        )
         for step in ("v2", "v3", "v4"):  # rapid successive changes: the last one must win
             for name in names:
                 await kube.patch(CONFIGMAPS.path(namespace, name), {"data": {"desired": step}})
-        assert await wait_for(lambda: reached("v4"), 60)
+        await eventually_async(lambda: reached("v4"), 60)
     finally:
         watcher.terminate()
         watcher.wait(30)

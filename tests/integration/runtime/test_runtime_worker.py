@@ -16,6 +16,7 @@ from flotilla.runtime.kube import CONFIGMAPS, EVENTS, KubeClient
 from schemas.bus.streams import DEADLETTER_STREAM, LEASE_BUCKET
 from schemas.bus.subjects import deadletter_subject, lease_key
 from tests.support.fixtures import StartWorker
+from tests.support.polling import eventually_async
 from tests.support.testcm import RECONCILED
 from tests.support.workers import (
     create_configmaps,
@@ -23,7 +24,6 @@ from tests.support.workers import (
     read_records,
     reconcile_intervals,
     reconciled_values,
-    wait_for,
 )
 from workers.runtime.deadletter import ERROR_ANNOTATION
 
@@ -47,12 +47,12 @@ async def test_burst_of_triggers_is_coalesced_into_one_reconcile(
     for _ in range(25):
         await publish_trigger(testcm_bus, namespace, "a")
     worker = start_worker()
-    assert await wait_for(lambda: _ready(worker.url), 30)
+    await eventually_async(lambda: _ready(worker.url), 30)
 
     async def done() -> bool:
         return (await reconciled_values(kube, namespace)).get("a") == "v1"
 
-    assert await wait_for(done, 30)
+    await eventually_async(done, 30)
     await asyncio.sleep(2)  # a second reconcile, if any, would land now
     runs = [i for i in reconcile_intervals(read_records(record_dir)) if i.key == f"testcm/{namespace}/a"]
     assert len(runs) == 1, runs
@@ -73,7 +73,7 @@ async def test_requeue_after_fires_again(
     async def three_runs() -> bool:
         return sum(1 for i in reconcile_intervals(read_records(record_dir)) if i.key == key) >= 3
 
-    assert await wait_for(three_runs, 30)
+    await eventually_async(three_runs, 30)
     starts = sorted(i.start for i in reconcile_intervals(read_records(record_dir)) if i.key == key)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert all(gap >= 0.9 for gap in gaps), gaps
@@ -109,7 +109,7 @@ async def test_failing_reconcile_backs_off_then_dead_letters_with_event(
         events = await kube.get(EVENTS.path(namespace), {"fieldSelector": "involvedObject.name=f"})
         return ("ReconcileFailed", "Warning") in {(e["reason"], e["type"]) for e in events["items"]}
 
-    assert await wait_for(marked, 10)
+    await eventually_async(marked, 10)
     obj = await kube.get(CONFIGMAPS.path(namespace, "f"))
     assert "data.fail is set" in obj["metadata"]["annotations"][ERROR_ANNOTATION]
     # the lease was released and nothing is redelivered: no fourth attempt
@@ -141,7 +141,7 @@ async def test_sigterm_finishes_in_flight_reconcile_and_releases_lease(
     async def started() -> bool:
         return any(r["key"] == key for r in read_records(record_dir))
 
-    assert await wait_for(started, 30, interval=0.05)
+    await eventually_async(started, 30, interval=0.05)
     worker.terminate()
     assert await asyncio.to_thread(worker.wait, 30) == 0
     runs = [i for i in reconcile_intervals(read_records(record_dir)) if i.key == key]

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import random
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,18 +15,13 @@ import pytest
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.runtime.kube import KubeClient
 from schemas.bus.envelope import EventType
-from tests.integration.watcher.harness import (  # noqa: F401 (fixtures)
+from tests.integration.watcher.harness import (
     Churn,
-    ConfigMaps,
     TriggerCollector,
+    Watchers,
     WatchSetup,
     assert_every_change_triggered,
-    collector_fixture,
-    eventually,
-    kube_fixture,
     restart_apiserver_and_settle,
-    setup_fixture,
-    start_watcher,
     wait_ready,
 )
 
@@ -54,41 +47,32 @@ async def test_resume_after_compaction_relists_and_loses_no_change(
     setup: WatchSetup,
     collector: TriggerCollector,
     kube: KubeClient,
-    tmp_path: Path,
+    churn: Churn,
+    watchers: Watchers,
 ) -> None:
     assert dev_env.cluster is not None
-    rng = random.Random()
-    cms = ConfigMaps(kube, setup)
-    names = [f"cm-{i}" for i in range(8)]
-    for name in names:
-        await cms.create(name)
-    watcher = start_watcher(dev_env, setup, tmp_path, "w1", "--checkpoint-interval=0.2")
-    churn: Churn | None = None
-    try:
-        await wait_ready(watcher)
-        await assert_every_change_triggered(kube, setup, collector)
-        churn = Churn(cms, rng, names).start()
-        await asyncio.sleep(rng.uniform(0.5, 3.0))
-        assert watcher.stop() == 0  # clean stop: the checkpoint is saved
-        await asyncio.sleep(rng.uniform(0.5, 2.0))  # changes while no watcher runs
-        await churn.stop()
-        await compact_etcd(dev_env.cluster.etcd_endpoint)
-        # kube-apiserver's watch cache still holds the compacted events and would serve the
-        # resume from memory; a restarted API server has only etcd, which answers 410.
-        await restart_apiserver_and_settle(dev_env, kube)
-        restarted_at = time.time()
-        watcher = start_watcher(dev_env, setup, tmp_path, "w2", "--checkpoint-interval=0.2")
-        await assert_every_change_triggered(kube, setup, collector, within=120)
-        assert "is gone (410), relisting" in watcher.log_text()
-        assert watcher.metric("flotilla_watcher_relists_total") >= 1
-        # the relist triggered every key, not only the changed ones
-        resynced = {
-            r.envelope.key
-            for r in collector.received
-            if r.envelope.event_type is EventType.RESYNC and r.at >= restarted_at
-        }
-        assert resynced >= {setup.key(name) for name in names}
-    finally:
-        if churn is not None:
-            await churn.stop()
-        watcher.stop()
+    rng = churn.rng
+    watcher = watchers.start("w1", "--checkpoint-interval=0.2")
+    await wait_ready(watcher)
+    await assert_every_change_triggered(kube, setup, collector)
+    churn.start()
+    await asyncio.sleep(rng.uniform(0.5, 3.0))
+    assert watcher.stop() == 0  # clean stop: the checkpoint is saved
+    await asyncio.sleep(rng.uniform(0.5, 2.0))  # changes while no watcher runs
+    await churn.stop()
+    await compact_etcd(dev_env.cluster.etcd_endpoint)
+    # kube-apiserver's watch cache still holds the compacted events and would serve the
+    # resume from memory; a restarted API server has only etcd, which answers 410.
+    await restart_apiserver_and_settle(dev_env, kube)
+    restarted_at = time.time()
+    watcher = watchers.start("w2", "--checkpoint-interval=0.2")
+    await assert_every_change_triggered(kube, setup, collector, within=120)
+    assert "is gone (410), relisting" in watcher.log_text()
+    assert watcher.metric("flotilla_watcher_relists_total") >= 1
+    # the relist triggered every key, not only the changed ones
+    resynced = {
+        r.envelope.key
+        for r in collector.received
+        if r.envelope.event_type is EventType.RESYNC and r.at >= restarted_at
+    }
+    assert resynced >= {setup.key(name) for name in churn.names}

@@ -11,8 +11,8 @@ from pathlib import Path
 from nats.js import JetStreamContext
 
 from flotilla.runtime.kube import CONFIGMAPS, KubeClient
-from tests.support import fixtures
 from tests.support.fixtures import StartWorker
+from tests.support.polling import eventually_async
 from tests.support.workers import (
     create_configmaps,
     overlaps,
@@ -20,13 +20,7 @@ from tests.support.workers import (
     read_records,
     reconcile_intervals,
     reconciled_values,
-    wait_for,
 )
-
-kube = fixtures.kube
-testcm_bus = fixtures.testcm_bus
-record_dir = fixtures.record_dir
-start_worker = fixtures.start_worker
 
 KEYS = 500
 
@@ -61,7 +55,7 @@ async def test_three_replicas_burst_of_500_keys_never_overlap(
     async def converged() -> bool:
         return await reconciled_values(kube, namespace) == expected
 
-    assert await wait_for(converged, 180, interval=1.0)
+    await eventually_async(converged, 180, interval=1.0)
     intervals = reconcile_intervals(read_records(record_dir))
     assert {i.key for i in intervals} >= {f"testcm/{namespace}/{n}" for n in names}
     assert overlaps(intervals) == []

@@ -16,14 +16,9 @@ from flotilla.runtime.kube import KubeClient
 from schemas.bus.envelope import Envelope, EventType, encode, make_key
 from schemas.bus.streams import DEADLETTER_STREAM
 from schemas.bus.subjects import DEADLETTER_PREFIX, reconcile_subject
-from tests.support import fixtures
 from tests.support.fixtures import StartWorker
-from tests.support.workers import create_configmaps, publish_trigger, reconciled_values, wait_for
-
-kube = fixtures.kube
-testcm_bus = fixtures.testcm_bus
-record_dir = fixtures.record_dir
-start_worker = fixtures.start_worker
+from tests.support.polling import eventually_async
+from tests.support.workers import create_configmaps, publish_trigger, reconciled_values
 
 GOOD = 20
 
@@ -78,5 +73,5 @@ async def test_poison_messages_are_dead_lettered_and_consumer_keeps_going(
         values = await reconciled_values(kube, namespace)
         return all(values.get(n) == "v1" for n in names)
 
-    assert await wait_for(all_good, 60)
+    await eventually_async(all_good, 60)
     assert all(w.proc is not None and w.proc.poll() is None for w in workers)

@@ -17,8 +17,8 @@ from nats.js import JetStreamContext
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.runtime.errors import KubeError
 from flotilla.runtime.kube import CONFIGMAPS, KubeClient
-from tests.support import fixtures
 from tests.support.fixtures import StartWorker
+from tests.support.polling import eventually_async
 from tests.support.workers import (
     create_configmaps,
     overlaps,
@@ -26,13 +26,7 @@ from tests.support.workers import (
     read_records,
     reconcile_intervals,
     reconciled_values,
-    wait_for,
 )
-
-kube = fixtures.kube
-testcm_bus = fixtures.testcm_bus
-record_dir = fixtures.record_dir
-start_worker = fixtures.start_worker
 
 KEYS = 60
 SLOW = {"TESTCM_COST": "0.3"}
@@ -104,9 +98,9 @@ async def test_restart_during_reconciles_loses_nothing(
             return False
         return all(values.get(n) == value for n in names)
 
-    assert await wait_for(lambda: reached("v1"), 120, interval=1.0)
+    await eventually_async(lambda: reached("v1"), 120, interval=1.0)
     # After the restart, a new round of changes must flow through as well.
     await _set_desired(kube, namespace, names, "v2")
     await _publish_all(testcm_bus, namespace, names)
-    assert await wait_for(lambda: reached("v2"), 120, interval=1.0)
+    await eventually_async(lambda: reached("v2"), 120, interval=1.0)
     assert overlaps(reconcile_intervals(read_records(record_dir))) == []

@@ -16,8 +16,8 @@ from nats.js.errors import KeyNotFoundError
 from flotilla.runtime.kube import KubeClient
 from schemas.bus.streams import LEASE_BUCKET
 from schemas.bus.subjects import lease_key
-from tests.support import fixtures
 from tests.support.fixtures import StartWorker
+from tests.support.polling import eventually_async
 from tests.support.workers import (
     WorkerProcess,
     create_configmaps,
@@ -26,13 +26,7 @@ from tests.support.workers import (
     read_records,
     reconcile_intervals,
     reconciled_values,
-    wait_for,
 )
-
-kube = fixtures.kube
-testcm_bus = fixtures.testcm_bus
-record_dir = fixtures.record_dir
-start_worker = fixtures.start_worker
 
 
 async def _lease_holder(js: JetStreamContext, key: str) -> str | None:
@@ -69,7 +63,7 @@ async def test_sigkill_mid_reconcile_is_redone_by_another_replica(
         holder = await _lease_holder(testcm_bus, key)
         return holder is not None
 
-    assert await wait_for(leased, 30, interval=0.05)
+    await eventually_async(leased, 30, interval=0.05)
     assert holder is not None
     victim: WorkerProcess = next(w for w in workers if holder == f"{socket.gethostname()}-{w.pid}")
     await asyncio.sleep(rng.uniform(0.1, sleep * 0.8))
@@ -78,7 +72,7 @@ async def test_sigkill_mid_reconcile_is_redone_by_another_replica(
     async def redone() -> bool:
         return (await reconciled_values(kube, namespace)).get("victim") == "v1"
 
-    assert await wait_for(redone, 60), f"not redone (sleep {sleep:.2f}s)"
+    await eventually_async(redone, 60, what=f"redone (sleep {sleep:.2f}s)")
     intervals = reconcile_intervals(read_records(record_dir), killed={victim.pid: killed_at})
     runs = [i for i in intervals if i.key == key]
     assert overlaps(runs) == []

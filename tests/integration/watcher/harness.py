@@ -14,12 +14,11 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,16 +36,10 @@ from flotilla.runtime.kube import NAMESPACES, KubeClient
 from schemas.bus.bootstrap import declare_stream
 from schemas.bus.envelope import Envelope, decode
 from schemas.bus.streams import RECONCILE_STREAM, reconcile_stream
+from tests.support.polling import What, eventually_async
+from tests.support.workers import FLOTILLA, free_port
 
-REPO = Path(__file__).resolve().parents[3]
-FLOTILLA = REPO / ".venv" / "bin" / "flotilla"
 CM_PATH = "/api/v1/namespaces/{ns}/configmaps"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -237,10 +230,8 @@ class TriggerCollector:
     def clear(self) -> None:
         self.received.clear()
 
-    async def wait_for(
-        self, predicate: Callable[[], bool], within: float, what: str | Callable[[], str]
-    ) -> None:
-        await eventually(predicate, within, what, interval=0.1)
+    async def wait_for(self, predicate: Callable[[], bool], within: float, what: What) -> None:
+        await eventually_async(predicate, within, interval=0.1, what=what)
 
     def seen_rv(self, name: str, resource_version: str) -> bool:
         """A trigger for ``name`` carried this resourceVersion (or a later one)."""
@@ -278,20 +269,12 @@ class ConfigMaps:
         self.latest.pop(name, None)
 
 
-async def eventually(
-    predicate: Callable[[], bool], within: float, what: str | Callable[[], str], interval: float = 0.2
-) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            text = what() if callable(what) else what
-            raise AssertionError(f"timed out after {within}s waiting for {text}")
-        await asyncio.sleep(interval)
-
-
 async def wait_ready(watcher: WatcherProcess, within: float = 60.0) -> None:
-    await eventually(
-        lambda: watcher.readyz()[0] == 200, within, f"{watcher.identity} ready\n{watcher.log_text()[-3000:]}"
+    await eventually_async(
+        lambda: watcher.readyz()[0] == 200,
+        within,
+        interval=0.2,
+        what=lambda: f"{watcher.identity} ready\n{watcher.log_text()[-3000:]}",
     )
 
 
@@ -303,7 +286,7 @@ async def wait_leader(watchers: list[WatcherProcess], within: float = 60.0) -> W
         found[:] = [w for w in watchers if w.alive() and w.metric("flotilla_watcher_is_leader") == 1.0]
         return len(found) == 1
 
-    await eventually(one_leads, within, "a single leader", interval=0.5)
+    await eventually_async(one_leads, within, interval=0.5, what="a single leader")
     return found[0]
 
 
@@ -367,16 +350,7 @@ async def assert_every_change_triggered(
     return versions
 
 
-# -- fixtures (imported by the watcher's integration and fault test modules) ---------------
-
-
-@pytest.fixture(name="kube")
-async def kube_fixture(kubeconfig: Path) -> AsyncIterator[KubeClient]:
-    client = KubeClient.from_environment(kubeconfig)
-    try:
-        yield client
-    finally:
-        await client.close()
+# -- fixtures (re-exported by the conftest of tests/integration/watcher and tests/faults) ----
 
 
 @pytest.fixture(name="setup")
@@ -404,6 +378,29 @@ def start_watcher(
     return WatcherProcess(
         setup, env.kubeconfig, env.nats_url, name, tmp_path / f"{name}.log", extra=extra
     ).start()
+
+
+@dataclass
+class Watchers:
+    """Starts watcher subprocesses for one test's ``setup``; the fixture stops them all after it."""
+
+    env: DevEnvironment
+    setup: WatchSetup
+    tmp_path: Path
+    started: list[WatcherProcess] = field(default_factory=list)
+
+    def start(self, name: str, *extra: str) -> WatcherProcess:
+        watcher = start_watcher(self.env, self.setup, self.tmp_path, name, *extra)
+        self.started.append(watcher)
+        return watcher
+
+
+@pytest.fixture(name="watchers")
+def watchers_fixture(dev_env: DevEnvironment, setup: WatchSetup, tmp_path: Path) -> Iterator[Watchers]:
+    found = Watchers(dev_env, setup, tmp_path)
+    yield found
+    for watcher in found.started:
+        watcher.stop()
 
 
 async def restart_apiserver_and_settle(env: DevEnvironment, kube: KubeClient, within: float = 180.0) -> None:

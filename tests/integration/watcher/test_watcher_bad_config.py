@@ -14,16 +14,13 @@ from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.nats import NatsServer
 from flotilla.runtime.kube import KubeClient
 from schemas.bus.streams import RECONCILE_STREAM
-from tests.integration.watcher.harness import (  # noqa: F401 (fixtures)
+from tests.integration.watcher.harness import (
     ConfigMaps,
     TriggerCollector,
     WatcherProcess,
     WatchSetup,
-    collector_fixture,
-    eventually,
-    kube_fixture,
-    setup_fixture,
 )
+from tests.support.polling import eventually_async
 
 
 async def restricted_kubeconfig(
@@ -86,8 +83,8 @@ async def test_rbac_forbidding_a_watched_kind_is_a_clear_non_ready_probe(
     )
     watcher = WatcherProcess(setup, kubeconfig, dev_env.nats_url, "norbac", tmp_path / "norbac.log").start()
     try:
-        await eventually(
-            lambda: "RBAC forbids list/watch of pods" in watcher.log_text(), 60, "the RBAC log line"
+        await eventually_async(
+            lambda: "RBAC forbids list/watch of pods" in watcher.log_text(), 60, what="the RBAC log line"
         )
         await asyncio.sleep(3)
         assert watcher.alive()
@@ -127,16 +124,14 @@ async def test_conflicting_stream_is_a_clear_non_ready_probe(
         watcher = WatcherProcess(
             setup, dev_env.kubeconfig, server.url, "conflict", tmp_path / "conflict.log"
         ).start()
-        await eventually(
-            lambda: (
-                watcher is not None
-                and watcher.readyz()[0] == 503
-                and "bus" in watcher.readyz()[1]
-                and not watcher.readyz()[1]["bus"]["ready"]
-            ),
-            30,
-            "bus not ready",
-        )  # type: ignore[index]
+        conflicted = watcher
+
+        def bus_not_ready() -> bool:
+            status, body = conflicted.readyz()
+            bus = body.get("bus")
+            return status == 503 and isinstance(bus, dict) and not bus["ready"]
+
+        await eventually_async(bus_not_ready, 30, what="bus not ready")
         await asyncio.sleep(3)
         assert watcher.alive()
         _, body = watcher.readyz()

@@ -12,19 +12,16 @@ from flotilla.runtime.kube import KubeClient
 from schemas.bus.envelope import EventType
 from schemas.bus.streams import WATCHER_BUCKET
 from schemas.bus.subjects import msg_id
-from tests.integration.watcher.harness import (  # noqa: F401 (fixtures)
+from tests.integration.watcher.harness import (
     ConfigMaps,
     TriggerCollector,
     WatcherProcess,
     WatchSetup,
-    collector_fixture,
-    eventually,
-    kube_fixture,
-    setup_fixture,
     start_watcher,
     wait_leader,
     wait_ready,
 )
+from tests.support.polling import eventually_async
 
 
 async def test_every_change_of_a_watched_object_publishes_a_trigger_for_its_key(
@@ -206,7 +203,7 @@ async def test_readiness_is_false_while_nats_is_unreachable_and_the_process_keep
         setup, dev_env.kubeconfig, "nats://127.0.0.1:1", "nonats", tmp_path / "nonats.log"
     ).start()
     try:
-        await eventually(lambda: watcher.readyz()[0] == 503, 20, "a non-ready probe")
+        await eventually_async(lambda: watcher.readyz()[0] == 503, 20, what="a non-ready probe")
         await asyncio.sleep(3)
         assert watcher.alive()
         status, body = watcher.readyz()

@@ -214,15 +214,21 @@ class WorkerRuntime:
         span.set_attribute("flotilla.coalesced", True)
         span.add_event("coalesced", {"flotilla.reason": "key already being reconciled by this process"})
         metrics.TRIGGERS_COALESCED.labels(self.worker.name).inc()
-        older = self._keys.hold(envelope.key, _Trigger(msg, envelope, span))
+        newer = _Trigger(msg, envelope, span)
+        older = self._keys.hold(envelope.key, newer)
         if older is not None:
-            self._supersede(older)
+            self._supersede(older, newer)
 
-    def _supersede(self, trigger: _Trigger) -> None:
-        """Ack a trigger a newer held one stands for (triggers carry no data)."""
-        trigger.span.set_attribute("flotilla.outcome", "coalesced")
-        trigger.span.end()
-        self._settle_in_background(trigger.msg.ack())
+    def _supersede(self, older: _Trigger, newer: _Trigger) -> None:
+        """Ack a trigger a newer one stands for (triggers carry no data).
+
+        Not when ``newer`` is a redelivery of the same message (its in-progress acks were lost):
+        acking the old copy would ack the message still to be reconciled.
+        """
+        older.span.set_attribute("flotilla.outcome", "coalesced")
+        older.span.end()
+        if older.msg.metadata.sequence.stream != newer.msg.metadata.sequence.stream:
+            self._settle_in_background(older.msg.ack())
 
     def _hand_back(self, trigger: _Trigger, outcome: str, delay: float | None = None) -> None:
         trigger.span.set_attribute("flotilla.outcome", outcome)
@@ -339,7 +345,7 @@ class WorkerRuntime:
             while True:
                 newer = self._keys.take_held(key)
                 if newer is not None:  # came before this reconcile began: it stands for this one
-                    self._supersede(trigger)
+                    self._supersede(trigger, newer)
                     trigger = newer
                 with trace.use_span(trigger.span, end_on_exit=True):
                     outcome = await self._reconcile_under(trigger, lease)

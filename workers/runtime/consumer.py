@@ -392,11 +392,15 @@ class WorkerRuntime:
         """In-progress acks and lease renewals; cancels ``work`` once the lease is (or may be) lost.
 
         Timer-based: however slow a renewal call is, the work is stopped by ``safe_until``,
-        before the lease can expire and another replica take the key.
+        before the lease can expire and another replica take the key. The first beat is due a
+        period after the lease's last renewal, not after this reconcile's start: follow-up
+        reconciles share one lease, and a chain of short ones must still renew it in time.
         """
+        wait = self.options.heartbeat_every - (time.monotonic() - lease.renewed_at)
         while not work.done():
             deadline = self.leases.safe_until(lease)
-            await asyncio.sleep(max(0.0, min(self.options.heartbeat_every, deadline - time.monotonic())))
+            await asyncio.sleep(max(0.0, min(wait, deadline - time.monotonic())))
+            wait = self.options.heartbeat_every
             if work.done():
                 return
             await _quietly(msg.in_progress())

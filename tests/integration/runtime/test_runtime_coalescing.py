@@ -29,7 +29,7 @@ from flotilla.runtime.kube import CONFIGMAPS
 from flotilla.runtime.tracing import add_span_processor
 from schemas.bus.bootstrap import declare
 from schemas.bus.envelope import KeyParts, make_key
-from schemas.bus.streams import FAILURE_BUCKET, RECONCILE_STREAM, worker_bus
+from schemas.bus.streams import FAILURE_BUCKET, LEASE_BUCKET, RECONCILE_STREAM, worker_bus
 from schemas.bus.subjects import lease_key
 from tests.support.workers import free_port, publish_trigger, wait_for
 from workers.runtime.consumer import RuntimeOptions
@@ -40,15 +40,17 @@ from workers.runtime.process import WorkerSettings, run_worker
 
 @dataclass
 class Step:
-    """What reconcile number n does: wait for ``gate``, then fail or finish (maybe requeued)."""
+    """What reconcile number n does: wait for ``gate``, take ``duration``, then fail or finish."""
 
     gate: asyncio.Event | None = None
+    duration: float = 0.0
     fail: bool = False
     requeue_after: float | None = None
 
 
 @dataclass
 class Run:
+    name: str
     start: float
     end: float = float("inf")
     outcome: str = "running"
@@ -56,9 +58,10 @@ class Run:
 
 @dataclass
 class Script:
-    """The steps of one test's reconciles (missing steps succeed at once) and what ran."""
+    """The steps of one test's reconciles (missing steps do as ``default``) and what ran."""
 
     steps: dict[int, Step] = field(default_factory=dict)
+    default: Step = field(default_factory=Step)
     runs: list[Run] = field(default_factory=list)
 
     def gate(self, n: int) -> asyncio.Event:
@@ -74,12 +77,13 @@ class Observed:
 
 def scripted_worker(name: str, script: Script) -> WorkerType[Observed, Script]:
     async def observe(read: StateReader, key: KeyParts) -> Observed:
-        run = Run(start=time.monotonic())
-        step = script.steps.get(len(script.runs), Step())
+        run = Run(name=key.name, start=time.monotonic())
+        step = script.steps.get(len(script.runs), script.default)
         script.runs.append(run)
         try:
             if step.gate is not None:
                 await step.gate.wait()
+            await asyncio.sleep(step.duration)
             if step.fail:
                 raise RuntimeError("scripted failure")
             run.outcome = "ok"
@@ -132,12 +136,12 @@ async def worker_type(jetstream: JetStreamContext) -> AsyncIterator[str]:
 async def start_in_process(dev_env: DevEnvironment) -> AsyncIterator[StartWorker]:
     started: list[InProcessWorker] = []
 
-    def start(worker: WorkerType[Observed, Script], backoff_base: float = 1.0) -> InProcessWorker:
+    def start(
+        worker: WorkerType[Observed, Script], backoff_base: float = 1.0, concurrency: int = 16
+    ) -> InProcessWorker:
+        options = RuntimeOptions(shutdown_grace=15.0, backoff_base=backoff_base, concurrency=concurrency)
         settings = WorkerSettings(
-            nats_url=dev_env.nats_url,
-            kubeconfig=dev_env.kubeconfig,
-            http_port=free_port(),
-            options=RuntimeOptions(shutdown_grace=15.0, backoff_base=backoff_base),
+            nats_url=dev_env.nats_url, kubeconfig=dev_env.kubeconfig, http_port=free_port(), options=options
         )
         stop = asyncio.Event()
         running = InProcessWorker(stop, asyncio.create_task(run_worker(worker, settings, stop)))
@@ -180,8 +184,11 @@ async def trigger_delivered(js: JetStreamContext, worker_type: str) -> bool:
 
 
 def assert_no_overlap(runs: list[Run]) -> None:
-    for earlier, later in itertools.pairwise(runs):
-        assert later.start >= earlier.end, runs
+    """No two reconciles of one key ran at the same time."""
+    for name in {r.name for r in runs}:
+        of_key = [r for r in runs if r.name == name]
+        for earlier, later in itertools.pairwise(of_key):
+            assert later.start >= earlier.end, of_key
 
 
 async def started(script: Script, count: int) -> bool:
@@ -355,3 +362,72 @@ async def test_a_follow_up_supersedes_the_first_reconciles_retry_and_requeue(
     failures = await jetstream.key_value(FAILURE_BUCKET)
     with pytest.raises(KeyNotFoundError):
         await failures.get(lease_key(make_key(worker_type, "ns", "e")))
+
+
+async def test_held_triggers_take_no_slot(
+    jetstream: JetStreamContext,
+    worker_type: str,
+    start_in_process: StartWorker,
+    open_gates_at_teardown: list[Script],
+) -> None:
+    """Two slots: "a" reconciles slowly in one while its triggers keep coming; "b" still gets
+    the other slot at once, and "a" then gets exactly one follow-up."""
+    script = Script()
+    open_gates_at_teardown.append(script)
+    first = script.gate(0)
+    start_in_process(scripted_worker(worker_type, script), concurrency=2)
+    await publish_trigger(jetstream, "ns", "a", worker_type=worker_type)
+    assert await wait_for(lambda: started(script, 1), 30, interval=0.02)
+    for _ in range(20):
+        await publish_trigger(jetstream, "ns", "a", worker_type=worker_type)
+        await asyncio.sleep(0.02)
+    assert await wait_for(lambda: trigger_delivered(jetstream, worker_type), 15, interval=0.05)
+    await publish_trigger(jetstream, "ns", "b", worker_type=worker_type)
+
+    async def b_done() -> bool:
+        return any(r.name == "b" and r.outcome == "ok" for r in script.runs)
+
+    assert await wait_for(b_done, 15, interval=0.02)
+    assert script.runs[0].outcome == "running"  # "a" still holds its slot
+    assert coalesced(worker_type) >= 1
+    first.set()
+    assert await wait_for(lambda: consumer_idle(jetstream, worker_type), 15, interval=0.05)
+    await asyncio.sleep(1.5)
+    assert [(r.name, r.outcome) for r in script.runs] == [("a", "ok"), ("b", "ok"), ("a", "ok")]
+    assert_no_overlap(script.runs)
+    assert sample("flotilla_lease_conflicts_total", worker_type) == 0
+
+
+async def test_a_chain_of_follow_ups_longer_than_the_lease_keeps_it(
+    jetstream: JetStreamContext,
+    worker_type: str,
+    start_in_process: StartWorker,
+) -> None:
+    """Triggers every 0.2 s for 12 s, reconciles of 0.4 s: one chain of follow-ups under one
+    lease, longer than its safe time (60 % of the 15 s TTL). Each reconcile renews the lease
+    when it is due since the last renewal, so no reconcile is stopped for a lost lease."""
+    script = Script(default=Step(duration=0.4))
+    start_in_process(scripted_worker(worker_type, script))
+    leases = await jetstream.key_value(LEASE_BUCKET)
+    revisions: list[tuple[float, int]] = []  # when the lease entry was seen at a new revision
+    began = time.monotonic()
+    while time.monotonic() - began < 12:
+        await publish_trigger(jetstream, "ns", "f", worker_type=worker_type)
+        with contextlib.suppress(KeyNotFoundError):
+            revision = (await leases.get(lease_key(make_key(worker_type, "ns", "f")))).revision or 0
+            if not revisions or revisions[-1][1] != revision:
+                revisions.append((time.monotonic(), revision))
+        await asyncio.sleep(0.2)
+    renewals = [later[0] - earlier[0] for earlier, later in itertools.pairwise(revisions)]
+    assert len(renewals) >= 1, revisions  # acquired once, then renewed (not re-acquired) in the chain
+    assert max(renewals) < 6.5, renewals  # every third of the TTL (5 s), not only at the safe time
+    assert await wait_for(lambda: consumer_idle(jetstream, worker_type), 15, interval=0.05)
+    await asyncio.sleep(1.0)
+    gaps = [later.start - earlier.end for earlier, later in itertools.pairwise(script.runs)]
+    assert max(gaps) < 0.3, gaps  # one chain: each follow-up started right after the previous
+    assert script.runs[-1].end - script.runs[0].start > 11
+    assert {r.outcome for r in script.runs} == {"ok"}
+    assert_no_overlap(script.runs)
+    assert sample("flotilla_leases_lost_total", worker_type) == 0
+    assert sample("flotilla_lease_conflicts_total", worker_type) == 0
+    assert sample("flotilla_reconciles_total", worker_type, outcome="success") == len(script.runs)

@@ -1,4 +1,5 @@
-"""Bad configuration gives a clear error and a non-ready probe, never a crash loop."""
+"""Bad configuration gives a clear error and a non-ready probe, never a crash loop: an unreachable
+NATS, a conflicting stream, a missing bus, a NATS_CREDS file that cannot be used."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import aiohttp
 import nats
 import nats.js.errors
 import orjson
+import pytest
 from nats.js import api
 
 from flotilla.devcluster.nats import NatsServer
 from flotilla.runtime.kube import KubeClient
+from flotilla.runtime.natsconn import NKEYS_INSTALLED
 from tests.support.fixtures import StartWorker
+from tests.support.natscreds import SAMPLE_CREDS
 from tests.support.polling import eventually_async
 from tests.support.workers import create_configmaps, free_port, publish_trigger, reconciled_values
 
@@ -119,3 +123,31 @@ async def test_worker_declares_the_bus_again_when_it_disappears(
         await nc.close()
     finally:
         server.stop()
+
+
+async def test_unusable_nats_creds_file_is_not_ready_and_keeps_running(
+    start_worker: StartWorker, tmp_path: Path
+) -> None:
+    """NATS_CREDS as the Helm chart sets it; the file is checked again at every connect attempt."""
+    creds = tmp_path / "nats.creds"
+    worker = start_worker(env={"NATS_CREDS": str(creds)})
+
+    async def nats_reason(part: str) -> bool:
+        status, body = await _probe(worker.url, "/readyz")
+        check = body.get("nats")
+        return status == 503 and isinstance(check, dict) and part in str(check["reason"])
+
+    await eventually_async(lambda: nats_reason(f"NATS_CREDS={creds}: no such file"), 20)
+    await asyncio.sleep(3)
+    assert worker.proc is not None
+    assert worker.proc.poll() is None
+    assert (await _probe(worker.url, "/healthz"))[0] == 200
+
+    creds.write_text("user: flotilla\n")
+    await eventually_async(lambda: nats_reason("not a NATS credentials file"), 30)
+
+    if NKEYS_INSTALLED:
+        pytest.skip("nkeys is installed: the accepted path needs an operator/account/user JWT setup")
+    creds.write_text(SAMPLE_CREDS)  # well-formed; nats.py would fail to import nkeys inside connect()
+    await eventually_async(lambda: nats_reason("the nkeys package is not installed"), 30)
+    assert worker.proc.poll() is None

@@ -8,13 +8,14 @@ Built by ``planner``; read by ``scale``, ``update`` and ``status``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
 from schemas.kruise.cloneset import SCALING_EXCLUDE_PREPARING_DELETE_LABEL, CloneSet
 from workers.cloneset.config import PlannerConfig
+from workers.cloneset.diff import RolloutDiff, calculate_diff
 from workers.cloneset.kube_json import JsonObject, format_time, labels_of
 from workers.cloneset.limits import RolloutLimits
 from workers.cloneset.newpod import SeededNames
@@ -83,3 +84,18 @@ class RolloutContext:
     @property
     def revisions_differ(self) -> bool:
         return self.current_revision != self.update_revision
+
+    def diff(self, is_updated: Callable[[PodView], bool]) -> RolloutDiff:
+        """``calculateDiffsWithExpectation`` over the active pods, counting updated by ``is_updated``
+        (the scale planner passes ``is_updated_for_scale``, the update planner ``is_updated``)."""
+        return calculate_diff(
+            self.limits,
+            self.pods,
+            is_updated=is_updated,
+            revisions_differ=self.revisions_differ,
+            pods_to_delete=self.pods_to_delete,
+            min_ready_seconds=self.min_ready_seconds,
+            now=self.now,
+            partition_rollback=self.config.partition_rollback,
+            exclude_preparing_delete=self.exclude_preparing_delete,
+        )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from workers.cloneset.actions import Action, CreatePods, DeletePod, EmitEvent, NewPod, normal, warning
-from workers.cloneset.diff import RolloutDiff, calculate_diff
+from workers.cloneset.diff import RolloutDiff
 from workers.cloneset.kube_json import name_of
 from workers.cloneset.lifecycle import transition
 from workers.cloneset.newpod import available_instance_ids, new_pod
@@ -38,17 +38,7 @@ WAIT_FOR_GOING_POD = 2.0
 
 
 def scale_diff(ctx: RolloutContext) -> RolloutDiff:
-    return calculate_diff(
-        ctx.limits,
-        ctx.pods,
-        is_updated=ctx.is_updated_for_scale,
-        revisions_differ=ctx.revisions_differ,
-        pods_to_delete=ctx.pods_to_delete,
-        min_ready_seconds=ctx.min_ready_seconds,
-        now=ctx.now,
-        partition_rollback=ctx.config.partition_rollback,
-        exclude_preparing_delete=ctx.exclude_preparing_delete,
-    )
+    return ctx.diff(ctx.is_updated_for_scale)
 
 
 def _cancel_preparing_delete(

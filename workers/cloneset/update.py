@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from schemas.kruise.pub import INPLACE_UPDATE_READY_CONDITION, SPECIFIED_DELETE_LABEL
 from workers.cloneset.actions import Action, PatchPod, normal, warning
-from workers.cloneset.diff import RolloutDiff, calculate_diff
+from workers.cloneset.diff import RolloutDiff
 from workers.cloneset.inplace import InPlaceSpec, grace_annotation, in_place_patch, in_place_spec
 from workers.cloneset.kube_json import JsonDict, JsonObject
 from workers.cloneset.lifecycle import conditions_patch, transition
@@ -34,17 +34,7 @@ class UpdateOutcome:
 
 
 def update_diff(ctx: RolloutContext) -> RolloutDiff:
-    return calculate_diff(
-        ctx.limits,
-        ctx.pods,
-        is_updated=ctx.is_updated,
-        revisions_differ=ctx.revisions_differ,
-        pods_to_delete=ctx.pods_to_delete,
-        min_ready_seconds=ctx.min_ready_seconds,
-        now=ctx.now,
-        partition_rollback=ctx.config.partition_rollback,
-        exclude_preparing_delete=ctx.exclude_preparing_delete,
-    )
+    return ctx.diff(ctx.is_updated)
 
 
 def _limit(ctx: RolloutContext, diff: RolloutDiff, waiting: Sequence[PodView], target: str) -> list[PodView]:

@@ -146,18 +146,17 @@ async def _rollout_order(
     return [aliases[name] for name in order]
 
 
+def _two_of_four_in_place(priority: dict[str, Any]) -> dict[str, Any]:
+    """In place, one pod at a time, two of the four pods kept at the old revision."""
+    return {"type": "InPlaceIfPossible", "maxUnavailable": 1, "partition": 2, "priorityStrategy": priority}
+
+
 async def test_weight_priority_updates_the_heaviest_pods_first(cloneset_stack: Stack) -> None:
     priority = {
         "weightPriority": [
             {"weight": 50, "matchSelector": {"matchLabels": {"example.com/tier": "canary"}}},
             {"weight": 30, "matchSelector": {"matchLabels": {"example.com/zone": "a"}}},
         ]
-    }
-    strategy = {
-        "type": "InPlaceIfPossible",
-        "maxUnavailable": 1,
-        "partition": 2,
-        "priorityStrategy": priority,
     }
     # weights: light 0, zone-a 30, canary 50, canary+zone-a 80
     labels = {
@@ -166,18 +165,12 @@ async def test_weight_priority_updates_the_heaviest_pods_first(cloneset_stack: S
         "canary": {"example.com/tier": "canary", "example.com/zone": "b"},
         "both": {"example.com/tier": "canary", "example.com/zone": "a"},
     }
-    order = await _rollout_order(cloneset_stack, strategy, labels)
+    order = await _rollout_order(cloneset_stack, _two_of_four_in_place(priority), labels)
     assert order == ["both", "canary"]
 
 
 async def test_order_priority_updates_by_key_then_larger_suffix(cloneset_stack: Stack) -> None:
     priority = {"orderPriority": [{"orderedKey": "example.com/first"}, {"orderedKey": "example.com/then"}]}
-    strategy = {
-        "type": "InPlaceIfPossible",
-        "maxUnavailable": 1,
-        "partition": 2,
-        "priorityStrategy": priority,
-    }
     # every pod carries a key (kruise sorts pods without any of the keys first)
     labels = {
         "then-3": {"example.com/then": "batch-3"},
@@ -185,7 +178,7 @@ async def test_order_priority_updates_by_key_then_larger_suffix(cloneset_stack: 
         "then-12": {"example.com/then": "batch-12"},
         "first-1": {"example.com/first": "x-1"},
     }
-    order = await _rollout_order(cloneset_stack, strategy, labels)
+    order = await _rollout_order(cloneset_stack, _two_of_four_in_place(priority), labels)
     assert order == ["first-1", "then-12"]
 
 

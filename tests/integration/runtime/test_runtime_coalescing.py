@@ -183,6 +183,15 @@ async def trigger_delivered(js: JetStreamContext, worker_type: str) -> bool:
     return (await js.consumer_info(RECONCILE_STREAM, f"worker-{worker_type}")).num_pending == 0
 
 
+async def start_then_trigger_again(js: JetStreamContext, worker_type: str, script: Script, name: str) -> None:
+    """Trigger ns/``name``, wait for its first reconcile to start, trigger it again, and wait
+    until the second trigger was delivered (to be held while the first reconcile runs)."""
+    await publish_trigger(js, "ns", name, worker_type=worker_type)
+    assert await wait_for(lambda: started(script, 1), 30, interval=0.02)
+    await publish_trigger(js, "ns", name, worker_type=worker_type)
+    assert await wait_for(lambda: trigger_delivered(js, worker_type), 15, interval=0.05)
+
+
 def assert_no_overlap(runs: list[Run]) -> None:
     """No two reconciles of one key ran at the same time."""
     for name in {r.name for r in runs}:
@@ -280,10 +289,7 @@ async def test_graceful_stop_hands_a_held_trigger_back_and_another_worker_reconc
     open_gates_at_teardown.append(script)
     first = script.gate(0)
     leaving = start_in_process(scripted_worker(worker_type, script))
-    await publish_trigger(jetstream, "ns", "c", worker_type=worker_type)
-    assert await wait_for(lambda: started(script, 1), 30, interval=0.02)
-    await publish_trigger(jetstream, "ns", "c", worker_type=worker_type)
-    assert await wait_for(lambda: trigger_delivered(jetstream, worker_type), 15, interval=0.05)
+    await start_then_trigger_again(jetstream, worker_type, script, "c")
     assert coalesced(worker_type) == 1
 
     leaving.stop.set()  # SIGTERM: the running reconcile may finish, the held trigger goes back
@@ -312,10 +318,7 @@ async def test_a_failing_follow_up_backs_off_and_is_retried(
     open_gates_at_teardown.append(script)
     first = script.gate(0)
     start_in_process(scripted_worker(worker_type, script), backoff_base=1.0)
-    await publish_trigger(jetstream, "ns", "d", worker_type=worker_type)
-    assert await wait_for(lambda: started(script, 1), 30, interval=0.02)
-    await publish_trigger(jetstream, "ns", "d", worker_type=worker_type)
-    assert await wait_for(lambda: trigger_delivered(jetstream, worker_type), 15, interval=0.05)
+    await start_then_trigger_again(jetstream, worker_type, script, "d")
     first.set()
 
     assert await wait_for(lambda: started(script, 3), 15, interval=0.05)
@@ -342,10 +345,7 @@ async def test_a_follow_up_supersedes_the_first_reconciles_retry_and_requeue(
     open_gates_at_teardown.append(script)
     first, second = script.gate(0), script.gate(1)
     start_in_process(scripted_worker(worker_type, script), backoff_base=5.0)
-    await publish_trigger(jetstream, "ns", "e", worker_type=worker_type)
-    assert await wait_for(lambda: started(script, 1), 30, interval=0.02)
-    await publish_trigger(jetstream, "ns", "e", worker_type=worker_type)
-    assert await wait_for(lambda: trigger_delivered(jetstream, worker_type), 15, interval=0.05)
+    await start_then_trigger_again(jetstream, worker_type, script, "e")
     first.set()
     assert await wait_for(lambda: started(script, 2), 15, interval=0.02)
     assert script.runs[1].start - script.runs[0].end < 1.0  # not after the 5 s backoff

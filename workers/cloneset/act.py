@@ -1,13 +1,11 @@
 """Executing a CloneSet plan: the worker's ``act``.
 
 Steps run in order and the first failure stops the plan: a slow-start batch's creations run
-concurrently (what follows each create, its readiness-gate conditions and Event, runs in the
-background while the next batch starts, and is awaited before any other step), a run of writes
-to distinct pods runs concurrently (bounded; one pod's writes in plan order), every outcome
-gets its Event (failures carry the API error), and when the API server refuses a pod write the
-plan's status is still written, with kruise's FailedScale / FailedUpdate condition. The error is
-then re-raised for the runtime's result contract (Conflict: re-plan; other: backoff, dead
-letter). Called by the runtime through ``WORKER``.
+concurrently, a run of writes to distinct pods runs concurrently (bounded; one pod's writes in
+plan order), every outcome gets its Event (failures carry the API error), and when the API
+server refuses a pod write the plan's status is still written, with kruise's FailedScale /
+FailedUpdate condition. The error is then re-raised for the runtime's result contract
+(Conflict: re-plan; other: backoff, dead letter). Called by the runtime through ``WORKER``.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from flotilla.runtime.errors import AlreadyExists, Conflict, KubeError, NotFound
-from flotilla.runtime.kube import PODS, KubeClient
+from flotilla.runtime.kube import KubeClient
 from workers.cloneset import actions as steps
 from workers.cloneset.kube_json import format_time, thaw_object
 from workers.cloneset.lowering import CLONESETS, PVCS, CloneSetPlan, CloneSetSnapshot, event_action, lower
@@ -36,11 +34,7 @@ def _failure_event(step: steps.Action) -> steps.EventRecord | None:
 
 
 async def _run(api: KubeClient, snapshot: CloneSetSnapshot, step: steps.Action) -> None:
-    await _execute(api, lower(snapshot, step))
-
-
-async def _execute(api: KubeClient, actions: Sequence[runtime.Action]) -> None:
-    for action in actions:
+    for action in lower(snapshot, step):
         try:
             await runtime.execute_action(api, action, FIELD_MANAGER)
         except NotFound:
@@ -53,49 +47,13 @@ async def _execute(api: KubeClient, actions: Sequence[runtime.Action]) -> None:
             raise
 
 
-class FollowUps:
-    """What follows each pod's create (its readiness-gate conditions, its Event), run in the
-    background: the next slow-start batch waits only for this batch's creates, as kruise's
-    ``DoItSlowly`` does. Awaited before any other step of the plan and at its end."""
-
-    def __init__(self) -> None:
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def start(self, api: KubeClient, actions: Sequence[runtime.Action]) -> None:
-        if actions:
-            self._tasks.append(asyncio.create_task(_execute(api, actions)))
-
-    async def wait(self) -> None:
-        """Wait for every follow-up; raise the first failure (after all have ended)."""
-        tasks, self._tasks = self._tasks, []
-        if tasks:
-            _raise_first(await asyncio.gather(*tasks, return_exceptions=True))
-
-    def cancel(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-
-
-def _split_after_create(actions: Sequence[runtime.Action]) -> int:
-    """Index just past the pod's create: PVCs and the pod come first, the rest follows it."""
-    for index, action in enumerate(actions):
-        if isinstance(action, runtime.CreateObject) and action.resource == PODS:
-            return index + 1
-    return len(actions)
-
-
-async def _create_one(
-    api: KubeClient, snapshot: CloneSetSnapshot, new: steps.NewPod, follow_ups: FollowUps
-) -> None:
-    actions = lower(snapshot, steps.CreatePods((new,)))
-    split = _split_after_create(actions)
+async def _create_one(api: KubeClient, snapshot: CloneSetSnapshot, new: steps.NewPod) -> None:
     try:
-        await _execute(api, actions[:split])
+        await _run(api, snapshot, steps.CreatePods((new,)))
     except KubeError as err:
         if new.failure_event is not None:
             await _quiet_event(api, snapshot, new.failure_event, str(err))
         raise
-    follow_ups.start(api, actions[split:])
 
 
 async def _quiet_event(
@@ -139,20 +97,13 @@ async def _mark_failed(
 
 
 async def _run_step(
-    api: KubeClient,
-    snapshot: CloneSetSnapshot,
-    plan: CloneSetPlan,
-    step: steps.Action,
-    follow_ups: FollowUps | None = None,
+    api: KubeClient, snapshot: CloneSetSnapshot, plan: CloneSetPlan, step: steps.Action
 ) -> None:
     try:
         if isinstance(step, steps.CreatePods):
-            after = follow_ups if follow_ups is not None else FollowUps()
             results = await asyncio.gather(
-                *(_create_one(api, snapshot, new, after) for new in step.pods), return_exceptions=True
+                *(_create_one(api, snapshot, new) for new in step.pods), return_exceptions=True
             )
-            if follow_ups is None:
-                results.append(await _gathered(after))
             _raise_first(results)
         else:
             await _run(api, snapshot, step)
@@ -165,14 +116,6 @@ async def _run_step(
         if isinstance(step, steps.CreatePods | steps.DeletePod | steps.PatchPod):
             await _mark_failed(api, snapshot, plan, step, str(err))
         raise
-
-
-async def _gathered(follow_ups: FollowUps) -> BaseException | None:
-    try:
-        await follow_ups.wait()
-    except KubeError as err:
-        return err
-    return None
 
 
 def _raise_first(results: Sequence[object]) -> None:
@@ -216,22 +159,8 @@ async def act(api: KubeClient, snapshot: CloneSetSnapshot, plan: Plan) -> None:
     if not isinstance(plan, CloneSetPlan):
         await runtime.execute_plan(api, plan.actions, FIELD_MANAGER)
         return
-    follow_ups = FollowUps()
-    try:
-        for segment in _segments(plan.steps):
-            if isinstance(segment[0], steps.CreatePods):
-                await _run_step(api, snapshot, plan, segment[0], follow_ups)
-                continue
-            await follow_ups.wait()
-            if len(segment) > 1:
-                await _run_pod_writes(api, snapshot, plan, segment)
-            else:
-                await _run_step(api, snapshot, plan, segment[0])
-        await follow_ups.wait()
-    except asyncio.CancelledError:
-        follow_ups.cancel()  # the reconcile is stopped (lease lost, shutdown): stop with it
-        raise
-    except BaseException:
-        with contextlib.suppress(Exception):  # the created pods still get their conditions and Events
-            await follow_ups.wait()
-        raise
+    for segment in _segments(plan.steps):
+        if len(segment) > 1:
+            await _run_pod_writes(api, snapshot, plan, segment)
+        else:
+            await _run_step(api, snapshot, plan, segment[0])

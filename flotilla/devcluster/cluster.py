@@ -204,7 +204,8 @@ class LocalCluster:
                 "--allow-privileged=true",
                 "--max-requests-inflight=1600",
                 "--max-mutating-requests-inflight=800",
-                "--profiling=false",
+                # /debug/pprof for cluster admins only (RBAC): benchmarks profile the API server
+                "--profiling=true",
                 "--v=1",
             ],
         )

@@ -36,8 +36,8 @@ V = TypeVar("V")
 
 
 @dataclass(frozen=True)
-class SimilarKey:
-    """Events that are the same but for the message (client-go's ``EventAggregatorByReasonFunc``)."""
+class SpamKey:
+    """One source and one object: their Events share a token bucket (client-go's ``getSpamKey``)."""
 
     component: str
     api_version: str
@@ -45,20 +45,15 @@ class SimilarKey:
     namespace: str
     name: str
     uid: str
-    event_type: str
-    reason: str
 
 
 @dataclass(frozen=True)
-class SpamKey:
-    """Events from one source about one object share a token bucket (client-go's ``getSpamKey``)."""
+class SimilarKey:
+    """Events that are the same but for the message (client-go's ``EventAggregatorByReasonFunc``)."""
 
-    component: str
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
-    uid: str
+    source: SpamKey
+    event_type: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -91,38 +86,19 @@ def take_token(
 
 @dataclass(frozen=True)
 class EventKey:
-    """What makes two Events the same Event (client-go's ``getEventKey``).
+    """What makes two Events the same Event (client-go's ``getEventKey``): the similar-Event key
+    and the message.
 
     ``combined`` keys stand for the aggregate of similar Events; their ``message`` is empty.
     """
 
-    component: str
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
-    uid: str
-    event_type: str
-    reason: str
+    similar: SimilarKey
     message: str
     combined: bool = False
 
     @property
     def spam(self) -> SpamKey:
-        return SpamKey(self.component, self.api_version, self.kind, self.namespace, self.name, self.uid)
-
-    @property
-    def similar(self) -> SimilarKey:
-        return SimilarKey(
-            self.component,
-            self.api_version,
-            self.kind,
-            self.namespace,
-            self.name,
-            self.uid,
-            self.event_type,
-            self.reason,
-        )
+        return self.similar.source
 
 
 @dataclass(frozen=True)
@@ -256,18 +232,7 @@ class EventCache:
         self.similar.put(similar, record)
         if not combine:
             return Correlated(key, key.message)
-        combined = EventKey(
-            similar.component,
-            similar.api_version,
-            similar.kind,
-            similar.namespace,
-            similar.name,
-            similar.uid,
-            similar.event_type,
-            similar.reason,
-            message="",
-            combined=True,
-        )
+        combined = EventKey(similar, message="", combined=True)
         return Correlated(combined, COMBINED_PREFIX + key.message)
 
     # the identical-Event part

@@ -29,6 +29,8 @@ from workers.runtime.event_correlation import (
     EventCache,
     EventKey,
     PatchEvent,
+    SimilarKey,
+    SpamKey,
     decide,
 )
 
@@ -77,17 +79,10 @@ class ObjectRef:
 
 
 def event_key(involved: ObjectRef, reason: str, message: str, event_type: str, component: str) -> EventKey:
-    return EventKey(
-        component=component,
-        api_version=involved.api_version,
-        kind=involved.kind,
-        namespace=involved.namespace,
-        name=involved.name,
-        uid=involved.uid,
-        event_type=event_type,
-        reason=reason,
-        message=message,
+    source = SpamKey(
+        component, involved.api_version, involved.kind, involved.namespace, involved.name, involved.uid
     )
+    return EventKey(SimilarKey(source, event_type, reason), message)
 
 
 def _now() -> str:

@@ -13,7 +13,9 @@ from workers.runtime.event_correlation import (
     EventCache,
     EventKey,
     PatchEvent,
+    SimilarKey,
     SimilarRecord,
+    SpamKey,
     TokenBucket,
     aggregate,
     decide,
@@ -37,7 +39,8 @@ def _key(**changes: str) -> EventKey:
         "message": "succeed to create pod cs-a",
     }
     fields.update(changes)
-    return EventKey(**fields)
+    source = SpamKey(*(fields[f] for f in ("component", "api_version", "kind", "namespace", "name", "uid")))
+    return EventKey(SimilarKey(source, fields["event_type"], fields["reason"]), fields["message"])
 
 
 @pytest.mark.parametrize(

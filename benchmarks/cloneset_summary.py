@@ -36,38 +36,34 @@ WATCHER_PROCESS = "flotilla-watcher"
 SHARED_PROCESSES = ("kube-apiserver", "etcd", "kube-scheduler", "kwok")
 
 
-def seconds_by_repeat(
+def _seconds_of_repeats(
     records: Iterable[Record], scenario: str, limits: str, size: int, variant: str
-) -> list[float]:
-    found = sorted(
-        (r["repeat"], r["seconds"])
+) -> dict[int, float]:
+    """repeat -> seconds of one variant's measured runs."""
+    return {
+        r["repeat"]: r["seconds"]
         for r in records
         if r["scenario"] == scenario
         and r["limits"] == limits
         and r["size"] == size
         and r["variant"] == variant
         and r.get("seconds") is not None
-    )
-    return [seconds for _, seconds in found]
+    }
+
+
+def seconds_by_repeat(
+    records: Iterable[Record], scenario: str, limits: str, size: int, variant: str
+) -> list[float]:
+    found = _seconds_of_repeats(records, scenario, limits, size, variant)
+    return [found[repeat] for repeat in sorted(found)]
 
 
 def _paired(
     records: Sequence[Record], scenario: str, limits: str, size: int, top: str, bottom: str
 ) -> float | None:
     """Median over repeats of seconds(top) / seconds(bottom), only repeats where both ran."""
-
-    def by_repeat(variant: str) -> dict[int, float]:
-        return {
-            r["repeat"]: r["seconds"]
-            for r in records
-            if r["scenario"] == scenario
-            and r["limits"] == limits
-            and r["size"] == size
-            and r["variant"] == variant
-            and r.get("seconds") is not None
-        }
-
-    tops, bottoms = by_repeat(top), by_repeat(bottom)
+    tops = _seconds_of_repeats(records, scenario, limits, size, top)
+    bottoms = _seconds_of_repeats(records, scenario, limits, size, bottom)
     common = sorted(set(tops) & set(bottoms))
     return median_or_none(paired_ratios([tops[i] for i in common], [bottoms[i] for i in common]))
 

@@ -36,6 +36,20 @@ tracer = trace.get_tracer("flotilla.watcher")
 _WATCH_EVENTS = {"ADDED": EventType.ADDED, "MODIFIED": EventType.MODIFIED, "DELETED": EventType.DELETED}
 
 
+async def publish_trigger(
+    js: JetStreamContext, subject: str, body: bytes, dedup_id: str | None
+) -> asyncio.Future[PubAck]:
+    """Publish one trigger as the watcher does; returns the future of its PubAck.
+
+    Headers: ``Nats-Msg-Id`` (when given), the current W3C trace context, and
+    ``Nats-Expected-Stream: RECONCILE`` (nats.py's ``stream=``), so a trigger never lands in a
+    stream that grabbed its subject by mistake. Tests publish through this too, so what the
+    workers receive is exactly what the watcher sends.
+    """
+    headers = inject_headers({"Nats-Msg-Id": dedup_id} if dedup_id else None)
+    return await js.publish_async(subject, body, headers=headers or None, stream=RECONCILE_STREAM)
+
+
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """Everything needed to publish one trigger: body, subject, dedup id and trace parent."""
@@ -163,11 +177,8 @@ class Pipeline:
             kind=trace.SpanKind.PRODUCER,
             attributes={"messaging.destination.name": trigger.subject, "flotilla.key": ticket.key},
         ) as span:
-            headers = inject_headers({"Nats-Msg-Id": trigger.msg_id})
             try:
-                future = await js.publish_async(
-                    trigger.subject, encode(trigger.envelope), headers=headers, stream=RECONCILE_STREAM
-                )
+                future = await publish_trigger(js, trigger.subject, encode(trigger.envelope), trigger.msg_id)
                 ack: PubAck = await asyncio.wait_for(future, self._publish_timeout)
             except asyncio.CancelledError:
                 self.ledger.failed(ticket)

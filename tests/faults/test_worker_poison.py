@@ -18,7 +18,7 @@ from schemas.bus.streams import DEADLETTER_STREAM
 from schemas.bus.subjects import DEADLETTER_PREFIX, reconcile_subject
 from tests.support.fixtures import StartWorker
 from tests.support.polling import eventually_async
-from tests.support.workers import create_configmaps, publish_trigger, reconciled_values
+from tests.support.workers import create_configmaps, publish_body, publish_trigger, reconciled_values
 
 GOOD = 20
 
@@ -57,7 +57,7 @@ async def test_poison_messages_are_dead_lettered_and_consumer_keeps_going(
         if body is None:
             await publish_trigger(testcm_bus, namespace, target)
         else:
-            await testcm_bus.publish(target, body)
+            await publish_body(testcm_bus, target, body)  # as the watcher publishes (its headers too)
         await asyncio.sleep(random.uniform(0, 0.02))
 
     reasons: dict[str, str] = {}

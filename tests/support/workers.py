@@ -24,10 +24,10 @@ import orjson
 from nats.js import JetStreamContext
 
 from flotilla.runtime.kube import CONFIGMAPS, JsonObject, KubeClient
-from flotilla.runtime.tracing import inject_headers
 from schemas.bus.envelope import Envelope, EventType, encode, make_key
 from schemas.bus.subjects import reconcile_subject
 from tests.support.polling import eventually_async
+from watcher.pipeline import publish_trigger as watcher_publish
 
 REPO = Path(__file__).resolve().parents[2]
 FLOTILLA = REPO / ".venv" / "bin" / "flotilla"
@@ -106,7 +106,8 @@ async def publish_trigger(
     worker_type: str = "testcm",
     msg_id: str | None = None,
 ) -> None:
-    """Publish what the watcher would: an envelope with trace context in the headers."""
+    """Publish what the watcher would, through the watcher's own publish code
+    (:func:`watcher.pipeline.publish_trigger`: trace context, ``Nats-Expected-Stream``)."""
     envelope = Envelope(
         key=make_key(worker_type, namespace, name),
         event_type=event,
@@ -115,10 +116,12 @@ async def publish_trigger(
         resource_version="0",
         observed_at=time.time(),
     )
-    headers = inject_headers({"Nats-Msg-Id": msg_id} if msg_id else None)
-    await js.publish(
-        reconcile_subject(worker_type, namespace, name), encode(envelope), headers=headers or None
-    )
+    await publish_body(js, reconcile_subject(worker_type, namespace, name), encode(envelope), msg_id)
+
+
+async def publish_body(js: JetStreamContext, subject: str, body: bytes, msg_id: str | None = None) -> None:
+    """Publish any body (a poison one too) to a reconcile subject exactly as the watcher publishes."""
+    await asyncio.wait_for(await watcher_publish(js, subject, body, msg_id), 10)
 
 
 def configmap(namespace: str, name: str, data: dict[str, str]) -> JsonObject:

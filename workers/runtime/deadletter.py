@@ -2,7 +2,9 @@
 
 Called by :mod:`workers.runtime.consumer` when a body cannot be read (malformed, unknown
 schema version) or a key failed ``max_failures`` times in a row / raised TerminalError.
-The dead-letter message keeps the original body and headers (trace context too) and adds
+The dead-letter message keeps the original body and headers (trace context too) except the
+``Nats-*`` ones (publish control such as the watcher's ``Nats-Expected-Stream``, which would
+make NATS refuse the dead letter; :func:`schemas.bus.headers.forwardable`) and adds
 ``Flotilla-Reason``, ``Flotilla-Error`` and ``Flotilla-Original-Subject``; replay it by
 publishing its body back to the original subject.
 """
@@ -18,6 +20,8 @@ from flotilla.runtime import metrics
 from flotilla.runtime.errors import Conflict, KubeError
 from flotilla.runtime.kube import JsonObject, KubeClient, Resource
 from schemas.bus.envelope import KeyParts, split_key
+from schemas.bus.headers import forwardable
+from schemas.bus.streams import DEADLETTER_STREAM
 from schemas.bus.subjects import (
     SubjectError,
     deadletter_subject,
@@ -55,12 +59,11 @@ async def publish_dead_letter(
     error: str,
 ) -> None:
     """Keep the message in DEADLETTER (raises NATS errors: the caller naks and retries later)."""
-    out = dict(headers or {})
-    out.pop("Nats-Msg-Id", None)
+    out = forwardable(headers)
     out.update(
         {"Flotilla-Reason": reason, "Flotilla-Error": _header(error), "Flotilla-Original-Subject": subject}
     )
-    await js.publish(deadletter_subject_of(worker_type, subject), body, headers=out)
+    await js.publish(deadletter_subject_of(worker_type, subject), body, headers=out, stream=DEADLETTER_STREAM)
     metrics.DEAD_LETTERS.labels(worker_type, reason).inc()
     log.error("dead-lettered %s (%s): %s", subject, reason, error)
 

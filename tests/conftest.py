@@ -10,6 +10,7 @@ is printed at the end of any run with failures.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from hypothesis import settings as hypothesis_settings
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from nats.aio.client import Client as NATS
@@ -33,6 +35,14 @@ _RUN_DIR_KEY = pytest.StashKey[Path]()
 _MARKS = {"unit": "unit", "integration": "integration", "faults": "integration", "e2e": "integration"}
 
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
+
+# Hypothesis: "ci" is derandomized (the same examples every run: a red CI is reproducible and a
+# green one is not luck), chosen when CI=true; HYPOTHESIS_PROFILE picks one explicitly.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("dev")
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -4,7 +4,6 @@ dead-lettered with their reason, and the consumer keeps reconciling the good one
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 
@@ -28,7 +27,7 @@ def _poison(namespace: str, index: int) -> tuple[str, bytes, str]:
     subject = reconcile_subject("testcm", namespace, f"bad-{index}")
     kind = index % 4
     if kind == 0:
-        return subject, os.urandom(random.randint(0, 64)), "malformed"
+        return subject, random.randbytes(random.randint(0, 64)), "malformed"  # seeded (conftest)
     if kind == 1:
         return subject, msgpack.packb([1, 2, 3]), "malformed"
     if kind == 2:

@@ -48,8 +48,9 @@ async def test_sigkill_mid_reconcile_is_redone_by_another_replica(
     namespace: str,
     start_worker: StartWorker,
     record_dir: Path,
+    fault_rng: random.Random,
 ) -> None:
-    rng = random.Random()
+    rng = fault_rng
     sleep = rng.uniform(2.0, 4.0)
     workers = [start_worker(), start_worker()]
     await create_configmaps(kube, namespace, ["victim"], {"desired": "v1", "sleep": f"{sleep:.2f}"})

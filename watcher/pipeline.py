@@ -144,9 +144,20 @@ class Pipeline:
         self.ledger.record(target, resource_version, ())
 
     def relist(
-        self, stream: Hashable, target: WatchTarget, objects: Iterable[RawObject], list_rv: str
+        self,
+        stream: Hashable,
+        target: WatchTarget,
+        objects: Iterable[RawObject],
+        list_rv: str,
+        round_id: str = "",
     ) -> int:
-        """Trigger every key of a full list (``RESYNC``); ``stream`` None-like for resyncs. Returns #keys."""
+        """Trigger every key of a full list (``RESYNC``); ``stream`` None-like for resyncs. Returns #keys.
+
+        The triggers' ``Nats-Msg-Id`` names the list (``<rv>@resync-<round_id or list_rv>``): a
+        periodic resync passes a ``round_id`` of its own, else two rounds over an unchanged
+        object inside the stream's duplicate window would share ids and JetStream would drop
+        the second one.
+        """
         objects = list(objects)
         self.index_objects(target, objects, replace=True)
         triggers: dict[ReconcileKey, Trigger] = {}
@@ -155,7 +166,7 @@ class Pipeline:
         ) as span:
             parent = otel_context.get_current()
             for obj in objects:
-                rv = f"{object_ref(target.resource, obj).resource_version}@resync-{list_rv}"
+                rv = f"{object_ref(target.resource, obj).resource_version}@resync-{round_id or list_rv}"
                 for key, trigger in self._triggers(target, EventType.RESYNC, obj, parent, rv):
                     triggers.setdefault(key, trigger)
             span.set_attribute("flotilla.keys", len(triggers))

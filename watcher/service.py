@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 import signal
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,10 @@ class Term:
         """Trigger every key of ``spec``: list its primary resource and publish one trigger per object."""
         target = WatchTarget(spec.resource, spec.label_selector)
         objects, list_rv = await list_all(self.kube, target, self.config.namespace)
-        keys = self.pipeline.relist(("resync", spec.name), target, objects, "")
+        # Each round its own dedup ids (list rv + wall clock): an unchanged cluster lists at
+        # the same rv, and rounds closer than the duplicate window must still trigger.
+        round_id = f"{list_rv}.{time.time_ns()}"
+        keys = self.pipeline.relist(("resync", spec.name), target, objects, "", round_id=round_id)
         metrics.RESYNCS.labels(spec.name).inc()
         log.info("resync of %s: %d keys triggered (rv %s)", spec.name, keys, list_rv)
 

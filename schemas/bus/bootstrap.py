@@ -63,6 +63,7 @@ def _stream_fields(spec: StreamSpec) -> dict[str, object]:
         "max_bytes": spec.max_bytes,
         "duplicate_window": spec.duplicate_window,
         "discard": api.DiscardPolicy.OLD,
+        "allow_msg_schedules": spec.allow_msg_schedules or None,
     }
 
 
@@ -83,6 +84,8 @@ def stream_drift(spec: StreamSpec, actual: api.StreamConfig) -> tuple[str, ...]:
         drift.append(f"max_bytes {actual.max_bytes} -> {spec.max_bytes}")
     if not _same(_seconds(actual.duplicate_window), spec.duplicate_window):
         drift.append(f"duplicate_window {actual.duplicate_window} -> {spec.duplicate_window}")
+    if bool(actual.allow_msg_schedules) != spec.allow_msg_schedules:
+        drift.append(f"allow_msg_schedules {bool(actual.allow_msg_schedules)} -> {spec.allow_msg_schedules}")
     return tuple(drift)
 
 

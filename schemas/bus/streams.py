@@ -15,7 +15,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from schemas.bus.subjects import DEADLETTER_PREFIX, EVENTLOG_PREFIX, RECONCILE_PREFIX, reconcile_filter
+from schemas.bus.subjects import (
+    DEADLETTER_PREFIX,
+    EVENTLOG_PREFIX,
+    RECONCILE_PREFIX,
+    REQUEUE_PREFIX,
+    reconcile_filter,
+)
 
 RECONCILE_STREAM = "RECONCILE"
 DEADLETTER_STREAM = "DEADLETTER"
@@ -53,6 +59,7 @@ class StreamSpec:
     max_age: float = 0.0  # seconds; 0 = forever
     max_bytes: int = -1
     duplicate_window: float = 120.0  # seconds
+    allow_msg_schedules: bool = False  # JetStream message schedules (nats-server >= 2.12)
 
 
 @dataclass(frozen=True)
@@ -90,14 +97,20 @@ class BusSpec:
 
 
 def reconcile_stream() -> StreamSpec:
-    """One pending trigger per key (``max_msgs_per_subject=1``), removed once acked (work queue)."""
+    """One pending trigger per key (``max_msgs_per_subject=1``), removed once acked (work queue).
+
+    Also one pending requeue per key: a message schedule on ``flotilla.requeue.<key>`` that
+    publishes the trigger back to its reconcile subject when due (schedules must target a
+    subject of their own stream). No consumer reads the requeue subjects.
+    """
     return StreamSpec(
         name=RECONCILE_STREAM,
-        subjects=(f"{RECONCILE_PREFIX}.>",),
+        subjects=(f"{RECONCILE_PREFIX}.>", f"{REQUEUE_PREFIX}.>"),
         description="Flotilla reconcile triggers: flotilla.reconcile.<type>.<namespace>.<name>",
         retention=Retention.WORK_QUEUE,
         max_msgs_per_subject=1,
         duplicate_window=120.0,
+        allow_msg_schedules=True,
     )
 
 
@@ -151,11 +164,13 @@ def watcher_bucket() -> BucketSpec:
     return BucketSpec(bucket=WATCHER_BUCKET, description="Flotilla watcher checkpoints", history=1)
 
 
-def worker_bus(worker_type: str, ack_wait: float = ACK_WAIT, lease_ttl: float = LEASE_TTL) -> BusSpec:
+def worker_bus(
+    worker_type: str, ack_wait: float = ACK_WAIT, lease_ttl: float = LEASE_TTL, max_ack_pending: int = 1000
+) -> BusSpec:
     """What a worker of ``worker_type`` declares at start."""
     return BusSpec(
         streams=(reconcile_stream(), deadletter_stream()),
-        consumers=(worker_consumer(worker_type, ack_wait=ack_wait),),
+        consumers=(worker_consumer(worker_type, ack_wait=ack_wait, max_ack_pending=max_ack_pending),),
         buckets=(lease_bucket(lease_ttl), failure_bucket()),
     )
 

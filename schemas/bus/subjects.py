@@ -6,6 +6,7 @@ Called by the watcher (publishing triggers and event-log entries), the worker ru
 Layout::
 
     flotilla.reconcile.<type>.<namespace>.<name>    one pending trigger per key (RECONCILE)
+    flotilla.requeue.<type>.<namespace>.<name>      one pending requeue schedule per key (RECONCILE)
     flotilla.deadletter.<type>.<namespace>.<name>   triggers given up on (DEADLETTER)
     flotilla.events.<kind>.<namespace>.<name>       full watch events, bounded time (EVENTLOG)
 
@@ -22,6 +23,7 @@ from schemas.bus.envelope import EventType, ReconcileKey, make_key, split_key
 
 SUBJECT_ROOT = "flotilla"
 RECONCILE_PREFIX = f"{SUBJECT_ROOT}.reconcile"
+REQUEUE_PREFIX = f"{SUBJECT_ROOT}.requeue"
 DEADLETTER_PREFIX = f"{SUBJECT_ROOT}.deadletter"
 EVENTLOG_PREFIX = f"{SUBJECT_ROOT}.events"
 CLUSTER_SCOPE = "_"
@@ -69,6 +71,13 @@ def reconcile_subject_for_key(key: str) -> str:
 def reconcile_filter(worker_type: str) -> str:
     """The filter subject of one worker type's durable consumer."""
     return f"{RECONCILE_PREFIX}.{check_worker_type(worker_type)}.>"
+
+
+def requeue_subject_for_key(key: str) -> str:
+    """``flotilla.requeue.<type>.<ns>.<name>``: holds the key's one pending requeue (a JetStream
+    message schedule targeting its reconcile subject); a newer schedule replaces the older."""
+    parts = split_key(key)
+    return f"{REQUEUE_PREFIX}.{check_worker_type(parts.type)}.{_scope(parts.namespace)}.{_name(parts.name)}"
 
 
 def deadletter_subject(worker_type: str, namespace: str, name: str) -> str:

@@ -61,6 +61,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--http-port", type=int, default=None, help="default: $FLOTILLA_HTTP_PORT or 8080")
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency, help="reconciles at once")
     parser.add_argument("--batch", type=int, default=defaults.batch, help="messages per fetch")
+    parser.add_argument(
+        "--max-ack-pending",
+        type=int,
+        default=defaults.max_ack_pending,
+        help="unacked triggers of the type across all replicas (the consumer's max_ack_pending)",
+    )
     parser.add_argument("--max-failures", type=int, default=defaults.max_failures, help="then dead-letter")
     parser.add_argument("--backoff-base", type=float, default=defaults.backoff_base, help="seconds")
     parser.add_argument("--backoff-max", type=float, default=defaults.backoff_max, help="seconds")
@@ -75,6 +81,7 @@ def main(args: argparse.Namespace) -> int:
     options = RuntimeOptions(
         concurrency=args.concurrency,
         batch=args.batch,
+        max_ack_pending=args.max_ack_pending,
         max_failures=args.max_failures,
         backoff_base=args.backoff_base,
         backoff_max=args.backoff_max,

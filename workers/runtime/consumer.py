@@ -7,8 +7,10 @@ sending in-progress acks and lease renewals while it works. A trigger for a key 
 is already reconciling is *coalesced* (:class:`workers.runtime.lease.LocalKeys`): held without
 touching the lease or taking a slot, then reconciled once more under the same lease when the
 running reconcile ends. The result contract of :mod:`workers.runtime.contract` is applied here
-and only here. ``stop`` ends fetching; in-flight reconciles get ``shutdown_grace`` seconds, then
-are cancelled and handed back (nak, lease released), and so are held triggers. Started by
+and only here; requeues and backoff retries are JetStream message schedules
+(:mod:`workers.runtime.requeue`) and the trigger is acked, so a waiting key holds no delivery
+slot. ``stop`` ends fetching; in-flight reconciles get ``shutdown_grace`` seconds, then are
+cancelled and handed back (nak, lease released), and so are held triggers. Started by
 :mod:`workers.runtime.process`; tests may run it in-process.
 """
 
@@ -36,6 +38,7 @@ from flotilla.runtime.kube import KubeClient
 from flotilla.runtime.logs import reconcile_context
 from flotilla.runtime.tracing import extract_context
 from schemas.bus.envelope import Envelope, EnvelopeError, MalformedEnvelope, UnsupportedVersion, decode
+from schemas.bus.headers import scheduled
 from schemas.bus.streams import RECONCILE_STREAM
 from schemas.bus.subjects import reconcile_subject_for_key
 from workers.runtime.contract import TerminalError, WorkerType
@@ -43,6 +46,7 @@ from workers.runtime.deadletter import mark_object, publish_dead_letter
 from workers.runtime.failures import FailureCounts
 from workers.runtime.lease import KeyLeases, Lease, LocalKeys
 from workers.runtime.observe import ApiStateReader
+from workers.runtime.requeue import Requeues
 
 log = logging.getLogger("flotilla.worker")
 _tracer = trace.get_tracer("flotilla.worker")
@@ -55,6 +59,7 @@ class RuntimeOptions:
 
     concurrency: int = 16
     batch: int = 16
+    max_ack_pending: int = 1000
     fetch_timeout: float = 1.0
     max_failures: int = 5
     backoff_base: float = 1.0
@@ -115,6 +120,7 @@ class WorkerRuntime:
         self.reader = ApiStateReader(api)
         self.leases = leases
         self.failures = failures
+        self.requeues = Requeues(js)
         self.options = options
         self.redeclare = redeclare
         self._tasks: set[asyncio.Task[None]] = set()
@@ -422,7 +428,8 @@ class WorkerRuntime:
 
     async def _reconcile(self, envelope: Envelope, msg: Msg) -> Outcome:
         worker, parts = self.worker, envelope.parts
-        first_delivery = msg.metadata.num_delivered == 1
+        # A fired requeue is a first delivery too, but its latency is the requeue's delay.
+        first_delivery = msg.metadata.num_delivered == 1 and not scheduled(msg.headers)
         with reconcile_context(envelope.key) as rid:
             trace.get_current_span().set_attribute("flotilla.reconcile_id", rid)
             last_conflict = ""
@@ -460,25 +467,33 @@ class WorkerRuntime:
     async def _settle(self, trigger: _Trigger, outcome: Outcome, run: _KeyRun, followed: bool) -> None:
         """Apply the result contract to ``trigger``'s message.
 
+        A requeue-after or a backoff retry is a message schedule for the key
+        (:class:`~workers.runtime.requeue.Requeues`), stored before the trigger is acked: the
+        key waits in the stream, not in the consumer's ack-pending set. A schedule replaces the
+        key's earlier one; a clean reconcile cancels it, as does a dead letter (the newest
+        outcome decides, as a newer trigger replacing a pending one in the stream would).
+
         ``followed``: a newer trigger is held and is reconciled right after this one, under the
         same lease. That follow-up re-reads state and its own outcome decides what comes next,
-        so it supersedes this outcome's requeue-after or retry: the message is acked instead
-        of nak'ed with a delay (JetStream had already dropped it from the stream when the newer
-        trigger arrived, so a delayed nak would not come back anyway). A failure is still
-        counted, so a key that keeps failing backs off and dead-letters as usual.
+        so it supersedes this outcome's requeue-after or retry: the message is just acked. A
+        failure is still counted, so a key that keeps failing backs off and dead-letters as usual.
         """
         msg, envelope = trigger.msg, trigger.envelope
         name, key = self.worker.name, envelope.key
-        clear_failures = msg.metadata.num_delivered > 1 or run.failed
+        # A retry (redelivery or fired schedule) or a failure during this claim: a clean
+        # reconcile resets the count. A trigger that cancelled a pending retry does too (below).
+        clear_failures = msg.metadata.num_delivered > 1 or run.failed or scheduled(msg.headers)
         try:
             if outcome.kind in ("success", "requeue"):
+                if outcome.kind == "requeue" and not followed:
+                    delay = outcome.requeue_after or 0.0
+                    await self.requeues.schedule(key, msg.data, msg.headers, delay)
+                elif outcome.kind == "success" and not followed:
+                    clear_failures = bool(await self.requeues.cancel(key)) or clear_failures
                 if clear_failures:
                     await self.failures.clear(key)
                     run.failed = False
-                if outcome.kind == "success" or followed:
-                    await msg.ack()
-                else:
-                    await msg.nak(delay=outcome.requeue_after)
+                await msg.ack()
                 metrics.RECONCILES.labels(name, outcome.kind).inc()
                 return
             if outcome.kind == "lease_lost":
@@ -504,7 +519,8 @@ class WorkerRuntime:
                 log.info(
                     "failure %d/%d of %s; retrying in %.1fs", count, self.options.max_failures, key, delay
                 )
-                await msg.nak(delay=delay)
+                await self.requeues.schedule(key, msg.data, msg.headers, delay)
+                await msg.ack()
                 return
             metrics.RECONCILES.labels(name, "dead_letter").inc()
             reason = "terminal" if outcome.kind == "terminal" else "failures"
@@ -515,6 +531,7 @@ class WorkerRuntime:
             await mark_object(
                 self.api, self.worker.resource, self.worker.has_status, envelope.parts, message, name
             )
+            await self.requeues.cancel(key)
             await self.failures.clear(key)
             run.failed = False
             await msg.term()

@@ -94,7 +94,12 @@ async def run_worker(
 
 def _bus_spec(worker: WorkerType[Any, Any], settings: WorkerSettings) -> BusSpec:
     options = settings.options
-    return worker_bus(worker.name, ack_wait=options.ack_wait, lease_ttl=options.lease_ttl)
+    return worker_bus(
+        worker.name,
+        ack_wait=options.ack_wait,
+        lease_ttl=options.lease_ttl,
+        max_ack_pending=options.max_ack_pending,
+    )
 
 
 async def _declare_until_ready(

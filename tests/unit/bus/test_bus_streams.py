@@ -13,7 +13,8 @@ def test_reconcile_stream_keeps_one_trigger_per_key() -> None:
     spec = reconcile_stream()
     assert spec.max_msgs_per_subject == 1
     assert spec.duplicate_window > 0
-    assert spec.subjects == ("flotilla.reconcile.>",)
+    assert spec.subjects == ("flotilla.reconcile.>", "flotilla.requeue.>")
+    assert spec.allow_msg_schedules  # requeues are message schedules on flotilla.requeue.<key>
 
 
 def test_worker_bus_declares_its_consumer_and_buckets() -> None:
@@ -35,10 +36,14 @@ def test_matching_server_config_has_no_drift() -> None:
         max_age=0.0,
         max_bytes=-1,
         duplicate_window=120.0,
+        allow_msg_schedules=True,
     )
     assert stream_drift(spec, actual) == ()
     drifted = actual.evolve(max_msgs_per_subject=-1, storage=api.StorageType.MEMORY)
     assert len(stream_drift(spec, drifted)) == 2
+    assert stream_drift(spec, actual.evolve(allow_msg_schedules=None)) == (
+        "allow_msg_schedules False -> True",
+    )
 
 
 def test_consumer_drift_names_the_field() -> None:

@@ -15,12 +15,15 @@ from schemas.bus.subjects import (
     reconcile_filter,
     reconcile_subject,
     reconcile_subject_for_key,
+    requeue_subject_for_key,
 )
 
 
 def test_reconcile_subject_shape() -> None:
     assert reconcile_subject("cloneset", "default", "web") == "flotilla.reconcile.cloneset.default.web"
     assert reconcile_filter("cloneset") == "flotilla.reconcile.cloneset.>"
+    key = make_key("cloneset", "default", "web")
+    assert requeue_subject_for_key(key) == "flotilla.requeue.cloneset.default.web"
 
 
 @pytest.mark.parametrize(
@@ -29,6 +32,7 @@ def test_reconcile_subject_shape() -> None:
 def test_subject_round_trips_to_key(namespace: str, name: str) -> None:
     key = make_key("testcm", namespace, name)
     assert reconcile_subject_for_key(key).startswith("flotilla.reconcile.testcm.")
+    assert requeue_subject_for_key(key) == "flotilla.requeue." + reconcile_subject_for_key(key)[19:]
     assert key_from_subject(reconcile_subject("testcm", namespace, name)) == key
     assert key_from_subject(deadletter_subject("testcm", namespace, name)) == key
 

@@ -42,10 +42,10 @@ from schemas.bus.headers import scheduled
 from schemas.bus.streams import RECONCILE_STREAM
 from schemas.bus.subjects import reconcile_subject_for_key
 from workers.runtime.contract import TerminalError, WorkerType
-from workers.runtime.deadletter import mark_object, publish_dead_letter
+from workers.runtime.deadletter import clear_mark, is_marked, mark_object, publish_dead_letter
 from workers.runtime.failures import FailureCounts
 from workers.runtime.lease import KeyLeases, Lease, LocalKeys
-from workers.runtime.observe import ApiStateReader
+from workers.runtime.observe import ApiStateReader, PrimaryRecorder
 from workers.runtime.requeue import Requeues
 
 log = logging.getLogger("flotilla.worker")
@@ -435,8 +435,9 @@ class WorkerRuntime:
             last_conflict = ""
             for attempt in range(self.options.max_conflict_replans + 1):
                 try:
+                    reader = PrimaryRecorder(self.reader, worker.resource, parts.namespace, parts.name)
                     with _tracer.start_as_current_span("observe"):
-                        snapshot = await worker.observe(self.reader, parts)
+                        snapshot = await worker.observe(reader, parts)
                     with _tracer.start_as_current_span("plan") as plan_span:
                         if attempt == 0 and first_delivery:
                             latency = max(0.0, time.time() - envelope.observed_at)
@@ -447,6 +448,8 @@ class WorkerRuntime:
                     with _tracer.start_as_current_span("act"):
                         await worker.run_act(self.api, snapshot, plan)
                     log.info("reconciled: %s (%d actions)", plan.reason or "in sync", len(plan.actions))
+                    if reader.primary is not None and is_marked(reader.primary):
+                        await clear_mark(self.api, worker.resource, parts)
                     if plan.requeue_after is not None:
                         return Outcome("requeue", requeue_after=plan.requeue_after)
                     return Outcome("success")

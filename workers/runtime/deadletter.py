@@ -85,6 +85,48 @@ def with_failed_condition(obj: JsonObject, message: str) -> JsonObject:
     return {**obj, "status": status}
 
 
+def is_marked(obj: JsonObject) -> bool:
+    """Whether ``obj`` carries a dead letter's ``FlotillaReconcileFailed`` condition or annotation."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return ERROR_ANNOTATION in annotations or any(c.get("type") == CONDITION_TYPE for c in conditions)
+
+
+def without_failed_condition(obj: JsonObject) -> JsonObject:
+    """A copy of ``obj`` whose status no longer holds the ``FlotillaReconcileFailed`` condition."""
+    status = dict(obj.get("status") or {})
+    status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != CONDITION_TYPE]
+    return {**obj, "status": status}
+
+
+async def clear_mark(api: KubeClient, resource: Resource, parts: KeyParts) -> None:
+    """After a clean reconcile of a dead-lettered key: drop the condition and the annotation.
+
+    Best effort (a failure is logged, the next clean reconcile tries again); the status is
+    written with the resourceVersion just read, re-read on a conflict.
+    """
+    path = resource.path(parts.namespace, parts.name)
+    for _ in range(3):
+        try:
+            obj = await api.get(path)
+            if ERROR_ANNOTATION in ((obj.get("metadata") or {}).get("annotations") or {}):
+                obj = await api.patch(path, {"metadata": {"annotations": {ERROR_ANNOTATION: None}}})
+            conditions = (obj.get("status") or {}).get("conditions") or []
+            if any(c.get("type") == CONDITION_TYPE for c in conditions):
+                await api.replace(
+                    resource.path(parts.namespace, parts.name, "status"), without_failed_condition(obj)
+                )
+            log.info(
+                "%s/%s reconciled cleanly: cleared its reconcile-failed mark", parts.namespace, parts.name
+            )
+            return
+        except Conflict:
+            continue
+        except KubeError as err:
+            log.warning("could not clear the failed mark of %s/%s: %s", parts.namespace, parts.name, err)
+            return
+
+
 async def mark_object(
     api: KubeClient, resource: Resource, has_status: bool, parts: KeyParts, message: str, component: str
 ) -> None:

@@ -25,6 +25,30 @@ class StateReader(Protocol):
         ...
 
 
+class PrimaryRecorder:
+    """A StateReader for one reconcile that keeps the key's own object when ``observe`` reads it.
+
+    The runtime looks at it after a clean reconcile to clear a dead letter's mark
+    (:func:`workers.runtime.deadletter.clear_mark`) without reading the object again.
+    """
+
+    def __init__(self, inner: StateReader, resource: Resource, namespace: str, name: str) -> None:
+        self.inner = inner
+        self._ref = (resource, namespace, name)
+        self.primary: JsonObject | None = None
+
+    async def get(self, resource: Resource, namespace: str, name: str) -> JsonObject | None:
+        found = await self.inner.get(resource, namespace, name)
+        if (resource, namespace, name) == self._ref:
+            self.primary = found
+        return found
+
+    async def list(
+        self, resource: Resource, namespace: str, label_selector: str = "", field_selector: str = ""
+    ) -> list[JsonObject]:
+        return await self.inner.list(resource, namespace, label_selector, field_selector)
+
+
 class ApiStateReader:
     """Consistent reads from the API server, raw JSON into dicts."""
 

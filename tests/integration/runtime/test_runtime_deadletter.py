@@ -10,25 +10,38 @@ the trace context. A dead letter that copied ``Nats-Expected-Stream`` is refused
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
 import time
+from dataclasses import dataclass
 
 import aiohttp
 import msgpack
 import pytest
+from kubernetes import client as k8s
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from prometheus_client.parser import text_string_to_metric_families
 
-from flotilla.runtime.kube import KubeClient
-from schemas.bus.envelope import Envelope, EventType, encode, make_key
-from schemas.bus.streams import DEADLETTER_STREAM
+from flotilla.devcluster.env import DevEnvironment
+from flotilla.runtime.kube import CONFIGMAPS, JsonObject, KubeClient
+from schemas.bus.bootstrap import declare
+from schemas.bus.envelope import Envelope, EventType, KeyParts, encode, make_key
+from schemas.bus.streams import DEADLETTER_STREAM, RECONCILE_STREAM, worker_bus
 from schemas.bus.subjects import deadletter_subject, reconcile_subject
+from schemas.crdgen import install_crds
 from tests.support.fixtures import StartWorker
 from tests.support.polling import eventually_async
-from tests.support.workers import WorkerProcess, create_configmaps, publish_body
-from workers.runtime.deadletter import ERROR_ANNOTATION
+from tests.support.testcm import RECONCILED
+from tests.support.workers import WorkerProcess, create_configmaps, free_port, publish_body, publish_trigger
+from workers.cloneset.lowering import CLONESETS
+from workers.runtime.consumer import RuntimeOptions
+from workers.runtime.contract import Plan, TerminalError, WorkerType
+from workers.runtime.deadletter import CONDITION_TYPE, ERROR_ANNOTATION
+from workers.runtime.observe import StateReader
+from workers.runtime.process import WorkerSettings, run_worker
 
 
 async def dead_letters_total(worker: WorkerProcess, reason: str) -> float:
@@ -111,3 +124,129 @@ async def _serving(worker: WorkerProcess) -> bool:
             return response.status == 200
     except aiohttp.ClientError:
         return False
+
+
+async def test_terminal_annotation_is_cleared_when_the_key_next_succeeds(
+    kube: KubeClient, testcm_bus: JetStreamContext, namespace: str, start_worker: StartWorker
+) -> None:
+    """TerminalError: dead letter at once (one reconcile, no retry), the annotation says why;
+    the user fixes the object, the next clean reconcile removes the annotation."""
+    worker = start_worker("--max-failures", "5")
+    await create_configmaps(kube, namespace, ["t"], {"desired": "v1", "terminal": "yes"})
+    await publish_trigger(testcm_bus, namespace, "t")
+    path = CONFIGMAPS.path(namespace, "t")
+
+    async def annotated() -> bool:
+        annotations = (await kube.get(path))["metadata"].get("annotations") or {}
+        return "data.terminal is set" in annotations.get(ERROR_ANNOTATION, "")
+
+    await eventually_async(annotated, 60, interval=0.2)
+    headers = await landed(testcm_bus, deadletter_subject("testcm", namespace, "t"))
+    assert headers is not None
+    assert headers["Flotilla-Reason"] == "terminal"
+    assert await dead_letters_total(worker, "terminal") >= 1
+
+    await kube.patch(path, {"data": {"terminal": None}})
+    await publish_trigger(testcm_bus, namespace, "t")
+
+    async def cleared() -> bool:
+        annotations = (await kube.get(path))["metadata"].get("annotations") or {}
+        return ERROR_ANNOTATION not in annotations and annotations.get(RECONCILED) == "v1"
+
+    await eventually_async(cleared, 30, interval=0.2)
+
+
+@dataclass(frozen=True)
+class SeenCloneSet:
+    broken: bool
+
+
+async def test_failed_condition_is_cleared_when_the_key_next_succeeds(
+    dev_env: DevEnvironment,
+    api_client: k8s.ApiClient,
+    kube: KubeClient,
+    jetstream: JetStreamContext,
+    namespace: str,
+) -> None:
+    """A type with a status subresource (has_status=True, here on CloneSets): a TerminalError
+    sets the FlotillaReconcileFailed condition; the next clean reconcile removes it and keeps
+    the other conditions."""
+    install_crds(api_client, names=["clonesets.apps.kruise.io"])
+    type_name = f"dl-{secrets.token_hex(3)}"
+
+    async def observe(read: StateReader, key: KeyParts) -> SeenCloneSet:
+        obj = await read.get(CLONESETS, key.namespace, key.name)
+        if obj is not None and "broken" in (obj["metadata"].get("labels") or {}):
+            raise TerminalError("label broken is set; remove it")
+        return SeenCloneSet(broken=False)
+
+    def plan(seen: SeenCloneSet, config: None, now: float) -> Plan:
+        return Plan(reason="clean")
+
+    worker: WorkerType[SeenCloneSet, None] = WorkerType(
+        name=type_name, kind="CloneSet", resource=CLONESETS, observe=observe, plan=plan, config=None
+    )
+    path = CLONESETS.path(namespace, "web")
+    await kube.create(CLONESETS.path(namespace), _cloneset(namespace, broken=True))
+    current = await kube.get(path)
+    other = {
+        "type": "Other",
+        "status": "True",
+        "reason": "Kept",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    await kube.replace(
+        CLONESETS.path(namespace, "web", "status"), {**current, "status": {"conditions": [other]}}
+    )
+
+    await declare(jetstream, worker_bus(type_name))
+    settings = WorkerSettings(
+        nats_url=dev_env.nats_url,
+        kubeconfig=dev_env.kubeconfig,
+        http_port=free_port(),
+        options=RuntimeOptions(),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(worker, settings, stop))
+    try:
+        await publish_trigger(jetstream, namespace, "web", worker_type=type_name)
+
+        async def condition_types() -> list[str]:
+            return [c["type"] for c in (await kube.get(path)).get("status", {}).get("conditions") or []]
+
+        async def failed() -> bool:
+            return CONDITION_TYPE in await condition_types()
+
+        await eventually_async(failed, 60, interval=0.2)
+        headers = await landed(jetstream, deadletter_subject(type_name, namespace, "web"))
+        assert headers is not None
+        assert headers["Flotilla-Reason"] == "terminal"
+
+        await kube.patch(path, {"metadata": {"labels": {"broken": None}}})
+        await publish_trigger(jetstream, namespace, "web", worker_type=type_name)
+
+        async def cleared() -> bool:
+            return await condition_types() == ["Other"]
+
+        await eventually_async(cleared, 30, interval=0.2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+        with contextlib.suppress(NotFoundError):
+            await jetstream.delete_consumer(RECONCILE_STREAM, f"worker-{type_name}")
+
+
+def _cloneset(namespace: str, broken: bool) -> JsonObject:
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "CloneSet",
+        "metadata": {"name": "web", "namespace": namespace, "labels": {"broken": "yes"} if broken else {}},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": "nginx:1"}]},
+            },
+        },
+    }

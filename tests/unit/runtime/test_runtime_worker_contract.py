@@ -11,7 +11,13 @@ from workers.runtime.actions import PatchObject
 from workers.runtime.cli import load_worker
 from workers.runtime.consumer import RuntimeOptions
 from workers.runtime.contract import Plan, WorkerType
-from workers.runtime.deadletter import CONDITION_TYPE, with_failed_condition
+from workers.runtime.deadletter import (
+    CONDITION_TYPE,
+    ERROR_ANNOTATION,
+    is_marked,
+    with_failed_condition,
+    without_failed_condition,
+)
 
 
 def test_plugin_worker_loads_by_module_path() -> None:
@@ -90,3 +96,15 @@ def test_failed_condition_replaces_an_older_one_and_keeps_the_rest() -> None:
     assert updated["status"]["replicas"] == 3
     assert updated["metadata"]["resourceVersion"] == "7"
     assert obj["status"]["conditions"][1]["message"] == "old"  # the input is not modified
+
+
+def test_a_dead_letters_mark_is_seen_and_removed_keeping_the_rest() -> None:
+    clean = {"metadata": {"name": "a", "annotations": {"x": "1"}}, "status": {"conditions": []}}
+    assert not is_marked(clean)
+    assert is_marked({"metadata": {"annotations": {ERROR_ANNOTATION: "gave up"}}})
+    marked = with_failed_condition({"metadata": {"name": "a"}, "status": {"replicas": 2}}, "boom")
+    marked["status"]["conditions"].insert(0, {"type": "Ready", "status": "True"})
+    assert is_marked(marked)
+    cleared = without_failed_condition(marked)
+    assert cleared["status"] == {"replicas": 2, "conditions": [{"type": "Ready", "status": "True"}]}
+    assert not is_marked(cleared)

@@ -21,7 +21,6 @@ from flotilla.runtime.errors import Conflict, KubeError
 from flotilla.runtime.kube import JsonObject, KubeClient, Resource
 from schemas.bus.envelope import KeyParts, split_key
 from schemas.bus.headers import forwardable
-from schemas.bus.streams import DEADLETTER_STREAM
 from schemas.bus.subjects import (
     SubjectError,
     deadletter_subject,
@@ -63,7 +62,9 @@ async def publish_dead_letter(
     out.update(
         {"Flotilla-Reason": reason, "Flotilla-Error": _header(error), "Flotilla-Original-Subject": subject}
     )
-    await js.publish(deadletter_subject_of(worker_type, subject), body, headers=out, stream=DEADLETTER_STREAM)
+    # No ``stream=``: it would store a Nats-Expected-Stream header on the dead letter, and a
+    # replay copying the headers would be misdirected the same way.
+    await js.publish(deadletter_subject_of(worker_type, subject), body, headers=out)
     metrics.DEAD_LETTERS.labels(worker_type, reason).inc()
     log.error("dead-lettered %s (%s): %s", subject, reason, error)
 

@@ -27,6 +27,7 @@ from flotilla.runtime.logs import setup_logging
 from flotilla.runtime.natsconn import connect
 from flotilla.runtime.tracing import setup_tracing, shutdown_tracing
 from schemas.bus.bootstrap import BusConfigError, declare
+from schemas.bus.permissions import WATCHER_USER, inbox_prefix
 from schemas.bus.streams import WATCHER_BUCKET, watcher_bus
 from watcher import metrics
 from watcher.checkpoint import CheckpointStore, KvCheckpoints, flush, run_checkpointer
@@ -198,7 +199,13 @@ async def run_watcher(config: WatcherConfig, options: Options, stop: asyncio.Eve
     stopping: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
     try:
         nc = await _until_stopped(
-            connect(options.nats_url, name=f"flotilla-watcher-{options.identity}", health=health), stopping
+            connect(
+                options.nats_url,
+                name=f"flotilla-watcher-{options.identity}",
+                health=health,
+                inbox_prefix=inbox_prefix(WATCHER_USER),
+            ),
+            stopping,
         )
         if nc is None:
             return 0

@@ -91,7 +91,13 @@ mergeOverwrite skips those). Lists are replaced whole. Returns YAML: use with fr
 {{- end }}
 {{- end }}
 
-{{/* Environment every component shares: (dict "root" $ "service" "flotilla-watcher"). */}}
+{{/* The Secret holding the bundled NATS server's users and passwords (templates/nats-auth.yaml). */}}
+{{- define "flotilla.natsAuthSecret" -}}
+{{- printf "%s-nats-auth" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Environment every component shares: (dict "root" $ "service" "flotilla-watcher" "natsUser" "flotilla-watcher");
+natsUser signs in to the bundled NATS server (empty: the component does not use NATS). */}}
 {{- define "flotilla.commonEnv" -}}
 {{- $values := .root.Values -}}
 - name: POD_NAME
@@ -108,7 +114,15 @@ mergeOverwrite skips those). Lists are replaced whole. Returns YAML: use with fr
   value: {{ $values.logLevel | quote }}
 - name: NATS_URL
   value: {{ include "flotilla.natsUrl" .root | quote }}
-{{- if $values.nats.credentialsSecret.name }}
+{{- if and $values.natsServer.enabled $values.natsServer.auth.enabled .natsUser }}
+- name: NATS_USER
+  value: {{ .natsUser | quote }}
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "flotilla.natsAuthSecret" .root }}
+      key: {{ printf "password-%s" .natsUser | quote }}
+{{- else if $values.nats.credentialsSecret.name }}
 - name: NATS_CREDS
   value: {{ printf "/etc/flotilla/nats/%s" $values.nats.credentialsSecret.key | quote }}
 {{- end }}

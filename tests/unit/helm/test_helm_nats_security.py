@@ -1,0 +1,100 @@
+"""The chart's NATS hardening, on `helm template` output: the bundled server's per-component
+users (permissions from schemas/bus/permissions.py, the config accepted by the real
+nats-server), each component signing in as its own user, and nothing but Flotilla reaching
+the bundled server (NetworkPolicy).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from flotilla.devcluster.nats import find_nats_server
+from schemas.bus.permissions import ADMIN_USER, WATCHER_USER, users, worker_user
+from tests.unit.helm.chart_render import env_of, named, pod_specs, render
+from tests.unit.helm.test_helm_chart import SIDECARSET_TYPE
+
+BUNDLED = {"natsServer.enabled": True}
+
+
+def _auth_users(objects: list[dict[str, object]]) -> list[dict[str, object]]:
+    secret = named(objects, "Secret", "flotilla-nats-auth")
+    text = secret["stringData"]["auth.conf"]
+    found = re.search(r"users: (\[.*\])", text)
+    assert found, text
+    parsed: list[dict[str, object]] = json.loads(found.group(1))
+    return parsed
+
+
+def test_bundled_nats_has_one_user_per_component_with_the_permission_table() -> None:
+    objects = render({**BUNDLED, "workers.sidecarset": SIDECARSET_TYPE})
+    rendered = {entry["user"]: entry for entry in _auth_users(objects)}
+    expected = users(("cloneset", "sidecarset"))
+    assert set(rendered) == set(expected)
+    for user, permissions in expected.items():
+        if permissions is None:
+            assert "permissions" not in rendered[user], user
+        else:
+            assert rendered[user]["permissions"] == permissions.as_nats(), user
+    secret = named(objects, "Secret", "flotilla-nats-auth")["stringData"]
+    for user in expected:
+        password = secret[f"password-{user}"]
+        assert len(password) == 32
+        assert rendered[user]["password"] == password
+
+
+def test_each_component_signs_in_as_its_own_user() -> None:
+    objects = render(BUNDLED)
+    users_by_pod = {}
+    for where, spec in pod_specs(objects):
+        if not where.startswith("Deployment/"):
+            continue
+        container = spec["containers"][0]
+        env = env_of(container)
+        password = next(e for e in container["env"] if e["name"] == "NATS_PASSWORD")
+        assert password["valueFrom"]["secretKeyRef"] == {
+            "name": "flotilla-nats-auth",
+            "key": f"password-{env['NATS_USER']}",
+        }
+        users_by_pod[where] = env["NATS_USER"]
+    assert users_by_pod == {
+        "Deployment/flotilla-watcher": WATCHER_USER,
+        "Deployment/flotilla-worker-cloneset": worker_user("cloneset"),
+    }
+
+
+def test_the_real_nats_server_accepts_the_rendered_config(tmp_path: Path) -> None:
+    objects = render(BUNDLED)
+    config = named(objects, "ConfigMap", "flotilla-nats-config")["data"]["nats.conf"]
+    assert "include ../nats-auth/auth.conf" in config
+    statefulset = named(objects, "StatefulSet", "flotilla-nats")
+    mounts = statefulset["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert {"name": "auth", "mountPath": "/etc/nats-auth", "readOnly": True} in mounts
+    (tmp_path / "nats").mkdir()
+    (tmp_path / "nats-auth").mkdir()
+    (tmp_path / "nats" / "nats.conf").write_text(config.replace("/data", str(tmp_path / "data")))
+    auth = named(objects, "Secret", "flotilla-nats-auth")["stringData"]["auth.conf"]
+    (tmp_path / "nats-auth" / "auth.conf").write_text(auth)
+    result = subprocess.run(
+        [str(find_nats_server()), "-c", str(tmp_path / "nats" / "nats.conf"), "-t"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"SERVER_NAME": "flotilla-nats-0"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_auth_off_leaves_the_bundled_server_open_and_components_anonymous() -> None:
+    objects = render({**BUNDLED, "natsServer.auth.enabled": False})
+    assert not [o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "flotilla-nats-auth"]
+    assert "nats-auth" not in named(objects, "ConfigMap", "flotilla-nats-config")["data"]["nats.conf"]
+    for _, spec in pod_specs(objects):
+        assert "NATS_USER" not in env_of(spec["containers"][0])
+
+
+def test_admin_user_is_listed_for_operators() -> None:
+    assert ADMIN_USER in {entry["user"] for entry in _auth_users(render(BUNDLED))}

@@ -10,6 +10,9 @@ password user per Flotilla component, limited to its subjects by the table in
 :attr:`NatsServer.url` carries the admin's password (what the tests and `flotilla dev` hand
 out as NATS_URL); :meth:`NatsServer.user_url` gives a component's URL. Passwords are made
 once per run folder and kept in `nats/users.json` (mode 0600).
+
+With :class:`NatsTLS` the server requires TLS with its certificate and, by default, a client
+certificate signed by the given CA (``tls { verify: true }``); the TLS tests use it.
 """
 
 from __future__ import annotations
@@ -61,8 +64,30 @@ def _load_or_make_passwords(path: Path, names: tuple[str, ...]) -> dict[str, str
     return known
 
 
+@dataclass(frozen=True)
+class NatsTLS:
+    """The server's certificate and key, and the CA its clients' certificates must chain to."""
+
+    cert: Path
+    key: Path
+    ca: Path
+    verify_clients: bool = True
+
+    def block(self) -> str:
+        fields = {"cert_file": str(self.cert), "key_file": str(self.key), "ca_file": str(self.ca)}
+        lines = [f"  {k}: {json.dumps(v)}" for k, v in fields.items()]
+        lines += [f"  verify: {str(self.verify_clients).lower()}", "  timeout: 5"]
+        return "tls {\n" + "\n".join(lines) + "\n}"
+
+
 def server_config(
-    *, port: int, monitor_port: int, store_dir: Path, passwords: dict[str, str], worker_types: tuple[str, ...]
+    *,
+    port: int,
+    monitor_port: int,
+    store_dir: Path,
+    passwords: dict[str, str],
+    worker_types: tuple[str, ...],
+    tls: NatsTLS | None = None,
 ) -> str:
     """The nats-server config file's text (pure). JSON values are valid NATS config."""
     entries = []
@@ -78,6 +103,7 @@ def server_config(
             f"http: {json.dumps(f'{LOOPBACK}:{monitor_port}')}",
             f"jetstream {{ store_dir: {json.dumps(str(store_dir))} }}",
             f"authorization {{ users: {json.dumps(entries, indent=2)} }}",
+            tls.block() if tls is not None else "",
             "",
         )
     )
@@ -90,6 +116,7 @@ class NatsServer:
     monitor_port: int = 0
     detached: bool = False
     worker_types: tuple[str, ...] = DEV_WORKER_TYPES
+    tls: NatsTLS | None = None
     process: ManagedProcess | None = field(default=None, repr=False)
 
     @property
@@ -133,6 +160,7 @@ class NatsServer:
                 store_dir=self.store_dir,
                 passwords=self.passwords,
                 worker_types=self.worker_types,
+                tls=self.tls,
             )
         )
         self.process = ManagedProcess(

@@ -11,6 +11,9 @@ server, and checked again at every attempt (a Secret mounted late is picked up).
 ``NATS_USER`` / ``NATS_PASSWORD`` (the bundled server's per-component users) or a
 ``user:password@`` in the URL sign in with a password instead.
 
+TLS: ``NATS_CA`` (a CA bundle to verify the server with), ``NATS_CERT`` and ``NATS_KEY`` (a client
+certificate, for servers that verify clients) turn TLS on; see :mod:`flotilla.runtime.natstls`.
+
 Secrets never reach a log line or the ``/readyz`` text: URLs are shown without their password
 (:func:`redact_url`), and only file paths are named, never their content.
 
@@ -35,6 +38,7 @@ import nats
 from nats.aio.client import Client
 
 from flotilla.runtime.health import Health
+from flotilla.runtime.natstls import TLSProblem, tls_context_from_env
 
 log = logging.getLogger("flotilla.runtime.nats")
 
@@ -178,6 +182,12 @@ async def connect(
     delay = 0.5
     while True:
         reason = credentials_problem(credentials) if credentials is not None else None
+        tls: ssl.SSLContext | None = None
+        if reason is None:
+            try:
+                tls = tls_context_from_env(os.environ)
+            except TLSProblem as problem:
+                reason = str(problem)
         if reason is None:
             options = connect_options(
                 url,
@@ -186,6 +196,7 @@ async def connect(
                 first_attempt_timeout=first_attempt_timeout,
                 password=password_from_env(os.environ),
                 inbox_prefix=inbox_prefix,
+                tls=tls,
             )
             try:
                 client = await nats.connect(

@@ -126,6 +126,16 @@ natsUser signs in to the bundled NATS server (empty: the component does not use 
 - name: NATS_CREDS
   value: {{ printf "/etc/flotilla/nats/%s" $values.nats.credentialsSecret.key | quote }}
 {{- end }}
+{{- if $values.nats.tls.enabled }}
+- name: NATS_CA
+  value: /etc/flotilla/nats-tls/ca.crt
+{{- if $values.nats.tls.clientCertificate }}
+- name: NATS_CERT
+  value: /etc/flotilla/nats-tls/tls.crt
+- name: NATS_KEY
+  value: /etc/flotilla/nats-tls/tls.key
+{{- end }}
+{{- end }}
 - name: OTEL_SERVICE_NAME
   value: {{ .service | quote }}
 {{- $attributes := list "service.namespace=flotilla" "k8s.namespace.name=$(POD_NAMESPACE)" "k8s.pod.name=$(POD_NAME)" }}
@@ -176,6 +186,12 @@ natsUser signs in to the bundled NATS server (empty: the component does not use 
       - key: {{ .Values.nats.credentialsSecret.key }}
         path: {{ .Values.nats.credentialsSecret.key }}
 {{- end }}
+{{- if .Values.nats.tls.enabled }}
+- name: nats-tls
+  secret:
+    secretName: {{ required "nats.tls.secretName is required when nats.tls.enabled: a Secret with ca.crt (and tls.crt, tls.key)" .Values.nats.tls.secretName }}
+    defaultMode: 0440
+{{- end }}
 {{- end }}
 
 {{- define "flotilla.commonVolumeMounts" -}}
@@ -184,6 +200,11 @@ natsUser signs in to the bundled NATS server (empty: the component does not use 
 {{- if .Values.nats.credentialsSecret.name }}
 - name: nats-credentials
   mountPath: /etc/flotilla/nats
+  readOnly: true
+{{- end }}
+{{- if .Values.nats.tls.enabled }}
+- name: nats-tls
+  mountPath: /etc/flotilla/nats-tls
   readOnly: true
 {{- end }}
 {{- end }}

@@ -1,7 +1,8 @@
 """The chart's NATS hardening, on `helm template` output: the bundled server's per-component
 users (permissions from schemas/bus/permissions.py, the config accepted by the real
-nats-server), each component signing in as its own user, and nothing but Flotilla reaching
-the bundled server (NetworkPolicy).
+nats-server), each component signing in as its own user, TLS to NATS (CA and client
+certificate mounted, the bundled server's TLS config accepted by the real nats-server), and
+nothing but Flotilla reaching the bundled server (NetworkPolicy).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import subprocess
 from pathlib import Path
 
 from flotilla.devcluster.nats import find_nats_server
+from flotilla.devcluster.pki import issue_serving_cert, make_ca
 from schemas.bus.permissions import ADMIN_USER, WATCHER_USER, users, worker_user
-from tests.unit.helm.chart_render import env_of, named, pod_specs, render
+from tests.unit.helm.chart_render import env_of, named, pod_specs, render, render_text
 from tests.unit.helm.test_helm_chart import SIDECARSET_TYPE
 
 BUNDLED = {"natsServer.enabled": True}
@@ -98,3 +100,60 @@ def test_auth_off_leaves_the_bundled_server_open_and_components_anonymous() -> N
 
 def test_admin_user_is_listed_for_operators() -> None:
     assert ADMIN_USER in {entry["user"] for entry in _auth_users(render(BUNDLED))}
+
+
+def test_tls_to_nats_mounts_the_ca_and_client_certificate() -> None:
+    objects = render({"nats.tls.enabled": True, "nats.tls.secretName": "flotilla-nats-tls"})
+    for where, spec in pod_specs(objects):
+        container = spec["containers"][0]
+        env = env_of(container)
+        assert env["NATS_CA"] == "/etc/flotilla/nats-tls/ca.crt", where
+        assert env["NATS_CERT"] == "/etc/flotilla/nats-tls/tls.crt", where
+        assert env["NATS_KEY"] == "/etc/flotilla/nats-tls/tls.key", where
+        volume = next(v for v in spec["volumes"] if v["name"] == "nats-tls")
+        assert volume["secret"]["secretName"] == "flotilla-nats-tls", where
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "nats-tls")
+        assert mount == {"name": "nats-tls", "mountPath": "/etc/flotilla/nats-tls", "readOnly": True}, where
+    ca_only = render(
+        {"nats.tls.enabled": True, "nats.tls.secretName": "ca", "nats.tls.clientCertificate": False}
+    )
+    for where, spec in pod_specs(ca_only):
+        env = env_of(spec["containers"][0])
+        assert "NATS_CA" in env, where
+        assert "NATS_CERT" not in env, where
+        assert "NATS_KEY" not in env, where
+    for where, spec in pod_specs(render()):
+        assert "NATS_CA" not in env_of(spec["containers"][0]), where
+
+
+def test_tls_without_a_secret_fails_with_a_message() -> None:
+    result = render_text({"nats.tls.enabled": True}, check=False)
+    assert result.returncode != 0
+    assert "nats.tls.secretName is required when nats.tls.enabled" in result.stderr
+
+
+def test_bundled_server_with_tls_is_accepted_by_the_real_nats_server(tmp_path: Path) -> None:
+    objects = render({**BUNDLED, "natsServer.tls.secretName": "nats-server-tls"})
+    config = named(objects, "ConfigMap", "flotilla-nats-config")["data"]["nats.conf"]
+    assert "verify: true" in config
+    statefulset = named(objects, "StatefulSet", "flotilla-nats")["spec"]["template"]["spec"]
+    volume = next(v for v in statefulset["volumes"] if v["name"] == "tls")
+    assert volume["secret"]["secretName"] == "nats-server-tls"
+    ca = make_ca(tmp_path / "pki")
+    serving = issue_serving_cert(ca, tmp_path / "pki", "tls", ("flotilla-nats.flotilla-system.svc",))
+    (tmp_path / "nats").mkdir()
+    (tmp_path / "nats-auth").mkdir()
+    config = config.replace("/data", str(tmp_path / "data")).replace("/etc/nats-tls/", f"{tmp_path}/pki/")
+    (tmp_path / "nats" / "nats.conf").write_text(config)
+    auth = named(objects, "Secret", "flotilla-nats-auth")["stringData"]["auth.conf"]
+    (tmp_path / "nats-auth" / "auth.conf").write_text(auth)
+    assert serving.cert == tmp_path / "pki" / "tls.crt"
+    result = subprocess.run(
+        [str(find_nats_server()), "-c", str(tmp_path / "nats" / "nats.conf"), "-t"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"SERVER_NAME": "flotilla-nats-0"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

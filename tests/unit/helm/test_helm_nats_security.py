@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from flotilla.devcluster.nats import find_nats_server
 from flotilla.devcluster.pki import issue_serving_cert, make_ca
@@ -31,7 +32,7 @@ def _auth_users(objects: list[dict[str, object]]) -> list[dict[str, object]]:
 
 
 def test_bundled_nats_has_one_user_per_component_with_the_permission_table() -> None:
-    objects = render({**BUNDLED, "workers.sidecarset": SIDECARSET_TYPE})
+    objects = render(BUNDLED, values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}})
     rendered = {entry["user"]: entry for entry in _auth_users(objects)}
     expected = users(("cloneset", "sidecarset"))
     assert set(rendered) == set(expected)
@@ -157,3 +158,55 @@ def test_bundled_server_with_tls_is_accepted_by_the_real_nats_server(tmp_path: P
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _peers_by_port(policy: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {}
+    for rule in policy["spec"]["ingress"]:
+        for port in rule["ports"]:
+            assert port["protocol"] == "TCP"
+            found.setdefault(port["port"], []).extend(rule["from"])
+    return found
+
+
+def test_network_policy_lets_only_flotillas_pods_reach_the_bundled_server() -> None:
+    objects = render({**BUNDLED, "webhook.enabled": True})
+    policy = named(objects, "NetworkPolicy", "flotilla-nats")
+    statefulset = named(objects, "StatefulSet", "flotilla-nats")
+    nats_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= nats_labels.items()  # it applies to the NATS pods
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    peers = _peers_by_port(policy)
+    assert set(peers) == {4222, 6222, 8222}
+    deployments = [where for where, _ in pod_specs(objects) if where.startswith("Deployment/")]
+    flotilla_pods = [_pod_labels(objects, where) for where in deployments]
+    assert len(flotilla_pods) == 3  # watcher, cloneset worker, webhook
+    for port in (4222, 8222):
+        (peer,) = peers[port]
+        assert set(peer) == {"podSelector"}  # no namespaceSelector: this namespace only
+        allowed = peer["podSelector"]["matchLabels"]
+        assert all(allowed.items() <= labels.items() for labels in flotilla_pods), port
+        assert not allowed.items() <= nats_labels.items(), port
+    (route_peer,) = peers[6222]
+    assert route_peer["podSelector"]["matchLabels"] == selector
+
+
+def _pod_labels(objects: list[dict[str, Any]], where: str) -> dict[str, str]:
+    kind, name = where.split("/", 1)
+    labels: dict[str, str] = named(objects, kind, name)["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def test_network_policy_extra_peers_and_switch() -> None:
+    keda = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}}
+    box = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nats-box"}}}
+    extra = {"natsServer": {"networkPolicy": {"monitoringFrom": [keda], "clientsFrom": [box]}}}
+    objects = render(BUNDLED, values_yaml=extra)
+    peers = _peers_by_port(named(objects, "NetworkPolicy", "flotilla-nats"))
+    assert box in peers[4222]
+    assert keda in peers[8222]
+    assert keda not in peers[4222]
+    off = render({**BUNDLED, "natsServer.networkPolicy.enabled": False})
+    assert not [o for o in off if o["kind"] == "NetworkPolicy"]
+    assert not [o for o in render() if o["kind"] == "NetworkPolicy"]  # no bundled server, no policy

@@ -290,6 +290,30 @@ labels:
 {{- end }}
 {{- end }}
 
+{{/*
+RBAC rules narrowed to one scope: (dict "rules" $rules "cluster" true) keeps only the
+cluster-scoped resources (nodes, ...), "cluster" false only the namespaced ones. Used by the
+namespace-scoped install (watchNamespaces): namespaced rules become a Role in each watched
+namespace, cluster-scoped ones stay in a ClusterRole.
+*/}}
+{{- define "flotilla.rulesOfScope" -}}
+{{- $clusterScoped := list "nodes" "namespaces" "persistentvolumes" "storageclasses" "customresourcedefinitions" "sidecarsets" "nodeimages" "nodepodprobes" "resourcedistributions" }}
+{{- $cluster := .cluster }}
+{{- $out := list }}
+{{- range $rule := .rules }}
+{{- $picked := list }}
+{{- range $resource := $rule.resources }}
+{{- if eq (has (splitList "/" $resource | first) $clusterScoped) $cluster }}
+{{- $picked = append $picked $resource }}
+{{- end }}
+{{- end }}
+{{- if $picked }}
+{{- $out = append $out (merge (dict "resources" $picked) (omit $rule "resources")) }}
+{{- end }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
 {{/* The watcher's leader-election Lease. */}}
 {{- define "flotilla.leaseName" -}}
 {{- default (include "flotilla.componentName" (dict "root" . "component" "watcher")) .Values.watcher.leaderElection.leaseName }}

@@ -57,7 +57,9 @@ class Client:
         self.js: JetStreamContext = nc.jetstream(timeout=REFUSAL_WAIT)
 
     def refused(self, subject: str) -> bool:
-        return any("Permissions Violation" in e and subject in e for e in self.errors)
+        """The server said no to ``subject`` (nats.py lowercases the server's -ERR text)."""
+        wanted = f'permissions violation for publish to "{subject}"'.lower()
+        return any(wanted in error.lower() for error in self.errors)
 
 
 async def _sign_in(url: str, user: str) -> Client:

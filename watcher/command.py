@@ -51,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="YAML file defining more worker types (see docs/watcher.md; env FLOTILLA_WATCH_CONFIG)",
     )
     parser.add_argument(
-        "--namespace", default=os.environ.get("FLOTILLA_WATCH_NAMESPACE"), help="watch one namespace only"
+        "--namespace",
+        default=os.environ.get("FLOTILLA_WATCH_NAMESPACE"),
+        help="watch only these namespaces, comma-separated (env FLOTILLA_WATCH_NAMESPACE; default: all)",
     )
     parser.add_argument(
         "--kubeconfig", type=Path, default=None, help="kubeconfig (default $KUBECONFIG or in-cluster)"
@@ -98,7 +100,7 @@ def build_config(args: argparse.Namespace) -> WatcherConfig:
     enabled = [name.strip() for name in args.types.split(",") if name.strip()] if args.types else None
     return WatcherConfig(
         types=select_types(enabled, extra),
-        namespace=args.namespace or None,
+        namespaces=tuple(dict.fromkeys(ns.strip() for ns in (args.namespace or "").split(",") if ns.strip())),
         resync_seconds=args.resync_period,
         checkpoint_seconds=args.checkpoint_interval,
         watch_timeout_seconds=args.watch_timeout,

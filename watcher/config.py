@@ -62,10 +62,16 @@ class TypeSpec:
 
 @dataclass(frozen=True, slots=True)
 class WatchTarget:
-    """One list+watch stream: a resource, optionally narrowed by label selector."""
+    """One list+watch stream: a resource, optionally narrowed by label selector and namespace."""
 
     resource: Resource
     label_selector: str = ""
+    #: Watch only this namespace (None: every namespace, or a cluster-scoped resource).
+    namespace: str | None = None
+
+    def unbound(self) -> WatchTarget:
+        """The same resource and selector in every namespace (how routes are keyed)."""
+        return WatchTarget(self.resource, self.label_selector) if self.namespace is not None else self
 
     def checkpoint_key(self, scope: str, namespace: str | None) -> str:
         """The NATS KV key holding this stream's last resourceVersion (only KV-safe characters)."""
@@ -78,8 +84,8 @@ class WatchTarget:
 @dataclass(frozen=True, slots=True)
 class WatcherConfig:
     types: tuple[TypeSpec, ...]
-    #: Watch only this namespace (None: all namespaces).
-    namespace: str | None = None
+    #: Watch only these namespaces (empty: all namespaces). Cluster-scoped kinds stay cluster-wide.
+    namespaces: tuple[str, ...] = ()
     resync_seconds: float = 300.0
     checkpoint_seconds: float = 1.0
     watch_timeout_seconds: int = 300
@@ -95,6 +101,16 @@ class WatcherConfig:
             for owned in spec.owned:
                 seen.setdefault(WatchTarget(owned.resource), None)
         return tuple(seen)
+
+    def streams(self) -> tuple[WatchTarget, ...]:
+        """:meth:`targets` bound to each watched namespace: what the informers list and watch."""
+        bound: list[WatchTarget] = []
+        for target in self.targets():
+            if self.namespaces and target.resource.namespaced:
+                bound.extend(WatchTarget(target.resource, target.label_selector, n) for n in self.namespaces)
+            else:
+                bound.append(target)
+        return tuple(bound)
 
     def type_names(self) -> tuple[str, ...]:
         return tuple(spec.name for spec in self.types)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import orjson
 
 from flotilla.runtime.kube import Resource
-from schemas.bus.envelope import ReconcileKey, make_key
+from schemas.bus.envelope import ReconcileKey, make_key, split_key
 from watcher.config import MapVia, TypeSpec, WatcherConfig, WatchTarget
 
 SIDECARSET_HASH_ANNOTATION = "kruise.io/sidecarset-hash"
@@ -136,11 +136,11 @@ class Router:
         self._routes = {target: tuple(found) for target, found in routes.items()}
 
     def types_fed_by(self, target: WatchTarget) -> tuple[TypeSpec, ...]:
-        return tuple(route.spec for route in self._routes.get(target, ()))
+        return tuple(route.spec for route in self._routes.get(target.unbound(), ()))
 
     def primary_of(self, target: WatchTarget) -> tuple[TypeSpec, ...]:
         """The types whose primary resource ``target`` is."""
-        return tuple(route.spec for route in self._routes.get(target, ()) if route.via is None)
+        return tuple(route.spec for route in self._routes.get(target.unbound(), ()) if route.via is None)
 
     def needs_index(self) -> tuple[TypeSpec, ...]:
         """Types with an every-key rule: their keys must be indexed."""
@@ -152,7 +152,7 @@ class Router:
     ) -> tuple[ReconcileKey, ...]:
         """Every reconcile key ``obj`` (seen on ``target``) concerns, without duplicates, in order."""
         found: dict[ReconcileKey, None] = {}
-        for route in self._routes.get(target, ()):
+        for route in self._routes.get(target.unbound(), ()):
             if route.via is None:
                 keys = primary_keys(route.spec, obj)
             else:
@@ -179,5 +179,10 @@ class KeyIndex:
         else:
             known.update(keys)
 
-    def replace(self, type_name: str, keys: Iterable[ReconcileKey]) -> None:
-        self._keys[type_name] = set(keys)
+    def replace(self, type_name: str, keys: Iterable[ReconcileKey], namespace: str | None = None) -> None:
+        """The keys of ``type_name`` are now ``keys`` (in ``namespace`` only, when given)."""
+        if namespace is None:
+            self._keys[type_name] = set(keys)
+            return
+        kept = {key for key in self._keys.get(type_name, ()) if split_key(key).namespace != namespace}
+        self._keys[type_name] = kept | set(keys)

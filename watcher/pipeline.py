@@ -111,7 +111,7 @@ class Pipeline:
             if spec.name in self._indexed:
                 keys = [key for obj in objects for key in primary_keys(spec, obj)]
                 if replace:
-                    self.index.replace(spec.name, keys)
+                    self.index.replace(spec.name, keys, target.namespace)
                 else:
                     self.index.observe(spec.name, keys, deleted=False)
 

@@ -28,6 +28,7 @@ from flotilla.runtime.logs import setup_logging
 from flotilla.runtime.natsconn import connect
 from flotilla.runtime.tracing import setup_tracing, shutdown_tracing
 from schemas.bus.bootstrap import BusConfigError, declare
+from schemas.bus.permissions import WATCHER_USER, inbox_prefix
 from schemas.bus.streams import WATCHER_BUCKET, watcher_bus
 from watcher import metrics
 from watcher.checkpoint import CheckpointStore, KvCheckpoints, flush, run_checkpointer
@@ -71,25 +72,32 @@ class Term:
         self.config, self.kube, self.js, self.store, self.health = config, kube, js, store, health
         self.router = Router(config)
         self.pipeline = Pipeline(self.router, max_in_flight=config.max_in_flight)
-        self.keys = {target: target.checkpoint_key(scope, config.namespace) for target in config.targets()}
+        self.keys = {stream: stream.checkpoint_key(scope, stream.namespace) for stream in config.streams()}
         self._saved: dict[str, str] = {}
         self._resync_wanted: asyncio.Queue[TypeSpec] = asyncio.Queue()
 
     async def resync(self, spec: TypeSpec) -> None:
         """Trigger every key of ``spec``: list its primary resource and publish one trigger per object."""
-        target = WatchTarget(spec.resource, spec.label_selector)
-        objects, list_rv = await list_all(self.kube, target, self.config.namespace)
-        # Each round its own dedup ids (list rv + wall clock): an unchanged cluster lists at
-        # the same rv, and rounds closer than the duplicate window must still trigger.
-        round_id = f"{list_rv}.{time.time_ns()}"
-        keys = self.pipeline.relist(("resync", spec.name), target, objects, "", round_id=round_id)
+        primary = WatchTarget(spec.resource, spec.label_selector)
+        for stream in self._streams_of(primary):
+            objects, list_rv = await list_all(self.kube, stream, stream.namespace)
+            # Each round its own dedup ids (list rv + wall clock): an unchanged cluster lists at
+            # the same rv, and rounds closer than the duplicate window must still trigger.
+            round_id = f"{list_rv}.{time.time_ns()}"
+            keys = self.pipeline.relist(
+                ("resync", spec.name, stream.namespace), stream, objects, "", round_id=round_id
+            )
+            where = f" in {stream.namespace}" if stream.namespace else ""
+            log.info("resync of %s%s: %d keys triggered (rv %s)", spec.name, where, keys, list_rv)
         metrics.RESYNCS.labels(spec.name).inc()
-        log.info("resync of %s: %d keys triggered (rv %s)", spec.name, keys, list_rv)
+
+    def _streams_of(self, target: WatchTarget) -> list[WatchTarget]:
+        return [stream for stream in self.keys if stream.unbound() == target]
 
     def _on_gone(self, target: WatchTarget) -> None:
         """After a 410 on an owned resource, every key of the owning types is looked at."""
         for spec in self.router.types_fed_by(target):
-            if WatchTarget(spec.resource, spec.label_selector) != target:
+            if WatchTarget(spec.resource, spec.label_selector) != target.unbound():
                 self._resync_wanted.put_nowait(spec)
 
     async def _resyncer(self) -> None:
@@ -112,17 +120,17 @@ class Term:
         """Run until cancelled; save the last safe checkpoints on the way out."""
         starts = {target: await self.store.load(key) for target, key in self.keys.items()}
         for spec in self.router.needs_index():  # node -> every DaemonSet needs the keys at once
-            target = WatchTarget(spec.resource, spec.label_selector)
-            if starts.get(target):  # resuming: list to know the keys (without triggering them)
-                objects, _ = await list_all(self.kube, target, self.config.namespace)
-                self.pipeline.index_objects(target, objects, replace=True)
+            for stream in self._streams_of(WatchTarget(spec.resource, spec.label_selector)):
+                if starts.get(stream):  # resuming: list to know the keys (without triggering them)
+                    objects, _ = await list_all(self.kube, stream, stream.namespace)
+                    self.pipeline.index_objects(stream, objects, replace=True)
         informers = [
             Informer(
                 self.kube,
                 target,
                 self.pipeline,
                 self.health,
-                self.config.namespace,
+                target.namespace,
                 self.config.watch_timeout_seconds,
                 self._on_gone,
             )
@@ -202,7 +210,13 @@ async def run_watcher(config: WatcherConfig, options: Options, stop: asyncio.Eve
     stopping: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
     try:
         nc = await _until_stopped(
-            connect(options.nats_url, name=f"flotilla-watcher-{options.identity}", health=health), stopping
+            connect(
+                options.nats_url,
+                name=f"flotilla-watcher-{options.identity}",
+                health=health,
+                inbox_prefix=inbox_prefix(WATCHER_USER),
+            ),
+            stopping,
         )
         if nc is None:
             return 0

@@ -23,6 +23,7 @@ from flotilla.devcluster.jaeger import Jaeger, JaegerQuery
 from flotilla.devcluster.process import ComponentError, pid_alive
 from flotilla.devcluster.toolchain import ToolchainError, ensure_binaries
 from flotilla.devcluster.trace_view import render_trace
+from flotilla.runtime.natsconn import redact_url
 
 
 def default_run_dir() -> Path:
@@ -133,7 +134,7 @@ def _up(args: argparse.Namespace) -> int:
 Flotilla's local control plane is up.
   run folder : {run_dir}  (logs in {run_dir / "logs"})
   kubectl    : {kubectl} --kubeconfig {env.kubeconfig} get nodes
-  NATS       : {env.nats_url}
+  NATS       : {redact_url(env.nats_url)}  (passwords of every user: {run_dir / "nats" / "users.json"})
 {_jaeger_lines(env.jaeger)}  status     : .venv/bin/flotilla dev status
   stop       : make down   (or .venv/bin/flotilla dev down)
 """
@@ -196,7 +197,7 @@ def _status(args: argparse.Namespace) -> int:
         healthy &= _check("nodes Ready", len(ready) == len(items) > 0, f"{len(ready)}/{len(items)}")
     else:
         healthy &= _check("nodes Ready", False, nodes.stderr.strip())
-    healthy &= _check("NATS JetStream", _jetstream_answers(state), str(state.get("nats_url")))
+    healthy &= _check("NATS JetStream", _jetstream_answers(state), redact_url(str(state.get("nats_url"))))
     jaeger_ui = state.get("jaeger_ui")
     if isinstance(jaeger_ui, str):
         healthy &= _check("Jaeger query API", _jaeger_answers(jaeger_ui), jaeger_ui)

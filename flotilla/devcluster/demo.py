@@ -2,7 +2,8 @@
 
 `start_flotilla` installs the kruise CRDs, starts the watcher and one CloneSet worker as
 detached processes (logs in ``<run dir>/logs/``; their pids join the run's state so
-`flotilla dev down` stops them) and applies ``examples/demo/cloneset.yaml``.
+`flotilla dev down` stops them), each signed in to NATS as its own least-privilege user
+(the watcher first: it declares the streams), and applies ``examples/demo/cloneset.yaml``.
 `show_rollout` then drives the sample through what a user would do — wait for it to be
 Ready, scale it 3 -> 5, roll its image in place — printing each step, so the demo proves
 Flotilla reconciles rather than just starting.
@@ -21,6 +22,7 @@ from pathlib import Path
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.ports import LOOPBACK, free_port
 from flotilla.devcluster.process import ComponentError, ManagedProcess
+from schemas.bus.permissions import WATCHER_USER, worker_user
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "cloneset.yaml"
 CRDS = Path(__file__).resolve().parents[2] / "charts" / "flotilla" / "crds"
@@ -33,12 +35,14 @@ def _say(message: str) -> None:
     print(f"[flotilla] {message}", file=sys.stderr, flush=True)
 
 
-def _flotilla_process(env: DevEnvironment, name: str, args: list[str], extra_env: dict[str, str]) -> int:
+def _flotilla_process(
+    env: DevEnvironment, name: str, args: list[str], extra_env: dict[str, str], nats_user: str
+) -> int:
     http_port = free_port()
     process_env = dict(os.environ)
     process_env.update(
         KUBECONFIG=str(env.kubeconfig),
-        NATS_URL=env.nats_url,
+        NATS_URL=env.nats.user_url(nats_user) if env.nats is not None else env.nats_url,
         FLOTILLA_HTTP_PORT=str(http_port),
         OTEL_SERVICE_NAME=f"flotilla-{name}",
         **extra_env,
@@ -74,8 +78,9 @@ def start_flotilla(env: DevEnvironment, extra_env: dict[str, str] | None = None)
         "watcher",
         ["watcher", "--types", "cloneset", "--lease-namespace", "default", "--lease-name", "flotilla-dev"],
         extra,
+        WATCHER_USER,
     )
-    _flotilla_process(env, "worker-cloneset", ["worker", "cloneset"], extra)
+    _flotilla_process(env, "worker-cloneset", ["worker", "cloneset"], extra, worker_user("cloneset"))
     env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(SAMPLE))
     _say(f"applied the sample CloneSet {SAMPLE_NAMESPACE}/{SAMPLE_NAME} from {SAMPLE}")
 

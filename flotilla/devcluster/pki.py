@@ -140,6 +140,18 @@ def _issue(
     return pair
 
 
+def make_ca(folder: Path) -> CertPair:
+    """A fresh CA (``ca.crt``, ``ca.key``) in `folder`, e.g. for a TLS test's NATS server."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return _make_ca(folder)
+
+
+def issue_client_cert(ca: CertPair, folder: Path, stem: str, common_name: str) -> CertPair:
+    """A client certificate signed by `ca` (e.g. a component signing in to NATS over TLS)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return _issue(ca, folder, stem, _name(common_name), client=True)
+
+
 def issue_serving_cert(ca: CertPair, folder: Path, stem: str, names: tuple[str, ...]) -> CertPair:
     """A serving certificate for `names` (DNS names or IPs), e.g. for a webhook server."""
     folder.mkdir(parents=True, exist_ok=True)

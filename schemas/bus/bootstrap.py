@@ -7,6 +7,13 @@ whose settings drifted is corrected and the drift is logged (operators see what 
 A drift the server cannot correct in place (retention, storage, a subject owned by another
 stream) raises :class:`BusConfigError` with what to do: callers report it on ``/readyz``
 and retry, rather than crash-looping.
+
+Each NATS user may change only what it owns (:mod:`schemas.bus.permissions`): a worker may
+create its consumer and the lease/failure buckets but not the streams, which the watcher
+declares. nats-server drops a request its user may not send, so the call gets no answer: a
+missing object that cannot be created is a :class:`BusConfigError` saying who creates it
+(retried until it exists), and a drift that cannot be corrected is logged and left to the
+object's owner.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ class BusConfigError(RuntimeError):
 
 @dataclass(frozen=True)
 class Declared:
-    """What :func:`declare` did to one object: ``created``, ``unchanged`` or ``corrected``."""
+    """What :func:`declare` did to one object: ``created``, ``unchanged``, ``corrected`` or
+    ``uncorrected`` (drifted, not this user's to change)."""
 
     kind: str  # "stream" | "consumer" | "bucket"
     name: str
@@ -106,6 +114,28 @@ def consumer_drift(spec: ConsumerSpec, actual: api.ConsumerConfig) -> tuple[str,
     return tuple(drift)
 
 
+_NO_ANSWER = TimeoutError  # nats.errors.TimeoutError is one
+
+
+def _not_created(kind: str, name: str) -> BusConfigError:
+    return BusConfigError(
+        f"JetStream {kind} {name!r} does not exist and creating it got no answer: this NATS user may "
+        f"not create it (the watcher creates the streams: start it, or give this process a user "
+        f"that may) or JetStream is not answering; retrying"
+    )
+
+
+def _uncorrected(kind: str, name: str, drift: tuple[str, ...]) -> Declared:
+    log.warning(
+        "bus: %s %s drifted (%s) and correcting it got no answer (not this NATS user's to change?); "
+        "using it as it is",
+        kind,
+        name,
+        "; ".join(drift),
+    )
+    return Declared(kind, name, "uncorrected", drift)
+
+
 def _fail(kind: str, name: str, drift: tuple[str, ...], err: APIError) -> BusConfigError:
     return BusConfigError(
         f"JetStream {kind} {name!r} exists with a configuration Flotilla cannot correct in place "
@@ -123,6 +153,8 @@ async def declare_stream(js: JetStreamContext, spec: StreamSpec) -> Declared:
             await js.add_stream(api.StreamConfig(name=spec.name, **fields))  # type: ignore[arg-type]
         except APIError as err:
             raise _fail("stream", spec.name, (), err) from None
+        except _NO_ANSWER:
+            raise _not_created("stream", spec.name) from None
         log.info("bus: created stream %s", spec.name)
         return Declared("stream", spec.name, "created")
     drift = stream_drift(spec, info.config)
@@ -133,6 +165,8 @@ async def declare_stream(js: JetStreamContext, spec: StreamSpec) -> Declared:
         await js.update_stream(info.config.evolve(**fields))
     except APIError as err:
         raise _fail("stream", spec.name, drift, err) from None
+    except _NO_ANSWER:
+        return _uncorrected("stream", spec.name, drift)
     return Declared("stream", spec.name, "corrected", drift)
 
 
@@ -183,6 +217,8 @@ async def declare_bucket(js: JetStreamContext, spec: BucketSpec) -> Declared:
             await js.create_key_value(config)
         except APIError as err:
             raise _fail("kv", spec.bucket, (), err) from None
+        except _NO_ANSWER:
+            raise _not_created("KV bucket", spec.bucket) from None
         log.info("bus: created KV bucket %s", spec.bucket)
         return Declared("bucket", spec.bucket, "created")
     actual = info.config
@@ -202,6 +238,8 @@ async def declare_bucket(js: JetStreamContext, spec: BucketSpec) -> Declared:
         )
     except APIError as err:
         raise _fail("kv", spec.bucket, tuple(drift), err) from None
+    except _NO_ANSWER:
+        return _uncorrected("bucket", spec.bucket, tuple(drift))
     return Declared("bucket", spec.bucket, "corrected", tuple(drift))
 
 

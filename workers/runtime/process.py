@@ -29,6 +29,7 @@ from flotilla.runtime.kube import KubeClient
 from flotilla.runtime.natsconn import connect
 from flotilla.runtime.tracing import setup_tracing, shutdown_tracing
 from schemas.bus.bootstrap import BusConfigError, declare
+from schemas.bus.permissions import inbox_prefix, worker_user
 from schemas.bus.streams import FAILURE_BUCKET, LEASE_BUCKET, BusSpec, check_timing, worker_bus
 from workers.runtime.consumer import RuntimeOptions, WorkerRuntime
 from workers.runtime.contract import WorkerType
@@ -78,7 +79,13 @@ async def run_worker(
     runner = await start_http_server(health, settings.http_port)
     try:
         nc = await _until(
-            stop, connect(settings.nats_url, name=f"flotilla-worker-{worker.name}", health=health)
+            stop,
+            connect(
+                settings.nats_url,
+                name=f"flotilla-worker-{worker.name}",
+                health=health,
+                inbox_prefix=inbox_prefix(worker_user(worker.name)),
+            ),
         )
         if nc is None:
             return 0

@@ -91,7 +91,13 @@ mergeOverwrite skips those). Lists are replaced whole. Returns YAML: use with fr
 {{- end }}
 {{- end }}
 
-{{/* Environment every component shares: (dict "root" $ "service" "flotilla-watcher"). */}}
+{{/* The Secret holding the bundled NATS server's users and passwords (templates/nats-auth.yaml). */}}
+{{- define "flotilla.natsAuthSecret" -}}
+{{- printf "%s-nats-auth" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Environment every component shares: (dict "root" $ "service" "flotilla-watcher" "natsUser" "flotilla-watcher");
+natsUser signs in to the bundled NATS server (empty: the component does not use NATS). */}}
 {{- define "flotilla.commonEnv" -}}
 {{- $values := .root.Values -}}
 - name: POD_NAME
@@ -108,9 +114,27 @@ mergeOverwrite skips those). Lists are replaced whole. Returns YAML: use with fr
   value: {{ $values.logLevel | quote }}
 - name: NATS_URL
   value: {{ include "flotilla.natsUrl" .root | quote }}
-{{- if $values.nats.credentialsSecret.name }}
+{{- if and $values.natsServer.enabled $values.natsServer.auth.enabled .natsUser }}
+- name: NATS_USER
+  value: {{ .natsUser | quote }}
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "flotilla.natsAuthSecret" .root }}
+      key: {{ printf "password-%s" .natsUser | quote }}
+{{- else if $values.nats.credentialsSecret.name }}
 - name: NATS_CREDS
   value: {{ printf "/etc/flotilla/nats/%s" $values.nats.credentialsSecret.key | quote }}
+{{- end }}
+{{- if $values.nats.tls.enabled }}
+- name: NATS_CA
+  value: /etc/flotilla/nats-tls/ca.crt
+{{- if $values.nats.tls.clientCertificate }}
+- name: NATS_CERT
+  value: /etc/flotilla/nats-tls/tls.crt
+- name: NATS_KEY
+  value: /etc/flotilla/nats-tls/tls.key
+{{- end }}
 {{- end }}
 - name: OTEL_SERVICE_NAME
   value: {{ .service | quote }}
@@ -162,6 +186,12 @@ mergeOverwrite skips those). Lists are replaced whole. Returns YAML: use with fr
       - key: {{ .Values.nats.credentialsSecret.key }}
         path: {{ .Values.nats.credentialsSecret.key }}
 {{- end }}
+{{- if .Values.nats.tls.enabled }}
+- name: nats-tls
+  secret:
+    secretName: {{ required "nats.tls.secretName is required when nats.tls.enabled: a Secret with ca.crt (and tls.crt, tls.key)" .Values.nats.tls.secretName }}
+    defaultMode: 0440
+{{- end }}
 {{- end }}
 
 {{- define "flotilla.commonVolumeMounts" -}}
@@ -170,6 +200,11 @@ mergeOverwrite skips those). Lists are replaced whole. Returns YAML: use with fr
 {{- if .Values.nats.credentialsSecret.name }}
 - name: nats-credentials
   mountPath: /etc/flotilla/nats
+  readOnly: true
+{{- end }}
+{{- if .Values.nats.tls.enabled }}
+- name: nats-tls
+  mountPath: /etc/flotilla/nats-tls
   readOnly: true
 {{- end }}
 {{- end }}
@@ -253,6 +288,30 @@ labels:
 {{- else }}
 {{- fail (printf "workers.%s.keda.monitoringEndpoint is required (host:port of the NATS monitoring endpoint, e.g. nats.nats-system.svc:8222) unless natsServer.enabled" .type) }}
 {{- end }}
+{{- end }}
+
+{{/*
+RBAC rules narrowed to one scope: (dict "rules" $rules "cluster" true) keeps only the
+cluster-scoped resources (nodes, ...), "cluster" false only the namespaced ones. Used by the
+namespace-scoped install (watchNamespaces): namespaced rules become a Role in each watched
+namespace, cluster-scoped ones stay in a ClusterRole.
+*/}}
+{{- define "flotilla.rulesOfScope" -}}
+{{- $clusterScoped := list "nodes" "namespaces" "persistentvolumes" "storageclasses" "customresourcedefinitions" "sidecarsets" "nodeimages" "nodepodprobes" "resourcedistributions" }}
+{{- $cluster := .cluster }}
+{{- $out := list }}
+{{- range $rule := .rules }}
+{{- $picked := list }}
+{{- range $resource := $rule.resources }}
+{{- if eq (has (splitList "/" $resource | first) $clusterScoped) $cluster }}
+{{- $picked = append $picked $resource }}
+{{- end }}
+{{- end }}
+{{- if $picked }}
+{{- $out = append $out (merge (dict "resources" $picked) (omit $rule "resources")) }}
+{{- end }}
+{{- end }}
+{{- toYaml $out }}
 {{- end }}
 
 {{/* The watcher's leader-election Lease. */}}

@@ -3,7 +3,8 @@
 ``cloneset_stack`` installs the kruise CRDs, declares the bus of worker type ``cloneset``,
 starts ``flotilla watcher --types cloneset`` scoped to the test's namespace and one
 ``flotilla worker cloneset`` process, and stops both at teardown (their logs are kept in the
-test's tmp folder and printed on failure).
+test's tmp folder and printed on failure). Each signs in to NATS as its own least-privilege
+user (schemas.bus.permissions), so every CloneSet test also shows those permissions suffice.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from nats.js import JetStreamContext
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.runtime.kube import PODS, JsonObject, KubeClient
 from schemas.bus.bootstrap import declare
+from schemas.bus.permissions import WATCHER_USER, worker_user
 from schemas.bus.streams import worker_bus
 from schemas.crdgen import install_crds
+from tests.support.natscreds import component_url
 from tests.support.workers import free_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -83,12 +86,14 @@ async def cloneset_stack(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Stack]:
     await declare(jetstream, worker_bus("cloneset"))
+    watcher_url = component_url(dev_env, WATCHER_USER)
+    worker_url = component_url(dev_env, worker_user("cloneset"))
     ident = secrets.token_hex(3)
     watcher_log, worker_log = tmp_path / "watcher.log", tmp_path / "worker.log"
     watcher = _start(
         [
             str(FLOTILLA), "watcher", "--types=cloneset", f"--namespace={namespace}",
-            f"--kubeconfig={dev_env.kubeconfig}", f"--nats-url={dev_env.nats_url}",
+            f"--kubeconfig={dev_env.kubeconfig}", f"--nats-url={watcher_url}",
             f"--lease-namespace={namespace}", f"--lease-name=watcher-{ident}", f"--identity=w-{ident}",
             f"--http-port={free_port()}", "--resync-period=20",
         ],
@@ -96,7 +101,7 @@ async def cloneset_stack(
     )  # fmt: skip
     worker = _start(
         [
-            str(FLOTILLA), "worker", "cloneset", f"--nats-url={dev_env.nats_url}",
+            str(FLOTILLA), "worker", "cloneset", f"--nats-url={worker_url}",
             f"--kubeconfig={dev_env.kubeconfig}", f"--http-port={free_port()}", "--backoff-base=0.2",
             "--backoff-max=2",
         ],

@@ -158,6 +158,32 @@ def test_install_creates_the_crds_components_and_rbac(
     assert f"get lease {full}-watcher" in notes
 
 
+#: What workers/cloneset and workers/runtime call (see docs/deploy.md), nothing more.
+CLONESET_WORKER_NEEDS = [
+    "get clonesets.apps.kruise.io",
+    "patch clonesets.apps.kruise.io",
+    "update clonesets.apps.kruise.io --subresource=status",
+    "patch clonesets.apps.kruise.io --subresource=status",
+    "update clonesets.apps.kruise.io --subresource=finalizers",
+    "list pods",
+    "create pods",
+    "patch pods",
+    "delete pods",
+    "patch pods --subresource=status",
+    "update pods --subresource=finalizers",
+    "create persistentvolumeclaims",
+    "delete persistentvolumeclaims",
+    "list persistentvolumeclaims",
+    "patch persistentvolumeclaims",
+    "create controllerrevisions.apps",
+    "delete controllerrevisions.apps",
+    "patch controllerrevisions.apps",
+    "list controllerrevisions.apps",
+    "create events",
+    "patch events",
+]
+
+
 def _can_i(kubectl: Kubectl, subject: str, namespace: str, verb: str, resource: str) -> bool:
     args = ["auth", "can-i", verb, resource, f"--as={subject}", "-n", namespace]
     if "--subresource=" in resource:
@@ -196,9 +222,11 @@ def test_watcher_may_only_read_what_it_watches(kubectl: Kubectl, release: tuple[
         kubectl,
         sa,
         elsewhere,
-        allowed=[*reads, "create events"],
+        allowed=reads,
         refused=[
             *writes,
+            "create events",
+            "patch events",
             "patch clonesets.apps.kruise.io --subresource=status",
             "get secrets",
             "list configmaps",
@@ -233,40 +261,21 @@ def test_cloneset_worker_may_only_write_what_it_owns(kubectl: Kubectl, release: 
         kubectl,
         sa,
         "default",
-        allowed=[
-            "get clonesets.apps.kruise.io",
-            "list clonesets.apps.kruise.io",
-            "watch clonesets.apps.kruise.io",
-            "patch clonesets.apps.kruise.io",
-            "update clonesets.apps.kruise.io --subresource=status",
-            "patch clonesets.apps.kruise.io --subresource=status",
-            "update clonesets.apps.kruise.io --subresource=finalizers",
-            "get pods",
-            "list pods",
-            "create pods",
-            "update pods",
-            "patch pods",
-            "delete pods",
-            "patch pods --subresource=status",
-            "create persistentvolumeclaims",
-            "delete persistentvolumeclaims",
-            "get persistentvolumeclaims",
-            "list persistentvolumeclaims",
-            "patch persistentvolumeclaims",
-            "update pods --subresource=finalizers",
-            "create controllerrevisions.apps",
-            "delete controllerrevisions.apps",
-            "patch controllerrevisions.apps",
-            "list controllerrevisions.apps",
-            "create events",
-            "patch events",
-            "get nodes",
-        ],
+        allowed=CLONESET_WORKER_NEEDS,
         refused=[
             "create clonesets.apps.kruise.io",
             "update clonesets.apps.kruise.io",
             "delete clonesets.apps.kruise.io",
+            "list clonesets.apps.kruise.io",
+            "watch clonesets.apps.kruise.io",
+            "get clonesets.apps.kruise.io --subresource=status",
             "update clonesets.apps.kruise.io --subresource=scale",
+            "get pods",
+            "update pods",
+            "update pods --subresource=status",
+            "get persistentvolumeclaims",
+            "get controllerrevisions.apps",
+            "update controllerrevisions.apps",
             "watch pods",
             "deletecollection pods",
             "create pods --subresource=eviction",
@@ -289,6 +298,40 @@ def test_cloneset_worker_may_only_write_what_it_owns(kubectl: Kubectl, release: 
     stranger = f"system:serviceaccount:default:{name}-flotilla-worker-cloneset"
     refused = ["create pods", "list clonesets.apps.kruise.io"]
     _assert_matrix(kubectl, stranger, "default", allowed=[], refused=refused)
+
+
+def test_namespace_scoped_install_grants_only_in_the_watched_namespaces(
+    kubeconfig: Path, kubectl: Kubectl, namespace: str
+) -> None:
+    name = f"fl-{secrets.token_hex(3)}"
+    watched = f"{namespace}-w"
+    kubectl("create", "namespace", watched)
+    try:
+        install(kubeconfig, name, namespace, "--set", f"watchNamespaces={{{watched}}}")
+        worker = f"system:serviceaccount:{namespace}:{name}-flotilla-worker-cloneset"
+        watcher = f"system:serviceaccount:{namespace}:{name}-flotilla-watcher"
+        reads = [f"{verb} pods" for verb in ("get", "list", "watch")] + ["watch clonesets.apps.kruise.io"]
+        _assert_matrix(
+            kubectl, worker, watched, allowed=[*CLONESET_WORKER_NEEDS, "get nodes"], refused=["get pods"]
+        )
+        _assert_matrix(kubectl, watcher, watched, allowed=reads, refused=["create pods"])
+        outside = "default"
+        _assert_matrix(
+            kubectl,
+            worker,
+            outside,
+            allowed=["get nodes"],
+            refused=["create pods", "list pods", "get clonesets.apps.kruise.io"],
+        )
+        _assert_matrix(kubectl, watcher, outside, allowed=[], refused=reads)
+        deployment = get(kubectl, "-n", namespace, "deployment", f"{name}-flotilla-watcher")
+        env = {
+            e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        assert env["FLOTILLA_WATCH_NAMESPACE"] == watched
+    finally:
+        helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", check=False)
+        kubectl("delete", "namespace", watched, "--wait=false", check=False)
 
 
 def test_upgrade_scales_one_worker_type_and_uninstall_removes_all_but_crds(

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from flotilla.runtime.natsconn import connect_options, credentials_from_env, credentials_problem
+from flotilla.runtime.natsconn import (
+    connect_options,
+    credentials_from_env,
+    credentials_problem,
+    password_from_env,
+    redact_url,
+)
 from tests.support.natscreds import SAMPLE_CREDS
 
 
@@ -73,3 +79,42 @@ def test_credentials_problem(
         assert found is not None
         assert problem in found
         assert "NATS_CREDS" in found
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+        ("nats://flotilla-watcher:s3cret@nats.svc:4222", "nats://flotilla-watcher:***@nats.svc:4222"),
+        ("tls://tok3n@nats.svc:4222", "tls://***@nats.svc:4222"),
+        ("nats://u%40x:p%3Aw@h:1", "nats://u@x:***@h:1"),
+    ],
+)
+def test_redact_url_hides_the_password(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, None),
+        ({"NATS_PASSWORD": "p"}, None),
+        ({"NATS_USER": "flotilla-watcher", "NATS_PASSWORD": "p"}, ("flotilla-watcher", "p")),
+        ({"NATS_USER": " u "}, ("u", "")),
+    ],
+)
+def test_password_from_env(environ: dict[str, str], expected: tuple[str, str] | None) -> None:
+    assert password_from_env(environ) == expected
+
+
+def test_options_pass_user_password_and_inbox_prefix() -> None:
+    options = connect_options(
+        "nats://n:4222",
+        name="w",
+        credentials=None,
+        first_attempt_timeout=3,
+        password=("flotilla-worker-cloneset", "p"),
+        inbox_prefix="_INBOX.flotilla-worker-cloneset",
+    )
+    assert (options["user"], options["password"]) == ("flotilla-worker-cloneset", "p")
+    assert options["inbox_prefix"] == "_INBOX.flotilla-worker-cloneset"

@@ -28,18 +28,9 @@ def crd_filename(resource: type[KruiseResource]) -> str:
     return f"{resource.info.group}_{resource.info.plural}.yaml"
 
 
-def build_crd(resource: type[KruiseResource]) -> dict[str, Any]:
-    """The CustomResourceDefinition of one kind."""
-    info = resource.info
-    subresources: dict[str, Any] = {"status": {}}
-    if info.scale:
-        subresources["scale"] = {
-            "specReplicasPath": ".spec.replicas",
-            "statusReplicasPath": ".status.replicas",
-            "labelSelectorPath": ".status.labelSelector",
-        }
+def _columns(model: type[KruiseResource]) -> list[dict[str, Any]]:
     columns = []
-    for column in info.printer_columns:
+    for column in model.info.printer_columns:
         entry: dict[str, Any] = {
             "name": column.name,
             "type": column.type,
@@ -49,18 +40,32 @@ def build_crd(resource: type[KruiseResource]) -> dict[str, Any]:
         if column.priority:
             entry["priority"] = column.priority
         columns.append(entry)
-    schema = resource_schema(resource)
-    versions = [
-        {
-            "name": version,
-            "served": True,
-            "storage": index == 0,
-            "schema": {"openAPIV3Schema": schema},
-            "subresources": subresources,
-            "additionalPrinterColumns": columns,
+    return columns
+
+
+def build_crd(resource: type[KruiseResource]) -> dict[str, Any]:
+    """The CustomResourceDefinition of one kind (storage version first, conversion ``None``)."""
+    info = resource.info
+    subresources: dict[str, Any] = {"status": {}}
+    if info.scale:
+        subresources["scale"] = {
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.labelSelector",
         }
-        for index, version in enumerate(info.versions)
-    ]
+    versions = []
+    for index, version in enumerate(info.versions):
+        model = info.version_models.get(version, resource)
+        versions.append(
+            {
+                "name": version,
+                "served": True,
+                "storage": index == 0,
+                "schema": {"openAPIV3Schema": resource_schema(model)},
+                "subresources": subresources,
+                "additionalPrinterColumns": _columns(model),
+            }
+        )
     names: dict[str, Any] = {
         "kind": info.kind,
         "listKind": f"{info.kind}List",
@@ -74,7 +79,13 @@ def build_crd(resource: type[KruiseResource]) -> dict[str, Any]:
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": info.crd_name, "labels": {"app.kubernetes.io/part-of": "flotilla"}},
-        "spec": {"group": info.group, "names": names, "scope": info.scope, "versions": versions},
+        "spec": {
+            "group": info.group,
+            "names": names,
+            "scope": info.scope,
+            "versions": versions,
+            "conversion": {"strategy": "None"},
+        },
     }
 
 

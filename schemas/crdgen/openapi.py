@@ -1,8 +1,9 @@
 """Turn a kruise model class into a structural OpenAPI v3 schema (what a CRD version carries).
 
 Pure and deterministic: walks the pydantic fields and their ``Annotated`` markers
-(``schemas.kruise.base.Format`` / ``Cel`` / ``Bounds`` / ``Schemaless``); descriptions come from
-the field docstrings. Called by ``schemas.crdgen.generate``. pydantic's own JSON Schema is not
+(``schemas.kruise.base.Format`` / ``Cel`` / ``Bounds`` / ``Schemaless`` / ``DEFAULTED``);
+descriptions come from the field docstrings, ``default:`` from the Python default of a field
+marked ``DEFAULTED``. Called by ``schemas.crdgen.generate``. pydantic's own JSON Schema is not
 used because a CRD needs inline (no ``$ref``), structural schemas with Kubernetes extensions.
 """
 
@@ -15,7 +16,17 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic.fields import FieldInfo
 
-from schemas.kruise.base import Bounds, Cel, Format, KruiseModel, KruiseResource, ListMap, Schemaless
+from schemas.kruise.base import (
+    Bounds,
+    Cel,
+    Format,
+    KruiseDefault,
+    KruiseModel,
+    KruiseResource,
+    ListMap,
+    Schemaless,
+    Undefaulted,
+)
 
 Schema = dict[str, Any]
 
@@ -85,8 +96,8 @@ def _cel(rule: Cel) -> Schema:
     return out
 
 
-def type_schema(tp: object) -> Schema:
-    """The schema of one Python type as used in the models."""
+def type_schema(tp: object, *, defaults: bool = True) -> Schema:
+    """The schema of one Python type as used in the models (``defaults``: emit ``default:``)."""
     markers: list[object] = []
     while get_origin(tp) is Annotated:
         base, *extra = get_args(tp)
@@ -98,6 +109,7 @@ def type_schema(tp: object) -> Schema:
         markers = [*extra, *markers]
         tp = _strip_optional(base)
 
+    defaults = defaults and not any(isinstance(m, Undefaulted) for m in markers)
     schemaless = next((m for m in markers if isinstance(m, Schemaless)), None)
     if schemaless is not None:
         return _apply_markers(_schemaless(schemaless), markers)
@@ -107,27 +119,27 @@ def type_schema(tp: object) -> Schema:
             "x-kubernetes-int-or-string": True,
         }
         return _apply_markers(schema, markers)
-    return _apply_markers(_plain_schema(tp), markers)
+    return _apply_markers(_plain_schema(tp, defaults), markers)
 
 
-def _plain_schema(tp: object) -> Schema:
+def _plain_schema(tp: object, defaults: bool) -> Schema:
     origin = get_origin(tp)
     if origin is Literal:
         values = list(get_args(tp))
         return {"type": "string", "enum": values}
     if origin is list:
         (item,) = get_args(tp)
-        return {"type": "array", "items": type_schema(item)}
+        return {"type": "array", "items": type_schema(item, defaults=defaults)}
     if origin is dict:
         key, value = get_args(tp)
         if key is not str:
             raise TypeError(f"map keys must be str, got {key!r}")
         if value is Any:
             return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-        return {"type": "object", "additionalProperties": type_schema(value)}
+        return {"type": "object", "additionalProperties": type_schema(value, defaults=defaults)}
     if isinstance(tp, type):
         if issubclass(tp, KruiseModel):
-            return model_schema(tp)
+            return model_schema(tp, defaults=defaults)
         if issubclass(tp, bool):
             return {"type": "boolean"}
         if issubclass(tp, int):
@@ -141,22 +153,36 @@ def _plain_schema(tp: object) -> Schema:
     raise TypeError(f"no CRD schema for type {tp!r}")
 
 
-def _field_schema(hint: object, field: FieldInfo) -> Schema:
-    schema = type_schema(hint)
+def _stored_default(name: str, field: FieldInfo) -> object:
+    """The ``default:`` of a field marked :data:`~schemas.kruise.base.DEFAULTED` (its Python default)."""
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, KruiseModel):
+        # An object default is empty: its own marked fields fill it in (structural defaulting
+        # recurses into a defaulted object), so unmarked Python-side defaults stay unstored.
+        return {}
+    if value is None or isinstance(value, list | dict):
+        raise TypeError(f"field {name!r} is marked DEFAULTED but has no scalar or model default")
+    return value
+
+
+def _field_schema(name: str, hint: object, field: FieldInfo, defaults: bool) -> Schema:
+    schema = type_schema(hint, defaults=defaults)
     description = _clean(field.description)
     if description:
         schema["description"] = description
+    if defaults and any(isinstance(m, KruiseDefault) for m in field.metadata):
+        schema["default"] = _stored_default(name, field)
     return schema
 
 
-def model_schema(model: type[KruiseModel]) -> Schema:
-    """The object schema of a model: properties, required, CEL rules, description."""
+def model_schema(model: type[KruiseModel], *, defaults: bool = True) -> Schema:
+    """The object schema of a model: properties, required, CEL rules, description, defaults."""
     hints = typing.get_type_hints(model, include_extras=True)
     properties: Schema = {}
     required: list[str] = []
     for name, field in model.model_fields.items():
         wire = field.alias or name
-        properties[wire] = _field_schema(hints[name], field)
+        properties[wire] = _field_schema(name, hints[name], field, defaults)
         if field.is_required():
             required.append(wire)
     schema: Schema = {"type": "object", "properties": properties}

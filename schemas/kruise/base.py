@@ -5,14 +5,16 @@ Models (``schemas.kruise.*``) subclass :class:`KruiseModel` (nested objects) or
 camelCase on the wire (kruise-api's JSON names); unknown fields are kept (``extra="allow"``)
 so an object written by a newer kruise survives a read-modify-write unchanged.
 
-The ``Annotated`` markers here (:class:`Format`, :class:`Cel`, :class:`Bounds`) carry what a
-Python type cannot say but the CRD must: integer width, CEL rules with their messages, and
-list/map/string bounds. ``schemas.crdgen`` turns them into OpenAPI v3; pydantic ignores them.
+The ``Annotated`` markers here (:class:`Format`, :class:`Cel`, :class:`Bounds`, :data:`DEFAULTED`)
+carry what a Python type cannot say but the CRD must: integer width, CEL rules with their
+messages, list/map/string bounds, and which Python defaults are kruise's stored defaults.
+``schemas.crdgen`` turns them into OpenAPI v3; pydantic ignores them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
@@ -64,6 +66,33 @@ class Schemaless:
     """Marks a :data:`KubeObject` field; ``properties`` names the few sub-paths CEL rules need typed."""
 
     properties: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KruiseDefault:
+    """The field's Python default is what kruise's defaulting webhook stores when the field is absent.
+
+    The CRD generator writes that default into the schema (``default:``) so the API server stores
+    it on create and update, as kruise does. A model-valued field (``default_factory=Model``)
+    becomes ``default: {}`` and its own marked fields fill it in. Fields without the marker keep
+    their Python default for readers only (Go zero values kruise never writes, or defaults kruise
+    sets only under a condition OpenAPI cannot express); the CRD leaves them absent.
+    """
+
+
+#: Marks a field whose Python default is kruise's unconditional stored default (see :class:`KruiseDefault`).
+DEFAULTED = KruiseDefault()
+
+
+@dataclass(frozen=True)
+class Undefaulted:
+    """No stored defaults inside this field: a template of another kind (UnitedDeployment's
+    ``cloneSetTemplate.spec``) is defaulted by that kind's webhook when the workload is created,
+    not where the template is stored."""
+
+
+#: Marks a template field whose subtree carries no ``default:`` (see :class:`Undefaulted`).
+UNDEFAULTED = Undefaulted()
 
 
 #: int-or-string: an absolute number or a percentage such as ``"25%"``.
@@ -147,6 +176,11 @@ class ResourceInfo:
     printer_columns: tuple[PrinterColumn, ...] = ()
     scale: bool = False
     """Has a ``scale`` subresource (``.spec.replicas`` / ``.status.replicas`` / ``.status.labelSelector``)."""
+    version_models: Mapping[str, type[KruiseResource]] = field(default_factory=dict)
+    """Served versions whose schema (or printer columns) differ from the storage version's, each
+    with its own model; the others share the storage version's model. The CRD converts with
+    ``None`` (see docs/schemas.md), so a field only some versions have is pruned on a read at a
+    version without it, as kruise's conversion drops it."""
 
     @property
     def api_version(self) -> str:

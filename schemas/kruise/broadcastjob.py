@@ -1,17 +1,21 @@
-"""BroadcastJob (``apps.kruise.io/v1alpha1``): run one Pod to completion on every eligible node.
+"""BroadcastJob (``apps.kruise.io/v1beta1`` stored, ``v1alpha1`` served, one schema): run one Pod
+to completion on every eligible node.
 
-Follows kruise-api ``apps/v1alpha1/broadcastjob_types.go``. ``CompletionPolicy`` is shared with
-ImagePullJob. Read by the BroadcastJob worker and by AdvancedCronJob (broadcastJobTemplate).
+Follows kruise-api ``apps/v1beta1/broadcastjob_types.go`` (v1.9.1; v1alpha1 is the same shape, the
+CRD converts with ``None`` as kruise's does). Defaults: ``apis/apps/defaults/v1beta1.go``.
+``CompletionPolicy`` is shared with ImagePullJob. Read by the BroadcastJob worker and by
+AdvancedCronJob (broadcastJobTemplate).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from schemas.kruise.base import (
     AGE_COLUMN,
+    DEFAULTED,
     Cel,
     Int32,
     Int64,
@@ -31,7 +35,7 @@ UNLIMITED_PARALLELISM = 2**31 - 1
 class CompletionPolicy(KruiseModel):
     """When the job counts as finished."""
 
-    type: Literal["Always", "Never"] = "Always"
+    type: Annotated[Literal["Always", "Never"], DEFAULTED] = "Always"
     """Always (default: finish when every desired node's Pod finished, the deadline passed or the
     restart limit was hit) or Never (keep running; new nodes get Pods)."""
     active_deadline_seconds: Int64 | None = None
@@ -51,7 +55,7 @@ class CompletionPolicy(KruiseModel):
 class FailurePolicy(KruiseModel):
     """What happens when a Pod fails."""
 
-    type: Literal["FailFast", "Continue", "Pause"] = "FailFast"
+    type: Annotated[Literal["FailFast", "Continue", "Pause"], DEFAULTED] = "FailFast"
     """FailFast (default: the job fails on the first failed Pod), Continue, or Pause."""
     restart_limit: Int32 = 0
     """Retries before a Pod is marked failed."""
@@ -60,15 +64,15 @@ class FailurePolicy(KruiseModel):
 class BroadcastJobSpec(KruiseModel):
     """The desired state of a BroadcastJob."""
 
-    parallelism: IntOrString = UNLIMITED_PARALLELISM
+    parallelism: Annotated[IntOrString, DEFAULTED] = UNLIMITED_PARALLELISM
     """The most Pods running at once (number or percent of desired nodes). Default: unlimited."""
     template: PodTemplate
     """The Pod template (a core/v1 PodTemplateSpec) run on each node."""
-    completion_policy: CompletionPolicy = Field(default_factory=CompletionPolicy)
+    completion_policy: Annotated[CompletionPolicy, DEFAULTED] = Field(default_factory=CompletionPolicy)
     """When the job counts as finished."""
     paused: bool = False
     """Stop creating Pods."""
-    failure_policy: FailurePolicy = Field(default_factory=FailurePolicy)
+    failure_policy: Annotated[FailurePolicy, DEFAULTED] = Field(default_factory=FailurePolicy)
     """What happens when a Pod fails."""
 
 
@@ -105,7 +109,7 @@ class BroadcastJob(KruiseResource):
 
     info = ResourceInfo(
         group="apps.kruise.io",
-        versions=("v1alpha1",),
+        versions=("v1beta1", "v1alpha1"),
         kind="BroadcastJob",
         plural="broadcastjobs",
         short_names=("bcj",),

@@ -1,18 +1,21 @@
 """CloneSet (``apps.kruise.io/v1alpha1``): the model the CloneSet worker plans against.
 
 Field names, enums and defaults follow kruise-api ``apps/v1alpha1/cloneset_types.go``; the
-defaults are the ones kruise's defaulting webhook fills, so a planner reads effective values
-(``spec.update_strategy.max_unavailable`` is ``"20%"`` when the user left it out).
+defaults are the ones kruise's defaulting webhook fills (``apis/apps/defaults/v1alpha1.go``,
+``SetDefaultsCloneSet``), so a planner reads effective values (``spec.update_strategy.max_unavailable``
+is ``"20%"`` when the user left it out). Fields marked ``DEFAULTED`` carry that default in the CRD
+too; ``inPlaceUpdateStrategy: {}`` (only for the InPlace* types) is left to the admission webhook.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from schemas.kruise.base import (
     AGE_COLUMN,
+    DEFAULTED,
     Cel,
     Int32,
     Int64,
@@ -57,15 +60,15 @@ class CloneSetScaleStrategy(KruiseModel):
 class CloneSetUpdateStrategy(KruiseModel):
     """How Pods are updated when the template changes."""
 
-    type: CloneSetUpdateStrategyType = "ReCreate"
+    type: Annotated[CloneSetUpdateStrategyType, DEFAULTED] = "ReCreate"
     """ReCreate (delete and create Pods), InPlaceIfPossible (update in place when only images,
     metadata-derived env or resources changed, else recreate) or InPlaceOnly. Default ReCreate."""
-    partition: IntOrPercent = 0
+    partition: Annotated[IntOrPercent, DEFAULTED] = 0
     """Number (or percent of replicas, rounded up) of Pods to keep at the old revision. Default 0."""
-    max_unavailable: IntOrPercent = DEFAULT_MAX_UNAVAILABLE
+    max_unavailable: Annotated[IntOrPercent, DEFAULTED] = DEFAULT_MAX_UNAVAILABLE
     """The most Pods that may be unavailable during update or scale (absolute or percent, rounded up;
     rounded down when maxSurge > 0). Default 20%."""
-    max_surge: IntOrPercent = 0
+    max_surge: Annotated[IntOrPercent, DEFAULTED] = 0
     """The most Pods above replicas during update or specified deletion (absolute or percent, rounded
     up). Default 0. Not allowed with InPlaceOnly."""
     paused: bool = False
@@ -89,7 +92,7 @@ class CloneSetUpdateStrategy(KruiseModel):
 class CloneSetSpec(KruiseModel):
     """The desired state of a CloneSet."""
 
-    replicas: NonNegativeInt32 = 1
+    replicas: Annotated[NonNegativeInt32, DEFAULTED] = 1
     """Desired number of Pods. Default 1."""
     selector: LabelSelector
     """Label query over Pods counted as replicas. It must match the Pod template's labels."""
@@ -100,9 +103,11 @@ class CloneSetSpec(KruiseModel):
     deleted with the Pod when the controller deletes it."""
     scale_strategy: CloneSetScaleStrategy = Field(default_factory=CloneSetScaleStrategy)
     """How Pods are created and deleted when scaling."""
-    update_strategy: CloneSetUpdateStrategy = Field(default_factory=CloneSetUpdateStrategy)
+    update_strategy: Annotated[CloneSetUpdateStrategy, DEFAULTED] = Field(
+        default_factory=CloneSetUpdateStrategy
+    )
     """How Pods are updated when the template changes."""
-    revision_history_limit: NonNegativeInt32 = 10
+    revision_history_limit: Annotated[NonNegativeInt32, DEFAULTED] = 10
     """How many old ControllerRevisions to keep. Default 10."""
     min_ready_seconds: NonNegativeInt32 = 0
     """Seconds a new Pod must be ready (no container crashing) to count as available. Default 0."""

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from schemas.kruise.base import (
     AGE_COLUMN,
+    DEFAULTED,
     Bounds,
     Cel,
     Int32,
@@ -68,7 +69,7 @@ class ContainerRecreateRequestContainer(KruiseModel):
 class ContainerRecreateRequestStrategy(KruiseModel):
     """How the containers are recreated."""
 
-    failure_policy: Literal["Fail", "Ignore"] = "Fail"
+    failure_policy: Annotated[Literal["Fail", "Ignore"], DEFAULTED] = "Fail"
     """Fail (default: stop at the first container that fails) or Ignore."""
     ordered_recreate: bool = False
     """Recreate one container after the previous one finished (default: all at once)."""
@@ -94,7 +95,9 @@ class ContainerRecreateRequestSpec(KruiseModel):
         ListMap(("name",)),
     ]
     """Containers to recreate."""
-    strategy: ContainerRecreateRequestStrategy = Field(default_factory=ContainerRecreateRequestStrategy)
+    strategy: Annotated[ContainerRecreateRequestStrategy, DEFAULTED] = Field(
+        default_factory=ContainerRecreateRequestStrategy
+    )
     """How the containers are recreated."""
     active_deadline_seconds: Int64 | None = None
     """Deadline for the whole request; unfinished containers are marked failed."""

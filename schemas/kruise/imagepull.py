@@ -1,6 +1,11 @@
-"""ImagePullJob and NodeImage (``apps.kruise.io/v1alpha1``): pre-pull images onto nodes.
+"""ImagePullJob and NodeImage (``apps.kruise.io/v1beta1`` stored, ``v1alpha1`` served): pre-pull
+images onto nodes; ImageListPullJob's spec (the template of AdvancedCronJob v1beta1).
 
-Follows kruise-api ``imagepulljob_types.go`` and ``nodeimage_types.go``. An ImagePullJob says which
+Follows kruise-api v1.9.1 ``apps/v1beta1/imagepulljob_types.go``, ``imagelistpulljob_types.go`` and
+``nodeimage_types.go``; v1alpha1 has the same shape (NodeImage lacks ``pullSecrets[].mode``, kept
+in both so the ``None`` conversion loses nothing; ImagePullJob v1alpha1 prints a MESSAGE column).
+Defaults: ``apis/apps/defaults/v1beta1.go`` (ImagePullJob's deletion-protection finalizer and
+NodeImage's ``createdAt`` wait for the admission webhook). An ImagePullJob says which
 image to pull on which nodes; the controller writes the wanted tags into each node's NodeImage
 (cluster-scoped, named after the node) and the node agent reports pulls in its status.
 """
@@ -13,6 +18,7 @@ from pydantic import Field
 
 from schemas.kruise.base import (
     AGE_COLUMN,
+    DEFAULTED,
     Bounds,
     Cel,
     Int32,
@@ -50,17 +56,15 @@ class ImagePullJobNodeSelector(LabelSelector):
 class PullPolicy(KruiseModel):
     """Timeout and retries of each pull."""
 
-    timeout_seconds: Int32 = 600
+    timeout_seconds: Annotated[Int32, DEFAULTED] = 600
     """Seconds one pull may take. Default 600."""
-    backoff_limit: Int32 = 3
+    backoff_limit: Annotated[Int32, DEFAULTED] = 3
     """Retries before a node's pull is failed. Default 3."""
 
 
-class ImagePullJobSpec(KruiseModel):
-    """The desired state of an ImagePullJob."""
+class ImagePullJobTemplate(KruiseModel):
+    """What an ImagePullJob and an ImageListPullJob share: where, how and how many at once."""
 
-    image: Annotated[str, Cel("self != ''", "image must not be empty")]
-    """The image to pull (with tag or digest)."""
     pull_secrets: list[str] | None = None
     """Secret names (same namespace) for the registry."""
     selector: ImagePullJobNodeSelector | None = None
@@ -68,14 +72,14 @@ class ImagePullJobSpec(KruiseModel):
     pod_selector: LabelSelector | None = None
     """Pull on the nodes running these Pods (exclusive with selector)."""
     parallelism: IntOrPercent = 1
-    """Nodes pulling at once. Default 1; 0 pauses the job."""
-    pull_policy: PullPolicy = Field(default_factory=PullPolicy)
+    """Nodes pulling at once (unset: 1, kruise stores no default); 0 pauses the job."""
+    pull_policy: Annotated[PullPolicy, DEFAULTED] = Field(default_factory=PullPolicy)
     """Timeout and retries of each pull."""
-    completion_policy: CompletionPolicy = Field(default_factory=CompletionPolicy)
+    completion_policy: Annotated[CompletionPolicy, DEFAULTED] = Field(default_factory=CompletionPolicy)
     """When the job counts as finished."""
     sandbox_config: SandboxConfig | None = None
     """Labels and annotations passed to the CRI PullImage call."""
-    image_pull_policy: ImagePullPolicy = "IfNotPresent"
+    image_pull_policy: Annotated[ImagePullPolicy, DEFAULTED] = "IfNotPresent"
     """Always or IfNotPresent (default)."""
 
     cel_rules = (
@@ -83,6 +87,20 @@ class ImagePullJobSpec(KruiseModel):
             "!has(self.selector) || !has(self.podSelector)", "selector and podSelector are mutually exclusive"
         ),
     )
+
+
+class ImagePullJobSpec(ImagePullJobTemplate):
+    """The desired state of an ImagePullJob."""
+
+    image: Annotated[str, Cel("self != ''", "image must not be empty")]
+    """The image to pull (with tag or digest)."""
+
+
+class ImageListPullJobSpec(ImagePullJobTemplate):
+    """The desired state of an ImageListPullJob: one ImagePullJob per image."""
+
+    images: Annotated[list[str], Bounds(max_items=255)]
+    """The images to pull (at most 255, distinct)."""
 
 
 class ImagePullJobStatus(KruiseModel):
@@ -106,8 +124,17 @@ class ImagePullJobStatus(KruiseModel):
     """Nodes whose pull failed."""
 
 
-class ImagePullJob(KruiseResource):
-    """ImagePullJob pulls an image onto a set of nodes ahead of time."""
+_IMAGE_PULL_JOB_COLUMNS = (
+    PrinterColumn("TOTAL", "integer", ".status.desired", "Number of all nodes matched by this job"),
+    PrinterColumn("ACTIVE", "integer", ".status.active", "Number of image pull task active"),
+    PrinterColumn("SUCCEED", "integer", ".status.succeeded", "Number of image pull task succeeded"),
+    PrinterColumn("FAILED", "integer", ".status.failed", "Number of image pull tasks failed"),
+    AGE_COLUMN,
+)
+
+
+class ImagePullJobV1alpha1(KruiseResource):
+    """ImagePullJob as served at v1alpha1: the same fields, plus a MESSAGE column."""
 
     info = ResourceInfo(
         group="apps.kruise.io",
@@ -115,13 +142,27 @@ class ImagePullJob(KruiseResource):
         kind="ImagePullJob",
         plural="imagepulljobs",
         printer_columns=(
-            PrinterColumn("TOTAL", "integer", ".status.desired", "Number of all nodes matched by this job"),
-            PrinterColumn("ACTIVE", "integer", ".status.active", "Number of image pull task active"),
-            PrinterColumn("SUCCEED", "integer", ".status.succeeded", "Number of image pull task succeeded"),
-            PrinterColumn("FAILED", "integer", ".status.failed", "Number of image pull tasks failed"),
-            AGE_COLUMN,
+            *_IMAGE_PULL_JOB_COLUMNS,
             PrinterColumn("MESSAGE", "string", ".status.message", "Summary of status when job is failed"),
         ),
+    )
+
+    spec: ImagePullJobSpec
+    """The desired state of the ImagePullJob."""
+    status: ImagePullJobStatus = Field(default_factory=ImagePullJobStatus)
+    """The observed state of the ImagePullJob."""
+
+
+class ImagePullJob(KruiseResource):
+    """ImagePullJob pulls an image onto a set of nodes ahead of time."""
+
+    info = ResourceInfo(
+        group="apps.kruise.io",
+        versions=("v1beta1", "v1alpha1"),
+        kind="ImagePullJob",
+        plural="imagepulljobs",
+        printer_columns=_IMAGE_PULL_JOB_COLUMNS,
+        version_models={"v1alpha1": ImagePullJobV1alpha1},
     )
 
     spec: ImagePullJobSpec
@@ -137,14 +178,16 @@ class ReferenceObject(KruiseModel):
     """Namespace."""
     name: str | None = None
     """Name."""
+    mode: str | None = None
+    """v1beta1: ``batch`` means the secret was synced for this image only and is cleaned up with it."""
 
 
 class ImageTagPullPolicy(KruiseModel):
     """Pull policy of one tag."""
 
-    timeout_seconds: Int32 = 600
+    timeout_seconds: Annotated[Int32, DEFAULTED] = 600
     """Seconds one pull may take. Default 600."""
-    backoff_limit: Int32 = 3
+    backoff_limit: Annotated[Int32, DEFAULTED] = 3
     """Retries before the pull is failed. Default 3."""
     ttl_seconds_after_finished: Int32 | None = None
     """Seconds after the pull finished when the tag is removed from the spec."""
@@ -159,8 +202,8 @@ class ImageTagSpec(KruiseModel):
     """The tag."""
     created_at: Time | None = None
     """When the tag was added."""
-    pull_policy: ImageTagPullPolicy | None = None
-    """Pull policy of this tag."""
+    pull_policy: Annotated[ImageTagPullPolicy, DEFAULTED] = Field(default_factory=ImageTagPullPolicy)
+    """Pull policy of this tag (default 600 s / 3 retries)."""
     owner_references: list[KubeObject] | None = None
     """core/v1 ObjectReferences to the ImagePullJobs wanting this tag."""
     version: Int64 = 0
@@ -237,6 +280,8 @@ class NodeImageStatus(KruiseModel):
     """Tags that failed."""
     pulling: Int32 = 0
     """Tags being pulled."""
+    waiting: Int32 = 0
+    """Tags waiting to be pulled."""
     image_statuses: dict[str, ImageStatus] | None = None
     """Pull state by image name."""
     first_sync_status: SyncStatus | None = None
@@ -248,7 +293,7 @@ class NodeImage(KruiseResource):
 
     info = ResourceInfo(
         group="apps.kruise.io",
-        versions=("v1alpha1",),
+        versions=("v1beta1", "v1alpha1"),
         kind="NodeImage",
         plural="nodeimages",
         scope="Cluster",

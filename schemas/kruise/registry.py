@@ -31,10 +31,11 @@ ALL_RESOURCES: tuple[type[KruiseResource], ...] = (
 
 
 def resource_for(api_version: str, kind: str) -> type[KruiseResource]:
-    """The model class of ``apiVersion``/``kind``; ``KeyError`` when Flotilla does not serve it."""
+    """The model class of ``apiVersion``/``kind`` (that version's own model where its schema differs);
+    ``KeyError`` when Flotilla does not serve it."""
     group, _, version = api_version.rpartition("/")
     for resource in ALL_RESOURCES:
         info = resource.info
         if info.kind == kind and info.group == group and version in info.versions:
-            return resource
+            return info.version_models.get(version, resource)
     raise KeyError(f"{api_version} {kind} is not a kind Flotilla serves")

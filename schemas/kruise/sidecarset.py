@@ -1,18 +1,25 @@
-"""SidecarSet (``apps.kruise.io/v1alpha1``, cluster-scoped): sidecars injected into matching Pods.
+"""SidecarSet (``apps.kruise.io/v1beta1`` stored, ``v1alpha1`` served; cluster-scoped): sidecars
+injected into matching Pods.
 
-Follows kruise-api ``apps/v1alpha1/sidecarset_types.go``. A sidecar container is a full
-core/v1 Container (kept as JSON, only ``name`` / ``image`` typed) plus kruise's injection and
-upgrade fields. Read by the admission webhook (injection) and the SidecarSet worker (updates).
+Follows kruise-api ``apps/v1beta1/sidecarset_types.go`` (v1.9.1). One schema serves both versions:
+v1beta1's fields plus v1alpha1's ``spec.namespace``, so the CRD's ``None`` conversion loses
+nothing; ``schemas.kruise.conversion`` folds the version differences (namespace into
+namespaceSelector, the custom-version label into ``customVersion``) the way kruise's conversion
+webhook does. A sidecar container is a full core/v1 Container (kept as JSON, only ``name`` /
+``image`` typed) plus kruise's injection and upgrade fields. Defaults are kruise's
+(``apis/apps/defaults/v1beta1.go``, ``SetDefaultsSidecarSetV1beta1``). Read by the admission
+webhook (injection) and the SidecarSet worker (updates).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from schemas.kruise.base import (
     AGE_COLUMN,
+    DEFAULTED,
     Cel,
     Int32,
     Int64,
@@ -31,11 +38,13 @@ SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION = "kruise.io/sidecarset-hash-without-im
 SIDECARSET_INJECTED_LIST_ANNOTATION = "kruise.io/sidecarset-injected-list"
 SIDECARSET_CUSTOM_VERSION_LABEL = "apps.kruise.io/sidecarset-custom-version"
 
+PodInjectPolicy = Literal["BeforeAppContainer", "AfterAppContainer"]
+
 
 class SidecarContainerUpgradeStrategy(KruiseModel):
     """How an injected sidecar is upgraded in running Pods."""
 
-    upgrade_type: Literal["ColdUpgrade", "HotUpgrade"] = "ColdUpgrade"
+    upgrade_type: Annotated[Literal["ColdUpgrade", "HotUpgrade"], DEFAULTED] = "ColdUpgrade"
     """ColdUpgrade (default: restart the container with the new image) or HotUpgrade (two containers
     take turns so the sidecar keeps serving)."""
     hot_upgrade_empty_image: str | None = None
@@ -45,8 +54,38 @@ class SidecarContainerUpgradeStrategy(KruiseModel):
 class ShareVolumePolicy(KruiseModel):
     """Whether the sidecar also mounts the app containers' volumes."""
 
-    type: Literal["enabled", "disabled"] | None = None
-    """enabled: the sidecar gets every volumeMount of the app containers."""
+    type: Annotated[Literal["enabled", "disabled"], DEFAULTED] = "disabled"
+    """enabled: the sidecar gets every volumeMount of the app containers. Default disabled."""
+
+
+class ResourceExpressions(KruiseModel):
+    """Expressions over variables ``cpu`` and ``memory`` (+ - * / max() min())."""
+
+    cpu: str | None = None
+    """CPU expression (variable ``cpu``: the sum or max of the target containers' cpu)."""
+    memory: str | None = None
+    """Memory expression (variable ``memory``: the sum or max of the target containers' memory)."""
+
+
+class ResourcesExpr(KruiseModel):
+    """How the sidecar's limits and requests are computed."""
+
+    limits: ResourceExpressions | None = None
+    """Limit expressions (a target without limits leaves the sidecar's limit unset)."""
+    requests: ResourceExpressions | None = None
+    """Request expressions."""
+
+
+class ResourcesPolicy(KruiseModel):
+    """Sidecar resources computed from the Pod's containers at Pod creation (kruise 1.9)."""
+
+    target_containers_mode: Literal["sum", "max"]
+    """Aggregate the target containers' resources by sum or max."""
+    target_containers_name_regex: str | None = None
+    """Regex of the target container names (default ``.*``; kruise sidecars excluded). No match
+    rejects the Pod."""
+    resources_expr: ResourcesExpr
+    """The expressions for limits and requests."""
 
 
 class SourceContainerNameSource(KruiseModel):
@@ -78,14 +117,20 @@ class SidecarContainer(KruiseModel):
     """Container name."""
     image: str | None = None
     """Container image."""
-    pod_inject_policy: Literal["BeforeAppContainer", "AfterAppContainer"] = "BeforeAppContainer"
+    pod_inject_policy: Annotated[PodInjectPolicy, DEFAULTED] = "BeforeAppContainer"
     """Inject before (default) or after the app containers."""
-    upgrade_strategy: SidecarContainerUpgradeStrategy = Field(default_factory=SidecarContainerUpgradeStrategy)
+    upgrade_strategy: Annotated[SidecarContainerUpgradeStrategy, DEFAULTED] = Field(
+        default_factory=SidecarContainerUpgradeStrategy
+    )
     """How the sidecar is upgraded in running Pods."""
-    share_volume_policy: ShareVolumePolicy = Field(default_factory=ShareVolumePolicy)
+    share_volume_policy: Annotated[ShareVolumePolicy, DEFAULTED] = Field(default_factory=ShareVolumePolicy)
     """Whether the sidecar mounts the app containers' volumes."""
+    share_volume_device_policy: ShareVolumePolicy | None = None
+    """Whether the sidecar also gets the app containers' volumeDevices (no default)."""
     transfer_env: list[TransferEnvVar] | None = None
     """Env vars copied from app containers."""
+    resources_policy: ResourcesPolicy | None = None
+    """Compute the sidecar's resources from the Pod's containers (not together with ``resources``)."""
 
     cel_rules = (
         Cel(
@@ -98,18 +143,25 @@ class SidecarContainer(KruiseModel):
     )
 
 
+class SidecarInitContainer(SidecarContainer):
+    """An init container injected at Pod creation; the same fields as a sidecar container."""
+
+    pod_inject_policy: Annotated[PodInjectPolicy, DEFAULTED] = "AfterAppContainer"
+    """Inject before or after (default for init containers) the app's init containers."""
+
+
 class SidecarSetUpdateStrategy(KruiseModel):
     """How injected sidecars of running Pods are updated."""
 
-    type: Literal["NotUpdate", "RollingUpdate"] = "RollingUpdate"
+    type: Annotated[Literal["NotUpdate", "RollingUpdate"], DEFAULTED] = "RollingUpdate"
     """RollingUpdate (default) or NotUpdate (inject only, never update running Pods)."""
     paused: bool = False
     """Stop updating injected Pods."""
     selector: LabelSelector | None = None
     """Update only the Pods this selector matches."""
-    partition: IntOrPercent = 0
+    partition: Annotated[IntOrPercent, DEFAULTED] = 0
     """Number or percent of Pods to leave at the old version. Default 0."""
-    max_unavailable: IntOrPercent = 1
+    max_unavailable: Annotated[IntOrPercent, DEFAULTED] = 1
     """The most Pods unavailable during the update (absolute or percent, rounded up). Default 1."""
     priority_strategy: UpdatePriorityStrategy | None = None
     """Rules that order the Pods to update."""
@@ -131,7 +183,7 @@ class SidecarSetInjectRevision(KruiseModel):
     """Inject the ControllerRevision labelled apps.kruise.io/sidecarset-custom-version=<this>."""
     revision_name: str | None = None
     """Inject this ControllerRevision."""
-    policy: Literal["Always", "Partial"] = "Always"
+    policy: Annotated[Literal["Always", "Partial"], DEFAULTED] = "Always"
     """Always (default: always inject the pinned revision) or Partial."""
 
 
@@ -149,7 +201,7 @@ class SidecarSetPatchPodMetadata(KruiseModel):
 
     annotations: dict[str, str] | None = None
     """Annotations to patch."""
-    patch_policy: Literal["Retain", "Overwrite", "MergePatchJson"] = "Retain"
+    patch_policy: Annotated[Literal["Retain", "Overwrite", "MergePatchJson"], DEFAULTED] = "Retain"
     """Retain (default: keep the Pod's value), Overwrite, or MergePatchJson (merge JSON values)."""
 
 
@@ -159,32 +211,31 @@ class SidecarSetSpec(KruiseModel):
     selector: LabelSelector | None = None
     """Pods to inject into."""
     namespace: str | None = None
-    """Only Pods in this namespace (default: all namespaces)."""
+    """v1alpha1 only (kept so the conversion loses nothing): only Pods in this namespace. kruise's
+    conversion to v1beta1 folds it into namespaceSelector (kubernetes.io/metadata.name)."""
     namespace_selector: LabelSelector | None = None
     """Only Pods in namespaces with these labels."""
-    init_containers: list[SidecarContainer] | None = None
+    init_containers: list[SidecarInitContainer] | None = None
     """Init containers injected at Pod creation only."""
     containers: list[SidecarContainer] | None = None
     """Sidecar containers."""
     volumes: list[KubeObject] | None = None
     """core/v1 Volumes added to the Pods (merged by name)."""
-    update_strategy: SidecarSetUpdateStrategy = Field(default_factory=SidecarSetUpdateStrategy)
+    update_strategy: Annotated[SidecarSetUpdateStrategy, DEFAULTED] = Field(
+        default_factory=SidecarSetUpdateStrategy
+    )
     """How injected sidecars of running Pods are updated."""
     injection_strategy: SidecarSetInjectionStrategy = Field(default_factory=SidecarSetInjectionStrategy)
     """How sidecars are injected into new Pods."""
     image_pull_secrets: list[KubeObject] | None = None
     """core/v1 LocalObjectReferences appended to the Pods' imagePullSecrets."""
-    revision_history_limit: NonNegativeInt32 = 10
+    revision_history_limit: Annotated[NonNegativeInt32, DEFAULTED] = 10
     """How many old ControllerRevisions to keep. Default 10."""
     patch_pod_metadata: list[SidecarSetPatchPodMetadata] | None = None
     """Annotations the SidecarSet writes onto Pods."""
-
-    cel_rules = (
-        Cel(
-            "!has(self.namespace) || !has(self.namespaceSelector)",
-            "namespace and namespaceSelector are mutually exclusive",
-        ),
-    )
+    custom_version: str | None = None
+    """v1beta1: copied to the SidecarSet's ControllerRevisions as label
+    apps.kruise.io/sidecarset-custom-version (v1alpha1 keeps it in that label on the SidecarSet)."""
 
 
 class SidecarSetStatus(KruiseModel):
@@ -211,7 +262,7 @@ class SidecarSet(KruiseResource):
 
     info = ResourceInfo(
         group="apps.kruise.io",
-        versions=("v1alpha1",),
+        versions=("v1beta1", "v1alpha1"),
         kind="SidecarSet",
         plural="sidecarsets",
         scope="Cluster",

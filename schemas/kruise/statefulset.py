@@ -2,7 +2,11 @@
 
 Follows kruise-api ``apps/v1beta1/statefulset_types.go``: upstream StatefulSet semantics plus
 in-place update, maxUnavailable for parallel rollouts, reserved ordinals, lifecycle hooks and
-PVC retention. Defaults are kruise's. Used by the StatefulSet worker's planner.
+PVC retention. Defaults are kruise's (``apis/apps/defaults/v1beta1.go``, ``SetDefaultsStatefulSet``);
+the CRD stores those marked ``DEFAULTED``. Left to the admission webhook because they are
+conditional: ``rollingUpdate`` created when absent under type RollingUpdate, PVC retention
+Retain/Retain (gate StatefulSetAutoDeletePVC) and volumeClaimUpdateStrategy OnDelete (gate
+StatefulSetAutoResizePVCGate). Used by the StatefulSet worker's planner.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pydantic import Field
 
 from schemas.kruise.base import (
     AGE_COLUMN,
+    DEFAULTED,
     Bounds,
     Cel,
     Format,
@@ -67,12 +72,12 @@ class UnorderedUpdateStrategy(KruiseModel):
 class RollingUpdateStatefulSetStrategy(KruiseModel):
     """Parameters of a RollingUpdate."""
 
-    partition: NonNegativeInt32 = 0
+    partition: Annotated[NonNegativeInt32, DEFAULTED] = 0
     """Pods with an ordinal >= partition are updated (replicas - partition Pods). Default 0."""
-    max_unavailable: IntOrPercent = 1
+    max_unavailable: Annotated[IntOrPercent, DEFAULTED] = 1
     """The most Pods unavailable during the update (absolute or percent, rounded down); only with
     Parallel podManagementPolicy. Default 1."""
-    pod_update_policy: PodUpdatePolicy = "ReCreate"
+    pod_update_policy: Annotated[PodUpdatePolicy, DEFAULTED] = "ReCreate"
     """ReCreate, InPlaceIfPossible or InPlaceOnly. Default ReCreate."""
     paused: bool = False
     """Stop updating Pods."""
@@ -83,6 +88,7 @@ class RollingUpdateStatefulSetStrategy(KruiseModel):
     min_ready_seconds: Annotated[
         Int32,
         Cel("self >= 0 && self <= 300", "minReadySeconds must be between 0 and 300"),
+        DEFAULTED,
     ] = 0
     """Seconds an updated Pod must be ready to count as available. Default 0, max 300."""
 
@@ -90,7 +96,7 @@ class RollingUpdateStatefulSetStrategy(KruiseModel):
 class StatefulSetUpdateStrategy(KruiseModel):
     """How Pods are updated when the template changes."""
 
-    type: Literal["RollingUpdate", "OnDelete"] = "RollingUpdate"
+    type: Annotated[Literal["RollingUpdate", "OnDelete"], DEFAULTED] = "RollingUpdate"
     """RollingUpdate (default) or OnDelete (update a Pod only when it is deleted)."""
     rolling_update: RollingUpdateStatefulSetStrategy = Field(default_factory=RollingUpdateStatefulSetStrategy)
     """Parameters of a RollingUpdate."""
@@ -129,7 +135,7 @@ class StatefulSetOrdinals(KruiseModel):
 class StatefulSetSpec(KruiseModel):
     """The desired state of an Advanced StatefulSet."""
 
-    replicas: NonNegativeInt32 = 1
+    replicas: Annotated[NonNegativeInt32, DEFAULTED] = 1
     """Desired number of Pods. Default 1."""
     selector: LabelSelector
     """Label query over Pods counted as replicas. It must match the Pod template's labels."""
@@ -141,11 +147,13 @@ class StatefulSetSpec(KruiseModel):
     """How PVCs follow volumeClaimTemplates changes."""
     service_name: str | None = None
     """The headless Service governing the set; Pods get DNS names <pod>.<serviceName>."""
-    pod_management_policy: PodManagementPolicy = "OrderedReady"
+    pod_management_policy: Annotated[PodManagementPolicy, DEFAULTED] = "OrderedReady"
     """OrderedReady (default: one by one in ordinal order, waiting for Ready) or Parallel."""
-    update_strategy: StatefulSetUpdateStrategy = Field(default_factory=StatefulSetUpdateStrategy)
+    update_strategy: Annotated[StatefulSetUpdateStrategy, DEFAULTED] = Field(
+        default_factory=StatefulSetUpdateStrategy
+    )
     """How Pods are updated when the template changes."""
-    revision_history_limit: NonNegativeInt32 = 10
+    revision_history_limit: Annotated[NonNegativeInt32, DEFAULTED] = 10
     """How many old ControllerRevisions to keep. Default 10."""
     reserve_ordinals: Annotated[list[ReservedOrdinal], Bounds(max_items=1024)] | None = None
     """Ordinals to skip (numbers or ranges like '3-5'); replicas still counts running Pods."""

@@ -13,6 +13,8 @@ from pydantic import Field
 
 from schemas.kruise.base import (
     AGE_COLUMN,
+    DEFAULTED,
+    UNDEFAULTED,
     Bounds,
     Cel,
     Int32,
@@ -42,8 +44,8 @@ class CloneSetTemplateSpec(KruiseModel):
 
     metadata: KubeObject = Field(default_factory=dict)
     """Labels and annotations of the subset workload."""
-    spec: CloneSetSpec
-    """The subset CloneSet's spec."""
+    spec: Annotated[CloneSetSpec, UNDEFAULTED]
+    """The subset CloneSet's spec (defaulted when the CloneSet is created, not here)."""
 
 
 class AdvancedStatefulSetTemplateSpec(KruiseModel):
@@ -51,8 +53,8 @@ class AdvancedStatefulSetTemplateSpec(KruiseModel):
 
     metadata: KubeObject = Field(default_factory=dict)
     """Labels and annotations of the subset workload."""
-    spec: StatefulSetSpec
-    """The subset Advanced StatefulSet's spec."""
+    spec: Annotated[StatefulSetSpec, UNDEFAULTED]
+    """The subset Advanced StatefulSet's spec (defaulted when the workload is created, not here)."""
 
 
 class SubsetTemplate(KruiseModel):
@@ -115,8 +117,12 @@ class AdaptiveUnitedDeploymentStrategy(KruiseModel):
 
     reschedule_critical_seconds: Int32 = 30
     """Seconds a Pod may stay unschedulable before it moves to another subset. Default 30."""
-    unschedulable_last_seconds: Int32 = 300
-    """Seconds a subset stays marked unschedulable. Default 300."""
+    unschedulable_duration: Int32 = 300
+    """Seconds a subset stays marked unschedulable before it may take Pods again. Default 300
+    (kruise 1.9 renamed ``unschedulableLastSeconds`` to this)."""
+    reserve_unschedulable_pods: bool = False
+    """Keep Pods that cannot be scheduled and run a temporary substitute in another subset,
+    deleted once the kept Pod is ready (Pods get label apps.kruise.io/united-deployment-reserved-pod)."""
 
 
 class UnitedDeploymentScheduleStrategy(KruiseModel):
@@ -149,9 +155,9 @@ class ManualUpdate(KruiseModel):
 class UnitedDeploymentUpdateStrategy(KruiseModel):
     """How subsets are updated."""
 
-    type: Literal["Manual"] = "Manual"
+    type: Annotated[Literal["Manual"], DEFAULTED] = "Manual"
     """Manual (the only type): partitions per subset."""
-    manual_update: ManualUpdate | None = None
+    manual_update: Annotated[ManualUpdate, DEFAULTED] = Field(default_factory=ManualUpdate)
     """Per-subset partitions."""
 
 
@@ -159,16 +165,18 @@ class UnitedDeploymentSpec(KruiseModel):
     """The desired state of a UnitedDeployment."""
 
     replicas: NonNegativeInt32 = 1
-    """Total Pods across subsets. Default 1."""
+    """Total Pods across subsets. kruise stores no default (unset: the subsets' own replicas)."""
     selector: LabelSelector
     """Label query over the Pods. It must match the template's Pod labels."""
     template: SubsetTemplate = Field(default_factory=SubsetTemplate)
     """The workload each subset runs."""
     topology: Topology = Field(default_factory=Topology)
     """The subsets."""
-    update_strategy: UnitedDeploymentUpdateStrategy = Field(default_factory=UnitedDeploymentUpdateStrategy)
+    update_strategy: Annotated[UnitedDeploymentUpdateStrategy, DEFAULTED] = Field(
+        default_factory=UnitedDeploymentUpdateStrategy
+    )
     """How subsets are updated."""
-    revision_history_limit: NonNegativeInt32 = 10
+    revision_history_limit: Annotated[NonNegativeInt32, DEFAULTED] = 10
     """How many old ControllerRevisions to keep. Default 10."""
 
 
@@ -179,8 +187,12 @@ class UnitedDeploymentSubsetStatus(KruiseModel):
     """Subset name."""
     replicas: Int32 = 0
     """Replicas of the subset."""
+    ready_replicas: Int32 = 0
+    """Ready replicas of the subset."""
     partition: Int32 = 0
     """Partition of the subset."""
+    reserved_pods: Int32 = 0
+    """Pods of the subset kept while unschedulable (reserveUnschedulablePods)."""
     conditions: list[Condition] | None = None
     """Subset conditions (Schedulable)."""
 
@@ -205,6 +217,8 @@ class UnitedDeploymentStatus(KruiseModel):
     """Pods across subsets."""
     updated_replicas: Int32 = 0
     """Pods at the latest revision."""
+    reserved_pods: Int32 = 0
+    """Pods kept while unschedulable (reserveUnschedulablePods)."""
     updated_ready_replicas: Int32 = 0
     """Ready Pods at the latest revision."""
     collision_count: Int32 | None = None
@@ -216,7 +230,7 @@ class UnitedDeploymentStatus(KruiseModel):
     subset_statuses: list[UnitedDeploymentSubsetStatus] | None = None
     """State of each subset."""
     conditions: list[Condition] | None = None
-    """Conditions (SubsetProvisioned, SubsetUpdated, SubsetFailure)."""
+    """Conditions (SubsetProvisioned, SubsetUpdated, SubsetFailure, UnitedDeploymentUpdated)."""
     update_status: UpdateStatus | None = None
     """Progress of the update."""
     label_selector: str | None = None

@@ -1,12 +1,15 @@
 """The CloneSet planner's configuration: kruise's feature gates and flags, as an argument.
 
-The shell builds one :class:`PlannerConfig` from flags / environment at start-up and passes
-it to every ``plan`` call; planners never read gates or the environment themselves.
+The shell builds one :class:`PlannerConfig` from flags / environment at start-up
+(:func:`planner_config` from ``flotilla worker cloneset --feature-gates``) and passes it to every
+``plan`` call; planners never read gates or the environment themselves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from flotilla.runtime.features import Feature, FeatureGates
 
 
 @dataclass(frozen=True)
@@ -23,3 +26,15 @@ class PlannerConfig:
     """``--cloneset-scaling-exclude-preparing-delete``: PreparingDelete pods do not count toward replicas."""
     initial_batch_size: int = 1
     """Slow start: size of the first batch of pod creations (then 2x, 4x, ...)."""
+
+
+def planner_config(gates: FeatureGates, base: PlannerConfig | None = None) -> PlannerConfig:
+    """``base`` (default: all defaults) with the fields that mirror a kruise gate set from ``gates``."""
+    base = base or PlannerConfig()
+    return PlannerConfig(
+        short_hash_label=gates[Feature.CLONE_SET_SHORT_HASH],
+        partition_rollback=gates[Feature.CLONE_SET_PARTITION_ROLLBACK],
+        preparing_update_as_update=gates[Feature.PREPARING_UPDATE_AS_UPDATE],
+        scaling_exclude_preparing_delete=base.scaling_exclude_preparing_delete,
+        initial_batch_size=base.initial_batch_size,
+    )

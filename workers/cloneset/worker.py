@@ -23,7 +23,7 @@ from flotilla.runtime.kube import JsonObject as KubeJson
 from schemas.bus.envelope import KeyParts
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.act import FIELD_MANAGER, act
-from workers.cloneset.config import PlannerConfig
+from workers.cloneset.config import PlannerConfig, planner_config
 from workers.cloneset.kube_json import text, uid_of
 from workers.cloneset.lowering import (
     CLONESETS,
@@ -99,6 +99,7 @@ WORKER: WorkerType[CloneSetSnapshot, PlannerConfig] = WorkerType(
     observe=observe,
     plan=plan,
     config=PlannerConfig(),
+    configure=planner_config,
     act=act,
     has_status=True,
     field_manager=FIELD_MANAGER,

@@ -3,7 +3,9 @@
 The type is found as ``workers.<type>:WORKER`` (a ``WorkerType``), or from ``--plugin
 module:ATTR`` (any importable module; the current directory is importable, so
 ``--plugin tests.support.testcm:WORKER`` works from the checkout). Registered in
-``flotilla/cli.py``'s ``SUBCOMMAND_MODULES``.
+``flotilla/cli.py``'s ``SUBCOMMAND_MODULES``. ``--feature-gates`` (default: env
+``FLOTILLA_FEATURE_GATES``) takes kruise's gates (``flotilla.runtime.features``); the type's
+``configure`` turns them into its planner config.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flotilla.runtime.features import (
+    FEATURE_GATES_ENV,
+    FeatureGateError,
+    FeatureGates,
+    feature_gates_from_flag,
+)
 from flotilla.runtime.logs import setup_logging
 from workers.runtime.consumer import RuntimeOptions
 from workers.runtime.contract import WorkerType
@@ -43,6 +51,19 @@ def load_worker(worker_type: str, plugin: str | None) -> WorkerType[Any, Any]:
     if worker.name != worker_type:
         raise SystemExit(f"flotilla worker: {module_name} defines type {worker.name!r}, not {worker_type!r}")
     return worker
+
+
+def _feature_gates_arg(text: str) -> FeatureGates:
+    try:
+        return feature_gates_from_flag(text)
+    except FeatureGateError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def configured_worker(args: argparse.Namespace) -> WorkerType[Any, Any]:
+    """The worker type of the parsed ``flotilla worker`` arguments, its config built from the gates."""
+    worker = load_worker(args.type, args.plugin)
+    return worker.with_feature_gates(args.feature_gates)
 
 
 def register(subparsers: Any) -> None:
@@ -72,12 +93,20 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--backoff-max", type=float, default=defaults.backoff_max, help="seconds")
     parser.add_argument("--shutdown-grace", type=float, default=defaults.shutdown_grace, help="seconds")
     parser.add_argument("--log-level", default=None, help="default: $FLOTILLA_LOG_LEVEL or INFO")
+    parser.add_argument(
+        "--feature-gates",
+        type=_feature_gates_arg,
+        default=os.environ.get(FEATURE_GATES_ENV, ""),
+        metavar="A=true,B=false",
+        help="kruise v1.9.1 feature gates (AllAlpha, AllBeta and every kruise gate name); "
+        f"default: ${FEATURE_GATES_ENV}, else kruise's defaults",
+    )
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
-    worker = load_worker(args.type, args.plugin)
+    worker = configured_worker(args)
     options = RuntimeOptions(
         concurrency=args.concurrency,
         batch=args.batch,

@@ -17,9 +17,10 @@ at once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
+from flotilla.runtime.features import FeatureGates
 from flotilla.runtime.kube import KubeClient, Resource
 from schemas.bus.envelope import KeyParts
 from schemas.bus.subjects import check_worker_type
@@ -65,9 +66,18 @@ class WorkerType(Generic[Snapshot, Config]):
     act: Callable[[KubeClient, Snapshot, Plan], Awaitable[None]] | None = None
     has_status: bool = True
     field_manager: str = field(default="")
+    configure: Callable[[FeatureGates, Config], Config] | None = None
+    """Builds the planner config from kruise's feature gates (``flotilla worker --feature-gates``),
+    given ``config`` as the base; ``None``: the type has no gated behaviour."""
 
     def __post_init__(self) -> None:
         check_worker_type(self.name)
+
+    def with_feature_gates(self, gates: FeatureGates) -> WorkerType[Snapshot, Config]:
+        """This type with its config rebuilt from ``gates`` (unchanged if it has no ``configure``)."""
+        if self.configure is None:
+            return self
+        return replace(self, config=self.configure(gates, self.config))
 
     @property
     def manager(self) -> str:

@@ -532,3 +532,29 @@ def test_a_bad_value_fails_with_the_schema_message(values: dict[str, object], me
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema(s)" in result.stderr
     assert message in result.stderr, result.stderr
+
+
+def _worker_env(objects: list[Manifest], worker_type: str) -> dict[str, Any]:
+    deployment = named(objects, "Deployment", f"flotilla-worker-{worker_type}")
+    return env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+
+
+def test_feature_gates_global_and_per_type(default_objects: list[Manifest]) -> None:
+    assert "FLOTILLA_FEATURE_GATES" not in _worker_env(default_objects, "cloneset"), "kruise's defaults"
+    values_yaml = {"featureGates": "AllAlpha=true,AllBeta=true", "workers": {"sidecarset": SIDECARSET_TYPE}}
+    objects = render(values_yaml=values_yaml)
+    assert _worker_env(objects, "cloneset")["FLOTILLA_FEATURE_GATES"] == "AllAlpha=true,AllBeta=true"
+    assert _worker_env(objects, "sidecarset")["FLOTILLA_FEATURE_GATES"] == "AllAlpha=true,AllBeta=true"
+    override = {**SIDECARSET_TYPE, "featureGates": "EnableSortSidecarContainerByName=true"}
+    objects = render(values_yaml={**values_yaml, "workers": {"sidecarset": override}})
+    assert _worker_env(objects, "cloneset")["FLOTILLA_FEATURE_GATES"] == "AllAlpha=true,AllBeta=true"
+    assert (
+        _worker_env(objects, "sidecarset")["FLOTILLA_FEATURE_GATES"]
+        == "EnableSortSidecarContainerByName=true"
+    )
+
+
+def test_malformed_feature_gates_fail_the_install() -> None:
+    result = render_text({"featureGates": "PreparingUpdateAsUpdate"}, check=False)
+    assert result.returncode != 0
+    assert "featureGates" in result.stderr

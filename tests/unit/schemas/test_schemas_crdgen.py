@@ -110,3 +110,76 @@ def test_rendered_yaml_has_no_anchors() -> None:
         assert "&id" not in text
         assert "*id" not in text
         yaml.safe_load(text)
+
+
+# kruise v1.9.1 config/crd/bases: served versions and the storage one (first here) of every kind
+# Flotilla ships (docs/kruise-1.9-delta section 1).
+KRUISE_VERSIONS = {
+    "CloneSet": ["v1alpha1"],
+    "StatefulSet": ["v1beta1", "v1alpha1"],
+    "SidecarSet": ["v1beta1", "v1alpha1"],
+    "UnitedDeployment": ["v1alpha1"],
+    "BroadcastJob": ["v1beta1", "v1alpha1"],
+    "AdvancedCronJob": ["v1beta1", "v1alpha1"],
+    "ContainerRecreateRequest": ["v1alpha1"],
+    "ImagePullJob": ["v1beta1", "v1alpha1"],
+    "NodeImage": ["v1beta1", "v1alpha1"],
+    "PodUnavailableBudget": ["v1alpha1"],
+}
+
+
+@pytest.mark.parametrize("resource", ALL_RESOURCES, ids=lambda r: r.info.kind)
+def test_versions_and_storage_are_kruises(resource: Any) -> None:
+    crd = build_crd(resource)
+    versions = crd["spec"]["versions"]
+    expected = KRUISE_VERSIONS[resource.info.kind]
+    assert [v["name"] for v in versions] == expected
+    assert [v["name"] for v in versions if v["storage"]] == [expected[0]]
+    assert all(v["served"] for v in versions)
+    assert crd["spec"]["conversion"] == {"strategy": "None"}, "no conversion webhook yet (docs/schemas.md)"
+
+
+def test_per_version_models() -> None:
+    acj = build_crd(resource_for("apps.kruise.io/v1beta1", "AdvancedCronJob"))
+    templates = {
+        v["name"]: v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["template"][
+            "properties"
+        ]
+        for v in acj["spec"]["versions"]
+    }
+    assert "imageListPullJobTemplate" in templates["v1beta1"]
+    assert "imageListPullJobTemplate" not in templates["v1alpha1"]
+    ipj = build_crd(resource_for("apps.kruise.io/v1beta1", "ImagePullJob"))
+    columns = {v["name"]: [c["name"] for c in v["additionalPrinterColumns"]] for v in ipj["spec"]["versions"]}
+    # kruise's v1beta1 ImagePullJob CRD dropped the MESSAGE column
+    assert columns == {
+        "v1beta1": ["TOTAL", "ACTIVE", "SUCCEED", "FAILED", "AGE"],
+        "v1alpha1": ["TOTAL", "ACTIVE", "SUCCEED", "FAILED", "AGE", "MESSAGE"],
+    }
+    assert resource_for("apps.kruise.io/v1alpha1", "AdvancedCronJob").info.versions == ("v1alpha1",)
+
+
+def test_defaults_only_where_marked() -> None:
+    spec = build_crd(CloneSet)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    strategy = spec["properties"]["updateStrategy"]
+    assert strategy["default"] == {}
+    assert {k: v.get("default") for k, v in strategy["properties"].items() if "default" in v} == {
+        "type": "ReCreate",
+        "partition": 0,
+        "maxUnavailable": "20%",
+        "maxSurge": 0,
+    }
+    assert spec["properties"]["replicas"]["default"] == 1
+    assert "default" not in spec["properties"]["minReadySeconds"], "a Go zero value kruise never writes"
+    assert "default" not in spec["properties"]["scaleStrategy"]
+    assert "default" not in strategy["properties"]["paused"]
+    ud = build_crd(resource_for("apps.kruise.io/v1alpha1", "UnitedDeployment"))["spec"]["versions"][0]
+    clone_template = ud["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["template"][
+        "properties"
+    ]["cloneSetTemplate"]["properties"]["spec"]
+    assert "default:" not in yaml.safe_dump(clone_template), "templates are defaulted by their own kind"
+    for resource in ALL_RESOURCES:
+        status = build_crd(resource)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+            "status"
+        ]
+        assert "default:" not in yaml.safe_dump(status), f"{resource.info.kind} status has a default"

@@ -33,7 +33,9 @@ def _say(message: str) -> None:
     print(f"[flotilla] {message}", file=sys.stderr, flush=True)
 
 
-def _flotilla_process(env: DevEnvironment, name: str, args: list[str], extra_env: dict[str, str]) -> int:
+def _flotilla_process(
+    env: DevEnvironment, name: str, args: list[str], extra_env: dict[str, str], detached: bool = True
+) -> int:
     http_port = free_port()
     process_env = dict(os.environ)
     process_env.update(
@@ -48,7 +50,7 @@ def _flotilla_process(env: DevEnvironment, name: str, args: list[str], extra_env
         [sys.executable, "-m", "flotilla.cli", *args],
         env.run_dir / "logs" / f"{name}.log",
         env=process_env,
-        detached=True,
+        detached=detached,
     )
     process.start()
     process.wait_until(lambda: _http_ok(f"http://{LOOPBACK}:{http_port}/readyz"), 60, "ready (/readyz)")
@@ -63,8 +65,12 @@ def _http_ok(url: str) -> bool:
         return bool(response.status == 200)
 
 
-def start_flotilla(env: DevEnvironment, extra_env: dict[str, str] | None = None) -> None:
-    """Install the CRDs, start the watcher and a CloneSet worker, apply the sample."""
+def start_flotilla(
+    env: DevEnvironment, extra_env: dict[str, str] | None = None, *, sample: bool = True, detached: bool = True
+) -> None:
+    """Install the CRDs, start the watcher and a CloneSet worker, apply the sample (unless
+    `sample` is False; `make conformance` runs kruise's specs instead). Processes that are not
+    `detached` die with the caller."""
     extra = extra_env or {}
     env.kubectl("apply", "--server-side", "-f", str(CRDS))
     env.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
@@ -74,8 +80,11 @@ def start_flotilla(env: DevEnvironment, extra_env: dict[str, str] | None = None)
         "watcher",
         ["watcher", "--types", "cloneset", "--lease-namespace", "default", "--lease-name", "flotilla-dev"],
         extra,
+        detached,
     )
-    _flotilla_process(env, "worker-cloneset", ["worker", "cloneset"], extra)
+    _flotilla_process(env, "worker-cloneset", ["worker", "cloneset"], extra, detached)
+    if not sample:
+        return
     env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(SAMPLE))
     _say(f"applied the sample CloneSet {SAMPLE_NAMESPACE}/{SAMPLE_NAME} from {SAMPLE}")
 

@@ -66,7 +66,11 @@ def _http_ok(url: str) -> bool:
 
 
 def start_flotilla(
-    env: DevEnvironment, extra_env: dict[str, str] | None = None, *, sample: bool = True, detached: bool = True
+    env: DevEnvironment,
+    extra_env: dict[str, str] | None = None,
+    *,
+    sample: bool = True,
+    detached: bool = True,
 ) -> None:
     """Install the CRDs, start the watcher and a CloneSet worker, apply the sample (unless
     `sample` is False; `make conformance` runs kruise's specs instead). Processes that are not

@@ -19,7 +19,7 @@ import pytest
 
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.newpod import write_revision_labels
-from workers.cloneset.revisions import HASH_LABEL, encode_data, new_revision, revision_data, same_template
+from workers.cloneset.revisions import encode_data, new_revision, revision_data, same_template
 
 pytestmark = pytest.mark.unit
 
@@ -59,7 +59,10 @@ def test_revision_name_hash_and_data_are_kruise_s(path: Path) -> None:
         assert ours["data"] == kruise_revision["data"], f"{step}: revision data differs from kruise's"
         assert encode_data(revision_data(cloneset.spec.template)) == encode_data(kruise_revision["data"])
         assert ours["metadata"]["name"] == kruise_revision["name"], f"{step}: revision name (hash) differs"
-        assert ours["metadata"]["labels"][HASH_LABEL] == kruise_revision["labels"][HASH_LABEL]
+        assert ours["metadata"]["labels"] == kruise_revision["labels"], f"{step}: revision labels differ"
+        assert ours["metadata"]["annotations"] == kruise_revision["annotations"], (
+            f"{step}: annotations differ"
+        )
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])

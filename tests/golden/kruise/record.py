@@ -73,6 +73,7 @@ def _revisions(env: DevEnvironment, name: str, uid: str) -> list[dict[str, Any]]
         {
             "name": r["metadata"]["name"],
             "labels": r["metadata"].get("labels", {}),
+            "annotations": r["metadata"].get("annotations", {}),
             "revision": r["revision"],
             "data": r["data"],
         }
@@ -84,7 +85,7 @@ def record_one(
     env: DevEnvironment, name: str, cloneset: dict[str, Any], update: dict[str, str]
 ) -> dict[str, Any]:
     submitted = json.loads(json.dumps(cloneset))
-    env.kubectl("apply", "-f", "-", input=json.dumps(submitted))
+    env.kubectl("create", "-f", "-", input=json.dumps(submitted))
     replicas = int(submitted["spec"]["replicas"])
     first = _snapshot_with_pods(env, _wait_rolled(env, name, replicas))
     stored = _get(env, "cloneset", name)

@@ -92,14 +92,17 @@ def _apply(env: DevEnvironment, documents: Iterable[dict[str, Any]]) -> None:
 
 
 def install(env: DevEnvironment, source: Path) -> None:
-    """kruise's namespace, CRDs and webhook configurations."""
+    """kruise's namespaces, CRDs and webhook configurations."""
     namespace = {
         "apiVersion": "v1",
         "kind": "Namespace",
         # config/manager's namespace label: kruise's pod webhook leaves this namespace alone.
         "metadata": {"name": NAMESPACE, "labels": {"control-plane": "controller-manager"}},
     }
-    _apply(env, [namespace])
+    # config/default's own resource: the namespace kruise keeps image-pull secrets in; its
+    # ImagePullJob controller fails (and holds the jobs' finalizers) without it.
+    daemon_config = _documents(source / "config" / "default" / "kruise-daemon-config.yaml")
+    _apply(env, [namespace, *daemon_config])
     _apply(env, crd_manifests(source))
     env.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     _apply(env, webhook_manifests(source))

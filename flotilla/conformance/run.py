@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -198,5 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--markdown", action="store_true", help="print docs/conformance.md's table")
     report.set_defaults(func=_report)
     args = parser.parse_args(argv)
+    # `kill` (SIGTERM) unwinds like Ctrl-C, so the control plane and ginkgo are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     code: int = args.func(args)
     return code

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick clean
+.PHONY: demo test bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick conformance clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -40,6 +40,11 @@ unit: bootstrap
 ## The whole suite: lint, types, unit and integration tests on a real control plane and NATS.
 test: tools lint typecheck
 	@scripts/run-tests.sh
+
+## kruise v1.9.1's own e2e specs of the implemented kinds against Flotilla (docs/conformance.md);
+## BASELINE=kruise runs them against kruise-manager v1.9.1 and records docs/conformance/kruise-*.json.
+conformance: tools
+	@$(VENV)/python -m flotilla.conformance run $(if $(BASELINE),--baseline $(BASELINE)) $(if $(KINDS),--kinds $(KINDS))
 
 ## Benchmarks (numbers and how to read them: docs/benchmarks.md).
 bench-bus: tools

@@ -37,6 +37,8 @@ CONTROL_PLANE_BINARIES = (
     "kwok",
 )
 
+DEFAULT_STORAGE_CLASS = "standard"
+
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
@@ -59,6 +61,12 @@ class ClusterConfig:
     #: (kwok Stage delays); None: nothing, a bound pod is Ready at once.
     kubelet_delays: kwok_nodes.KubeletDelays | None = None
     startup_timeout: float = 90.0
+    #: kube-controller-manager provisions hostPath PersistentVolumes (``--enable-hostpath-provisioner``)
+    #: and a default StorageClass ``standard`` names that provisioner, so PVCs bind (kruise's PVC specs).
+    hostpath_provisioner: bool = False
+    #: kwok gives each container a ``containerID`` that changes when it restarts (kruise's
+    #: in-place specs compare them).
+    container_ids: bool = False
 
 
 @dataclass
@@ -110,6 +118,8 @@ class LocalCluster:
             self._start_kwok()
             kwok_nodes.create_nodes(self, self.config.nodes, self.config.zones, self.config.pods_per_node)
             self._wait_nodes_ready()
+            if self.config.hostpath_provisioner:
+                self._create_default_storage_class()
         except BaseException:
             self.stop()
             raise
@@ -253,8 +263,24 @@ class LocalCluster:
                 f"--cluster-signing-key-file={self.pki.ca.key}",
                 "--v=1",
                 *self._qps_flags(),
+                *(["--enable-hostpath-provisioner=true"] if self.config.hostpath_provisioner else []),
             ],
         )
+
+    def _create_default_storage_class(self) -> None:
+        """The default StorageClass for kube-controller-manager's hostPath provisioner."""
+        storage_class = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {
+                "name": DEFAULT_STORAGE_CLASS,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "kubernetes.io/host-path",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+        }
+        self.api_request("POST", "/apis/storage.k8s.io/v1/storageclasses", storage_class)
 
     def _start_scheduler(self) -> None:
         kubeconfig = self.run_dir / "kube-scheduler.kubeconfig"
@@ -284,7 +310,11 @@ class LocalCluster:
 
     def _start_kwok(self) -> None:
         config_path = kwok_nodes.write_kwok_config(
-            self.run_dir, self.config.kwok_stages, self.config.client_qps, self.config.kubelet_delays
+            self.run_dir,
+            self.config.kwok_stages,
+            self.config.client_qps,
+            self.config.kubelet_delays,
+            container_ids=self.config.container_ids,
         )
         port = free_port()
         proc = self._spawn(

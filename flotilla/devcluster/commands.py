@@ -62,7 +62,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     traces.set_defaults(func=_traces)
 
     tools = dev_sub.add_parser("tools", help="find or build (once) the control plane binaries")
-    tools.add_argument("binaries", nargs="*", default=[*CONTROL_PLANE_BINARIES, "helm", "jaeger"])
+    tools.add_argument(
+        "binaries",
+        nargs="*",
+        default=[*CONTROL_PLANE_BINARIES, "helm", "jaeger", "kruise-e2e.test", "ginkgo"],
+    )
     tools.set_defaults(func=_tools)
 
 

@@ -36,7 +36,12 @@ def _say(message: str) -> None:
 
 
 def _flotilla_process(
-    env: DevEnvironment, name: str, args: list[str], extra_env: dict[str, str], nats_user: str
+    env: DevEnvironment,
+    name: str,
+    args: list[str],
+    extra_env: dict[str, str],
+    nats_user: str,
+    detached: bool = True,
 ) -> int:
     http_port = free_port()
     process_env = dict(os.environ)
@@ -52,7 +57,7 @@ def _flotilla_process(
         [sys.executable, "-m", "flotilla.cli", *args],
         env.run_dir / "logs" / f"{name}.log",
         env=process_env,
-        detached=True,
+        detached=detached,
     )
     process.start()
     process.wait_until(lambda: _http_ok(f"http://{LOOPBACK}:{http_port}/readyz"), 60, "ready (/readyz)")
@@ -67,8 +72,16 @@ def _http_ok(url: str) -> bool:
         return bool(response.status == 200)
 
 
-def start_flotilla(env: DevEnvironment, extra_env: dict[str, str] | None = None) -> None:
-    """Install the CRDs, start the watcher and a CloneSet worker, apply the sample."""
+def start_flotilla(
+    env: DevEnvironment,
+    extra_env: dict[str, str] | None = None,
+    *,
+    sample: bool = True,
+    detached: bool = True,
+) -> None:
+    """Install the CRDs, start the watcher and a CloneSet worker, apply the sample (unless
+    `sample` is False; `make conformance` runs kruise's specs instead). Processes that are not
+    `detached` die with the caller."""
     extra = extra_env or {}
     env.kubectl("apply", "--server-side", "-f", str(CRDS))
     env.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
@@ -79,8 +92,11 @@ def start_flotilla(env: DevEnvironment, extra_env: dict[str, str] | None = None)
         ["watcher", "--types", "cloneset", "--lease-namespace", "default", "--lease-name", "flotilla-dev"],
         extra,
         WATCHER_USER,
+        detached,
     )
-    _flotilla_process(env, "worker-cloneset", ["worker", "cloneset"], extra, worker_user("cloneset"))
+    _flotilla_process(env, "worker-cloneset", ["worker", "cloneset"], extra, worker_user("cloneset"), detached)
+    if not sample:
+        return
     env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(SAMPLE))
     _say(f"applied the sample CloneSet {SAMPLE_NAMESPACE}/{SAMPLE_NAME} from {SAMPLE}")
 

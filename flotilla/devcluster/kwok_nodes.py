@@ -113,6 +113,7 @@ _READY_CONDITION = """\
 - {type: Ready, status: {{ if $ready }}"True"{{ else }}"False"{{ end }}, lastTransitionTime: {{ $now | Quote }}{{ if not $ready }}, reason: ReadinessGatesNotReady{{ end }}}
 """
 
+
 _CONTAINER_STATUSES = """\
 containerStatuses:
 {{ range $c := .spec.containers }}
@@ -127,6 +128,27 @@ containerStatuses:
   state: {running: {startedAt: {{ $now | Quote }}}}
 {{ end }}
 """
+
+_IMAGE_ID_LINE = '  imageID: {{ printf "kwok://%s" $c.image | Quote }}\n'
+
+#: A container's ID, ``kwok://<pod uid>/<name>/<restart count>``: it changes when the
+#: container restarts, as a runtime's does.
+_CONTAINER_ID_LINE = (
+    '  containerID: {{ if $swapped }}{{ printf "kwok://%s/%s/%v" $root.metadata.uid $c.name (add $restarts 1)'
+    ' | Quote }}{{ else }}{{ printf "kwok://%s/%s/%v" $root.metadata.uid $c.name $restarts | Quote }}{{ end }}\n'
+)
+
+
+def _container_statuses(container_ids: bool) -> str:
+    """``containerStatuses`` lines, with a ``containerID`` per container when asked."""
+    if not container_ids:
+        return _CONTAINER_STATUSES
+    return _CONTAINER_STATUSES.replace(_IMAGE_ID_LINE, _IMAGE_ID_LINE + _CONTAINER_ID_LINE)
+
+
+def _pod_running_status(container_ids: bool) -> str:
+    return _POD_RUNNING_STATUS.replace(_CONTAINER_STATUSES, _container_statuses(container_ids))
+
 
 _POD_RUNNING_STATUS = (
     "{{ $now := Now }}\n"
@@ -200,9 +222,12 @@ def _stage(
     return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage", "metadata": {"name": name}, "spec": spec}
 
 
-def default_stages(delays: KubeletDelays | None = None) -> list[dict[str, object]]:
+def default_stages(
+    delays: KubeletDelays | None = None, *, container_ids: bool = False
+) -> list[dict[str, object]]:
     """Flotilla's node and pod lifecycle for kwok (see the module docstring); ``delays``
-    delays the pod start and the in-place container restart."""
+    delays the pod start and the in-place container restart; ``container_ids`` gives the
+    containers IDs that change on restart."""
     delays = delays or KubeletDelays()
     ready_status = '.status.conditions.[] | select( .type == "Ready" ) | .status'
     not_deleted: dict[str, object] = {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}
@@ -221,7 +246,7 @@ def default_stages(delays: KubeletDelays | None = None) -> list[dict[str, object
                 {"key": ".spec.nodeName", "operator": "Exists"},
                 {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
             ],
-            {"statusTemplate": _POD_RUNNING_STATUS},
+            {"statusTemplate": _pod_running_status(container_ids)},
             stage_delay(delays.pod_start_ms, delays.jitter_ms),
         ),
         _stage(
@@ -232,7 +257,11 @@ def default_stages(delays: KubeletDelays | None = None) -> list[dict[str, object
                 {"key": ".status.phase", "operator": "In", "values": ["Running"]},
                 {"key": _IMAGE_MISMATCH, "operator": "In", "values": ["true"]},
             ],
-            {"statusTemplate": _IMAGE_SWAP_STATUS},
+            {
+                "statusTemplate": _IMAGE_SWAP_STATUS.replace(
+                    _CONTAINER_STATUSES, _container_statuses(container_ids)
+                )
+            },
             stage_delay(delays.container_restart_ms, delays.jitter_ms),
         ),
         _stage(
@@ -269,6 +298,8 @@ def write_kwok_config(
     extra_stages: Sequence[Mapping[str, object]],
     _qps: float | None,
     delays: KubeletDelays | None = None,
+    *,
+    container_ids: bool = False,
 ) -> Path:
     """Write kwok's configuration (options + Stages) and return its path."""
     options = {
@@ -282,7 +313,11 @@ def write_kwok_config(
             "podsOnNodeSyncParallelism": 4,
         },
     }
-    documents: list[Mapping[str, object]] = [options, *default_stages(delays), *extra_stages]
+    documents: list[Mapping[str, object]] = [
+        options,
+        *default_stages(delays, container_ids=container_ids),
+        *extra_stages,
+    ]
     path = run_dir / "kwok.yaml"
     path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
     return path

@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -58,21 +59,44 @@ class GoBuild:
     ldflags: tuple[str, ...] = ()
     #: A PATH binary is accepted when its ``--version`` output matches this.
     path_version_pattern: str | None = None
+    #: binary name -> Go import path of a package whose test binary (``go test -c``) it is.
+    test_binaries: dict[str, str] = field(default_factory=dict)
+    #: Carry the module's own ``replace`` directives (those naming a module version, not a
+    #: local path) into the wrapper: Go ignores a dependency's replaces.
+    inherit_replaces: bool = False
+    #: Lines for the wrapper's go.sum: hashes pinned here for modules the checksum database
+    #: does not answer for (with ``extra_env`` ``GONOSUMDB``).
+    go_sum: tuple[str, ...] = ()
+    #: Environment for every go command of this build.
+    extra_env: dict[str, str] = field(default_factory=dict)
+    #: A PATH binary is never taken (a same-named binary of another version would pass).
+    cache_only: bool = False
+
+    @property
+    def all_binaries(self) -> dict[str, str]:
+        return {**self.binaries, **self.test_binaries}
 
     @property
     def recipe_digest(self) -> str:
         """Short digest of everything that shapes the binaries: a changed recipe rebuilds."""
-        recipe = repr(
-            (
-                self.module,
-                self.version,
-                sorted(self.binaries.items()),
-                self.main_go,
-                sorted(self.replaces.items()),
-                self.ldflags,
-            )
+        parts: tuple[object, ...] = (
+            self.module,
+            self.version,
+            sorted(self.binaries.items()),
+            self.main_go,
+            sorted(self.replaces.items()),
+            self.ldflags,
         )
-        return hashlib.sha256(recipe.encode()).hexdigest()[:8]
+        # Fields added later join the recipe only when set, so existing digests stay the same.
+        extra = (
+            sorted(self.test_binaries.items()),
+            self.inherit_replaces,
+            self.go_sum,
+            sorted(self.extra_env.items()),
+        )
+        if any(extra):
+            parts = (*parts, extra)
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:8]
 
     @property
     def bin_dir(self) -> Path:
@@ -105,6 +129,23 @@ def _kubernetes_build() -> GoBuild:
         },
         ldflags=tuple(ldflags),
         path_version_pattern=rf"v{major}\.{minor}\.",
+    )
+
+
+def _kruise_build() -> GoBuild:
+    """kruise-manager (the module's root package) and kruise's e2e test binary, the yardstick
+    of `make conformance` (flotilla/conformance)."""
+    return GoBuild(
+        tool="kruise",
+        module="github.com/openkruise/kruise",
+        version=versions.KRUISE,
+        binaries={"kruise-manager": "github.com/openkruise/kruise"},
+        test_binaries={"kruise-e2e.test": "github.com/openkruise/kruise/test/e2e"},
+        ldflags=("-s", "-w"),
+        inherit_replaces=True,
+        go_sum=versions.KRUISE_GO_SUM,
+        extra_env={"GONOSUMDB": "github.com/openkruise"},
+        cache_only=True,
     )
 
 
@@ -160,6 +201,15 @@ def _all_builds() -> dict[str, GoBuild]:
                 f"-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={versions.HELM_KUBERNETES_MINOR}",
             ),
         ),
+        _kruise_build(),
+        GoBuild(
+            tool="ginkgo",
+            module="github.com/onsi/ginkgo/v2",
+            version=versions.GINKGO,
+            binaries={"ginkgo": "github.com/onsi/ginkgo/v2/ginkgo"},
+            ldflags=("-s", "-w"),
+            cache_only=True,
+        ),
         GoBuild(
             tool="jaeger",
             module="github.com/jaegertracing/jaeger",
@@ -173,7 +223,7 @@ def _all_builds() -> dict[str, GoBuild]:
 
 def _build_for_binary(binary: str) -> GoBuild:
     for build in _all_builds().values():
-        if binary in build.binaries:
+        if binary in build.all_binaries:
             return build
     raise KeyError(f"no pinned build provides {binary!r}")
 
@@ -216,7 +266,8 @@ def _from_path(binary: str, build: GoBuild) -> Path | None:
 def find_binary(binary: str) -> Path | None:
     """Where `binary` is available without building, or None."""
     build = _build_for_binary(binary)
-    for candidate in (_from_assets(binary), _from_path(binary, build)):
+    found = (_from_assets(binary), None if build.cache_only else _from_path(binary, build))
+    for candidate in found:
         if candidate is not None:
             return candidate
     cached = build.bin_dir / binary
@@ -273,6 +324,37 @@ def _staging_replaces(go: str, build: GoBuild, env: dict[str, str]) -> dict[str,
     return {module: f"{module} {twin}" for module in staging}
 
 
+def _module_go_mod(go: str, build: GoBuild, env: dict[str, str]) -> str:
+    out = _run([go, "mod", "download", "-json", f"{build.module}@{build.version}"], env, cwd=None)
+    match = re.search(r'"GoMod":\s*"([^"]+)"', out)
+    if match is None:
+        raise ToolchainError(f"go mod download printed no go.mod path for {build.module}")
+    return Path(match.group(1)).read_text()
+
+
+def module_replaces(go_mod: str) -> dict[str, str]:
+    """The ``replace`` directives of a go.mod that name a module version (``a => b v1``),
+    as wrapper replaces; ones pointing at local paths are left out."""
+    replaces: dict[str, str] = {}
+    block = False
+    for raw in go_mod.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if line.startswith("replace ("):
+            block = True
+            continue
+        if block and line == ")":
+            block = False
+            continue
+        if line.startswith("replace "):
+            line = line.removeprefix("replace ").strip()
+        elif not block:
+            continue
+        match = re.fullmatch(r"(\S+)(?:\s+\S+)?\s*=>\s*(\S+)\s+(v\S+)", line)
+        if match is not None:
+            replaces[match.group(1)] = f"{match.group(2)} {match.group(3)}"
+    return replaces
+
+
 def _write_wrapper(build: GoBuild, replaces: dict[str, str], go_version: str) -> None:
     src = build.src_dir
     if src.exists():
@@ -286,6 +368,8 @@ def _write_wrapper(build: GoBuild, replaces: dict[str, str], go_version: str) ->
     (src / "go.mod").write_text("\n".join(lines) + "\n")
     if build.main_go is not None:
         (src / "main.go").write_text(build.main_go)
+    if build.go_sum:
+        (src / "go.sum").write_text("\n".join(build.go_sum) + "\n")
 
 
 def _run(cmd: list[str], env: dict[str, str], cwd: Path | None) -> str:
@@ -298,32 +382,44 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path | None) -> str:
 
 
 def _go_build_with_progress(cmd: list[str], env: dict[str, str], cwd: Path, label: str, log: bool) -> None:
-    """Run `go build -v`, printing a progress line every 15 s (a cold build takes minutes)."""
+    """Run `go build -v` (or `go test -c`), printing a progress line every 15 s (a cold build
+    takes minutes); `go test -c` lists no packages, so the line then shows only the time."""
     started = time.monotonic()
-    last_report = started
     tail: list[str] = []
     proc = subprocess.Popen(
         cmd, env=env, cwd=cwd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
     assert proc.stderr is not None
-    for compiled, line in enumerate(proc.stderr, start=1):
-        tail = [*tail[-59:], line.rstrip()]
-        now = time.monotonic()
-        if log and now - last_report > 15:
-            last_report = now
-            print(
-                f"  [build] {label}: {compiled} packages, {now - started:.0f}s", file=sys.stderr, flush=True
-            )
-    if proc.wait() != 0:
-        raise ToolchainError(f"building {label} failed:\n" + "\n".join(tail))
+    stderr = proc.stderr
+
+    def read() -> None:
+        for line in stderr:
+            tail.append(line.rstrip())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    while True:
+        try:
+            proc.wait(timeout=15)
+            break
+        except subprocess.TimeoutExpired:
+            if log:
+                print(
+                    f"  [build] {label}: {len(tail)} packages, {time.monotonic() - started:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    reader.join()
+    if proc.returncode != 0:
+        raise ToolchainError(f"building {label} failed:\n" + "\n".join(tail[-60:]))
 
 
 def _build(build: GoBuild, *, log: bool) -> None:
     go = _check_go()
     with _locked(build.tool):
-        if all(os.access(build.bin_dir / name, os.X_OK) for name in build.binaries):
+        if all(os.access(build.bin_dir / name, os.X_OK) for name in build.all_binaries):
             return
-        env = _go_env()
+        env = {**_go_env(), **build.extra_env}
         started = time.monotonic()
         if log:
             print(
@@ -336,26 +432,22 @@ def _build(build: GoBuild, *, log: bool) -> None:
         replaces = dict(build.replaces)
         if build.module == "k8s.io/kubernetes":
             replaces.update(_staging_replaces(go, build, env))
+        if build.inherit_replaces:
+            replaces = {**module_replaces(_module_go_mod(go, build, env)), **replaces}
         _write_wrapper(build, replaces, ".".join(go_version.split(".")[:2]))
         get_targets = [f"{build.module}@{build.version}"]
-        get_targets += [f"{pkg}@{build.version}" for pkg in build.binaries.values() if pkg != "."]
+        get_targets += [
+            f"{pkg}@{build.version}" for pkg in build.all_binaries.values() if pkg not in (".", build.module)
+        ]
         _run([go, "get", *get_targets], env, cwd=build.src_dir)
         if build.main_go is not None:
             _run([go, "mod", "tidy"], env, cwd=build.src_dir)
         staging = build.bin_dir.with_name(build.bin_dir.name + ".partial")
         staging.mkdir(parents=True, exist_ok=True)
-        for name, pkg in build.binaries.items():
-            cmd = [
-                go,
-                "build",
-                "-v",
-                "-trimpath",
-                "-ldflags",
-                " ".join(build.ldflags),
-                "-o",
-                str(staging / name),
-                pkg,
-            ]
+        for name, pkg in build.all_binaries.items():
+            verb = ["test", "-c"] if name in build.test_binaries else ["build", "-v"]
+            flags = ["-trimpath", "-ldflags", " ".join(build.ldflags)]
+            cmd = [go, *verb, *flags, "-o", str(staging / name), pkg]
             _go_build_with_progress(cmd, env, build.src_dir, f"{build.tool}/{name}", log)
         if build.bin_dir.exists():
             shutil.rmtree(build.bin_dir)

@@ -34,3 +34,19 @@ def staging_version(kubernetes_version: str) -> str:
     """Published twin of the k8s.io staging modules: v1.36.3 -> v0.36.3."""
     major_minor_patch = kubernetes_version.lstrip("v").split(".")
     return "v0." + ".".join(major_minor_patch[1:])
+
+
+#: github.com/openkruise/kruise release: kruise-manager (the yardstick of `make conformance
+#: BASELINE=kruise`) and kruise's e2e test binary are built from it.
+KRUISE: Final = "v1.9.1"
+
+#: go.sum lines pinning KRUISE: the checksum database does not answer for openkruise modules
+#: (GONOSUMDB=github.com/openkruise), so the wrapper module carries their hashes.
+KRUISE_GO_SUM: Final = (
+    "github.com/openkruise/kruise v1.9.1 h1:KsI/9SNGzTlEClnLj6imxh6rynxA0UFvY2/3gbsWghk=",
+    "github.com/openkruise/kruise v1.9.1/go.mod h1:4ayXEs/W6sPTKPOeKsOB9B6FA5WVHHrK3UKKXgO0QTM=",
+)
+
+#: github.com/onsi/ginkgo/v2 release whose CLI runs kruise's e2e binary in parallel: the one
+#: kruise v1.9.1's go.mod requires.
+GINKGO: Final = "v2.23.4"

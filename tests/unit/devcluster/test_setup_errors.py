@@ -109,3 +109,43 @@ def test_pruning_keeps_run_folders_of_live_sessions(monkeypatch: pytest.MonkeyPa
     new_run_dir("pytest", keep=2)
     assert live.exists(), "the folder of a running session is never pruned"
     assert sum(folder.exists() for folder in stale) <= 1
+
+
+def test_module_replaces_keep_versioned_targets_and_drop_local_paths() -> None:
+    """kruise's go.mod style: a block of `a => a v0.32.10`, plus a single-line and a local one."""
+    go_mod = (
+        "module example.com/m\n\ngo 1.23.0\n\nrequire k8s.io/api v0.32.0\n\n"
+        "replace (\n"
+        "\tgolang.org/x/sys => golang.org/x/sys v0.19.0\n"
+        "\tk8s.io/api => k8s.io/api v0.32.10 // pinned\n"
+        "\tk8s.io/local => ./staging/src/k8s.io/local\n"
+        ")\n\n"
+        "replace k8s.io/kube-proxy v0.30.0 => k8s.io/kube-proxy v0.30.9\n"
+    )
+    assert toolchain.module_replaces(go_mod) == {
+        "golang.org/x/sys": "golang.org/x/sys v0.19.0",
+        "k8s.io/api": "k8s.io/api v0.32.10",
+        "k8s.io/kube-proxy": "k8s.io/kube-proxy v0.30.9",
+    }
+
+
+def test_kruise_build_pins_its_hash_and_keeps_existing_recipes() -> None:
+    builds = toolchain._all_builds()
+    kruise = builds["kruise"]
+    assert kruise.go_sum == versions.KRUISE_GO_SUM
+    assert kruise.extra_env["GONOSUMDB"] == "github.com/openkruise"
+    assert kruise.test_binaries == {"kruise-e2e.test": "github.com/openkruise/kruise/test/e2e"}
+    # Fields added for kruise do not change the digest (and so the cache folder) of older recipes.
+    import hashlib
+
+    plain = toolchain.GoBuild(
+        tool="kwok", module="sigs.k8s.io/kwok", version="v0.8.0", binaries={"kwok": "x"}
+    )
+    old_recipe = repr(("sigs.k8s.io/kwok", "v0.8.0", [("kwok", "x")], None, [], ()))
+    assert plain.recipe_digest == hashlib.sha256(old_recipe.encode()).hexdigest()[:8]
+    assert (
+        kruise.recipe_digest
+        != toolchain.GoBuild(
+            tool="kruise", module=kruise.module, version=kruise.version, binaries=kruise.binaries
+        ).recipe_digest
+    )

@@ -1,0 +1,246 @@
+"""Spec results of a conformance run, and two runs side by side.
+
+`from_ginkgo_report` turns ginkgo's JSON report into `SpecResult`s (only the `It`s of the
+chosen spec files); `RunResult` is what a run records (``docs/conformance/*.json``);
+`compare` classifies each spec of a Flotilla run against the kruise-manager baseline:
+passes on both, fails on both (an environment limit, named by `ENVIRONMENT_LIMITS`),
+passes on kruise-manager only (a Flotilla defect), passes on Flotilla only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+PASSED = "passed"
+SKIPPED = "skipped"
+FAILED = "failed"
+
+#: ginkgo spec states -> ours (ginkgo: passed, skipped, pending, failed, panicked, timedout,
+#: interrupted, aborted).
+_STATES = {"passed": PASSED, "skipped": SKIPPED, "pending": SKIPPED}
+
+
+@dataclass(frozen=True)
+class SpecResult:
+    name: str
+    file: str
+    line: int
+    state: str
+    #: ginkgo's failure message (the first failed assertion), "" when it passed.
+    message: str = ""
+    #: Where the failure happened (file:line), "" when it passed.
+    failure_location: str = ""
+    seconds: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return {PASSED: "PASS", FAILED: "FAIL", SKIPPED: "SKIP"}[self.state]
+
+
+@dataclass
+class RunResult:
+    target: str
+    kruise_version: str
+    spec_files: list[str]
+    date: str
+    commit: str
+    seconds: float
+    specs: list[SpecResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(spec.state == PASSED for spec in self.specs)
+
+    @property
+    def failed(self) -> int:
+        return sum(spec.state == FAILED for spec in self.specs)
+
+    def summary(self) -> str:
+        return f"{self.passed} passed, {self.failed} failed"
+
+    def lines(self) -> list[str]:
+        """One line per spec, then the closing count."""
+        out = [f"{spec.label} {spec.name}" for spec in self.specs]
+        return [*out, self.summary()]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path: Path) -> RunResult:
+        data = json.loads(path.read_text())
+        specs = [SpecResult(**spec) for spec in data.pop("specs")]
+        return cls(**data, specs=specs)
+
+
+def _short_path(file_name: str, spec_files: Sequence[str]) -> str | None:
+    for spec_file in spec_files:
+        if file_name.endswith(spec_file):
+            return spec_file
+    return None
+
+
+def from_ginkgo_report(report: Any, spec_files: Sequence[str]) -> list[SpecResult]:
+    """The `It`s of `spec_files` in a ginkgo v2 JSON report (a list of suite reports)."""
+    results: list[SpecResult] = []
+    for suite in report:
+        for spec in suite.get("SpecReports") or []:
+            if spec.get("LeafNodeType") != "It":
+                continue
+            location = spec.get("LeafNodeLocation") or {}
+            short = _short_path(str(location.get("FileName", "")), spec_files)
+            if short is None:
+                continue
+            texts = [*(spec.get("ContainerHierarchyTexts") or []), spec.get("LeafNodeText", "")]
+            state = _STATES.get(str(spec.get("State")), FAILED)
+            failure = spec.get("Failure") or {}
+            failure_location = failure.get("Location") or {}
+            where = ""
+            if failure_location.get("FileName"):
+                file_name = str(failure_location["FileName"])
+                where = (
+                    f"{_short_path(file_name, spec_files) or file_name}:{failure_location.get('LineNumber')}"
+                )
+            message = str(failure.get("Message", "")).strip() if state == FAILED else ""
+            if state == FAILED and spec.get("State") != "failed":
+                message = f"[{spec.get('State')}] {message}".strip()
+            results.append(
+                SpecResult(
+                    name=" ".join(text for text in texts if text),
+                    file=short,
+                    line=int(location.get("LineNumber", 0)),
+                    state=state,
+                    message=message,
+                    failure_location=where,
+                    seconds=round(float(spec.get("RunTime", 0)) / 1e9, 1),
+                )
+            )
+    results.sort(key=lambda spec: (spec.file, spec.line))
+    return results
+
+
+@dataclass(frozen=True)
+class EnvironmentLimit:
+    """Why a spec cannot pass on this project's control plane, and what would lift that."""
+
+    name: str
+    lift: str
+    #: Matches the spec's name or its failure message (either run's).
+    pattern: str
+
+
+#: The environment limits seen so far, from the failure messages of specs that fail on
+#: kruise-manager and Flotilla alike (see docs/conformance.md).
+ENVIRONMENT_LIMITS: tuple[EnvironmentLimit, ...] = ()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    file: str
+    line: int
+    kruise: SpecResult | None
+    flotilla: SpecResult | None
+    verdict: str
+    #: For fails-on-both: the environment limit; for a defect: Flotilla's failure message.
+    detail: str = ""
+
+
+BOTH_PASS = "passes on both"
+BOTH_FAIL = "fails on both (environment limit)"
+DEFECT = "Flotilla DEFECT (passes on kruise-manager only)"
+FLOTILLA_ONLY = "passes on Flotilla only"
+NOT_RUN = "not run on both"
+
+
+def environment_limit(
+    specs: Iterable[SpecResult | None], limits: Sequence[EnvironmentLimit] = ENVIRONMENT_LIMITS
+) -> str:
+    texts = [f"{spec.name}\n{spec.message}" for spec in specs if spec is not None]
+    for limit in limits:
+        if any(re.search(limit.pattern, text) for text in texts):
+            return f"{limit.name} (lifted by: {limit.lift})"
+    first = next((spec.message for spec in specs if spec is not None and spec.message), "")
+    return "unnamed: " + first.splitlines()[0][:200] if first else "unnamed"
+
+
+def compare(
+    kruise: RunResult, flotilla: RunResult, limits: Sequence[EnvironmentLimit] = ENVIRONMENT_LIMITS
+) -> list[Comparison]:
+    by_name: dict[str, list[SpecResult | None]] = {}
+    for spec in kruise.specs:
+        by_name.setdefault(spec.name, [None, None])[0] = spec
+    for spec in flotilla.specs:
+        by_name.setdefault(spec.name, [None, None])[1] = spec
+    rows: list[Comparison] = []
+    for name, (on_kruise, on_flotilla) in by_name.items():
+        either = on_kruise or on_flotilla
+        assert either is not None
+        k_pass = on_kruise is not None and on_kruise.state == PASSED
+        f_pass = on_flotilla is not None and on_flotilla.state == PASSED
+        k_fail = on_kruise is not None and on_kruise.state == FAILED
+        f_fail = on_flotilla is not None and on_flotilla.state == FAILED
+        if k_pass and f_pass:
+            verdict, detail = BOTH_PASS, ""
+        elif k_pass and not f_pass:
+            verdict = DEFECT
+            detail = on_flotilla.message if on_flotilla is not None else "not run on Flotilla"
+        elif f_pass and not k_pass:
+            verdict, detail = FLOTILLA_ONLY, on_kruise.message if on_kruise is not None else ""
+        elif k_fail and f_fail:
+            verdict, detail = BOTH_FAIL, environment_limit([on_kruise, on_flotilla], limits)
+        else:
+            verdict, detail = NOT_RUN, ""
+        rows.append(Comparison(name, either.file, either.line, on_kruise, on_flotilla, verdict, detail))
+    rows.sort(key=lambda row: (row.file, row.line))
+    return rows
+
+
+def defects(rows: Iterable[Comparison]) -> list[Comparison]:
+    return [row for row in rows if row.verdict == DEFECT]
+
+
+def _cell(spec: SpecResult | None) -> str:
+    return "—" if spec is None else spec.label
+
+
+def markdown_table(rows: Sequence[Comparison]) -> str:
+    """The side-by-side table of docs/conformance.md."""
+    lines = [
+        "| spec (file:line) | kruise-manager | Flotilla | verdict |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        detail = f": {row.detail}" if row.verdict == BOTH_FAIL else ""
+        name = row.name.replace("|", "\\|")
+        lines.append(
+            f"| {name} ({row.file.rsplit('/', 1)[-1]}:{row.line}) | {_cell(row.kruise)} | "
+            f"{_cell(row.flotilla)} | {row.verdict}{detail} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def text_report(rows: Sequence[Comparison]) -> list[str]:
+    """The side-by-side report as lines for a terminal."""
+    out = []
+    for row in rows:
+        out.append(f"{_cell(row.kruise):4} {_cell(row.flotilla):4} {row.name}")
+        out.append(f"          -> {row.verdict}")
+        if row.detail:
+            first = row.detail.splitlines()[0] if row.detail.strip() else row.detail
+            out.append(f"             {first[:300]}")
+    counts: Mapping[str, int] = {
+        verdict: sum(row.verdict == verdict for row in rows)
+        for verdict in (BOTH_PASS, BOTH_FAIL, DEFECT, FLOTILLA_ONLY, NOT_RUN)
+    }
+    out.append("; ".join(f"{count} {verdict}" for verdict, count in counts.items() if count))
+    return out

@@ -1,0 +1,205 @@
+"""`python -m flotilla.conformance run|report`: kruise's e2e specs against Flotilla or kruise-manager.
+
+``run`` starts the dev control plane (the launcher the tests use, plus the hostPath
+provisioner with a default StorageClass and kwok containerIDs), installs Flotilla (its CRDs,
+the watcher, the CloneSet worker, as `flotilla dev up` does) or, with ``--baseline kruise``,
+kruise-manager v1.9.1 (`kruise_manager.py`); then runs kruise's e2e test binary through the
+ginkgo CLI, focused on the spec files of `specs.SPEC_FILES`, in parallel processes, with a
+JSON report. It prints one line per spec and ``N passed, M failed``, records the result as
+JSON, and, for a Flotilla run with a recorded baseline, the side-by-side verdicts; the exit
+code is 1 when a spec passes on kruise-manager and fails on Flotilla.
+``report`` puts two recorded results side by side (``--markdown`` for docs/conformance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from flotilla.conformance import kruise_manager
+from flotilla.conformance.results import (
+    RunResult,
+    compare,
+    defects,
+    from_ginkgo_report,
+    markdown_table,
+    text_report,
+)
+from flotilla.conformance.specs import SpecFile, kruise_source, spec_files
+from flotilla.devcluster import versions
+from flotilla.devcluster.cluster import ClusterConfig
+from flotilla.devcluster.demo import start_flotilla
+from flotilla.devcluster.env import DevEnvironment, new_run_dir
+from flotilla.devcluster.process import ComponentError
+from flotilla.devcluster.toolchain import ToolchainError, ensure_binaries
+
+REPO = Path(__file__).resolve().parents[2]
+RECORDED = REPO / "docs" / "conformance"
+FLOTILLA = "flotilla"
+KRUISE = "kruise"
+
+#: Parallel ginkgo processes: the specs mostly wait on the cluster, so more than the 2 cores.
+DEFAULT_PROCS = 4
+#: ginkgo's whole-suite timeout.
+SUITE_TIMEOUT = "45m"
+
+
+def _say(message: str) -> None:
+    print(f"[conformance] {message}", file=sys.stderr, flush=True)
+
+
+def _kinds(files: Sequence[SpecFile]) -> str:
+    return "-".join(spec.kind.lower() for spec in files)
+
+
+def baseline_path(files: Sequence[SpecFile]) -> Path:
+    """Where the kruise-manager result for these spec files is recorded."""
+    return RECORDED / f"kruise-{versions.KRUISE}-{_kinds(files)}.json"
+
+
+def _commit() -> str:
+    out = subprocess.run(
+        ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "unknown"
+
+
+def cluster_config(run_dir: Path) -> ClusterConfig:
+    """The control plane both sides run on."""
+    return ClusterConfig(run_dir=run_dir, nodes=3, hostpath_provisioner=True, container_ids=True)
+
+
+def ginkgo_command(ginkgo: Path, e2e: Path, files: Sequence[SpecFile], procs: int, report: Path) -> list[str]:
+    return [
+        str(ginkgo),
+        "run",
+        f"--procs={procs}",
+        *(f"--focus-file={spec.path}" for spec in files),
+        f"--json-report={report.name}",
+        f"--output-dir={report.parent}",
+        f"--timeout={SUITE_TIMEOUT}",
+        "--no-color",
+        "-v",
+        str(e2e),
+    ]
+
+
+def run_specs(target: str, files: Sequence[SpecFile], procs: int, run_dir: Path | None = None) -> RunResult:
+    """Bring up a control plane with `target` (flotilla | kruise), run the specs, tear it down."""
+    names = ["kruise-e2e.test", "ginkgo", *(["kruise-manager"] if target == KRUISE else [])]
+    binaries = ensure_binaries(names)
+    run_dir = run_dir or new_run_dir(f"conformance-{target}")
+    _say(f"{target}: starting the control plane in {run_dir}")
+    started = time.monotonic()
+    env = DevEnvironment.start_local(cluster_config(run_dir))
+    try:
+        if target == KRUISE:
+            kruise_manager.start(env, binaries["kruise-manager"], kruise_source())
+            label = f"kruise-manager {versions.KRUISE}"
+        else:
+            start_flotilla(env, sample=False, detached=False)
+            label = "flotilla"
+        _say(f"{label} is up; running {', '.join(s.path for s in files)} with {procs} ginkgo processes")
+        report = run_dir / "ginkgo-report.json"
+        log = run_dir / "logs" / "ginkgo.log"
+        cmd = ginkgo_command(binaries["ginkgo"], binaries["kruise-e2e.test"], files, procs, report)
+        with open(log, "w") as out:
+            process = subprocess.Popen(
+                cmd,
+                cwd=run_dir,
+                env={**os.environ, "KUBECONFIG": str(env.kubeconfig)},
+                stdout=out,
+                stderr=out,
+            )
+            while process.poll() is None:
+                time.sleep(5)
+                if int(time.monotonic() - started) % 120 < 5:
+                    _say(f"  ginkgo running, {time.monotonic() - started:.0f}s (log: {log})")
+        if not report.exists():
+            raise ComponentError(f"ginkgo wrote no report (exit {process.returncode}); log: {log}")
+        specs = from_ginkgo_report(json.loads(report.read_text()), [s.path for s in files])
+        if not specs:
+            raise ComponentError(f"ginkgo ran no spec of {[s.path for s in files]}; log: {log}")
+    finally:
+        env.stop()
+    return RunResult(
+        target=label,
+        kruise_version=versions.KRUISE,
+        spec_files=[spec.path for spec in files],
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        commit=_commit(),
+        seconds=round(time.monotonic() - started),
+        specs=specs,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    files = spec_files(args.kinds)
+    target = KRUISE if args.baseline == KRUISE else FLOTILLA
+    try:
+        result = run_specs(target, files, args.procs)
+    except (ComponentError, ToolchainError, subprocess.CalledProcessError) as err:
+        detail = err.stderr if isinstance(err, subprocess.CalledProcessError) else err
+        _say(f"error: {detail}")
+        return 2
+    out: Path = args.out or (
+        baseline_path(files) if target == KRUISE else Path(".conformance") / f"flotilla-{_kinds(files)}.json"
+    )
+    result.save(out)
+    for line in result.lines():
+        print(line, flush=True)
+    _say(f"recorded {out} ({result.seconds}s)")
+    if target == FLOTILLA and baseline_path(files).exists():
+        rows = compare(RunResult.load(baseline_path(files)), result)
+        print("\nside by side (kruise-manager, Flotilla), baseline " + str(baseline_path(files)))
+        for line in text_report(rows):
+            print(line)
+        return 1 if defects(rows) else 0
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    rows = compare(RunResult.load(args.kruise), RunResult.load(args.flotilla))
+    if args.markdown:
+        print(markdown_table(rows), end="")
+    else:
+        for line in text_report(rows):
+            print(line)
+    return 1 if defects(rows) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m flotilla.conformance", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run kruise's e2e specs against Flotilla (or --baseline kruise)")
+    run.add_argument("--baseline", choices=[KRUISE], help="run them against kruise-manager instead")
+    run.add_argument(
+        "--kinds", nargs="*", help="only these kinds' spec files (default: every implemented kind)"
+    )
+    run.add_argument(
+        "--procs", type=int, default=DEFAULT_PROCS, help=f"ginkgo processes (default {DEFAULT_PROCS})"
+    )
+    run.add_argument("--out", type=Path, help="where to record the result JSON")
+    run.set_defaults(func=_run)
+    report = sub.add_parser("report", help="two recorded results side by side")
+    report.add_argument("--kruise", type=Path, required=True, help="kruise-manager's result JSON")
+    report.add_argument("--flotilla", type=Path, required=True, help="Flotilla's result JSON")
+    report.add_argument("--markdown", action="store_true", help="print docs/conformance.md's table")
+    report.set_defaults(func=_report)
+    args = parser.parse_args(argv)
+    # `kill` (SIGTERM) unwinds like Ctrl-C, so the control plane and ginkgo are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    code: int = args.func(args)
+    return code

@@ -136,10 +136,11 @@ async def test_a_stalled_holder_resumed_after_a_takeover_writes_nothing(
     kube: KubeClient, testcm_bus: JetStreamContext, namespace: str, start_worker: StartWorker
 ) -> None:
     workers = {w.pid: w for w in (start_worker(), start_worker())}
-    # 100 steps x 0.25 s: the second holder is still writing when the first one resumes.
-    created = await kube.create(
-        CONFIGMAPS.path(namespace), configmap(namespace, "s", {"desired": "v1", "steps": "100"})
-    )
+    # Back-to-back writes (20 ms apart, ~30 s in all): the stalled holder has its next write in
+    # hand the moment it resumes, racing its own heartbeat (due too), which without the fence
+    # often loses; the second holder is still writing when the first one resumes.
+    data = {"desired": "v1", "steps": "600", "stepGap": "0.02"}
+    created = await kube.create(CONFIGMAPS.path(namespace), configmap(namespace, "s", data))
     stopped: int | None = None
     async with watching(kube, namespace, "s", created["metadata"]["resourceVersion"]) as writes:
         await publish_trigger(testcm_bus, namespace, "s")

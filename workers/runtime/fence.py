@@ -77,7 +77,8 @@ class LeaseFence:
             step = decide(lease.lost, lease.renewed_at, asked)
             if step is Step.PROVE:
                 try:
-                    await asyncio.wait_for(self.leases.compare_and_renew(lease), self.deadline)
+                    async with asyncio.timeout(self.deadline):  # no extra task: nothing left behind
+                        await self.leases.compare_and_renew(lease)
                     step = Step.ADMIT
                 except KeyWrongLastSequenceError:
                     reason = "the lease was taken over"

@@ -48,6 +48,11 @@ class Terminal(KubeError):
     """400, 401, 403, 405, 422 and friends: retrying the same request will not help."""
 
 
+class Fenced(KubeError):
+    """A write refused *before it was sent*: the reconcile could not prove it still holds its key's
+    lease (:data:`flotilla.runtime.kube.WRITE_FENCE`). Never retried; the runtime hands the key back."""
+
+
 def _status_message(body: bytes) -> tuple[str, str]:
     """``(message, reason)`` of a ``Status`` body; the raw text when it is not one."""
     try:

@@ -8,8 +8,11 @@ package's config loaders, once, at start.
 
 Every request gets an OpenTelemetry CLIENT span, a Prometheus count by verb and code, and the
 tenacity retry policy of :mod:`flotilla.runtime.retry`; failures are raised only as the
-:mod:`flotilla.runtime.errors` hierarchy. The watcher and the worker runtime build one
-:class:`KubeClient` with :meth:`KubeClient.from_environment` and pass it on.
+:mod:`flotilla.runtime.errors` hierarchy. Every write attempt (POST, PUT, PATCH, DELETE) first
+passes the :data:`WRITE_FENCE` of its context, when one is set: the worker runtime sets a fence
+per leased key, so a reconcile that lost its lease sends nothing more (reads are not fenced).
+The watcher and the worker runtime build one :class:`KubeClient` with
+:meth:`KubeClient.from_environment` and pass it on.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
@@ -28,6 +32,7 @@ from opentelemetry import trace
 
 from flotilla.runtime import metrics
 from flotilla.runtime.errors import KubeError, error_from_exception, error_from_response
+from flotilla.runtime.logs import reconcile_id
 from flotilla.runtime.retry import RetryPolicy, call_with_retry
 
 #: A Kubernetes object (or list, or Status) as decoded JSON.
@@ -77,6 +82,20 @@ class Resource:
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
+
+
+class WriteFence(Protocol):
+    """Admits or refuses a write just before it is sent (each attempt, retries included)."""
+
+    async def admit(self, method: str, path: str) -> None:
+        """Return to let the request go; raise :class:`~flotilla.runtime.errors.Fenced` to refuse it."""
+        ...
+
+
+#: The fence of the current task (and the tasks it starts): set by the worker runtime around a
+#: leased reconcile (:mod:`workers.runtime.fence`); None (the watcher, tests, tools): no fence.
+WRITE_FENCE: ContextVar[WriteFence | None] = ContextVar("flotilla_write_fence", default=None)
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 CONFIGMAPS = Resource("", "v1", "configmaps")
@@ -134,8 +153,12 @@ class KubeClient:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         limit: int = 64,
+        user_agent: str = "flotilla",
     ) -> None:
         self.connection = connection
+        #: Sent as User-Agent, with `` reconcile/<id>`` inside a reconcile: the API server's audit
+        #: log then names the process and the reconcile of every write.
+        self.user_agent = user_agent
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self._limit = limit
@@ -165,7 +188,9 @@ class KubeClient:
         await self.close()
 
     def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
+        rid = reconcile_id.get()
+        agent = f"{self.user_agent} reconcile/{rid}" if rid else self.user_agent
+        headers = {"Accept": "application/json", "User-Agent": agent}
         token = self.connection.authorization()
         if token:
             headers["Authorization"] = token
@@ -181,6 +206,9 @@ class KubeClient:
         body: bytes | None,
         content_type: str | None,
     ) -> bytes:
+        fence = WRITE_FENCE.get() if method in WRITE_METHODS else None
+        if fence is not None:
+            await fence.admit(method, path)  # raises Fenced: nothing is sent
         url = self.connection.host + path
         with _tracer.start_as_current_span(f"kube {method}", kind=trace.SpanKind.CLIENT) as span:
             span.set_attribute("http.request.method", method)

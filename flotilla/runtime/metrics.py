@@ -62,6 +62,11 @@ LEASES_LOST = Counter(
     "Reconciles aborted because their lease could not be renewed in time.",
     ["type"],
 )
+FENCED_WRITES = Counter(
+    "flotilla_fenced_writes_total",
+    "API writes refused before sending because the reconcile's lease could not be proven.",
+    ["type"],
+)
 KUBE_REQUESTS = Counter(
     "flotilla_kube_requests_total",
     "Kubernetes API requests, by verb and HTTP status code ('error' when no response).",

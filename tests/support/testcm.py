@@ -7,7 +7,10 @@ Run it as ``flotilla worker testcm --plugin tests.support.testcm:WORKER``. A Con
 * ``requeueAfter``: seconds; the plan asks to be requeued;
 * ``fail``: any value makes ``act`` raise (backoff, then dead letter);
 * ``terminal``: any value raises TerminalError (dead letter at once);
-* ``sleep``: seconds ``act`` sleeps (a long reconcile to kill or stop mid-way).
+* ``sleep``: seconds ``act`` sleeps (a long reconcile to kill or stop mid-way);
+* ``steps``: ``act`` first writes the ``testcm.flotilla.dev/step`` annotation that many times,
+  ``stepGap`` seconds apart (default 0.25), each value ``<pid>/<reconcile id>/<n>``: a reconcile
+  that keeps writing, so the API server shows which process wrote when (the write-fence tests).
 
 Instrumented: with ``TESTCM_RECORD_DIR`` set, each reconcile appends ``start`` and ``end``
 lines (key, pid, reconcile id, wall-clock time) to ``<dir>/<pid>.jsonl``, so tests can check
@@ -33,6 +36,7 @@ from workers.runtime.contract import Plan, TerminalError, WorkerType
 from workers.runtime.observe import StateReader
 
 RECONCILED = "testcm.flotilla.dev/reconciled"
+STEP = "testcm.flotilla.dev/step"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class CmSnapshot:
     fail: bool = False
     terminal: bool = False
     sleep: float = 0.0
+    steps: int = 0
+    step_gap: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ async def observe(read: StateReader, key: KeyParts) -> CmSnapshot:
         fail="fail" in data,
         terminal="terminal" in data,
         sleep=float(data.get("sleep", "0")),
+        steps=int(data.get("steps", "0")),
+        step_gap=float(data.get("stepGap", "0.25")),
     )
 
 
@@ -104,6 +112,14 @@ async def act(api: KubeClient, snapshot: CmSnapshot, plan: Plan) -> None:
     outcome = "error"
     _record("act", key)
     try:
+        for step in range(snapshot.steps):
+            if step:
+                await asyncio.sleep(snapshot.step_gap)
+            value = f"{os.getpid()}/{reconcile_id.get()}/{step}"
+            patch = {"metadata": {"annotations": {STEP: value}}}
+            await api.patch(
+                CONFIGMAPS.path(snapshot.namespace, snapshot.name), patch, "merge", "flotilla-testcm"
+            )
         cost = snapshot.sleep + float(os.environ.get("TESTCM_COST", "0"))
         if cost:
             await asyncio.sleep(cost)

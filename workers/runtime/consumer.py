@@ -33,8 +33,8 @@ from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 from opentelemetry import trace
 
 from flotilla.runtime import metrics
-from flotilla.runtime.errors import Conflict
-from flotilla.runtime.kube import KubeClient
+from flotilla.runtime.errors import Conflict, Fenced
+from flotilla.runtime.kube import WRITE_FENCE, KubeClient
 from flotilla.runtime.logs import reconcile_context
 from flotilla.runtime.tracing import extract_context
 from schemas.bus.envelope import Envelope, EnvelopeError, MalformedEnvelope, UnsupportedVersion, decode
@@ -44,6 +44,7 @@ from schemas.bus.subjects import reconcile_subject_for_key
 from workers.runtime.contract import TerminalError, WorkerType
 from workers.runtime.deadletter import clear_mark, is_marked, mark_object, publish_dead_letter
 from workers.runtime.failures import FailureCounts
+from workers.runtime.fence import LeaseFence
 from workers.runtime.lease import KeyLeases, Lease, LocalKeys
 from workers.runtime.observe import ApiStateReader, PrimaryRecorder
 from workers.runtime.requeue import Requeues
@@ -347,6 +348,8 @@ class WorkerRuntime:
             metrics.LEASE_CONFLICTS.labels(self.worker.name).inc()
             self._hand_back(trigger, "lease_busy", self._busy_delay())
             return False
+        # Every API write of this key's reconciles (and of tasks they start) proves the lease first.
+        fence = WRITE_FENCE.set(LeaseFence(self.leases, lease, self.worker.name))
         try:
             while True:
                 newer = self._keys.take_held(key)
@@ -365,6 +368,7 @@ class WorkerRuntime:
                 log.info("%s was triggered again while reconciling; reconciling it again now", key)
                 trigger = follow_up
         finally:
+            WRITE_FENCE.reset(fence)
             await asyncio.shield(self.leases.release(lease))
 
     async def _reconcile_under(self, trigger: _Trigger, lease: Lease) -> Outcome:
@@ -458,6 +462,8 @@ class WorkerRuntime:
                     log.info("conflict, re-planning from fresh state: %s", err)
                 except TerminalError as err:
                     return Outcome("terminal", error=str(err))
+                except Fenced as err:  # a write refused: the lease is lost or unproven; hand back
+                    return Outcome("lease_lost", error=str(err))
                 except Exception as err:
                     log.warning("reconcile failed: %s: %s", type(err).__name__, err, exc_info=True)
                     return Outcome("error", error=f"{type(err).__name__}: {err}")

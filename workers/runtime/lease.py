@@ -15,9 +15,10 @@ Used by :mod:`workers.runtime.consumer` around every reconcile.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import orjson
@@ -49,6 +50,9 @@ class Lease:
     revision: int
     renewed_at: float
     lost: bool = False
+    #: One compare-and-set at a time: the heartbeat and the write fence (:mod:`workers.runtime.fence`)
+    #: both renew on this revision, and of two concurrent ones the loser would think the key taken.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
 
 class KeyLeases:
@@ -76,14 +80,37 @@ class KeyLeases:
         """Monotonic time after which the holder must stop: well before the entry can expire."""
         return lease.renewed_at + self.ttl * SAFE_FRACTION
 
+    async def compare_and_renew(self, lease: Lease) -> None:
+        """One compare-and-set on the holder's revision (call with ``lease.lock`` held).
+
+        Success proves the entry was still ours (nobody wrote the key since our last write, and
+        it had not expired: an expired entry has no last revision to match) and extends it to at
+        least ``sent + ttl``. Raises ``KeyWrongLastSequenceError`` when the key was taken over
+        (``lease.lost`` is set), and NATS transport errors as they come.
+        """
+        sent = time.monotonic()
+        try:
+            lease.revision = await self.kv.update(lease.kv_key, self._value(lease.key), last=lease.revision)
+        except KeyWrongLastSequenceError:
+            lease.lost = True
+            raise
+        lease.renewed_at = sent
+
     async def renew(self, lease: Lease) -> bool:
         """Extend the lease; False (and ``lease.lost``) once it is no longer ours or too old."""
         if lease.lost:
             return False
-        sent = time.monotonic()
+        if lease.lock.locked():
+            # A write's proof (workers.runtime.fence) is renewing the entry right now: that is
+            # this renewal too. Queueing behind a burst of proofs could outlast the caller's
+            # deadline and give up a healthy lease; if the proofs fail, ``safe_until`` still
+            # expires on time and the caller gives the key up.
+            return True
         try:
-            lease.revision = await self.kv.update(lease.kv_key, self._value(lease.key), last=lease.revision)
-            lease.renewed_at = sent
+            async with lease.lock:
+                if lease.lost:
+                    return False
+                await self.compare_and_renew(lease)
             return True
         except KeyWrongLastSequenceError:
             log.warning("lease of %s was taken over; abandoning the reconcile", lease.key)

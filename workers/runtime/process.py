@@ -133,11 +133,13 @@ async def _declare_until_ready(
     return False
 
 
-async def _kube_client(settings: WorkerSettings, stop: asyncio.Event, health: Health) -> KubeClient | None:
+async def _kube_client(
+    settings: WorkerSettings, stop: asyncio.Event, health: Health, user_agent: str
+) -> KubeClient | None:
     """The API client; a missing or broken kubeconfig is a non-ready ``kube`` check, retried."""
     while not stop.is_set():
         try:
-            return KubeClient.from_environment(settings.kubeconfig)
+            return KubeClient.from_environment(settings.kubeconfig, user_agent=user_agent)
         except Exception as err:  # the kubernetes config loaders raise several unrelated types
             reason = f"cannot load Kubernetes credentials: {type(err).__name__}: {err}"
             health.set_not_ready("kube", reason)
@@ -167,7 +169,7 @@ async def _run_connected(
         return 0
     leases = KeyLeases(await js.key_value(LEASE_BUCKET), settings.holder, settings.options.lease_ttl)
     failures = FailureCounts(await js.key_value(FAILURE_BUCKET))
-    api = await _kube_client(settings, stop, health)
+    api = await _kube_client(settings, stop, health, f"flotilla-worker-{worker.name}/{settings.holder}")
     if api is None:
         return 0
     async with api:

@@ -25,6 +25,7 @@ from schemas.kruise.base import (
     NonNegativeInt32,
     PrinterColumn,
     ResourceInfo,
+    Time,
 )
 from schemas.kruise.pub import (
     SELECTOR_MATCHES_TEMPLATE,
@@ -113,8 +114,42 @@ class CloneSetSpec(KruiseModel):
     """Seconds a new Pod must be ready (no container crashing) to count as available. Default 0."""
     lifecycle: Lifecycle | None = None
     """Lifecycle hooks: preNormal, preDelete and inPlaceUpdate."""
+    progress_deadline_seconds: NonNegativeInt32 | None = None
+    """Seconds the CloneSet may take to become available (or paused, or available up to its
+    partition) before the Progressing condition turns False with reason ProgressDeadlineExceeded;
+    time spent paused does not count. Unset (or 2147483647): no Progressing condition."""
 
-    cel_rules = (SELECTOR_MATCHES_TEMPLATE,)
+    cel_rules = (
+        SELECTOR_MATCHES_TEMPLATE,
+        Cel(
+            "!has(self.progressDeadlineSeconds) || self.progressDeadlineSeconds == 2147483647"
+            " || self.progressDeadlineSeconds > (has(self.minReadySeconds) ? self.minReadySeconds : 0)",
+            "progressDeadlineSeconds must be greater than minReadySeconds",
+        ),
+    )
+
+
+# CloneSet condition types (kruise ``CloneSetConditionType``).
+CONDITION_FAILED_SCALE = "FailedScale"
+CONDITION_FAILED_UPDATE = "FailedUpdate"
+CONDITION_PROGRESSING = "Progressing"
+"""Whether the CloneSet makes progress; kept only while ``spec.progressDeadlineSeconds`` is set."""
+# Reasons of the Progressing condition (kruise ``CloneSetConditionReason``).
+PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+PROGRESS_PAUSED = "CloneSetPaused"
+PROGRESS_UPDATED = "CloneSetUpdated"
+PROGRESS_PARTITION_AVAILABLE = "ProgressPartitionAvailable"
+PROGRESS_AVAILABLE = "CloneSetAvailable"
+#: ``progressDeadlineSeconds`` with this value (MaxInt32) means no deadline, as if unset.
+NO_PROGRESS_DEADLINE = 2**31 - 1
+
+
+class CloneSetCondition(Condition):
+    """A CloneSet condition: FailedScale, FailedUpdate or Progressing."""
+
+    last_update_time: Time | None = None
+    """Last time the condition was set with this status and reason (the Progressing deadline
+    counts from it)."""
 
 
 class CloneSetStatus(KruiseModel):
@@ -142,8 +177,8 @@ class CloneSetStatus(KruiseModel):
     """The revision of the last completed rollout."""
     collision_count: Int32 | None = None
     """Count of hash collisions when naming ControllerRevisions."""
-    conditions: list[Condition] | None = None
-    """Latest observations of the CloneSet's state (FailedScale, FailedUpdate)."""
+    conditions: list[CloneSetCondition] | None = None
+    """Latest observations of the CloneSet's state (FailedScale, FailedUpdate, Progressing)."""
     label_selector: str | None = None
     """The selector in string form, for the scale subresource (HPA)."""
 

@@ -27,12 +27,13 @@ from workers.cloneset.actions import (
 )
 from workers.cloneset.claims import clean_up_claims, owned_claims
 from workers.cloneset.config import PlannerConfig
-from workers.cloneset.kube_json import JsonDict, JsonObject, name_of
+from workers.cloneset.kube_json import JsonDict, JsonObject, as_objects, name_of, thaw_object
 from workers.cloneset.limits import resolve_limits
 from workers.cloneset.newpod import SeededNames
 from workers.cloneset.observed import ObservedCloneSet
 from workers.cloneset.ownership import claim_pods, cloneset_uid, controller_reference, selector_string
 from workers.cloneset.pods import PodView, is_active, is_at_revision, read_pod
+from workers.cloneset.progress import progressing
 from workers.cloneset.revisions import decide_revisions, owned_revisions, revisions_to_delete, template_of
 from workers.cloneset.rollout import RolloutContext
 from workers.cloneset.scale import plan_scale
@@ -224,8 +225,18 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
         changes=changes,
         now=now,
     )
+    conditions = [thaw_object(c) for c in as_objects(status.get("conditions"))]
+    progress = progressing(cloneset, status, conditions, now)
+    if progress.conditions:
+        status["conditions"] = list(progress.conditions)
+    elif cloneset.status.conditions:
+        status["conditions"] = None  # a merge patch removes the key only when told
+    else:
+        status.pop("conditions", None)
     actions.extend(_status_action(observed, status))
-    requeue = _soonest(requeue, seconds_until_next_available(active, spec.min_ready_seconds, now))
+    requeue = _soonest(
+        requeue, progress.requeue_after, seconds_until_next_available(active, spec.min_ready_seconds, now)
+    )
     return Plan(_first_write_preconditions(actions), requeue, reason)
 
 

@@ -53,6 +53,7 @@ def cloneset(
     claim_templates: list[dict[str, Any]] | None = None,
     template_labels: Mapping[str, str] | None = None,
     generation: int = 1,
+    progress_deadline: int | None = None,
 ) -> CloneSet:
     spec: dict[str, Any] = {
         "replicas": replicas,
@@ -64,6 +65,8 @@ def cloneset(
     }
     if lifecycle is not None:
         spec["lifecycle"] = dict(lifecycle)
+    if progress_deadline is not None:
+        spec["progressDeadlineSeconds"] = progress_deadline
     if claim_templates is not None:
         spec["volumeClaimTemplates"] = claim_templates
     return CloneSet.from_wire(

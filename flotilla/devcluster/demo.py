@@ -94,7 +94,9 @@ def start_flotilla(
         WATCHER_USER,
         detached,
     )
-    _flotilla_process(env, "worker-cloneset", ["worker", "cloneset"], extra, worker_user("cloneset"), detached)
+    _flotilla_process(
+        env, "worker-cloneset", ["worker", "cloneset"], extra, worker_user("cloneset"), detached
+    )
     if not sample:
         return
     env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(SAMPLE))

@@ -14,6 +14,7 @@ upgrade; `helm uninstall` removes everything but the CRDs; a bad value fails
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -26,6 +27,7 @@ import pytest
 import yaml
 
 from flotilla.devcluster.env import DevEnvironment
+from flotilla.runtime.kube import PODS, KubeClient, Resource
 from tests.integration.helm.helm_release import Kubectl, eventually, exists, get, helm, install
 from tests.integration.helm.identity import service_account_kubeconfig
 from tests.unit.helm.chart_render import CHART, KUBE_VERSION, helm_run, render_text, set_args
@@ -511,31 +513,33 @@ def test_cloneset_worker_token_does_a_reconciles_writes_and_nothing_more(
         "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
     }
     allowed("create", "-f", "-", input=json.dumps(revision))
-    allowed("patch", "controllerrevisions.apps", "demo-5f4b7", "--type=merge", "-p", '{"revision": 2}')
     allowed("create", "-f", "-", input=json.dumps(claim))
     created = json.loads(allowed("create", "-f", "-", "-o", "json", input=json.dumps(pod)))
-    allowed("label", "pod", "demo-x1", "lifecycle.apps.kruise.io/state=Normal")
     pod_owner = {"apiVersion": "v1", "kind": "Pod", "name": "demo-x1", "uid": created["metadata"]["uid"]}
-    allowed(
-        "patch",
-        "pvc",
-        "data-demo-x1",
-        "--type=merge",
-        "-p",
-        json.dumps({"metadata": {"ownerReferences": [pod_owner]}}),
-    )
     status = {"status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 0, "updatedReplicas": 1}}
-    allowed(
-        "patch",
-        "clonesets.apps.kruise.io",
-        "demo",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(status),
-    )
     prune = {"spec": {"scaleStrategy": {"podsToDelete": None}}}
-    allowed("patch", "clonesets.apps.kruise.io", "demo", "--type=merge", "-p", json.dumps(prune))
+    revisions, claims = (
+        Resource("apps", "v1", "controllerrevisions"),
+        Resource("", "v1", "persistentvolumeclaims"),
+    )
+    clonesets = Resource("apps.kruise.io", "v1alpha1", "clonesets")
+
+    async def patches_as_the_worker_sends_them() -> None:
+        # The worker's own client: PATCH straight away, no GET first (kubectl patch GETs first).
+        async with KubeClient.from_environment(config) as api:
+            await api.patch(revisions.path(namespace, "demo-5f4b7"), {"revision": 2})
+            await api.patch(
+                PODS.path(namespace, "demo-x1"),
+                {"metadata": {"labels": {"lifecycle.apps.kruise.io/state": "Normal"}}},
+                "strategic",
+            )
+            await api.patch(
+                claims.path(namespace, "data-demo-x1"), {"metadata": {"ownerReferences": [pod_owner]}}
+            )
+            await api.patch(clonesets.path(namespace, "demo", "status"), status)
+            await api.patch(clonesets.path(namespace, "demo"), prune)
+
+    asyncio.run(patches_as_the_worker_sends_them())
     event = {
         "apiVersion": "v1",
         "kind": "Event",

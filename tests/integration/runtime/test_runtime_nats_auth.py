@@ -1,6 +1,8 @@
 """The dev NATS server's users, on the real server the session runs: a worker's credentials
 are refused on the watcher's bucket and on another type's consumer, an anonymous client and a
-wrong password are refused, and what a worker needs for its own type is allowed.
+wrong password are refused, and what a worker needs for its own type is allowed; a worker
+started before the watcher waits (not ready, saying why) until the watcher's user has declared
+the streams.
 
 The users and their permissions come from schemas.bus.permissions (written to the server's
 config by flotilla/devcluster/nats.py); what counts as refused here is the server's own
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import nats
 import pytest
@@ -28,11 +31,16 @@ from schemas.bus.streams import (
     WATCHER_BUCKET,
     BusSpec,
     watcher_bucket,
+    watcher_bus,
     worker_bus,
     worker_consumer,
 )
 from schemas.bus.subjects import deadletter_subject, reconcile_subject
+from tests.support.natsworker import NatsWorker, nats_workers
+from tests.support.polling import eventually
 from tests.support.workers import publish_trigger
+
+__all__ = ["nats_workers"]
 
 pytestmark = pytest.mark.asyncio
 
@@ -161,3 +169,36 @@ async def test_worker_refused_on_another_types_consumer(
         assert worker_client.errors[refusals:] == []
     finally:
         await jetstream.delete_consumer(RECONCILE_STREAM, durable)
+
+
+async def test_a_worker_started_before_the_watcher_waits_for_the_streams(
+    dev_env: DevEnvironment, tmp_path: Path, nats_workers: list[NatsWorker]
+) -> None:
+    """Least privilege decides who declares: the worker may not create the streams, says so on
+    /readyz, and becomes ready once the watcher's user has created them (a private server, so
+    the streams really are missing)."""
+    server = NatsServer(tmp_path / "fresh-nats")
+    server.start()
+    try:
+        user = worker_user("cloneset")
+        worker = NatsWorker(dev_env.kubeconfig, tmp_path / "early.log", server.user_url(user), {})
+        nats_workers.append(worker)
+        waiting = eventually(lambda: worker.readyz_mentions("may not create it"), 90, what=worker.log_text)
+        assert "'RECONCILE' does not exist" in waiting
+        watcher = await nats.connect(server.user_url(WATCHER_USER), inbox_prefix=inbox_prefix(WATCHER_USER))
+        try:
+            await declare(watcher.jetstream(), watcher_bus(with_event_log=False))  # as the watcher does
+        finally:
+            await watcher.close()
+        eventually(lambda: worker.readyz_mentions('"bus":{"ready":true'), 90, what=worker.log_text)
+        admin = await nats.connect(server.url)
+        try:
+            info = await admin.jetstream().consumer_info(
+                RECONCILE_STREAM, worker_consumer("cloneset").durable_name
+            )
+            assert info.config.filter_subject == "flotilla.reconcile.cloneset.>"  # the worker made its own
+        finally:
+            await admin.close()
+    finally:
+        worker.stop()
+        server.stop()

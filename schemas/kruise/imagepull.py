@@ -12,7 +12,7 @@ image to pull on which nodes; the controller writes the wanted tags into each no
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -21,6 +21,7 @@ from schemas.kruise.base import (
     DEFAULTED,
     Bounds,
     Cel,
+    Format,
     Int32,
     Int64,
     IntOrPercent,
@@ -35,6 +36,20 @@ from schemas.kruise.broadcastjob import CompletionPolicy
 from schemas.kruise.pub import LabelSelector
 
 ImagePullPolicy = Literal["Always", "IfNotPresent"]
+
+#: ImagePullJob parallelism: since kruise 1.9 a non-negative integer (or an integer string), no
+#: percent; the messages are kruise's (pkg/webhook/imagepulljob/validating).
+ImagePullJobParallelism = Annotated[
+    int | str,
+    Format("int-or-string"),
+    Bounds(max_length=16),
+    Cel("type(self) == int || !self.endsWith('%')", "parallelism does not support percentage value"),
+    Cel(
+        "type(self) == int || self.endsWith('%') || self.matches('^[-+]?[0-9]+$')",
+        "parallelism must be a valid integer",
+    ),
+    Cel("type(self) == int ? self >= 0 : !self.startsWith('-')", "parallelism must be non-negative"),
+]
 
 
 class SandboxConfig(KruiseModel):
@@ -65,7 +80,7 @@ class PullPolicy(KruiseModel):
 class ImagePullJobTemplate(KruiseModel):
     """What an ImagePullJob and an ImageListPullJob share: where, how and how many at once."""
 
-    pull_secrets: list[str] | None = None
+    pull_secrets: Annotated[list[Annotated[str, Bounds(max_length=253)]], Bounds(max_items=64)] | None = None
     """Secret names (same namespace) for the registry."""
     selector: ImagePullJobNodeSelector | None = None
     """Nodes to pull on (default: all nodes)."""
@@ -82,7 +97,7 @@ class ImagePullJobTemplate(KruiseModel):
     image_pull_policy: Annotated[ImagePullPolicy, DEFAULTED] = "IfNotPresent"
     """Always or IfNotPresent (default)."""
 
-    cel_rules = (
+    cel_rules: ClassVar[tuple[Cel, ...]] = (
         Cel(
             "!has(self.selector) || !has(self.podSelector)", "selector and podSelector are mutually exclusive"
         ),
@@ -94,6 +109,17 @@ class ImagePullJobSpec(ImagePullJobTemplate):
 
     image: Annotated[str, Cel("self != ''", "image must not be empty")]
     """The image to pull (with tag or digest)."""
+    parallelism: ImagePullJobParallelism = 1
+    """Nodes pulling at once (unset: 1, kruise stores no default); 0 pauses the job. An integer."""
+
+    cel_rules = (
+        *ImagePullJobTemplate.cel_rules,
+        Cel(
+            "has(self.pullSecrets) == has(oldSelf.pullSecrets)"
+            " && (!has(self.pullSecrets) || self.pullSecrets == oldSelf.pullSecrets)",
+            "spec.pullSecrets is immutable",
+        ),
+    )
 
 
 class ImageListPullJobSpec(ImagePullJobTemplate):

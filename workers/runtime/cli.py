@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -107,6 +108,7 @@ def register(subparsers: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     worker = configured_worker(args)
+    logging.getLogger(__name__).info("feature gates: %s", args.feature_gates)
     options = RuntimeOptions(
         concurrency=args.concurrency,
         batch=args.batch,

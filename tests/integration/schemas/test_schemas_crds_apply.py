@@ -195,3 +195,28 @@ def test_kubectl_explain_uses_the_field_docs(crds: list[str], kubectl: Kubectl) 
     assert "Not allowed with InPlaceOnly" in out
     out = kubectl("explain", "asts.spec.reserveOrdinals").stdout
     assert "ranges like '3-5'" in out
+
+
+def test_imagepulljob_pull_secrets_are_immutable(
+    crds: list[str], namespace: str, api_client: k8s.ApiClient
+) -> None:
+    # kruise v1.9.1 pkg/webhook/imagepulljob/validating: "spec.pullSecrets is immutable"
+    api = k8s.CustomObjectsApi(api_client)
+    body = {
+        "apiVersion": "apps.kruise.io/v1beta1",
+        "kind": "ImagePullJob",
+        "metadata": {"name": "secrets"},
+        "spec": {"image": "nginx:1.25", "pullSecrets": ["a"]},
+    }
+    api.create_namespaced_custom_object("apps.kruise.io", "v1beta1", namespace, "imagepulljobs", body)
+    patch = {"spec": {"parallelism": 2}}
+    api.patch_namespaced_custom_object(
+        "apps.kruise.io", "v1beta1", namespace, "imagepulljobs", "secrets", patch
+    )
+    for change in ({"spec": {"pullSecrets": ["b"]}}, {"spec": {"pullSecrets": None}}):
+        with pytest.raises(k8s.ApiException) as refused:
+            api.patch_namespaced_custom_object(
+                "apps.kruise.io", "v1beta1", namespace, "imagepulljobs", "secrets", change
+            )
+        assert refused.value.status == 422
+        assert "spec.pullSecrets is immutable" in refused.value.body

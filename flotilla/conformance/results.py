@@ -139,8 +139,33 @@ class EnvironmentLimit:
 
 
 #: The environment limits seen so far, from the failure messages of specs that fail on
-#: kruise-manager and Flotilla alike (see docs/conformance.md).
-ENVIRONMENT_LIMITS: tuple[EnvironmentLimit, ...] = ()
+#: kruise-manager and Flotilla alike (see docs/conformance.md). First match wins.
+ENVIRONMENT_LIMITS: tuple[EnvironmentLimit, ...] = (
+    EnvironmentLimit(
+        "no node daemon: an in-place env-from-metadata change restarts the container through "
+        "kruise-daemon (ContainerRecreateRequest), which does not run on kwok nodes",
+        "a node agent on real nodes (Flotilla's node-agent issue; kruise-daemon for the baseline)",
+        r"in-place update (both image and env from label|two container image and env from metadata)",
+    ),
+    EnvironmentLimit(
+        "no image digests: kwok's imageID is per tag (kwok://<image>), a runtime resolves "
+        "nginx:alpine and nginx:mainline-alpine to one digest",
+        "a real container runtime (real-node environment), or a kwok Stage with a tag -> digest table",
+        r"to equal\s+<string>: kwok://",
+    ),
+    EnvironmentLimit(
+        "no container start order: kwok restarts every changed container at once with one "
+        "startedAt, the spec checks the priority order through per-container start times",
+        "a real kubelet (real-node environment), or kwok Stages restarting containers one by one",
+        r"should be stopped after new \w+ has started",
+    ),
+    EnvironmentLimit(
+        "no image pull failures: under kwok a container with an unpullable image still runs, the "
+        "spec waits for it to terminate",
+        "a real container runtime, or a kwok Stage that fails containers of a known-bad image",
+        r"ContainerStateTerminated",
+    ),
+)
 
 
 @dataclass(frozen=True)

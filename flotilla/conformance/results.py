@@ -198,6 +198,15 @@ def environment_limit(
     return "unnamed: " + first.splitlines()[0][:200] if first else "unnamed"
 
 
+def failure_summary(spec: SpecResult, limit: int = 400) -> str:
+    """Where a spec failed and its message on one line (whitespace and pointer values squeezed)."""
+    message = re.sub(r"\s+", " ", re.sub(r" \| 0x[0-9a-f]+", "", spec.message)).strip()
+    message = re.sub(r"Last\w+Time: \{ Time: [^}]*\}, ", "", message)
+    if len(message) > limit:
+        message = message[: limit - 3] + "..."
+    return f"{spec.failure_location}: {message}" if spec.failure_location else message
+
+
 def compare(
     kruise: RunResult, flotilla: RunResult, limits: Sequence[EnvironmentLimit] = ENVIRONMENT_LIMITS
 ) -> list[Comparison]:
@@ -218,7 +227,7 @@ def compare(
             verdict, detail = BOTH_PASS, ""
         elif k_pass and not f_pass:
             verdict = DEFECT
-            detail = on_flotilla.message if on_flotilla is not None else "not run on Flotilla"
+            detail = failure_summary(on_flotilla) if on_flotilla is not None else "not run on Flotilla"
         elif f_pass and not k_pass:
             verdict, detail = FLOTILLA_ONLY, on_kruise.message if on_kruise is not None else ""
         elif k_fail and f_fail:
@@ -245,7 +254,7 @@ def markdown_table(rows: Sequence[Comparison]) -> str:
         "|---|---|---|---|",
     ]
     for row in rows:
-        detail = f": {row.detail}" if row.verdict == BOTH_FAIL else ""
+        detail = f": {row.detail}" if row.verdict in (BOTH_FAIL, DEFECT) else ""
         name = row.name.replace("|", "\\|")
         lines.append(
             f"| {name} ({row.file.rsplit('/', 1)[-1]}:{row.line}) | {_cell(row.kruise)} | "
@@ -261,8 +270,7 @@ def text_report(rows: Sequence[Comparison]) -> list[str]:
         out.append(f"{_cell(row.kruise):4} {_cell(row.flotilla):4} {row.name}")
         out.append(f"          -> {row.verdict}")
         if row.detail:
-            first = row.detail.splitlines()[0] if row.detail.strip() else row.detail
-            out.append(f"             {first[:300]}")
+            out.append(f"             {row.detail}")
     counts: Mapping[str, int] = {
         verdict: sum(row.verdict == verdict for row in rows)
         for verdict in (BOTH_PASS, BOTH_FAIL, DEFECT, FLOTILLA_ONLY, NOT_RUN)

@@ -59,7 +59,31 @@ def test_revision_name_hash_and_data_are_kruise_s(path: Path) -> None:
         assert ours["data"] == kruise_revision["data"], f"{step}: revision data differs from kruise's"
         assert encode_data(revision_data(cloneset.spec.template)) == encode_data(kruise_revision["data"])
         assert ours["metadata"]["name"] == kruise_revision["name"], f"{step}: revision name (hash) differs"
+        hash_label = "controller.kubernetes.io/hash"
+        assert ours["metadata"]["labels"][hash_label] == kruise_revision["labels"][hash_label]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_revision_labels_are_kruise_s(path: Path) -> None:
+    """The template's labels plus the hash; with the e2e gates (PreDownloadImageForInPlaceUpdate)
+    kruise also marks a revision it will not pre-download images for."""
+    golden = _load(path)
+    for step, snapshot, kruise_revision in _steps(golden):
+        stored = snapshot["stored"]
+        cloneset = CloneSet.from_wire({"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet", **stored})
+        ours = new_revision(cloneset, int(kruise_revision["revision"]), 0)
         assert ours["metadata"]["labels"] == kruise_revision["labels"], f"{step}: revision labels differ"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_revision_annotations_are_kruise_s(path: Path) -> None:
+    """kruise adds ``kruise.io/cloneset-volumeclaimtemplate-hash`` to every revision ("" without
+    volumeClaimTemplates) and compares it to decide whether a claim change forbids in-place update."""
+    golden = _load(path)
+    for step, snapshot, kruise_revision in _steps(golden):
+        stored = snapshot["stored"]
+        cloneset = CloneSet.from_wire({"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet", **stored})
+        ours = new_revision(cloneset, int(kruise_revision["revision"]), 0)
         assert ours["metadata"]["annotations"] == kruise_revision["annotations"], (
             f"{step}: annotations differ"
         )
@@ -76,14 +100,21 @@ def test_kruise_s_revisions_are_adopted_as_equal_templates(path: Path) -> None:
     assert first != second
 
 
+def _short_hash_gate(feature_gates: str) -> bool:
+    """CloneSetShortHash (alpha): on with AllAlpha=true unless set false on its own."""
+    gates = dict(item.split("=", 1) for item in feature_gates.split(",") if item)
+    return gates.get("CloneSetShortHash", gates.get("AllAlpha", "false")) == "true"
+
+
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_pod_revision_labels_are_kruise_s(path: Path) -> None:
     golden = _load(path)
+    short = _short_hash_gate(golden["feature_gates"])
     for step, snapshot, kruise_revision in _steps(golden):
         assert snapshot["pods"], f"{step}: no pods recorded"
         for pod in snapshot["pods"]:
             labels: dict[str, str] = {}
-            write_revision_labels(labels, kruise_revision["name"], short_hash_label=False)
+            write_revision_labels(labels, kruise_revision["name"], short_hash_label=short)
             assert labels == {
                 "controller-revision-hash": pod["controller-revision-hash"],
                 "pod-template-hash": pod["pod-template-hash"],

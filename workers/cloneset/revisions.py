@@ -58,9 +58,24 @@ def revision_data(template: JsonObject) -> JsonDict:
     return {"spec": {"template": body}}
 
 
+#: What Go's ``json.Marshal`` escapes that orjson writes as is (HTML-safe and JS line separators);
+#: these bytes occur only inside JSON strings, so replacing them is exact.
+_GO_ESCAPES = (
+    (b"<", b"\\u003c"),
+    (b">", b"\\u003e"),
+    (b"&", b"\\u0026"),
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+)
+
+
 def encode_data(data: JsonObject) -> bytes:
-    """Canonical bytes of revision data (sorted keys, compact)."""
-    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    """Canonical bytes of revision data as kruise hashes them: Go's ``json.Marshal`` of a map
+    (sorted keys, compact, ``<``, ``>``, ``&``, U+2028, U+2029 escaped)."""
+    raw = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    for plain, escaped in _GO_ESCAPES:
+        raw = raw.replace(plain, escaped)
+    return raw
 
 
 def hash_revision(data: JsonObject, collision_count: int | None) -> str:

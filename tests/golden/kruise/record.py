@@ -96,6 +96,9 @@ def record_one(
     second = _snapshot_with_pods(env, rolled)
     return {
         "kruise": versions.KRUISE,
+        "feature_gates": next(
+            f for f in kruise_manager.MANAGER_FLAGS if f.startswith("--feature-gates=")
+        ).split("=", 1)[1],
         "submitted": submitted,
         "created": first,
         "updated": second,

@@ -114,5 +114,9 @@ def test_compare_classifies_each_spec_and_names_the_environment_limit(tmp_path: 
     ]
     assert rows[2].detail == "image digests (lifted by: a registry)"
     assert [(r.name, r.detail) for r in defects(rows)] == [("b", "Timed out after 120s")]
+    flotilla.specs[1] = SpecResult(
+        "b", CLONESET, 1, "failed", "Timed out.\n  Expected\n  <*int32 | 0xc0>: nil", "x.go:9"
+    )
+    assert defects(compare(kruise, flotilla, limits))[0].detail == "x.go:9: Timed out. Expected <*int32>: nil"
     assert flotilla.lines()[-1] == "2 passed, 2 failed"
     assert flotilla.lines()[1] == "FAIL b"

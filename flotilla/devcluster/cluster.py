@@ -39,6 +39,28 @@ CONTROL_PLANE_BINARIES = (
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
+#: The API server's audit policy: writes of the admin user (the kubeconfig Flotilla's processes and
+#: the tests use) to pods, PVCs and CloneSets, at Metadata level (who, which object, user agent,
+#: when received and when answered). The fault tests read it as the server's record of which
+#: process wrote what when; everything else is not audited (cheap).
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {
+            "level": "Metadata",
+            "users": ["flotilla-admin"],
+            "verbs": ["create", "update", "patch", "delete"],
+            "resources": [
+                {"group": "", "resources": ["pods", "persistentvolumeclaims"]},
+                {"group": "apps.kruise.io", "resources": ["clonesets", "clonesets/status"]},
+            ],
+        },
+        {"level": "None"},
+    ],
+}
+
 
 @dataclass(frozen=True)
 class ClusterConfig:
@@ -86,6 +108,11 @@ class LocalCluster:
     @property
     def kubeconfig(self) -> Path:
         return self.run_dir / "kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (JSON lines; rotated at 200 MB into ``audit-<time>.log``)."""
+        return self.run_dir / "logs" / "audit.log"
 
     def log_path(self, component: str) -> Path:
         return self.run_dir / "logs" / f"{component}.log"
@@ -181,6 +208,8 @@ class LocalCluster:
     def _start_apiserver(self) -> None:
         assert self.pki is not None
         pki = self.pki
+        policy = self.run_dir / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(AUDIT_POLICY))
         proc = self._spawn(
             "kube-apiserver",
             [
@@ -206,6 +235,11 @@ class LocalCluster:
                 "--max-mutating-requests-inflight=800",
                 # /debug/pprof for cluster admins only (RBAC): benchmarks profile the API server
                 "--profiling=true",
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-maxsize=200",
+                "--audit-log-maxbackup=3",
                 "--v=1",
             ],
         )

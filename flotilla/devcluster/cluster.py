@@ -91,6 +91,7 @@ class LocalCluster:
     pki: ClusterPKI | None = None
     apiserver_port: int = 0
     etcd_port: int = 0
+    etcd_peer_port: int = 0
 
     # ---------------------------------------------------------------- paths and URLs
     @property
@@ -168,6 +169,21 @@ class LocalCluster:
         finally:
             self.api_request("DELETE", f"/api/v1/namespaces/{probe}")
 
+    def kill_apiserver(self) -> None:
+        """SIGKILL kube-apiserver (no graceful shutdown), start it again on the same port, wait
+        until the controllers work again."""
+        self.processes["kube-apiserver"].kill()
+        self._start_apiserver()
+        self.wait_controllers_working()
+
+    def kill_etcd(self) -> None:
+        """SIGKILL etcd, start it again on the same port and data folder; the API server reconnects."""
+        self.processes["etcd"].kill()
+        self._start_etcd(self.etcd_peer_port)
+        self.processes["kube-apiserver"].wait_until(
+            lambda: self.api_get("/readyz") == b"ok", self.config.startup_timeout, "ready again after etcd"
+        )
+
     def stop_apiserver(self) -> None:
         self.processes["kube-apiserver"].stop()
 
@@ -182,8 +198,9 @@ class LocalCluster:
         self.processes[name] = process
         return process
 
-    def _start_etcd(self) -> None:
-        peer = free_port()
+    def _start_etcd(self, peer: int = 0) -> None:
+        peer = peer or free_port()
+        self.etcd_peer_port = peer
         data = self.run_dir / "etcd"
         client_url = self.etcd_endpoint
         peer_url = f"http://{LOOPBACK}:{peer}"

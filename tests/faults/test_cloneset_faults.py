@@ -119,7 +119,7 @@ async def wait_converged(
 @pytest.mark.timeout(1500)
 @pytest.mark.parametrize(
     ("component", "clonesets", "replicas"),
-    [("workers", 20, 50)],
+    [("workers", 20, 50), ("nats", 8, 30), ("apiserver", 8, 30), ("etcd", 8, 30)],
 )
 async def test_cloneset_rollout_under_faults(
     component: str,
@@ -156,6 +156,9 @@ async def test_cloneset_rollout_under_faults(
             image = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}}
             for name in names:
                 await _retrying(partial(api.patch, CLONESETS.path(namespace, name), image))
+            if component != "workers":
+                await asyncio.sleep(rng.uniform(1.0, 8.0))
+                await faults.kill_component(component)
             rolled = await wait_converged(api, namespace, names, replicas, "app:v2", 900)
             stop_faults.set()
             await injector

@@ -4,7 +4,8 @@
 replicas as OS processes with production defaults (``--max-failures 5``, default backoff,
 resync, lease TTL), logs in a folder. :class:`Faults` injects, from one seeded
 ``random.Random``: SIGKILL of a worker replica (restarted at once), SIGSTOP of another one past
-the lease TTL then SIGCONT, SIGKILL of the watcher. :func:`fault_seed` prints the seed and takes
+the lease TTL then SIGCONT, SIGKILL of the watcher, and SIGKILL of NATS, kube-apiserver or etcd
+(each restarted by the devcluster launcher). :func:`fault_seed` prints the seed and takes
 ``FLOTILLA_FAULT_SEED`` from the environment, so a failing run can be replayed.
 """
 
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,6 +197,20 @@ class Faults:
         self.fleet.watcher.kill()
         self.fleet.watcher.start()
 
+    async def kill_component(self, component: str) -> None:
+        """SIGKILL nats, apiserver or etcd and start it again (the launcher waits until it serves)."""
+        env = self.fleet.env
+        actions: dict[str, Callable[[], None]] = {}
+        if env.nats is not None:
+            actions["nats"] = env.nats.kill_and_restart
+        if env.cluster is not None:
+            actions["apiserver"] = env.cluster.kill_apiserver
+            actions["etcd"] = env.cluster.kill_etcd
+        if component not in actions:
+            raise AssertionError(f"cannot kill {component}: the test environment does not run it")
+        self._note(f"sigkill-{component}")
+        await asyncio.to_thread(actions[component])
+
     async def random_fault(self, kinds: list[str]) -> None:
         kind = self.rng.choice(kinds)
         if kind == "worker-kill":
@@ -204,7 +220,7 @@ class Faults:
         elif kind == "watcher-kill":
             await self.kill_watcher()
         else:
-            raise ValueError(f"unknown fault {kind!r}")
+            await self.kill_component(kind)
 
     async def run(self, kinds: list[str], every: tuple[float, float], stop: asyncio.Event) -> None:
         """A fault of ``kinds`` every ``every`` seconds (uniform) until ``stop``."""

@@ -14,6 +14,7 @@ covered by tests/integration/cloneset/test_cloneset_stack.py.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -131,6 +132,9 @@ async def test_cloneset_rollout_under_faults(
     namespace: str,
     tmp_path: Path,
 ) -> None:
+    # FLOTILLA_FAULT_REPLICAS scales every variant down (e.g. on a machine other test runs load:
+    # at load 40 on 2 cores the API server took 3-4 s per pod create here).
+    replicas = int(os.environ.get("FLOTILLA_FAULT_REPLICAS", replicas))
     seed = fault_seed()
     rng = random.Random(seed)
     await declare(jetstream, worker_bus("cloneset"))

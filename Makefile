@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick conformance clean
+.PHONY: demo test soak bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick conformance clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -45,6 +45,11 @@ test: tools lint typecheck
 ## BASELINE=kruise runs them against kruise-manager v1.9.1 and records docs/conformance/kruise-*.json.
 conformance: tools
 	@$(VENV)/python -m flotilla.conformance run $(if $(BASELINE),--baseline $(BASELINE)) $(if $(KINDS),--kinds $(KINDS))
+
+## CloneSets under churn while every component is killed at random (SOAK_MINUTES, default 30;
+## FLOTILLA_FAULT_SEED replays a run). Prints the faults, checks and violations; fails on any.
+soak: tools
+	SOAK_MINUTES=$${SOAK_MINUTES:-30} $(VENV)/python -m tests.support.soak
 
 ## Benchmarks (numbers and how to read them: docs/benchmarks.md).
 bench-bus: tools

@@ -41,6 +41,28 @@ DEFAULT_STORAGE_CLASS = "standard"
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
+#: The API server's audit policy: writes of the admin user (the kubeconfig Flotilla's processes and
+#: the tests use) to pods, PVCs and CloneSets, at Metadata level (who, which object, user agent,
+#: when received and when answered). The fault tests read it as the server's record of which
+#: process wrote what when; everything else is not audited (cheap).
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {
+            "level": "Metadata",
+            "users": ["flotilla-admin"],
+            "verbs": ["create", "update", "patch", "delete"],
+            "resources": [
+                {"group": "", "resources": ["pods", "persistentvolumeclaims"]},
+                {"group": "apps.kruise.io", "resources": ["clonesets", "clonesets/status"]},
+            ],
+        },
+        {"level": "None"},
+    ],
+}
+
 
 @dataclass(frozen=True)
 class ClusterConfig:
@@ -77,6 +99,7 @@ class LocalCluster:
     pki: ClusterPKI | None = None
     apiserver_port: int = 0
     etcd_port: int = 0
+    etcd_peer_port: int = 0
 
     # ---------------------------------------------------------------- paths and URLs
     @property
@@ -94,6 +117,11 @@ class LocalCluster:
     @property
     def kubeconfig(self) -> Path:
         return self.run_dir / "kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (JSON lines; rotated at 200 MB into ``audit-<time>.log``)."""
+        return self.run_dir / "logs" / "audit.log"
 
     def log_path(self, component: str) -> Path:
         return self.run_dir / "logs" / f"{component}.log"
@@ -151,6 +179,21 @@ class LocalCluster:
         finally:
             self.api_request("DELETE", f"/api/v1/namespaces/{probe}")
 
+    def kill_apiserver(self) -> None:
+        """SIGKILL kube-apiserver (no graceful shutdown), start it again on the same port, wait
+        until the controllers work again."""
+        self.processes["kube-apiserver"].kill()
+        self._start_apiserver()
+        self.wait_controllers_working()
+
+    def kill_etcd(self) -> None:
+        """SIGKILL etcd, start it again on the same port and data folder; the API server reconnects."""
+        self.processes["etcd"].kill()
+        self._start_etcd(self.etcd_peer_port)
+        self.processes["kube-apiserver"].wait_until(
+            lambda: self.api_get("/readyz") == b"ok", self.config.startup_timeout, "ready again after etcd"
+        )
+
     def stop_apiserver(self) -> None:
         self.processes["kube-apiserver"].stop()
 
@@ -165,8 +208,9 @@ class LocalCluster:
         self.processes[name] = process
         return process
 
-    def _start_etcd(self) -> None:
-        peer = free_port()
+    def _start_etcd(self, peer: int = 0) -> None:
+        peer = peer or free_port()
+        self.etcd_peer_port = peer
         data = self.run_dir / "etcd"
         client_url = self.etcd_endpoint
         peer_url = f"http://{LOOPBACK}:{peer}"
@@ -191,6 +235,8 @@ class LocalCluster:
     def _start_apiserver(self) -> None:
         assert self.pki is not None
         pki = self.pki
+        policy = self.run_dir / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(AUDIT_POLICY))
         proc = self._spawn(
             "kube-apiserver",
             [
@@ -216,6 +262,11 @@ class LocalCluster:
                 "--max-mutating-requests-inflight=800",
                 # /debug/pprof for cluster admins only (RBAC): benchmarks profile the API server
                 "--profiling=true",
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-maxsize=200",
+                "--audit-log-maxbackup=3",
                 "--v=1",
             ],
         )

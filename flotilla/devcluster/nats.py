@@ -180,6 +180,11 @@ class NatsServer:
         if self.process is not None:
             self.process.kill()
 
+    def kill_and_restart(self) -> None:
+        """SIGKILL (no graceful shutdown, no flush), then start on the same port and store."""
+        self.kill()
+        self._spawn()
+
     def restart(self) -> None:
         """Stop and start on the same port with the same store (streams survive)."""
         self.stop()

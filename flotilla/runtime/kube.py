@@ -171,8 +171,13 @@ class KubeClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self.connection.ssl_context or False, limit=self._limit)
+            fence_hook = aiohttp.TraceConfig()
+            fence_hook.on_connection_reuseconn.append(_admit_on_connection)
+            fence_hook.on_connection_create_end.append(_admit_on_connection)
             self._session = aiohttp.ClientSession(
-                connector=connector, json_serialize=lambda o: orjson.dumps(o).decode()
+                connector=connector,
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+                trace_configs=[fence_hook],
             )
         return self._session
 
@@ -207,8 +212,10 @@ class KubeClient:
         content_type: str | None,
     ) -> bytes:
         fence = WRITE_FENCE.get() if method in WRITE_METHODS else None
-        if fence is not None:
-            await fence.admit(method, path)  # raises Fenced: nothing is sent
+        # The fence is asked once the request has its connection, right before its bytes go out
+        # (see _admit_on_connection), not before it queues for one: a request admitted and then
+        # kept waiting for a free connection could leave long after the lease was lost.
+        fenced = _FencedWrite(fence, method, path) if fence is not None else None
         url = self.connection.host + path
         with _tracer.start_as_current_span(f"kube {method}", kind=trace.SpanKind.CLIENT) as span:
             span.set_attribute("http.request.method", method)
@@ -221,6 +228,7 @@ class KubeClient:
                     data=body,
                     headers=self._headers(content_type),
                     timeout=aiohttp.ClientTimeout(total=self.timeout),
+                    trace_request_ctx=fenced,
                 ) as response:
                     data = await response.read()
                     status = response.status
@@ -314,6 +322,21 @@ class KubeClient:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError, orjson.JSONDecodeError) as exc:
             raise error_from_exception(exc, method="WATCH", path=path) from exc
+
+
+@dataclass(frozen=True)
+class _FencedWrite:
+    fence: WriteFence
+    method: str
+    path: str
+
+
+async def _admit_on_connection(_session: object, context: Any, _params: object) -> None:
+    """aiohttp trace hook: a fenced write has its connection; admit it (or raise Fenced: the
+    connection is dropped and nothing of the request is sent)."""
+    fenced = context.trace_request_ctx
+    if isinstance(fenced, _FencedWrite):
+        await fenced.fence.admit(fenced.method, fenced.path)
 
 
 def _object(data: bytes) -> JsonObject:

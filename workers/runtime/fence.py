@@ -6,7 +6,8 @@ past the lease TTL wakes up with its timers overdue and requests ready to go, af
 replica may have taken the key. So every write attempt of a leased reconcile passes
 :class:`LeaseFence` first (installed by the consumer in :data:`flotilla.runtime.kube.WRITE_FENCE`,
 inherited by every task the reconcile starts, checked by :class:`~flotilla.runtime.kube.KubeClient`
-before each POST/PUT/PATCH/DELETE, retries included):
+for each POST/PUT/PATCH/DELETE attempt once it has its connection, right before the request is
+written: a write admitted earlier and then queued for a free connection could leave much later):
 
 * a write is admitted only after a compare-and-set renewal of the lease in NATS KV that was *sent
   after the write was asked for* succeeded: that proves nobody has taken the key since, and it
@@ -20,7 +21,7 @@ before each POST/PUT/PATCH/DELETE, retries included):
   ``flotilla_fenced_writes_total``, and the runtime hands the key back (no failure is counted).
 
 What no client can close: a process stalled *between* a successful proof and the moment its
-request's bytes leave (microseconds of Python, versus the seconds a stall must last to matter),
+request's bytes leave (one event-loop step, versus the seconds a stall must last to matter),
 and a request already sent that the API server commits late. The API server's own optimistic
 concurrency (resourceVersion and uid preconditions) still guards updates and deletes there.
 """

@@ -111,11 +111,20 @@ async def test_a_renewal_past_the_deadline_refuses_the_write() -> None:
 
 
 async def test_the_kube_client_sends_nothing_when_the_fence_refuses() -> None:
+    """The fence is asked once the request has its connection: the server sees a connection and
+    not one byte of the request."""
+    received: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(65536))
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
     kv = FakeKV()
     leases, lease = await _leased(kv)
     lease.lost = True
-    # Port 9 on loopback: nothing listens; a request that went out would fail as Transient.
-    client = KubeClient(Connection("http://127.0.0.1:9", None, lambda: None))
+    client = KubeClient(Connection(f"http://127.0.0.1:{port}", None, lambda: None))
     token = WRITE_FENCE.set(LeaseFence(leases, lease, "cloneset"))
     try:
         with pytest.raises(Fenced):
@@ -123,3 +132,32 @@ async def test_the_kube_client_sends_nothing_when_the_fence_refuses() -> None:
     finally:
         WRITE_FENCE.reset(token)
         await client.close()
+        server.close()
+        await server.wait_closed()
+    assert received in ([], [b""])  # connected (maybe), nothing sent
+
+
+async def test_an_admitted_write_is_sent() -> None:
+    received: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(65536))
+        writer.write(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    kv = FakeKV()
+    leases, lease = await _leased(kv)
+    client = KubeClient(Connection(f"http://127.0.0.1:{port}", None, lambda: None))
+    token = WRITE_FENCE.set(LeaseFence(leases, lease, "cloneset"))
+    try:
+        assert await client.create("/api/v1/namespaces/n/configmaps", {"metadata": {"name": "x"}}) == {}
+    finally:
+        WRITE_FENCE.reset(token)
+        await client.close()
+        server.close()
+        await server.wait_closed()
+    assert received[0].startswith(b"POST /api/v1/namespaces/n/configmaps")
+    assert kv.updates == 1  # proven once, after the connection was there

@@ -31,6 +31,7 @@ from workers.cloneset.envmeta import env_restarted, references
 from workers.cloneset.kube_json import JsonDict, JsonObject, objects, text
 from workers.cloneset.newpod import write_revision_labels
 from workers.cloneset.pods import PodView
+from workers.cloneset.templates import canonical_template
 
 LEGACY_STATE_ANNOTATION = "inplace-update-state"
 LEGACY_GRACE_ANNOTATION = "inplace-update-grace"
@@ -85,8 +86,11 @@ def _diff(old: object, new: object, path: str) -> Iterator[tuple[str, str, objec
 
 
 def non_in_place_changes(old_template: JsonObject, new_template: JsonObject) -> tuple[str, ...]:
-    """Paths changed in a way in-place update cannot apply (empty: in place is possible)."""
+    """Paths changed in a way in-place update cannot apply (empty: in place is possible).
+
+    The templates are compared canonical (``templates.canonical_template``), as revisions are."""
     blocked = []
+    old_template, new_template = canonical_template(old_template), canonical_template(new_template)
     for op, path, value in _diff(old_template, new_template, ""):
         if path.startswith("/metadata/"):
             continue
@@ -107,6 +111,7 @@ def in_place_spec(
     """The in-place update from ``old_template`` to ``new_template``, or None when it needs recreate."""
     if non_in_place_changes(old_template, new_template):
         return None
+    old_template, new_template = canonical_template(old_template), canonical_template(new_template)
     old_names = [text(c, "name") for c in objects(old_template, "spec", "containers")]
     images: dict[str, str] = {}
     for op, path, value in _diff(old_template, new_template, ""):

@@ -24,6 +24,9 @@ class PlannerConfig:
     """``PreparingUpdateAsUpdate``: pods in PreparingUpdate count as updated when scaling."""
     scaling_exclude_preparing_delete: bool = False
     """``--cloneset-scaling-exclude-preparing-delete``: PreparingDelete pods do not count toward replicas."""
+    in_place_update_env_from_metadata: bool = True
+    """``InPlaceUpdateEnvFromMetadata`` (beta, on; off with ``KruiseDaemon`` off): an in-place change of a
+    label / annotation a container env reads waits for the container's restart."""
     initial_batch_size: int = 1
     """Slow start: size of the first batch of pod creations (then 2x, 4x, ...)."""
 

@@ -2,7 +2,10 @@
 
 ``in_place_spec`` diffs two revisions' templates (kruise's ``defaultCalculateInPlaceUpdateSpec``):
 only container image replacements under ``spec`` and label / annotation changes under
-``metadata`` can be applied in place; anything else means recreate (``None``).
+``metadata`` can be applied in place; anything else means recreate (``None``). With
+``InPlaceUpdateEnvFromMetadata`` a changed label / annotation that a container env reads
+(``envmeta``) goes to that container (``containerRefMetadata``) and the update waits for the
+container's restart (``updateEnvFromMetadata`` in the state).
 ``in_place_patch`` builds the pod patch (images, revision labels, lifecycle Updating, the
 ``apps.kruise.io/inplace-update-state`` annotation, or the ``inplace-update-grace``
 annotation when ``gracePeriodSeconds`` defers it); ``update_completed`` reads the kubelet's
@@ -24,9 +27,11 @@ from schemas.kruise.pub import (
     LIFECYCLE_STATE_LABEL,
     LIFECYCLE_TIMESTAMP_ANNOTATION,
 )
+from workers.cloneset.envmeta import env_restarted, references
 from workers.cloneset.kube_json import JsonDict, JsonObject, objects, text
 from workers.cloneset.newpod import write_revision_labels
 from workers.cloneset.pods import PodView
+from workers.cloneset.templates import canonical_template
 
 LEGACY_STATE_ANNOTATION = "inplace-update-state"
 LEGACY_GRACE_ANNOTATION = "inplace-update-grace"
@@ -43,6 +48,14 @@ class InPlaceSpec:
     """Label changes (None removes)."""
     annotations: Mapping[str, str | None] = field(default_factory=dict)
     grace_seconds: int = 0
+    container_ref_metadata: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+    """Per container, the labels / annotations (``{"labels": {...}, "annotations": {...}}``) its env
+    reads that change: applied with the container, done when it restarted (kruise
+    ``ContainerRefMetadata``)."""
+
+    @property
+    def update_env_from_metadata(self) -> bool:
+        return bool(self.container_ref_metadata)
 
 
 def _diff(old: object, new: object, path: str) -> Iterator[tuple[str, str, object]]:
@@ -73,8 +86,11 @@ def _diff(old: object, new: object, path: str) -> Iterator[tuple[str, str, objec
 
 
 def non_in_place_changes(old_template: JsonObject, new_template: JsonObject) -> tuple[str, ...]:
-    """Paths changed in a way in-place update cannot apply (empty: in place is possible)."""
+    """Paths changed in a way in-place update cannot apply (empty: in place is possible).
+
+    The templates are compared canonical (``templates.canonical_template``), as revisions are."""
     blocked = []
+    old_template, new_template = canonical_template(old_template), canonical_template(new_template)
     for op, path, value in _diff(old_template, new_template, ""):
         if path.startswith("/metadata/"):
             continue
@@ -85,11 +101,17 @@ def non_in_place_changes(old_template: JsonObject, new_template: JsonObject) -> 
 
 
 def in_place_spec(
-    old_template: JsonObject, new_template: JsonObject, revision: str, grace_seconds: int
+    old_template: JsonObject,
+    new_template: JsonObject,
+    revision: str,
+    grace_seconds: int,
+    *,
+    env_from_metadata: bool = True,
 ) -> InPlaceSpec | None:
     """The in-place update from ``old_template`` to ``new_template``, or None when it needs recreate."""
     if non_in_place_changes(old_template, new_template):
         return None
+    old_template, new_template = canonical_template(old_template), canonical_template(new_template)
     old_names = [text(c, "name") for c in objects(old_template, "spec", "containers")]
     images: dict[str, str] = {}
     for op, path, value in _diff(old_template, new_template, ""):
@@ -106,7 +128,45 @@ def in_place_spec(
         after = _string_map(new_template, key)
         changes.update({k: None for k in before if k not in after})
         changes.update({k: v for k, v in after.items() if before.get(k) != v})
-    return InPlaceSpec(revision, images, labels, annotations, grace_seconds)
+    refs = (
+        _container_ref_metadata(old_template, new_template, labels, annotations) if env_from_metadata else {}
+    )
+    return InPlaceSpec(revision, images, labels, annotations, grace_seconds, refs)
+
+
+def _container_ref_metadata(
+    old_template: JsonObject,
+    new_template: JsonObject,
+    labels: dict[str, str | None],
+    annotations: dict[str, str | None],
+) -> dict[str, dict[str, dict[str, str]]]:
+    """Added / changed labels and annotations a container env reads, moved out of ``labels`` /
+    ``annotations`` onto those containers (kruise: only when the map exists in both templates,
+    since a whole new map is one "add /metadata/labels" operation it does not look into)."""
+    refs: dict[str, dict[str, dict[str, str]]] = {}
+    for source, changes in (("labels", labels), ("annotations", annotations)):
+        if not isinstance(_metadata(old_template).get(source), Mapping):
+            continue
+        if not isinstance(_metadata(new_template).get(source), Mapping):
+            continue
+        for key, value in list(changes.items()):
+            if value is None:
+                continue
+            readers = [
+                text(c, "name")
+                for c in objects(new_template, "spec", "containers")
+                if references(c, source, key)
+            ]
+            for name in readers:
+                refs.setdefault(name, {}).setdefault(source, {})[key] = value
+            if readers:
+                del changes[key]
+    return refs
+
+
+def _metadata(template: JsonObject) -> JsonObject:
+    value = template.get("metadata")
+    return value if isinstance(value, Mapping) else {}
 
 
 def _string_map(template: JsonObject, key: str) -> dict[str, str]:
@@ -144,9 +204,15 @@ def spec_to_grace(spec: InPlaceSpec) -> str:
     body: JsonDict = {"revision": spec.revision}
     if spec.container_images:
         body["containerImages"] = dict(spec.container_images)
+    if spec.container_ref_metadata:
+        body["containerRefMetadata"] = {
+            name: dict(meta) for name, meta in spec.container_ref_metadata.items()
+        }
     if spec.labels or spec.annotations:
         meta = {"metadata": {"labels": dict(spec.labels), "annotations": dict(spec.annotations)}}
         body["metaDataPatch"] = base64.b64encode(orjson.dumps(meta)).decode()
+    if spec.update_env_from_metadata:
+        body["updateEnvFromMetadata"] = True
     body["graceSeconds"] = spec.grace_seconds
     return orjson.dumps(body).decode()
 
@@ -166,7 +232,16 @@ def spec_from_grace(grace: JsonObject) -> InPlaceSpec:
             values = metadata.get(key) if isinstance(metadata, Mapping) else None
             if isinstance(values, Mapping):
                 target.update({k: v if isinstance(v, str) else None for k, v in values.items()})
+    refs: dict[str, dict[str, dict[str, str]]] = {}
+    raw_refs = grace.get("containerRefMetadata")
+    for name, meta in raw_refs.items() if isinstance(raw_refs, Mapping) else ():
+        for source in ("labels", "annotations"):
+            values = meta.get(source) if isinstance(meta, Mapping) else None
+            if isinstance(values, Mapping):
+                found = {k: v for k, v in values.items() if isinstance(v, str)}
+                refs.setdefault(str(name), {})[source] = found
     return InPlaceSpec(
+        container_ref_metadata=refs,
         revision=text(grace, "revision"),
         container_images={k: v for k, v in images.items() if isinstance(v, str)}
         if isinstance(images, Mapping)
@@ -182,22 +257,35 @@ def apply_patch(pod: PodView, spec: InPlaceSpec, timestamp: str) -> tuple[JsonDi
     changed = sorted(
         text(c, "name")
         for c in objects(pod.raw, "spec", "containers")
-        if text(c, "name") in spec.container_images
+        if text(c, "name") in spec.container_images or text(c, "name") in spec.container_ref_metadata
     )
     # Keys in the order of kruise's InPlaceUpdateState struct, so the annotation reads the same.
     state: JsonDict = {
         "revision": spec.revision,
         "updateTimestamp": timestamp,
         "lastContainerStatuses": {
-            name: {"imageID": image_ids[name]} for name in changed if name in image_ids
+            name: {"imageID": image_ids[name]}
+            for name in changed
+            if name in image_ids and name in spec.container_images
         },
     }
+    if spec.update_env_from_metadata:
+        state["updateEnvFromMetadata"] = True
     if spec.container_images:
         state["updateImages"] = True
     state["containerBatchesRecord"] = [{"timestamp": timestamp, "containers": changed}]
-    containers = [{"name": name, "image": spec.container_images[name]} for name in changed]
+    containers = [
+        {"name": name, "image": spec.container_images[name]}
+        for name in changed
+        if name in spec.container_images
+    ]
     patch: JsonDict = {"spec": {"containers": containers}} if containers else {}
     return patch, state
+
+
+def ref_metadata_changes(spec: InPlaceSpec, source: str) -> dict[str, str]:
+    """The labels (or annotations) the containers' envs read, to write with the containers."""
+    return {k: v for meta in spec.container_ref_metadata.values() for k, v in meta.get(source, {}).items()}
 
 
 def in_place_patch(pod: PodView, spec: InPlaceSpec, timestamp: str, *, short_hash_label: bool) -> JsonDict:
@@ -212,10 +300,14 @@ def in_place_patch(pod: PodView, spec: InPlaceSpec, timestamp: str, *, short_has
     annotations[LEGACY_STATE_ANNOTATION] = None
     if spec.grace_seconds <= 0:
         patch, state = apply_patch(pod, spec, timestamp)
+        labels.update(ref_metadata_changes(spec, "labels"))
+        annotations.update(ref_metadata_changes(spec, "annotations"))
         annotations[INPLACE_UPDATE_GRACE_ANNOTATION] = None
     else:
         patch = {}
         state = {"revision": spec.revision, "updateTimestamp": timestamp, "lastContainerStatuses": None}
+        if spec.update_env_from_metadata:
+            state["updateEnvFromMetadata"] = True
         if spec.container_images:
             state["updateImages"] = True
         annotations[INPLACE_UPDATE_GRACE_ANNOTATION] = spec_to_grace(spec)
@@ -231,9 +323,10 @@ def finish_grace_patch(pod: PodView, spec: InPlaceSpec, timestamp: str) -> JsonD
     if previous is not None and isinstance(previous.get("updateTimestamp"), str):
         state["updateTimestamp"] = previous["updateTimestamp"]
     patch["metadata"] = {
-        "labels": dict(spec.labels),
+        "labels": {**spec.labels, **ref_metadata_changes(spec, "labels")},
         "annotations": {
             **spec.annotations,
+            **ref_metadata_changes(spec, "annotations"),
             INPLACE_UPDATE_GRACE_ANNOTATION: None,
             LEGACY_GRACE_ANNOTATION: None,
             INPLACE_UPDATE_STATE_ANNOTATION: orjson.dumps(state).decode(),
@@ -243,7 +336,8 @@ def finish_grace_patch(pod: PodView, spec: InPlaceSpec, timestamp: str) -> JsonD
 
 
 def update_completed(pod: PodView) -> bool:
-    """The kubelet runs the new images (``DefaultCheckInPlaceUpdateCompleted``)."""
+    """The kubelet runs the new images and, after an env-from-metadata change, kruise-daemon
+    reports the containers restarted with the new values (``DefaultCheckInPlaceUpdateCompleted``)."""
     if grace_annotation(pod) is not None:
         return False
     state = state_annotation(pod)
@@ -252,6 +346,8 @@ def update_completed(pod: PodView) -> bool:
     if any(
         state.get(k) for k in ("nextContainerImages", "nextContainerRefMetadata", "nextContainerResources")
     ):
+        return False
+    if state.get("updateEnvFromMetadata") and not env_restarted(pod.raw):
         return False
     last = state.get("lastContainerStatuses")
     pending = dict(last) if isinstance(last, Mapping) else {}

@@ -135,17 +135,19 @@ def build_pod(
 ) -> JsonDict:
     """A pod from ``template`` (``GetPodFromTemplate`` + kruise's additions).
 
-    Its lifecycle state is ``PreparingNormal`` when the CloneSet has a ``preNormal`` hook, else
-    ``Normal`` at once: kruise creates every pod ``PreparingNormal`` and moves it to ``Normal`` in
-    its next reconcile when no hook holds it; starting there saves one write per pod and no one
-    can act on the difference (nothing waits on an unhooked ``PreparingNormal``).
+    Its lifecycle state is ``PreparingNormal``, as kruise creates every pod; ``refresh`` moves it
+    to ``Normal`` once it is scheduled (no ``preNormal`` hook) or all hooked. The one exception,
+    where kruise's outcome is the same: a template that names its node (``spec.nodeName``) and no
+    ``preNormal`` hook starts ``Normal``, since kruise's next pass would move it at once (its
+    ``HasPodScheduled`` is "nodeName set"); this saves that write.
     """
     labels = dict(labels_of(template))
     write_revision_labels(labels, revision, short_hash_label=short_hash_label)
     labels[CLONESET_INSTANCE_ID_LABEL] = pod_instance_id
     lifecycle = cloneset.spec.lifecycle
     hooked = lifecycle is not None and lifecycle.pre_normal is not None
-    labels[LIFECYCLE_STATE_LABEL] = "PreparingNormal" if hooked else "Normal"
+    bound = bool(text(template, "spec", "nodeName"))
+    labels[LIFECYCLE_STATE_LABEL] = "Normal" if bound and not hooked else "PreparingNormal"
     annotations = dict(annotations_of(template))
     annotations[LIFECYCLE_TIMESTAMP_ANNOTATION] = timestamp
     metadata: JsonDict = {

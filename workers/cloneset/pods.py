@@ -249,9 +249,8 @@ def creation_time(obj: JsonObject) -> datetime | None:
 
 
 def is_scheduled(pod: PodView) -> bool:
-    """The PodScheduled condition is True (kruise ``HasPodScheduled``)."""
-    scheduled = pod.conditions.get("PodScheduled")
-    return scheduled is not None and scheduled.get("status") == "True"
+    """The pod is bound to a node: ``spec.nodeName`` set (kruise ``HasPodScheduled``)."""
+    return bool(node_name(pod))
 
 
 def is_hooked(hook: LifecycleHook | None, pod: PodView) -> bool:

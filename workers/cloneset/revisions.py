@@ -3,9 +3,11 @@
 A revision stores the pod template as a strategic-merge patch
 (``{"spec": {"template": {..., "$patch": "replace"}}}``), named ``<cloneset>-<hash>`` where the
 hash is Kubernetes' ``HashControllerRevision``: FNV-32 of the patch bytes and the
-collisionCount, spelled with ``rand.SafeEncodeString``. Revisions are compared by their
-template's meaning (empty values dropped), so revisions written by OpenKruise itself are
-found equal and adopted as they are. Pure; called by the ``planner``.
+collisionCount, spelled with ``rand.SafeEncodeString``. A revision records the canonical template
+(``templates.canonical_template``: no ``$patch`` keys, no empty values), and revisions are compared
+by their canonical templates, so revisions written by OpenKruise itself are found equal and
+adopted as they are, and ``resources: {}`` or a ``$patch`` left in ``spec.template`` make no new
+revision. Pure; called by the ``planner``.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from workers.cloneset.kube_json import (
     labels_of,
     mapping,
     name_of,
-    thaw_object,
 )
 from workers.cloneset.ownership import controller_reference
 from workers.cloneset.pods import PodView, creation_time, is_at_revision
+from workers.cloneset.templates import PATCH_DIRECTIVE, canonical_template
 
 HASH_LABEL = "controller.kubernetes.io/hash"
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -52,9 +54,9 @@ def safe_encode(text: str) -> str:
 
 
 def revision_data(template: JsonObject) -> JsonDict:
-    """The ``data`` of a revision recording ``template``."""
-    body = thaw_object(template)
-    body["$patch"] = "replace"
+    """The ``data`` of a revision recording ``template`` (canonical, with kruise's replace marker)."""
+    body = canonical_template(template)
+    body[PATCH_DIRECTIVE] = "replace"
     return {"spec": {"template": body}}
 
 
@@ -90,23 +92,13 @@ def revision_name(parent: str, hash_value: str) -> str:
     return f"{parent[:223]}-{hash_value}"
 
 
-def _meaning(value: object) -> object:
-    """A JSON value with nulls, empty objects, empty lists and ``$patch`` markers dropped."""
-    if isinstance(value, Mapping):
-        kept = {str(k): _meaning(v) for k, v in value.items() if k != "$patch"}
-        return {k: v for k, v in kept.items() if v not in (None, {}, [])}
-    if isinstance(value, list | tuple):
-        return [_meaning(item) for item in value]
-    return value
-
-
 def template_of(revision: JsonObject) -> JsonObject:
     """The pod template a revision records (without the ``$patch`` marker)."""
-    return {k: v for k, v in mapping(revision, "data", "spec", "template").items() if k != "$patch"}
+    return {k: v for k, v in mapping(revision, "data", "spec", "template").items() if k != PATCH_DIRECTIVE}
 
 
 def same_template(revision: JsonObject, template: JsonObject) -> bool:
-    return _meaning(template_of(revision)) == _meaning(template)
+    return canonical_template(template_of(revision)) == canonical_template(template)
 
 
 def sort_revisions(revisions: Sequence[JsonObject]) -> tuple[JsonObject, ...]:

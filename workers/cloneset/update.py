@@ -125,8 +125,11 @@ def _update_pod(
                 if strategy.in_place_update_strategy
                 else 0
             )
+            env_gate = ctx.config.in_place_update_env_from_metadata
             specs[pod.revision] = (
-                in_place_spec(old, ctx.templates[target], target, grace) if old is not None else None
+                in_place_spec(old, ctx.templates[target], target, grace, env_from_metadata=env_gate)
+                if old is not None
+                else None
             )
         spec = specs[pod.revision]
         if spec is not None:

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from tests.unit.cloneset.cloneset_builders import cloneset, pod, rev_name, revision, run
 from workers.cloneset.actions import CreatePods, DeletePod, PatchPod, UpdateStatus
-from workers.cloneset.limits import resolve_limits
 
 counts = st.integers(min_value=0, max_value=6)
 int_or_percent = st.one_of(counts, st.sampled_from(["0%", "25%", "50%", "100%"]))
@@ -114,7 +113,7 @@ def test_planner_never_raises_and_respects_limits(s: dict[str, Any]) -> None:
     plan = run(cs, pods, [revision(old_cs, 1), revision(cs, 2)], seed=s["seed"])
     assert plan == run(cs, pods, [revision(old_cs, 1), revision(cs, 2)], seed=s["seed"])  # pure
 
-    limits = resolve_limits(cs)
+    limits = _kruise_limits(s["replicas"], s["strategy"], s["scale"])
     active = [p for p in pods if p["status"]["phase"] not in ("Failed", "Succeeded")]
     observed = {p["metadata"]["name"] for p in pods}
     creations = sum(len(a.pods) for a in plan.actions if isinstance(a, CreatePods))
@@ -128,8 +127,8 @@ def test_planner_never_raises_and_respects_limits(s: dict[str, Any]) -> None:
     ]
 
     # never more pods than replicas + maxSurge, never more new pods than the scale limit allows
-    assert creations <= max(0, limits.replicas + limits.max_surge - len(active))
-    assert creations <= limits.scale_max_unavailable
+    assert creations <= max(0, s["replicas"] + limits["max_surge"] - len(active))
+    assert creations <= limits["scale_max_unavailable"]
     # a pass scales or updates, never both; never creates and deletes at once
     assert not (creations and deletions)
     assert not ((creations or deletions) and updates)
@@ -137,7 +136,7 @@ def test_planner_never_raises_and_respects_limits(s: dict[str, Any]) -> None:
     assert all(a.name in observed for a in plan.actions if isinstance(a, PatchPod | DeletePod))
     # ready pods are deleted / taken down for update only within maxUnavailable (+ the surplus)
     ready_names = {p["metadata"]["name"] for p in active if _ready_for_the_cloneset(p)}
-    budget = max(0, limits.max_unavailable + len(active) - limits.replicas)
+    budget = max(0, limits["max_unavailable"] + len(active) - s["replicas"])
     assert sum(1 for a in deletions if a.name in ready_names) <= budget
     assert len({a.name for a in updates}) <= max(budget, 0) or not updates
     # InPlaceOnly never falls back to recreating pods
@@ -146,6 +145,30 @@ def test_planner_never_raises_and_respects_limits(s: dict[str, Any]) -> None:
     # status at most once, and last
     statuses = [i for i, a in enumerate(plan.actions) if isinstance(a, UpdateStatus)]
     assert statuses in ([], [len(plan.actions) - 1])
+
+
+def _percent_of(value: int | str, replicas: int, *, round_up: bool) -> int:
+    """kruise ``intstr.GetScaledValueFromIntOrPercent``: "p%" of replicas, rounded up or down."""
+    if isinstance(value, int):
+        return value
+    share = int(value.rstrip("%")) * replicas
+    return -(-share // 100) if round_up else share // 100
+
+
+def _kruise_limits(replicas: int, strategy: dict[str, Any], scale: dict[str, Any]) -> dict[str, int]:
+    """The limits as kruise's ``calculateDiffsWithExpectation`` reads them, written out: maxSurge
+    rounds up and is 0 while paused; maxUnavailable rounds up without surge, down with it;
+    scaleStrategy.maxUnavailable unset is unlimited (MaxInt32)."""
+    surge = 0 if strategy["paused"] else _percent_of(strategy["maxSurge"], replicas, round_up=True)
+    unavailable = _percent_of(strategy["maxUnavailable"], replicas, round_up=surge == 0)
+    scale_limit = scale.get("maxUnavailable")
+    return {
+        "max_surge": surge,
+        "max_unavailable": unavailable,
+        "scale_max_unavailable": 2**31 - 1
+        if scale_limit is None
+        else _percent_of(scale_limit, replicas, round_up=True),
+    }
 
 
 def _ready_for_the_cloneset(p: dict[str, Any]) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from schemas.kruise.cloneset import CloneSet
 from tests.unit.cloneset.cloneset_builders import (
     NOW,
@@ -44,7 +46,7 @@ def test_new_cloneset_creates_revision_then_pods_in_slow_start_batches() -> None
         assert label(p, "apps.kruise.io/cloneset-instance-id") == name[4:]
         assert label(p, "controller-revision-hash") == rev
         assert label(p, "pod-template-hash") == rev.rsplit("-", 1)[1]
-        assert label(p, "lifecycle.apps.kruise.io/state") == "Normal"  # no preNormal hook
+        assert label(p, "lifecycle.apps.kruise.io/state") == "PreparingNormal"  # as kruise creates it
         assert p["spec"]["readinessGates"] == [  # type: ignore[index]
             {"conditionType": "InPlaceUpdateReady"},
             {"conditionType": "KruisePodReady"},
@@ -62,13 +64,43 @@ def test_new_cloneset_creates_revision_then_pods_in_slow_start_batches() -> None
     assert status["expectedUpdatedReplicas"] == 10
 
 
-def test_new_pods_wait_in_preparing_normal_only_under_a_pre_normal_hook() -> None:
+def test_new_pods_start_preparing_normal_unless_bound_by_the_template_without_a_hook() -> None:
+    """kruise creates every pod PreparingNormal; only a template naming its node, with no preNormal
+    hook, is Normal at once (kruise's next pass would move it: its HasPodScheduled is nodeName set)."""
+    states = "lifecycle.apps.kruise.io/state"
     hooked = cloneset(2, lifecycle={"preNormal": {"labelsHandler": {"warm": "yes"}}})
-    assert {label(p, "lifecycle.apps.kruise.io/state") for p in created(run(hooked, []))} == {
-        "PreparingNormal"
-    }
+    assert {label(p, states) for p in created(run(hooked, []))} == {"PreparingNormal"}
     plain = cloneset(2, lifecycle={"preDelete": {"labelsHandler": {"hold": "true"}}})
-    assert {label(p, "lifecycle.apps.kruise.io/state") for p in created(run(plain, []))} == {"Normal"}
+    assert {label(p, states) for p in created(run(plain, []))} == {"PreparingNormal"}
+
+    def bound(cs: CloneSet) -> CloneSet:
+        wire = cs.to_wire()
+        wire["spec"]["template"]["spec"]["nodeName"] = "node-1"  # type: ignore[index]
+        return CloneSet.from_wire(wire)
+
+    assert {label(p, states) for p in created(run(bound(cloneset(2)), []))} == {"Normal"}
+    assert {label(p, states) for p in created(run(bound(hooked), []))} == {"PreparingNormal"}
+
+
+@pytest.mark.parametrize(
+    ("node", "hook", "expected"),
+    [
+        ("", None, None),  # unschedulable / not yet scheduled: stays PreparingNormal
+        ("node-1", None, "Normal"),  # scheduled, no hook
+        ("node-1", {"labelsHandler": {"warm": "yes"}}, None),  # scheduled but not hooked
+    ],
+)
+def test_preparing_normal_moves_to_normal_once_scheduled(
+    node: str, hook: dict[str, object] | None, expected: str | None
+) -> None:
+    cs = cloneset(1, lifecycle=None if hook is None else {"preNormal": hook})
+    p = pod(
+        "web-a", rev_name(cs), state="PreparingNormal", ready=False, phase="Pending", scheduled=node != ""
+    )
+    key = "lifecycle.apps.kruise.io/state"
+    labels = [dict(w.get("metadata", {}).get("labels", {})) for w in patched(run(cs, [p])).get("web-a", [])]  # type: ignore[attr-defined]
+    writes = [found[key] for found in labels if key in found]
+    assert writes == ([] if expected is None else [expected])
 
 
 def test_same_seed_same_plan_other_seed_other_names() -> None:

@@ -13,7 +13,8 @@ Who declares what (least privilege, see docs/deploy.md "NATS users"):
   (``worker-t``) and the shared lease / failure buckets; it may read the streams' info but not
   change them (started before the watcher, it reports ``bus`` not ready until the streams
   exist). It pulls only its consumer, acks only its consumer's messages, publishes only its
-  own dead letters, requeue schedules and triggers, and touches only its own keys
+  own dead letters, requeue schedules (and their tombstones) and triggers, reads RECONCILE's
+  messages (to see a pending requeue; it may not purge), and touches only its own keys
   (``t.<ns>.<name>``) in the lease and failure buckets;
 * an **admin** user (no limits) is for operators and the tests.
 
@@ -33,11 +34,9 @@ from schemas.bus.streams import (
     RECONCILE_STREAM,
     WATCHER_BUCKET,
 )
-from schemas.bus.subjects import DEADLETTER_PREFIX, RECONCILE_PREFIX, SUBJECT_ROOT
+from schemas.bus.subjects import DEADLETTER_PREFIX, RECONCILE_PREFIX, REQUEUE_PREFIX
 
 JS_API = "$JS.API"
-#: Where a worker's requeue schedules are published (h/requeue's JetStream message schedules).
-SCHEDULE_PREFIX = f"{SUBJECT_ROOT}.schedule"
 #: The placeholder for a worker type in the chart's permission file.
 TYPE_PLACEHOLDER = "{type}"
 
@@ -107,8 +106,11 @@ def worker_permissions(worker_type: str) -> Permissions:
             f"{JS_API}.CONSUMER.DURABLE.CREATE.{RECONCILE_STREAM}.{durable}",
             f"{JS_API}.STREAM.INFO.{RECONCILE_STREAM}",
             f"{JS_API}.STREAM.INFO.{DEADLETTER_STREAM}",
+            # Reading a key's pending requeue before cancelling it (workers.runtime.requeue):
+            # read-only; a purge would let these credentials wipe every trigger.
+            f"{JS_API}.STREAM.MSG.GET.{RECONCILE_STREAM}",
             f"{DEADLETTER_PREFIX}.{worker_type}.>",
-            f"{SCHEDULE_PREFIX}.{worker_type}.>",
+            f"{REQUEUE_PREFIX}.{worker_type}.>",
             f"{RECONCILE_PREFIX}.{worker_type}.>",
             *_stream_admin(f"KV_{LEASE_BUCKET}"),
             *_stream_admin(f"KV_{FAILURE_BUCKET}"),

@@ -10,21 +10,29 @@ acks the trigger. At that time the server publishes the trigger's body to the re
 (with ``Nats-Scheduler`` naming the schedule) and removes the schedule; the consumer sees an
 ordinary trigger. The schedule is stored (file storage) before the ack, so it outlives a worker
 crash and a NATS restart. The requeue subject holds one message (``max_msgs_per_subject=1``):
-a newer schedule of a key replaces the older, and :meth:`Requeues.cancel` (a purge of that one
-subject) drops it when a newer reconcile made it moot. Used by :mod:`workers.runtime.consumer`.
+a newer schedule of a key replaces the older, and :meth:`Requeues.cancel` drops it when a newer
+reconcile made it moot: it reads the subject's last message and, when that is a pending schedule,
+replaces it with an inert tombstone (no schedule headers; no consumer's filter matches
+``flotilla.requeue.>``). That needs only a read of the stream and a publish to the worker's own
+requeue subjects — never a stream purge, which NATS cannot limit to one subject and would let a
+worker's credentials wipe every trigger (docs/deploy.md, NATS users). Used by
+:mod:`workers.runtime.consumer`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
-from schemas.bus.headers import schedule_headers
+from schemas.bus.headers import SCHEDULE, schedule_headers
 from schemas.bus.streams import RECONCILE_STREAM
 from schemas.bus.subjects import reconcile_subject_for_key, requeue_subject_for_key
+
+#: Header of the inert message that replaces a cancelled schedule.
+TOMBSTONE = "Flotilla-Requeue"
 
 
 class Requeues:
@@ -44,13 +52,15 @@ class Requeues:
     async def cancel(self, key: str) -> int:
         """Drop ``key``'s pending requeue; returns how many were dropped (0 or 1).
 
-        A purge of the one subject: nats.py's ``purge_stream`` answers only ``success``, and
-        the count tells the caller a requeue (or a retry) was pending.
+        A schedule that fires between the read and the tombstone is harmless: its trigger is one
+        more look at the key, and the tombstone then replaces nothing pending.
         """
-        request = json.dumps({"filter": requeue_subject_for_key(key)}).encode()
-        response = await self.js._api_request(  # private: purge_stream() drops the count
-            f"{self.js._prefix}.STREAM.PURGE.{RECONCILE_STREAM}",
-            request,
-            timeout=self.js._timeout,
-        )
-        return int(response.get("purged") or 0)
+        subject = requeue_subject_for_key(key)
+        try:
+            last = await self.js.get_last_msg(RECONCILE_STREAM, subject)
+        except NotFoundError:
+            return 0
+        if SCHEDULE not in (last.headers or {}):
+            return 0  # an earlier tombstone
+        await self.js.publish(subject, b"", headers={TOMBSTONE: "cancelled"}, stream=RECONCILE_STREAM)
+        return 1

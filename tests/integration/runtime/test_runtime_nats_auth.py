@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.nats import NatsServer
 from schemas.bus.bootstrap import declare
+from schemas.bus.envelope import make_key
 from schemas.bus.permissions import WATCHER_USER, inbox_prefix, worker_user
 from schemas.bus.streams import (
     RECONCILE_STREAM,
@@ -35,7 +36,7 @@ from schemas.bus.streams import (
     worker_bus,
     worker_consumer,
 )
-from schemas.bus.subjects import deadletter_subject, reconcile_subject
+from schemas.bus.subjects import deadletter_subject, reconcile_subject, requeue_subject_for_key
 from tests.support.natsworker import NatsWorker, nats_workers
 from tests.support.polling import eventually
 from tests.support.workers import publish_trigger
@@ -158,6 +159,13 @@ async def test_worker_refused_on_another_types_consumer(
         with pytest.raises(TimeoutError):
             await worker_client.js.delete_stream(RECONCILE_STREAM)
         await _until_refused(worker_client, f"$JS.API.STREAM.DELETE.{RECONCILE_STREAM}")
+        with pytest.raises(TimeoutError):  # nor wipe every trigger (it cancels requeues without)
+            await worker_client.js.purge_stream(RECONCILE_STREAM)
+        await _until_refused(worker_client, f"$JS.API.STREAM.PURGE.{RECONCILE_STREAM}")
+        others_requeue = requeue_subject_for_key(make_key(other, "default", "victim"))
+        with pytest.raises(TimeoutError):  # nor schedule another type's requeues
+            await worker_client.js.publish(others_requeue, b"x")
+        await _until_refused(worker_client, others_requeue)
 
         info = await jetstream.consumer_info(RECONCILE_STREAM, durable)
         assert (info.num_pending, info.num_ack_pending) == (1, 0)  # the trigger waits, untouched

@@ -26,6 +26,7 @@ from flotilla.devcluster.env import DevEnvironment
 from flotilla.runtime.kube import CONFIGMAPS, KubeClient
 from schemas.bus.bootstrap import declare
 from schemas.bus.envelope import KeyParts, make_key
+from schemas.bus.headers import SCHEDULE
 from schemas.bus.streams import FAILURE_BUCKET, RECONCILE_STREAM, worker_bus
 from schemas.bus.subjects import lease_key, requeue_subject_for_key
 from tests.support.fixtures import StartWorker
@@ -108,8 +109,16 @@ async def start_in_process(dev_env: DevEnvironment) -> AsyncIterator[Callable[..
 
 
 async def pending_requeues(js: JetStreamContext, worker_type: str) -> int:
+    """Requeue subjects whose message is a pending schedule (not a cancelled one's tombstone)."""
     info = await js.stream_info(RECONCILE_STREAM, subjects_filter=f"flotilla.requeue.{worker_type}.>")
-    return sum((info.state.subjects or {}).values())
+    pending = 0
+    for subject in info.state.subjects or {}:
+        try:
+            last = await js.get_last_msg(RECONCILE_STREAM, subject)
+        except NotFoundError:  # fired (and removed) since the listing
+            continue
+        pending += SCHEDULE in (last.headers or {})
+    return pending
 
 
 async def test_requeued_keys_hold_no_delivery_slot(

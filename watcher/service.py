@@ -14,7 +14,7 @@ import logging
 import random
 import signal
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,6 +27,7 @@ from flotilla.runtime.logs import setup_logging
 from flotilla.runtime.natsconn import connect
 from flotilla.runtime.tracing import setup_tracing, shutdown_tracing
 from schemas.bus.bootstrap import BusConfigError, declare
+from schemas.bus.settings import BusSettings
 from schemas.bus.streams import WATCHER_BUCKET, watcher_bus
 from watcher import metrics
 from watcher.checkpoint import CheckpointStore, KvCheckpoints, flush, run_checkpointer
@@ -53,6 +54,7 @@ class Options:
     identity: str
     timing: ElectionTiming
     http_port: int | None
+    bus: BusSettings = field(default_factory=BusSettings)  # replicas and byte limits
 
 
 class Term:
@@ -142,12 +144,12 @@ class Term:
                 await asyncio.wait_for(flush(self.store, self.pipeline.ledger, self.keys, self._saved), 2.0)
 
 
-async def _declare_bus(js: JetStreamContext, health: Health) -> None:
+async def _declare_bus(js: JetStreamContext, health: Health, settings: BusSettings) -> None:
     """Declare streams and the checkpoint bucket; a conflict is a non-ready probe, retried."""
     delay = 1.0
     while True:
         try:
-            for declared in await declare(js, watcher_bus(with_event_log=False)):
+            for declared in await declare(js, watcher_bus(with_event_log=False), settings):
                 if declared.action != "unchanged":
                     log.info(
                         "bus: %s %s %s %s",
@@ -203,7 +205,7 @@ async def run_watcher(config: WatcherConfig, options: Options, stop: asyncio.Eve
         if nc is None:
             return 0
         js = nc.jetstream()
-        await _until_stopped(_declare_bus(js, health), stopping)
+        await _until_stopped(_declare_bus(js, health, options.bus), stopping)
         if stop.is_set():
             return 0
         store = KvCheckpoints(js, WATCHER_BUCKET)

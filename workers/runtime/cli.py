@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flotilla.runtime.logs import setup_logging
+from schemas.bus.settings import BusSettingsError, add_arguments, from_arguments
 from workers.runtime.consumer import RuntimeOptions
 from workers.runtime.contract import WorkerType
 from workers.runtime.process import WorkerSettings, run_worker
@@ -66,12 +67,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--backoff-max", type=float, default=defaults.backoff_max, help="seconds")
     parser.add_argument("--shutdown-grace", type=float, default=defaults.shutdown_grace, help="seconds")
     parser.add_argument("--log-level", default=None, help="default: $FLOTILLA_LOG_LEVEL or INFO")
+    add_arguments(parser)
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     worker = load_worker(args.type, args.plugin)
+    try:
+        bus = from_arguments(args)
+    except BusSettingsError as err:
+        print(f"flotilla worker: {err}", file=sys.stderr)
+        return 2
     options = RuntimeOptions(
         concurrency=args.concurrency,
         batch=args.batch,
@@ -81,7 +88,7 @@ def main(args: argparse.Namespace) -> int:
         shutdown_grace=args.shutdown_grace,
     )
     settings = WorkerSettings(
-        nats_url=args.nats_url, kubeconfig=args.kubeconfig, http_port=args.http_port, options=options
+        nats_url=args.nats_url, kubeconfig=args.kubeconfig, http_port=args.http_port, options=options, bus=bus
     )
     return asyncio.run(_main(worker, settings))
 

@@ -91,6 +91,14 @@ mergeOverwrite skips those). Lists are replaced whole. Returns YAML: use with fr
 {{- end }}
 {{- end }}
 
+{{/* Replicas of streams and buckets: busReplicas, or 3 with a 3-server bundled NATS, else 1. */}}
+{{- define "flotilla.busReplicas" -}}
+{{- if .Values.busReplicas }}{{ .Values.busReplicas }}
+{{- else if and .Values.natsServer.enabled (ge (int .Values.natsServer.replicas) 3) }}3
+{{- else }}1
+{{- end }}
+{{- end }}
+
 {{/* Environment every component shares: (dict "root" $ "service" "flotilla-watcher"). */}}
 {{- define "flotilla.commonEnv" -}}
 {{- $values := .root.Values -}}
@@ -102,6 +110,8 @@ mergeOverwrite skips those). Lists are replaced whole. Returns YAML: use with fr
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
+- name: FLOTILLA_BUS_REPLICAS
+  value: {{ include "flotilla.busReplicas" .root | quote }}
 - name: FLOTILLA_HTTP_PORT
   value: {{ $values.httpPort | quote }}
 - name: FLOTILLA_LOG_LEVEL

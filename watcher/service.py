@@ -109,9 +109,10 @@ class Term:
     async def run(self) -> None:
         """Run until cancelled; save the last safe checkpoints on the way out."""
         starts = {target: await self.store.load(key) for target, key in self.keys.items()}
-        for spec in self.router.needs_index():  # node -> every DaemonSet needs the keys at once
+        # node -> every DaemonSet needs the keys, an orphan pod the CloneSets' selectors, at once
+        for spec in dict.fromkeys(self.router.needs_index() + self.router.needs_selectors()):
             target = WatchTarget(spec.resource, spec.label_selector)
-            if starts.get(target):  # resuming: list to know the keys (without triggering them)
+            if starts.get(target):  # resuming: list to know them (without triggering anything)
                 objects, _ = await list_all(self.kube, target, self.config.namespace)
                 self.pipeline.index_objects(target, objects, replace=True)
         informers = [

@@ -12,11 +12,8 @@ type's own primary watch (:mod:`watcher.pipeline`), and :mod:`watcher.mapping` a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
-from schemas.kruise.pub import LabelSelector
 from schemas.kruise.selectors import selector_error, selector_matches
 
 #: A decoded Kubernetes object (``orjson.loads`` output).
@@ -27,14 +24,62 @@ def _mapping(value: object) -> Mapping[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def object_selector(obj: RawObject) -> LabelSelector | None:
-    """``spec.selector`` of ``obj`` when it is a usable selector; None when absent, malformed or empty."""
-    raw = _mapping(obj.get("spec")).get("selector")
+_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    key: str
+    operator: str
+    values: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSelector:
+    """A parsed ``metav1.LabelSelector`` (plain data: the watcher does not load the API models)."""
+
+    match_labels: dict[str, str] | None = None
+    match_expressions: tuple[Requirement, ...] | None = field(default=None)
+
+
+def _strings(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("values must be a list of strings")
+    return tuple(value)
+
+
+def parse_selector(raw: object) -> LabelSelector | None:
+    """A selector from its JSON, or None when it is not one (what ``LabelSelectorAsSelector`` refuses)."""
     if not isinstance(raw, dict):
         return None
-    try:
-        selector = LabelSelector.model_validate(raw)
-    except ValidationError:
+    labels, expressions = raw.get("matchLabels"), raw.get("matchExpressions")
+    if labels is not None and not (
+        isinstance(labels, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+    ):
+        return None
+    requirements: list[Requirement] = []
+    if expressions is not None:
+        if not isinstance(expressions, list):
+            return None
+        for item in expressions:
+            if not isinstance(item, dict):
+                return None
+            key, operator = item.get("key"), item.get("operator")
+            if not isinstance(key, str) or operator not in _OPERATORS:
+                return None
+            try:
+                requirements.append(Requirement(key, str(operator), _strings(item.get("values"))))
+            except ValueError:
+                return None
+    return LabelSelector(labels, tuple(requirements) if expressions is not None else None)
+
+
+def object_selector(obj: RawObject) -> LabelSelector | None:
+    """``spec.selector`` of ``obj`` when it is a usable selector; None when absent, malformed or empty."""
+    selector = parse_selector(_mapping(obj.get("spec")).get("selector"))
+    if selector is None:
         return None
     return None if selector_error(selector) else selector
 

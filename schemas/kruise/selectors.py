@@ -8,12 +8,32 @@ ownerless pod to the owners whose selector matches it (:mod:`watcher.selectors`)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
-from schemas.kruise.pub import LabelSelector
+
+class Requirement(Protocol):
+    """A ``matchExpressions`` entry (``schemas.kruise.pub.LabelSelectorRequirement`` is one)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def operator(self) -> str: ...
+    @property
+    def values(self) -> Sequence[str] | None: ...
 
 
-def selector_error(selector: LabelSelector) -> str | None:
+class Selector(Protocol):
+    """A label selector (``schemas.kruise.pub.LabelSelector`` is one; the watcher has a plain one,
+    without the cost of importing the API models)."""
+
+    @property
+    def match_labels(self) -> Mapping[str, str] | None: ...
+    @property
+    def match_expressions(self) -> Sequence[Requirement] | None: ...
+
+
+def selector_error(selector: Selector) -> str | None:
     """Why the selector is unusable (``ValidatedLabelSelectorAsSelector``), or ``None``."""
     if not selector.match_labels and not selector.match_expressions:
         return "selector is empty: it would select every pod in the namespace"
@@ -26,7 +46,7 @@ def selector_error(selector: LabelSelector) -> str | None:
     return None
 
 
-def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
+def selector_matches(selector: Selector, labels: Mapping[str, str]) -> bool:
     for key, value in (selector.match_labels or {}).items():
         if labels.get(key) != value:
             return False

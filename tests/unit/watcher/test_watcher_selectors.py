@@ -65,6 +65,9 @@ def test_only_the_pods_namespace_counts() -> None:
         "app=web",
         {"matchExpressions": [{"key": "tier", "operator": "In"}]},  # In without values: does not parse
         {"matchExpressions": [{"key": "tier", "operator": "Near", "values": ["x"]}]},
+        {"matchLabels": {"app": 1}},  # not a string value
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": "x"}]},  # values not a list
+        {"matchExpressions": {"key": "tier", "operator": "Exists"}},  # not a list
     ],
 )
 def test_an_unusable_selector_adopts_nothing(selector: Any) -> None:

@@ -11,6 +11,7 @@ import socket
 import uuid
 from pathlib import Path
 
+from schemas.bus.settings import BusSettingsError, add_arguments, from_arguments
 from watcher.config import CATALOGUE, ConfigError, WatcherConfig, load_file, select_types
 from watcher.lease import ElectionTiming
 
@@ -89,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--watch-timeout", type=int, default=300, help="server-side watch timeout, randomized up to 2x (s)"
     )
     parser.add_argument("--max-in-flight", type=int, default=512, help="unacknowledged publishes at most")
+    add_arguments(parser)
     parser.add_argument(
         "--http-port", type=int, default=None, help="port of /metrics, /healthz, /readyz (0: any)"
     )
@@ -114,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = build_config(args)
         timing = ElectionTiming(args.lease_duration, args.renew_deadline, args.retry_period)
-    except (ConfigError, ValueError) as err:
+        bus = from_arguments(args)
+    except (ConfigError, BusSettingsError, ValueError) as err:
         print(f"flotilla watcher: {err}")
         return 2
     identity = args.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
@@ -126,5 +129,6 @@ def run(args: argparse.Namespace) -> int:
         identity=identity,
         timing=timing,
         http_port=args.http_port,
+        bus=bus,
     )
     return main(config, options)

@@ -38,6 +38,9 @@ class MapVia(enum.StrEnum):
 
     #: Its ``metadata.ownerReferences`` entry with ``controller: true`` of the primary kind.
     CONTROLLER_OWNER = "controller-owner"
+    #: Its controller owner as above; when it has no controller at all (an orphan), every object
+    #: of the type in its namespace whose ``spec.selector`` matches its labels (who would adopt it).
+    CONTROLLER_OWNER_OR_SELECTOR = "controller-owner-or-selector"
     #: Every SidecarSet named in its ``kruise.io/sidecarset-hash`` annotation (injected pods).
     SIDECARSET_ANNOTATION = "sidecarset-annotation"
     #: Every key of the type (a node change concerns every DaemonSet / BroadcastJob).
@@ -132,7 +135,9 @@ def _owns(*resources: Resource) -> tuple[OwnedSpec, ...]:
 #: Built-in worker types, CloneSet first. Enabled by ``--types`` (default: all of them).
 CATALOGUE: tuple[TypeSpec, ...] = (
     TypeSpec(
-        "cloneset", Resource(_KRUISE, "v1alpha1", "clonesets", "CloneSet"), owned=_owns(POD, PVC, REVISION)
+        "cloneset",
+        Resource(_KRUISE, "v1alpha1", "clonesets", "CloneSet"),
+        owned=(OwnedSpec(POD, MapVia.CONTROLLER_OWNER_OR_SELECTOR), *_owns(PVC, REVISION)),
     ),
     TypeSpec(
         "statefulset",

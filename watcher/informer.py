@@ -5,7 +5,9 @@ reflector: resume the watch from the checkpointed resourceVersion when there is 
 (paged, triggering every key) and watch from the list's resourceVersion; ask for bookmarks;
 restart the watch from the last seen resourceVersion when the server ends it or the connection
 drops; on ``410 Gone`` list again and trigger every key, and ask the owning types for a resync
-(an owner whose owned objects all vanished during the gap must still be looked at). Errors never
+(an owner whose owned objects all vanished during the gap must still be looked at); a
+checkpointed resourceVersion ahead of the server's (etcd restored from a backup: the server would
+hold such a watch open in silence) or one it refuses is treated the same way, never retried. Errors never
 end the task: they are logged once per change, reported to readiness, and retried with backoff.
 """
 
@@ -22,6 +24,7 @@ import orjson
 from flotilla.runtime.errors import Gone, KubeError, NotFound, Terminal, Transient, error_from_response
 from flotilla.runtime.health import Health
 from watcher import metrics
+from watcher.checkpoint import ahead_of, resource_version_rejected
 from watcher.config import WatchTarget
 from watcher.mapping import RawObject
 from watcher.pipeline import Pipeline
@@ -141,6 +144,16 @@ class Informer:
         self.resource_version = list_rv
         self._recovered()
 
+    async def _current_resource_version(self) -> str:
+        """The server's current resourceVersion (a one-item quorum list); "" when it cannot say."""
+        try:
+            page = await self.kube.get(
+                self.target.resource.collection_path(self.namespace), {"limit": "1", **_selector(self.target)}
+            )
+        except KubeError:  # the API is away: the watch loop reports and retries that
+            return ""
+        return str(_metadata(page).get("resourceVersion") or "")
+
     async def probe(self) -> None:
         """A one-item list: after a failure, readiness recovers without waiting for an event."""
         await self.kube.get(
@@ -181,6 +194,16 @@ class Informer:
         backoff = Backoff()
         if start_rv:
             log.info("resuming watch of %s from checkpointed rv %s", self.target.resource, start_rv)
+            current = await self._current_resource_version()
+            if ahead_of(start_rv, current):
+                log.warning(
+                    "watch of %s: the checkpointed rv %s is ahead of the API server's current rv %s "
+                    "(etcd restored from a backup, or a checkpoint of another cluster?), relisting",
+                    self.target.resource,
+                    start_rv,
+                    current,
+                )
+                await self._restart_from_list("ahead", backoff)
         while True:
             try:
                 if not self.resource_version:
@@ -195,20 +218,34 @@ class Informer:
                 log.warning(
                     "watch of %s: rv %s is gone (410), relisting", self.target.resource, self.resource_version
                 )
-                self.resource_version = ""
-                try:
-                    await self.relist("gone")
-                except KubeError as err:
-                    self._fail(self._check, f"relist after 410 failed: {err}")
-                    await backoff.sleep()
-                    continue
-                self.on_gone(self.target)
-            except Transient as err:
-                self._fail(API_CHECK, f"API server unreachable or failing: {err}")
-                await backoff.sleep()
+                await self._restart_from_list("gone", backoff)
             except KubeError as err:
-                self._fail(self._check, self._explain(err))
-                await backoff.sleep()
+                if self.resource_version and resource_version_rejected(err):
+                    log.warning(
+                        "watch of %s: the API server refuses rv %s (%s), relisting",
+                        self.target.resource,
+                        self.resource_version,
+                        err,
+                    )
+                    await self._restart_from_list("rejected", backoff)
+                elif isinstance(err, Transient):
+                    self._fail(API_CHECK, f"API server unreachable or failing: {err}")
+                    await backoff.sleep()
+                else:
+                    self._fail(self._check, self._explain(err))
+                    await backoff.sleep()
+
+    async def _restart_from_list(self, reason: str, backoff: Backoff) -> None:
+        """Relist (triggering every key) and have the owning types resynced: the watch cannot go on
+        from the resourceVersion it had, so what changed since is unknown."""
+        self.resource_version = ""
+        try:
+            await self.relist(reason)
+        except KubeError as err:
+            self._fail(self._check, f"relist after a refused watch ({reason}) failed: {err}")
+            await backoff.sleep()
+            return
+        self.on_gone(self.target)
 
     def _explain(self, err: KubeError) -> str:
         resource = self.target.resource

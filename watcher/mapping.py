@@ -7,6 +7,10 @@ Rules, per worker type:
 - an object of the type's primary resource is its own key;
 - an owned object (pod, PVC, ControllerRevision, ...) maps to its controller owner when that
   owner is of the type's primary kind and API group (any version);
+- with ``controller-owner-or-selector`` (CloneSet pods), an object with no controller at all and
+  not being deleted also maps to every object of the type in its namespace whose selector matches
+  its labels (kruise's pod event handler for orphans; a :class:`~watcher.selectors.SelectorIndex`
+  fed by the primary watch);
 - a pod injected by SidecarSets maps to every SidecarSet named in ``kruise.io/sidecarset-hash``;
 - a node maps to every key of a type that places pods per node (DaemonSet, BroadcastJob): the
   caller passes the keys it knows (a :class:`KeyIndex` fed by the primary watch).
@@ -22,6 +26,7 @@ import orjson
 from flotilla.runtime.kube import Resource
 from schemas.bus.envelope import ReconcileKey, make_key, split_key
 from watcher.config import MapVia, TypeSpec, WatcherConfig, WatchTarget
+from watcher.selectors import SelectorIndex, object_labels
 
 SIDECARSET_HASH_ANNOTATION = "kruise.io/sidecarset-hash"
 
@@ -76,6 +81,16 @@ def controller_owner(obj: RawObject, owner: Resource) -> str | None:
     return None
 
 
+def has_controller(obj: RawObject) -> bool:
+    """Whether any ownerReference of ``obj`` is its controller (of whatever kind)."""
+    refs = _meta(obj).get("ownerReferences")
+    return isinstance(refs, list) and any(isinstance(r, dict) and r.get("controller") is True for r in refs)
+
+
+def being_deleted(obj: RawObject) -> bool:
+    return bool(_meta(obj).get("deletionTimestamp"))
+
+
 def injecting_sidecarsets(obj: RawObject) -> tuple[str, ...]:
     """SidecarSets named in the pod's ``kruise.io/sidecarset-hash`` annotation (malformed: none)."""
     annotations = _meta(obj).get("annotations")
@@ -104,13 +119,23 @@ def primary_keys(spec: TypeSpec, obj: RawObject) -> tuple[ReconcileKey, ...]:
 
 
 def owned_keys(
-    spec: TypeSpec, via: MapVia, obj: RawObject, known: Collection[ReconcileKey] = ()
+    spec: TypeSpec,
+    via: MapVia,
+    obj: RawObject,
+    known: Collection[ReconcileKey] = (),
+    selectors: SelectorIndex | None = None,
 ) -> tuple[ReconcileKey, ...]:
-    """The keys of ``spec`` an owned object concerns, by the ``via`` rule (``known``: every key)."""
+    """The keys of ``spec`` an owned object concerns, by the ``via`` rule (``known``: every key;
+    ``selectors``: the selectors of the type's objects, for orphans)."""
     namespace = str(_meta(obj).get("namespace") or "") if spec.resource.namespaced else ""
-    if via is MapVia.CONTROLLER_OWNER:
+    if via in (MapVia.CONTROLLER_OWNER, MapVia.CONTROLLER_OWNER_OR_SELECTOR):
         owner = controller_owner(obj, spec.resource)
-        return (make_key(spec.name, namespace, owner),) if owner else ()
+        if owner:
+            return (make_key(spec.name, namespace, owner),)
+        if via is MapVia.CONTROLLER_OWNER or selectors is None or has_controller(obj) or being_deleted(obj):
+            return ()
+        names = selectors.matching(spec.name, namespace, object_labels(obj))
+        return tuple(make_key(spec.name, namespace, name) for name in names)
     if via is MapVia.SIDECARSET_ANNOTATION:
         return tuple(make_key(spec.name, namespace, name) for name in injecting_sidecarsets(obj))
     if via is MapVia.EVERY_KEY:
@@ -142,13 +167,27 @@ class Router:
         """The types whose primary resource ``target`` is."""
         return tuple(route.spec for route in self._routes.get(target.unbound(), ()) if route.via is None)
 
+    def needs_selectors(self) -> tuple[TypeSpec, ...]:
+        """Types with a selector rule: the selectors of their objects must be indexed."""
+        specs = {
+            r.spec
+            for routes in self._routes.values()
+            for r in routes
+            if r.via is MapVia.CONTROLLER_OWNER_OR_SELECTOR
+        }
+        return tuple(sorted(specs, key=lambda spec: spec.name))
+
     def needs_index(self) -> tuple[TypeSpec, ...]:
         """Types with an every-key rule: their keys must be indexed."""
         specs = {r.spec for routes in self._routes.values() for r in routes if r.via is MapVia.EVERY_KEY}
         return tuple(sorted(specs, key=lambda spec: spec.name))
 
     def keys(
-        self, target: WatchTarget, obj: RawObject, index: KeyIndex | None = None
+        self,
+        target: WatchTarget,
+        obj: RawObject,
+        index: KeyIndex | None = None,
+        selectors: SelectorIndex | None = None,
     ) -> tuple[ReconcileKey, ...]:
         """Every reconcile key ``obj`` (seen on ``target``) concerns, without duplicates, in order."""
         found: dict[ReconcileKey, None] = {}
@@ -157,7 +196,7 @@ class Router:
                 keys = primary_keys(route.spec, obj)
             else:
                 known = index.keys(route.spec.name) if index is not None else frozenset()
-                keys = owned_keys(route.spec, route.via, obj, known)
+                keys = owned_keys(route.spec, route.via, obj, known, selectors)
             for key in keys:
                 found.setdefault(key, None)
         return tuple(found)

@@ -29,6 +29,7 @@ from watcher import metrics
 from watcher.config import WatchTarget
 from watcher.ledger import Ledger, Ticket
 from watcher.mapping import KeyIndex, RawObject, Router, object_ref, primary_keys
+from watcher.selectors import SelectorIndex
 
 log = logging.getLogger("flotilla.watcher.pipeline")
 tracer = trace.get_tracer("flotilla.watcher")
@@ -69,6 +70,8 @@ class Pipeline:
         self.ledger: Ledger[Trigger] = Ledger()
         self.index = KeyIndex()
         self._indexed = {spec.name for spec in router.needs_index()}
+        self.selectors = SelectorIndex()
+        self._selecting = {spec.name for spec in router.needs_selectors()}
         self._max_in_flight = max_in_flight
         self._publish_timeout = publish_timeout
         self._wake = asyncio.Event()
@@ -88,7 +91,7 @@ class Pipeline:
         ref = object_ref(target.resource, obj)
         now, seen = time.time(), time.monotonic()
         found: list[tuple[ReconcileKey, Trigger]] = []
-        for key in self.router.keys(target, obj, self.index):
+        for key in self.router.keys(target, obj, self.index, self.selectors):
             try:
                 subject = reconcile_subject_for_key(key)
             except SubjectError as exc:
@@ -106,8 +109,16 @@ class Pipeline:
             self._wake.set()
 
     def index_objects(self, target: WatchTarget, objects: Iterable[RawObject], replace: bool) -> None:
-        """Keep the key index of the types ``target`` is primary for (only types with every-key rules)."""
+        """Keep the key index (types with every-key rules) and the selector index (types with
+        selector rules) of the types ``target`` is primary for."""
+        objects = list(objects)
         for spec in self.router.primary_of(target):
+            if spec.name in self._selecting:
+                if replace:
+                    self.selectors.replace(spec.name, objects)
+                else:
+                    for obj in objects:
+                        self.selectors.observe(spec.name, obj, deleted=False)
             if spec.name in self._indexed:
                 keys = [key for obj in objects for key in primary_keys(spec, obj)]
                 if replace:
@@ -118,10 +129,13 @@ class Pipeline:
     def event(self, target: WatchTarget, event_type: str, obj: RawObject) -> None:
         """One ADDED/MODIFIED/DELETED watch event."""
         event = _WATCH_EVENTS[event_type]
-        if self._indexed:
+        if self._indexed or self._selecting:
+            deleted = event is EventType.DELETED
             for spec in self.router.primary_of(target):
                 if spec.name in self._indexed:
-                    self.index.observe(spec.name, primary_keys(spec, obj), deleted=event is EventType.DELETED)
+                    self.index.observe(spec.name, primary_keys(spec, obj), deleted=deleted)
+                if spec.name in self._selecting:
+                    self.selectors.observe(spec.name, obj, deleted=deleted)
         ref = object_ref(target.resource, obj)
         metrics.EVENTS.labels(str(target.resource), event_type).inc()
         with tracer.start_as_current_span(

@@ -15,7 +15,7 @@ import random
 import signal
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,6 +29,7 @@ from flotilla.runtime.natsconn import connect
 from flotilla.runtime.tracing import setup_tracing, shutdown_tracing
 from schemas.bus.bootstrap import BusConfigError, declare
 from schemas.bus.permissions import WATCHER_USER, inbox_prefix
+from schemas.bus.settings import BusSettings
 from schemas.bus.streams import WATCHER_BUCKET, watcher_bus
 from watcher import metrics
 from watcher.checkpoint import CheckpointStore, KvCheckpoints, flush, run_checkpointer
@@ -55,6 +56,7 @@ class Options:
     identity: str
     timing: ElectionTiming
     http_port: int | None
+    bus: BusSettings = field(default_factory=BusSettings)  # replicas and byte limits
 
 
 class Term:
@@ -119,9 +121,10 @@ class Term:
     async def run(self) -> None:
         """Run until cancelled; save the last safe checkpoints on the way out."""
         starts = {target: await self.store.load(key) for target, key in self.keys.items()}
-        for spec in self.router.needs_index():  # node -> every DaemonSet needs the keys at once
+        # node -> every DaemonSet needs the keys, an orphan pod the CloneSets' selectors, at once
+        for spec in dict.fromkeys(self.router.needs_index() + self.router.needs_selectors()):
             for stream in self._streams_of(WatchTarget(spec.resource, spec.label_selector)):
-                if starts.get(stream):  # resuming: list to know the keys (without triggering them)
+                if starts.get(stream):  # resuming: list to know them (without triggering anything)
                     objects, _ = await list_all(self.kube, stream, stream.namespace)
                     self.pipeline.index_objects(stream, objects, replace=True)
         informers = [
@@ -154,12 +157,12 @@ class Term:
                 await asyncio.wait_for(flush(self.store, self.pipeline.ledger, self.keys, self._saved), 2.0)
 
 
-async def _declare_bus(js: JetStreamContext, health: Health) -> None:
+async def _declare_bus(js: JetStreamContext, health: Health, settings: BusSettings) -> None:
     """Declare streams and the checkpoint bucket; a conflict is a non-ready probe, retried."""
     delay = 1.0
     while True:
         try:
-            for declared in await declare(js, watcher_bus(with_event_log=False)):
+            for declared in await declare(js, watcher_bus(with_event_log=False), settings):
                 if declared.action != "unchanged":
                     log.info(
                         "bus: %s %s %s %s",
@@ -221,7 +224,7 @@ async def run_watcher(config: WatcherConfig, options: Options, stop: asyncio.Eve
         if nc is None:
             return 0
         js = nc.jetstream()
-        await _until_stopped(_declare_bus(js, health), stopping)
+        await _until_stopped(_declare_bus(js, health, options.bus), stopping)
         if stop.is_set():
             return 0
         store = KvCheckpoints(js, WATCHER_BUCKET)

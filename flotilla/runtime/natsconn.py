@@ -121,7 +121,7 @@ def connect_options(
 ) -> ConnectOptions:
     """What ``connect`` passes to ``nats.connect`` (pure)."""
     options = ConnectOptions(
-        servers=[url],
+        servers=[server.strip() for server in url.split(",") if server.strip()],  # a cluster: a,b,c
         name=name,
         connect_timeout=first_attempt_timeout,
         allow_reconnect=True,

@@ -14,18 +14,26 @@ declares. nats-server drops a request its user may not send, so the call gets no
 missing object that cannot be created is a :class:`BusConfigError` saying who creates it
 (retried until it exists), and a drift that cannot be corrected is logged and left to the
 object's owner.
+
+Replicas and byte limits come from :class:`~schemas.bus.settings.BusSettings` (the process's
+flags, else the environment) and apply to every stream and bucket. Changing the replicas of an
+existing stream or bucket is an ordinary drift: JetStream scales it up or down in place (its
+consumers follow the stream), which needs a clustered server with at least that many JetStream
+servers; a single server refuses anything above R1, reported as a :class:`BusConfigError`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, NotFoundError
 
-from schemas.bus.streams import BucketSpec, BusSpec, ConsumerSpec, Retention, Storage, StreamSpec
+from schemas.bus.settings import BusSettings
+from schemas.bus.streams import BucketSpec, BusSpec, ConsumerSpec, Discard, Retention, Storage, StreamSpec
 
 log = logging.getLogger("flotilla.bus.bootstrap")
 
@@ -50,6 +58,7 @@ _RETENTION = {
     Retention.WORK_QUEUE: api.RetentionPolicy.WORK_QUEUE,
 }
 _STORAGE = {Storage.FILE: api.StorageType.FILE, Storage.MEMORY: api.StorageType.MEMORY}
+_DISCARD = {Discard.OLD: api.DiscardPolicy.OLD, Discard.NEW: api.DiscardPolicy.NEW}
 
 
 def _seconds(value: float | None) -> float:
@@ -70,7 +79,8 @@ def _stream_fields(spec: StreamSpec) -> dict[str, object]:
         "max_age": spec.max_age,
         "max_bytes": spec.max_bytes,
         "duplicate_window": spec.duplicate_window,
-        "discard": api.DiscardPolicy.OLD,
+        "discard": _DISCARD[spec.discard],
+        "num_replicas": spec.replicas,
         "allow_msg_schedules": spec.allow_msg_schedules or None,
     }
 
@@ -94,6 +104,10 @@ def stream_drift(spec: StreamSpec, actual: api.StreamConfig) -> tuple[str, ...]:
         drift.append(f"duplicate_window {actual.duplicate_window} -> {spec.duplicate_window}")
     if bool(actual.allow_msg_schedules) != spec.allow_msg_schedules:
         drift.append(f"allow_msg_schedules {bool(actual.allow_msg_schedules)} -> {spec.allow_msg_schedules}")
+    if (actual.discard or api.DiscardPolicy.OLD) != _DISCARD[spec.discard]:
+        drift.append(f"discard {actual.discard} -> {spec.discard.value}")
+    if (actual.num_replicas or 1) != spec.replicas:
+        drift.append(f"replicas {actual.num_replicas or 1} -> {spec.replicas}")
     return tuple(drift)
 
 
@@ -136,7 +150,15 @@ def _uncorrected(kind: str, name: str, drift: tuple[str, ...]) -> Declared:
     return Declared(kind, name, "uncorrected", drift)
 
 
-def _fail(kind: str, name: str, drift: tuple[str, ...], err: APIError) -> BusConfigError:
+def _fail(kind: str, name: str, drift: tuple[str, ...], err: APIError, replicas: int = 1) -> BusConfigError:
+    text = (err.description or str(err)).lower()
+    if replicas > 1 and ("replica" in text or "insufficient resources" in text or "clustered" in text):
+        return BusConfigError(
+            f"JetStream {kind} {name!r} cannot have {replicas} replicas: {err.description or err}. "
+            f"Run NATS as a JetStream cluster of at least {replicas} servers, or lower the replicas "
+            "(FLOTILLA_BUS_REPLICAS / --bus-replicas; chart value bus.replicas). Right after a change "
+            "of replicas JetStream needs some seconds to move the stream; Flotilla retries."
+        )
     return BusConfigError(
         f"JetStream {kind} {name!r} exists with a configuration Flotilla cannot correct in place "
         f"({'; '.join(drift) or 'conflict'}): {err.description or err}. "
@@ -152,7 +174,7 @@ async def declare_stream(js: JetStreamContext, spec: StreamSpec) -> Declared:
         try:
             await js.add_stream(api.StreamConfig(name=spec.name, **fields))  # type: ignore[arg-type]
         except APIError as err:
-            raise _fail("stream", spec.name, (), err) from None
+            raise _fail("stream", spec.name, (), err, spec.replicas) from None
         except _NO_ANSWER:
             raise _not_created("stream", spec.name) from None
         log.info("bus: created stream %s", spec.name)
@@ -164,13 +186,14 @@ async def declare_stream(js: JetStreamContext, spec: StreamSpec) -> Declared:
     try:
         await js.update_stream(info.config.evolve(**fields))
     except APIError as err:
-        raise _fail("stream", spec.name, drift, err) from None
+        raise _fail("stream", spec.name, drift, err, spec.replicas) from None
     except _NO_ANSWER:
         return _uncorrected("stream", spec.name, drift)
     return Declared("stream", spec.name, "corrected", drift)
 
 
-async def declare_consumer(js: JetStreamContext, spec: ConsumerSpec) -> Declared:
+async def declare_consumer(js: JetStreamContext, spec: ConsumerSpec, replicas: int = 1) -> Declared:
+    """``replicas``: the stream's, which the consumer inherits (only used to explain a refusal)."""
     config = api.ConsumerConfig(
         durable_name=spec.durable_name,
         description=spec.description,
@@ -194,7 +217,7 @@ async def declare_consumer(js: JetStreamContext, spec: ConsumerSpec) -> Declared
     try:
         await js.add_consumer(spec.stream, config)
     except APIError as err:
-        raise _fail("consumer", spec.durable_name, drift, err) from None
+        raise _fail("consumer", spec.durable_name, drift, err, replicas) from None
     if info is None:
         log.info("bus: created consumer %s on %s", spec.durable_name, spec.stream)
         return Declared("consumer", spec.durable_name, "created")
@@ -212,11 +235,12 @@ async def declare_bucket(js: JetStreamContext, spec: BucketSpec) -> Declared:
             ttl=spec.ttl or None,
             history=spec.history,
             storage=_STORAGE[spec.storage],
+            replicas=spec.replicas,
         )
         try:
             await js.create_key_value(config)
         except APIError as err:
-            raise _fail("kv", spec.bucket, (), err) from None
+            raise _fail("kv", spec.bucket, (), err, spec.replicas) from None
         except _NO_ANSWER:
             raise _not_created("KV bucket", spec.bucket) from None
         log.info("bus: created KV bucket %s", spec.bucket)
@@ -229,27 +253,39 @@ async def declare_bucket(js: JetStreamContext, spec: BucketSpec) -> Declared:
         drift.append(f"history {actual.max_msgs_per_subject} -> {spec.history}")
     if actual.storage != _STORAGE[spec.storage]:
         drift.append(f"storage {actual.storage} -> {spec.storage.value}")
+    if (actual.num_replicas or 1) != spec.replicas:
+        drift.append(f"replicas {actual.num_replicas or 1} -> {spec.replicas}")
     if not drift:
         return Declared("bucket", spec.bucket, "unchanged")
     log.warning("bus: KV bucket %s drifted, correcting: %s", spec.bucket, "; ".join(drift))
     try:
         await js.update_stream(
-            actual.evolve(max_age=spec.ttl, max_msgs_per_subject=spec.history, storage=_STORAGE[spec.storage])
+            actual.evolve(
+                max_age=spec.ttl,
+                max_msgs_per_subject=spec.history,
+                storage=_STORAGE[spec.storage],
+                num_replicas=spec.replicas,
+            )
         )
     except APIError as err:
-        raise _fail("kv", spec.bucket, tuple(drift), err) from None
+        raise _fail("kv", spec.bucket, tuple(drift), err, spec.replicas) from None
     except _NO_ANSWER:
         return _uncorrected("bucket", spec.bucket, tuple(drift))
     return Declared("bucket", spec.bucket, "corrected", tuple(drift))
 
 
-async def declare(js: JetStreamContext, spec: BusSpec) -> tuple[Declared, ...]:
-    """Declare every object of ``spec`` (streams first, then consumers, then buckets)."""
+async def declare(
+    js: JetStreamContext, spec: BusSpec, settings: BusSettings | None = None
+) -> tuple[Declared, ...]:
+    """Declare every object of ``spec`` (streams first, then consumers, then buckets), with the
+    replicas and byte limits of ``settings`` (default: :meth:`BusSettings.from_env`)."""
+    settings = settings or BusSettings.from_env(os.environ)
+    spec = settings.apply(spec)
     done: list[Declared] = []
     for stream in spec.streams:
         done.append(await declare_stream(js, stream))
     for consumer in spec.consumers:
-        done.append(await declare_consumer(js, consumer))
+        done.append(await declare_consumer(js, consumer, settings.replicas))
     for bucket in spec.buckets:
         done.append(await declare_bucket(js, bucket))
     return tuple(done)

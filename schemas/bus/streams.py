@@ -46,6 +46,13 @@ class Retention(enum.StrEnum):
     WORK_QUEUE = "workqueue"
 
 
+class Discard(enum.StrEnum):
+    """What a full stream does: drop its oldest messages, or refuse the new one (the publisher retries)."""
+
+    OLD = "old"
+    NEW = "new"
+
+
 @dataclass(frozen=True)
 class StreamSpec:
     """A stream as Flotilla wants it; bootstrap compares exactly these fields with the server's."""
@@ -58,8 +65,10 @@ class StreamSpec:
     max_msgs_per_subject: int = -1
     max_age: float = 0.0  # seconds; 0 = forever
     max_bytes: int = -1
+    discard: Discard = Discard.OLD
     duplicate_window: float = 120.0  # seconds
     allow_msg_schedules: bool = False  # JetStream message schedules (nats-server >= 2.12)
+    replicas: int = 1  # set from BusSettings by bootstrap.declare
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class BucketSpec:
     ttl: float = 0.0  # seconds; 0 = forever
     history: int = 1
     storage: Storage = Storage.FILE
+    replicas: int = 1  # set from BusSettings by bootstrap.declare
 
 
 @dataclass(frozen=True)
@@ -96,8 +106,16 @@ class BusSpec:
     buckets: tuple[BucketSpec, ...] = field(default=())
 
 
-def reconcile_stream() -> StreamSpec:
+#: Default byte limits (``BusSettings`` overrides them): RECONCILE holds one small trigger per
+#: key (~0.5 KiB), so 256 MiB is room for some 500,000 pending keys; EVENTLOG keeps an hour.
+RECONCILE_MAX_BYTES = 256 << 20
+EVENTLOG_MAX_BYTES = 1 << 30
+
+
+def reconcile_stream(max_bytes: int = RECONCILE_MAX_BYTES) -> StreamSpec:
     """One pending trigger per key (``max_msgs_per_subject=1``), removed once acked (work queue).
+    When full it refuses new triggers (``discard: new``; the watcher keeps and retries them)
+    rather than dropping pending ones.
 
     Also one pending requeue per key: a message schedule on ``flotilla.requeue.<key>`` that
     publishes the trigger back to its reconcile subject when due (schedules must target a
@@ -109,6 +127,8 @@ def reconcile_stream() -> StreamSpec:
         description="Flotilla reconcile triggers: flotilla.reconcile.<type>.<namespace>.<name>",
         retention=Retention.WORK_QUEUE,
         max_msgs_per_subject=1,
+        max_bytes=max_bytes,
+        discard=Discard.NEW,
         duplicate_window=120.0,
         allow_msg_schedules=True,
     )
@@ -124,7 +144,7 @@ def deadletter_stream() -> StreamSpec:
     )
 
 
-def eventlog_stream(max_age: float = 3600.0, max_bytes: int = 1 << 30) -> StreamSpec:
+def eventlog_stream(max_age: float = 3600.0, max_bytes: int = EVENTLOG_MAX_BYTES) -> StreamSpec:
     """Full watch events for a bounded time, so a reconcile can be replayed from the log."""
     return StreamSpec(
         name=EVENTLOG_STREAM,

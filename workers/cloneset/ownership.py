@@ -9,11 +9,13 @@ Pure; called by the ``planner`` and ``revisions``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schemas.kruise.cloneset import CloneSet
 from schemas.kruise.pub import LabelSelector
+from schemas.kruise.selectors import selector_error as selector_error  # re-exported
+from schemas.kruise.selectors import selector_matches as selector_matches  # re-exported
 from workers.cloneset.kube_json import JsonDict, JsonObject, controller_ref
 from workers.cloneset.pods import PodView
 
@@ -43,40 +45,6 @@ def controller_reference(cloneset: CloneSet) -> JsonDict:
         "controller": True,
         "blockOwnerDeletion": True,
     }
-
-
-def selector_error(selector: LabelSelector) -> str | None:
-    """Why the selector is unusable (``ValidatedLabelSelectorAsSelector``), or ``None``."""
-    if not selector.match_labels and not selector.match_expressions:
-        return "selector is empty: it would select every pod in the namespace"
-    for requirement in selector.match_expressions or ():
-        has_values = bool(requirement.values)
-        if requirement.operator in ("In", "NotIn") and not has_values:
-            return f"selector requirement {requirement.key!r} {requirement.operator} needs values"
-        if requirement.operator in ("Exists", "DoesNotExist") and has_values:
-            return f"selector requirement {requirement.key!r} {requirement.operator} must have no values"
-    return None
-
-
-def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
-    for key, value in (selector.match_labels or {}).items():
-        if labels.get(key) != value:
-            return False
-    for requirement in selector.match_expressions or ():
-        present = requirement.key in labels
-        values = requirement.values or []
-        match requirement.operator:
-            case "In":
-                ok = present and labels[requirement.key] in values
-            case "NotIn":
-                ok = not present or labels[requirement.key] not in values
-            case "Exists":
-                ok = present
-            case _:
-                ok = not present
-        if not ok:
-            return False
-    return True
 
 
 def selector_string(selector: LabelSelector) -> str:

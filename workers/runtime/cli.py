@@ -27,6 +27,7 @@ from flotilla.runtime.features import (
     feature_gates_from_flag,
 )
 from flotilla.runtime.logs import setup_logging
+from schemas.bus.settings import BusSettingsError, add_arguments, from_arguments
 from workers.runtime.consumer import RuntimeOptions
 from workers.runtime.contract import WorkerType
 from workers.runtime.process import WorkerSettings, run_worker
@@ -102,6 +103,7 @@ def register(subparsers: Any) -> None:
         help="kruise v1.9.1 feature gates (AllAlpha, AllBeta and every kruise gate name); "
         f"default: ${FEATURE_GATES_ENV}, else kruise's defaults",
     )
+    add_arguments(parser)
     parser.set_defaults(func=main)
 
 
@@ -109,6 +111,11 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     worker = configured_worker(args)
     logging.getLogger(__name__).info("feature gates: %s", args.feature_gates)
+    try:
+        bus = from_arguments(args)
+    except BusSettingsError as err:
+        print(f"flotilla worker: {err}", file=sys.stderr)
+        return 2
     options = RuntimeOptions(
         concurrency=args.concurrency,
         batch=args.batch,
@@ -119,7 +126,7 @@ def main(args: argparse.Namespace) -> int:
         shutdown_grace=args.shutdown_grace,
     )
     settings = WorkerSettings(
-        nats_url=args.nats_url, kubeconfig=args.kubeconfig, http_port=args.http_port, options=options
+        nats_url=args.nats_url, kubeconfig=args.kubeconfig, http_port=args.http_port, options=options, bus=bus
     )
     return asyncio.run(_main(worker, settings))
 

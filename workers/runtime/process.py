@@ -30,6 +30,7 @@ from flotilla.runtime.natsconn import connect
 from flotilla.runtime.tracing import setup_tracing, shutdown_tracing
 from schemas.bus.bootstrap import BusConfigError, declare
 from schemas.bus.permissions import inbox_prefix, worker_user
+from schemas.bus.settings import BusSettings
 from schemas.bus.streams import FAILURE_BUCKET, LEASE_BUCKET, BusSpec, check_timing, worker_bus
 from workers.runtime.consumer import RuntimeOptions, WorkerRuntime
 from workers.runtime.contract import WorkerType
@@ -49,6 +50,7 @@ class WorkerSettings:
     http_port: int | None = None  # None: FLOTILLA_HTTP_PORT or 8080
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    bus: BusSettings = field(default_factory=BusSettings)  # replicas and byte limits
 
 
 async def _until(stop: asyncio.Event, awaitable: Awaitable[T]) -> T | None:
@@ -119,7 +121,7 @@ async def _declare_until_ready(
     spec = _bus_spec(worker, settings)
     while not stop.is_set():
         try:
-            await declare(js, spec)
+            await declare(js, spec, settings.bus)
             health.set_ready("bus")
             return True
         except BusConfigError as err:
@@ -177,7 +179,13 @@ async def _run_connected(
         try:
             spec = _bus_spec(worker, settings)
             runtime = WorkerRuntime(
-                worker, js, api, leases, failures, settings.options, redeclare=lambda: declare(js, spec)
+                worker,
+                js,
+                api,
+                leases,
+                failures,
+                settings.options,
+                redeclare=lambda: declare(js, spec, settings.bus),
             )
             log.info("worker %s started (holder %s)", worker.name, settings.holder)
             await runtime.run(stop)

@@ -91,6 +91,14 @@ mergeOverwrite skips those). Lists are replaced whole. Returns YAML: use with fr
 {{- end }}
 {{- end }}
 
+{{/* Replicas of streams and buckets: busReplicas, or 3 with a 3-server bundled NATS, else 1. */}}
+{{- define "flotilla.busReplicas" -}}
+{{- if .Values.busReplicas }}{{ .Values.busReplicas }}
+{{- else if and .Values.natsServer.enabled (ge (int .Values.natsServer.replicas) 3) }}3
+{{- else }}1
+{{- end }}
+{{- end }}
+
 {{/* The Secret holding the bundled NATS server's users and passwords (templates/nats-auth.yaml). */}}
 {{- define "flotilla.natsAuthSecret" -}}
 {{- printf "%s-nats-auth" .Release.Name | trunc 63 | trimSuffix "-" }}
@@ -108,6 +116,8 @@ natsUser signs in to the bundled NATS server (empty: the component does not use 
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
+- name: FLOTILLA_BUS_REPLICAS
+  value: {{ include "flotilla.busReplicas" .root | quote }}
 - name: FLOTILLA_HTTP_PORT
   value: {{ $values.httpPort | quote }}
 - name: FLOTILLA_LOG_LEVEL

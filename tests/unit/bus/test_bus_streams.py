@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from nats.js import api
 
@@ -34,9 +36,11 @@ def test_matching_server_config_has_no_drift() -> None:
         storage=api.StorageType.FILE,
         max_msgs_per_subject=1,
         max_age=0.0,
-        max_bytes=-1,
+        max_bytes=256 * 1024 * 1024,
+        discard=api.DiscardPolicy.NEW,
         duplicate_window=120.0,
         allow_msg_schedules=True,
+        num_replicas=1,
     )
     assert stream_drift(spec, actual) == ()
     drifted = actual.evolve(max_msgs_per_subject=-1, storage=api.StorageType.MEMORY)
@@ -44,6 +48,13 @@ def test_matching_server_config_has_no_drift() -> None:
     assert stream_drift(spec, actual.evolve(allow_msg_schedules=None)) == (
         "allow_msg_schedules False -> True",
     )
+    # a stream made before byte limits and replicas: unlimited, discarding old, R1 (the server omits it)
+    older = actual.evolve(max_bytes=-1, discard=api.DiscardPolicy.OLD, num_replicas=None)
+    assert sorted(stream_drift(replace(spec, replicas=3), older)) == [
+        "discard DiscardPolicy.OLD -> new",
+        "max_bytes -1 -> 268435456",
+        "replicas 1 -> 3",
+    ]
 
 
 def test_consumer_drift_names_the_field() -> None:

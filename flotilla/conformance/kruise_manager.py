@@ -30,12 +30,15 @@ WEBHOOK_SERVICE = "kruise-webhook-service"
 #: kruise's config/default kustomization prefixes every name with this.
 NAME_PREFIX = "kruise-"
 
+#: The feature gates kruise's e2e runs with (its CI's manager flags); Flotilla's worker gets the
+#: same ones in a conformance run, so both sides are judged with the same behaviour switched on.
+E2E_FEATURE_GATES = "AllAlpha=true,AllBeta=true,EnableExternalCerts=false,TemplateNoDefaults=false"
 #: config/manager/manager.yaml's manager arguments (kruise v1.9.1), which kruise's e2e CI deploys.
 MANAGER_FLAGS = (
     "--enable-leader-election",
     "--logtostderr=true",
     "--v=2",
-    "--feature-gates=AllAlpha=true,AllBeta=true,EnableExternalCerts=false,TemplateNoDefaults=false",
+    f"--feature-gates={E2E_FEATURE_GATES}",
 )
 
 

@@ -39,6 +39,7 @@ from flotilla.devcluster.demo import start_flotilla
 from flotilla.devcluster.env import DevEnvironment, new_run_dir
 from flotilla.devcluster.process import ComponentError
 from flotilla.devcluster.toolchain import ToolchainError, ensure_binaries
+from flotilla.runtime.features import FEATURE_GATES_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDED = REPO / "docs" / "conformance"
@@ -107,7 +108,12 @@ def run_specs(target: str, files: Sequence[SpecFile], procs: int, run_dir: Path 
             kruise_manager.start(env, binaries["kruise-manager"], kruise_source())
             label = f"kruise-manager {versions.KRUISE}"
         else:
-            start_flotilla(env, sample=False, detached=False)
+            start_flotilla(
+                env,
+                {FEATURE_GATES_ENV: kruise_manager.E2E_FEATURE_GATES},
+                sample=False,
+                detached=False,
+            )
             label = "flotilla"
         _say(f"{label} is up; running {', '.join(s.path for s in files)} with {procs} ginkgo processes")
         report = run_dir / "ginkgo-report.json"

@@ -38,6 +38,7 @@ def planner_config(gates: FeatureGates, base: PlannerConfig | None = None) -> Pl
         short_hash_label=gates[Feature.CLONE_SET_SHORT_HASH],
         partition_rollback=gates[Feature.CLONE_SET_PARTITION_ROLLBACK],
         preparing_update_as_update=gates[Feature.PREPARING_UPDATE_AS_UPDATE],
+        in_place_update_env_from_metadata=gates[Feature.IN_PLACE_UPDATE_ENV_FROM_METADATA],
         scaling_exclude_preparing_delete=base.scaling_exclude_preparing_delete,
         initial_batch_size=base.initial_batch_size,
     )

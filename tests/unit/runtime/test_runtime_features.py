@@ -141,6 +141,14 @@ def test_cloneset_worker_defaults_are_kruises(monkeypatch: pytest.MonkeyPatch) -
     assert configured_worker(_worker_args([])).config == PlannerConfig()
 
 
+def test_cloneset_env_from_metadata_follows_its_gate_and_kruise_daemon() -> None:
+    """kruise: InPlaceUpdateEnvFromMetadata is beta (on) and is forced off without KruiseDaemon."""
+    assert configured_worker(_worker_args([])).config.in_place_update_env_from_metadata
+    for flag in ("InPlaceUpdateEnvFromMetadata=false", "KruiseDaemon=false"):
+        worker = configured_worker(_worker_args(["--feature-gates", flag]))
+        assert worker.config == PlannerConfig(in_place_update_env_from_metadata=False), flag
+
+
 def test_unknown_gate_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         _worker_args(["--feature-gates", "Bogus=true"])

@@ -114,8 +114,9 @@ EVENTLOG_MAX_BYTES = 1 << 30
 
 def reconcile_stream(max_bytes: int = RECONCILE_MAX_BYTES) -> StreamSpec:
     """One pending trigger per key (``max_msgs_per_subject=1``), removed once acked (work queue).
-    When full it refuses new triggers (``discard: new``; the watcher keeps and retries them)
-    rather than dropping pending ones.
+    Full, it drops its oldest pending triggers (``discard: old``): nats-server refuses message
+    schedules on a ``discard: new`` stream, and the periodic resync re-triggers every key, so
+    a dropped trigger is late (one resync period at most), never lost for good.
 
     Also one pending requeue per key: a message schedule on ``flotilla.requeue.<key>`` that
     publishes the trigger back to its reconcile subject when due (schedules must target a
@@ -128,7 +129,7 @@ def reconcile_stream(max_bytes: int = RECONCILE_MAX_BYTES) -> StreamSpec:
         retention=Retention.WORK_QUEUE,
         max_msgs_per_subject=1,
         max_bytes=max_bytes,
-        discard=Discard.NEW,
+        discard=Discard.OLD,
         duplicate_window=120.0,
         allow_msg_schedules=True,
     )

@@ -27,7 +27,7 @@ from flotilla.runtime.kube import CONFIGMAPS, KubeClient
 from schemas.bus.bootstrap import declare
 from schemas.bus.envelope import KeyParts, make_key
 from schemas.bus.headers import SCHEDULE
-from schemas.bus.streams import FAILURE_BUCKET, RECONCILE_STREAM, worker_bus
+from schemas.bus.streams import FAILURE_BUCKET, LEASE_BUCKET, RECONCILE_STREAM, worker_bus
 from schemas.bus.subjects import lease_key, requeue_subject_for_key
 from tests.support.fixtures import StartWorker
 from tests.support.polling import eventually_async
@@ -231,11 +231,19 @@ async def test_requeue_fires_after_the_worker_was_killed_and_restarted(
         ]
         if not done:
             return False
-        with contextlib.suppress(NotFoundError):
+        try:
             await testcm_bus.get_last_msg(RECONCILE_STREAM, requeue_subject_for_key(key))
+        except NotFoundError:
+            return False
+        # and the reconcile let go of its lease: a kill before that would leave the key
+        # lease-busy for a TTL, which delays the fired requeue by design (not what this checks)
+        try:
+            await leases.get(lease_key(key))
+        except KeyNotFoundError:
             return True
         return False
 
+    leases = await testcm_bus.key_value(LEASE_BUCKET)
     await eventually_async(requeued, 30, interval=0.05)
     worker.kill()
     first_end = next(i.end for i in reconcile_intervals(read_records(record_dir)) if i.key == key)

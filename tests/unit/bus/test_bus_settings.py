@@ -43,8 +43,8 @@ def test_every_stream_and_bucket_gets_the_replicas_and_only_the_growing_streams_
     assert streams[RECONCILE_STREAM].max_bytes == 10 * 2**20
     assert streams[EVENTLOG_STREAM].max_bytes == 20 * 2**20
     assert streams[DEADLETTER_STREAM].max_bytes == -1  # bounded by count and age instead
-    # a full RECONCILE refuses new triggers (the watcher retries them) instead of dropping pending ones
-    assert streams[RECONCILE_STREAM].discard is Discard.NEW
+    # nats-server refuses message schedules (requeues) on a discard-new stream
+    assert streams[RECONCILE_STREAM].discard is Discard.OLD
     assert streams[EVENTLOG_STREAM].discard is Discard.OLD
 
 

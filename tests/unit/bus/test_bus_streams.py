@@ -37,7 +37,7 @@ def test_matching_server_config_has_no_drift() -> None:
         max_msgs_per_subject=1,
         max_age=0.0,
         max_bytes=256 * 1024 * 1024,
-        discard=api.DiscardPolicy.NEW,
+        discard=api.DiscardPolicy.OLD,
         duplicate_window=120.0,
         allow_msg_schedules=True,
         num_replicas=1,
@@ -49,9 +49,9 @@ def test_matching_server_config_has_no_drift() -> None:
         "allow_msg_schedules False -> True",
     )
     # a stream made before byte limits and replicas: unlimited, discarding old, R1 (the server omits it)
-    older = actual.evolve(max_bytes=-1, discard=api.DiscardPolicy.OLD, num_replicas=None)
+    older = actual.evolve(max_bytes=-1, discard=api.DiscardPolicy.NEW, num_replicas=None)
     assert sorted(stream_drift(replace(spec, replicas=3), older)) == [
-        "discard DiscardPolicy.OLD -> new",
+        "discard DiscardPolicy.NEW -> old",
         "max_bytes -1 -> 268435456",
         "replicas 1 -> 3",
     ]

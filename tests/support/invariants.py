@@ -56,14 +56,17 @@ def surge_of(spec: JsonObject) -> int:
 
 
 def settled(obj: JsonObject) -> bool:
-    """The CloneSet's status shows its current spec done: every pod updated, ready, and no more."""
+    """The CloneSet's status shows its current spec done: replicas pods, all ready, at least
+    ``replicas - partition`` of them updated."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     replicas = int(spec.get("replicas", 1))
     return (
         status.get("observedGeneration") == obj["metadata"].get("generation")
         and status.get("replicas") == replicas
         and status.get("readyReplicas") == replicas
-        and status.get("updatedReplicas") == replicas - _partitioned(spec)
+        # a partition keeps at most that many pods on the old revision; pods already updated
+        # (the image changed back, or a partition raised afterwards) are not rolled back
+        and int(status.get("updatedReplicas", 0)) >= replicas - _partitioned(spec)
     )
 
 

@@ -109,3 +109,15 @@ def test_audit_overlap_of_two_reconciles_of_one_cloneset(tmp_path: Path) -> None
     assert seen == 2
     assert len(found) == 1
     assert "r2" in found[0]
+
+
+def test_settled_counts_a_partition_as_at_most_that_many_old_pods() -> None:
+    from tests.support.invariants import settled
+
+    done = cs("web", 4, done=True)
+    done["spec"]["updateStrategy"]["partition"] = 2
+    assert settled(done)  # all 4 updated already: a partition does not roll pods back
+    done["status"]["updatedReplicas"] = 2
+    assert settled(done)
+    done["status"]["updatedReplicas"] = 1
+    assert not settled(done)

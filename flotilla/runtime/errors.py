@@ -48,20 +48,30 @@ class Terminal(KubeError):
     """400, 401, 403, 405, 422 and friends: retrying the same request will not help."""
 
 
+class NamespaceTerminating(Terminal):
+    """403 with cause ``NamespaceTerminating``: the namespace is being deleted, so nothing new may
+    be created in it, and everything in it is going away; a reconcile there has nothing to do."""
+
+
 class Fenced(KubeError):
     """A write refused *before it was sent*: the reconcile could not prove it still holds its key's
     lease (:data:`flotilla.runtime.kube.WRITE_FENCE`). Never retried; the runtime hands the key back."""
 
 
-def _status_message(body: bytes) -> tuple[str, str]:
-    """``(message, reason)`` of a ``Status`` body; the raw text when it is not one."""
+def _status_message(body: bytes) -> tuple[str, str, tuple[str, ...]]:
+    """``(message, reason, cause reasons)`` of a ``Status`` body; the raw text when it is not one."""
     try:
         status = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body[:300].decode("utf-8", "replace"), ""
+        return body[:300].decode("utf-8", "replace"), "", ()
     if isinstance(status, dict):
-        return str(status.get("message", "")), str(status.get("reason", ""))
-    return str(status)[:300], ""
+        details = status.get("details")
+        causes = details.get("causes") if isinstance(details, dict) else None
+        cause_reasons = tuple(
+            str(cause.get("reason", "")) for cause in causes or () if isinstance(cause, dict)
+        )
+        return str(status.get("message", "")), str(status.get("reason", "")), cause_reasons
+    return str(status)[:300], "", ()
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -77,7 +87,7 @@ def error_from_response(
     status: int, body: bytes, *, method: str, path: str, retry_after: str | None = None
 ) -> KubeError:
     """The exception for a non-2xx API response (the one place status codes are interpreted)."""
-    message, reason = _status_message(body)
+    message, reason, causes = _status_message(body)
     text = f"{method} {path}: {status} {reason or ''} {message}".strip()
     if status == 404:
         return NotFound(text, status=status, reason=reason)
@@ -88,6 +98,8 @@ def error_from_response(
         return Gone(text, status=status, reason=reason)
     if status == 429 or status >= 500:
         return Transient(text, status=status, reason=reason, retry_after=_retry_after(retry_after))
+    if status == 403 and "NamespaceTerminating" in causes:
+        return NamespaceTerminating(text, status=status, reason=reason)
     return Terminal(text, status=status, reason=reason)
 
 

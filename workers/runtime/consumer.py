@@ -33,7 +33,7 @@ from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 from opentelemetry import trace
 
 from flotilla.runtime import metrics
-from flotilla.runtime.errors import Conflict, Fenced
+from flotilla.runtime.errors import Conflict, Fenced, NamespaceTerminating
 from flotilla.runtime.kube import WRITE_FENCE, KubeClient
 from flotilla.runtime.logs import reconcile_context
 from flotilla.runtime.tracing import extract_context
@@ -464,6 +464,9 @@ class WorkerRuntime:
                     return Outcome("terminal", error=str(err))
                 except Fenced as err:  # a write refused: the lease is lost or unproven; hand back
                     return Outcome("lease_lost", error=str(err))
+                except NamespaceTerminating as err:  # everything there is going away with it
+                    log.info("namespace %s is being deleted; nothing to reconcile (%s)", parts.namespace, err)
+                    return Outcome("success")
                 except Exception as err:
                     log.warning("reconcile failed: %s: %s", type(err).__name__, err, exc_info=True)
                     return Outcome("error", error=f"{type(err).__name__}: {err}")

@@ -73,7 +73,8 @@ class ClusterConfig:
     run_dir: Path
     nodes: int = 3
     zones: tuple[str, ...] = ("a", "b", "c")
-    pods_per_node: int = 250
+    #: Room for the fault tests (20 CloneSets x 50 pods, plus surge) next to other tests' pods.
+    pods_per_node: int = 1000
     client_qps: float | None = None
     apiserver_port: int | None = None
     detached: bool = False

@@ -143,6 +143,36 @@ class EmitEvent:
     event: EventRecord
 
 
+@dataclass(frozen=True)
+class CreateImagePullJob:
+    """Create an ImagePullJob to pre-download an image (``predownload``). Best effort, as kruise:
+    AlreadyExists means done (the name is deterministic); another failure emits ``failure_event``
+    and the plan goes on."""
+
+    job: JsonObject
+    success_event: EventRecord | None = None
+    failure_event: EventRecord | None = None
+
+
+@dataclass(frozen=True)
+class MarkRevision:
+    """Strategic-merge-patch ``label: "true"`` onto a ControllerRevision: its images were handled
+    (pre-downloaded or ignored). Best effort: a failure is logged, the next pass tries again."""
+
+    name: str
+    label: str
+    why: str = ""
+    """For the log: what was done, or why pre-download does not apply."""
+
+
+@dataclass(frozen=True)
+class DeleteImagePullJob:
+    """Delete an ImagePullJob the CloneSet controls (its revisions agree again). Best effort."""
+
+    name: str
+    uid: str
+
+
 Action = (
     CreatePods
     | DeletePod
@@ -155,7 +185,13 @@ Action = (
     | PatchCloneSet
     | UpdateStatus
     | EmitEvent
+    | CreateImagePullJob
+    | MarkRevision
+    | DeleteImagePullJob
 )
+
+BEST_EFFORT = (CreateImagePullJob, MarkRevision, DeleteImagePullJob)
+"""Steps whose failure does not stop the plan (kruise only logs them)."""
 
 
 @dataclass(frozen=True)

@@ -156,8 +156,10 @@ class CreateImagePullJob:
 
 @dataclass(frozen=True)
 class MarkRevision:
-    """Strategic-merge-patch ``label: "true"`` onto a ControllerRevision: its images were handled
-    (pre-downloaded or ignored). Best effort: a failure is logged, the next pass tries again."""
+    """Merge-patch ``label: "true"`` onto a ControllerRevision: its images were handled
+    (pre-downloaded or ignored). Best effort: a failure is logged, the next pass tries again.
+    (kruise sends a strategic merge patch, which the API server refuses for a revision whose
+    data holds a ``$patch`` directive; see docs/cloneset.md.)"""
 
     name: str
     label: str

@@ -162,16 +162,17 @@ def image_pull_job(cloneset: CloneSet, update: JsonObject, container: str, image
     )
     pod_selector: JsonDict = {**selector, "matchExpressions": expressions}
     pull_secrets = [text(s, "name") for s in objects(template, "spec", "imagePullSecrets")]
+    sandbox: JsonDict = {"labels": dict(labels)}
+    template_annotations = dict(string_map(template, "metadata", "annotations"))
+    if template_annotations:  # omitempty, as kruise's JSON
+        sandbox["annotations"] = template_annotations
     spec: JsonDict = {
         "image": image,
         "podSelector": pod_selector,
         "parallelism": parallelism(annotations),
         "pullPolicy": {"backoffLimit": BACKOFF_LIMIT, "timeoutSeconds": timeout_seconds(annotations)},
         "completionPolicy": {"type": "Always", "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED},
-        "sandboxConfig": {
-            "annotations": dict(string_map(template, "metadata", "annotations")),
-            "labels": dict(labels),
-        },
+        "sandboxConfig": sandbox,
     }
     if pull_secrets:
         spec["pullSecrets"] = pull_secrets

@@ -31,6 +31,7 @@ from workers.cloneset.predownload import (
     IGNORED_LABEL,
     PreDownloadInput,
     changed_images,
+    image_pull_job,
     plan_predownload,
 )
 from workers.cloneset.revisions import HASH_LABEL, template_of
@@ -148,7 +149,6 @@ def test_e2e_spec_new_image_gets_one_job_with_parallelism_two() -> None:
                     "pullPolicy": {"backoffLimit": 1, "timeoutSeconds": 300},
                     "completionPolicy": {"type": "Always", "ttlSecondsAfterFinished": 600},
                     "sandboxConfig": {
-                        "annotations": {},
                         "labels": {"app": "web", "controller.kubernetes.io/hash": hash_value},
                     },
                 },
@@ -389,3 +389,15 @@ def test_job_labels_carry_the_update_revision_hash() -> None:
     assert isinstance(job, CreateImagePullJob)
     labels: Any = job.job["metadata"]["labels"]  # type: ignore[index]
     assert labels[HASH_LABEL] == rev_name(cs).rsplit("-", 1)[1]
+
+
+def test_sandbox_config_carries_template_annotations_when_there_are_some() -> None:
+    cs = cloneset(5, strategy=IN_PLACE)
+    wire = cs.to_wire()
+    wire["spec"]["template"]["metadata"]["annotations"] = {"team": "a"}
+    annotated = CloneSet.from_wire(wire)
+    rev = revision(annotated)
+    job: Any = image_pull_job(annotated, rev, "app", "nginx:2")
+    assert job["spec"]["sandboxConfig"]["annotations"] == {"team": "a"}
+    plain: Any = image_pull_job(cs, revision(cs), "app", "nginx:2")
+    assert "annotations" not in plain["spec"]["sandboxConfig"]  # omitempty

@@ -159,7 +159,7 @@ class MarkRevision:
     """Merge-patch ``label: "true"`` onto a ControllerRevision: its images were handled
     (pre-downloaded or ignored). Best effort: a failure is logged, the next pass tries again.
     (kruise sends a strategic merge patch, which the API server refuses for a revision whose
-    data holds a ``$patch`` directive; see docs/cloneset.md.)"""
+    data bytes are not in Go's sorted key order, as ours are not; see docs/cloneset.md.)"""
 
     name: str
     label: str

@@ -106,8 +106,8 @@ def lower(snapshot: CloneSetSnapshot, step: steps.Action) -> tuple[runtime.Actio
             create = runtime.CreateObject(IMAGE_PULL_JOBS, ns, dict(job))
             return (create, event_action(snapshot, success_event)) if success_event else (create,)
         case steps.MarkRevision(revision, label, _):
-            # A JSON merge patch: a strategic one is refused (422, "data: field is immutable") since
-            # the revision's data carries a "$patch": "replace" directive.
+            # A JSON merge patch (kruise: strategic). A strategic patch re-encodes data with sorted
+            # keys; our revisions' data bytes are not sorted, so it is refused (422 immutable).
             patch = {"metadata": {"labels": {label: "true"}}}
             return (runtime.PatchObject(CONTROLLER_REVISIONS, ns, revision, patch, "merge"),)
         case steps.DeleteImagePullJob(job, uid):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -27,6 +28,8 @@ from workers.runtime.contract import Plan
 FIELD_MANAGER = "flotilla-cloneset"
 #: Writes to distinct pods in flight at once (one pod's writes always go in plan order).
 POD_WRITE_CONCURRENCY = 16
+
+log = logging.getLogger("flotilla.worker.cloneset.act")
 
 
 def _failure_event(step: steps.Action) -> steps.EventRecord | None:
@@ -96,9 +99,31 @@ async def _mark_failed(
         )
 
 
+async def _run_best_effort(api: KubeClient, snapshot: CloneSetSnapshot, step: steps.Action) -> None:
+    """A pre-download step: its failure is logged (and has its Event), the plan goes on, as in kruise."""
+    where = f"{snapshot.namespace}/{snapshot.name}"
+    try:
+        await _run(api, snapshot, step)
+    except AlreadyExists:
+        if not isinstance(step, steps.CreateImagePullJob):
+            raise
+        log.debug("CloneSet %s: ImagePullJob already exists: %s", where, step)  # deterministic name: done
+    except KubeError as err:
+        log.warning("CloneSet %s: pre-download step %s failed: %s", where, type(step).__name__, err)
+        failure = _failure_event(step)
+        if failure is not None:
+            await _quiet_event(api, snapshot, failure, str(err))
+    else:
+        if isinstance(step, steps.MarkRevision):
+            log.info("CloneSet %s: revision %s marked %s (%s)", where, step.name, step.label, step.why)
+
+
 async def _run_step(
     api: KubeClient, snapshot: CloneSetSnapshot, plan: CloneSetPlan, step: steps.Action
 ) -> None:
+    if isinstance(step, steps.BEST_EFFORT):
+        await _run_best_effort(api, snapshot, step)
+        return
     try:
         if isinstance(step, steps.CreatePods):
             results = await asyncio.gather(

@@ -143,6 +143,38 @@ class EmitEvent:
     event: EventRecord
 
 
+@dataclass(frozen=True)
+class CreateImagePullJob:
+    """Create an ImagePullJob to pre-download an image (``predownload``). Best effort, as kruise:
+    AlreadyExists means done (the name is deterministic); another failure emits ``failure_event``
+    and the plan goes on."""
+
+    job: JsonObject
+    success_event: EventRecord | None = None
+    failure_event: EventRecord | None = None
+
+
+@dataclass(frozen=True)
+class MarkRevision:
+    """Merge-patch ``label: "true"`` onto a ControllerRevision: its images were handled
+    (pre-downloaded or ignored). Best effort: a failure is logged, the next pass tries again.
+    (kruise sends a strategic merge patch, which the API server refuses for a revision whose
+    data bytes are not in Go's sorted key order, as ours are not; see docs/cloneset.md.)"""
+
+    name: str
+    label: str
+    why: str = ""
+    """For the log: what was done, or why pre-download does not apply."""
+
+
+@dataclass(frozen=True)
+class DeleteImagePullJob:
+    """Delete an ImagePullJob the CloneSet controls (its revisions agree again). Best effort."""
+
+    name: str
+    uid: str
+
+
 Action = (
     CreatePods
     | DeletePod
@@ -155,7 +187,13 @@ Action = (
     | PatchCloneSet
     | UpdateStatus
     | EmitEvent
+    | CreateImagePullJob
+    | MarkRevision
+    | DeleteImagePullJob
 )
+
+BEST_EFFORT = (CreateImagePullJob, MarkRevision, DeleteImagePullJob)
+"""Steps whose failure does not stop the plan (kruise only logs them)."""
 
 
 @dataclass(frozen=True)

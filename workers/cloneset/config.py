@@ -27,6 +27,9 @@ class PlannerConfig:
     in_place_update_env_from_metadata: bool = True
     """``InPlaceUpdateEnvFromMetadata`` (beta, on; off with ``KruiseDaemon`` off): an in-place change of a
     label / annotation a container env reads waits for the container's restart."""
+    pre_download_image: bool = False
+    """``PreDownloadImageForInPlaceUpdate`` (alpha, off; off with ``KruiseDaemon`` off): ImagePullJobs
+    pre-download the images of an in-place update (``predownload``)."""
     initial_batch_size: int = 1
     """Slow start: size of the first batch of pod creations (then 2x, 4x, ...)."""
 
@@ -39,6 +42,7 @@ def planner_config(gates: FeatureGates, base: PlannerConfig | None = None) -> Pl
         partition_rollback=gates[Feature.CLONE_SET_PARTITION_ROLLBACK],
         preparing_update_as_update=gates[Feature.PREPARING_UPDATE_AS_UPDATE],
         in_place_update_env_from_metadata=gates[Feature.IN_PLACE_UPDATE_ENV_FROM_METADATA],
+        pre_download_image=gates[Feature.PRE_DOWNLOAD_IMAGE_FOR_IN_PLACE_UPDATE],
         scaling_exclude_preparing_delete=base.scaling_exclude_preparing_delete,
         initial_batch_size=base.initial_batch_size,
     )

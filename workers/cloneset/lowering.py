@@ -21,6 +21,7 @@ from workers.runtime.events import ObjectRef
 CLONESETS = Resource("apps.kruise.io", "v1alpha1", "clonesets")
 PVCS = Resource("", "v1", "persistentvolumeclaims")
 CONTROLLER_REVISIONS = Resource("apps", "v1", "controllerrevisions")
+IMAGE_PULL_JOBS = Resource("apps.kruise.io", "v1beta1", "imagepulljobs", "ImagePullJob")
 
 
 @dataclass(frozen=True)
@@ -101,4 +102,14 @@ def lower(snapshot: CloneSetSnapshot, step: steps.Action) -> tuple[runtime.Actio
             return (runtime.PatchObject(CLONESETS, ns, name, {"status": dict(status)}, "merge", "status"),)
         case steps.EmitEvent(record):
             return (event_action(snapshot, record),)
+        case steps.CreateImagePullJob(job, success_event, _):
+            create = runtime.CreateObject(IMAGE_PULL_JOBS, ns, dict(job))
+            return (create, event_action(snapshot, success_event)) if success_event else (create,)
+        case steps.MarkRevision(revision, label, _):
+            # A JSON merge patch (kruise: strategic). A strategic patch re-encodes data with sorted
+            # keys; our revisions' data bytes are not sorted, so it is refused (422 immutable).
+            patch = {"metadata": {"labels": {label: "true"}}}
+            return (runtime.PatchObject(CONTROLLER_REVISIONS, ns, revision, patch, "merge"),)
+        case steps.DeleteImagePullJob(job, uid):
+            return (runtime.DeleteObject(IMAGE_PULL_JOBS, ns, job, uid),)
     return ()

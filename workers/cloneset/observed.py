@@ -3,7 +3,8 @@
 The shell reads the CloneSet (parsed into the schemas model) and, as raw JSON dicts, the
 pods, PVCs and ControllerRevisions that may concern it, and freezes them here. Pods are
 those controlled by the CloneSet plus orphans its selector matches (the planner decides
-adoption and release); revisions are those in the namespace its selector matches.
+adoption and release); revisions are those in the namespace its selector matches;
+``image_pull_jobs`` the pre-download jobs its selector matches (see the field).
 ``node_labels`` are the labels of the pods' nodes when the template asks for topology
 spreading (scale-in ranks victims by topology). ``name_seed`` is entropy the shell draws at
 read time: the planner's only source of randomness (new pod names), so ``plan`` stays a pure
@@ -30,6 +31,9 @@ class ObservedCloneSet:
     node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Labels of the nodes the pods run on, by node name: read only when the template has
     ``topologySpreadConstraints`` (scale-in ranks pods by topology); empty otherwise."""
+    image_pull_jobs: tuple[JsonObject, ...] = ()
+    """ImagePullJobs its selector matches: read only when one of its revisions carries the
+    pre-download created label (they are deleted once the revisions agree); empty otherwise."""
 
     @classmethod
     def of(
@@ -40,5 +44,14 @@ class ObservedCloneSet:
         revisions: Iterable[JsonObject] = (),
         name_seed: int = 0,
         node_labels: Mapping[str, Mapping[str, str]] | None = None,
+        image_pull_jobs: Iterable[JsonObject] = (),
     ) -> ObservedCloneSet:
-        return cls(cloneset, tuple(pods), tuple(pvcs), tuple(revisions), name_seed, node_labels or {})
+        return cls(
+            cloneset,
+            tuple(pods),
+            tuple(pvcs),
+            tuple(revisions),
+            name_seed,
+            node_labels or {},
+            tuple(image_pull_jobs),
+        )

@@ -1,7 +1,8 @@
 """``plan``: one CloneSet reconcile, from observed state to a :class:`Plan` (kruise ``doReconcile``).
 
 Order of a pass: validate the spec; adopt / release pods; clean up PVCs (disablePVCReuse);
-find or create the update revision; then either scale (``scale``) or, when scaling changed
+find or create the update revision; pre-download the update's images (``predownload``,
+best effort); then either scale (``scale``) or, when scaling changed
 nothing, update (``update``); prune podsToDelete and old revisions; write status last. A
 pass never scales and updates at once. Pure: no I/O, no clock, no globals, no logging.
 Called by the worker shell; tested with plain data in ``tests/unit/cloneset``.
@@ -33,6 +34,7 @@ from workers.cloneset.newpod import SeededNames
 from workers.cloneset.observed import ObservedCloneSet
 from workers.cloneset.ownership import claim_pods, cloneset_uid, controller_reference, selector_string
 from workers.cloneset.pods import PodView, is_active, is_at_revision, read_pod
+from workers.cloneset.predownload import PreDownloadInput, plan_predownload
 from workers.cloneset.progress import progressing
 from workers.cloneset.revisions import decide_revisions, owned_revisions, revisions_to_delete, template_of
 from workers.cloneset.rollout import RolloutContext
@@ -196,6 +198,10 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
         inactive,
         observed.node_labels,
     )
+
+    if config.pre_download_image:  # as in kruise, before (and regardless of) the pod pass
+        given = PreDownloadInput(cloneset, decision.current, decision.update, observed.image_pull_jobs)
+        actions.extend(plan_predownload(given))
 
     requeue: float | None = None
     reason = "CloneSet is being deleted"

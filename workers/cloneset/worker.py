@@ -3,7 +3,8 @@
 ``observe`` reads the CloneSet and, as raw JSON, its pods (selected, plus pods it controls that
 no longer match: one small LIST per selector requirement, see ``strays``), PVCs and
 ControllerRevisions, concurrently, through the runtime's read port; and, when the template has
-``topologySpreadConstraints``, the labels of the pods' nodes (``nodes``) for scale-in ranking.
+``topologySpreadConstraints``, the labels of the pods' nodes (``nodes``) for scale-in ranking;
+and, when a revision says pre-download jobs were created, the ImagePullJobs (``predownload``).
 ``plan`` adapts :func:`workers.cloneset.planner.plan` to the runtime contract: its
 :class:`~workers.cloneset.lowering.CloneSetPlan` carries the planner's steps and, in
 ``actions``, their lowering (``lowering``); ``act`` (``act`` module) executes the steps.
@@ -18,16 +19,18 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from flotilla.runtime.errors import NotFound
 from flotilla.runtime.kube import PODS
 from flotilla.runtime.kube import JsonObject as KubeJson
 from schemas.bus.envelope import KeyParts
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.act import FIELD_MANAGER, act
 from workers.cloneset.config import PlannerConfig, planner_config
-from workers.cloneset.kube_json import text, uid_of
+from workers.cloneset.kube_json import labels_of, text, uid_of
 from workers.cloneset.lowering import (
     CLONESETS,
     CONTROLLER_REVISIONS,
+    IMAGE_PULL_JOBS,
     PVCS,
     CloneSetPlan,
     CloneSetSnapshot,
@@ -37,6 +40,7 @@ from workers.cloneset.nodes import node_labels
 from workers.cloneset.observed import ObservedCloneSet
 from workers.cloneset.ownership import is_owned_by, selector_error, selector_string
 from workers.cloneset.planner import plan as plan_cloneset
+from workers.cloneset.predownload import CREATED_LABEL
 from workers.cloneset.spread import spread_constraints
 from workers.cloneset.strays import stray_selectors
 from workers.runtime.contract import TerminalError, WorkerType
@@ -76,12 +80,27 @@ async def observe(read: StateReader, key: KeyParts) -> CloneSetSnapshot:
         if spread_constraints(cloneset.spec.template)
         else {}
     )
-    observed = ObservedCloneSet.of(cloneset, pods, claims, revisions, secrets.randbits(63), labels)
+    jobs = await _image_pull_jobs(read, key.namespace, selector) if _pre_downloaded(revisions) else []
+    observed = ObservedCloneSet.of(cloneset, pods, claims, revisions, secrets.randbits(63), labels, jobs)
     return CloneSetSnapshot(key.namespace, key.name, observed, raw)
 
 
 async def _nothing() -> list[KubeJson]:
     return []
+
+
+def _pre_downloaded(revisions: list[KubeJson]) -> bool:
+    """A revision says ImagePullJobs were created for it: they may still exist."""
+    return any(CREATED_LABEL in labels_of(r) for r in revisions)
+
+
+async def _image_pull_jobs(read: StateReader, namespace: str, selector: str) -> list[KubeJson]:
+    """The ImagePullJobs the selector matches (they carry the template's labels, as kruise writes
+    them); none when the ImagePullJob kind is not served (kruise then turns pre-download off)."""
+    try:
+        return await read.list(IMAGE_PULL_JOBS, namespace, label_selector=selector)
+    except NotFound:
+        return []
 
 
 def plan(snapshot: CloneSetSnapshot, config: PlannerConfig, now: float) -> CloneSetPlan:

@@ -2,9 +2,10 @@
 
 ``cloneset_stack`` installs the kruise CRDs, declares the bus of worker type ``cloneset``,
 starts ``flotilla watcher --types cloneset`` scoped to the test's namespace and one
-``flotilla worker cloneset`` process, and stops both at teardown (their logs are kept in the
-test's tmp folder and printed on failure). Each signs in to NATS as its own least-privilege
-user (schemas.bus.permissions), so every CloneSet test also shows those permissions suffice.
+``flotilla worker cloneset`` process (extra arguments: ``cloneset_worker_args``), and stops both
+at teardown (their logs are kept in the test's tmp folder and printed on failure). Each signs in
+to NATS as its own least-privilege user (schemas.bus.permissions), so every CloneSet test also
+shows those permissions suffice.
 """
 
 from __future__ import annotations
@@ -77,7 +78,14 @@ def kruise_crds(api_client: k8s.ApiClient) -> list[str]:
 
 
 @pytest.fixture
+def cloneset_worker_args() -> list[str]:
+    """Extra ``flotilla worker cloneset`` arguments (a test parametrizes it, e.g. ``--feature-gates``)."""
+    return []
+
+
+@pytest.fixture
 async def cloneset_stack(
+    cloneset_worker_args: list[str],
     dev_env: DevEnvironment,
     kruise_crds: list[str],
     jetstream: JetStreamContext,
@@ -103,7 +111,7 @@ async def cloneset_stack(
         [
             str(FLOTILLA), "worker", "cloneset", f"--nats-url={worker_url}",
             f"--kubeconfig={dev_env.kubeconfig}", f"--http-port={free_port()}", "--backoff-base=0.2",
-            "--backoff-max=2",
+            "--backoff-max=2", *cloneset_worker_args,
         ],
         worker_log,
     )  # fmt: skip

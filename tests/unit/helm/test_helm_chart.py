@@ -381,6 +381,7 @@ def test_rbac_is_least_privilege() -> None:
         ("", "pods/finalizers"): {"update"},
         ("", "persistentvolumeclaims"): {"list", "create", "patch", "delete"},
         ("apps", "controllerrevisions"): {"list", "create", "patch", "delete"},
+        ("apps.kruise.io", "imagepulljobs"): {"list", "create", "delete"},
         ("", "events"): {"create", "patch"},
         ("", "nodes"): {"get"},
     }

@@ -27,6 +27,9 @@ class PlannerConfig:
     in_place_update_env_from_metadata: bool = True
     """``InPlaceUpdateEnvFromMetadata`` (beta, on; off with ``KruiseDaemon`` off): an in-place change of a
     label / annotation a container env reads waits for the container's restart."""
+    recreate_pod_when_change_vct: bool = False
+    """``RecreatePodWhenChangeVCTInCloneSetGate`` (alpha, off): a revision whose volumeClaimTemplates
+    hash differs from the pod's revision's is not rolled out in place (except under InPlaceOnly)."""
     initial_batch_size: int = 1
     """Slow start: size of the first batch of pod creations (then 2x, 4x, ...)."""
 
@@ -39,6 +42,7 @@ def planner_config(gates: FeatureGates, base: PlannerConfig | None = None) -> Pl
         partition_rollback=gates[Feature.CLONE_SET_PARTITION_ROLLBACK],
         preparing_update_as_update=gates[Feature.PREPARING_UPDATE_AS_UPDATE],
         in_place_update_env_from_metadata=gates[Feature.IN_PLACE_UPDATE_ENV_FROM_METADATA],
+        recreate_pod_when_change_vct=gates[Feature.RECREATE_POD_WHEN_CHANGE_VCT_IN_CLONE_SET_GATE],
         scaling_exclude_preparing_delete=base.scaling_exclude_preparing_delete,
         initial_batch_size=base.initial_batch_size,
     )

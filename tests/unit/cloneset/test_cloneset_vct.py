@@ -19,6 +19,7 @@ from tests.unit.cloneset.cloneset_builders import cloneset, created, patched, po
 from workers.cloneset.actions import CreateRevision, RenumberRevision
 from workers.cloneset.claimhash import VCT_HASH_ANNOTATION, claim_templates_hash
 from workers.cloneset.config import PlannerConfig, planner_config
+from workers.cloneset.kube_json import annotations_of
 
 GATE_ON = PlannerConfig(recreate_pod_when_change_vct=True)
 SPECIFIED_DELETE = {"metadata": {"labels": {"apps.kruise.io/specified-delete": "true"}}}
@@ -172,9 +173,7 @@ def test_then_an_image_change_recreates_for_the_earlier_claims_change() -> None:
     )
     plan = run(after, _pods(old), [revision(before, 1)], config=GATE_ON)
     [made] = [a for a in plan.actions if isinstance(a, CreateRevision)]
-    assert made.revision["metadata"]["annotations"] == {
-        VCT_HASH_ANNOTATION: claim_templates_hash(_claims(vol2="2Gi"))
-    }  # type: ignore[index]
+    assert annotations_of(made.revision) == {VCT_HASH_ANNOTATION: claim_templates_hash(_claims(vol2="2Gi"))}
     assert patched(plan) == {"web-a": [SPECIFIED_DELETE]}
 
 

@@ -204,3 +204,16 @@ def test_rollback_gives_the_older_revision_the_current_claims_hash() -> None:
     same = cloneset(2, strategy=strategy, claim_templates=_claims(), status={"currentRevision": second_name})
     plan = run(same, _pods(second_name), [revision(first, 1), revision(second, 2)], config=GATE_ON)
     assert [a for a in plan.actions if isinstance(a, RenumberRevision)] == [RenumberRevision(first_name, 3)]
+
+
+def test_renumber_lowering_patches_the_hash_only_when_it_changes() -> None:
+    from workers.cloneset.lowering import CONTROLLER_REVISIONS, CloneSetSnapshot, lower
+    from workers.runtime import actions as runtime
+
+    snap = CloneSetSnapshot("ns", "web", None, {"metadata": {"name": "web", "namespace": "ns", "uid": "u"}})
+    [plain] = lower(snap, RenumberRevision("web-abc", 3))
+    [hashed] = lower(snap, RenumberRevision("web-abc", 3, ""))
+    assert isinstance(plain, runtime.PatchObject)
+    assert isinstance(hashed, runtime.PatchObject)
+    assert (plain.resource, plain.name, plain.patch) == (CONTROLLER_REVISIONS, "web-abc", {"revision": 3})
+    assert hashed.patch == {"revision": 3, "metadata": {"annotations": {VCT_HASH_ANNOTATION: ""}}}

@@ -112,6 +112,8 @@ class RenumberRevision:
 
     name: str
     revision: int
+    claims_hash: str | None = None
+    """When set, the revision's new ``kruise.io/cloneset-volumeclaimtemplate-hash`` (kruise's rollback)."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from flotilla.runtime.kube import PODS, Resource
 from workers.cloneset import actions as steps
+from workers.cloneset.claimhash import VCT_HASH_ANNOTATION
 from workers.cloneset.kube_json import JsonObject, thaw_object
 from workers.cloneset.observed import ObservedCloneSet
 from workers.runtime import actions as runtime
@@ -92,8 +93,11 @@ def lower(snapshot: CloneSetSnapshot, step: steps.Action) -> tuple[runtime.Actio
             return (runtime.DeleteObject(PVCS, ns, claim, uid),)
         case steps.CreateRevision(revision):
             return (runtime.CreateObject(CONTROLLER_REVISIONS, ns, dict(revision)),)
-        case steps.RenumberRevision(revision, number):
-            return (runtime.PatchObject(CONTROLLER_REVISIONS, ns, revision, {"revision": number}),)
+        case steps.RenumberRevision(revision, number, claims_hash):
+            body: dict[str, object] = {"revision": number}
+            if claims_hash is not None:
+                body["metadata"] = {"annotations": {VCT_HASH_ANNOTATION: claims_hash}}
+            return (runtime.PatchObject(CONTROLLER_REVISIONS, ns, revision, body),)
         case steps.DeleteRevision(revision):
             return (runtime.DeleteObject(CONTROLLER_REVISIONS, ns, revision),)
         case steps.PatchCloneSet(patch, rv):

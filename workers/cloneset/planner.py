@@ -26,6 +26,7 @@ from workers.cloneset.actions import (
     UpdateStatus,
     warning,
 )
+from workers.cloneset.claimhash import revision_claims_hash
 from workers.cloneset.claims import clean_up_claims, owned_claims
 from workers.cloneset.config import PlannerConfig
 from workers.cloneset.kube_json import JsonDict, JsonObject, as_objects, name_of, thaw_object
@@ -174,6 +175,9 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
     templates = {name_of(r): template_of(r) for r in owned}
     templates[update] = spec.template
     templates.setdefault(current, template_of(decision.current))
+    claims_hashes = {name_of(r): revision_claims_hash(r) for r in owned}
+    claims_hashes[update] = revision_claims_hash(decision.update)
+    claims_hashes.setdefault(current, revision_claims_hash(decision.current))
 
     limits = resolve_limits(cloneset)
     pod_templates = [t for name, t in templates.items() if any(is_at_revision(p, name) for p in active)]
@@ -197,6 +201,7 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
         names,
         inactive,
         observed.node_labels,
+        claims_hashes,
     )
 
     if config.pre_download_image:  # as in kruise, before (and regardless of) the pod pass

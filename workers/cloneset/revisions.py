@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import orjson
 
 from schemas.kruise.cloneset import CloneSet
+from workers.cloneset.claimhash import VCT_HASH_ANNOTATION, claim_templates_hash, revision_claims_hash
 from workers.cloneset.kube_json import (
     JsonDict,
     JsonObject,
@@ -133,8 +134,9 @@ class RevisionDecision:
     collision_count: int
     to_create: JsonObject | None = None
     """A new revision to create (it is ``update``)."""
-    to_renumber: tuple[str, int] | None = None
-    """An older equal revision becomes the newest: (name, new revision number)."""
+    to_renumber: tuple[str, int, str | None] | None = None
+    """An older equal revision becomes the newest: (name, new revision number, its new claims hash
+    when that changes)."""
 
 
 def new_revision(cloneset: CloneSet, number: int, collision_count: int) -> JsonDict:
@@ -144,6 +146,8 @@ def new_revision(cloneset: CloneSet, number: int, collision_count: int) -> JsonD
     hash_value = hash_revision(data, collision_count)
     labels = dict(labels_of(template))
     labels[HASH_LABEL] = hash_value
+    annotations = dict(annotations_of({"metadata": cloneset.metadata}))
+    annotations[VCT_HASH_ANNOTATION] = claim_templates_hash(cloneset.spec.volume_claim_templates)
     return {
         "apiVersion": "apps/v1",
         "kind": "ControllerRevision",
@@ -151,7 +155,7 @@ def new_revision(cloneset: CloneSet, number: int, collision_count: int) -> JsonD
             "name": revision_name(str(cloneset.metadata.get("name", "")), hash_value),
             "namespace": str(cloneset.metadata.get("namespace", "")),
             "labels": labels,
-            "annotations": dict(annotations_of({"metadata": cloneset.metadata})),
+            "annotations": annotations,
             "ownerReferences": [controller_reference(cloneset)],
         },
         "data": data,
@@ -172,12 +176,20 @@ def decide_revisions(
     template = cloneset.spec.template
     equal = [rev for rev in owned if same_template(rev, template)]
     to_create: JsonObject | None = None
-    to_renumber: tuple[str, int] | None = None
+    to_renumber: tuple[str, int, str | None] | None = None
     if equal and equal[-1] is owned[-1]:
         update: JsonObject = owned[-1]
     elif equal:
         update = {**equal[-1], "revision": next_number}
-        to_renumber = (name_of(equal[-1]), next_number)
+        claims_hash: str | None = claim_templates_hash(cloneset.spec.volume_claim_templates)
+        if revision_claims_hash(equal[-1]) == claims_hash:
+            claims_hash = None
+        else:
+            # kruise gives the revision rolled back to the claim templates' hash of now
+            metadata = dict(mapping(equal[-1], "metadata"))
+            metadata["annotations"] = {**annotations_of(equal[-1]), VCT_HASH_ANNOTATION: claims_hash}
+            update["metadata"] = metadata
+        to_renumber = (name_of(equal[-1]), next_number, claims_hash)
     else:
         candidate = new_revision(cloneset, next_number, collision_count)
         while (clash := all_names.get(name_of(candidate))) is not None and not same_template(clash, template):

@@ -42,6 +42,8 @@ class RolloutContext:
     """Owned pods that still exist but do not count (finished, or being deleted)."""
     node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Labels of the pods' nodes, by node name (only read when ``spread_keys`` is not empty)."""
+    claims_hashes: Mapping[str, str | None] = field(default_factory=dict)
+    """Each known revision's volumeClaimTemplates hash annotation (None: the revision has none)."""
 
     @cached_property
     def spread_keys(self) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from schemas.kruise.pub import INPLACE_UPDATE_READY_CONDITION, SPECIFIED_DELETE_LABEL
 from workers.cloneset.actions import Action, PatchPod, normal, warning
+from workers.cloneset.claimhash import claims_allow_in_place
 from workers.cloneset.diff import RolloutDiff
 from workers.cloneset.inplace import InPlaceSpec, grace_annotation, in_place_patch, in_place_spec
 from workers.cloneset.kube_json import JsonDict, JsonObject
@@ -59,6 +60,18 @@ def _revision_template(ctx: RolloutContext, pod: PodView) -> JsonObject | None:
         if is_at_revision(pod, name):
             return template
     return None
+
+
+def _claims_allow_in_place(ctx: RolloutContext, pod: PodView, target: str) -> bool:
+    """With ``RecreatePodWhenChangeVCTInCloneSetGate``, a volumeClaimTemplates change between the
+    pod's revision and ``target`` forbids in-place update, except under InPlaceOnly (kruise sets
+    ``IgnoreVolumeClaimTemplatesHashDiff`` for it)."""
+    if not ctx.config.recreate_pod_when_change_vct:
+        return True
+    if ctx.cloneset.spec.update_strategy.type == "InPlaceOnly":
+        return True
+    pod_hash = next((h for name, h in ctx.claims_hashes.items() if is_at_revision(pod, name)), None)
+    return claims_allow_in_place(pod_hash, ctx.claims_hashes.get(target))
 
 
 def _in_place(ctx: RolloutContext, pod: PodView, spec: InPlaceSpec) -> tuple[list[Action], str | None]:
@@ -128,7 +141,7 @@ def _update_pod(
             env_gate = ctx.config.in_place_update_env_from_metadata
             specs[pod.revision] = (
                 in_place_spec(old, ctx.templates[target], target, grace, env_from_metadata=env_gate)
-                if old is not None
+                if old is not None and _claims_allow_in_place(ctx, pod, target)
                 else None
             )
         spec = specs[pod.revision]

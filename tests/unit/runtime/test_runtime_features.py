@@ -129,7 +129,10 @@ def test_cloneset_worker_gets_the_gates_from_the_environment(monkeypatch: pytest
     monkeypatch.setenv("FLOTILLA_FEATURE_GATES", "AllAlpha=true")
     worker = configured_worker(_worker_args([]))
     assert worker.config == PlannerConfig(
-        preparing_update_as_update=True, short_hash_label=True, partition_rollback=True
+        preparing_update_as_update=True,
+        short_hash_label=True,
+        partition_rollback=True,
+        recreate_pod_when_change_vct=True,
     )
     # the flag wins over the environment
     worker = configured_worker(_worker_args(["--feature-gates", "CloneSetPartitionRollback=true"]))

@@ -3,11 +3,12 @@
 A revision stores the pod template as a strategic-merge patch
 (``{"spec": {"template": {..., "$patch": "replace"}}}``), named ``<cloneset>-<hash>`` where the
 hash is Kubernetes' ``HashControllerRevision``: FNV-32 of the patch bytes and the
-collisionCount, spelled with ``rand.SafeEncodeString``. A revision records the canonical template
-(``templates.canonical_template``: no ``$patch`` keys, no empty values), and revisions are compared
-by their canonical templates, so revisions written by OpenKruise itself are found equal and
-adopted as they are, and ``resources: {}`` or a ``$patch`` left in ``spec.template`` make no new
-revision. Pure; called by the ``planner``.
+collisionCount, spelled with ``rand.SafeEncodeString``. A revision records the template as Go
+encodes it (``templates.go_encoded_template``: no ``$patch`` keys, Go's always-written zero
+values), so a revision of a template kruise stored gets kruise's name; revisions are compared by
+their canonical templates (``templates.canonical_template``), so revisions written by OpenKruise
+itself are found equal and adopted as they are, and ``resources: {}`` or a ``$patch`` left in
+``spec.template`` make no new revision. Pure; called by the ``planner``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from workers.cloneset.kube_json import (
 )
 from workers.cloneset.ownership import controller_reference
 from workers.cloneset.pods import PodView, creation_time, is_at_revision
-from workers.cloneset.templates import PATCH_DIRECTIVE, canonical_template
+from workers.cloneset.templates import PATCH_DIRECTIVE, canonical_template, go_encoded_template
 
 HASH_LABEL = "controller.kubernetes.io/hash"
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -55,8 +56,8 @@ def safe_encode(text: str) -> str:
 
 
 def revision_data(template: JsonObject) -> JsonDict:
-    """The ``data`` of a revision recording ``template`` (canonical, with kruise's replace marker)."""
-    body = canonical_template(template)
+    """The ``data`` of a revision recording ``template`` (Go-encoded, with kruise's replace marker)."""
+    body = go_encoded_template(template)
     body[PATCH_DIRECTIVE] = "replace"
     return {"spec": {"template": body}}
 

@@ -53,18 +53,21 @@ def test_resources_and_patch_marker_make_no_new_revision() -> None:
         assert patched(plan) == {}
 
 
-def test_revision_data_is_the_canonical_template() -> None:
+def test_revision_data_is_the_template_as_go_encodes_it() -> None:
     data = revision_data(_edit(cloneset(1), resources=True, patch_marker=True).spec.template)
-    # hand-written: the builder's template, no resources, one replace marker (kruise's)
+    # hand-written from Go's json.Marshal of a PodTemplateSpec: ObjectMeta's creationTimestamp (a
+    # struct) is null when unset, a Container's resources (a struct) {} - present or not in the
+    # stored template; $patch is no field; kruise's one replace marker
     assert data == {
         "spec": {
             "template": {
-                "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "app", "image": "nginx:1"}]},
+                "metadata": {"labels": {"app": "web"}, "creationTimestamp": None},
+                "spec": {"containers": [{"name": "app", "image": "nginx:1", "resources": {}}]},
                 "$patch": "replace",
             }
         }
     }
+    assert data == revision_data(cloneset(1).spec.template)
 
 
 def _set_image(strategy: dict[str, Any]) -> tuple[CloneSet, str, list[dict[str, Any]]]:

@@ -37,6 +37,7 @@ from tests.support.invariants import (
     audit_overlaps,
     dead_letters,
     failed_condition,
+    recreate_cloneset,
     settled,
     summary,
 )
@@ -54,20 +55,7 @@ def crds(api_client: k8s.ApiClient) -> list[str]:
 
 
 def cloneset(namespace: str, name: str, replicas: int, image: str) -> JsonObject:
-    return {
-        "apiVersion": "apps.kruise.io/v1alpha1",
-        "kind": "CloneSet",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-            "updateStrategy": {"type": "ReCreate", "maxSurge": SURGE, "maxUnavailable": 5},
-        },
-    }
+    return recreate_cloneset(namespace, name, replicas, image, surge=SURGE, unavailable=5)
 
 
 async def _retrying(call: Callable[[], Awaitable[JsonObject]], attempts: int = 120) -> JsonObject:

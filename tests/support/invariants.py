@@ -18,6 +18,7 @@ One checker for the CloneSet fault tests (tests/faults/test_cloneset_faults.py) 
   (flotilla/runtime/kube.py); per CloneSet, the span of each reconcile's writes (received ->
   answered) must not overlap another reconcile's: no key written by two reconciles at once.
 * :func:`dead_letters` counts what the bus parked for the namespace (stream, metric, condition).
+* :func:`recreate_cloneset` is the CloneSet both roll: one container, ReCreate updates.
 """
 
 from __future__ import annotations
@@ -352,3 +353,23 @@ def failed_condition(objs: Iterable[JsonObject]) -> list[str]:
 
 def summary(values: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in values.items())
+
+
+def recreate_cloneset(
+    namespace: str, name: str, replicas: int, image: str, *, surge: int, unavailable: int
+) -> JsonObject:
+    """A CloneSet of one ``app`` container that replaces pods (ReCreate) within the given bounds."""
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "CloneSet",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+            "updateStrategy": {"type": "ReCreate", "maxSurge": surge, "maxUnavailable": unavailable},
+        },
+    }

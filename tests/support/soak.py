@@ -47,6 +47,7 @@ from tests.support.invariants import (
     audit_overlaps,
     dead_letters,
     failed_condition,
+    recreate_cloneset,
     settled,
     summary,
 )
@@ -85,20 +86,7 @@ class SoakReport:
 
 
 def _cloneset(namespace: str, name: str, replicas: int) -> JsonObject:
-    return {
-        "apiVersion": "apps.kruise.io/v1alpha1",
-        "kind": "CloneSet",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": "app:v1"}]},
-            },
-            "updateStrategy": {"type": "ReCreate", "maxSurge": 2, "maxUnavailable": 2},
-        },
-    }
+    return recreate_cloneset(namespace, name, replicas, "app:v1", surge=2, unavailable=2)
 
 
 async def _churn(

@@ -50,8 +50,8 @@ async def test_a_bad_checkpoint_is_logged_and_replaced_by_a_relist(
         await cms.create(f"cm-{i}")
     await declare_bucket(collector.js, watcher_bucket())
     kv = await collector.js.key_value(WATCHER_BUCKET)
-    config = WatcherConfig(types=load_file(setup.config_path), namespace=setup.namespace)
-    keys = [target.checkpoint_key(setup.lease_name, setup.namespace) for target in config.targets()]
+    config = WatcherConfig(types=load_file(setup.config_path), namespaces=(setup.namespace,))
+    keys = [stream.checkpoint_key(setup.lease_name, stream.namespace) for stream in config.streams()]
     assert len(keys) == 2  # the ConfigMap watch and the pod watch
     for key in keys:
         await kv.put(key, stored)

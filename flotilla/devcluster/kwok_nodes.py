@@ -6,7 +6,7 @@ Ready; a scheduled pod turns Running and Ready (with every readiness gate the po
 declares; the gates' conditions belong to controllers, and Ready follows them as the
 kubelet's does); a container whose spec image changed is restarted with the new image
 (the kubelet's half of an in-place update); a deleted pod goes away; a Job's pod
-completes. Tests add their own Stages through `ClusterConfig.kwok_stages`.
+completes; a pod annotated ``kwok.flotilla.dev/finish`` ends as asked. Tests add their own Stages through `ClusterConfig.kwok_stages`.
 
 By default every Stage plays at once: a bound pod is Ready as soon as kwok sees it. A
 `KubeletDelays` (``ClusterConfig.kubelet_delays``) charges what a kubelet charges: a Stage
@@ -204,6 +204,26 @@ containerStatuses:
 {{ end }}
 """
 
+#: A test asks the fake kubelet to finish a running pod: the pod annotation ``FINISH_ANNOTATION``
+#: ``Succeeded`` or ``Failed`` ends every container with exit code 0 or 1 and sets that phase
+#: (test infrastructure: no controller reads the annotation).
+FINISH_ANNOTATION = "kwok.flotilla.dev/finish"
+
+_POD_FINISHED_STATUS = """\
+{{ $now := Now }}
+{{ $phase := index .metadata.annotations "kwok.flotilla.dev/finish" }}
+phase: {{ $phase }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  ready: false
+  started: false
+  restartCount: 0
+  state: {terminated: {exitCode: {{ if eq $phase "Succeeded" }}0{{ else }}1{{ end }}, reason: {{ if eq $phase "Succeeded" }}Completed{{ else }}Error{{ end }}, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}}
+{{ end }}
+"""
+
 
 def _stage(
     name: str,
@@ -283,6 +303,20 @@ def default_stages(
                 {"key": ".metadata.ownerReferences.[].kind", "operator": "In", "values": ["Job"]},
             ],
             {"statusTemplate": _POD_SUCCEEDED_STATUS},
+        ),
+        _stage(
+            "flotilla-pod-finish-on-request",
+            "Pod",
+            [
+                not_deleted,
+                {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+                {
+                    "key": f'.metadata.annotations["{FINISH_ANNOTATION}"]',
+                    "operator": "In",
+                    "values": ["Succeeded", "Failed"],
+                },
+            ],
+            {"statusTemplate": _POD_FINISHED_STATUS},
         ),
         _stage(
             "flotilla-pod-delete",

@@ -1,0 +1,173 @@
+"""The job workers' stack on the real local control plane: CRDs, bus, a watcher, the workers.
+
+``job_stack`` installs the kruise CRDs, declares the bus of the worker types the test names
+(``job_types``, default ``broadcastjob``), starts ``flotilla watcher --types ...`` scoped to the
+test's namespace (nodes are watched cluster-wide) and one ``flotilla worker <type>`` process per
+type, each signed in to NATS as its own least-privilege user, and stops them at teardown (logs
+printed on failure). ``kwok_nodes`` creates fake nodes with a label unique to the test (so a
+job's nodeSelector keeps the session's other nodes out) and deletes them afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s
+from nats.js import JetStreamContext
+
+from flotilla.devcluster.env import DevEnvironment
+from flotilla.devcluster.kwok_nodes import MANAGED_ANNOTATION
+from flotilla.runtime.errors import NotFound
+from flotilla.runtime.kube import JsonObject, KubeClient, Resource
+from schemas.bus.bootstrap import declare
+from schemas.bus.permissions import WATCHER_USER, worker_user
+from schemas.bus.streams import worker_bus
+from schemas.crdgen import install_crds
+from tests.support.natscreds import component_url
+from tests.support.workers import free_port
+
+REPO = Path(__file__).resolve().parents[3]
+FLOTILLA = REPO / ".venv" / "bin" / "flotilla"
+NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
+POOL_LABEL = "flotilla.dev/test-pool"
+
+
+@dataclass
+class JobStack:
+    namespace: str
+    api: KubeClient
+    logs: list[Path]
+    pool: str = field(default_factory=lambda: f"p{secrets.token_hex(4)}")
+
+    def log_text(self) -> str:
+        return "\n".join(
+            f"==> {p} <==\n{p.read_text(errors='replace')[-8000:]}" for p in self.logs if p.exists()
+        )
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = str(REPO)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def kruise_crds(api_client: k8s.ApiClient) -> list[str]:
+    return install_crds(api_client)
+
+
+@pytest.fixture
+def job_types() -> tuple[str, ...]:
+    return ("broadcastjob",)
+
+
+@pytest.fixture
+async def job_stack(
+    job_types: tuple[str, ...],
+    dev_env: DevEnvironment,
+    kruise_crds: list[str],
+    jetstream: JetStreamContext,
+    namespace: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[JobStack]:
+    for worker_type in job_types:
+        await declare(jetstream, worker_bus(worker_type))
+    ident = secrets.token_hex(3)
+    watcher_log = tmp_path / "watcher.log"
+    procs = [
+        _start(
+            [
+                str(FLOTILLA), "watcher", f"--types={','.join(job_types)}", f"--namespace={namespace}",
+                f"--kubeconfig={dev_env.kubeconfig}", f"--nats-url={component_url(dev_env, WATCHER_USER)}",
+                f"--lease-namespace={namespace}", f"--lease-name=watcher-{ident}", f"--identity=w-{ident}",
+                f"--http-port={free_port()}", "--resync-period=20",
+            ],
+            watcher_log,
+        )
+    ]  # fmt: skip
+    logs = [watcher_log]
+    for worker_type in job_types:
+        log = tmp_path / f"worker-{worker_type}.log"
+        logs.append(log)
+        procs.append(
+            _start(
+                [
+                    str(FLOTILLA), "worker", worker_type,
+                    f"--nats-url={component_url(dev_env, worker_user(worker_type))}",
+                    f"--kubeconfig={dev_env.kubeconfig}", f"--http-port={free_port()}",
+                    "--backoff-base=0.2", "--backoff-max=2",
+                ],
+                log,
+            )
+        )  # fmt: skip
+    try:
+        async with KubeClient.from_environment(dev_env.kubeconfig) as api:
+            stack = JobStack(namespace, api, logs)
+            yield stack
+            report = getattr(request.node, "rep_call", None)
+            if report is not None and report.failed:
+                print(stack.log_text())
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+AddNode = Callable[[str], Awaitable[JsonObject]]
+
+
+@pytest.fixture
+async def kwok_nodes(job_stack: JobStack) -> AsyncIterator[AddNode]:
+    """``await add(suffix)`` creates a kwok node in the test's pool; all are deleted at teardown."""
+    made: list[str] = []
+
+    async def add(suffix: str) -> JsonObject:
+        name = f"bcj-{job_stack.pool}-{suffix}"
+        body = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {MANAGED_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {"kubernetes.io/hostname": name, "type": "kwok", POOL_LABEL: job_stack.pool},
+            },
+            "status": {
+                "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+            },
+        }
+        made.append(name)
+        return await job_stack.api.create(NODES.path(), body)
+
+    yield add
+    for name in made:
+        with contextlib.suppress(NotFound):
+            await job_stack.api.delete(NODES.path("", name))

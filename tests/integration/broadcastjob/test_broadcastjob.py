@@ -1,0 +1,162 @@
+"""BroadcastJob on the real control plane, NATS and kwok nodes, run by ``flotilla worker broadcastjob``.
+
+Each job selects only the nodes the test creates (``kwok_nodes``: a pool label). kwok finishes a
+pod when its template asks (annotation ``kwok.flotilla.dev/finish``, test infrastructure the
+worker never reads). Expected values are kruise v1.9.1's (broadcastjob_controller.go): one pod
+per eligible node bound by a ``metadata.name`` node-affinity term, phases, conditions, counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flotilla.devcluster.kwok_nodes import FINISH_ANNOTATION
+from flotilla.runtime.errors import NotFound
+from flotilla.runtime.kube import EVENTS, PODS, JsonObject, Resource
+from tests.integration.broadcastjob.conftest import NODES, POOL_LABEL, AddNode, JobStack
+from tests.support.polling import eventually_async
+from workers.broadcastjob.worker import BROADCASTJOBS
+
+V1ALPHA1 = Resource("apps.kruise.io", "v1alpha1", "broadcastjobs", "BroadcastJob")
+
+
+def manifest(stack: JobStack, name: str, finish: str | None, **spec: Any) -> JsonObject:
+    annotations = {FINISH_ANNOTATION: finish} if finish else {}
+    template = {
+        "metadata": {"labels": {"app": name}, "annotations": annotations},
+        "spec": {
+            "nodeSelector": {POOL_LABEL: stack.pool},
+            "restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "busybox"}],
+        },
+    }
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "BroadcastJob",
+        "metadata": {"name": name, "namespace": stack.namespace},
+        "spec": {"template": template, **spec},
+    }
+
+
+async def create(stack: JobStack, body: JsonObject) -> None:
+    """Apply as a user would, at v1alpha1 (the API server converts to the stored v1beta1)."""
+    await stack.api.create(V1ALPHA1.path(stack.namespace), body)
+
+
+async def status_of(stack: JobStack, name: str) -> dict[str, Any]:
+    job = await stack.api.get(BROADCASTJOBS.path(stack.namespace, name))
+    return dict(job.get("status") or {})
+
+
+async def pods_of(stack: JobStack, name: str) -> list[JsonObject]:
+    listing = await stack.api.get(PODS.path(stack.namespace), {"labelSelector": f"broadcastjob-name={name}"})
+    return list(listing.get("items") or [])
+
+
+def counts(status: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(status.get(k) for k in ("phase", "desired", "active", "succeeded", "failed"))
+
+
+async def wait_counts(
+    stack: JobStack, name: str, expected: tuple[Any, ...], within: float = 40
+) -> dict[str, Any]:
+    async def check() -> dict[str, Any]:
+        status = await status_of(stack, name)
+        return status if counts(status) == expected else {}
+
+    found: dict[str, Any] = await eventually_async(
+        check, within, 0.3, lambda: f"counts {expected} ({stack.log_text()[-3000:]})"
+    )
+    return found
+
+
+async def event_reasons(stack: JobStack, name: str) -> list[str]:
+    listing = await stack.api.get(
+        EVENTS.path(stack.namespace),
+        {"fieldSelector": f"involvedObject.name={name},involvedObject.kind=BroadcastJob"},
+    )
+    return sorted(str(e.get("reason")) for e in listing.get("items") or [])
+
+
+def bound_node(pod: JsonObject) -> str:
+    terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    [term] = terms["nodeSelectorTerms"]
+    [field] = term["matchFields"]
+    assert (field["key"], field["operator"]) == ("metadata.name", "In")
+    [node] = field["values"]
+    return str(node)
+
+
+async def test_always_runs_one_pod_per_node_to_completion_then_ttl_deletes(
+    job_stack: JobStack, kwok_nodes: AddNode
+) -> None:
+    names = [(await kwok_nodes(s))["metadata"]["name"] for s in ("a", "b", "c")]
+    policy = {"type": "Always", "ttlSecondsAfterFinished": 3}
+    await create(job_stack, manifest(job_stack, "run", "Succeeded", parallelism=2, completionPolicy=policy))
+
+    status = await wait_counts(job_stack, "run", ("completed", 3, 0, 3, 0))
+    [condition] = status["conditions"]
+    assert (condition["type"], condition["status"], condition["reason"]) == ("Complete", "True", "Complete")
+    assert condition["message"] == "Job completed, 3 pods succeeded, 0 pods failed"
+    assert status["startTime"] <= status["completionTime"]
+    pods = await pods_of(job_stack, "run")
+    assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(names)
+    assert all(bound_node(p) == p["spec"]["nodeName"] for p in pods)
+    assert all(p["metadata"]["generateName"] == "run-" for p in pods)
+    reasons = await event_reasons(job_stack, "run")
+    assert reasons.count("SuccessfulCreate") == 3
+    assert "JobComplete" in reasons
+
+    async def gone() -> bool:
+        try:
+            await job_stack.api.get(BROADCASTJOBS.path(job_stack.namespace, "run"))
+        except NotFound:
+            return True
+        return False
+
+    await eventually_async(gone, 30, 0.3, "the job deleted after ttlSecondsAfterFinished")
+
+
+async def test_never_picks_up_a_node_added_later_and_drops_a_cordoned_one(
+    job_stack: JobStack, kwok_nodes: AddNode
+) -> None:
+    first = [(await kwok_nodes(s))["metadata"]["name"] for s in ("a", "b")]
+    await create(job_stack, manifest(job_stack, "keep", None, completionPolicy={"type": "Never"}))
+    await wait_counts(job_stack, "keep", ("running", 2, 2, 0, 0))
+
+    late = (await kwok_nodes("late"))["metadata"]["name"]
+    await wait_counts(job_stack, "keep", ("running", 3, 3, 0, 0))
+
+    async def scheduled() -> list[str] | None:
+        nodes = sorted(str(p["spec"].get("nodeName", "")) for p in await pods_of(job_stack, "keep"))
+        return nodes if nodes == sorted([*first, late]) else None
+
+    await eventually_async(scheduled, 30, 0.3, "a pod scheduled on each of the three nodes")
+
+    await job_stack.api.patch(NODES.path("", first[0]), {"spec": {"unschedulable": True}}, "merge", "test")
+    # kruise: the pod no longer fits its node, so it is deleted (counted failed in that pass only:
+    # the next pass counts the pods there are); the node leaves desired.
+    await wait_counts(job_stack, "keep", ("running", 2, 2, 0, 0))
+
+    async def left_cordoned_node() -> bool:
+        return all(p["spec"].get("nodeName") != first[0] for p in await pods_of(job_stack, "keep"))
+
+    await eventually_async(left_cordoned_node, 30, 0.3, "the cordoned node's pod gone")
+    assert "SuccessfulDelete" in await event_reasons(job_stack, "keep")
+
+
+async def test_failfast_fails_the_job_at_the_first_failed_pod(
+    job_stack: JobStack, kwok_nodes: AddNode
+) -> None:
+    for suffix in ("a", "b"):
+        await kwok_nodes(suffix)
+    await create(job_stack, manifest(job_stack, "boom", "Failed", parallelism=1))
+
+    status = await wait_counts(job_stack, "boom", ("failed", 2, 0, 0, 1))
+    [condition] = status["conditions"]
+    assert (condition["type"], condition["reason"]) == ("Failed", "Failed")
+    assert condition["message"] == "failure policy is FailurePolicyTypeFailFast and failed pod is found"
+    assert "completionTime" in status
+    # parallelism 1: one pod ran, failed, and the job stopped there.
+    assert len(await pods_of(job_stack, "boom")) == 1
+    assert "failed pod is found" in await event_reasons(job_stack, "boom")

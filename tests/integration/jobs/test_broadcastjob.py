@@ -13,7 +13,7 @@ from typing import Any
 from flotilla.devcluster.kwok_nodes import FINISH_ANNOTATION
 from flotilla.runtime.errors import NotFound
 from flotilla.runtime.kube import EVENTS, PODS, JsonObject, Resource
-from tests.integration.broadcastjob.conftest import NODES, POOL_LABEL, AddNode, JobStack
+from tests.integration.jobs.conftest import NODES, POOL_LABEL, AddNode, JobStack
 from tests.support.polling import eventually_async
 from workers.broadcastjob.worker import BROADCASTJOBS
 

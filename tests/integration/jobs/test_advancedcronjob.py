@@ -1,0 +1,113 @@
+"""AdvancedCronJob on the real control plane, run by ``flotilla worker advancedcronjob``; its Jobs
+are run by kube-controller-manager and finished by kwok.
+
+No test waits for a schedule by the clock: three earlier runs are made by hand (Jobs the cron
+job controls, ``apps.kruise.io/scheduled-at`` minutes ago), so, as kruise, the worker finds the
+latest missed minute of ``* * * * *`` due at once and starts it; as the Jobs complete, the history
+limit keeps one. Schedules, deadlines and policies are covered with a clock in the planner tests.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from flotilla.runtime.kube import JsonObject, Resource
+from tests.integration.jobs.conftest import JobStack
+from tests.support.polling import eventually_async
+from workers.advancedcronjob.worker import ADVANCED_CRON_JOBS, JOBS
+
+V1ALPHA1 = Resource("apps.kruise.io", "v1alpha1", "advancedcronjobs", "AdvancedCronJob")
+SCHEDULED_AT = "apps.kruise.io/scheduled-at"
+
+
+@pytest.fixture
+def job_types() -> tuple[str, ...]:
+    return ("advancedcronjob",)
+
+
+def job_spec() -> JsonObject:
+    return {
+        "backoffLimit": 0,
+        "template": {
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}
+        },
+    }
+
+
+async def jobs_of(stack: JobStack) -> dict[str, JsonObject]:
+    listing = await stack.api.get(JOBS.path(stack.namespace))
+    return {j["metadata"]["name"]: j for j in listing.get("items") or []}
+
+
+def complete(job: JsonObject) -> bool:
+    return any(
+        c.get("type") == "Complete" and c.get("status") == "True"
+        for c in (job.get("status") or {}).get("conditions") or ()
+    )
+
+
+async def test_a_missed_run_starts_at_once_and_history_keeps_one(job_stack: JobStack) -> None:
+    body = {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "AdvancedCronJob",
+        "metadata": {"name": "tick", "namespace": job_stack.namespace},
+        "spec": {
+            "schedule": "* * * * *",
+            "successfulJobsHistoryLimit": 1,
+            "template": {"jobTemplate": {"metadata": {"labels": {"app": "tick"}}, "spec": job_spec()}},
+        },
+    }
+    made = await job_stack.api.create(V1ALPHA1.path(job_stack.namespace), body)
+    owner = {
+        "apiVersion": "apps.kruise.io/v1beta1", "kind": "AdvancedCronJob", "name": "tick",
+        "uid": made["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True,
+    }  # fmt: skip
+    minute = int(time.time()) // 60 * 60
+    earlier = [minute - 600, minute - 540, minute - 480]
+    for at in earlier:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+        child = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": f"tick-{at}",
+                "namespace": job_stack.namespace,
+                "annotations": {SCHEDULED_AT: stamp},
+                "ownerReferences": [owner],
+            },
+            "spec": job_spec(),
+        }
+        await job_stack.api.create(JOBS.path(job_stack.namespace), child)
+
+    async def new_run() -> list[str]:
+        return sorted(n for n in await jobs_of(job_stack) if int(n.rsplit("-", 1)[1]) >= minute)
+
+    runs = await eventually_async(
+        new_run, 90, 0.5, lambda: f"a run of this minute or later ({job_stack.log_text()})"
+    )
+    first = runs[0]
+    jobs = await jobs_of(job_stack)
+    created: dict[str, Any] = jobs[first]
+    assert created["metadata"]["labels"]["app"] == "tick"
+    [ref] = created["metadata"]["ownerReferences"]
+    assert (ref["kind"], ref["name"], ref["controller"]) == ("AdvancedCronJob", "tick", True)
+    at = int(first.rsplit("-", 1)[1])
+    assert at % 60 == 0
+    assert created["metadata"]["annotations"][SCHEDULED_AT] == time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)
+    )
+
+    async def pruned() -> list[str]:
+        jobs = await jobs_of(job_stack)
+        done = sorted(n for n, j in jobs.items() if complete(j))
+        return done if len(done) == 1 and all(f"tick-{e}" not in jobs for e in earlier) else []
+
+    kept = await eventually_async(pruned, 60, 0.5, lambda: f"one completed Job kept ({job_stack.log_text()})")
+    assert int(kept[0].rsplit("-", 1)[1]) >= minute
+
+    status = (await job_stack.api.get(ADVANCED_CRON_JOBS.path(job_stack.namespace, "tick")))["status"]
+    assert status["type"] == "Job"
+    assert status["lastScheduleTime"] >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))

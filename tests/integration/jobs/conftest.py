@@ -11,10 +11,13 @@ job's nodeSelector keeps the session's other nodes out) and deletes them afterwa
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import signal
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +35,7 @@ from schemas.bus.permissions import WATCHER_USER, worker_user
 from schemas.bus.streams import worker_bus
 from schemas.crdgen import install_crds
 from tests.support.natscreds import component_url
+from tests.support.polling import eventually_async
 from tests.support.workers import free_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -72,6 +76,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
 @pytest.fixture(scope="session")
 def kruise_crds(api_client: k8s.ApiClient) -> list[str]:
     return install_crds(api_client)
@@ -96,19 +108,20 @@ async def job_stack(
         await declare(jetstream, worker_bus(worker_type))
     ident = secrets.token_hex(3)
     watcher_log = tmp_path / "watcher.log"
+    ports = [free_port() for _ in range(len(job_types) + 1)]
     procs = [
         _start(
             [
                 str(FLOTILLA), "watcher", f"--types={','.join(job_types)}", f"--namespace={namespace}",
                 f"--kubeconfig={dev_env.kubeconfig}", f"--nats-url={component_url(dev_env, WATCHER_USER)}",
                 f"--lease-namespace={namespace}", f"--lease-name=watcher-{ident}", f"--identity=w-{ident}",
-                f"--http-port={free_port()}", "--resync-period=20",
+                f"--http-port={ports[0]}", "--resync-period=20",
             ],
             watcher_log,
         )
     ]  # fmt: skip
     logs = [watcher_log]
-    for worker_type in job_types:
+    for port, worker_type in zip(ports[1:], job_types, strict=True):
         log = tmp_path / f"worker-{worker_type}.log"
         logs.append(log)
         procs.append(
@@ -116,7 +129,7 @@ async def job_stack(
                 [
                     str(FLOTILLA), "worker", worker_type,
                     f"--nats-url={component_url(dev_env, worker_user(worker_type))}",
-                    f"--kubeconfig={dev_env.kubeconfig}", f"--http-port={free_port()}",
+                    f"--kubeconfig={dev_env.kubeconfig}", f"--http-port={port}",
                     "--backoff-base=0.2", "--backoff-max=2",
                 ],
                 log,
@@ -125,6 +138,10 @@ async def job_stack(
     try:
         async with KubeClient.from_environment(dev_env.kubeconfig) as api:
             stack = JobStack(namespace, api, logs)
+            # A test's convergence timeouts start once every process serves /readyz (on a loaded
+            # 2-core machine, starting Python processes alone can take tens of seconds).
+            for port in ports:
+                await eventually_async(functools.partial(_ready, port), 120, 0.5, stack.log_text)
             yield stack
             report = getattr(request.node, "rep_call", None)
             if report is not None and report.failed:

@@ -87,12 +87,19 @@ def bound_node(pod: JsonObject) -> str:
     return str(node)
 
 
-async def test_always_runs_one_pod_per_node_to_completion_then_ttl_deletes(
+async def test_paused_then_always_runs_one_pod_per_node_to_completion_then_ttl_deletes(
     job_stack: JobStack, kwok_nodes: AddNode
 ) -> None:
     names = [(await kwok_nodes(s))["metadata"]["name"] for s in ("a", "b", "c")]
     policy = {"type": "Always", "ttlSecondsAfterFinished": 3}
-    await create(job_stack, manifest(job_stack, "run", "Succeeded", parallelism=2, completionPolicy=policy))
+    body = manifest(job_stack, "run", "Succeeded", parallelism="50%", completionPolicy=policy, paused=True)
+    await create(job_stack, body)
+    # paused: desired is counted, no pod is made
+    await wait_counts(job_stack, "run", ("paused", 3, 0, 0, 0))
+    assert await pods_of(job_stack, "run") == []
+    await job_stack.api.patch(
+        V1ALPHA1.path(job_stack.namespace, "run"), {"spec": {"paused": False}}, "merge", "test"
+    )
 
     status = await wait_counts(job_stack, "run", ("completed", 3, 0, 3, 0))
     [condition] = status["conditions"]
@@ -106,6 +113,7 @@ async def test_always_runs_one_pod_per_node_to_completion_then_ttl_deletes(
     reasons = await event_reasons(job_stack, "run")
     assert reasons.count("SuccessfulCreate") == 3
     assert "JobComplete" in reasons
+    assert "Continue" in reasons
 
     async def gone() -> bool:
         try:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
@@ -60,8 +59,6 @@ class BroadcastJobPlan(Plan):
 @dataclass(frozen=True)
 class Config:
     """The BroadcastJob planner has no tunables today."""
-
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 async def observe(read: StateReader, key: KeyParts) -> BroadcastJobSnapshot:

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from workers.cloneset.actions import Action, DeleteClaim, PatchClaim, warning
-from workers.cloneset.kube_json import JsonObject, field, name_of, objects, text, uid_of
 from workers.cloneset.ownership import is_owned_by
 from workers.cloneset.pods import PodView, instance_id
+from workers.podmechanics.kube_json import JsonObject, field, name_of, objects, text, uid_of
 
 
 def owned_claims(pvcs: Sequence[JsonObject], cloneset_uid: str) -> tuple[JsonObject, ...]:

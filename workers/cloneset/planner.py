@@ -29,7 +29,6 @@ from workers.cloneset.actions import (
 from workers.cloneset.claimhash import revision_claims_hash
 from workers.cloneset.claims import clean_up_claims, owned_claims
 from workers.cloneset.config import PlannerConfig
-from workers.cloneset.kube_json import JsonDict, JsonObject, as_objects, name_of, thaw_object
 from workers.cloneset.limits import resolve_limits
 from workers.cloneset.newpod import SeededNames
 from workers.cloneset.observed import ObservedCloneSet
@@ -51,6 +50,7 @@ from workers.cloneset.status import (
 )
 from workers.cloneset.update import plan_update, refresh_pods
 from workers.cloneset.validation import SpecProblem, scale_problems, update_problems
+from workers.podmechanics.kube_json import JsonDict, JsonObject, as_objects, name_of, thaw_object
 
 
 def _adoption(

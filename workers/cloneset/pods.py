@@ -26,7 +26,7 @@ from schemas.kruise.pub import (
     SPECIFIED_DELETE_LABEL,
     LifecycleHook,
 )
-from workers.cloneset.kube_json import (
+from workers.podmechanics.kube_json import (
     JsonObject,
     as_object,
     as_objects,

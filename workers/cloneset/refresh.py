@@ -27,7 +27,6 @@ from workers.cloneset.inplace import (
     state_annotation,
     update_completed,
 )
-from workers.cloneset.kube_json import JsonDict, JsonObject, field, integer, parse_time, text
 from workers.cloneset.lifecycle import transition
 from workers.cloneset.pods import (
     PodView,
@@ -39,6 +38,7 @@ from workers.cloneset.pods import (
     short_hash,
 )
 from workers.cloneset.rollout import RolloutContext
+from workers.podmechanics.kube_json import JsonDict, JsonObject, field, integer, parse_time, text
 
 
 @dataclass(frozen=True)

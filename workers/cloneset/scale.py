@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 
 from workers.cloneset.actions import Action, CreatePods, DeletePod, EmitEvent, NewPod, normal, warning
 from workers.cloneset.diff import RolloutDiff
-from workers.cloneset.kube_json import name_of
 from workers.cloneset.lifecycle import transition
 from workers.cloneset.newpod import available_instance_ids, new_pod
 from workers.cloneset.pods import PodView, instance_id, is_hooked, is_specified_delete
 from workers.cloneset.podsort import deletion_order
 from workers.cloneset.rollout import RolloutContext
+from workers.podmechanics.kube_json import name_of
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.kruise.cloneset import CloneSet
-from workers.cloneset.kube_json import JsonDict, format_time
 from workers.cloneset.pods import (
     PodView,
     is_at_revision,
@@ -22,6 +21,7 @@ from workers.cloneset.pods import (
     is_update_ready,
     seconds_until_available,
 )
+from workers.podmechanics.kube_json import JsonDict, format_time
 
 FAILED_SCALE = "FailedScale"
 FAILED_UPDATE = "FailedUpdate"

@@ -23,8 +23,8 @@ from schemas.kruise.pub import (
     POD_TEMPLATE_HASH_LABEL,
 )
 from workers.cloneset.actions import NewPod
+from workers.cloneset.clonepods import instance_id
 from workers.cloneset.ownership import cloneset_name, cloneset_namespace, controller_reference
-from workers.cloneset.pods import instance_id, short_hash
 from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,
@@ -37,6 +37,7 @@ from workers.podmechanics.kube_json import (
     text,
     thaw_object,
 )
+from workers.podmechanics.pods import short_hash
 
 INSTANCE_ID_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 INSTANCE_ID_LENGTH = 5

@@ -16,8 +16,8 @@ from schemas.kruise.cloneset import CloneSet
 from schemas.kruise.pub import LabelSelector
 from schemas.kruise.selectors import selector_error as selector_error  # re-exported
 from schemas.kruise.selectors import selector_matches as selector_matches  # re-exported
-from workers.cloneset.pods import PodView
 from workers.podmechanics.kube_json import JsonDict, JsonObject, controller_ref
+from workers.podmechanics.pods import PodView
 
 CLONESET_API_VERSION = "apps.kruise.io/v1alpha1"
 CLONESET_KIND = "CloneSet"

@@ -33,7 +33,6 @@ from workers.cloneset.limits import resolve_limits
 from workers.cloneset.newpod import SeededNames
 from workers.cloneset.observed import ObservedCloneSet
 from workers.cloneset.ownership import claim_pods, cloneset_uid, controller_reference, selector_string
-from workers.cloneset.pods import PodView, is_active, is_at_revision, read_pod
 from workers.cloneset.predownload import PreDownloadInput, plan_predownload
 from workers.cloneset.progress import progressing
 from workers.cloneset.revisions import decide_revisions, owned_revisions, revisions_to_delete, template_of
@@ -51,6 +50,7 @@ from workers.cloneset.status import (
 from workers.cloneset.update import plan_update, refresh_pods
 from workers.cloneset.validation import SpecProblem, scale_problems, update_problems
 from workers.podmechanics.kube_json import JsonDict, JsonObject, as_objects, name_of, thaw_object
+from workers.podmechanics.pods import PodView, is_active, is_at_revision, read_pod
 
 
 def _adoption(

@@ -28,7 +28,9 @@ from workers.cloneset.inplace import (
     update_completed,
 )
 from workers.cloneset.lifecycle import transition
-from workers.cloneset.pods import (
+from workers.cloneset.rollout import RolloutContext
+from workers.podmechanics.kube_json import JsonDict, JsonObject, field, integer, parse_time, text
+from workers.podmechanics.pods import (
     PodView,
     condition,
     has_readiness_gate,
@@ -37,8 +39,6 @@ from workers.cloneset.pods import (
     is_scheduled,
     short_hash,
 )
-from workers.cloneset.rollout import RolloutContext
-from workers.podmechanics.kube_json import JsonDict, JsonObject, field, integer, parse_time, text
 
 
 @dataclass(frozen=True)

@@ -12,4 +12,8 @@ Modules and the kruise code each mirrors:
 
 - ``kube_json``: typed, total reads of Kubernetes objects kept as JSON dicts (no kruise
   counterpart: kruise reads typed Go structs).
+- ``pods``: a pod read once into a ``PodView``; readiness, availability (``minReadySeconds``),
+  update-ready, lifecycle state, revision hash, hook matching, specified-delete, deletion cost
+  (``podutil.IsPodReady`` / ``IsPodAvailable``, ``kubecontroller.IsPodActive``, kruise
+  ``IsPodUpdateReady``, ``lifecycle.IsPodHooked``, ``specifieddelete``).
 """

@@ -20,11 +20,11 @@ from tests.unit.cloneset.cloneset_builders import (
 )
 from workers.cloneset.actions import CreateRevision, DeleteRevision, PatchPod
 from workers.cloneset.ownership import selector_string
-from workers.cloneset.pods import PodView, read_pod
 from workers.cloneset.podsort import priority_sort
 from workers.cloneset.revisions import fnv32, hash_revision, safe_encode
 from workers.cloneset.scatter import scatter
 from workers.podmechanics.kube_json import format_time
+from workers.podmechanics.pods import PodView, read_pod
 
 
 def test_hash_is_kubernetes_fnv32_and_safe_encoding() -> None:

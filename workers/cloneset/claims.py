@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from workers.cloneset.actions import Action, DeleteClaim, PatchClaim, warning
 from workers.cloneset.clonepods import instance_id, pod_instance_id
-from workers.cloneset.ownership import is_owned_by
 from workers.podmechanics.kube_json import JsonObject, field, name_of, objects, text, uid_of
+from workers.podmechanics.ownership import is_owned_by
 from workers.podmechanics.pods import PodView
 
 

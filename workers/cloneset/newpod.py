@@ -24,7 +24,7 @@ from schemas.kruise.pub import (
 )
 from workers.cloneset.actions import NewPod
 from workers.cloneset.clonepods import instance_id
-from workers.cloneset.ownership import cloneset_name, cloneset_namespace, controller_reference
+from workers.cloneset.owner import cloneset_name, cloneset_namespace, controller_reference
 from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,

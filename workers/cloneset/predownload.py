@@ -31,7 +31,7 @@ from workers.cloneset.actions import (
 )
 from workers.cloneset.inplace import in_place_spec
 from workers.cloneset.limits import partition_replicas, scaled_value
-from workers.cloneset.ownership import cloneset_uid, controller_reference
+from workers.cloneset.owner import cloneset_uid, controller_reference
 from workers.cloneset.revisions import HASH_LABEL, template_of
 from workers.podmechanics.kube_json import (
     JsonDict,

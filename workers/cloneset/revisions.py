@@ -20,7 +20,7 @@ import orjson
 
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.claimhash import VCT_HASH_ANNOTATION, claim_templates_hash, revision_claims_hash
-from workers.cloneset.ownership import controller_reference
+from workers.cloneset.owner import controller_reference
 from workers.cloneset.templates import PATCH_DIRECTIVE, canonical_template, go_encoded_template
 from workers.podmechanics.kube_json import (
     JsonDict,

@@ -16,4 +16,6 @@ Modules and the kruise code each mirrors:
   update-ready, lifecycle state, revision hash, hook matching, specified-delete, deletion cost
   (``podutil.IsPodReady`` / ``IsPodAvailable``, ``kubecontroller.IsPodActive``, kruise
   ``IsPodUpdateReady``, ``lifecycle.IsPodHooked``, ``specifieddelete``).
+- ``ownership``: selectors, controller ownerReferences, adoption and release of pods
+  (``refmanager.ClaimOwnedObjects``, ``labels.Selector.String``).
 """

@@ -29,9 +29,9 @@ from schemas.kruise.pub import (
 )
 from workers.cloneset.envmeta import env_restarted, references
 from workers.cloneset.newpod import write_revision_labels
-from workers.cloneset.templates import canonical_template
 from workers.podmechanics.kube_json import JsonDict, JsonObject, objects, text
 from workers.podmechanics.pods import PodView
+from workers.podmechanics.templates import canonical_template
 
 LEGACY_STATE_ANNOTATION = "inplace-update-state"
 LEGACY_GRACE_ANNOTATION = "inplace-update-grace"

@@ -18,4 +18,9 @@ Modules and the kruise code each mirrors:
   ``IsPodUpdateReady``, ``lifecycle.IsPodHooked``, ``specifieddelete``).
 - ``ownership``: selectors, controller ownerReferences, adoption and release of pods
   (``refmanager.ClaimOwnedObjects``, ``labels.Selector.String``).
+- ``templates``: the one normalisation of pod templates (canonical for comparing, Go-encoded for
+  recording), as kruise's Go encoding of ``PodTemplateSpec`` gives it.
+- ``revisions``: ControllerRevision data, hash and name, equality, the current / update revision,
+  rollback renumbering, ``revisionHistoryLimit`` (``pkg/util/revision``, ``controller/history``,
+  ``getActiveRevisions``, ``truncateHistory``).
 """

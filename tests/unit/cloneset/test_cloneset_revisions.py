@@ -20,17 +20,9 @@ from tests.unit.cloneset.cloneset_builders import (
 )
 from workers.cloneset.actions import CreateRevision, DeleteRevision, PatchPod
 from workers.cloneset.podsort import priority_sort
-from workers.cloneset.revisions import fnv32, hash_revision, safe_encode
 from workers.cloneset.scatter import scatter
 from workers.podmechanics.kube_json import format_time
 from workers.podmechanics.pods import PodView, read_pod
-
-
-def test_hash_is_kubernetes_fnv32_and_safe_encoding() -> None:
-    # Values computed with Go's hash/fnv.New32 and rand.SafeEncodeString.
-    assert fnv32(b'{"spec":{"template":{"$patch":"replace"}}}0') == 1459418616
-    assert safe_encode("1459418616") == "589f85db5b"
-    assert hash_revision({"spec": {"template": {"$patch": "replace"}}}, 0) == "589f85db5b"
 
 
 def test_revision_object() -> None:

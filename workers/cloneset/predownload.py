@@ -29,9 +29,9 @@ from workers.cloneset.actions import (
     MarkRevision,
     normal,
 )
-from workers.cloneset.inplace import in_place_spec
 from workers.cloneset.limits import partition_replicas, scaled_value
 from workers.cloneset.owner import cloneset_uid, controller_reference
+from workers.podmechanics.inplace import in_place_spec
 from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,

@@ -19,7 +19,9 @@ from schemas.kruise.pub import (
     POD_TEMPLATE_HASH_LABEL,
 )
 from workers.cloneset.actions import Action, PatchPod
-from workers.cloneset.inplace import (
+from workers.cloneset.lifecycle import transition
+from workers.cloneset.rollout import RolloutContext
+from workers.podmechanics.inplace import (
     LEGACY_GRACE_ANNOTATION,
     finish_grace_patch,
     grace_annotation,
@@ -27,8 +29,6 @@ from workers.cloneset.inplace import (
     state_annotation,
     update_completed,
 )
-from workers.cloneset.lifecycle import transition
-from workers.cloneset.rollout import RolloutContext
 from workers.podmechanics.kube_json import JsonDict, JsonObject, field, integer, parse_time, text
 from workers.podmechanics.pods import (
     PodView,

@@ -17,11 +17,12 @@ from schemas.kruise.pub import INPLACE_UPDATE_READY_CONDITION, SPECIFIED_DELETE_
 from workers.cloneset.actions import Action, PatchPod, normal, warning
 from workers.cloneset.claimhash import claims_allow_in_place
 from workers.cloneset.diff import RolloutDiff
-from workers.cloneset.inplace import InPlaceSpec, grace_annotation, in_place_patch, in_place_spec
 from workers.cloneset.lifecycle import conditions_patch, transition
+from workers.cloneset.newpod import write_revision_labels
 from workers.cloneset.podsort import update_order
 from workers.cloneset.refresh import refresh_pod
 from workers.cloneset.rollout import RolloutContext
+from workers.podmechanics.inplace import InPlaceSpec, grace_annotation, in_place_patch, in_place_spec
 from workers.podmechanics.kube_json import JsonDict, JsonObject
 from workers.podmechanics.pods import PodView, has_readiness_gate, is_at_revision, is_hooked
 
@@ -112,7 +113,9 @@ def _in_place(ctx: RolloutContext, pod: PodView, spec: InPlaceSpec) -> tuple[lis
         rv = None
     message = f"successfully update pod {pod.name} in-place(revision {spec.revision})"
     failure = f"failed to update pod {pod.name} in-place(revision {spec.revision}): {{error}}"
-    patch = in_place_patch(pod, spec, ctx.timestamp, short_hash_label=ctx.config.short_hash_label)
+    revision_labels: dict[str, str] = {}
+    write_revision_labels(revision_labels, spec.revision, short_hash_label=ctx.config.short_hash_label)
+    patch = in_place_patch(pod, spec, ctx.timestamp, revision_labels=revision_labels)
     actions.append(
         PatchPod(
             pod.name,

@@ -23,4 +23,8 @@ Modules and the kruise code each mirrors:
 - ``revisions``: ControllerRevision data, hash and name, equality, the current / update revision,
   rollback renumbering, ``revisionHistoryLimit`` (``pkg/util/revision``, ``controller/history``,
   ``getActiveRevisions``, ``truncateHistory``).
+- ``inplace``: what can change in place, the in-place pod patch (with the workload's revision
+  labels), the grace period, completion (``pkg/util/inplaceupdate``).
+- ``envmeta``: env from pod labels / annotations in in-place updates, kruise's env hash and the
+  restart check (``pkg/util/containermeta``, ``InPlaceUpdateEnvFromMetadata``).
 """

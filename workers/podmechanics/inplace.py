@@ -6,10 +6,13 @@ only container image replacements under ``spec`` and label / annotation changes 
 ``InPlaceUpdateEnvFromMetadata`` a changed label / annotation that a container env reads
 (``envmeta``) goes to that container (``containerRefMetadata``) and the update waits for the
 container's restart (``updateEnvFromMetadata`` in the state).
-``in_place_patch`` builds the pod patch (images, revision labels, lifecycle Updating, the
-``apps.kruise.io/inplace-update-state`` annotation, or the ``inplace-update-grace``
+``in_place_patch`` builds the pod patch (images, the workload's revision labels, lifecycle
+Updating, the ``apps.kruise.io/inplace-update-state`` annotation, or the ``inplace-update-grace``
 annotation when ``gracePeriodSeconds`` defers it); ``update_completed`` reads the kubelet's
-container statuses to tell when the new images run. Pure; called by ``update``.
+container statuses to tell when the new images run. The revision labels are the workload's
+(kruise's revision adapter: CloneSet writes ``controller-revision-hash`` and
+``pod-template-hash``, Advanced StatefulSet ``controller-revision-hash`` only), so the caller
+passes them. Pure; called by the workload planners' update and refresh steps.
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ from schemas.kruise.pub import (
     LIFECYCLE_STATE_LABEL,
     LIFECYCLE_TIMESTAMP_ANNOTATION,
 )
-from workers.cloneset.envmeta import env_restarted, references
-from workers.cloneset.newpod import write_revision_labels
+from workers.podmechanics.envmeta import env_restarted, references
 from workers.podmechanics.kube_json import JsonDict, JsonObject, objects, text
 from workers.podmechanics.pods import PodView
 from workers.podmechanics.templates import canonical_template
@@ -288,15 +290,26 @@ def ref_metadata_changes(spec: InPlaceSpec, source: str) -> dict[str, str]:
     return {k: v for meta in spec.container_ref_metadata.values() for k, v in meta.get(source, {}).items()}
 
 
-def in_place_patch(pod: PodView, spec: InPlaceSpec, timestamp: str, *, short_hash_label: bool) -> JsonDict:
-    """The pod patch starting an in-place update to ``spec.revision`` (``updatePodInPlace``)."""
+def in_place_patch(
+    pod: PodView,
+    spec: InPlaceSpec,
+    timestamp: str,
+    *,
+    revision_labels: Mapping[str, str],
+    set_updating: bool = True,
+) -> JsonDict:
+    """The pod patch starting an in-place update to ``spec.revision`` (``updatePodInPlace``).
+
+    ``revision_labels``: the labels saying the pod is at ``spec.revision`` (the workload's revision
+    adapter ``WriteRevisionHash``). ``set_updating``: also move the lifecycle state to Updating
+    (kruise's ``SetPodLifecycle(Updating)`` additional function: CloneSet always, Advanced
+    StatefulSet when the pod has a lifecycle state)."""
     labels: dict[str, object] = dict(spec.labels)
-    revision_labels: dict[str, str] = {}
-    write_revision_labels(revision_labels, spec.revision, short_hash_label=short_hash_label)
     labels.update(revision_labels)
-    labels[LIFECYCLE_STATE_LABEL] = "Updating"
     annotations: dict[str, object] = dict(spec.annotations)
-    annotations[LIFECYCLE_TIMESTAMP_ANNOTATION] = timestamp
+    if set_updating:
+        labels[LIFECYCLE_STATE_LABEL] = "Updating"
+        annotations[LIFECYCLE_TIMESTAMP_ANNOTATION] = timestamp
     annotations[LEGACY_STATE_ANNOTATION] = None
     if spec.grace_seconds <= 0:
         patch, state = apply_patch(pod, spec, timestamp)

@@ -19,7 +19,6 @@ from schemas.kruise.pub import (
     POD_TEMPLATE_HASH_LABEL,
 )
 from workers.cloneset.actions import Action, PatchPod
-from workers.cloneset.lifecycle import transition
 from workers.cloneset.rollout import RolloutContext
 from workers.podmechanics.inplace import (
     LEGACY_GRACE_ANNOTATION,
@@ -30,6 +29,7 @@ from workers.podmechanics.inplace import (
     update_completed,
 )
 from workers.podmechanics.kube_json import JsonDict, JsonObject, field, integer, parse_time, text
+from workers.podmechanics.lifecycle import transition
 from workers.podmechanics.pods import (
     PodView,
     condition,

@@ -27,4 +27,9 @@ Modules and the kruise code each mirrors:
   labels), the grace period, completion (``pkg/util/inplaceupdate``).
 - ``envmeta``: env from pod labels / annotations in in-place updates, kruise's env hash and the
   restart check (``pkg/util/containermeta``, ``InPlaceUpdateEnvFromMetadata``).
+- ``lifecycle``: the ``lifecycle.apps.kruise.io/state`` label machine, ``KruisePodReady``
+  (``markPodNotReady``) and readiness-gate condition patches (``pkg/util/lifecycle``,
+  ``pkg/util/podreadiness``, ``util.SetPodReadyCondition``).
+- ``podwrites``: the pod patch and Event records these steps produce (no kruise counterpart:
+  kruise writes at once, Flotilla plans writes as data).
 """

@@ -4,7 +4,9 @@ Builds the patches kruise's ``lifecycle`` and ``podreadiness`` packages send: th
 label plus its timestamp annotation (optionally re-adding an inPlaceUpdate hook's handler
 labels / finalizers), the ``KruisePodReady`` condition for ``markPodNotReady``, and pod
 condition patches that also turn the pod's Ready condition False when a readiness gate
-becomes not-ready. Pure; called by ``scale`` and ``update``.
+becomes not-ready. :func:`transition` returns the :class:`~workers.podmechanics.podwrites.PatchPod`
+writes a workload's plan carries as they are. Pure; called by the workload planners' scale,
+update and refresh steps.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from schemas.kruise.pub import (
     LIFECYCLE_TIMESTAMP_ANNOTATION,
     LifecycleHook,
 )
-from workers.cloneset.actions import PatchPod
 from workers.podmechanics.kube_json import JsonDict, text
 from workers.podmechanics.pods import PodView, condition, has_readiness_gate, lifecycle_state
+from workers.podmechanics.podwrites import PatchPod
 
 _HOOK_KEYS = {"PreparingDelete": "preDeleteHook", "PreparingUpdate": "preUpdateHook"}
 

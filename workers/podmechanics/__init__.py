@@ -32,4 +32,6 @@ Modules and the kruise code each mirrors:
   ``pkg/util/podreadiness``, ``util.SetPodReadyCondition``).
 - ``podwrites``: the pod patch and Event records these steps produce (no kruise counterpart:
   kruise writes at once, Flotilla plans writes as data).
+- ``updatesort``: update ordering by ``priorityStrategy`` (weight / order) and
+  ``scatterStrategy`` (``pkg/util/updatesort``).
 """

@@ -21,18 +21,20 @@ import base64
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import orjson
 
 from schemas.kruise.pub import (
     INPLACE_UPDATE_GRACE_ANNOTATION,
+    INPLACE_UPDATE_READY_CONDITION,
     INPLACE_UPDATE_STATE_ANNOTATION,
     LIFECYCLE_STATE_LABEL,
     LIFECYCLE_TIMESTAMP_ANNOTATION,
 )
 from workers.podmechanics.envmeta import env_restarted, references
-from workers.podmechanics.kube_json import JsonDict, JsonObject, objects, text
-from workers.podmechanics.pods import PodView
+from workers.podmechanics.kube_json import JsonDict, JsonObject, integer, objects, parse_time, text
+from workers.podmechanics.pods import PodView, condition, has_readiness_gate, is_at_revision
 from workers.podmechanics.templates import canonical_template
 
 LEGACY_STATE_ANNOTATION = "inplace-update-state"
@@ -377,3 +379,52 @@ def update_completed(pod: PodView) -> bool:
         if old_id == text(status, "imageID") and images.get(name) != text(status, "image"):
             return False
     return not pending
+
+
+def in_place_refresh(
+    pod: PodView, now: datetime, timestamp: str
+) -> tuple[JsonObject | None, str, float | None]:
+    """``inplaceupdate.Refresh``: (patch, subresource, seconds to wait) for one pod.
+
+    Inside a grace period: nothing yet, come back when it ends (a grace for another revision
+    than the pod's is dropped); once it has passed, the deferred update (``finish_grace_patch``).
+    Otherwise, once the update completed, ``InPlaceUpdateReady`` turns True (pods with that
+    readiness gate). ``timestamp`` is ``now`` as written into the pod."""
+    grace = grace_annotation(pod)
+    if grace is not None:
+        spec = spec_from_grace(grace)
+        if not is_at_revision(pod, spec.revision):
+            drop = {
+                "metadata": {
+                    "annotations": {INPLACE_UPDATE_GRACE_ANNOTATION: None, LEGACY_GRACE_ANNOTATION: None}
+                }
+            }
+            return drop, "", None
+        state = state_annotation(pod) or {}
+        started = parse_time(state.get("updateTimestamp"))
+        due = (started or now) + timedelta(seconds=integer(grace, "graceSeconds"))
+        if due > now:
+            remaining = (due - now).total_seconds()
+            return None, "", float(int(remaining) + (remaining % 1 > 0))
+        return finish_grace_patch(pod, spec, timestamp), "", None
+    if state_annotation(pod) is not None and not update_completed(pod):
+        return None, "", None
+    if not has_readiness_gate(pod, INPLACE_UPDATE_READY_CONDITION):
+        return None, "", None
+    current = condition(pod, INPLACE_UPDATE_READY_CONDITION)
+    if (
+        current is not None
+        and current.get("status") == "True"
+        and not text(current, "reason")
+        and not text(current, "message")
+    ):
+        return None, "", None
+    # reason / message null: a strategic merge keeps fields the patch leaves out (StartInPlaceUpdate)
+    ready = {
+        "type": INPLACE_UPDATE_READY_CONDITION,
+        "status": "True",
+        "reason": None,
+        "message": None,
+        "lastTransitionTime": timestamp,
+    }
+    return {"status": {"conditions": [ready]}}, "status", None

@@ -8,11 +8,18 @@ Expected values are worked by hand from kruise's ``pkg/util/inplaceupdate``
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from workers.podmechanics.inplace import in_place_patch, in_place_spec, non_in_place_changes, update_completed
+from workers.podmechanics.inplace import (
+    in_place_patch,
+    in_place_refresh,
+    in_place_spec,
+    non_in_place_changes,
+    update_completed,
+)
 from workers.podmechanics.pods import read_pod
 
 STATE = "apps.kruise.io/inplace-update-state"
@@ -95,3 +102,49 @@ def test_update_completes_when_the_kubelet_runs_the_new_image() -> None:
     done = _pod("pg:2", "sha-2")
     done["metadata"]["annotations"] = {STATE: orjson.dumps(state).decode()}
     assert update_completed(read_pod(done))
+
+
+def test_refresh_waits_out_the_grace_period_then_applies_the_deferred_update() -> None:
+    spec = in_place_spec(_template("pg:1"), _template("pg:2"), "db-new", 30)
+    assert spec is not None
+    started = _pod("pg:1", "sha-1")
+    patch = in_place_patch(read_pod(started), spec, T, revision_labels={"controller-revision-hash": "db-new"})
+    started["metadata"]["labels"].update(patch["metadata"]["labels"])
+    started["metadata"]["annotations"] = {
+        k: v for k, v in patch["metadata"]["annotations"].items() if v is not None
+    }
+    pod = read_pod(started)
+    now = datetime(2026, 1, 1, 12, 0, 10, tzinfo=UTC)
+    assert in_place_refresh(pod, now, "t") == (None, "", 20.0)
+    later = now + timedelta(seconds=25)
+    finish, subresource, delay = in_place_refresh(pod, later, "t2")
+    assert subresource == ""
+    assert delay is None
+    assert finish is not None
+    assert finish["spec"] == {"containers": [{"name": "db", "image": "pg:2"}]}
+    assert finish["metadata"]["annotations"][GRACE] is None
+
+
+def test_refresh_sets_in_place_update_ready_once_done() -> None:
+    pod = _pod("pg:2", "sha-2")
+    pod["spec"]["readinessGates"] = [{"conditionType": "InPlaceUpdateReady"}]
+    pod["status"]["conditions"] = [
+        {"type": "InPlaceUpdateReady", "status": "False", "reason": "StartInPlaceUpdate"}
+    ]
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    patch, subresource, delay = in_place_refresh(read_pod(pod), now, T)
+    assert subresource == "status"
+    assert delay is None
+    assert patch == {
+        "status": {
+            "conditions": [
+                {
+                    "type": "InPlaceUpdateReady",
+                    "status": "True",
+                    "reason": None,
+                    "message": None,
+                    "lastTransitionTime": T,
+                }
+            ]
+        }
+    }

@@ -12,8 +12,14 @@ from typing import Any
 
 import orjson
 
-from schemas.kruise.pub import LifecycleHook
-from workers.podmechanics.lifecycle import conditions_patch, lifecycle_patch, transition
+from schemas.kruise.pub import Lifecycle, LifecycleHook
+from workers.podmechanics.lifecycle import (
+    conditions_patch,
+    first_kruise_pod_ready,
+    lifecycle_patch,
+    next_lifecycle_state,
+    transition,
+)
 from workers.podmechanics.pods import read_pod
 from workers.podmechanics.podwrites import PatchPod
 
@@ -76,3 +82,63 @@ def test_conditions_patch_leaves_ready_alone_when_every_gate_is_true() -> None:
     assert conditions_patch(pod, {"InPlaceUpdateReady": ready_gate}) == {
         "status": {"conditions": [ready_gate]}
     }
+
+
+def _at(state: str, *, scheduled: bool, revision: str = "db-2", labels: dict[str, str] | None = None) -> Any:
+    return read_pod(
+        {
+            "metadata": {
+                "name": "db-0",
+                "labels": {
+                    "lifecycle.apps.kruise.io/state": state,
+                    "controller-revision-hash": revision,
+                    **(labels or {}),
+                },
+            },
+            "spec": {"nodeName": "node-1" if scheduled else ""},
+        }
+    )
+
+
+def test_preparing_normal_waits_for_scheduling_only_when_asked() -> None:
+    pending = _at("PreparingNormal", scheduled=False)
+    assert next_lifecycle_state(pending, None, "db-2", wait_for_scheduling=True) == ""  # CloneSet
+    assert (
+        next_lifecycle_state(pending, None, "db-2", wait_for_scheduling=False) == "Normal"
+    )  # Advanced StatefulSet
+    hook = Lifecycle.from_wire({"preNormal": {"labelsHandler": {"ready": "true"}}})
+    assert (
+        next_lifecycle_state(_at("PreparingNormal", scheduled=True), hook, "db-2", wait_for_scheduling=False)
+        == ""
+    )
+    hooked = _at("PreparingNormal", scheduled=False, labels={"ready": "true"})
+    assert next_lifecycle_state(hooked, hook, "db-2", wait_for_scheduling=True) == "Normal"
+
+
+def test_preparing_update_at_the_update_revision_goes_updated_while_the_hook_holds() -> None:
+    hook = Lifecycle.from_wire({"inPlaceUpdate": {"labelsHandler": {"hold": "true"}}})
+    pod = _at("PreparingUpdate", scheduled=True)
+    assert next_lifecycle_state(pod, hook, "db-2", wait_for_scheduling=True) == "Updated"
+    assert next_lifecycle_state(pod, hook, "db-3", wait_for_scheduling=True) == ""
+    held = _at("PreparingUpdate", scheduled=True, labels={"hold": "true"})
+    assert next_lifecycle_state(held, hook, "db-2", wait_for_scheduling=True) == "Normal"
+    assert (
+        next_lifecycle_state(
+            _at("Updated", scheduled=True, labels={"hold": "true"}), hook, "db-2", wait_for_scheduling=True
+        )
+        == "Normal"
+    )
+
+
+def test_first_kruise_pod_ready_only_for_a_gated_pod_without_the_condition() -> None:
+    gated = _pod("Normal", gates=("KruisePodReady",))
+    assert first_kruise_pod_ready(gated, T) == {
+        "type": "KruisePodReady",
+        "status": "True",
+        "lastTransitionTime": T,
+    }
+    done = _pod(
+        "Normal", gates=("KruisePodReady",), conditions=({"type": "KruisePodReady", "status": "False"},)
+    )
+    assert first_kruise_pod_ready(done, T) is None
+    assert first_kruise_pod_ready(_pod("Normal"), T) is None

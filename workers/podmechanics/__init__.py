@@ -34,4 +34,7 @@ Modules and the kruise code each mirrors:
   kruise writes at once, Flotilla plans writes as data).
 - ``updatesort``: update ordering by ``priorityStrategy`` (weight / order) and
   ``scatterStrategy`` (``pkg/util/updatesort``).
+- ``inplaceupdate``: one pod's in-place update as both workloads run it: the inPlaceUpdate hook's
+  lifecycle switch, ``InPlaceUpdateReady`` False, the patch and its Events
+  (``cloneset_update.go`` / ``stateful_set_control.go`` around ``inplaceupdate.Update``).
 """

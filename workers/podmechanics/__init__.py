@@ -37,4 +37,6 @@ Modules and the kruise code each mirrors:
 - ``inplaceupdate``: one pod's in-place update as both workloads run it: the inPlaceUpdate hook's
   lifecycle switch, ``InPlaceUpdateReady`` False, the patch and its Events
   (``cloneset_update.go`` / ``stateful_set_control.go`` around ``inplaceupdate.Update``).
+- ``gohash``: Go's FNV-1 / FNV-1a, ``rand.SafeEncodeString`` and ``json.Marshal`` escapes, the one
+  copy behind revision names and kruise's hashes (``hash/fnv``, ``k8s.io/apimachinery`` rand).
 """

@@ -11,8 +11,9 @@ names a revision; with ``--baseline`` the baseline revision's ``workers/cloneset
 ``workers/podmechanics``, where it has one) is extracted (``git archive``) into a temporary
 directory and put in front of the ``workers`` package path of its subprocess, so the rest of the
 tree (``schemas``, ``workers.runtime``) is shared. Sides alternate per round (order flipped each
-round) and the table reports medians over every sample, with baseline / candidate ratios. The builders below use only
-``workers.cloneset`` APIs both sides have (``ObservedCloneSet.of``, ``new_revision``, ``plan``).
+round) and the table reports medians over every sample, with baseline / candidate ratios. The
+builders below use only ``workers.cloneset`` APIs both sides have (``ObservedCloneSet.of``,
+``new_revision``, ``plan``).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.kruise.rules import meta
+from schemas.kruise.base import Cel
+from schemas.kruise.rules import cel, meta
 from schemas.kruise.rules.errors import (
     FieldError,
     GoValue,
@@ -48,6 +49,14 @@ MUTABLE_SPEC_FIELDS = frozenset(
         "progressDeadlineSeconds",
     }
 )
+SELECTOR_MISMATCH = meta.SELECTOR_MISMATCH
+EMPTY_SELECTOR = "empty selector is invalid for cloneset"
+RESTART_POLICY_SUPPORTED = ("Always",)
+ACTIVE_DEADLINE_FORBIDDEN = "activeDeadlineSeconds in cloneset is not Supported"
+BOTH_LESS_THAN_ONE = "maxUnavailable and maxSurge should not both be less than 1"
+IN_PLACE_ONLY_SURGE = "can not use maxSurge with strategy type InPlaceOnly"
+PROGRESS_DEADLINE = "must be greater than minReadySeconds"
+UPDATE_TYPE = "must be 'ReCreate', InPlaceIfPossible or 'InPlaceOnly'"
 SPEC_UPDATE_FORBIDDEN = (
     "updates to cloneset spec for fields other than 'replicas', 'template', 'lifecycle', 'scaleStrategy', "
     "'updateStrategy', 'minReadySeconds', 'progressDeadlineSeconds', 'volumeClaimTemplates' and "
@@ -112,9 +121,7 @@ def _update_strategy(strategy: Mapping[str, Any], replicas: int, path: str) -> l
     errors: list[FieldError] = []
     kind = strategy.get("type") or ""
     if kind not in UPDATE_TYPES:
-        errors.append(
-            invalid(f"{path}.type", str(kind), "must be 'ReCreate', InPlaceIfPossible or 'InPlaceOnly'")
-        )
+        errors.append(invalid(f"{path}.type", str(kind), UPDATE_TYPE))
     partition = _scaled(strategy.get("partition"), replicas, f"{path}.partition", "partition", errors)
     errors.extend(meta.nonnegative(partition, f"{path}.partition"))
     if (problem := priority_strategy_error(strategy.get("priorityStrategy"))) is not None:
@@ -130,15 +137,13 @@ def _update_strategy(strategy: Mapping[str, Any], replicas: int, path: str) -> l
         value = strategy["maxSurge"]
         max_surge = _scaled(value, replicas, f"{path}.maxSurge", "maxSurge", errors)
         if kind == "InPlaceOnly" and max_surge > 0:
-            errors.append(
-                invalid(f"{path}.maxSurge", str(value), "can not use maxSurge with strategy type InPlaceOnly")
-            )
+            errors.append(invalid(f"{path}.maxSurge", str(value), IN_PLACE_ONLY_SURGE))
     if replicas > 0 and max_unavailable < 1 and max_surge < 1:
         errors.append(
             invalid(
                 f"{path}.maxUnavailable",
                 int_or_string(strategy.get("maxUnavailable")),
-                "maxUnavailable and maxSurge should not both be less than 1",
+                BOTH_LESS_THAN_ONE,
             )
         )
     return errors
@@ -204,9 +209,7 @@ def _spec_errors(spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None) ->
     else:
         errors.extend(meta.validate_label_selector(selector, "spec.selector"))
         if meta.selector_is_empty(selector):
-            errors.append(
-                invalid("spec.selector", _go_selector(selector), "empty selector is invalid for cloneset")
-            )
+            errors.append(invalid("spec.selector", _go_selector(selector), EMPTY_SELECTOR))
     template = _dict(spec.get("template"))
     labels = _dict(template.get("metadata")).get("labels")
     if isinstance(selector, Mapping) and meta.selector_as_selector_error(selector) is not None:
@@ -220,18 +223,20 @@ def _spec_errors(spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None) ->
             invalid(
                 "spec.template.metadata.labels",
                 string_map(labels),
-                "`selector` does not match template `labels`",
+                SELECTOR_MISMATCH,
             )
         )
     pod_spec = _dict(template.get("spec"))
     restart = pod_spec.get("restartPolicy") or ""
     if restart not in ("", "Always"):
-        errors.append(not_supported("spec.template.spec.restartPolicy", str(restart), ["Always"]))
+        errors.append(
+            not_supported("spec.template.spec.restartPolicy", str(restart), RESTART_POLICY_SUPPORTED)
+        )
     if pod_spec.get("activeDeadlineSeconds") is not None:
         errors.append(
             forbidden(
                 "spec.template.spec.activeDeadlineSeconds",
-                "activeDeadlineSeconds in cloneset is not Supported",
+                ACTIVE_DEADLINE_FORBIDDEN,
             )
         )
     errors.extend(_scale_strategy(_dict(spec.get("scaleStrategy")), "spec.scaleStrategy"))
@@ -241,9 +246,7 @@ def _spec_errors(spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None) ->
         errors.extend(meta.nonnegative(deadline, "spec.progressDeadlineSeconds"))
         min_ready = spec.get("minReadySeconds") or 0
         if deadline != MAX_INT32 and deadline <= min_ready:
-            errors.append(
-                invalid("spec.progressDeadlineSeconds", deadline, "must be greater than minReadySeconds")
-            )
+            errors.append(invalid("spec.progressDeadlineSeconds", deadline, PROGRESS_DEADLINE))
     return errors
 
 
@@ -317,3 +320,69 @@ def validate_cloneset(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> 
             errors.append(forbidden("spec", problem))
     errors.extend(_spec_errors(spec, _dict(old.get("spec")) if old is not None else None))
     return errors
+
+
+# -- the same rules as CEL, for the CRD (schemas/kruise/cloneset.py attaches them) ---------------
+
+_REPLICAS = "(has(self.replicas) ? self.replicas : 1)"
+
+
+def _strategy_field(name: str) -> str:
+    return f"self.updateStrategy.{name}"
+
+
+def _has_strategy_field(name: str) -> str:
+    return f"(has(self.updateStrategy) && has(self.updateStrategy.{name}))"
+
+
+#: Rules on ``spec`` (cross-field: they need replicas and the strategy together, or the old spec).
+#: An absent field passes: the CRD's defaults fill it first (20% maxUnavailable passes), and where
+#: the spec is an undefaulted template (UnitedDeployment's cloneSetTemplate) the defaults come later.
+SPEC_CEL = (
+    Cel(
+        f"{_REPLICAS} <= 0 || !{_has_strategy_field('maxUnavailable')}"
+        f" || !{cel.scaled_at_most_zero(_strategy_field('maxUnavailable'), _REPLICAS)}"
+        f" || ({_has_strategy_field('maxSurge')}"
+        f" && !{cel.scaled_at_most_zero(_strategy_field('maxSurge'), _REPLICAS)})",
+        BOTH_LESS_THAN_ONE,
+        field_path=".updateStrategy.maxUnavailable",
+    ),
+    Cel(
+        f"!{_has_strategy_field('type')} || self.updateStrategy.type != 'InPlaceOnly'"
+        f" || !{_has_strategy_field('maxSurge')}"
+        f" || {cel.scaled_at_most_zero(_strategy_field('maxSurge'), _REPLICAS)}",
+        IN_PLACE_ONLY_SURGE,
+        field_path=".updateStrategy.maxSurge",
+    ),
+    Cel(
+        f"!{_has_strategy_field('partition')}"
+        f" || {cel.scaled_not_negative(_strategy_field('partition'), _REPLICAS)}",
+        meta.NEGATIVE_MSG,
+        field_path=".updateStrategy.partition",
+    ),
+    Cel(
+        "!has(self.progressDeadlineSeconds) || self.progressDeadlineSeconds == 2147483647"
+        " || self.progressDeadlineSeconds > (has(self.minReadySeconds) ? self.minReadySeconds : 0)",
+        PROGRESS_DEADLINE,
+        field_path=".progressDeadlineSeconds",
+    ),
+    Cel("self.selector == oldSelf.selector", SPEC_UPDATE_FORBIDDEN),
+)
+
+#: Rules on ``spec.template`` (its ``spec.restartPolicy`` and ``spec.activeDeadlineSeconds`` are typed).
+TEMPLATE_CEL = (
+    Cel(
+        "!has(self.spec) || !has(self.spec.restartPolicy) || self.spec.restartPolicy in ['', 'Always']",
+        "supported values: " + ", ".join(f'"{v}"' for v in RESTART_POLICY_SUPPORTED),
+        field_path=".spec.restartPolicy",
+    ),
+    Cel(
+        "!has(self.spec) || !has(self.spec.activeDeadlineSeconds)",
+        ACTIVE_DEADLINE_FORBIDDEN,
+        field_path=".spec.activeDeadlineSeconds",
+    ),
+)
+TEMPLATE_TYPED = ("metadata.labels", "spec.restartPolicy=string", "spec.activeDeadlineSeconds=integer")
+PARTITION_CEL = cel.int_or_percent_rules("partition")
+MAX_UNAVAILABLE_CEL = cel.int_or_percent_rules("maxUnavailable")
+MAX_SURGE_CEL = cel.int_or_percent_rules("maxSurge")

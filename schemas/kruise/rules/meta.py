@@ -35,6 +35,8 @@ _DNS1123_SUBDOMAIN_MSG = (
     "and must start and end with an alphanumeric character"
 )
 NEGATIVE_MSG = "must be greater than or equal to 0"
+#: kruise (CloneSet, DaemonSet, UnitedDeployment) and apps/v1 (StatefulSet) use the same text.
+SELECTOR_MISMATCH = "`selector` does not match template `labels`"
 
 
 def regex_error(msg: str, fmt: str, *examples: str) -> str:

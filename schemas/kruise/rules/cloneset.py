@@ -226,6 +226,8 @@ def _spec_errors(spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None) ->
                 SELECTOR_MISMATCH,
             )
         )
+    if isinstance(selector, Mapping) and meta.selector_as_selector_error(selector) is None:
+        errors.extend(_template_metadata_errors(_dict(template.get("metadata"))))
     pod_spec = _dict(template.get("spec"))
     restart = pod_spec.get("restartPolicy") or ""
     if restart not in ("", "Always"):
@@ -247,6 +249,17 @@ def _spec_errors(spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None) ->
         min_ready = spec.get("minReadySeconds") or 0
         if deadline != MAX_INT32 and deadline <= min_ready:
             errors.append(invalid("spec.progressDeadlineSeconds", deadline, PROGRESS_DEADLINE))
+    return errors
+
+
+def _template_metadata_errors(metadata: Mapping[str, Any]) -> list[FieldError]:
+    """The metadata part of ``ValidatePodTemplateSpec`` (labels, annotation keys; its paths are
+    ``spec.template.labels`` / ``.annotations``); the rest of the core pod validation is the API
+    server's when it creates each pod."""
+    errors = meta.validate_labels(metadata.get("labels"), "spec.template.labels")
+    path = "spec.template.annotations"
+    for key in _dict(metadata.get("annotations")):
+        errors.extend(invalid(path, str(key), m) for m in meta.qualified_name_errors(str(key).lower()))
     return errors
 
 

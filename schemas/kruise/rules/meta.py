@@ -40,11 +40,11 @@ SELECTOR_MISMATCH = "`selector` does not match template `labels`"
 
 
 def regex_error(msg: str, fmt: str, *examples: str) -> str:
-    """``validation.RegexError``."""
+    """``validation.RegexError`` (its examples are joined as Go joins them: ``'a',  or 'b', ``)."""
     if not examples:
         return f"{msg} (regex used for validation is '{fmt}')"
-    shown = " or ".join(f"'{e}'," for e in examples)
-    return f"{msg} (e.g. {shown} regex used for validation is '{fmt}')"
+    shown = " or ".join(f"'{e}', " for e in examples)
+    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
 
 
 def max_len_error(length: int) -> str:

@@ -267,6 +267,22 @@ ERRORS: dict[str, tuple[dict[str, Any], dict[str, Any] | None, str, str]] = {
         "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), "
         "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for cloneset",
     ),
+    # validation_test.go "invalid-template": a label key ValidatePodTemplateSpec refuses
+    "invalid template label": (
+        _cloneset(template=_template(labels={"NoUppercaseOrSpecialCharsLike=Equals": "b"})),
+        None,
+        "spec.template.labels",
+        # ValidatePodTemplateSpec checks labels at fldPath.Child("labels"); IsQualifiedName's text
+        # via RegexError (apimachinery v0.32 util/validation/validation.go)
+        "[spec.template.metadata.labels: Invalid value: "
+        'map[string]string{"NoUppercaseOrSpecialCharsLike=Equals":"b"}: '
+        "`selector` does not match template `labels`, "
+        'spec.template.labels: Invalid value: "NoUppercaseOrSpecialCharsLike=Equals": '
+        "name part must consist of alphanumeric characters, '-', '_' or '.', "
+        "and must start and end with an alphanumeric character "
+        "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+        "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')]",
+    ),
     "selector operator In without values": (
         _cloneset(selector={"matchExpressions": [{"key": "a", "operator": "In"}]}),
         None,

@@ -10,3 +10,18 @@ and by the CloneSet worker before an in-place update. docs/podunavailablebudget.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workers.podunavailablebudget.worker import WORKER
+
+__all__ = ["WORKER"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "WORKER":
+        from workers.podunavailablebudget.worker import WORKER
+
+        return WORKER
+    raise AttributeError(name)

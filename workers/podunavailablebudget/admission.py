@@ -24,7 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flotilla.runtime.features import Feature, FeatureGates
-from schemas.kruise.podunavailablebudget import NO_PROTECT_ANNOTATION, PROTECT_OPERATIONS_ANNOTATION
+from schemas.kruise.podunavailablebudget import (
+    NO_PROTECT_ANNOTATION,
+    PROTECT_OPERATIONS_ANNOTATION,
+    RELATED_PUB_ANNOTATION,
+)
 from workers.cloneset.kube_json import (
     JsonDict,
     JsonObject,
@@ -35,7 +39,6 @@ from workers.cloneset.kube_json import (
     text,
 )
 from workers.podunavailablebudget.podstate import (
-    RELATED_PUB_ANNOTATION,
     can_resize_in_place,
     is_ready,
     is_state_consistent,

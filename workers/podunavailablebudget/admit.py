@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from flotilla.runtime.errors import Conflict, NotFound
@@ -47,7 +47,7 @@ def _utcnow() -> datetime:
 async def admit(
     api: KubeClient,
     operation: PubOperation,
-    pod: JsonObject,
+    pod: Mapping[str, object],
     *,
     dry_run: bool = False,
     in_place_vertical_scaling: bool = False,
@@ -70,9 +70,9 @@ async def admit(
             operation, pod, pub, clock(), dry_run=dry_run, in_place_vertical_scaling=in_place_vertical_scaling
         )
         if decision.refused_event:
-            await emit_event(
-                api, ObjectRef.of(pod), REFUSED_EVENT_REASON, REFUSED_EVENT_MESSAGE, "Warning", component
-            )
+            refused_on = ObjectRef.of(dict(pod))
+            reason, message = REFUSED_EVENT_REASON, REFUSED_EVENT_MESSAGE
+            await emit_event(api, refused_on, reason, message, "Warning", component)
         if decision.status is None or pub is None:
             return decision
         try:

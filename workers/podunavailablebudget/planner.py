@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flotilla.runtime.kube import PODS, JsonObject
+from schemas.kruise.podunavailablebudget import RELATED_PUB_ANNOTATION
 from workers.cloneset.kube_json import mapping, text
 from workers.podunavailablebudget.admit import PODUNAVAILABLEBUDGETS
 from workers.podunavailablebudget.budget import (
@@ -30,7 +31,7 @@ from workers.podunavailablebudget.budget import (
     same_status,
     total_replicas,
 )
-from workers.podunavailablebudget.podstate import RELATED_PUB_ANNOTATION, name
+from workers.podunavailablebudget.podstate import name
 from workers.runtime.actions import Action, EmitEvent, PatchObject, UpdateStatus
 from workers.runtime.contract import Plan
 from workers.runtime.events import ObjectRef

@@ -18,8 +18,6 @@ from workers.cloneset.inplace import update_completed
 from workers.cloneset.kube_json import JsonObject, annotations_of, field, labels_of, mapping, objects, text
 from workers.cloneset.pods import read_pod
 
-#: The pod annotation naming the PUB that covers it (kruise ``pubcontrol.PodRelatedPubAnnotation``).
-RELATED_PUB_ANNOTATION = "kruise.io/related-pub"
 #: Resources the kubelet can resize in place (kruise ``allowedResizeResourceKey``).
 RESIZABLE_RESOURCES = frozenset({"cpu", "memory"})
 _STATIC_POD_SOURCE = "kubernetes.io/config.source"

@@ -127,9 +127,13 @@ def new_bundle(
     validity: dt.timedelta = DEFAULT_CERT_VALIDITY,
     ca_validity: dt.timedelta = DEFAULT_CA_VALIDITY,
     reuse: CertBundle | None = None,
+    renew_before: dt.timedelta = DEFAULT_RENEW_BEFORE,
 ) -> CertBundle:
-    """A fresh serving certificate, signed by ``reuse``'s CA when it outlives the new certificate."""
-    if reuse is not None and ca_usable(reuse, now + min(validity, ca_validity)):
+    """A fresh serving certificate, signed by ``reuse``'s CA while that CA stays valid for twice
+    ``renew_before`` (kruise keeps a CA valid for another year; 2 x 180 days by default): the
+    certificate, which never outlives its CA, then serves at least ``renew_before`` before its
+    own renewal, and ``caBundle`` changes only when the CA itself is near its end."""
+    if reuse is not None and ca_usable(reuse, now + 2 * renew_before):
         return issue(reuse.ca_cert, reuse.ca_key, names, now, validity)
     ca_cert, ca_key = new_ca(now, max(ca_validity, validity))
     return issue(ca_cert, ca_key, names, now, validity)

@@ -117,7 +117,14 @@ async def ensure_certificate(
     current = bundle_from_secret(secret)
     if serves(current, policy.names, now, now + policy.renew_before):
         return current
-    fresh = new_bundle(policy.names, now, policy.validity, policy.ca_validity, reuse=current)
+    fresh = new_bundle(
+        policy.names,
+        now,
+        policy.validity,
+        policy.ca_validity,
+        reuse=current,
+        renew_before=policy.renew_before,
+    )
     replacement = copy.deepcopy(secret)
     replacement["data"] = secret_data(fresh)
     try:

@@ -63,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the webhook's Service, and the name of its Mutating/ValidatingWebhookConfiguration",
     )
     parser.add_argument(
+        "--configuration-name",
+        default=env("FLOTILLA_WEBHOOK_CONFIGURATION", ""),
+        help="the Mutating/ValidatingWebhookConfiguration whose caBundle it sets (default --service-name)",
+    )
+    parser.add_argument(
         "--secret-name",
         default=env("FLOTILLA_WEBHOOK_SECRET", ""),
         help="Secret holding the CA and serving certificate (default <service-name>-certs)",
@@ -126,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             http_port=args.http_port,
             namespace=args.namespace,
             secret_name=args.secret_name or f"{args.service_name}-certs",
-            configuration_name=args.service_name,
+            configuration_name=args.configuration_name or args.service_name,
             cert_source="external" if args.external_certs else "secret",
             cert_dir=args.cert_dir,
             url_host=args.url_host,

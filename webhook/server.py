@@ -67,6 +67,7 @@ class Options:
     http_port: int | None
     namespace: str
     secret_name: str
+    #: The Mutating/ValidatingWebhookConfiguration whose caBundle (and url) this replica keeps.
     configuration_name: str
     #: "secret": generate and keep the certificate in ``secret_name``; "external": read ``cert_dir``.
     cert_source: str

@@ -2,7 +2,9 @@
 
 Paged lists (500 a page) counting what kruise's deletion protection counts: active pods
 (``IsPodActive``: not Succeeded, not Failed, not being deleted), Bound claims not being deleted,
-custom resources not being deleted. Errors are the :mod:`flotilla.runtime.errors` hierarchy.
+custom resources not being deleted; a pod by name and spending its PodUnavailableBudget
+(:func:`workers.podunavailablebudget.admit.admit`, the one write a handler makes). Errors are the
+:mod:`flotilla.runtime.errors` hierarchy.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flotilla.runtime.kube import PODS, KubeClient, Resource
+from flotilla.runtime.errors import NotFound
+from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
+from workers.podunavailablebudget.admission import Decision, PubOperation
+from workers.podunavailablebudget.admit import admit
 
 CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 _PAGE = "500"
@@ -50,3 +55,21 @@ class KubeCluster:
     async def live_custom_resources(self, group: str, version: str, plural: str) -> int:
         resource = Resource(group, version, plural)
         return await self._count(resource.collection_path(None), lambda obj: not _deleting(obj))
+
+    async def pod(self, namespace: str, name: str) -> JsonObject | None:
+        try:
+            return await self.kube.get(PODS.path(namespace, name))
+        except NotFound:
+            return None
+
+    async def spend_budget(
+        self, operation: PubOperation, pod: JsonObject, dry_run: bool, in_place_vertical_scaling: bool
+    ) -> Decision:
+        return await admit(
+            self.kube,
+            operation,
+            pod,
+            dry_run=dry_run,
+            in_place_vertical_scaling=in_place_vertical_scaling,
+            component="flotilla-webhook",
+        )

@@ -16,7 +16,9 @@ from typing import Protocol
 
 from flotilla.runtime.errors import KubeError
 from flotilla.runtime.features import FeatureGates, feature_gates
+from flotilla.runtime.kube import JsonObject
 from webhook.review import AdmissionRequest, Verdict, denied
+from workers.podunavailablebudget.admission import Decision, PubOperation
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ class Facts:
     active_pods: int | None = None
     bound_claims: int | None = None
     live_custom_resources: int | None = None
+    budget: tuple[bool, str] | None = None
+    """A PodUnavailableBudget's verdict on a pod operation (allowed, message), already recorded."""
     error: str = ""
 
 
@@ -60,6 +64,16 @@ class Cluster(Protocol):
 
     async def live_custom_resources(self, group: str, version: str, plural: str) -> int:
         """Objects of a custom resource, in all namespaces, not being deleted."""
+        ...
+
+    async def pod(self, namespace: str, name: str) -> JsonObject | None:
+        """The pod, or None when it does not exist."""
+        ...
+
+    async def spend_budget(
+        self, operation: PubOperation, pod: JsonObject, dry_run: bool, in_place_vertical_scaling: bool
+    ) -> Decision:
+        """Spend ``pod``'s PodUnavailableBudget for ``operation`` (its status written when allowed)."""
         ...
 
 
@@ -82,10 +96,10 @@ VALIDATE_PATH = "/validate"
 
 def route_table() -> Mapping[str, Mapping[RouteKey, Route]]:
     """Every route by path, from the handler modules (imported here so each stays standalone)."""
-    from webhook import podreadiness, protection
+    from webhook import podbudget, podreadiness, protection
 
     mutating: dict[RouteKey, Route] = {**podreadiness.ROUTES}
-    validating: dict[RouteKey, Route] = {**protection.ROUTES}
+    validating: dict[RouteKey, Route] = {**protection.ROUTES, **podbudget.ROUTES}
     return {MUTATE_PATH: mutating, VALIDATE_PATH: validating}
 
 

@@ -461,6 +461,7 @@ def test_namespace_scoped_install_uses_roles_in_each_watched_namespace() -> None
 #: kind of each resource the webhook registers for (Kubernetes' and kruise's API, by hand).
 RESOURCE_KINDS = {
     ("", "pods"): "Pod",
+    ("", "pods/eviction"): "Eviction",
     ("", "namespaces"): "Namespace",
     ("", "services"): "Service",
     ("apiextensions.k8s.io", "customresourcedefinitions"): "CustomResourceDefinition",
@@ -472,6 +473,11 @@ RESOURCE_KINDS = {
     ("apps.kruise.io", "statefulsets"): "StatefulSet",
     ("apps.kruise.io", "uniteddeployments"): "UnitedDeployment",
 }
+
+
+def _request_group(group: str, resource: str) -> str:
+    """The group of the request's kind: an eviction is ``policy/v1`` Eviction on ``pods/eviction``."""
+    return "policy" if (group, resource) == ("", "pods/eviction") else group
 
 
 def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
@@ -490,7 +496,12 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
     validating = named(default_objects, "ValidatingWebhookConfiguration", "flotilla-webhook")
     assert [hook["name"] for hook in mutating["webhooks"]] == ["mpod.kb.io"]
     assert mutating["webhooks"][0]["failurePolicy"] == "Ignore", "a down webhook never stops pod creation"
+    budget_hooks = {"vpod.kb.io", "vpodeviction.kb.io"}
     for hook in validating["webhooks"]:
+        if hook["name"] in budget_hooks:
+            assert hook["failurePolicy"] == "Ignore", "a down webhook never stops pod deletion cluster-wide"
+            assert "objectSelector" not in hook, "every pod may be covered by a budget"
+            continue
         assert hook["failurePolicy"] == "Fail", f"{hook['name']}: deletion protection fails closed, as kruise"
         assert hook["objectSelector"] == {
             "matchExpressions": [{"key": "policy.kruise.io/delete-protection", "operator": "Exists"}]
@@ -509,12 +520,12 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
                     for operation in rule["operations"]:
-                        key = (group, RESOURCE_KINDS[(group, resource)], operation)
+                        key = (_request_group(group, resource), RESOURCE_KINDS[(group, resource)], operation)
                         assert key in routes[path], (
                             f"{hook['name']} sends {key} to {path}, which has no route"
                         )
     registered = {
-        (group, RESOURCE_KINDS[(group, resource)], operation)
+        (_request_group(group, resource), RESOURCE_KINDS[(group, resource)], operation)
         for hook in validating["webhooks"]
         for rule in hook["rules"]
         for group in rule["apiGroups"]
@@ -534,6 +545,14 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
             "verbs": ["get", "update"],
         },
         {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+        {"apiGroups": ["policy.kruise.io"], "resources": ["podunavailablebudgets"], "verbs": ["get"]},
+        {
+            "apiGroups": ["policy.kruise.io"],
+            "resources": ["podunavailablebudgets/status"],
+            "verbs": ["update"],
+        },
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
     ]
     role = named(default_objects, "Role", "flotilla-webhook-certs")
     assert role["metadata"]["namespace"] == "flotilla-system"

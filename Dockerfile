@@ -27,6 +27,7 @@ COPY flotilla ./flotilla
 COPY schemas ./schemas
 COPY watcher ./watcher
 COPY workers ./workers
+COPY webhook ./webhook
 RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime

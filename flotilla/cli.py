@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "schemas.crdgen.cli",
     "watcher.command",
     "workers.runtime.cli",
+    "webhook.command",
 )
 
 

@@ -77,3 +77,19 @@ KUBE_EVENTS_DROPPED = Counter(
     "Kubernetes Events not written because their object's spam-filter bucket was empty, by reason.",
     ["reason"],
 )
+ADMISSIONS = Counter(
+    "flotilla_webhook_admissions_total",
+    "AdmissionReviews answered by the webhook, by path, kind, operation and outcome "
+    "(allowed, patched, denied, malformed).",
+    ["path", "kind", "operation", "outcome"],
+)
+ADMISSION_DURATION = Histogram(
+    "flotilla_webhook_admission_duration_seconds",
+    "Wall time of one AdmissionReview in the webhook (parse, gather, decide, answer).",
+    ["path"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+WEBHOOK_CERT_EXPIRY = Gauge(
+    "flotilla_webhook_certificate_expiry_timestamp_seconds",
+    "When the serving certificate the webhook presents expires (Unix time).",
+)

@@ -329,7 +329,7 @@ namespace, cluster-scoped ones stay in a ClusterRole.
 {{- default (include "flotilla.componentName" (dict "root" . "component" "watcher")) .Values.watcher.leaderElection.leaseName }}
 {{- end }}
 
-{{/* clientConfig and shared settings of one webhook registration. */}}
+{{/* clientConfig and shared settings of one webhook registration (caBundle: set by the webhook or cert-manager). */}}
 {{- define "flotilla.webhookClient" -}}
 clientConfig:
   service:
@@ -337,12 +337,9 @@ clientConfig:
     namespace: {{ .namespace }}
     path: {{ .path }}
     port: 443
-  {{- with .caBundle }}
-  caBundle: {{ . }}
-  {{- end }}
 admissionReviewVersions: ["v1"]
 sideEffects: None
-failurePolicy: {{ .webhook.failurePolicy }}
+failurePolicy: {{ .failurePolicy }}
 timeoutSeconds: {{ .webhook.timeoutSeconds }}
 namespaceSelector:
   matchExpressions:

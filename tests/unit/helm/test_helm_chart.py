@@ -8,18 +8,17 @@ replicas and resources); HPA and KEDA ScaledObject replace the fixed replica cou
 exclusive; NATS is an existing server (URL, credentials Secret) or the bundled dependency;
 the OTEL_* settings; the ServiceMonitor; every pod runs non-root with a read-only root
 filesystem, no capabilities and seccomp RuntimeDefault; RBAC is least privilege (the
-watcher only reads, no wildcard anywhere); the webhook is off by default and, when on,
-its caBundle is the CA that signed its serving certificate.
+watcher only reads, no wildcard anywhere); the webhook is on by default, cannot stop the
+cluster (pod mutation fails open, only labelled objects reach deletion protection, 5 s timeouts,
+kube-system and the release namespace excluded) and registers only what the server routes.
 """
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import pytest
 import yaml
-from cryptography import x509
 
 from tests.unit.helm.chart_render import (
     CHART,
@@ -74,20 +73,23 @@ def test_helm_lint_passes_with_defaults_and_with_every_option_on() -> None:
 def test_default_release_has_the_watcher_one_cloneset_worker_and_their_rbac(
     default_objects: list[Manifest],
 ) -> None:
-    assert names(default_objects, "Deployment") == {"flotilla-watcher", "flotilla-worker-cloneset"}
-    assert names(default_objects, "ServiceAccount") == {"flotilla-watcher", "flotilla-worker-cloneset"}
-    assert names(default_objects, "ClusterRole") == {"flotilla-watcher", "flotilla-worker-cloneset"}
-    assert names(default_objects, "ClusterRoleBinding") == {"flotilla-watcher", "flotilla-worker-cloneset"}
-    assert names(default_objects, "Role") == {"flotilla-watcher-leader-election"}
-    assert names(default_objects, "PodDisruptionBudget") == {"flotilla-watcher", "flotilla-worker-cloneset"}
+    components = {"flotilla-watcher", "flotilla-worker-cloneset", "flotilla-webhook"}
+    assert names(default_objects, "Deployment") == components
+    assert names(default_objects, "ServiceAccount") == components
+    assert names(default_objects, "ClusterRole") == components
+    assert names(default_objects, "ClusterRoleBinding") == components
+    assert names(default_objects, "Role") == {"flotilla-watcher-leader-election", "flotilla-webhook-certs"}
+    assert names(default_objects, "PodDisruptionBudget") == components
     assert names(default_objects, "Service") == {
         "flotilla-watcher-metrics",
         "flotilla-worker-cloneset-metrics",
+        "flotilla-webhook",
     }
     for kind in ("HorizontalPodAutoscaler", "ScaledObject", "ServiceMonitor", "StatefulSet"):
         assert of_kind(default_objects, kind) == []
-    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Secret"):
-        assert of_kind(default_objects, kind) == [], "the webhook is off by default"
+    assert names(default_objects, "Secret") == {"flotilla-webhook-certs"}
+    webhook = named(default_objects, "Deployment", "flotilla-webhook")
+    assert webhook["spec"]["replicas"] == 2
 
 
 def test_watcher_runs_two_leader_elected_replicas(default_objects: list[Manifest]) -> None:
@@ -134,7 +136,9 @@ def test_cloneset_worker_replicas_and_resources_are_set_per_type() -> None:
         "limits": {"memory": "1Gi"},
     }
     assert env_of(container)["OTEL_SERVICE_NAME"] == "flotilla-worker-cloneset"
-    assert names(objects, "PodDisruptionBudget") == {"flotilla-watcher"}, "false overrides a true default"
+    assert names(objects, "PodDisruptionBudget") == {"flotilla-watcher", "flotilla-webhook"}, (
+        "false overrides a true default"
+    )
 
 
 def test_a_worker_type_is_data_in_values() -> None:
@@ -143,6 +147,7 @@ def test_a_worker_type_is_data_in_values() -> None:
         "flotilla-watcher",
         "flotilla-worker-cloneset",
         "flotilla-worker-sidecarset",
+        "flotilla-webhook",
     }
     worker = named(objects, "Deployment", "flotilla-worker-sidecarset")
     assert worker["spec"]["replicas"] == 2
@@ -298,7 +303,7 @@ def test_tracing_is_configured_only_through_otel_variables() -> None:
         assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.25", where
         assert "deployment.environment=staging" in env["OTEL_RESOURCE_ATTRIBUTES"].split(","), where
     services = {env_of(spec["containers"][0])["OTEL_SERVICE_NAME"] for _, spec in pod_specs(objects)}
-    assert services == {"flotilla-watcher", "flotilla-worker-cloneset"}
+    assert services == {"flotilla-watcher", "flotilla-worker-cloneset", "flotilla-webhook"}
 
 
 def test_service_monitor_scrapes_every_component() -> None:
@@ -316,7 +321,11 @@ def test_service_monitor_scrapes_every_component() -> None:
         for svc in of_kind(objects, "Service")
         if selector.items() <= svc["metadata"]["labels"].items()
     ]
-    assert sorted(scraped) == ["flotilla-watcher-metrics", "flotilla-worker-cloneset-metrics"]
+    assert sorted(scraped) == [
+        "flotilla-watcher-metrics",
+        "flotilla-webhook",
+        "flotilla-worker-cloneset-metrics",
+    ]
 
 
 def test_every_pod_runs_non_root_read_only_without_capabilities() -> None:
@@ -384,6 +393,8 @@ def test_rbac_is_least_privilege() -> None:
         ("apps.kruise.io", "imagepulljobs"): {"list", "create", "delete"},
         ("", "events"): {"create", "patch"},
         ("", "nodes"): {"get"},
+        ("policy.kruise.io", "podunavailablebudgets"): {"get"},
+        ("policy.kruise.io", "podunavailablebudgets/status"): {"update"},
     }
 
 
@@ -447,38 +458,130 @@ def test_namespace_scoped_install_uses_roles_in_each_watched_namespace() -> None
     )
 
 
-def test_webhook_registrations_trust_the_ca_that_signed_the_serving_certificate() -> None:
-    objects = render({"webhook.enabled": True})
-    secret = named(objects, "Secret", "flotilla-webhook-tls")
-    ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
-    serving = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
-    serving.verify_directly_issued_by(ca)
-    sans = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert "flotilla-webhook.flotilla-system.svc" in sans.get_values_for_type(x509.DNSName)
-    service = named(objects, "Service", "flotilla-webhook")
+#: kind of each resource the webhook registers for (Kubernetes' and kruise's API, by hand).
+RESOURCE_KINDS = {
+    ("", "pods"): "Pod",
+    ("", "pods/eviction"): "Eviction",
+    ("", "namespaces"): "Namespace",
+    ("", "services"): "Service",
+    ("apiextensions.k8s.io", "customresourcedefinitions"): "CustomResourceDefinition",
+    ("apps", "deployments"): "Deployment",
+    ("apps", "replicasets"): "ReplicaSet",
+    ("apps", "statefulsets"): "StatefulSet",
+    ("networking.k8s.io", "ingresses"): "Ingress",
+    ("apps.kruise.io", "clonesets"): "CloneSet",
+    ("apps.kruise.io", "statefulsets"): "StatefulSet",
+    ("apps.kruise.io", "uniteddeployments"): "UnitedDeployment",
+}
+
+
+def _request_group(group: str, resource: str) -> str:
+    """The group of the request's kind: an eviction is ``policy/v1`` Eviction on ``pods/eviction``."""
+    return "policy" if (group, resource) == ("", "pods/eviction") else group
+
+
+def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
+    default_objects: list[Manifest],
+) -> None:
+    from webhook.dispatch import route_table
+
+    routes = route_table()
+    secret = named(default_objects, "Secret", "flotilla-webhook-certs")
+    assert "data" not in secret, "the webhook fills its Secret; helm upgrades leave that data alone"
+    service = named(default_objects, "Service", "flotilla-webhook")
     assert {"name": "https", "port": 443, "targetPort": "webhook", "protocol": "TCP"} in service["spec"][
         "ports"
     ]
-    configurations: list[Manifest] = of_kind(objects, "MutatingWebhookConfiguration") + of_kind(
-        objects, "ValidatingWebhookConfiguration"
-    )
-    assert len(configurations) == 2
-    for configuration in configurations:
-        for webhook in configuration["webhooks"]:
-            client = webhook["clientConfig"]
-            assert base64.b64decode(client["caBundle"]) == base64.b64decode(secret["data"]["ca.crt"])
-            assert client["service"]["name"] == "flotilla-webhook"
-            assert client["service"]["namespace"] == "flotilla-system"
-            excluded = webhook["namespaceSelector"]["matchExpressions"][0]
-            assert excluded["operator"] == "NotIn"
-            assert {"flotilla-system", "kube-system"} <= set(excluded["values"])
+    mutating = named(default_objects, "MutatingWebhookConfiguration", "flotilla-webhook")
+    validating = named(default_objects, "ValidatingWebhookConfiguration", "flotilla-webhook")
+    assert [hook["name"] for hook in mutating["webhooks"]] == ["mpod.kb.io"]
+    assert mutating["webhooks"][0]["failurePolicy"] == "Ignore", "a down webhook never stops pod creation"
+    budget_hooks = {"vpod.kb.io", "vpodeviction.kb.io"}
+    for hook in validating["webhooks"]:
+        if hook["name"] in budget_hooks:
+            assert hook["failurePolicy"] == "Ignore", "a down webhook never stops pod deletion cluster-wide"
+            assert "objectSelector" not in hook, "every pod may be covered by a budget"
+            continue
+        assert hook["failurePolicy"] == "Fail", f"{hook['name']}: deletion protection fails closed, as kruise"
+        assert hook["objectSelector"] == {
+            "matchExpressions": [{"key": "policy.kruise.io/delete-protection", "operator": "Exists"}]
+        }, f"{hook['name']}: only labelled objects are sent"
+    for hook in mutating["webhooks"] + validating["webhooks"]:
+        client = hook["clientConfig"]
+        assert "caBundle" not in client, "set by the webhook itself"
+        service_ref = {k: client["service"][k] for k in ("name", "namespace", "port")}
+        assert service_ref == {"name": "flotilla-webhook", "namespace": "flotilla-system", "port": 443}
+        assert hook["timeoutSeconds"] <= 5
+        excluded = hook["namespaceSelector"]["matchExpressions"][0]
+        assert excluded["operator"] == "NotIn"
+        assert {"flotilla-system", "kube-system"} <= set(excluded["values"])
+        path = client["service"]["path"]
+        for rule in hook["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for operation in rule["operations"]:
+                        key = (_request_group(group, resource), RESOURCE_KINDS[(group, resource)], operation)
+                        assert key in routes[path], (
+                            f"{hook['name']} sends {key} to {path}, which has no route"
+                        )
+    registered = {
+        (_request_group(group, resource), RESOURCE_KINDS[(group, resource)], operation)
+        for hook in validating["webhooks"]
+        for rule in hook["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for operation in rule["operations"]
+    }
+    assert registered == set(routes["/validate"]), "every validating route is registered"
+
+
+def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[Manifest]) -> None:
+    cluster = named(default_objects, "ClusterRole", "flotilla-webhook")["rules"]
+    assert cluster == [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
+            "resourceNames": ["flotilla-webhook"],
+            "verbs": ["get", "update"],
+        },
+        {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+        {"apiGroups": ["policy.kruise.io"], "resources": ["podunavailablebudgets"], "verbs": ["get"]},
+        {
+            "apiGroups": ["policy.kruise.io"],
+            "resources": ["podunavailablebudgets/status"],
+            "verbs": ["update"],
+        },
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+    ]
+    role = named(default_objects, "Role", "flotilla-webhook-certs")
+    assert role["metadata"]["namespace"] == "flotilla-system"
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["flotilla-webhook-certs"],
+            "verbs": ["get", "update"],
+        },
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+    ]
+    container = named(default_objects, "Deployment", "flotilla-webhook")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    env = env_of(container)
+    assert env["FLOTILLA_WEBHOOK_SECRET"] == "flotilla-webhook-certs"
+    assert env["FLOTILLA_WEBHOOK_SERVICE"] == "flotilla-webhook"
+    assert env["FLOTILLA_WEBHOOK_CERT_DIR"] == "/tmp/webhook-tls", "on the writable emptyDir"
 
 
 def test_webhook_certificate_from_cert_manager() -> None:
     objects = render({"webhook.enabled": True, "webhook.certManager.enabled": True})
     assert of_kind(objects, "Secret") == []
+    assert names(objects, "Role") == {"flotilla-watcher-leader-election"}, "no Secret to write"
     certificate = named(objects, "Certificate", "flotilla-webhook")
-    assert certificate["spec"]["secretName"] == "flotilla-webhook-tls"
+    assert certificate["spec"]["secretName"] == "flotilla-webhook-certs"
+    container = named(objects, "Deployment", "flotilla-webhook")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(container)["FLOTILLA_WEBHOOK_EXTERNAL_CERTS"] == "true"
     assert certificate["spec"]["issuerRef"] == {"kind": "Issuer", "name": "flotilla-webhook-selfsigned"}
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
         configuration = named(objects, kind, "flotilla-webhook")
@@ -522,7 +625,8 @@ def test_readme_lists_every_value() -> None:
         ({"tracing.sampler": "sometimes"}, "at '/tracing/sampler': value must be one of"),
         ({"tracing.samplerArg": "2"}, "at '/tracing/samplerArg'"),
         ({"nats.url": "http://nats:4222"}, "at '/nats/url'"),
-        ({"webhook.failurePolicy": "Maybe"}, "value must be one of 'Fail', 'Ignore'"),
+        ({"webhook.failurePolicy.pods": "Maybe"}, "value must be one of 'Fail', 'Ignore'"),
+        ({"webhook.timeoutSeconds": 10}, "at '/webhook/timeoutSeconds': maximum: got 10, want 5"),
         ({"workers.Bad_Type.enabled": True}, "'Bad_Type' does not match pattern"),
         ({"image.pullPolicy": "Sometimes"}, "at '/image/pullPolicy'"),
         ({"logLevel": "verbose"}, "at '/logLevel'"),

@@ -1,0 +1,128 @@
+"""``flotilla webhook`` registered with the session control plane, by URL on loopback.
+
+``admission_webhook`` (one per test module) renders the chart's webhook configurations
+(:mod:`flotilla.devcluster.webhook`), creates them, starts ``flotilla webhook --url-host
+127.0.0.1`` as a process (kruise's deletion-protection gates on) and waits until the API server
+really calls it: a server-side dry-run delete of a protected probe Deployment is refused. At
+teardown the configurations go first (nothing later can be refused by a stopped webhook), then
+the process and the namespaces. ``start_webhook`` starts more processes (TLS tests).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+
+from flotilla.devcluster.env import DevEnvironment
+from flotilla.devcluster.webhook import WEBHOOK_NAME, rendered_registrations, webhook_args
+from schemas.crdgen import install_crds
+from tests.support.polling import eventually
+from tests.support.workers import free_port
+
+REPO = Path(__file__).resolve().parents[3]
+FLOTILLA = REPO / ".venv" / "bin" / "flotilla"
+GATES = "ResourcesDeletionProtection=true,DeletionProtectionForCRDCascadingGate=true"
+PROTECTION_LABEL = "policy.kruise.io/delete-protection"
+
+
+@dataclass
+class Webhook:
+    namespace: str
+    port: int
+    http_port: int
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")[-8000:] if self.log.exists() else ""
+
+
+def start_webhook(
+    dev_env: DevEnvironment, namespace: str, log: Path, *extra: str, service_name: str = WEBHOOK_NAME
+) -> Webhook:
+    port, http_port = free_port(), free_port()
+    args = [str(FLOTILLA), *webhook_args(namespace, port, dev_env.kubeconfig)]
+    args += ["--service-name", service_name, "--http-port", str(http_port), "--feature-gates", GATES, *extra]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = str(REPO)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return Webhook(namespace, port, http_port, log, proc)
+
+
+def stop_webhook(webhook: Webhook) -> None:
+    if webhook.proc.poll() is None:
+        webhook.proc.send_signal(signal.SIGTERM)
+        try:
+            webhook.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            webhook.proc.kill()
+            webhook.proc.wait(5)
+
+
+def secret_ca(core: k8s.CoreV1Api, namespace: str, name: str) -> bytes:
+    secret = core.read_namespaced_secret(name, namespace)
+    return base64.b64decode(secret.data["ca-cert.pem"])
+
+
+def create_namespace(core: k8s.CoreV1Api, name: str, labels: dict[str, str] | None = None) -> None:
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels=labels or {})))
+
+
+@pytest.fixture(scope="session")
+def kruise_crds(api_client: k8s.ApiClient) -> list[str]:
+    return install_crds(api_client)
+
+
+@pytest.fixture(scope="module")
+def admission_webhook(
+    dev_env: DevEnvironment,
+    api_client: k8s.ApiClient,
+    kruise_crds: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Webhook]:
+    core = k8s.CoreV1Api(api_client)
+    suffix = os.urandom(3).hex()
+    home, probe_ns = f"flotilla-webhook-{suffix}", f"t-webhook-probe-{suffix}"
+    create_namespace(core, home)
+    create_namespace(core, probe_ns)
+    registrations = rendered_registrations(home)
+    dev_env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(registrations))
+    webhook = start_webhook(dev_env, home, tmp_path_factory.mktemp("webhook") / "webhook.log")
+    probe = "probe"
+    try:
+        dev_env.kubectl("create", "deployment", probe, "-n", probe_ns, "--image=nginx", "--replicas=0")
+        dev_env.kubectl("label", "deployment", probe, "-n", probe_ns, f"{PROTECTION_LABEL}=Always")
+
+        def refused() -> str:
+            assert webhook.proc.poll() is None, f"flotilla webhook exited:\n{webhook.log_text()}"
+            result = dev_env.kubectl(
+                "delete", "deployment", probe, "-n", probe_ns, "--dry-run=server", check=False
+            )
+            return (
+                result.stderr
+                if 'webhook "vbuiltindeployment.kb.io" denied the request' in result.stderr
+                else ""
+            )
+
+        eventually(
+            refused, timeout=90, interval=0.5, what=lambda: f"the webhook called\n{webhook.log_text()}"
+        )
+        yield webhook
+    finally:
+        for doc in registrations:
+            dev_env.kubectl("delete", doc["kind"], doc["metadata"]["name"], "--ignore-not-found", check=False)
+        stop_webhook(webhook)
+        for name in (probe_ns, home):
+            dev_env.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)

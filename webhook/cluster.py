@@ -1,0 +1,75 @@
+"""The reads handlers' ``gather`` functions make (:class:`webhook.dispatch.Cluster`), over the API.
+
+Paged lists (500 a page) counting what kruise's deletion protection counts: active pods
+(``IsPodActive``: not Succeeded, not Failed, not being deleted), Bound claims not being deleted,
+custom resources not being deleted; a pod by name and spending its PodUnavailableBudget
+(:func:`workers.podunavailablebudget.admit.admit`, the one write a handler makes). Errors are the
+:mod:`flotilla.runtime.errors` hierarchy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flotilla.runtime.errors import NotFound
+from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
+from workers.podunavailablebudget.admission import Decision, PubOperation
+from workers.podunavailablebudget.admit import admit
+
+CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+_PAGE = "500"
+
+
+def _deleting(obj: dict[str, Any]) -> bool:
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+class KubeCluster:
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+
+    async def _count(self, path: str, keep: Callable[[dict[str, Any]], bool]) -> int:
+        count, token = 0, ""
+        while True:
+            params = {"limit": _PAGE, **({"continue": token} if token else {})}
+            page = await self.kube.get(path, params)
+            count += sum(1 for item in page.get("items") or [] if isinstance(item, dict) and keep(item))
+            token = str((page.get("metadata") or {}).get("continue") or "")
+            if not token:
+                return count
+
+    async def active_pods(self, namespace: str) -> int:
+        def active(pod: dict[str, Any]) -> bool:
+            phase = (pod.get("status") or {}).get("phase")
+            return phase not in ("Succeeded", "Failed") and not _deleting(pod)
+
+        return await self._count(PODS.collection_path(namespace), active)
+
+    async def bound_claims(self, namespace: str) -> int:
+        def bound(claim: dict[str, Any]) -> bool:
+            return (claim.get("status") or {}).get("phase") == "Bound" and not _deleting(claim)
+
+        return await self._count(CLAIMS.collection_path(namespace), bound)
+
+    async def live_custom_resources(self, group: str, version: str, plural: str) -> int:
+        resource = Resource(group, version, plural)
+        return await self._count(resource.collection_path(None), lambda obj: not _deleting(obj))
+
+    async def pod(self, namespace: str, name: str) -> JsonObject | None:
+        try:
+            return await self.kube.get(PODS.path(namespace, name))
+        except NotFound:
+            return None
+
+    async def spend_budget(
+        self, operation: PubOperation, pod: JsonObject, dry_run: bool, in_place_vertical_scaling: bool
+    ) -> Decision:
+        return await admit(
+            self.kube,
+            operation,
+            pod,
+            dry_run=dry_run,
+            in_place_vertical_scaling=in_place_vertical_scaling,
+            component="flotilla-webhook",
+        )

@@ -1,0 +1,129 @@
+"""The dispatch table: which handler answers a request, by path and (group, kind, operation).
+
+A :class:`Route` is a pure handler ``(request, config, facts) -> Verdict`` plus, when the decision
+needs cluster state (how many active pods a namespace still has), a ``gather`` coroutine that
+reads just that into :class:`Facts` first. The server (:mod:`webhook.server`) calls
+:func:`admit`; the handler modules contribute their routes to :data:`MUTATING` and
+:data:`VALIDATING`. A request no route matches is answered with a clear 400, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from flotilla.runtime.errors import KubeError
+from flotilla.runtime.features import FeatureGates, feature_gates
+from flotilla.runtime.kube import JsonObject
+from webhook.review import AdmissionRequest, Verdict, denied
+from workers.podunavailablebudget.admission import Decision, PubOperation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AdmissionConfig:
+    """What a handler may consult besides the request: kruise's feature gates (``--feature-gates``)."""
+
+    gates: FeatureGates
+
+    @classmethod
+    def defaults(cls) -> AdmissionConfig:
+        return cls(gates=feature_gates())
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Cluster state a handler's ``gather`` read for it (None: not read).
+
+    ``error`` is the message to refuse with when a read failed (kruise refuses then too)."""
+
+    active_pods: int | None = None
+    bound_claims: int | None = None
+    live_custom_resources: int | None = None
+    budget: tuple[bool, str] | None = None
+    """A PodUnavailableBudget's verdict on a pod operation (allowed, message), already recorded."""
+    error: str = ""
+
+
+NO_FACTS = Facts()
+
+
+class Cluster(Protocol):
+    """The few reads a ``gather`` may make (one real implementation: :class:`webhook.cluster.KubeCluster`)."""
+
+    async def active_pods(self, namespace: str) -> int:
+        """Pods of ``namespace`` neither Succeeded, Failed nor being deleted."""
+        ...
+
+    async def bound_claims(self, namespace: str) -> int:
+        """PersistentVolumeClaims of ``namespace`` in phase Bound and not being deleted."""
+        ...
+
+    async def live_custom_resources(self, group: str, version: str, plural: str) -> int:
+        """Objects of a custom resource, in all namespaces, not being deleted."""
+        ...
+
+    async def pod(self, namespace: str, name: str) -> JsonObject | None:
+        """The pod, or None when it does not exist."""
+        ...
+
+    async def spend_budget(
+        self, operation: PubOperation, pod: JsonObject, dry_run: bool, in_place_vertical_scaling: bool
+    ) -> Decision:
+        """Spend ``pod``'s PodUnavailableBudget for ``operation`` (its status written when allowed)."""
+        ...
+
+
+Handler = Callable[[AdmissionRequest, AdmissionConfig, Facts], Verdict]
+Gather = Callable[[AdmissionRequest, AdmissionConfig, Cluster], Awaitable[Facts]]
+
+
+@dataclass(frozen=True)
+class Route:
+    handler: Handler
+    gather: Gather | None = None
+
+
+#: (group, kind, operation): the key a request is routed by ("" is the core group).
+RouteKey = tuple[str, str, str]
+
+MUTATE_PATH = "/mutate"
+VALIDATE_PATH = "/validate"
+
+
+def route_table() -> Mapping[str, Mapping[RouteKey, Route]]:
+    """Every route by path, from the handler modules (imported here so each stays standalone)."""
+    from webhook import podbudget, podreadiness, protection
+
+    mutating: dict[RouteKey, Route] = {**podreadiness.ROUTES}
+    validating: dict[RouteKey, Route] = {**protection.ROUTES, **podbudget.ROUTES}
+    return {MUTATE_PATH: mutating, VALIDATE_PATH: validating}
+
+
+async def admit(
+    routes: Mapping[RouteKey, Route],
+    path: str,
+    request: AdmissionRequest,
+    config: AdmissionConfig,
+    cluster: Cluster,
+) -> Verdict:
+    """The verdict of the route for ``request``; a clear refusal when there is none."""
+    route = routes.get((request.group, request.kind, request.operation))
+    if route is None:
+        group = request.group or "core"
+        return denied(
+            400,
+            f"flotilla webhook: no {path} handler for kind {request.kind} of group {group} "
+            f"on {request.operation}; the webhook configuration sends what this server does not serve",
+        )
+    facts = NO_FACTS
+    if route.gather is not None:
+        try:
+            facts = await route.gather(request, config, cluster)
+        except KubeError as err:
+            log.warning("reading cluster state for %s failed: %s", request.key, err)
+            return denied(500, f"flotilla webhook could not read the cluster state it decides on: {err}")
+    return route.handler(request, config, facts)

@@ -8,9 +8,12 @@ webhook giving up does not stop it either (the write goes on to storage). Eviden
 server's own: a watch records every version of the object in resourceVersion order.
 
 1. A worker is SIGSTOPped while its write is held; another worker takes the key over (after the
-   TTL) and writes; the first is SIGCONTed. The held write never commits, and the first worker
-   writes nothing after the second's first write. (Without a server-side deadline the held
-   write would commit 28 s after it was sent, well after the takeover.)
+   TTL) and writes; the held write is let go by the webhook while the first worker is still
+   stopped; then it is SIGCONTed. The held write never commits, and the first worker writes
+   nothing after the second's first write. (Checked by hand without the ``timeout`` parameter:
+   the held write commits 28 s after it was sent, after the takeover, and this test fails. With
+   the worker resumed *before* the webhook lets go, it would pass even so: the resumed worker
+   cancels the request, and the API server aborts a request whose client went away.)
 2. A reconcile's key is released while one of its writes is in flight (as when a reconcile ends
    or is cancelled with requests sent): the lease is not deleted; another replica gets the key
    only when the entry expires, and by then the API server has ended the write (504 at its
@@ -189,11 +192,13 @@ async def test_a_write_pending_when_its_holder_stops_never_commits_after_a_takeo
                 return any(s[0] != stopped for _, s in writes.step_writes())
 
             await eventually_async(taken_over, 90, interval=0.1, what="a takeover by the other worker")
+            # Still stopped (so its connection stays open and nothing of it cancels the request):
+            # the webhook lets the held write go 28 s after it came; give it time to commit.
+            await asyncio.wait_for(slow_webhook.released.wait(), 60)
+            await asyncio.sleep(3.0)
         finally:
             os.kill(stopped, signal.SIGCONT)
-        # The webhook lets the held write go 28 s after it came; give it time to commit, if it can.
-        await asyncio.wait_for(slow_webhook.released.wait(), 60)
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(5.0)  # resumed: it must write nothing more either
         steps = writes.step_writes()
     first_other = next(rv for rv, s in steps if s[0] != stopped)
     committed = [s for _, s in steps]

@@ -10,7 +10,11 @@ Every request gets an OpenTelemetry CLIENT span, a Prometheus count by verb and 
 tenacity retry policy of :mod:`flotilla.runtime.retry`; failures are raised only as the
 :mod:`flotilla.runtime.errors` hierarchy. Every write attempt (POST, PUT, PATCH, DELETE) first
 passes the :data:`WRITE_FENCE` of its context, when one is set: the worker runtime sets a fence
-per leased key, so a reconcile that lost its lease sends nothing more (reads are not fenced).
+per leased key (:mod:`workers.runtime.fence`). The fence is asked once the request has its
+connection, in the step that writes the request line (:class:`_FencedRequest`); it refuses, or
+returns a :class:`WritePermit` whose deadline goes out as the API server's ``timeout`` query
+parameter (the server aborts the write when it passes), and learns how the attempt ended.
+Reads are not fenced.
 The watcher and the worker runtime build one :class:`KubeClient` with
 :meth:`KubeClient.from_environment` and pass it on.
 """
@@ -28,6 +32,7 @@ from urllib.parse import quote
 
 import aiohttp
 import orjson
+from aiohttp.connector import Connection as Connection_
 from opentelemetry import trace
 
 from flotilla.runtime import metrics
@@ -84,11 +89,24 @@ class Resource:
         return f"{self.group}/{self.version}" if self.group else self.version
 
 
+class WritePermit(Protocol):
+    """One admitted write attempt (:meth:`WriteFence.admit`)."""
+
+    @property
+    def timeout(self) -> float:
+        """Seconds the API server may spend on the request (sent as its ``timeout`` parameter)."""
+        ...
+
+    def settle(self, status: int | None) -> None:
+        """The attempt ended with HTTP ``status``, or None when no answer came (error, cancelled)."""
+        ...
+
+
 class WriteFence(Protocol):
     """Admits or refuses a write just before it is sent (each attempt, retries included)."""
 
-    async def admit(self, method: str, path: str) -> None:
-        """Return to let the request go; raise :class:`~flotilla.runtime.errors.Fenced` to refuse it."""
+    async def admit(self, method: str, path: str) -> WritePermit:
+        """A permit to send the request now; raise :class:`~flotilla.runtime.errors.Fenced` to refuse it."""
         ...
 
 
@@ -171,13 +189,10 @@ class KubeClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self.connection.ssl_context or False, limit=self._limit)
-            fence_hook = aiohttp.TraceConfig()
-            fence_hook.on_connection_reuseconn.append(_admit_on_connection)
-            fence_hook.on_connection_create_end.append(_admit_on_connection)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 json_serialize=lambda o: orjson.dumps(o).decode(),
-                trace_configs=[fence_hook],
+                request_class=_FencedRequest,
             )
         return self._session
 
@@ -213,9 +228,11 @@ class KubeClient:
     ) -> bytes:
         fence = WRITE_FENCE.get() if method in WRITE_METHODS else None
         # The fence is asked once the request has its connection, right before its bytes go out
-        # (see _admit_on_connection), not before it queues for one: a request admitted and then
-        # kept waiting for a free connection could leave long after the lease was lost.
+        # (_FencedRequest.send), not before it queues for one: a request admitted and then kept
+        # waiting for a free connection could leave long after the lease was lost.
         fenced = _FencedWrite(fence, method, path) if fence is not None else None
+        pending = _PENDING_WRITE.set(fenced)
+        answered: int | None = None
         url = self.connection.host + path
         with _tracer.start_as_current_span(f"kube {method}", kind=trace.SpanKind.CLIENT) as span:
             span.set_attribute("http.request.method", method)
@@ -228,8 +245,8 @@ class KubeClient:
                     data=body,
                     headers=self._headers(content_type),
                     timeout=aiohttp.ClientTimeout(total=self.timeout),
-                    trace_request_ctx=fenced,
                 ) as response:
+                    answered = response.status
                     data = await response.read()
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
@@ -237,6 +254,11 @@ class KubeClient:
                 metrics.KUBE_REQUESTS.labels(method, "error").inc()
                 span.set_status(trace.StatusCode.ERROR, str(exc))
                 raise error_from_exception(exc, method=method, path=path) from exc
+            finally:
+                _PENDING_WRITE.reset(pending)
+                if fenced is not None and fenced.permit is not None:
+                    fenced.permit.settle(answered)
+                    span.set_attribute("flotilla.write_timeout", fenced.permit.timeout)
             span.set_attribute("http.response.status_code", status)
             metrics.KUBE_REQUESTS.labels(method, str(status)).inc()
             if status >= 400:
@@ -324,19 +346,37 @@ class KubeClient:
             raise error_from_exception(exc, method="WATCH", path=path) from exc
 
 
-@dataclass(frozen=True)
+@dataclass
 class _FencedWrite:
     fence: WriteFence
     method: str
     path: str
+    permit: WritePermit | None = None
 
 
-async def _admit_on_connection(_session: object, context: Any, _params: object) -> None:
-    """aiohttp trace hook: a fenced write has its connection; admit it (or raise Fenced: the
-    connection is dropped and nothing of the request is sent)."""
-    fenced = context.trace_request_ctx
-    if isinstance(fenced, _FencedWrite):
-        await fenced.fence.admit(fenced.method, fenced.path)
+#: The fenced write :meth:`KubeClient._once` is sending in this task (aiohttp sends in the caller's task).
+_PENDING_WRITE: ContextVar[_FencedWrite | None] = ContextVar("flotilla_pending_write", default=None)
+
+
+def go_duration(seconds: float) -> str:
+    """``seconds`` as a Go duration (the API server's ``timeout`` parameter), rounded down to ms."""
+    return f"{max(1, int(seconds * 1000))}ms"
+
+
+class _FencedRequest(aiohttp.ClientRequest):
+    """aiohttp's request, asking the write fence once it has its connection.
+
+    ``send`` writes the request line from ``self.url``: the fence's deadline is added to it here,
+    so it is computed at most one event-loop step before the bytes leave. A refusal (Fenced)
+    raises out of ``send``: aiohttp drops the connection and nothing of the request is sent.
+    """
+
+    async def send(self, conn: Connection_) -> aiohttp.ClientResponse:
+        fenced = _PENDING_WRITE.get()
+        if fenced is not None and fenced.permit is None and self.method == fenced.method:
+            fenced.permit = await fenced.fence.admit(fenced.method, fenced.path)
+            self.url = self.url.update_query(timeout=go_duration(fenced.permit.timeout))
+        return await super().send(conn)
 
 
 def _object(data: bytes) -> JsonObject:

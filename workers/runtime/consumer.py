@@ -45,7 +45,7 @@ from workers.runtime.contract import TerminalError, WorkerType
 from workers.runtime.deadletter import clear_mark, is_marked, mark_object, publish_dead_letter
 from workers.runtime.failures import FailureCounts
 from workers.runtime.fence import LeaseFence
-from workers.runtime.lease import KeyLeases, Lease, LocalKeys
+from workers.runtime.lease import KeyLeases, Lease, LocalKeys, now
 from workers.runtime.observe import ApiStateReader, PrimaryRecorder
 from workers.runtime.requeue import Requeues
 
@@ -348,8 +348,8 @@ class WorkerRuntime:
             metrics.LEASE_CONFLICTS.labels(self.worker.name).inc()
             self._hand_back(trigger, "lease_busy", self._busy_delay())
             return False
-        # Every API write of this key's reconciles (and of tasks they start) proves the lease first.
-        fence = WRITE_FENCE.set(LeaseFence(self.leases, lease, self.worker.name))
+        # Every API write of this key's reconciles (and of tasks they start) is bounded by the lease.
+        fence = WRITE_FENCE.set(LeaseFence(self.leases, lease, self.worker.name, self.api.timeout))
         try:
             while True:
                 newer = self._keys.take_held(key)
@@ -369,6 +369,7 @@ class WorkerRuntime:
                 trigger = follow_up
         finally:
             WRITE_FENCE.reset(fence)
+            # Deleted only when none of its writes can still commit; else it expires by its TTL.
             await asyncio.shield(self.leases.release(lease))
 
     async def _reconcile_under(self, trigger: _Trigger, lease: Lease) -> Outcome:
@@ -402,14 +403,16 @@ class WorkerRuntime:
         """In-progress acks and lease renewals; cancels ``work`` once the lease is (or may be) lost.
 
         Timer-based: however slow a renewal call is, the work is stopped by ``safe_until``,
-        before the lease can expire and another replica take the key. The first beat is due a
-        period after the lease's last renewal, not after this reconcile's start: follow-up
-        reconciles share one lease, and a chain of short ones must still renew it in time.
+        before the lease can expire and another replica take the key (its writes are bounded by
+        the lease's expiry on the API server in any case: :mod:`workers.runtime.fence`). The
+        first beat is due a period after the lease's last renewal, not after this reconcile's
+        start: follow-up reconciles share one lease, and a chain of short ones must still renew
+        it in time.
         """
-        wait = self.options.heartbeat_every - (time.monotonic() - lease.renewed_at)
+        wait = self.options.heartbeat_every - (now() - lease.renewed_at)
         while not work.done():
             deadline = self.leases.safe_until(lease)
-            await asyncio.sleep(max(0.0, min(wait, deadline - time.monotonic())))
+            await asyncio.sleep(max(0.0, min(wait, deadline - now())))
             wait = self.options.heartbeat_every
             if work.done():
                 return
@@ -419,11 +422,11 @@ class WorkerRuntime:
             try:
                 kept = await asyncio.wait_for(
                     self.leases.renew(lease),
-                    timeout=max(0.05, self.leases.safe_until(lease) - time.monotonic()),
+                    timeout=max(0.05, self.leases.safe_until(lease) - now()),
                 )
             except TimeoutError:
                 kept = False
-            if not kept or time.monotonic() >= self.leases.safe_until(lease):
+            if not kept or now() >= self.leases.safe_until(lease):
                 lease.lost = True
                 metrics.LEASES_LOST.labels(self.worker.name).inc()
                 log.warning("lease of %s lost or not renewed in time; stopping its reconcile", lease.key)

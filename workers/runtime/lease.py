@@ -4,7 +4,13 @@ Acquire is create-if-absent (fails when another holder's entry exists); the entr
 the bucket's TTL unless rewritten, so a SIGKILLed holder's key frees itself. The holder
 renews by compare-and-set on its own revision every third of the TTL; a renewal that finds
 another revision, or no successful renewal for most of the TTL, means the lease is lost and
-the reconcile is cancelled. Release deletes the entry only if it is still ours.
+the reconcile is cancelled. Every API write of a leased reconcile is bounded by the lease's
+expiry (:mod:`workers.runtime.fence`); the lease counts the writes that may still commit, and
+release deletes the entry only when it is still ours *and* none may: otherwise the entry is
+left to expire by its TTL, which comes after every such write's server-side deadline.
+
+Times are on :func:`now` (``CLOCK_BOOTTIME`` on Linux: monotonic, and it also counts a
+suspended machine, which ``CLOCK_MONOTONIC`` would not).
 
 Within one process, :class:`LocalKeys` comes first: a trigger for a key this process is
 already reconciling never touches the lease; it is held, and the key is reconciled once more
@@ -32,17 +38,37 @@ log = logging.getLogger("flotilla.worker.lease")
 
 T = TypeVar("T")
 
-#: A holder that could not renew for this fraction of the TTL gives the key up (stops its work),
-#: leaving the rest of the TTL as margin before another replica can take the key.
-SAFE_FRACTION = 0.6
+#: Of the TTL, the margin a write's server-side deadline keeps before the lease can expire: it
+#: covers the time a request waits at the API server before its deadline starts (the deadline
+#: counts from when the server begins handling it) and an etcd transaction sent just before the
+#: deadline committing just after it. 3 s at the default 15 s TTL.
+WRITE_MARGIN_FRACTION = 0.2
+#: Of the TTL, the shortest server-side deadline a write is sent with (1.5 s at 15 s): a lease
+#: closer to its expiry must be renewed before the write goes.
+MIN_WRITE_FRACTION = 0.1
+#: A holder that could not renew for this fraction of the TTL gives the key up (stops its work):
+#: past it no write could be admitted without a renewal anyway.
+SAFE_FRACTION = 1.0 - WRITE_MARGIN_FRACTION - MIN_WRITE_FRACTION
+
+
+_CLOCK: int = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
+def now() -> float:
+    """The lease clock: monotonic, and counting time the machine was suspended (Linux)."""
+    return time.clock_gettime(_CLOCK)
 
 
 @dataclass
 class Lease:
     """A held lease; ``revision`` moves with each renewal.
 
-    ``renewed_at`` is the monotonic time the last successful write was *sent*, so the entry's
-    expiry on the server is never earlier than ``renewed_at + ttl``.
+    ``renewed_at`` is the :func:`now` the last successful write was *sent*, so the entry's
+    expiry on the server (counted from when NATS stored it) is never earlier than
+    ``renewed_at + ttl``. ``writes`` counts API writes sent and not yet answered;
+    ``unsettled_until`` is the latest server-side deadline (on :func:`now`) of a write that ended
+    without an answer that proves it finished (cancelled, connection lost, 5xx): it may still
+    commit until then.
     """
 
     key: str
@@ -50,6 +76,8 @@ class Lease:
     revision: int
     renewed_at: float
     lost: bool = False
+    writes: int = 0
+    unsettled_until: float = 0.0
     #: One compare-and-set at a time: the heartbeat and the write fence (:mod:`workers.runtime.fence`)
     #: both renew on this revision, and of two concurrent ones the loser would think the key taken.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
@@ -69,7 +97,7 @@ class KeyLeases:
     async def acquire(self, key: str) -> Lease | None:
         """The lease, or None when another holder has it."""
         kv_key = lease_key(key)
-        sent = time.monotonic()
+        sent = now()
         try:
             revision = await self.kv.create(kv_key, self._value(key))
         except KeyWrongLastSequenceError:
@@ -77,8 +105,20 @@ class KeyLeases:
         return Lease(key=key, kv_key=kv_key, revision=revision, renewed_at=sent)
 
     def safe_until(self, lease: Lease) -> float:
-        """Monotonic time after which the holder must stop: well before the entry can expire."""
+        """:func:`now` after which the holder must stop: well before the entry can expire."""
         return lease.renewed_at + self.ttl * SAFE_FRACTION
+
+    def expires_at(self, lease: Lease) -> float:
+        """The earliest :func:`now` at which the entry can expire (and another replica take the key)."""
+        return lease.renewed_at + self.ttl
+
+    @property
+    def write_margin(self) -> float:
+        return self.ttl * WRITE_MARGIN_FRACTION
+
+    @property
+    def min_write(self) -> float:
+        return self.ttl * MIN_WRITE_FRACTION
 
     async def compare_and_renew(self, lease: Lease) -> None:
         """One compare-and-set on the holder's revision (call with ``lease.lock`` held).
@@ -88,7 +128,7 @@ class KeyLeases:
         least ``sent + ttl``. Raises ``KeyWrongLastSequenceError`` when the key was taken over
         (``lease.lost`` is set), and NATS transport errors as they come.
         """
-        sent = time.monotonic()
+        sent = now()
         try:
             lease.revision = await self.kv.update(lease.kv_key, self._value(lease.key), last=lease.revision)
         except KeyWrongLastSequenceError:
@@ -101,10 +141,9 @@ class KeyLeases:
         if lease.lost:
             return False
         if lease.lock.locked():
-            # A write's proof (workers.runtime.fence) is renewing the entry right now: that is
-            # this renewal too. Queueing behind a burst of proofs could outlast the caller's
-            # deadline and give up a healthy lease; if the proofs fail, ``safe_until`` still
-            # expires on time and the caller gives the key up.
+            # A write (workers.runtime.fence) found the lease too close to its expiry and is
+            # renewing it right now: that is this renewal too. If it fails, ``safe_until`` still
+            # passes on time and the caller gives the key up.
             return True
         try:
             async with lease.lock:
@@ -117,22 +156,45 @@ class KeyLeases:
             lease.lost = True
             return False
         except (TimeoutError, NatsError, APIError, OSError) as exc:
-            age = time.monotonic() - lease.renewed_at
-            if time.monotonic() >= self.safe_until(lease):
+            age = now() - lease.renewed_at
+            if now() >= self.safe_until(lease):
                 log.warning("lease of %s not renewed for %.1fs (%s); abandoning", lease.key, age, exc)
                 lease.lost = True
                 return False
             log.info("lease renewal of %s failed (%s); will retry", lease.key, exc)
             return True
 
-    async def release(self, lease: Lease) -> None:
-        """Delete the entry if it is still ours (best effort: the TTL frees it anyway)."""
+    def settled(self, lease: Lease, at: float) -> bool:
+        """Whether no write of ``lease`` can commit after ``at`` (pure: time is a parameter).
+
+        A write still unanswered may; one that ended unanswered may until its deadline plus the
+        margin (the server's deadline counts from when it began handling the request).
+        """
+        return lease.writes == 0 and at >= lease.unsettled_until + self.write_margin
+
+    async def release(self, lease: Lease) -> bool:
+        """Delete the entry if it is still ours and none of its writes can still commit.
+
+        True when deleted. Otherwise the entry expires by its TTL (best effort either way): a
+        lost lease is someone else's or expiring, and a key whose writes may still commit must
+        not be taken by another replica before they are bounded, which the TTL guarantees.
+        """
         if lease.lost:
-            return
+            return False
+        if not self.settled(lease, now()):
+            log.info(
+                "lease of %s left to expire: %d writes unanswered, unsettled for %.1fs",
+                lease.key,
+                lease.writes,
+                max(0.0, lease.unsettled_until - now()),
+            )
+            return False
         try:
             await self.kv.delete(lease.kv_key, last=lease.revision)
         except (TimeoutError, NatsError, APIError, OSError) as exc:
             log.info("lease release of %s failed (%s); it expires by TTL", lease.key, exc)
+            return False
+        return True
 
 
 class LocalKeys(Generic[T]):

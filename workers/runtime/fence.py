@@ -53,8 +53,15 @@ resume, when the clock shows the lease expired). What it does not guarantee:
   clock, so it could check a lease generation written on each object (the newer holder bumps it)
   but not a lease expiry; that costs a write per object per takeover and an annotation kruise
   does not have, and was not done;
+* an entry deleted or overwritten in KV by hand (out of protocol: replicas only create absent
+  entries) is noticed at the holder's next renewal, within a third of the TTL;
 * the API server's optimistic concurrency (resourceVersion and uid preconditions) still guards
   updates and deletes in those windows.
+
+Tests: tests/unit/runtime/test_runtime_fence.py (the decision with time as a parameter, permits,
+release); tests/integration/runtime/test_runtime_write_deadline.py (a slow API server, made by a
+webhook that holds one write: a stopped holder's pending write never commits after a takeover; a
+key with a write in flight is not freed before the API server ended it).
 """
 
 from __future__ import annotations

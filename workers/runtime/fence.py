@@ -150,17 +150,19 @@ class LeaseFence:
         """A permit for one write attempt sent right after this returns, or :class:`Fenced`."""
         lease = self.lease
         step, timeout, at = self._decide()
-        reason = "the lease is lost"
+        failed = ""
         if step is Step.RENEW:
             async with lease.lock:
                 step, timeout, at = self._decide()  # a renewal may have finished meanwhile
                 if step is Step.RENEW:
-                    reason = await self._renew()
+                    failed = await self._renew()
                     step, timeout, at = self._decide()
-            if step is Step.RENEW:  # still too close to the expiry (the renewal failed)
-                step = Step.REFUSE
         if step is Step.ADMIT:
             return Permit(lease, timeout, at + timeout)
+        if lease.lost:  # known lost, taken over, or given up by the heartbeat meanwhile
+            reason = failed or "the lease is lost"
+        else:  # the renewal failed, or took so long that it left too little time
+            reason = failed or "the lease was renewed too late to leave time for the write"
         metrics.FENCED_WRITES.labels(self.worker_type).inc()
         log.warning("write refused, %s: %s %s (key %s)", reason, method, path, lease.key)
         raise Fenced(f"{method} {path} not sent: {reason} (key {lease.key})", reason="LeaseLost")

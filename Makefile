@@ -49,8 +49,8 @@ conformance: tools
 ## CloneSets under churn while every component is killed at random (SOAK_MINUTES, default 30;
 ## FLOTILLA_FAULT_SEED replays a run). Prints the faults, checks and violations; fails on any.
 ## CloneSets rolled by 3 worker replicas while replicas, NATS, kube-apiserver and etcd are killed,
-## plus the 3-minute soak (not yet in `make test`: they find overlapping writes of two replicas
-## under load, issue #10; FLOTILLA_FAULT_SEED replays a run).
+## plus the soak for SOAK_MINUTES (3 unless set): the two of `make test` alone, on their own
+## control plane (FLOTILLA_FAULT_SEED replays a run).
 faults: tools
 	$(VENV)/pytest -p no:cacheprovider tests/faults/test_cloneset_faults.py tests/faults/test_soak.py
 

@@ -14,9 +14,11 @@ One checker for the CloneSet fault tests (tests/faults/test_cloneset_faults.py) 
 * :class:`NamespaceWatch` runs the two watches (with bookmarks, resumed from the last
   resourceVersion across API server and etcd restarts) and feeds the ledger in order.
 * :func:`audit_overlaps` reads the API server's audit log (flotilla/devcluster/cluster.py): each
-  write of a worker carries ``<process> reconcile/<id>`` in its User-Agent
-  (flotilla/runtime/kube.py); per CloneSet, the span of each reconcile's writes (received ->
-  answered) must not overlap another reconcile's: no key written by two reconciles at once.
+  write of a worker carries ``<holder> reconcile/<id>`` in its User-Agent (flotilla/runtime/kube.py;
+  the holder is host-pid, one per process). Only writes the server accepted (2xx) count, at their
+  commit-side time; per CloneSet, the span of each reconcile's commits (first -> last) must not
+  meet a span of another process: no key written by two processes at once. :class:`AuditLog`
+  reads it incrementally (the soak checks every 30 s).
 * :func:`dead_letters` counts what the bus parked for the namespace (stream, metric, condition).
 * :func:`recreate_cloneset` is the CloneSet both roll: one container, ReCreate updates.
 """
@@ -28,6 +30,7 @@ import contextlib
 import heapq
 import json
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -252,69 +255,135 @@ class NamespaceWatch:
 
 
 @dataclass(frozen=True)
+class Write:
+    """One write the API server accepted (2xx), from its audit log: which CloneSet it touched (a
+    pod counts for the CloneSet its name starts with), which worker process and reconcile sent it,
+    and when it was committed (``stageTimestamp`` of the ``ResponseComplete`` stage: the response
+    is sent after the object is stored)."""
+
+    cloneset: str
+    process: str
+    reconcile: str
+    committed: datetime
+
+
+@dataclass(frozen=True)
 class Span:
+    """The writes of one reconcile to one CloneSet: first and last commit."""
+
     cloneset: str
     process: str
     reconcile: str
     start: datetime
     end: datetime
+    writes: int
 
 
-def _audit_lines(audit_log: Path) -> Iterable[JsonObject]:
-    for path in sorted(audit_log.parent.glob("audit*.log")):
-        with path.open("rb") as lines:
-            for line in lines:
-                with contextlib.suppress(ValueError):
-                    yield json.loads(line)
+class AuditLog:
+    """Reads the API server's audit log (and its rotated ``audit-<time>.log`` files) incrementally:
+    each :meth:`writes` call returns only what was appended since the last one. Files are followed
+    by inode, so a rotation (a rename) does not make a file read twice."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offsets: dict[int, int] = {}
+
+    def entries(self, contains: bytes = b"") -> Iterable[JsonObject]:
+        for path in sorted(self.path.parent.glob("audit*.log")):
+            try:
+                handle = path.open("rb")
+            except FileNotFoundError:
+                continue
+            with handle:
+                inode = os.fstat(handle.fileno()).st_ino
+                handle.seek(self._offsets.get(inode, 0))
+                while line := handle.readline():
+                    if not line.endswith(b"\n"):
+                        break  # a line still being written: read it next time
+                    self._offsets[inode] = handle.tell()
+                    if contains in line:
+                        with contextlib.suppress(ValueError):
+                            yield json.loads(line)
+
+    def writes(self, namespace: str) -> list[Write]:
+        """The accepted writes of worker reconciles to CloneSets and pods of ``namespace``."""
+        found = []
+        for entry in self.entries(f'"namespace":"{namespace}"'.encode()):
+            write = accepted_write(entry, namespace)
+            if write is not None:
+                found.append(write)
+        return found
 
 
-def reconcile_spans(audit_log: Path, namespace: str) -> list[Span]:
-    """The span of each worker reconcile's writes to one CloneSet and its pods, from the audit log."""
-    bounds: dict[tuple[str, str, str], list[datetime]] = {}
-    for entry in _audit_lines(audit_log):
-        agent = str(entry.get("userAgent", ""))
-        ref = entry.get("objectRef") or {}
-        if (
-            not agent.startswith(WORKER_AGENT)
-            or ref.get("namespace") != namespace
-            or " reconcile/" not in agent
-        ):
-            continue
-        process, rid = agent[len(WORKER_AGENT) :].split(" reconcile/", 1)
-        name = str(ref.get("name") or "")
-        if ref.get("resource") == "pods":
-            name = name.rsplit("-", 1)[0]  # kruise names pods <cloneset>-<random suffix>
-        elif ref.get("resource") != "clonesets":
-            continue
-        if not name:
-            continue
-        start = datetime.fromisoformat(entry["requestReceivedTimestamp"])
-        end = datetime.fromisoformat(entry["stageTimestamp"])
-        span = bounds.setdefault((name, process, rid), [start, end])
-        span[0], span[1] = min(span[0], start), max(span[1], end)
-    return [Span(cs, p, r, s, e) for (cs, p, r), (s, e) in bounds.items()]
+def accepted_write(entry: JsonObject, namespace: str) -> Write | None:
+    """The audit event as a :class:`Write`, or None: not a worker reconcile's (the User-Agent
+    ``flotilla-worker-cloneset/<holder> reconcile/<id>``, holder = host-pid, one per process), not
+    this namespace's CloneSets or pods, not complete, or not accepted (non-2xx: a 409 conflict, a
+    422, or a 504 whose client went away were not stored)."""
+    agent = str(entry.get("userAgent", ""))
+    ref = entry.get("objectRef") or {}
+    if not agent.startswith(WORKER_AGENT) or " reconcile/" not in agent:
+        return None
+    if ref.get("namespace") != namespace or entry.get("stage") != "ResponseComplete":
+        return None
+    if not 200 <= int((entry.get("responseStatus") or {}).get("code", 0)) < 300:
+        return None
+    process, rid = agent[len(WORKER_AGENT) :].split(" reconcile/", 1)
+    name = str(ref.get("name") or "")
+    if ref.get("resource") == "pods":
+        name = name.rsplit("-", 1)[0]  # kruise names pods <cloneset>-<random suffix>
+    elif ref.get("resource") != "clonesets":
+        return None
+    if not name:
+        return None
+    committed = datetime.fromisoformat(str(entry["stageTimestamp"]).replace("Z", "+00:00"))
+    return Write(name, process, rid, committed)
 
 
-def audit_overlaps(audit_log: Path, namespace: str) -> tuple[int, list[str]]:
-    """(reconciles seen, descriptions of two reconciles writing one CloneSet at the same time)."""
-    spans = reconcile_spans(audit_log, namespace)
+def reconcile_spans(writes: Iterable[Write]) -> list[Span]:
+    """Per CloneSet, the span of each reconcile's accepted writes (first commit -> last commit)."""
+    bounds: dict[tuple[str, str, str], tuple[datetime, datetime, int]] = {}
+    for w in writes:
+        key = (w.cloneset, w.process, w.reconcile)
+        if key in bounds:
+            start, end, count = bounds[key]
+            bounds[key] = (min(start, w.committed), max(end, w.committed), count + 1)
+        else:
+            bounds[key] = (w.committed, w.committed, 1)
+    return [Span(cs, p, r, s, e, n) for (cs, p, r), (s, e, n) in bounds.items()]
+
+
+def overlaps(spans: Iterable[Span]) -> list[str]:
+    """Two reconciles of *different processes* whose commits to one CloneSet interleave: one
+    committed a write at or between the first and last commit of the other. A process's own
+    reconciles of a key run one after another (one claim per key and process), so those are
+    not compared."""
     by_key: dict[str, list[Span]] = {}
     for span in spans:
         by_key.setdefault(span.cloneset, []).append(span)
     found: list[str] = []
     for runs in by_key.values():
-        runs.sort(key=lambda s: s.start)
-        latest: Span | None = None
+        runs.sort(key=lambda s: (s.start, s.end))
+        latest: dict[str, Span] = {}  # per process, its span reaching furthest so far
         for run in runs:
-            if latest is not None and run.start < latest.end:
-                found.append(
-                    f"CloneSet {run.cloneset}: reconcile {run.reconcile} of {run.process} wrote from "
-                    f"{run.start.isoformat()} while {latest.reconcile} of {latest.process} wrote until "
-                    f"{latest.end.isoformat()}"
-                )
-            if latest is None or run.end > latest.end:
-                latest = run
-    return len(spans), found
+            for process, other in latest.items():
+                if process != run.process and other.end >= run.start:
+                    found.append(
+                        f"CloneSet {run.cloneset}: reconcile {run.reconcile} of {run.process} committed "
+                        f"from {run.start.isoformat()} while reconcile {other.reconcile} of {process} "
+                        f"committed until {other.end.isoformat()} "
+                        f"({(other.end - run.start).total_seconds():.3f}s)"
+                    )
+            mine = latest.get(run.process)
+            if mine is None or run.end > mine.end:
+                latest[run.process] = run
+    return found
+
+
+def audit_overlaps(audit_log: Path, namespace: str) -> tuple[int, list[str]]:
+    """(reconciles seen, descriptions of two processes' reconciles writing one CloneSet at once)."""
+    spans = reconcile_spans(AuditLog(audit_log).writes(namespace))
+    return len(spans), overlaps(spans)
 
 
 async def dead_letters(js: JetStreamContext, namespace: str, worker_urls: Iterable[str]) -> dict[str, float]:

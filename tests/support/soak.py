@@ -12,11 +12,12 @@ production defaults (tests/support/fleet.py). Meanwhile, from one seeded ``rando
   TTL (then SIGCONT), SIGKILL the watcher, NATS, kube-apiserver or etcd (restarted).
 
 Checked continuously with the fault tests' checker (tests/support/invariants.py): on every pod and
-CloneSet event the live-pod bound and orphans; every 30 s the audit log (no two reconciles writing
-one CloneSet at once) and dead letters (stream, metric, condition). At the end churn and faults
-stop, every CloneSet must converge on its last spec, and the checks run once more. Not checked
-here: "pods created = what the spec needs" (with random churn there is no closed form; the
-fault tests check it). Prints a summary and exits 1 on any violation.
+CloneSet event the live-pod bound and orphans; every 30 s what the audit log gained since (no two
+processes' reconciles writing one CloneSet at once) and dead letters (stream, metric,
+condition). At the end churn and faults stop, every CloneSet must converge on its last spec,
+and the checks run once more. Not checked here: "pods created = what the spec needs" (with
+random churn there is no closed form; the fault tests check it). Prints a summary and exits 1
+on any violation.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import contextlib
 import os
 import random
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,10 +45,13 @@ from schemas.bus.streams import worker_bus
 from schemas.crdgen import install_crds
 from tests.support.fleet import Faults, Fleet, fault_seed
 from tests.support.invariants import (
+    AuditLog,
     NamespaceWatch,
-    audit_overlaps,
+    Write,
     dead_letters,
     failed_condition,
+    overlaps,
+    reconcile_spans,
     recreate_cloneset,
     settled,
     summary,
@@ -109,13 +114,28 @@ async def _churn(
             report.churn += 1
 
 
-async def _periodic(
-    env: DevEnvironment, js: JetStreamContext, fleet: Fleet, namespace: str, report: SoakReport
-) -> None:
+@dataclass
+class _Audit:
+    """The namespace's accepted worker writes so far, read from the audit log incrementally."""
+
+    log: AuditLog
+    namespace: str
+    writes: list[Write] = field(default_factory=list)
+    #: the periodic check runs in a thread; a cancelled one may still run when the final one starts
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self) -> tuple[int, list[str]]:
+        with self.lock:
+            self.writes += self.log.writes(self.namespace)
+            spans = reconcile_spans(self.writes)
+        return len(spans), overlaps(spans)
+
+
+async def _periodic(js: JetStreamContext, fleet: Fleet, audit: _Audit, report: SoakReport) -> None:
     while True:
         await asyncio.sleep(30)
-        _, overlapping = audit_overlaps(env.run_dir / "logs" / "audit.log", namespace)
-        letters = await dead_letters(js, namespace, [w.url for w in fleet.workers])
+        _, overlapping = await asyncio.to_thread(audit.check)
+        letters = await dead_letters(js, audit.namespace, [w.url for w in fleet.workers])
         report.checks += 2
         for found in overlapping:
             if found not in report.violations:
@@ -151,6 +171,7 @@ async def soak(env: DevEnvironment, minutes: float, seed: int, log_dir: Path) ->
     js = nc.jetstream()
     await declare(js, worker_bus("cloneset"))
     fleet = Fleet(env, namespace, log_dir)
+    audit = _Audit(AuditLog(env.run_dir / "logs" / "audit.log"), namespace)
     faults = Faults(fleet, rng)
     stop_faults = asyncio.Event()
     async with KubeClient.from_environment(env.kubeconfig) as api:
@@ -166,7 +187,7 @@ async def soak(env: DevEnvironment, minutes: float, seed: int, log_dir: Path) ->
                 )
             background = [
                 asyncio.create_task(_churn(api, namespace, names, rng, report)),
-                asyncio.create_task(_periodic(env, js, fleet, namespace, report)),
+                asyncio.create_task(_periodic(js, fleet, audit, report)),
             ]
             injector = asyncio.create_task(faults.run(FAULTS, (6.0, 15.0), stop_faults))
             await asyncio.sleep(minutes * 60)
@@ -192,7 +213,7 @@ async def soak(env: DevEnvironment, minutes: float, seed: int, log_dir: Path) ->
             with contextlib.suppress(KubeError):
                 await api.delete(NAMESPACES.path(name=namespace))
             await nc.close()
-    audited, overlapping = audit_overlaps(env.run_dir / "logs" / "audit.log", namespace)
+    audited, overlapping = audit.check()
     ledger = watch.ledger
     report.faults = faults.injected
     report.pods_created = sum(ledger.created.values())

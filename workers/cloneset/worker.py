@@ -1,10 +1,11 @@
 """The CloneSet worker shell, registered with the runtime as worker type ``cloneset``.
 
-``observe`` reads the CloneSet and, as raw JSON, its pods (selected, plus pods it controls that
-no longer match: one small LIST per selector requirement, see ``strays``), PVCs and
-ControllerRevisions, concurrently, through the runtime's read port; and, when the template has
-``topologySpreadConstraints``, the labels of the pods' nodes (``nodes``) for scale-in ranking;
-and, when a revision says pre-download jobs were created, the ImagePullJobs (``predownload``).
+``observe`` reads the CloneSet and, as raw JSON, its pods (selected), PVCs and
+ControllerRevisions, concurrently, through the runtime's read port; then the pods it controls
+that no longer match (two small LISTs per selector requirement, narrowed by the revisions'
+template hashes, see ``strays``); and, when the template has ``topologySpreadConstraints``, the
+labels of the pods' nodes (``nodes``) for scale-in ranking; and, when a revision says
+pre-download jobs were created, the ImagePullJobs (``predownload``).
 ``plan`` adapts :func:`workers.cloneset.planner.plan` to the runtime contract: its
 :class:`~workers.cloneset.lowering.CloneSetPlan` carries the planner's steps and, in
 ``actions``, their lowering (``lowering``); ``act`` (``act`` module) executes the steps.
@@ -41,8 +42,9 @@ from workers.cloneset.planner import plan as plan_cloneset
 from workers.cloneset.predownload import CREATED_LABEL
 from workers.cloneset.spread import spread_constraints
 from workers.cloneset.strays import stray_selectors
-from workers.podmechanics.kube_json import labels_of, text, uid_of
+from workers.podmechanics.kube_json import labels_of, name_of, text, uid_of
 from workers.podmechanics.ownership import is_owned_by, selector_error, selector_string
+from workers.podmechanics.pods import short_hash
 from workers.runtime.contract import TerminalError, WorkerType
 from workers.runtime.observe import StateReader
 
@@ -62,11 +64,17 @@ async def observe(read: StateReader, key: KeyParts) -> CloneSetSnapshot:
     wants_claims = (
         bool(cloneset.spec.volume_claim_templates) or cloneset.spec.scale_strategy.disable_pvc_reuse
     )
-    selected, claims, revisions, *mismatched = await asyncio.gather(
+    selected, claims, revisions = await asyncio.gather(
         read.list(PODS, key.namespace, label_selector=selector),
         read.list(PVCS, key.namespace, label_selector=selector) if wants_claims else _nothing(),
         read.list(CONTROLLER_REVISIONS, key.namespace, label_selector=selector),
-        *(read.list(PODS, key.namespace, label_selector=s) for s in stray_selectors(cloneset.spec.selector)),
+    )
+    hashes = [short_hash(name_of(r)) for r in revisions]
+    mismatched = await asyncio.gather(
+        *(
+            read.list(PODS, key.namespace, label_selector=s)
+            for s in stray_selectors(cloneset.spec.selector, hashes)
+        )
     )
     seen = {uid_of(p) for p in selected}
     strays: list[KubeJson] = []

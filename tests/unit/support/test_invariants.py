@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.invariants import Ledger, audit_overlaps, surge_of
+from tests.support.invariants import AuditLog, Ledger, audit_overlaps, surge_of
 
 
 def cs(name: str, replicas: int, surge: int | str = 1, uid: str = "u1", *, done: bool = False) -> dict:  # type: ignore[type-arg]
@@ -81,34 +81,86 @@ def test_orphans_and_pods_of_another_uid_are_violations() -> None:
     assert ledger.created[("", "a")] == 1
 
 
-def _audit(path: Path, entries: list[tuple[str, str, str, str, str]]) -> None:
-    lines = []
-    for agent, resource, name, start, end in entries:
-        lines.append(
-            json.dumps(
-                {
-                    "userAgent": agent,
-                    "objectRef": {"resource": resource, "namespace": "ns", "name": name},
-                    "requestReceivedTimestamp": f"2026-01-01T00:00:{start}Z",
-                    "stageTimestamp": f"2026-01-01T00:00:{end}Z",
-                }
-            )
-        )
-    path.write_text("\n".join(lines) + "\n")
+A = "flotilla-worker-cloneset/host-101 reconcile/"
+B = "flotilla-worker-cloneset/host-202 reconcile/"
 
 
-def test_audit_overlap_of_two_reconciles_of_one_cloneset(tmp_path: Path) -> None:
-    log = tmp_path / "audit.log"
-    a, b = "flotilla-worker-cloneset/h-1 reconcile/r1", "flotilla-worker-cloneset/h-2 reconcile/r2"
-    _audit(log, [(a, "pods", "web-abcde", "01", "02"), (a, "clonesets", "web", "05", "06"),
-                 (b, "pods", "web-fghij", "07", "08"), (b, "clonesets", "other", "01", "09")])  # fmt: skip
-    assert audit_overlaps(log, "ns") == (3, [])
-    _audit(log, [(a, "pods", "web-abcde", "01", "02"), (a, "clonesets", "web", "05", "06"),
-                 (b, "pods", "web-fghij", "04", "08")])  # fmt: skip
+def _entry(agent: str, resource: str, name: str, received: str, committed: str, code: int = 200) -> str:
+    """One ResponseComplete audit event as kube-apiserver writes it (compact JSON, one line)."""
+    ref = {"resource": resource, "namespace": "ns", "name": name, "apiVersion": "v1"}
+    if resource == "clonesets/status":
+        ref.update(resource="clonesets", subresource="status")
+    return json.dumps(
+        {
+            "kind": "Event",
+            "stage": "ResponseComplete",
+            "verb": "patch",
+            "userAgent": agent,
+            "objectRef": ref,
+            "responseStatus": {"metadata": {}, "code": code},
+            "requestReceivedTimestamp": f"2026-01-01T00:00:{received}Z",
+            "stageTimestamp": f"2026-01-01T00:00:{committed}Z",
+        },
+        separators=(",", ":"),
+    )
+
+
+def _write(path: Path, *entries: str) -> Path:
+    path.write_text("".join(e + "\n" for e in entries))
+    return path
+
+
+def test_audit_flags_two_processes_committing_to_one_cloneset_at_once(tmp_path: Path) -> None:
+    # host-101's reconcile r1 commits at 01.0 and 05.0; host-202's r2 commits a pod of web at 03.0
+    log = _write(
+        tmp_path / "audit.log",
+        _entry(A + "r1", "pods", "web-abcde", "00.900000", "01.000000", 201),
+        _entry(B + "r2", "pods", "web-fghij", "02.900000", "03.000000", 201),
+        _entry(A + "r1", "clonesets/status", "web", "04.900000", "05.000000"),
+    )
     seen, found = audit_overlaps(log, "ns")
     assert seen == 2
     assert len(found) == 1
-    assert "r2" in found[0]
+    assert "r2 of host-202 committed from 2026-01-01T00:00:03" in found[0]
+    assert "r1 of host-101 committed until 2026-01-01T00:00:05" in found[0]
+
+
+def test_audit_does_not_flag_sequential_writers_refused_writes_or_one_process(tmp_path: Path) -> None:
+    log = _write(
+        tmp_path / "audit.log",
+        # a hand-over: host-101 commits until 02.0, host-202 starts at 02.5 (its request was
+        # received at 01.5, while host-101 still wrote: only commits count)
+        _entry(A + "r1", "pods", "web-abcde", "00.900000", "01.000000", 201),
+        _entry(A + "r1", "clonesets/status", "web", "01.900000", "02.000000"),
+        _entry(B + "r2", "pods", "web-fghij", "01.500000", "02.500000", 201),
+        _entry(B + "r2", "clonesets/status", "web", "03.000000", "04.000000"),
+        # writes the server refused do not count: a 409 and a 504 of host-101 inside r2's span
+        _entry(A + "r3", "pods", "web-abcde", "02.600000", "02.700000", 409),
+        _entry(A + "r3", "pods", "web-klmno", "02.600000", "03.500000", 504),
+        # one process's own reconciles of a key, back to back and even interleaved, are not compared
+        _entry(B + "r4", "pods", "web-pqrst", "03.100000", "03.200000", 201),
+        # another CloneSet (db), another namespace, the test's own writes, events: not compared
+        _entry(A + "r5", "clonesets", "db", "02.000000", "03.000000"),
+        _entry("flotilla-tests", "clonesets", "web", "02.000000", "03.000000"),
+        _entry(A + "r6", "events", "web.123", "02.000000", "03.000000", 201),
+        _entry(A + "r7", "pods", "web-uvwxy", "02.000000", "03.000000", 201).replace('"ns"', '"other"'),
+    )
+    seen, found = audit_overlaps(log, "ns")
+    assert found == []
+    assert seen == 4  # r1, r2, r4 on web; r5 on db
+
+
+def test_audit_log_is_read_incrementally_across_a_rotation(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    audit = AuditLog(log)
+    _write(log, _entry(A + "r1", "pods", "web-abcde", "00.900000", "01.000000", 201))
+    assert [w.reconcile for w in audit.writes("ns")] == ["r1"]
+    log.rename(tmp_path / "audit-2026-01-01T00-00-02.000.log")  # what --audit-log-maxsize does
+    _write(log, _entry(B + "r2", "pods", "web-fghij", "02.900000", "03.000000", 201))
+    with log.open("a") as partial:
+        partial.write(_entry(B + "r3", "pods", "web-klmno", "03.900000", "04.000000", 201)[:40])
+    assert [w.reconcile for w in audit.writes("ns")] == ["r2"]  # r1 not again, r3 not yet whole
+    assert audit.writes("ns") == []
 
 
 def test_settled_counts_a_partition_as_at_most_that_many_old_pods() -> None:

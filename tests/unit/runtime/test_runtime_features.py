@@ -134,6 +134,7 @@ def test_cloneset_worker_gets_the_gates_from_the_environment(monkeypatch: pytest
         partition_rollback=True,
         recreate_pod_when_change_vct=True,
         pre_download_image=True,  # alpha in kruise v1.9.1, and KruiseDaemon (beta) stays on
+        pub_update_gate=True,  # PodUnavailableBudgetUpdateGate: alpha in kruise v1.9.1 (pkg/features)
     )
     # the flag wins over the environment
     worker = configured_worker(_worker_args(["--feature-gates", "CloneSetPartitionRollback=true"]))

@@ -113,7 +113,7 @@ def steps(result: StatefulSetPlan) -> list[str]:
     for action in result.actions:
         match action:
             case runtime.CreateObject(resource, _, body):
-                out.append(f"create {resource.plural} {body['metadata']['name']}")  # type: ignore[index]
+                out.append(f"create {resource.plural} {body['metadata']['name']}")
             case runtime.DeleteObject(resource, _, name, _uid, _rv):
                 out.append(f"delete {resource.plural} {name}")
             case runtime.PatchObject(resource, _, name, _patch, _pt, subresource) if subresource != "status":
@@ -128,12 +128,12 @@ def events(result: StatefulSetPlan) -> list[tuple[str, str, str]]:
 def status_of(result: StatefulSetPlan) -> dict[str, Any]:
     for action in result.actions:
         if isinstance(action, runtime.PatchObject) and action.subresource == "status":
-            return dict(action.patch["status"])  # type: ignore[arg-type]
+            return dict(action.patch["status"])
     return {}
 
 
 def created_pod(result: StatefulSetPlan, name: str) -> dict[str, Any]:
     for action in result.actions:
-        if isinstance(action, runtime.CreateObject) and action.body["metadata"]["name"] == name:  # type: ignore[index]
+        if isinstance(action, runtime.CreateObject) and action.body["metadata"]["name"] == name:
             return dict(action.body)
     raise AssertionError(f"pod {name} not created")

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from flotilla.runtime.errors import AlreadyExists, Conflict, KubeError, NotFound
 from flotilla.runtime.kube import KubeClient
 from workers.cloneset import actions as steps
-from workers.cloneset.kube_json import format_time, thaw_object
 from workers.cloneset.lowering import CLONESETS, PVCS, CloneSetPlan, CloneSetSnapshot, event_action, lower
 from workers.cloneset.status import FAILED_SCALE, FAILED_UPDATE
+from workers.podmechanics.kube_json import format_time, thaw_object
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from workers.cloneset.kube_json import JsonObject
+from workers.podmechanics.kube_json import JsonObject
 
 EventType = Literal["Normal", "Warning"]
 PatchType = Literal["strategic", "merge"]

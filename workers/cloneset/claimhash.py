@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import orjson
 
-from workers.cloneset.kube_json import JsonObject, annotations_of
+from workers.podmechanics.kube_json import JsonObject, annotations_of
 
 VCT_HASH_ANNOTATION = "kruise.io/cloneset-volumeclaimtemplate-hash"
 

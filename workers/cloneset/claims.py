@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from workers.cloneset.actions import Action, DeleteClaim, PatchClaim, warning
-from workers.cloneset.kube_json import JsonObject, field, name_of, objects, text, uid_of
-from workers.cloneset.ownership import is_owned_by
-from workers.cloneset.pods import PodView, instance_id
+from workers.cloneset.clonepods import instance_id, pod_instance_id
+from workers.podmechanics.kube_json import JsonObject, field, name_of, objects, text, uid_of
+from workers.podmechanics.ownership import is_owned_by
+from workers.podmechanics.pods import PodView
 
 
 def owned_claims(pvcs: Sequence[JsonObject], cloneset_uid: str) -> tuple[JsonObject, ...]:
@@ -37,8 +38,8 @@ def clean_up_claims(
     inactive_pods: Sequence[PodView],
     cloneset_uid: str,
 ) -> ClaimCleanup:
-    active_ids = {p.instance_id for p in active_pods} - {""}
-    inactive = {p.instance_id: p for p in inactive_pods if p.instance_id}
+    active_ids = {pod_instance_id(p) for p in active_pods} - {""}
+    inactive = {pod_instance_id(p): p for p in inactive_pods if pod_instance_id(p)}
     actions: list[Action] = []
     kept: list[JsonObject] = []
     for claim in claims:

@@ -12,8 +12,9 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from workers.cloneset.clonepods import is_cloneset_available
 from workers.cloneset.limits import RolloutLimits
-from workers.cloneset.pods import PodView, is_cloneset_available, is_specified_delete
+from workers.podmechanics.pods import PodView, is_specified_delete
 
 #: Whether a pod counts as updated (at the update revision) for this calculation.
 IsPodUpdated = Callable[[PodView], bool]

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from workers.cloneset.kube_json import JsonObject, annotations_of, labels_of, mapping, objects, text
+from workers.podmechanics.kube_json import JsonObject, annotations_of, labels_of, mapping, objects, text
 
 RUNTIME_CONTAINERS_META_ANNOTATION = "apps.kruise.io/runtime-containers-meta"
 #: SidecarSet's own version envs are never counted (kruise ``excludeEnvs``).

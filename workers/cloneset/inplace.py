@@ -28,10 +28,10 @@ from schemas.kruise.pub import (
     LIFECYCLE_TIMESTAMP_ANNOTATION,
 )
 from workers.cloneset.envmeta import env_restarted, references
-from workers.cloneset.kube_json import JsonDict, JsonObject, objects, text
 from workers.cloneset.newpod import write_revision_labels
-from workers.cloneset.pods import PodView
 from workers.cloneset.templates import canonical_template
+from workers.podmechanics.kube_json import JsonDict, JsonObject, objects, text
+from workers.podmechanics.pods import PodView
 
 LEGACY_STATE_ANNOTATION = "inplace-update-state"
 LEGACY_GRACE_ANNOTATION = "inplace-update-grace"

@@ -20,8 +20,8 @@ from schemas.kruise.pub import (
     LifecycleHook,
 )
 from workers.cloneset.actions import PatchPod
-from workers.cloneset.kube_json import JsonDict, text
-from workers.cloneset.pods import PodView, condition, has_readiness_gate, lifecycle_state
+from workers.podmechanics.kube_json import JsonDict, text
+from workers.podmechanics.pods import PodView, condition, has_readiness_gate, lifecycle_state
 
 _HOOK_KEYS = {"PreparingDelete": "preDeleteHook", "PreparingUpdate": "preUpdateHook"}
 

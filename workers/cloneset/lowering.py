@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from flotilla.runtime.kube import PODS, Resource
 from workers.cloneset import actions as steps
 from workers.cloneset.claimhash import VCT_HASH_ANNOTATION
-from workers.cloneset.kube_json import JsonObject, thaw_object
 from workers.cloneset.observed import ObservedCloneSet
+from workers.podmechanics.kube_json import JsonObject, thaw_object
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan
 from workers.runtime.events import ObjectRef

@@ -23,7 +23,9 @@ from schemas.kruise.pub import (
     POD_TEMPLATE_HASH_LABEL,
 )
 from workers.cloneset.actions import NewPod
-from workers.cloneset.kube_json import (
+from workers.cloneset.clonepods import instance_id
+from workers.cloneset.owner import cloneset_name, cloneset_namespace, controller_reference
+from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,
     annotations_of,
@@ -35,8 +37,7 @@ from workers.cloneset.kube_json import (
     text,
     thaw_object,
 )
-from workers.cloneset.ownership import cloneset_name, cloneset_namespace, controller_reference
-from workers.cloneset.pods import instance_id, short_hash
+from workers.podmechanics.pods import short_hash
 
 INSTANCE_ID_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 INSTANCE_ID_LENGTH = 5

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 from flotilla.runtime.errors import KubeError
 from flotilla.runtime.kube import Resource
-from workers.cloneset.kube_json import as_object
+from workers.podmechanics.kube_json import as_object
 from workers.runtime.observe import StateReader
 
 log = logging.getLogger("flotilla.worker.cloneset.nodes")

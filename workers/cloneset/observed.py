@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from schemas.kruise.cloneset import CloneSet
-from workers.cloneset.kube_json import JsonObject
+from workers.podmechanics.kube_json import JsonObject
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,10 @@ from workers.cloneset.actions import (
 from workers.cloneset.claimhash import revision_claims_hash
 from workers.cloneset.claims import clean_up_claims, owned_claims
 from workers.cloneset.config import PlannerConfig
-from workers.cloneset.kube_json import JsonDict, JsonObject, as_objects, name_of, thaw_object
 from workers.cloneset.limits import resolve_limits
 from workers.cloneset.newpod import SeededNames
 from workers.cloneset.observed import ObservedCloneSet
-from workers.cloneset.ownership import claim_pods, cloneset_uid, controller_reference, selector_string
-from workers.cloneset.pods import PodView, is_active, is_at_revision, read_pod
+from workers.cloneset.owner import cloneset_uid, controller_reference
 from workers.cloneset.predownload import PreDownloadInput, plan_predownload
 from workers.cloneset.progress import progressing
 from workers.cloneset.revisions import decide_revisions, owned_revisions, revisions_to_delete, template_of
@@ -51,6 +49,9 @@ from workers.cloneset.status import (
 )
 from workers.cloneset.update import plan_update, refresh_pods
 from workers.cloneset.validation import SpecProblem, scale_problems, update_problems
+from workers.podmechanics.kube_json import JsonDict, JsonObject, as_objects, name_of, thaw_object
+from workers.podmechanics.ownership import adopt_patch, claim_pods, release_patch, selector_string
+from workers.podmechanics.pods import PodView, is_active, is_at_revision, read_pod
 
 
 def _adoption(
@@ -59,11 +60,11 @@ def _adoption(
     owner = controller_reference(observed.cloneset)
     actions: list[Action] = []
     for pod in adopt:
-        patch = {"metadata": {"ownerReferences": [owner], "uid": pod.uid}}
-        actions.append(PatchPod(pod.name, patch, resource_version=pod.resource_version))
+        actions.append(PatchPod(pod.name, adopt_patch(owner, pod), resource_version=pod.resource_version))
     for pod in release:
-        patch = {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner["uid"]}], "uid": pod.uid}}
-        actions.append(PatchPod(pod.name, patch, resource_version=pod.resource_version))
+        actions.append(
+            PatchPod(pod.name, release_patch(str(owner["uid"]), pod), resource_version=pod.resource_version)
+        )
     return actions
 
 
@@ -154,7 +155,8 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
 
     uid = cloneset_uid(cloneset)
     # Each pod's JSON is read once, here; the rest of the pass asks the records.
-    claims = claim_pods(cloneset, [read_pod(p) for p in observed.pods])
+    being_deleted = cloneset.metadata.get("deletionTimestamp") is not None
+    claims = claim_pods(uid, spec.selector, being_deleted, [read_pod(p) for p in observed.pods])
     actions: list[Action] = _adoption(observed, claims.adopt, claims.release)
     active = tuple(p for p in claims.owned if is_active(p))
     inactive = tuple(p for p in claims.owned if not is_active(p))

@@ -17,10 +17,10 @@ from functools import cmp_to_key
 
 from schemas.kruise.cloneset import CloneSetUpdateStrategy
 from schemas.kruise.pub import UpdatePriorityStrategy
-from workers.cloneset.ownership import selector_matches
-from workers.cloneset.pods import PodView
 from workers.cloneset.scatter import scatter
 from workers.cloneset.spread import scale_in_ranks
+from workers.podmechanics.ownership import selector_matches
+from workers.podmechanics.pods import PodView
 
 _PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
 

@@ -30,7 +30,10 @@ from workers.cloneset.actions import (
     normal,
 )
 from workers.cloneset.inplace import in_place_spec
-from workers.cloneset.kube_json import (
+from workers.cloneset.limits import partition_replicas, scaled_value
+from workers.cloneset.owner import cloneset_uid, controller_reference
+from workers.cloneset.revisions import HASH_LABEL, template_of
+from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,
     controller_ref,
@@ -41,9 +44,6 @@ from workers.cloneset.kube_json import (
     text,
     uid_of,
 )
-from workers.cloneset.limits import partition_replicas, scaled_value
-from workers.cloneset.ownership import cloneset_uid, controller_reference
-from workers.cloneset.revisions import HASH_LABEL, template_of
 
 PARALLELISM_ANNOTATION = "apps.kruise.io/image-predownload-parallelism"
 TIMEOUT_SECONDS_ANNOTATION = "apps.kruise.io/image-predownload-timeout-seconds"

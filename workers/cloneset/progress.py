@@ -33,7 +33,7 @@ from schemas.kruise.cloneset import (
     PROGRESS_UPDATED,
     CloneSet,
 )
-from workers.cloneset.kube_json import JsonDict, as_object, format_time, integer, parse_time, text
+from workers.podmechanics.kube_json import JsonDict, as_object, format_time, integer, parse_time, text
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,10 @@ from workers.cloneset.inplace import (
     state_annotation,
     update_completed,
 )
-from workers.cloneset.kube_json import JsonDict, JsonObject, field, integer, parse_time, text
 from workers.cloneset.lifecycle import transition
-from workers.cloneset.pods import (
+from workers.cloneset.rollout import RolloutContext
+from workers.podmechanics.kube_json import JsonDict, JsonObject, field, integer, parse_time, text
+from workers.podmechanics.pods import (
     PodView,
     condition,
     has_readiness_gate,
@@ -38,7 +39,6 @@ from workers.cloneset.pods import (
     is_scheduled,
     short_hash,
 )
-from workers.cloneset.rollout import RolloutContext
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ import orjson
 
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.claimhash import VCT_HASH_ANNOTATION, claim_templates_hash, revision_claims_hash
-from workers.cloneset.kube_json import (
+from workers.cloneset.owner import controller_reference
+from workers.cloneset.templates import PATCH_DIRECTIVE, canonical_template, go_encoded_template
+from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,
     annotations_of,
@@ -31,9 +33,7 @@ from workers.cloneset.kube_json import (
     mapping,
     name_of,
 )
-from workers.cloneset.ownership import controller_reference
-from workers.cloneset.pods import PodView, creation_time, is_at_revision
-from workers.cloneset.templates import PATCH_DIRECTIVE, canonical_template, go_encoded_template
+from workers.podmechanics.pods import PodView, creation_time, is_at_revision
 
 HASH_LABEL = "controller.kubernetes.io/hash"
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"

@@ -14,13 +14,14 @@ from datetime import datetime
 from functools import cached_property
 
 from schemas.kruise.cloneset import SCALING_EXCLUDE_PREPARING_DELETE_LABEL, CloneSet
+from workers.cloneset.clonepods import is_cloneset_available
 from workers.cloneset.config import PlannerConfig
 from workers.cloneset.diff import RolloutDiff, calculate_diff
-from workers.cloneset.kube_json import JsonObject, format_time, labels_of
 from workers.cloneset.limits import RolloutLimits
 from workers.cloneset.newpod import SeededNames
-from workers.cloneset.pods import PodView, is_at_revision, is_cloneset_available
 from workers.cloneset.spread import spread_constraints
+from workers.podmechanics.kube_json import JsonObject, format_time, labels_of
+from workers.podmechanics.pods import PodView, is_at_revision
 
 
 @dataclass(frozen=True)

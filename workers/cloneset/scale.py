@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from workers.cloneset.actions import Action, CreatePods, DeletePod, EmitEvent, NewPod, normal, warning
+from workers.cloneset.clonepods import instance_id, pod_instance_id
 from workers.cloneset.diff import RolloutDiff
-from workers.cloneset.kube_json import name_of
 from workers.cloneset.lifecycle import transition
 from workers.cloneset.newpod import available_instance_ids, new_pod
-from workers.cloneset.pods import PodView, instance_id, is_hooked, is_specified_delete
 from workers.cloneset.podsort import deletion_order
 from workers.cloneset.rollout import RolloutContext
+from workers.podmechanics.kube_json import name_of
+from workers.podmechanics.pods import PodView, is_hooked, is_specified_delete
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def delete_pods(ctx: RolloutContext, pods: Sequence[PodView]) -> list[Action]:
                 )
             )
             continue
-        pod_id = pod.instance_id
+        pod_id = pod_instance_id(pod)
         claims = tuple(name_of(c) for c in ctx.claims if pod_id and instance_id(c) == pod_id)
         actions.append(
             DeletePod(

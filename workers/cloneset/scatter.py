@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schemas.kruise.pub import UpdateScatterTerm
-from workers.cloneset.pods import PodView
+from workers.podmechanics.pods import PodView
 
 
 @dataclass(frozen=True)

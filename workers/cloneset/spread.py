@@ -41,7 +41,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
-from workers.cloneset.kube_json import as_object, objects, text
+from workers.podmechanics.kube_json import as_object, objects, text
 
 #: The node label the hostname topology uses; inside its groups no same-node rank applies
 #: (each group is one node already).

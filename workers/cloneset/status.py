@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.kruise.cloneset import CloneSet
-from workers.cloneset.kube_json import JsonDict, format_time
-from workers.cloneset.pods import (
+from workers.cloneset.clonepods import is_cloneset_available
+from workers.podmechanics.kube_json import JsonDict, format_time
+from workers.podmechanics.pods import (
     PodView,
     is_at_revision,
-    is_cloneset_available,
     is_update_ready,
     seconds_until_available,
 )

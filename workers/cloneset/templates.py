@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from workers.cloneset.kube_json import JsonDict, JsonObject
+from workers.podmechanics.kube_json import JsonDict, JsonObject
 
 PATCH_DIRECTIVE = "$patch"
 

@@ -18,12 +18,12 @@ from workers.cloneset.actions import Action, PatchPod, normal, warning
 from workers.cloneset.claimhash import claims_allow_in_place
 from workers.cloneset.diff import RolloutDiff
 from workers.cloneset.inplace import InPlaceSpec, grace_annotation, in_place_patch, in_place_spec
-from workers.cloneset.kube_json import JsonDict, JsonObject
 from workers.cloneset.lifecycle import conditions_patch, transition
-from workers.cloneset.pods import PodView, has_readiness_gate, is_at_revision, is_hooked
 from workers.cloneset.podsort import update_order
 from workers.cloneset.refresh import refresh_pod
 from workers.cloneset.rollout import RolloutContext
+from workers.podmechanics.kube_json import JsonDict, JsonObject
+from workers.podmechanics.pods import PodView, has_readiness_gate, is_at_revision, is_hooked
 
 
 @dataclass(frozen=True)

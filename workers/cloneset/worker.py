@@ -26,7 +26,6 @@ from schemas.bus.envelope import KeyParts
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.act import FIELD_MANAGER, act
 from workers.cloneset.config import PlannerConfig, planner_config
-from workers.cloneset.kube_json import labels_of, text, uid_of
 from workers.cloneset.lowering import (
     CLONESETS,
     CONTROLLER_REVISIONS,
@@ -38,11 +37,12 @@ from workers.cloneset.lowering import (
 )
 from workers.cloneset.nodes import node_labels
 from workers.cloneset.observed import ObservedCloneSet
-from workers.cloneset.ownership import is_owned_by, selector_error, selector_string
 from workers.cloneset.planner import plan as plan_cloneset
 from workers.cloneset.predownload import CREATED_LABEL
 from workers.cloneset.spread import spread_constraints
 from workers.cloneset.strays import stray_selectors
+from workers.podmechanics.kube_json import labels_of, text, uid_of
+from workers.podmechanics.ownership import is_owned_by, selector_error, selector_string
 from workers.runtime.contract import TerminalError, WorkerType
 from workers.runtime.observe import StateReader
 

@@ -18,9 +18,9 @@ from typing import Any
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset import actions as a
 from workers.cloneset.config import PlannerConfig
-from workers.cloneset.kube_json import format_time
 from workers.cloneset.observed import ObservedCloneSet
 from workers.cloneset.planner import plan
+from workers.podmechanics.kube_json import format_time
 
 
 def _merge_map(target: dict[str, Any], patch: dict[str, Any]) -> None:

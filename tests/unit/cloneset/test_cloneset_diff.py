@@ -13,7 +13,7 @@ import pytest
 from tests.unit.cloneset.cloneset_builders import NOW, cloneset, pod
 from workers.cloneset.diff import RolloutDiff, calculate_diff
 from workers.cloneset.limits import partition_replicas, resolve_limits, scaled_value
-from workers.cloneset.pods import read_pod
+from workers.podmechanics.pods import read_pod
 
 NEW, OLD = "web-new", "web-old"
 N, PD = "Normal", "PreparingDelete"

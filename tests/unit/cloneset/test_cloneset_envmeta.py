@@ -17,7 +17,7 @@ from schemas.kruise.cloneset import CloneSet
 from tests.unit.cloneset.cloneset_builders import NOW, cloneset, patched, pod, rev_name, revision, run
 from workers.cloneset.config import PlannerConfig
 from workers.cloneset.envmeta import expected_env_hash
-from workers.cloneset.kube_json import format_time
+from workers.podmechanics.kube_json import format_time
 
 STATE = "apps.kruise.io/inplace-update-state"
 META = "apps.kruise.io/runtime-containers-meta"

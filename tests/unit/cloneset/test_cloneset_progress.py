@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.unit.cloneset.cloneset_builders import NOW, cloneset, pod, rev_name, run, status_of
-from workers.cloneset.kube_json import format_time
 from workers.cloneset.progress import progressing
+from workers.podmechanics.kube_json import format_time
 
 T0 = format_time(NOW - timedelta(seconds=100))  # a condition set 100 s before NOW
 NOW_TEXT = format_time(NOW)

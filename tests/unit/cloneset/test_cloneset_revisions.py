@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from schemas.kruise.pub import LabelSelector, UpdatePriorityStrategy, UpdateScatterTerm
+from schemas.kruise.pub import UpdatePriorityStrategy, UpdateScatterTerm
 from tests.unit.cloneset.cloneset_builders import (
     NOW,
     UID,
@@ -19,12 +19,11 @@ from tests.unit.cloneset.cloneset_builders import (
     status_of,
 )
 from workers.cloneset.actions import CreateRevision, DeleteRevision, PatchPod
-from workers.cloneset.kube_json import format_time
-from workers.cloneset.ownership import selector_string
-from workers.cloneset.pods import PodView, read_pod
 from workers.cloneset.podsort import priority_sort
 from workers.cloneset.revisions import fnv32, hash_revision, safe_encode
 from workers.cloneset.scatter import scatter
+from workers.podmechanics.kube_json import format_time
+from workers.podmechanics.pods import PodView, read_pod
 
 
 def test_hash_is_kubernetes_fnv32_and_safe_encoding() -> None:
@@ -121,19 +120,6 @@ def test_status_counts_and_min_ready_requeue() -> None:
     ) == (4, 3, 1)
     assert status["observedGeneration"] == 7
     assert plan.requeue_after == 41
-
-
-def test_selector_string_like_labels_selector() -> None:
-    selector = LabelSelector.from_wire(
-        {
-            "matchLabels": {"b": "2", "a": "1"},
-            "matchExpressions": [
-                {"key": "c", "operator": "In", "values": ["y", "x"]},
-                {"key": "d", "operator": "DoesNotExist"},
-            ],
-        }
-    )
-    assert selector_string(selector) == "a=1,b=2,c in (x,y),!d"
 
 
 def test_selector_mismatch_is_reported_not_acted_on() -> None:

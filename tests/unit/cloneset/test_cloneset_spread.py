@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from workers.cloneset.pods import read_pod
 from workers.cloneset.spread import (
     HOSTNAME_KEY,
     same_node_ranks,
@@ -29,6 +28,7 @@ from workers.cloneset.spread import (
     spread_ranks,
     topology_weight,
 )
+from workers.podmechanics.pods import read_pod
 
 ZONE = "topology.kubernetes.io/zone"
 Pod = Mapping[str, Any]

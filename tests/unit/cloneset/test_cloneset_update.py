@@ -24,7 +24,7 @@ from tests.unit.cloneset.cloneset_builders import (
 )
 from workers.cloneset.actions import PatchPod, RenumberRevision
 from workers.cloneset.config import PlannerConfig
-from workers.cloneset.kube_json import format_time
+from workers.podmechanics.kube_json import format_time
 
 
 def _rollout(strategy: dict[str, Any], replicas: int = 3, **kwargs: Any) -> tuple[Any, str, str, list[Any]]:

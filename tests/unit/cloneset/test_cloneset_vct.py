@@ -19,7 +19,7 @@ from tests.unit.cloneset.cloneset_builders import cloneset, created, patched, po
 from workers.cloneset.actions import CreateRevision, RenumberRevision
 from workers.cloneset.claimhash import VCT_HASH_ANNOTATION, claim_templates_hash
 from workers.cloneset.config import PlannerConfig, planner_config
-from workers.cloneset.kube_json import annotations_of
+from workers.podmechanics.kube_json import annotations_of
 
 GATE_ON = PlannerConfig(recreate_pod_when_change_vct=True)
 SPECIFIED_DELETE = {"metadata": {"labels": {"apps.kruise.io/specified-delete": "true"}}}

@@ -1,13 +1,14 @@
-"""What the CloneSet planner needs to know about one Pod, read once from its JSON.
+"""What a workload planner needs to know about one Pod, read once from its JSON.
 
 ``read_pod`` reads a pod dict once per plan into a :class:`PodView` (a frozen record of what
 the predicates ask: labels, condition by type, revision, lifecycle state, readiness, ...,
 plus the raw dict for building patches). The predicates below are ports of those kruise and
 Kubernetes use (``podutil.IsPodReady`` / ``IsPodAvailable``, ``kubecontroller.IsPodActive``,
 kruise's ``IsPodUpdateReady``, lifecycle hook matching, revision-hash equality) over that
-record, so a plan walks each pod's JSON once instead of at every question. Pure; called by
-the planner modules of ``workers.cloneset`` (``instance_id`` / ``creation_time`` also read
-plain JSON objects: PVCs, revisions).
+record, so a plan walks each pod's JSON once instead of at every question. Nothing here knows
+which workload owns the pod (a CloneSet's instance id and its notion of "available" are in
+``workers.cloneset.clonepods``). Pure; called by the other ``workers.podmechanics`` modules and
+the workload planners (``creation_time`` also reads plain JSON objects: PVCs, revisions).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from schemas.kruise.cloneset import CLONESET_INSTANCE_ID_LABEL
 from schemas.kruise.pub import (
     CONTROLLER_REVISION_HASH_LABEL,
     INPLACE_UPDATE_READY_CONDITION,
@@ -26,7 +26,7 @@ from schemas.kruise.pub import (
     SPECIFIED_DELETE_LABEL,
     LifecycleHook,
 )
-from workers.cloneset.kube_json import (
+from workers.podmechanics.kube_json import (
     JsonObject,
     as_object,
     as_objects,
@@ -34,7 +34,6 @@ from workers.cloneset.kube_json import (
     as_text,
     field,
     integer,
-    labels_of,
     parse_time,
     strings,
 )
@@ -44,7 +43,7 @@ _DELETION_COST = re.compile(r"^(0|-?[1-9][0-9]*)$")
 
 @dataclass(frozen=True, slots=True)
 class PodView:
-    """One pod as the planner sees it: read once per plan by :func:`read_pod`."""
+    """One pod as a planner sees it: read once per plan by :func:`read_pod`."""
 
     raw: JsonObject
     """The pod as observed (patches are built from it)."""
@@ -78,7 +77,6 @@ class PodView:
     """Its hash part (``short_hash(revision)``)."""
     lifecycle_state: str
     """The ``lifecycle.apps.kruise.io/state`` label ('' when unset)."""
-    instance_id: str
     deletion_cost: int
     max_restarts: int
 
@@ -132,7 +130,6 @@ def read_pod(pod: JsonObject) -> PodView:
         revision=revision,
         revision_hash=short_hash(revision),
         lifecycle_state=labels.get(LIFECYCLE_STATE_LABEL, ""),
-        instance_id=labels.get(CLONESET_INSTANCE_ID_LABEL, ""),
         deletion_cost=_deletion_cost(annotations),
         max_restarts=max(
             [integer(s, "restartCount") for s in as_objects(status.get("containerStatuses"))], default=0
@@ -201,17 +198,6 @@ def lifecycle_state(pod: PodView) -> str:
     return pod.lifecycle_state
 
 
-def is_cloneset_available(pod: PodView, min_ready_seconds: int, now: datetime) -> bool:
-    """Available as the CloneSet counts it: lifecycle Normal (or unset) and update-ready."""
-    if pod.lifecycle_state not in ("", "Normal"):
-        return False
-    return is_update_ready(pod, min_ready_seconds, now)
-
-
-def is_cloneset_ready(pod: PodView, now: datetime) -> bool:
-    return is_cloneset_available(pod, 0, now)
-
-
 def short_hash(revision: str) -> str:
     """The hash part of a revision name (``<name>-<hash>`` or bare ``<hash>``)."""
     return revision.rsplit("-", 1)[-1]
@@ -224,11 +210,6 @@ def revision_of(pod: PodView) -> str:
 def is_at_revision(pod: PodView, revision: str) -> bool:
     """The pod's ``controller-revision-hash`` names ``revision`` (long or short form)."""
     return pod.revision == revision or pod.revision_hash == short_hash(revision)
-
-
-def instance_id(obj: JsonObject) -> str:
-    """The ``apps.kruise.io/cloneset-instance-id`` label of a pod's or PVC's JSON."""
-    return labels_of(obj).get(CLONESET_INSTANCE_ID_LABEL, "")
 
 
 def is_specified_delete(pod: PodView, pods_to_delete: Collection[str]) -> bool:

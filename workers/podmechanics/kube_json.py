@@ -1,11 +1,11 @@
 """Typed reads of Kubernetes objects kept as plain JSON dicts (pods, PVCs, ControllerRevisions).
 
-The CloneSet worker reads owned objects as raw JSON (``orjson.loads`` of the list body) and
-never converts them to model classes; these helpers give the planner typed, total access
+Workers of kruise's workloads read owned objects as raw JSON (``orjson.loads`` of the list body)
+and never convert them to model classes; these helpers give the planners typed, total access
 to nested fields: a missing or mistyped field reads as empty, never raises. Plain ``dict`` /
 ``list`` (what the JSON decoder builds) take a fast path before the general ``Mapping`` /
 ``Sequence`` checks, which are ABC checks and cost several times more. Pure functions, used
-by every planner module of ``workers.cloneset``.
+by every module of ``workers.podmechanics`` and by the workload planners built on it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flotilla.runtime.kube import PODS, Resource
-from workers.cloneset.kube_json import JsonDict, JsonObject
+from workers.podmechanics.kube_json import JsonDict, JsonObject
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan
 from workers.runtime.events import ObjectRef

@@ -21,7 +21,7 @@ from schemas.kruise.pub import (
     LIFECYCLE_TIMESTAMP_ANNOTATION,
 )
 from schemas.kruise.statefulset import POD_INDEX_LABEL, POD_NAME_LABEL
-from workers.cloneset.kube_json import (
+from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,
     mapping,

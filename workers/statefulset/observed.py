@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from flotilla.runtime.features import Feature, FeatureGates
 from schemas.kruise.statefulset import StatefulSet
-from workers.cloneset.kube_json import JsonObject
+from workers.podmechanics.kube_json import JsonObject
 
 
 @dataclass(frozen=True)

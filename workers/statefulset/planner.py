@@ -21,7 +21,8 @@ from datetime import datetime
 
 from schemas.kruise.base import resolve_int_or_percent
 from schemas.kruise.statefulset import StatefulSet
-from workers.cloneset.kube_json import (
+from workers.cloneset.revisions import revisions_to_delete, template_of
+from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,
     format_time,
@@ -30,12 +31,11 @@ from workers.cloneset.kube_json import (
     objects,
     uid_of,
 )
-from workers.cloneset.kube_json import (
+from workers.podmechanics.kube_json import (
     field as json_field,
 )
-from workers.cloneset.ownership import selector_string
-from workers.cloneset.pods import PodView, is_all_hooked, read_pod
-from workers.cloneset.revisions import revisions_to_delete, template_of
+from workers.podmechanics.ownership import adopt_patch, selector_string
+from workers.podmechanics.pods import PodView, is_all_hooked, read_pod
 from workers.runtime.actions import PatchObject
 from workers.runtime.events import ObjectRef
 from workers.statefulset.builder import CONTROLLER_REVISIONS, PVCS, STATEFULSETS, PlanBuilder, StatefulSetPlan
@@ -117,14 +117,9 @@ def _adopt(p: Pass, pods: Sequence[PodView]) -> list[PodView]:
         if ref is None:
             if deleting or pod.deleting:
                 continue
-            owners = [
-                *objects(pod.raw, "metadata", "ownerReferences"),
-                set_reference(p.name, p.uid, controller=True),
-            ]
-            patch: JsonDict = {
-                "metadata": {"ownerReferences": owners, "resourceVersion": pod.resource_version}
-            }
-            p.out.update_pod(pod.name, patch, evented=False)
+            p.out.update_pod(
+                pod.name, adopt_patch(set_reference(p.name, p.uid, controller=True), pod), evented=False
+            )
             mine.append(pod)
         elif ref.get("uid") == p.uid:
             mine.append(pod)

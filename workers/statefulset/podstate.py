@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from workers.cloneset.pods import PodView
+from workers.podmechanics.pods import PodView
 
 
 def is_created(pod: PodView) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from schemas.kruise.statefulset import PersistentVolumeClaimRetentionPolicy
-from workers.cloneset.kube_json import JsonDict, JsonObject, as_text
+from workers.podmechanics.kube_json import JsonDict, JsonObject, as_text
 from workers.statefulset.identity import set_reference
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from workers.cloneset.kube_json import JsonDict, JsonObject, controller_ref, integer, labels_of, name_of
 from workers.cloneset.revisions import (
     HASH_LABEL,
     hash_revision,
@@ -24,6 +23,7 @@ from workers.cloneset.revisions import (
     same_template,
     sort_revisions,
 )
+from workers.podmechanics.kube_json import JsonDict, JsonObject, controller_ref, integer, labels_of, name_of
 from workers.statefulset.identity import set_reference
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas.kruise.statefulset import StatefulSet
-from workers.cloneset.kube_json import JsonObject, name_of, uid_of
-from workers.cloneset.pods import PodView
+from workers.podmechanics.kube_json import JsonObject, name_of, uid_of
+from workers.podmechanics.pods import PodView
 from workers.statefulset.builder import PlanBuilder
 from workers.statefulset.observed import PlannerConfig
 from workers.statefulset.revisions import SetRevisions

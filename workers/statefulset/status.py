@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from workers.cloneset.kube_json import JsonDict, JsonObject, field, name_of, text
-from workers.cloneset.pods import PodView
+from workers.podmechanics.kube_json import JsonDict, JsonObject, field, name_of, text
+from workers.podmechanics.pods import PodView
 from workers.statefulset.ordinals import claim_name, ordinal_of
 from workers.statefulset.podstate import is_available, is_created, is_running_and_ready, is_terminating
 

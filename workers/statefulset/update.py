@@ -21,10 +21,10 @@ from schemas.kruise.base import resolve_int_or_percent
 from schemas.kruise.pub import SPECIFIED_DELETE_LABEL
 from schemas.kruise.statefulset import RollingUpdateStatefulSetStrategy
 from workers.cloneset.inplace import update_completed
-from workers.cloneset.kube_json import format_time
 from workers.cloneset.lifecycle import lifecycle_patch
-from workers.cloneset.pods import PodView, is_all_hooked, is_hooked
 from workers.cloneset.podsort import priority_sort
+from workers.podmechanics.kube_json import format_time
+from workers.podmechanics.pods import PodView, is_all_hooked, is_hooked
 from workers.statefulset.podstate import is_created, is_healthy, is_terminating, wait_until_available
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from flotilla.runtime.kube import JsonObject as KubeJson
 from schemas.bus.envelope import KeyParts
 from schemas.kruise.selectors import selector_error
 from schemas.kruise.statefulset import StatefulSet
-from workers.cloneset.ownership import selector_string
+from workers.podmechanics.ownership import selector_string
 from workers.runtime.contract import Plan, TerminalError, WorkerType
 from workers.runtime.observe import StateReader
 from workers.statefulset.act import FIELD_MANAGER, act

@@ -5,6 +5,7 @@ from real planner plans, not from the values file) and no write beyond them."""
 from __future__ import annotations
 
 from tests.unit.helm.chart_render import named, render
+from tests.unit.statefulset import sts_builders as b
 from tests.unit.statefulset import test_statefulset_planner as tables
 from workers.runtime import actions as runtime
 from workers.statefulset.builder import StatefulSetPlan
@@ -43,9 +44,9 @@ def _planned_calls() -> set[tuple[str, str, str]]:
     policy = {"whenDeleted": "Delete", "whenScaled": "Delete"}
     plans = [
         tables.FIRST,
-        tables.run(tables.sts(2, volumeClaimTemplates=tables.VCT), revisions=[tables.REV_A]),
-        tables.run(
-            tables.sts(
+        b.run(b.sts(2, volumeClaimTemplates=tables.VCT), revisions=[tables.REV_A]),
+        b.run(
+            b.sts(
                 1,
                 podManagementPolicy="Parallel",
                 volumeClaimTemplates=tables.VCT,
@@ -55,18 +56,16 @@ def _planned_calls() -> set[tuple[str, str, str]]:
             [tables.REV_A],
             claims=[tables.claim(0), tables.claim(1)],
         ),
-        tables.run(tables.sts(1), [tables.pod(0, A, owner=False)], [tables.REV_A]),
-        tables.run(
-            tables.sts(2, status={"currentRevision": B}),
-            [tables.pod(0, B)],
+        b.run(b.sts(1), [b.pod(0, A, owner=False)], [tables.REV_A]),
+        b.run(
+            b.sts(2, status={"currentRevision": B}),
+            [b.pod(0, B)],
             [tables.REV_A, {**tables.REV_B, "revision": 2}],
         ),
-        tables.run(
-            tables.sts(1, revisionHistoryLimit=0, status={"currentRevision": A}), [tables.pod(0, A)], REVS
-        ),
-        tables.run(
-            tables.sts(1, lifecycle={"preDelete": {"labelsHandler": {"hold": "true"}}}),
-            [tables.pod(0, A), tables.pod(1, A, labels={"hold": "true"})],
+        b.run(b.sts(1, revisionHistoryLimit=0, status={"currentRevision": A}), [b.pod(0, A)], REVS),
+        b.run(
+            b.sts(1, lifecycle={"preDelete": {"labelsHandler": {"hold": "true"}}}),
+            [b.pod(0, A), b.pod(1, A, labels={"hold": "true"})],
             [tables.REV_A],
         ),
     ]

@@ -81,7 +81,7 @@ def _cloneset(replicas: int, image: str, strategy: Mapping[str, Any], status: Ma
 
 
 def _revision(cs: Any, number: int) -> dict[str, Any]:
-    from workers.cloneset.revisions import new_revision
+    from workers.cloneset.history import new_revision
 
     rev: dict[str, Any] = new_revision(cs, number, 0)
     rev["metadata"]["creationTimestamp"] = _stamp(7200 - number)

@@ -4,7 +4,7 @@ The golden files (tests/golden/kruise/cloneset/*.json, re-recorded by
 `python -m tests.golden.kruise.record`) hold, for non-trivial CloneSets, the object kruise
 stored (its defaults applied), the ControllerRevisions kruise-manager wrote for the first
 template and for an image update, and its pods' revision labels. The same stored CloneSets go
-through Flotilla's revision code (workers/cloneset/revisions.py): the revision name, its
+through Flotilla's revision code (workers/podmechanics/revisions.py): the revision name, its
 hash label and its data must be kruise's, byte for byte where kruise hashes bytes, and
 Flotilla must find kruise's revision equal to the template (adoption, no rollout).
 """
@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from schemas.kruise.cloneset import CloneSet
+from workers.cloneset.history import new_revision
 from workers.cloneset.newpod import write_revision_labels
 from workers.cloneset.predownload import CREATED_LABEL, IGNORED_LABEL
-from workers.cloneset.revisions import encode_data, new_revision, revision_data, same_template
+from workers.podmechanics.revisions import encode_data, revision_data, same_template
 
 pytestmark = pytest.mark.unit
 

@@ -6,36 +6,22 @@ actions carry the Events to emit on success and on failure (a failure message ha
 The shell runs actions in order and stops at the first failure; a :class:`CreatePods`
 batch runs its creations concurrently (slow start: batches of 1, 2, 4, ...).
 
-These are CloneSet-local until ``workers.runtime`` defines shared action types; see
-``docs/cloneset.md`` for the mapping. Built by the planner modules, executed by ``shell``.
+The pod patch and Event records are the shared ones of ``workers.podmechanics.podwrites``
+(re-exported here); the rest are CloneSet-local until ``workers.runtime`` defines shared action
+types; see ``docs/cloneset.md`` for the mapping. Built by the planner modules, executed by ``shell``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from workers.podmechanics.kube_json import JsonObject
-
-EventType = Literal["Normal", "Warning"]
-PatchType = Literal["strategic", "merge"]
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """A Kubernetes Event on the CloneSet."""
-
-    type: EventType
-    reason: str
-    message: str
-
-
-def normal(reason: str, message: str) -> EventRecord:
-    return EventRecord("Normal", reason, message)
-
-
-def warning(reason: str, message: str) -> EventRecord:
-    return EventRecord("Warning", reason, message)
+from workers.podmechanics.podwrites import EventRecord as EventRecord  # re-exported
+from workers.podmechanics.podwrites import EventType as EventType  # re-exported
+from workers.podmechanics.podwrites import PatchPod as PatchPod  # re-exported
+from workers.podmechanics.podwrites import PatchType as PatchType  # re-exported
+from workers.podmechanics.podwrites import normal as normal  # re-exported
+from workers.podmechanics.podwrites import warning as warning  # re-exported
 
 
 @dataclass(frozen=True)
@@ -64,23 +50,6 @@ class DeletePod:
     name: str
     uid: str
     claims: tuple[str, ...] = ()
-    success_event: EventRecord | None = None
-    failure_event: EventRecord | None = None
-
-
-@dataclass(frozen=True)
-class PatchPod:
-    """Patch a pod (or its ``status`` subresource).
-
-    ``resource_version`` set: the patch only applies to the pod as observed (conflict otherwise);
-    it is set on the first write to a pod in a plan and left out of later ones.
-    """
-
-    name: str
-    patch: JsonObject
-    patch_type: PatchType = "strategic"
-    subresource: Literal["", "status"] = ""
-    resource_version: str | None = None
     success_event: EventRecord | None = None
     failure_event: EventRecord | None = None
 

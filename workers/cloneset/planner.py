@@ -26,16 +26,16 @@ from workers.cloneset.actions import (
     UpdateStatus,
     warning,
 )
-from workers.cloneset.claimhash import revision_claims_hash
+from workers.cloneset.claimhash import VCT_HASH_ANNOTATION, revision_claims_hash
 from workers.cloneset.claims import clean_up_claims, owned_claims
 from workers.cloneset.config import PlannerConfig
+from workers.cloneset.history import revision_owner
 from workers.cloneset.limits import resolve_limits
 from workers.cloneset.newpod import SeededNames
 from workers.cloneset.observed import ObservedCloneSet
 from workers.cloneset.owner import cloneset_uid, controller_reference
 from workers.cloneset.predownload import PreDownloadInput, plan_predownload
 from workers.cloneset.progress import progressing
-from workers.cloneset.revisions import decide_revisions, owned_revisions, revisions_to_delete, template_of
 from workers.cloneset.rollout import RolloutContext
 from workers.cloneset.scale import plan_scale
 from workers.cloneset.status import (
@@ -52,6 +52,7 @@ from workers.cloneset.validation import SpecProblem, scale_problems, update_prob
 from workers.podmechanics.kube_json import JsonDict, JsonObject, as_objects, name_of, thaw_object
 from workers.podmechanics.ownership import adopt_patch, claim_pods, release_patch, selector_string
 from workers.podmechanics.pods import PodView, is_active, is_at_revision, read_pod
+from workers.podmechanics.revisions import decide_revisions, owned_revisions, revisions_to_delete, template_of
 
 
 def _adoption(
@@ -167,12 +168,13 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
         actions.extend(cleanup.actions)
         pvcs = cleanup.kept
 
-    owned = owned_revisions(cloneset, observed.revisions)
-    decision = decide_revisions(cloneset, owned, {name_of(r): r for r in observed.revisions})
+    owned = owned_revisions(uid, observed.revisions)
+    decision = decide_revisions(revision_owner(cloneset), owned, {name_of(r): r for r in observed.revisions})
     if decision.to_create is not None:
         actions.append(CreateRevision(decision.to_create))
     if decision.to_renumber is not None:
-        actions.append(RenumberRevision(*decision.to_renumber))
+        name, number, changed = decision.to_renumber
+        actions.append(RenumberRevision(name, number, (changed or {}).get(VCT_HASH_ANNOTATION)))
     current, update = name_of(decision.current), name_of(decision.update)
     templates = {name_of(r): template_of(r) for r in owned}
     templates[update] = spec.template

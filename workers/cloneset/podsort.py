@@ -6,7 +6,8 @@ higher rank first, ready for less time first, more restarts first, newer first),
 topology spread when the template has ``topologySpreadConstraints`` and by same-node crowding
 otherwise (``spread``). ``update_order`` is the default update order
 (``kubecontroller.ActivePods``) refined by ``priorityStrategy`` and ``scatterStrategy``, with
-pods waiting in PreparingUpdate first. Pure; called by ``scale`` and ``update``.
+pods waiting in PreparingUpdate first (the priority and scatter steps are
+``podmechanics.updatesort``). Pure; called by ``scale`` and ``update``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from datetime import datetime
 from functools import cmp_to_key
 
 from schemas.kruise.cloneset import CloneSetUpdateStrategy
-from schemas.kruise.pub import UpdatePriorityStrategy
-from workers.cloneset.scatter import scatter
 from workers.cloneset.spread import scale_in_ranks
-from workers.podmechanics.ownership import selector_matches
 from workers.podmechanics.pods import PodView
+from workers.podmechanics.updatesort import priority_sort, scatter
 
 _PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
 
@@ -123,34 +122,6 @@ def _update_compare(a: PodView, b: PodView) -> int:
     if a.ready != b.ready:
         return -1 if not a.ready else 1
     return _compare_tail(a, b)
-
-
-def _trailing_int(value: str) -> int:
-    digits = len(value) - len(value.rstrip("0123456789"))
-    return int(value[-digits:]) if digits else 0
-
-
-def priority_sort(pods: Sequence[PodView], strategy: UpdatePriorityStrategy) -> list[PodView]:
-    """Stable sort by weightPriority (higher sum first) or orderPriority (earlier key, larger suffix)."""
-    if strategy.weight_priority:
-        terms = strategy.weight_priority
-
-        def weight(pod: PodView) -> int:
-            return -sum(t.weight for t in terms if selector_matches(t.match_selector, pod.labels))
-
-        return sorted(pods, key=weight)
-    if strategy.order_priority:
-        keys = [term.ordered_key for term in strategy.order_priority]
-
-        def order(pod: PodView) -> tuple[int, int]:
-            labels = pod.labels
-            for level, key in enumerate(keys):
-                if key in labels:
-                    return (level, -_trailing_int(labels[key]))
-            return (-1, 0)
-
-        return sorted(pods, key=order)
-    return list(pods)
 
 
 def update_order(

@@ -29,10 +29,9 @@ from workers.cloneset.actions import (
     MarkRevision,
     normal,
 )
-from workers.cloneset.inplace import in_place_spec
 from workers.cloneset.limits import partition_replicas, scaled_value
 from workers.cloneset.owner import cloneset_uid, controller_reference
-from workers.cloneset.revisions import HASH_LABEL, template_of
+from workers.podmechanics.inplace import in_place_spec
 from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,
@@ -44,6 +43,7 @@ from workers.podmechanics.kube_json import (
     text,
     uid_of,
 )
+from workers.podmechanics.revisions import HASH_LABEL, template_of
 
 PARALLELISM_ANNOTATION = "apps.kruise.io/image-predownload-parallelism"
 TIMEOUT_SECONDS_ANNOTATION = "apps.kruise.io/image-predownload-timeout-seconds"

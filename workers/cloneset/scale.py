@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 from workers.cloneset.actions import Action, CreatePods, DeletePod, EmitEvent, NewPod, normal, warning
 from workers.cloneset.clonepods import instance_id, pod_instance_id
 from workers.cloneset.diff import RolloutDiff
-from workers.cloneset.lifecycle import transition
 from workers.cloneset.newpod import available_instance_ids, new_pod
 from workers.cloneset.podsort import deletion_order
 from workers.cloneset.rollout import RolloutContext
 from workers.podmechanics.kube_json import name_of
+from workers.podmechanics.lifecycle import transition
 from workers.podmechanics.pods import PodView, is_hooked, is_specified_delete
 
 

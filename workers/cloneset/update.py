@@ -13,17 +13,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from schemas.kruise.pub import INPLACE_UPDATE_READY_CONDITION, SPECIFIED_DELETE_LABEL
+from schemas.kruise.pub import SPECIFIED_DELETE_LABEL
 from workers.cloneset.actions import Action, PatchPod, normal, warning
 from workers.cloneset.claimhash import claims_allow_in_place
 from workers.cloneset.diff import RolloutDiff
-from workers.cloneset.inplace import InPlaceSpec, grace_annotation, in_place_patch, in_place_spec
-from workers.cloneset.lifecycle import conditions_patch, transition
+from workers.cloneset.newpod import write_revision_labels
 from workers.cloneset.podsort import update_order
 from workers.cloneset.refresh import refresh_pod
 from workers.cloneset.rollout import RolloutContext
+from workers.podmechanics.inplace import InPlaceSpec, grace_annotation, in_place_spec
+from workers.podmechanics.inplaceupdate import in_place_update
 from workers.podmechanics.kube_json import JsonDict, JsonObject
-from workers.podmechanics.pods import PodView, has_readiness_gate, is_at_revision, is_hooked
+from workers.podmechanics.pods import PodView, is_at_revision
 
 
 @dataclass(frozen=True)
@@ -75,54 +76,14 @@ def _claims_allow_in_place(ctx: RolloutContext, pod: PodView, target: str) -> bo
 
 
 def _in_place(ctx: RolloutContext, pod: PodView, spec: InPlaceSpec) -> tuple[list[Action], str | None]:
-    """The writes for one in-place-capable pod, honouring the inPlaceUpdate hook."""
-    rv = pod.resource_version
-    lifecycle = ctx.cloneset.spec.lifecycle
-    hook = lifecycle.in_place_update if lifecycle is not None else None
-    mark = hook is not None and hook.mark_pod_not_ready
-    state = pod.lifecycle_state
-    if state in ("", "PreparingNormal", "Normal"):
-        if hook is not None and is_hooked(hook, pod):
-            return list(
-                transition(pod, "PreparingUpdate", ctx.timestamp, mark_not_ready=mark, resource_version=rv)
-            ), None
-    elif state == "Updated":
-        if hook is None:
-            return [], None
-        return list(
-            transition(
-                pod, "PreparingUpdate", ctx.timestamp, mark_not_ready=mark, resource_version=rv, readd=hook
-            )
-        ), None
-    elif state == "PreparingUpdate":
-        if hook is not None and is_hooked(hook, pod):
-            return [], None
-    elif state != "Updating":
-        return [], f"not allowed to in-place update pod {pod.name} in state {state}"
-    actions: list[Action] = []
-    if has_readiness_gate(pod, INPLACE_UPDATE_READY_CONDITION):
-        not_ready: JsonDict = {
-            "type": INPLACE_UPDATE_READY_CONDITION,
-            "status": "False",
-            "reason": "StartInPlaceUpdate",
-            "lastTransitionTime": ctx.timestamp,
-        }
-        patch = conditions_patch(pod, {INPLACE_UPDATE_READY_CONDITION: not_ready})
-        actions.append(PatchPod(pod.name, patch, subresource="status", resource_version=rv))
-        rv = None
-    message = f"successfully update pod {pod.name} in-place(revision {spec.revision})"
-    failure = f"failed to update pod {pod.name} in-place(revision {spec.revision}): {{error}}"
-    patch = in_place_patch(pod, spec, ctx.timestamp, short_hash_label=ctx.config.short_hash_label)
-    actions.append(
-        PatchPod(
-            pod.name,
-            patch,
-            resource_version=rv,
-            success_event=normal("SuccessfulUpdatePodInPlace", message),
-            failure_event=warning("FailedUpdatePodInPlace", failure),
-        )
+    """The writes for one in-place-capable pod, honouring the inPlaceUpdate hook (shared step:
+    ``podmechanics.inplaceupdate.in_place_update``, with the CloneSet's revision labels)."""
+    revision_labels: dict[str, str] = {}
+    write_revision_labels(revision_labels, spec.revision, short_hash_label=ctx.config.short_hash_label)
+    writes, error = in_place_update(
+        pod, spec, ctx.timestamp, ctx.cloneset.spec.lifecycle, revision_labels=revision_labels
     )
-    return actions, None
+    return list(writes), error
 
 
 def _update_pod(

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from schemas.kruise.cloneset import CloneSet
-from workers.cloneset.inplace import non_in_place_changes
 from workers.cloneset.limits import resolve_limits
 from workers.cloneset.status import FAILED_SCALE, FAILED_UPDATE
+from workers.podmechanics.inplace import non_in_place_changes
 from workers.podmechanics.kube_json import JsonObject, labels_of
 from workers.podmechanics.ownership import selector_error, selector_matches
 

@@ -18,4 +18,23 @@ Modules and the kruise code each mirrors:
   ``IsPodUpdateReady``, ``lifecycle.IsPodHooked``, ``specifieddelete``).
 - ``ownership``: selectors, controller ownerReferences, adoption and release of pods
   (``refmanager.ClaimOwnedObjects``, ``labels.Selector.String``).
+- ``templates``: the one normalisation of pod templates (canonical for comparing, Go-encoded for
+  recording), as kruise's Go encoding of ``PodTemplateSpec`` gives it.
+- ``revisions``: ControllerRevision data, hash and name, equality, the current / update revision,
+  rollback renumbering, ``revisionHistoryLimit`` (``pkg/util/revision``, ``controller/history``,
+  ``getActiveRevisions``, ``truncateHistory``).
+- ``inplace``: what can change in place, the in-place pod patch (with the workload's revision
+  labels), the grace period, completion (``pkg/util/inplaceupdate``).
+- ``envmeta``: env from pod labels / annotations in in-place updates, kruise's env hash and the
+  restart check (``pkg/util/containermeta``, ``InPlaceUpdateEnvFromMetadata``).
+- ``lifecycle``: the ``lifecycle.apps.kruise.io/state`` label machine, ``KruisePodReady``
+  (``markPodNotReady``) and readiness-gate condition patches (``pkg/util/lifecycle``,
+  ``pkg/util/podreadiness``, ``util.SetPodReadyCondition``).
+- ``podwrites``: the pod patch and Event records these steps produce (no kruise counterpart:
+  kruise writes at once, Flotilla plans writes as data).
+- ``updatesort``: update ordering by ``priorityStrategy`` (weight / order) and
+  ``scatterStrategy`` (``pkg/util/updatesort``).
+- ``inplaceupdate``: one pod's in-place update as both workloads run it: the inPlaceUpdate hook's
+  lifecycle switch, ``InPlaceUpdateReady`` False, the patch and its Events
+  (``cloneset_update.go`` / ``stateful_set_control.go`` around ``inplaceupdate.Update``).
 """

@@ -21,9 +21,9 @@ from workers.cloneset.actions import (
     UpdateStatus,
 )
 from workers.cloneset.config import PlannerConfig
+from workers.cloneset.history import new_revision
 from workers.cloneset.observed import ObservedCloneSet
 from workers.cloneset.planner import plan
-from workers.cloneset.revisions import new_revision
 from workers.podmechanics.kube_json import JsonObject, format_time
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)

@@ -16,48 +16,12 @@ import pytest
 from schemas.kruise.cloneset import CloneSet
 from tests.unit.cloneset.cloneset_builders import NOW, cloneset, patched, pod, rev_name, revision, run
 from workers.cloneset.config import PlannerConfig
-from workers.cloneset.envmeta import expected_env_hash
 from workers.podmechanics.kube_json import format_time
 
 STATE = "apps.kruise.io/inplace-update-state"
 META = "apps.kruise.io/runtime-containers-meta"
 LIFECYCLE = "lifecycle.apps.kruise.io/state"
 ENV_FROM_LABEL = {"name": "TEST_ENV", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['test-env']"}}}
-
-
-def _env(name: str, path: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
-
-
-@pytest.mark.parametrize(
-    ("env", "metadata", "golden"),
-    [
-        (
-            [ENV_FROM_LABEL],
-            {"labels": {"test-env": "bar"}},
-            3944769931,
-        ),  # [{"name":"TEST_ENV","value":"bar"}]
-        ([ENV_FROM_LABEL], {"labels": {"test-env": "foo"}}, 27323935),  # [{"name":"TEST_ENV","value":"foo"}]
-        ([], {}, 86995377),  # no env from metadata: json "null"
-        (
-            # sorted by name; a missing annotation gives an empty (omitted) value; Go escapes <&>
-            [
-                _env("Z", "metadata.annotations['z']"),
-                ENV_FROM_LABEL,
-                _env("A_ENV", "metadata.annotations['missing']"),
-                {"name": "PLAIN", "value": "x"},  # a literal value is not from metadata
-                _env("SIDECARSET_VERSION", "metadata.annotations['z']"),  # excluded by kruise
-                _env("NODE", "spec.nodeName"),  # not a subscripted metadata path
-            ],
-            {"labels": {"test-env": "foo"}, "annotations": {"z": "<&>"}},
-            2284145562,
-        ),
-    ],
-)
-def test_expected_env_hash_is_kruises(
-    env: list[dict[str, Any]], metadata: dict[str, Any], golden: int
-) -> None:
-    assert expected_env_hash({"name": "app", "image": "nginx:1", "env": env}, metadata) == golden
 
 
 def _cs(value: str, *, current: str | None = None, reader: bool = True) -> CloneSet:

@@ -34,7 +34,7 @@ from workers.cloneset.predownload import (
     image_pull_job,
     plan_predownload,
 )
-from workers.cloneset.revisions import HASH_LABEL, template_of
+from workers.podmechanics.revisions import HASH_LABEL, template_of
 
 ON = PlannerConfig(pre_download_image=True)
 IN_PLACE = {"type": "InPlaceIfPossible", "partition": 1}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from schemas.kruise.pub import UpdatePriorityStrategy, UpdateScatterTerm
 from tests.unit.cloneset.cloneset_builders import (
     NOW,
     UID,
@@ -19,18 +18,7 @@ from tests.unit.cloneset.cloneset_builders import (
     status_of,
 )
 from workers.cloneset.actions import CreateRevision, DeleteRevision, PatchPod
-from workers.cloneset.podsort import priority_sort
-from workers.cloneset.revisions import fnv32, hash_revision, safe_encode
-from workers.cloneset.scatter import scatter
 from workers.podmechanics.kube_json import format_time
-from workers.podmechanics.pods import PodView, read_pod
-
-
-def test_hash_is_kubernetes_fnv32_and_safe_encoding() -> None:
-    # Values computed with Go's hash/fnv.New32 and rand.SafeEncodeString.
-    assert fnv32(b'{"spec":{"template":{"$patch":"replace"}}}0') == 1459418616
-    assert safe_encode("1459418616") == "589f85db5b"
-    assert hash_revision({"spec": {"template": {"$patch": "replace"}}}, 0) == "589f85db5b"
 
 
 def test_revision_object() -> None:
@@ -140,27 +128,6 @@ def test_being_deleted_cloneset_only_writes_status() -> None:
     cs.metadata["deletionTimestamp"] = format_time(NOW)
     plan = run(cs, [pod("web-a", rev_name(cs))])
     assert pod_actions(plan) == []
-
-
-def _labelled(name: str, **labels: str) -> PodView:
-    return read_pod(pod(name, "web-r", labels=labels))
-
-
-def test_order_priority_larger_suffix_first_and_unlabelled_first_as_kruise() -> None:
-    strategy = UpdatePriorityStrategy.from_wire({"orderPriority": [{"orderedKey": "rank"}]})
-    pods = [_labelled("web-a", rank="p-1"), _labelled("web-b", rank="p-10"), _labelled("web-c")]
-    ordered = [p.name for p in priority_sort(pods, strategy)]
-    assert ordered == ["web-c", "web-b", "web-a"]
-
-
-def test_scatter_spreads_matching_pods() -> None:
-    pods = [_labelled(f"web-{i}", zone="z1" if i < 3 else "z2") for i in range(9)]
-    term = UpdateScatterTerm.from_wire({"key": "zone", "value": "z1"})
-    ordered = [p.labels["zone"] for p in scatter(list(pods), pods, [term])]
-    positions = [i for i, zone in enumerate(ordered) if zone == "z1"]
-    assert positions[-1] == 8
-    assert positions[0] < 3
-    assert len(positions) == 3
 
 
 def test_stale_ready_time_ordering_uses_creation_time() -> None:

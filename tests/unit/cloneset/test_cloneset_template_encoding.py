@@ -24,7 +24,7 @@ from tests.unit.cloneset.cloneset_builders import (
     status_of,
 )
 from workers.cloneset.actions import CreateRevision, RenumberRevision
-from workers.cloneset.revisions import revision_data
+from workers.podmechanics.revisions import revision_data
 
 
 def _edit(cs: CloneSet, *, resources: bool = False, patch_marker: bool = False) -> CloneSet:

@@ -1,39 +1,39 @@
-"""ControllerRevisions of a CloneSet: hashing, the current / update revision, history limits.
+"""ControllerRevisions of a workload: hashing, the current / update revision, history limits.
 
 A revision stores the pod template as a strategic-merge patch
-(``{"spec": {"template": {..., "$patch": "replace"}}}``), named ``<cloneset>-<hash>`` where the
+(``{"spec": {"template": {..., "$patch": "replace"}}}``), named ``<owner>-<hash>`` where the
 hash is Kubernetes' ``HashControllerRevision``: FNV-32 of the patch bytes and the
-collisionCount, spelled with ``rand.SafeEncodeString``. A revision records the template as Go
-encodes it (``templates.go_encoded_template``: no ``$patch`` keys, Go's always-written zero
+collisionCount, spelled with ``rand.SafeEncodeString``; CloneSet and Advanced StatefulSet write
+the same shape (kruise ``revision.NewRevision`` / statefulset ``newRevision``: template labels
+plus ``controller.kubernetes.io/hash``, the owner's annotations). A revision records the template
+as Go encodes it (``templates.go_encoded_template``: no ``$patch`` keys, Go's always-written zero
 values), so a revision of a template kruise stored gets kruise's name; revisions are compared by
 their canonical templates (``templates.canonical_template``), so revisions written by OpenKruise
 itself are found equal and adopted as they are, and ``resources: {}`` or a ``$patch`` left in
-``spec.template`` make no new revision. Pure; called by the ``planner``.
+``spec.template`` make no new revision. A workload describes itself as a :class:`RevisionOwner`
+(its metadata, controller reference, template, collisionCount, currentRevision and any
+annotations of its own every revision carries). Pure; called by the workload planners.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
-from schemas.kruise.cloneset import CloneSet
-from workers.cloneset.claimhash import VCT_HASH_ANNOTATION, claim_templates_hash, revision_claims_hash
-from workers.cloneset.owner import controller_reference
-from workers.cloneset.templates import PATCH_DIRECTIVE, canonical_template, go_encoded_template
 from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,
     annotations_of,
     controller_ref,
-    field,
     integer,
     labels_of,
     mapping,
     name_of,
 )
 from workers.podmechanics.pods import PodView, creation_time, is_at_revision
+from workers.podmechanics.templates import PATCH_DIRECTIVE, canonical_template, go_encoded_template
 
 HASH_LABEL = "controller.kubernetes.io/hash"
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -113,15 +113,34 @@ def sort_revisions(revisions: Sequence[JsonObject]) -> tuple[JsonObject, ...]:
     return tuple(sorted(revisions, key=key))
 
 
-def owned_revisions(cloneset: CloneSet, revisions: Sequence[JsonObject]) -> tuple[JsonObject, ...]:
-    """Revisions controlled by the CloneSet or by nothing (``ListControllerRevisions``), sorted."""
-    uid = str(cloneset.metadata.get("uid", ""))
+def owned_revisions(owner_uid: str, revisions: Sequence[JsonObject]) -> tuple[JsonObject, ...]:
+    """Revisions controlled by the owner or by nothing (``ListControllerRevisions``), sorted."""
     kept = []
     for rev in revisions:
         ref = controller_ref(rev)
-        if ref is None or ref.get("uid") == uid:
+        if ref is None or ref.get("uid") == owner_uid:
             kept.append(rev)
     return sort_revisions(kept)
+
+
+@dataclass(frozen=True)
+class RevisionOwner:
+    """What a workload contributes to its revisions."""
+
+    metadata: Mapping[str, object]
+    """The workload's metadata (name, namespace; its annotations are copied onto each revision)."""
+    reference: JsonObject
+    """The controller ownerReference pointing at the workload."""
+    template: JsonObject
+    """``spec.template`` now."""
+    collision_count: int
+    """``status.collisionCount`` (0 when unset)."""
+    current_revision: str | None
+    """``status.currentRevision``."""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    """Annotations of the workload's own that every revision of now carries, on top of the
+    workload's (CloneSet: the volumeClaimTemplates hash); a revision rolled back to gets their
+    values of now."""
 
 
 @dataclass(frozen=True)
@@ -131,33 +150,32 @@ class RevisionDecision:
     current: JsonObject
     """The revision of the last complete rollout."""
     update: JsonObject
-    """The revision of the CloneSet's template now."""
+    """The revision of the workload's template now."""
     collision_count: int
     to_create: JsonObject | None = None
     """A new revision to create (it is ``update``)."""
-    to_renumber: tuple[str, int, str | None] | None = None
-    """An older equal revision becomes the newest: (name, new revision number, its new claims hash
-    when that changes)."""
+    to_renumber: tuple[str, int, Mapping[str, str] | None] | None = None
+    """An older equal revision becomes the newest: (name, new revision number, the
+    :attr:`RevisionOwner.annotations` that change on it, None when none do)."""
 
 
-def new_revision(cloneset: CloneSet, number: int, collision_count: int) -> JsonDict:
-    """The ControllerRevision recording the CloneSet's template (``NewRevision``)."""
-    template = cloneset.spec.template
-    data = revision_data(template)
+def new_revision(owner: RevisionOwner, number: int, collision_count: int) -> JsonDict:
+    """The ControllerRevision recording the owner's template (``NewRevision`` / ``newRevision``)."""
+    data = revision_data(owner.template)
     hash_value = hash_revision(data, collision_count)
-    labels = dict(labels_of(template))
+    labels = dict(labels_of(owner.template))
     labels[HASH_LABEL] = hash_value
-    annotations = dict(annotations_of({"metadata": cloneset.metadata}))
-    annotations[VCT_HASH_ANNOTATION] = claim_templates_hash(cloneset.spec.volume_claim_templates)
+    annotations = dict(annotations_of({"metadata": owner.metadata}))
+    annotations.update(owner.annotations)
     return {
         "apiVersion": "apps/v1",
         "kind": "ControllerRevision",
         "metadata": {
-            "name": revision_name(str(cloneset.metadata.get("name", "")), hash_value),
-            "namespace": str(cloneset.metadata.get("namespace", "")),
+            "name": revision_name(str(owner.metadata.get("name", "")), hash_value),
+            "namespace": str(owner.metadata.get("namespace", "")),
             "labels": labels,
             "annotations": annotations,
-            "ownerReferences": [controller_reference(cloneset)],
+            "ownerReferences": [dict(owner.reference)],
         },
         "data": data,
         "revision": number,
@@ -165,43 +183,42 @@ def new_revision(cloneset: CloneSet, number: int, collision_count: int) -> JsonD
 
 
 def decide_revisions(
-    cloneset: CloneSet, owned: Sequence[JsonObject], all_names: Mapping[str, JsonObject]
+    owner: RevisionOwner, owned: Sequence[JsonObject], all_names: Mapping[str, JsonObject]
 ) -> RevisionDecision:
     """``getActiveRevisions``: find or make the update revision, find the current one.
 
-    ``owned`` are the CloneSet's revisions sorted; ``all_names`` every observed revision by name,
+    ``owned`` are the owner's revisions sorted; ``all_names`` every observed revision by name,
     used to detect a hash collision (a same-named revision holding another template).
     """
-    collision_count = cloneset.status.collision_count or 0
+    collision_count = owner.collision_count
     next_number = integer(owned[-1], "revision") + 1 if owned else 1
-    template = cloneset.spec.template
+    template = owner.template
     equal = [rev for rev in owned if same_template(rev, template)]
     to_create: JsonObject | None = None
-    to_renumber: tuple[str, int, str | None] | None = None
+    to_renumber: tuple[str, int, Mapping[str, str] | None] | None = None
     if equal and equal[-1] is owned[-1]:
         update: JsonObject = owned[-1]
     elif equal:
         update = {**equal[-1], "revision": next_number}
-        claims_hash: str | None = claim_templates_hash(cloneset.spec.volume_claim_templates)
-        if revision_claims_hash(equal[-1]) == claims_hash:
-            claims_hash = None
-        else:
-            # kruise gives the revision rolled back to the claim templates' hash of now
+        present = annotations_of(equal[-1])
+        changed = {key: value for key, value in owner.annotations.items() if present.get(key) != value}
+        if changed:
+            # kruise gives the revision rolled back to the owner's annotations of now
             metadata = dict(mapping(equal[-1], "metadata"))
-            metadata["annotations"] = {**annotations_of(equal[-1]), VCT_HASH_ANNOTATION: claims_hash}
+            metadata["annotations"] = {**present, **changed}
             update["metadata"] = metadata
-        to_renumber = (name_of(equal[-1]), next_number, claims_hash)
+        to_renumber = (name_of(equal[-1]), next_number, changed or None)
     else:
-        candidate = new_revision(cloneset, next_number, collision_count)
+        candidate = new_revision(owner, next_number, collision_count)
         while (clash := all_names.get(name_of(candidate))) is not None and not same_template(clash, template):
             collision_count += 1
-            candidate = new_revision(cloneset, next_number, collision_count)
+            candidate = new_revision(owner, next_number, collision_count)
         if clash is not None:
             update = clash
         else:
             update = candidate
             to_create = candidate
-    current_name = cloneset.status.current_revision
+    current_name = owner.current_revision
     current = next((rev for rev in owned if name_of(rev) == current_name), update)
     return RevisionDecision(current, update, collision_count, to_create, to_renumber)
 
@@ -224,5 +241,5 @@ def revisions_to_delete(
 
 
 def revision_number(revision: JsonObject) -> int:
-    value = field(revision, "revision")
+    value = revision.get("revision")
     return value if isinstance(value, int) else 0

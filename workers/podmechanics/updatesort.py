@@ -1,9 +1,13 @@
-"""``updateStrategy.scatterStrategy``: spread pods with given labels evenly over the update order.
+"""Update ordering by ``priorityStrategy`` and ``scatterStrategy`` (kruise ``pkg/util/updatesort``).
 
-A port of kruise's ``updatesort.scatterSort``: for each key=value term (most common first),
-the waiting pods that carry it are interleaved with those that do not, in groups sized by
-the density of matching pods in the whole set; the last matching pod goes last. Pure;
-called by ``podsort.update_order``.
+``priority_sort`` is kruise's ``PrioritySorter``: a stable sort by ``weightPriority`` (the sum of
+the weights of the terms whose selector matches, higher first) or ``orderPriority`` (the earliest
+key the pod has, then the larger integer suffix of its value; pods with none of the keys first).
+``scatter`` is kruise's ``scatterSort``: for each key=value term (most common first), the waiting
+pods that carry it are interleaved with those that do not, in groups sized by the density of
+matching pods in the whole set; the last matching pod goes last. Both take the order built so far
+and refine it. Pure; called by the workload planners' update orders (CloneSet's
+``podsort.update_order``; Advanced StatefulSet's ``unorderedUpdate.priorityStrategy``).
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from schemas.kruise.pub import UpdateScatterTerm
+from schemas.kruise.pub import UpdatePriorityStrategy, UpdateScatterTerm
+from workers.podmechanics.ownership import selector_matches
 from workers.podmechanics.pods import PodView
 
 
@@ -96,3 +101,31 @@ def scatter(
     for term in _terms(waiting, strategy):
         waiting = _scatter_term(term, all_pods, waiting)
     return waiting
+
+
+def _trailing_int(value: str) -> int:
+    digits = len(value) - len(value.rstrip("0123456789"))
+    return int(value[-digits:]) if digits else 0
+
+
+def priority_sort(pods: Sequence[PodView], strategy: UpdatePriorityStrategy) -> list[PodView]:
+    """Stable sort by weightPriority (higher sum first) or orderPriority (earlier key, larger suffix)."""
+    if strategy.weight_priority:
+        terms = strategy.weight_priority
+
+        def weight(pod: PodView) -> int:
+            return -sum(t.weight for t in terms if selector_matches(t.match_selector, pod.labels))
+
+        return sorted(pods, key=weight)
+    if strategy.order_priority:
+        keys = [term.ordered_key for term in strategy.order_priority]
+
+        def order(pod: PodView) -> tuple[int, int]:
+            labels = pod.labels
+            for level, key in enumerate(keys):
+                if key in labels:
+                    return (level, -_trailing_int(labels[key]))
+            return (-1, 0)
+
+        return sorted(pods, key=order)
+    return list(pods)

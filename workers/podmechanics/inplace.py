@@ -6,10 +6,13 @@ only container image replacements under ``spec`` and label / annotation changes 
 ``InPlaceUpdateEnvFromMetadata`` a changed label / annotation that a container env reads
 (``envmeta``) goes to that container (``containerRefMetadata``) and the update waits for the
 container's restart (``updateEnvFromMetadata`` in the state).
-``in_place_patch`` builds the pod patch (images, revision labels, lifecycle Updating, the
-``apps.kruise.io/inplace-update-state`` annotation, or the ``inplace-update-grace``
+``in_place_patch`` builds the pod patch (images, the workload's revision labels, lifecycle
+Updating, the ``apps.kruise.io/inplace-update-state`` annotation, or the ``inplace-update-grace``
 annotation when ``gracePeriodSeconds`` defers it); ``update_completed`` reads the kubelet's
-container statuses to tell when the new images run. Pure; called by ``update``.
+container statuses to tell when the new images run. The revision labels are the workload's
+(kruise's revision adapter: CloneSet writes ``controller-revision-hash`` and
+``pod-template-hash``, Advanced StatefulSet ``controller-revision-hash`` only), so the caller
+passes them. Pure; called by the workload planners' update and refresh steps.
 """
 
 from __future__ import annotations
@@ -18,20 +21,21 @@ import base64
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import orjson
 
 from schemas.kruise.pub import (
     INPLACE_UPDATE_GRACE_ANNOTATION,
+    INPLACE_UPDATE_READY_CONDITION,
     INPLACE_UPDATE_STATE_ANNOTATION,
     LIFECYCLE_STATE_LABEL,
     LIFECYCLE_TIMESTAMP_ANNOTATION,
 )
-from workers.cloneset.envmeta import env_restarted, references
-from workers.cloneset.newpod import write_revision_labels
-from workers.cloneset.templates import canonical_template
-from workers.podmechanics.kube_json import JsonDict, JsonObject, objects, text
-from workers.podmechanics.pods import PodView
+from workers.podmechanics.envmeta import env_restarted, references
+from workers.podmechanics.kube_json import JsonDict, JsonObject, integer, objects, parse_time, text
+from workers.podmechanics.pods import PodView, condition, has_readiness_gate, is_at_revision
+from workers.podmechanics.templates import canonical_template
 
 LEGACY_STATE_ANNOTATION = "inplace-update-state"
 LEGACY_GRACE_ANNOTATION = "inplace-update-grace"
@@ -288,15 +292,26 @@ def ref_metadata_changes(spec: InPlaceSpec, source: str) -> dict[str, str]:
     return {k: v for meta in spec.container_ref_metadata.values() for k, v in meta.get(source, {}).items()}
 
 
-def in_place_patch(pod: PodView, spec: InPlaceSpec, timestamp: str, *, short_hash_label: bool) -> JsonDict:
-    """The pod patch starting an in-place update to ``spec.revision`` (``updatePodInPlace``)."""
+def in_place_patch(
+    pod: PodView,
+    spec: InPlaceSpec,
+    timestamp: str,
+    *,
+    revision_labels: Mapping[str, str],
+    set_updating: bool = True,
+) -> JsonDict:
+    """The pod patch starting an in-place update to ``spec.revision`` (``updatePodInPlace``).
+
+    ``revision_labels``: the labels saying the pod is at ``spec.revision`` (the workload's revision
+    adapter ``WriteRevisionHash``). ``set_updating``: also move the lifecycle state to Updating
+    (kruise's ``SetPodLifecycle(Updating)`` additional function: CloneSet always, Advanced
+    StatefulSet when the pod has a lifecycle state)."""
     labels: dict[str, object] = dict(spec.labels)
-    revision_labels: dict[str, str] = {}
-    write_revision_labels(revision_labels, spec.revision, short_hash_label=short_hash_label)
     labels.update(revision_labels)
-    labels[LIFECYCLE_STATE_LABEL] = "Updating"
     annotations: dict[str, object] = dict(spec.annotations)
-    annotations[LIFECYCLE_TIMESTAMP_ANNOTATION] = timestamp
+    if set_updating:
+        labels[LIFECYCLE_STATE_LABEL] = "Updating"
+        annotations[LIFECYCLE_TIMESTAMP_ANNOTATION] = timestamp
     annotations[LEGACY_STATE_ANNOTATION] = None
     if spec.grace_seconds <= 0:
         patch, state = apply_patch(pod, spec, timestamp)
@@ -364,3 +379,52 @@ def update_completed(pod: PodView) -> bool:
         if old_id == text(status, "imageID") and images.get(name) != text(status, "image"):
             return False
     return not pending
+
+
+def in_place_refresh(
+    pod: PodView, now: datetime, timestamp: str
+) -> tuple[JsonObject | None, str, float | None]:
+    """``inplaceupdate.Refresh``: (patch, subresource, seconds to wait) for one pod.
+
+    Inside a grace period: nothing yet, come back when it ends (a grace for another revision
+    than the pod's is dropped); once it has passed, the deferred update (``finish_grace_patch``).
+    Otherwise, once the update completed, ``InPlaceUpdateReady`` turns True (pods with that
+    readiness gate). ``timestamp`` is ``now`` as written into the pod."""
+    grace = grace_annotation(pod)
+    if grace is not None:
+        spec = spec_from_grace(grace)
+        if not is_at_revision(pod, spec.revision):
+            drop = {
+                "metadata": {
+                    "annotations": {INPLACE_UPDATE_GRACE_ANNOTATION: None, LEGACY_GRACE_ANNOTATION: None}
+                }
+            }
+            return drop, "", None
+        state = state_annotation(pod) or {}
+        started = parse_time(state.get("updateTimestamp"))
+        due = (started or now) + timedelta(seconds=integer(grace, "graceSeconds"))
+        if due > now:
+            remaining = (due - now).total_seconds()
+            return None, "", float(int(remaining) + (remaining % 1 > 0))
+        return finish_grace_patch(pod, spec, timestamp), "", None
+    if state_annotation(pod) is not None and not update_completed(pod):
+        return None, "", None
+    if not has_readiness_gate(pod, INPLACE_UPDATE_READY_CONDITION):
+        return None, "", None
+    current = condition(pod, INPLACE_UPDATE_READY_CONDITION)
+    if (
+        current is not None
+        and current.get("status") == "True"
+        and not text(current, "reason")
+        and not text(current, "message")
+    ):
+        return None, "", None
+    # reason / message null: a strategic merge keeps fields the patch leaves out (StartInPlaceUpdate)
+    ready = {
+        "type": INPLACE_UPDATE_READY_CONDITION,
+        "status": "True",
+        "reason": None,
+        "message": None,
+        "lastTransitionTime": timestamp,
+    }
+    return {"status": {"conditions": [ready]}}, "status", None

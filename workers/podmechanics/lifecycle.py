@@ -4,7 +4,9 @@ Builds the patches kruise's ``lifecycle`` and ``podreadiness`` packages send: th
 label plus its timestamp annotation (optionally re-adding an inPlaceUpdate hook's handler
 labels / finalizers), the ``KruisePodReady`` condition for ``markPodNotReady``, and pod
 condition patches that also turn the pod's Ready condition False when a readiness gate
-becomes not-ready. Pure; called by ``scale`` and ``update``.
+becomes not-ready. :func:`transition` returns the :class:`~workers.podmechanics.podwrites.PatchPod`
+writes a workload's plan carries as they are. Pure; called by the workload planners' scale,
+update and refresh steps.
 """
 
 from __future__ import annotations
@@ -17,11 +19,21 @@ from schemas.kruise.pub import (
     KRUISE_POD_READY_CONDITION,
     LIFECYCLE_STATE_LABEL,
     LIFECYCLE_TIMESTAMP_ANNOTATION,
+    Lifecycle,
     LifecycleHook,
 )
-from workers.cloneset.actions import PatchPod
+from workers.podmechanics.inplace import update_completed
 from workers.podmechanics.kube_json import JsonDict, text
-from workers.podmechanics.pods import PodView, condition, has_readiness_gate, lifecycle_state
+from workers.podmechanics.pods import (
+    PodView,
+    condition,
+    has_readiness_gate,
+    is_all_hooked,
+    is_at_revision,
+    is_scheduled,
+    lifecycle_state,
+)
+from workers.podmechanics.podwrites import PatchPod
 
 _HOOK_KEYS = {"PreparingDelete": "preDeleteHook", "PreparingUpdate": "preUpdateHook"}
 
@@ -134,3 +146,42 @@ def transition(
             PatchPod(pod.name, lifecycle_patch(state, timestamp, readd), resource_version=resource_version)
         )
     return tuple(writes)
+
+
+def first_kruise_pod_ready(pod: PodView, timestamp: str) -> JsonDict | None:
+    """KruisePodReady True for a pod with the gate and no condition yet (kruise's podreadiness controller)."""
+    if not has_readiness_gate(pod, KRUISE_POD_READY_CONDITION) or condition(pod, KRUISE_POD_READY_CONDITION):
+        return None
+    return {"type": KRUISE_POD_READY_CONDITION, "status": "True", "lastTransitionTime": timestamp}
+
+
+def next_lifecycle_state(
+    pod: PodView, lifecycle: Lifecycle | None, update_revision: str, *, wait_for_scheduling: bool
+) -> str:
+    """The lifecycle state ``pod`` moves to now ('' for none): kruise's ``refreshPodState``.
+
+    PreparingNormal -> Normal once the preNormal hook is all hooked, or with no such hook at once
+    (``wait_for_scheduling``: only once the pod is scheduled, as CloneSet does; Advanced
+    StatefulSet does not wait); PreparingUpdate (at the update revision) and Updating (update
+    completed) -> Updated while an inPlaceUpdate hook is not all hooked, else Normal; Updated ->
+    Normal once the hook is all hooked again."""
+    in_place_hook = lifecycle.in_place_update if lifecycle is not None else None
+
+    def done() -> str:
+        return "Updated" if lifecycle is not None and not is_all_hooked(in_place_hook, pod) else "Normal"
+
+    match pod.lifecycle_state:
+        case "PreparingNormal":
+            pre_normal = lifecycle.pre_normal if lifecycle is not None else None
+            if pre_normal is not None:
+                ready = is_all_hooked(pre_normal, pod)
+            else:
+                ready = is_scheduled(pod) or not wait_for_scheduling
+            return "Normal" if ready else ""
+        case "PreparingUpdate":
+            return done() if is_at_revision(pod, update_revision) else ""
+        case "Updating":
+            return done() if update_completed(pod) else ""
+        case "Updated":
+            return "Normal" if in_place_hook is None or is_all_hooked(in_place_hook, pod) else ""
+    return ""

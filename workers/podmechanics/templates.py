@@ -7,7 +7,8 @@ one (``resources: {}`` is what every container encodes to without resources; emp
 ``"$patch": "replace"`` that ``kubectl-kruise rollout undo`` leaves in ``spec.template`` change
 nothing in kruise. ``canonical_template`` gives that meaning as plain JSON: ``$patch`` keys,
 nulls, empty objects and empty lists dropped, at every depth. Revisions (data, hash, equality)
-and the in-place decision (``inplace``, ``validation``) all compare canonical templates.
+and the in-place decision (``inplace``, and the workloads' validation) all compare canonical
+templates.
 
 What a revision *records* is another matter: kruise's revision data is Go's ``json.Marshal`` of the
 ``PodTemplateSpec`` it read, byte for byte (its hash names the revision). ``go_encoded_template``

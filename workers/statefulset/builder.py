@@ -10,10 +10,12 @@ Used by ``planner`` and ``update``; the result is a :class:`StatefulSetPlan`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flotilla.runtime.kube import PODS, Resource
 from workers.podmechanics.kube_json import JsonDict, JsonObject
+from workers.podmechanics.podwrites import PatchPod
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan
 from workers.runtime.events import ObjectRef
@@ -100,6 +102,25 @@ class PlanBuilder:
             return
         self._guarded(action, self._pod_event("update", name, False))
         self.actions.append(self._pod_event("update", name, True))
+
+    def pod_writes(self, writes: Sequence[PatchPod]) -> None:
+        """The shared mechanics' pod writes (lifecycle, readiness, in-place), with their Events."""
+        for write in writes:
+            body = dict(write.patch)
+            if write.resource_version:
+                metadata = dict(body.get("metadata") or {})  # type: ignore[call-overload]
+                metadata["resourceVersion"] = write.resource_version
+                body["metadata"] = metadata
+            action = runtime.PatchObject(
+                PODS, self.namespace, write.name, body, write.patch_type, write.subresource
+            )
+            failure = write.failure_event
+            self._guarded(
+                action, self.event(failure.type, failure.reason, failure.message) if failure else None
+            )
+            if write.success_event is not None:
+                ok = write.success_event
+                self.actions.append(self.event(ok.type, ok.reason, ok.message))
 
     def patch(self, resource: Resource, name: str, patch: JsonObject) -> None:
         self.actions.append(runtime.PatchObject(resource, self.namespace, name, dict(patch)))

@@ -45,6 +45,9 @@ class PlannerConfig:
     """``StatefulSetStartOrdinal`` (alpha, off): ``spec.ordinals.start`` is honoured."""
     auto_delete_pvc: bool = True
     """``StatefulSetAutoDeletePVC`` (beta, on): ``persistentVolumeClaimRetentionPolicy`` is honoured."""
+    in_place_update_env_from_metadata: bool = True
+    """``InPlaceUpdateEnvFromMetadata`` (beta, on): an in-place change of a label / annotation a
+    container env reads waits for the container's restart."""
 
 
 def planner_config(gates: FeatureGates, base: PlannerConfig | None = None) -> PlannerConfig:
@@ -53,4 +56,5 @@ def planner_config(gates: FeatureGates, base: PlannerConfig | None = None) -> Pl
         pod_index_label=gates[Feature.POD_INDEX_LABEL],
         start_ordinal=gates[Feature.STATEFUL_SET_START_ORDINAL],
         auto_delete_pvc=gates[Feature.STATEFUL_SET_AUTO_DELETE_PVC],
+        in_place_update_env_from_metadata=gates[Feature.IN_PLACE_UPDATE_ENV_FROM_METADATA],
     )

@@ -21,7 +21,6 @@ from datetime import datetime
 
 from schemas.kruise.base import resolve_int_or_percent
 from schemas.kruise.statefulset import StatefulSet
-from workers.cloneset.revisions import revisions_to_delete, template_of
 from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,
@@ -36,6 +35,7 @@ from workers.podmechanics.kube_json import (
 )
 from workers.podmechanics.ownership import adopt_patch, selector_string
 from workers.podmechanics.pods import PodView, is_all_hooked, read_pod
+from workers.podmechanics.revisions import owned_revisions, revisions_to_delete, template_of
 from workers.runtime.actions import PatchObject
 from workers.runtime.events import ObjectRef
 from workers.statefulset.builder import CONTROLLER_REVISIONS, PVCS, STATEFULSETS, PlanBuilder, StatefulSetPlan
@@ -54,11 +54,12 @@ from workers.statefulset.podstate import (
     is_terminating,
     wait_until_available,
 )
+from workers.statefulset.refresh import refresh_pod
 from workers.statefulset.retention import desired_owners, new_claim_owners
-from workers.statefulset.revisions import decide_revisions, owned_revisions
+from workers.statefulset.revisions import orphan_adoptions, set_revisions
 from workers.statefulset.state import Pass, Slot
 from workers.statefulset.status import complete_rolling_update, count_replicas, volume_claim_status
-from workers.statefulset.update import delete_or_hook, plan_rolling_update, refresh_lifecycle
+from workers.statefulset.update import delete_or_hook, plan_rolling_update
 
 
 def _start_ordinal(sts: StatefulSet, config: PlannerConfig) -> int:
@@ -244,7 +245,7 @@ def _process_replicas(p: Pass, budget: list[int] | None) -> bool:
                 return True
             if _dec(budget):
                 return False
-        refresh_lifecycle(p, pod)
+        refresh_pod(p, pod)
         if p.monotonic or budget is not None:
             wait = wait_until_available(pod, p.min_ready_seconds, p.now)
             if wait is not None:
@@ -328,23 +329,9 @@ def plan(observed: ObservedStatefulSet, config: PlannerConfig, now: datetime) ->
     namespace = str(sts.metadata.get("namespace", ""))
     ref = ObjectRef.of({**raw, "apiVersion": STATEFULSETS.api_version, "kind": "StatefulSet"})
     out = PlanBuilder(set_name, namespace, ref)
-    decision = decide_revisions(
-        set_name=set_name,
-        namespace=namespace,
-        set_uid=uid_of(raw),
-        set_annotations={str(k): str(v) for k, v in mapping(raw, "metadata", "annotations").items()},
-        template=sts.spec.template,
-        status_current=sts.status.current_revision or "",
-        status_collision_count=sts.status.collision_count or 0,
-        observed=observed.revisions,
-    )
-    for orphan in decision.to_adopt:
-        rev = next(r for r in observed.revisions if name_of(r) == orphan)
-        owners = [
-            *objects(rev, "metadata", "ownerReferences"),
-            set_reference(set_name, uid_of(raw), controller=True),
-        ]
-        out.patch(CONTROLLER_REVISIONS, orphan, {"metadata": {"ownerReferences": owners}})
+    decision = set_revisions(sts, set_name, uid_of(raw), observed.revisions)
+    for orphan, patch in orphan_adoptions(set_name, uid_of(raw), observed.revisions):
+        out.patch(CONTROLLER_REVISIONS, orphan, patch)
     if decision.to_create is not None:
         out.create(CONTROLLER_REVISIONS, decision.to_create)
     if decision.to_renumber is not None:
@@ -352,7 +339,8 @@ def plan(observed: ObservedStatefulSet, config: PlannerConfig, now: datetime) ->
 
     reserved = reserved_ordinals(sts.spec.reserve_ordinals)
     rng = replica_range(sts.spec.replicas, _start_ordinal(sts, config), reserved)
-    p = Pass(sts, raw, config, now, decision, out, {name_of(c): c for c in observed.claims}, [], [])
+    claims = {name_of(c): c for c in observed.claims}
+    p = Pass(sts, raw, config, now, decision, out, claims, [], [], observed.revisions)
     mine = _adopt(p, [read_pod(pod) for pod in observed.pods])
     by_ordinal = {parent_and_ordinal(pod.name)[1]: pod for pod in mine}
     p.slots = [None] * (rng.end - rng.start)

@@ -15,9 +15,9 @@ from datetime import datetime
 from schemas.kruise.statefulset import StatefulSet
 from workers.podmechanics.kube_json import JsonObject, name_of, uid_of
 from workers.podmechanics.pods import PodView
+from workers.podmechanics.revisions import RevisionDecision
 from workers.statefulset.builder import PlanBuilder
 from workers.statefulset.observed import PlannerConfig
-from workers.statefulset.revisions import SetRevisions
 
 
 @dataclass
@@ -37,16 +37,19 @@ class Pass:
     raw: JsonObject
     config: PlannerConfig
     now: datetime
-    revisions: SetRevisions
+    revisions: RevisionDecision
     out: PlanBuilder
     claims: dict[str, JsonObject]
     slots: list[Slot | None]
     """Index ``ordinal - start``; None for a reserved ordinal."""
     condemned: list[PodView]
+    observed_revisions: tuple[JsonObject, ...] = ()
     current_delta: int = 0
     updated_delta: int = 0
-    refreshed: set[str] = field(default_factory=set)
-    """Pods whose lifecycle state this pass already patched."""
+    refreshed: dict[str, bool] = field(default_factory=dict)
+    """Pods this pass refreshed, and whether their lifecycle state moved (``refresh``)."""
+    blocked: str = ""
+    """Why the rolling update stopped with an error kruise would return (the pass then requeues)."""
 
     @property
     def name(self) -> str:

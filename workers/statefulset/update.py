@@ -1,16 +1,19 @@
 """The rolling update of an Advanced StatefulSet (``rollingUpdateStatefulsetPods``) and pod deletion.
 
-After scaling is settled: bring lifecycle states up to date (a pass that changes one stops
-there), stop when ``paused``; count the unavailable replicas (not healthy, an in-place update
-not finished, or not yet available for ``minReadySeconds``); delete pods labelled
+After scaling is settled: refresh every pod (``refresh``; a pass that moves a lifecycle state
+stops there), stop when ``paused``; count the unavailable replicas (not healthy, an in-place
+update not finished, or not yet available for ``minReadySeconds``); delete pods labelled
 ``apps.kruise.io/specified-delete`` within ``maxUnavailable``; then walk the pods to update
 (``update_order``: by ordinal from the highest down to ``partition``, or with
 ``unorderedUpdate`` the updated / terminating pods first and the others in
-``priorityStrategy`` order, at most ``replicas - partition``) and recreate each pod not at the
-update revision while fewer than ``maxUnavailable`` (absolute or a percent of replicas,
-rounded down, at least 1; honoured under OrderedReady too, kruise's extension) are unavailable.
-``delete_or_hook`` is kruise's ``deletePod``: a pod matching the ``preDelete`` hook goes to
-PreparingDelete instead. Pure; called by ``planner``.
+``priorityStrategy`` order, at most ``replicas - partition``) and update each pod not at the
+update revision while fewer than ``maxUnavailable`` (absolute or a percent of replicas, rounded
+down, at least 1; honoured under OrderedReady too, kruise's extension) are unavailable.
+Under ``InPlaceIfPossible`` / ``InPlaceOnly`` a pod whose change is images and metadata only is
+updated in place (``podmechanics.inplaceupdate``, with the inPlaceUpdate hook's lifecycle), else
+recreated (InPlaceOnly: the update stops with kruise's error). ``delete_or_hook`` is kruise's
+``deletePod``: a pod matching the ``preDelete`` hook goes to PreparingDelete instead. Pure;
+called by ``planner``.
 """
 
 from __future__ import annotations
@@ -18,17 +21,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from schemas.kruise.base import resolve_int_or_percent
-from schemas.kruise.pub import SPECIFIED_DELETE_LABEL
+from schemas.kruise.pub import CONTROLLER_REVISION_HASH_LABEL, SPECIFIED_DELETE_LABEL
 from schemas.kruise.statefulset import RollingUpdateStatefulSetStrategy
-from workers.cloneset.inplace import update_completed
-from workers.cloneset.lifecycle import lifecycle_patch
-from workers.cloneset.podsort import priority_sort
-from workers.podmechanics.kube_json import format_time
-from workers.podmechanics.pods import PodView, is_all_hooked, is_hooked
-from workers.statefulset.podstate import is_created, is_healthy, is_terminating, wait_until_available
+from workers.podmechanics.inplace import in_place_spec, update_completed
+from workers.podmechanics.inplaceupdate import in_place_update
+from workers.podmechanics.kube_json import format_time, name_of
+from workers.podmechanics.lifecycle import transition
+from workers.podmechanics.pods import PodView, is_hooked
+from workers.podmechanics.revisions import template_of
+from workers.podmechanics.updatesort import priority_sort
+from workers.statefulset.podstate import is_healthy, is_terminating, wait_until_available
+from workers.statefulset.refresh import refresh_pod
 
 if TYPE_CHECKING:
     from workers.statefulset.state import Pass
+
+#: kruise requeues a failed reconcile with backoff; a pass that stops on such an error comes back after this.
+ERROR_REQUEUE_SECONDS = 5.0
 
 
 def delete_or_hook(p: Pass, pod: PodView) -> tuple[bool, bool]:
@@ -36,32 +45,17 @@ def delete_or_hook(p: Pass, pod: PodView) -> tuple[bool, bool]:
     lifecycle = p.sts.spec.lifecycle
     hook = lifecycle.pre_delete if lifecycle is not None else None
     if hook is not None and is_hooked(hook, pod):
-        if pod.lifecycle_state == "PreparingDelete":
-            return False, False
-        p.out.update_pod(pod.name, lifecycle_patch("PreparingDelete", format_time(p.now)), evented=False)
-        return True, False
+        moves = transition(
+            pod,
+            "PreparingDelete",
+            format_time(p.now),
+            mark_not_ready=hook.mark_pod_not_ready,
+            resource_version=pod.resource_version,
+        )
+        p.out.pod_writes(moves)
+        return bool(moves), False
     p.out.delete_pod(pod.name, pod.uid)
     return True, True
-
-
-def refresh_lifecycle(p: Pass, pod: PodView) -> bool:
-    """The lifecycle half of ``refreshPodState``: PreparingNormal -> Normal once preNormal is met,
-    Updated -> Normal once the inPlaceUpdate hook is back. True when the pod was patched."""
-    lifecycle = p.sts.spec.lifecycle
-    state = ""
-    if pod.lifecycle_state == "PreparingNormal":
-        pre_normal = lifecycle.pre_normal if lifecycle is not None else None
-        if pre_normal is None or is_all_hooked(pre_normal, pod):
-            state = "Normal"
-    elif pod.lifecycle_state == "Updated":
-        hook = lifecycle.in_place_update if lifecycle is not None else None
-        if hook is None or is_all_hooked(hook, pod):
-            state = "Normal"
-    if not state or not is_created(pod):
-        return False
-    p.out.update_pod(pod.name, lifecycle_patch(state, format_time(p.now)), evented=False)
-    p.refreshed.add(pod.name)
-    return True
 
 
 def max_unavailable(rolling: RollingUpdateStatefulSetStrategy, replicas: int) -> int:
@@ -85,19 +79,20 @@ def update_order(p: Pass) -> list[int]:
         return indexes
     updated: list[int] = []
     waiting: list[int] = []
+    pods: dict[int, PodView] = {}
     for target in range(len(p.slots) - 1, -1, -1):
         slot = p.slots[target]
         if slot is None:
             continue
+        pods[target] = slot.pod
         if is_terminating(slot.pod) or slot.pod.revision == p.update_name:
             updated.append(target)
         else:
             waiting.append(target)
     strategy = rolling.unordered_update.priority_strategy
     if strategy is not None:
-        index_of = {p.slots[i].pod.name: i for i in waiting}  # type: ignore[union-attr]
-        ordered = priority_sort([p.slots[i].pod for i in waiting], strategy)  # type: ignore[union-attr]
-        waiting = [index_of[pod.name] for pod in ordered]
+        index_of = {pods[i].name: i for i in waiting}
+        waiting = [index_of[pod.name] for pod in priority_sort([pods[i] for i in waiting], strategy)]
     return (updated + waiting)[:most]
 
 
@@ -140,19 +135,54 @@ def _specified_deletes(p: Pass, limit: int, unavailable: set[str]) -> set[str]:
     return deleted
 
 
+def _in_place(p: Pass, pod: PodView) -> tuple[bool, str]:
+    """``inPlaceUpdatePod``: (updating in place, error). Not in place: the caller recreates."""
+    rolling = p.sts.spec.update_strategy.rolling_update
+    policy = rolling.pod_update_policy
+    if policy not in ("InPlaceIfPossible", "InPlaceOnly"):
+        return False, ""
+    old = next((r for r in p.observed_revisions if name_of(r) == pod.revision), None)
+    grace = rolling.in_place_update_strategy.grace_period_seconds if rolling.in_place_update_strategy else 0
+    spec = None
+    if old is not None:
+        spec = in_place_spec(
+            template_of(old),
+            p.sts.spec.template,
+            p.update_name,
+            grace or 0,
+            env_from_metadata=p.config.in_place_update_env_from_metadata,
+        )
+    if spec is not None:
+        writes, error = in_place_update(
+            pod,
+            spec,
+            format_time(p.now),
+            p.sts.spec.lifecycle,
+            revision_labels={CONTROLLER_REVISION_HASH_LABEL: p.update_name},
+            lifecycle_always=False,
+        )
+        if error:
+            return True, error
+        p.out.pod_writes(writes)
+        return True, ""
+    if policy == "InPlaceOnly":
+        return False, f"find strategy is InPlaceOnly but Pod {pod.name} can not update in-place"
+    return False, ""
+
+
 def plan_rolling_update(p: Pass) -> str:
     """Update pods toward the update revision; the reason the shell logs."""
     pods = [s.pod for s in p.slots if s is not None and s.exists] + p.condemned
-    refreshed = [pod.name for pod in pods if pod.name in p.refreshed or refresh_lifecycle(p, pod)]
-    if refreshed:
-        return f"refreshed lifecycle state of {len(refreshed)} pod(s)"
+    moved = [pod.name for pod in pods if refresh_pod(p, pod)]
+    if moved:
+        return f"refreshed lifecycle state of {len(moved)} pod(s)"
     rolling = p.sts.spec.update_strategy.rolling_update
     if rolling.paused:
         return "rolling update paused"
     limit = max_unavailable(rolling, p.sts.spec.replicas)
     unavailable = _unavailable(p)
     specified = _specified_deletes(p, limit, unavailable)
-    recreated = 0
+    updated = 0
     for target in update_order(p):
         slot = p.slots[target]
         assert slot is not None
@@ -164,9 +194,15 @@ def plan_rolling_update(p: Pass) -> str:
                 f"rolling update: {len(unavailable)} unavailable (maxUnavailable {limit}), {pod.name} waits"
             )
         if pod.name not in specified and not is_terminating(pod):
-            _, actual = delete_or_hook(p, pod)
-            recreated += 1
-            if actual:
-                _count_deleted(p, pod, both=False)
+            in_place, error = _in_place(p, pod)
+            if error:
+                p.out.requeue(ERROR_REQUEUE_SECONDS)
+                return f"rolling update stopped: {error}"
+            actual = in_place
+            if not in_place:
+                actual = delete_or_hook(p, pod)[1]
+            updated += 1
+            if actual and pod.revision == p.current_name:
+                p.current_delta -= 1
         unavailable.add(pod.name)
-    return f"rolling update: {recreated} pod(s) recreated" if recreated else "in sync"
+    return f"rolling update: {updated} pod(s) updated" if updated else "in sync"

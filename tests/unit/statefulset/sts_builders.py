@@ -54,6 +54,7 @@ def pod(
     labels: dict[str, str] | None = None,
     owner: bool = True,
     name: str = "web",
+    image: str = IMAGE_A,
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": f"{name}-{ordinal}",
@@ -81,7 +82,12 @@ def pod(
         meta["deletionTimestamp"] = "2026-11-29T11:59:00Z"
     since = (NOW - timedelta(seconds=ready_for)).strftime("%Y-%m-%dT%H:%M:%SZ")
     conditions = [{"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": since}]
-    return {"metadata": meta, "spec": {}, "status": {"phase": phase, "conditions": conditions}}
+    statuses = [{"name": "main", "image": image, "imageID": f"id-{image}"}]
+    return {
+        "metadata": meta,
+        "spec": {"containers": [{"name": "main", "image": image}]},
+        "status": {"phase": phase, "conditions": conditions, "containerStatuses": statuses},
+    }
 
 
 def run(

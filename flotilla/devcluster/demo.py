@@ -160,11 +160,17 @@ def show_rollout(env: DevEnvironment) -> None:
     patch = json.dumps(
         {"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": ROLLED_IMAGE}]}}}}
     )
+    before = _status(env, "cloneset", SAMPLE_NAME).get("updateRevision")
     env.kubectl("patch", "cloneset", SAMPLE_NAME, "-n", SAMPLE_NAMESPACE, "--type=merge", "-p", patch)
+    # a new update revision first: the status of before the patch already reads "all updated"
     _wait(
         env,
         f"rolled in place to {ROLLED_IMAGE}",
-        lambda s: s.get("updatedReadyReplicas") == 5 and s.get("updateRevision") == s.get("currentRevision"),
+        lambda s: (
+            s.get("updateRevision") != before
+            and s.get("updatedReadyReplicas") == 5
+            and s.get("updateRevision") == s.get("currentRevision")
+        ),
         timeout=180,
     )
     _say("the sample Advanced StatefulSet reconciles (watch it: kubectl get statefulsets.apps.kruise.io -w):")
@@ -182,6 +188,7 @@ def show_rollout(env: DevEnvironment) -> None:
     patch = json.dumps(
         {"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": ROLLED_IMAGE}]}}}}
     )
+    before = _status(env, STS_KIND, STS_SAMPLE_NAME).get("updateRevision")
     env.kubectl(
         "patch",
         "statefulsets.apps.kruise.io",
@@ -195,7 +202,11 @@ def show_rollout(env: DevEnvironment) -> None:
     _wait(
         env,
         f"recreated to {ROLLED_IMAGE} above partition 1",
-        lambda s: s.get("updatedReplicas") == 2 and s.get("readyReplicas") == 3,
+        lambda s: (
+            s.get("updateRevision") != before
+            and s.get("updatedReplicas") == 2
+            and s.get("readyReplicas") == 3
+        ),
         timeout=180,
         kind=STS_KIND,
         name=STS_SAMPLE_NAME,

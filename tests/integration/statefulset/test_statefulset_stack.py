@@ -219,3 +219,46 @@ async def test_parallel_start_ordinal_partitioned_recreate_and_deletion(sts_stac
         return not await _pods(stack) and not revs.get("items")
 
     await eventually_async(collected, within=90, interval=0.5, what="pods and revisions collected")
+
+
+async def test_scale_subresource_and_in_place_update(sts_stack: Stack) -> None:
+    stack = sts_stack
+    body = manifest(
+        stack.namespace,
+        2,
+        podManagementPolicy="Parallel",
+        updateStrategy={"rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible", "maxUnavailable": 2}},
+    )
+    body["spec"]["template"]["spec"]["readinessGates"] = [{"conditionType": "InPlaceUpdateReady"}]
+    await stack.api.create(STATEFULSETS.path(stack.namespace), body)
+    await eventually_async(
+        lambda: _converged(stack, {"web-0", "web-1"}), within=60, interval=0.5, what="2 ready"
+    )
+    # the scale subresource (what kubectl scale and an HPA use) reads status.labelSelector
+    scale = await stack.api.get(STATEFULSETS.path(stack.namespace, "web", "scale"))
+    assert scale["status"] == {"replicas": 2, "selector": "app=web"}
+    await stack.api.patch(
+        STATEFULSETS.path(stack.namespace, "web", "scale"), {"spec": {"replicas": 3}}, "merge"
+    )
+    names = {"web-0", "web-1", "web-2"}
+    await eventually_async(lambda: _converged(stack, names), within=60, interval=0.5, what="scaled to 3")
+    uids = {n: p["metadata"]["uid"] for n, p in (await _pods(stack)).items()}
+    first = (await _status(stack))["updateRevision"]
+
+    await _patch_spec(
+        stack, {"template": {"spec": {"containers": [{"name": "main", "image": "nginx:1.26"}]}}}
+    )
+
+    async def rolled() -> bool:
+        status = await _status(stack)
+        return (
+            status.get("updateRevision") != first
+            and status.get("updatedReadyReplicas") == 3
+            and status.get("currentRevision") == status.get("updateRevision")
+            and await _converged(stack, names)
+        )
+
+    await eventually_async(rolled, within=90, interval=0.5, what="3 pods updated in place")
+    pods = await _pods(stack)
+    assert {n: p["metadata"]["uid"] for n, p in pods.items()} == uids, "updated in place, not recreated"
+    assert {p["spec"]["containers"][0]["image"] for p in pods.values()} == {"nginx:1.26"}

@@ -7,18 +7,21 @@ pods exist, some still starting; ``in-place``: an InPlaceIfPossible rollout half
 maxUnavailable 20%; ``recreate``: the same with ReCreate) and times ``plan`` on each.
 
 Each side runs in its own subprocess. The candidate is the working tree unless ``--candidate``
-names a revision; with ``--baseline`` the baseline revision's ``workers/cloneset`` is
-extracted (``git archive``) into a temporary directory and put in front of the ``workers``
-package path of its subprocess, so the rest of the tree (``schemas``, ``workers.runtime``) is
-shared. Sides alternate per round (order flipped each round) and the table reports medians
-over every sample, with baseline / candidate ratios. The builders below use only
-``workers.cloneset`` APIs both sides have (``ObservedCloneSet.of``, ``new_revision``, ``plan``).
+names a revision; with ``--baseline`` the baseline revision's ``workers/cloneset`` (and
+``workers/podmechanics``, where it has one) is extracted (``git archive``) into a temporary
+directory and put in front of the ``workers`` package path of its subprocess, so the rest of the
+tree (``schemas``, ``workers.runtime``) is shared. Sides alternate per round (order flipped each
+round) and the table reports medians over every sample, with baseline / candidate ratios. The
+builders below use only ``workers.cloneset`` APIs both sides have (``ObservedCloneSet.of``,
+``new_revision``, ``plan``).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib
+import importlib.util
 import io
 import statistics
 import subprocess
@@ -81,9 +84,10 @@ def _cloneset(replicas: int, image: str, strategy: Mapping[str, Any], status: Ma
 
 
 def _revision(cs: Any, number: int) -> dict[str, Any]:
-    from workers.cloneset.history import new_revision
-
-    rev: dict[str, Any] = new_revision(cs, number, 0)
+    # a baseline from before the shared pod mechanics has it in workers.cloneset.revisions
+    history = "workers.cloneset.history"
+    module = history if importlib.util.find_spec(history) is not None else "workers.cloneset.revisions"
+    rev: dict[str, Any] = importlib.import_module(module).new_revision(cs, number, 0)
     rev["metadata"]["creationTimestamp"] = _stamp(7200 - number)
     rev["metadata"]["uid"] = f"rev-uid-{number}"
     return rev
@@ -277,9 +281,13 @@ def _child(source: str | None, sizes: Sequence[int], repeats: int) -> None:
 
 
 def _extract(rev: str, into: Path) -> None:
-    """``workers/cloneset`` as of ``rev`` under ``into``."""
+    """``workers/cloneset`` (and ``workers/podmechanics`` where ``rev`` has one) as of ``rev``."""
+    paths = ["workers/cloneset"]
+    shared = subprocess.run(["git", "cat-file", "-e", f"{rev}:workers/podmechanics"], cwd=REPO, check=False)
+    if shared.returncode == 0:
+        paths.append("workers/podmechanics")
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", rev, "workers/cloneset"], cwd=REPO, check=True, capture_output=True
+        ["git", "archive", "--format=tar", rev, *paths], cwd=REPO, check=True, capture_output=True
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")

@@ -1,9 +1,9 @@
-"""Label selector semantics (``metav1.LabelSelector``), shared by the CloneSet worker and the watcher.
+"""Label selector semantics (``metav1.LabelSelector``), shared by the workload workers and the watcher.
 
 Pure. :func:`selector_error` is ``ValidatedLabelSelectorAsSelector``'s verdict (an empty selector
 is refused too: it would select every pod); :func:`selector_matches` is ``Selector.Matches``.
-The CloneSet worker claims pods with them (:mod:`workers.cloneset.ownership`); the watcher maps an
-ownerless pod to the owners whose selector matches it (:mod:`watcher.selectors`).
+The workload workers claim pods with them (:mod:`workers.podmechanics.ownership`); the watcher maps
+an ownerless pod to the owners whose selector matches it (:mod:`watcher.selectors`).
 """
 
 from __future__ import annotations

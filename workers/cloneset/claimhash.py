@@ -25,34 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-import orjson
-
+from workers.podmechanics import gohash
+from workers.podmechanics.gohash import fnv32a
 from workers.podmechanics.kube_json import JsonObject, annotations_of
 
 VCT_HASH_ANNOTATION = "kruise.io/cloneset-volumeclaimtemplate-hash"
 
-_FNV32_OFFSET = 0x811C9DC5
-_FNV32_PRIME = 0x01000193
-
-#: Bytes Go's ``json.Marshal`` escapes inside strings that orjson writes as they are.
-_GO_ESCAPES = (
-    (b"<", b"\\u003c"),
-    (b">", b"\\u003e"),
-    (b"&", b"\\u0026"),
-    ("\u2028".encode(), b"\\u2028"),
-    ("\u2029".encode(), b"\\u2029"),
-)
-
 _Go = dict[str, object]
-
-
-def fnv32a(data: bytes) -> int:
-    """FNV-1a 32-bit (Go's ``hash/fnv.New32a``)."""
-    value = _FNV32_OFFSET
-    for byte in data:
-        value ^= byte
-        value = (value * _FNV32_PRIME) & 0xFFFFFFFF
-    return value
 
 
 def _get(obj: object, key: str) -> object:
@@ -152,10 +131,7 @@ def _claim(template: JsonObject) -> _Go:
 def go_json(templates: Sequence[JsonObject]) -> bytes:
     """``json.Marshal`` of kruise's reduced, name-sorted claim templates."""
     claims = sorted((_claim(t) for t in templates), key=lambda c: _string(_get(c["metadata"], "name")))
-    raw = orjson.dumps(claims)
-    for plain, escaped in _GO_ESCAPES:
-        raw = raw.replace(plain, escaped)
-    return raw
+    return gohash.go_json(claims)
 
 
 def spew_bytes(data: bytes) -> bytes:

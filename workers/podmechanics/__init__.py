@@ -24,12 +24,14 @@ Modules and the kruise code each mirrors:
   rollback renumbering, ``revisionHistoryLimit`` (``pkg/util/revision``, ``controller/history``,
   ``getActiveRevisions``, ``truncateHistory``).
 - ``inplace``: what can change in place, the in-place pod patch (with the workload's revision
-  labels), the grace period, completion (``pkg/util/inplaceupdate``).
+  labels), the grace period, completion, the per-pod refresh (``pkg/util/inplaceupdate``:
+  ``Update``, ``Refresh``).
 - ``envmeta``: env from pod labels / annotations in in-place updates, kruise's env hash and the
   restart check (``pkg/util/containermeta``, ``InPlaceUpdateEnvFromMetadata``).
-- ``lifecycle``: the ``lifecycle.apps.kruise.io/state`` label machine, ``KruisePodReady``
-  (``markPodNotReady``) and readiness-gate condition patches (``pkg/util/lifecycle``,
-  ``pkg/util/podreadiness``, ``util.SetPodReadyCondition``).
+- ``lifecycle``: the ``lifecycle.apps.kruise.io/state`` label machine and a pod's next state,
+  ``KruisePodReady`` (``markPodNotReady``, first True) and readiness-gate condition patches
+  (``pkg/util/lifecycle``, ``pkg/util/podreadiness``, ``util.SetPodReadyCondition``, the
+  lifecycle half of ``refreshPodState``).
 - ``podwrites``: the pod patch and Event records these steps produce (no kruise counterpart:
   kruise writes at once, Flotilla plans writes as data).
 - ``updatesort``: update ordering by ``priorityStrategy`` (weight / order) and
@@ -37,4 +39,6 @@ Modules and the kruise code each mirrors:
 - ``inplaceupdate``: one pod's in-place update as both workloads run it: the inPlaceUpdate hook's
   lifecycle switch, ``InPlaceUpdateReady`` False, the patch and its Events
   (``cloneset_update.go`` / ``stateful_set_control.go`` around ``inplaceupdate.Update``).
+- ``gohash``: Go's FNV-1 / FNV-1a, ``rand.SafeEncodeString`` and ``json.Marshal`` escapes, the one
+  copy behind revision names and kruise's hashes (``hash/fnv``, ``k8s.io/apimachinery`` rand).
 """

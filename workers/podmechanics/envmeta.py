@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import orjson
 
+from workers.podmechanics.gohash import fnv32a, go_json
 from workers.podmechanics.kube_json import JsonObject, annotations_of, labels_of, mapping, objects, text
 
 RUNTIME_CONTAINERS_META_ANNOTATION = "apps.kruise.io/runtime-containers-meta"
@@ -57,21 +58,6 @@ def references(container: JsonObject, source: str, key: str) -> bool:
     return any(src == source and k == key for _, src, k in _metadata_refs(container))
 
 
-def _go_json(value: object) -> bytes:
-    """Go ``json.Marshal`` bytes for plain strings / lists / objects (HTML characters escaped)."""
-    raw = orjson.dumps(value)
-    for char, escaped in ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026")):
-        raw = raw.replace(char, escaped)
-    return raw.replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029")
-
-
-def _fnv32a(data: bytes) -> int:
-    value = 0x811C9DC5
-    for byte in data:
-        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return value
-
-
 def expected_env_hash(container: JsonObject, pod_metadata: JsonObject) -> int:
     """The ``extractedEnvFromMetadataHash`` a container started with the pod's current metadata has."""
     values = {
@@ -86,9 +72,9 @@ def expected_env_hash(container: JsonObject, pod_metadata: JsonObject) -> int:
             env["value"] = value
         envs.append(env)
     envs.sort(key=lambda e: e["name"])
-    encoded = _go_json(envs or None)
+    encoded = go_json(envs or None)
     printed = "([]uint8)[" + " ".join(str(b) for b in encoded) + "]"
-    return _fnv32a(printed.encode())
+    return fnv32a(printed.encode())
 
 
 def env_restarted(pod: JsonObject) -> bool:

@@ -21,16 +21,22 @@ from workers.podmechanics.kube_json import JsonDict, JsonObject, controller_ref
 from workers.podmechanics.pods import PodView
 
 
-def owner_reference(api_version: str, kind: str, metadata: Mapping[str, object]) -> JsonDict:
-    """The ownerReference that makes the object ``metadata`` describes the controller."""
-    return {
+def owner_reference(
+    api_version: str, kind: str, metadata: Mapping[str, object], *, controller: bool = True
+) -> JsonDict:
+    """An ownerReference to the object ``metadata`` describes: by default the controller reference
+    (``controller`` and ``blockOwnerDeletion`` true, what ``metav1.NewControllerRef`` writes);
+    ``controller=False`` gives a plain owner (garbage collection only, e.g. a retained PVC's)."""
+    ref: JsonDict = {
         "apiVersion": api_version,
         "kind": kind,
         "name": str(metadata.get("name", "")),
         "uid": str(metadata.get("uid", "")),
-        "controller": True,
-        "blockOwnerDeletion": True,
     }
+    if controller:
+        ref["controller"] = True
+        ref["blockOwnerDeletion"] = True
+    return ref
 
 
 def selector_string(selector: LabelSelector) -> str:

@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import orjson
-
+from workers.podmechanics.gohash import fnv32, go_json, safe_encode
 from workers.podmechanics.kube_json import (
     JsonDict,
     JsonObject,
@@ -36,23 +35,6 @@ from workers.podmechanics.pods import PodView, creation_time, is_at_revision
 from workers.podmechanics.templates import PATCH_DIRECTIVE, canonical_template, go_encoded_template
 
 HASH_LABEL = "controller.kubernetes.io/hash"
-_SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-_FNV32_OFFSET = 0x811C9DC5
-_FNV32_PRIME = 0x01000193
-
-
-def fnv32(data: bytes) -> int:
-    """FNV-1 32-bit (Go's ``hash/fnv.New32``)."""
-    value = _FNV32_OFFSET
-    for byte in data:
-        value = (value * _FNV32_PRIME) & 0xFFFFFFFF
-        value ^= byte
-    return value
-
-
-def safe_encode(text: str) -> str:
-    """``rand.SafeEncodeString``: each byte mapped onto consonants and digits, no vowels."""
-    return "".join(_SAFE_ALPHABET[ord(ch) % len(_SAFE_ALPHABET)] for ch in text)
 
 
 def revision_data(template: JsonObject) -> JsonDict:
@@ -62,24 +44,10 @@ def revision_data(template: JsonObject) -> JsonDict:
     return {"spec": {"template": body}}
 
 
-#: What Go's ``json.Marshal`` escapes that orjson writes as is (HTML-safe and JS line separators);
-#: these bytes occur only inside JSON strings, so replacing them is exact.
-_GO_ESCAPES = (
-    (b"<", b"\\u003c"),
-    (b">", b"\\u003e"),
-    (b"&", b"\\u0026"),
-    ("\u2028".encode(), b"\\u2028"),
-    ("\u2029".encode(), b"\\u2029"),
-)
-
-
 def encode_data(data: JsonObject) -> bytes:
     """Canonical bytes of revision data as kruise hashes them: Go's ``json.Marshal`` of a map
     (sorted keys, compact, ``<``, ``>``, ``&``, U+2028, U+2029 escaped)."""
-    raw = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-    for plain, escaped in _GO_ESCAPES:
-        raw = raw.replace(plain, escaped)
-    return raw
+    return go_json(data, sort_keys=True)
 
 
 def hash_revision(data: JsonObject, collision_count: int | None) -> str:

@@ -40,6 +40,18 @@ def test_owner_reference_for_an_advanced_statefulset() -> None:
     }
 
 
+def test_a_plain_owner_reference_is_no_controller() -> None:
+    ref = owner_reference(
+        "apps.kruise.io/v1beta1", "StatefulSet", {"name": "db", "uid": OWNER_UID}, controller=False
+    )
+    assert ref == {
+        "apiVersion": "apps.kruise.io/v1beta1",
+        "kind": "StatefulSet",
+        "name": "db",
+        "uid": OWNER_UID,
+    }
+
+
 def test_claim_adopts_matching_orphans_releases_mismatches_ignores_foreign() -> None:
     mine = _pod("db-0", {"app": "db"}, OWNER_UID)
     orphan = _pod("db-1", {"app": "db"}, None)

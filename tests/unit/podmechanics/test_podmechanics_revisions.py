@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from workers.podmechanics.gohash import fnv32, safe_encode
 from workers.podmechanics.ownership import owner_reference
 from workers.podmechanics.revisions import (
     HASH_LABEL,
     RevisionOwner,
     decide_revisions,
-    fnv32,
     hash_revision,
     new_revision,
     owned_revisions,
-    safe_encode,
     template_of,
 )
 

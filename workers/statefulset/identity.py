@@ -31,6 +31,7 @@ from workers.podmechanics.kube_json import (
     text,
     thaw_object,
 )
+from workers.podmechanics.ownership import owner_reference
 from workers.statefulset.ordinals import claim_name, parent_and_ordinal, pod_name
 
 STATEFULSET_API_VERSION = "apps.kruise.io/v1beta1"
@@ -38,17 +39,10 @@ STATEFULSET_KIND = "StatefulSet"
 
 
 def set_reference(name: str, uid: str, *, controller: bool) -> JsonDict:
-    """An ownerReference to the set: the pods' controller reference, or a PVC's plain owner."""
-    ref: JsonDict = {
-        "apiVersion": STATEFULSET_API_VERSION,
-        "kind": STATEFULSET_KIND,
-        "name": name,
-        "uid": uid,
-    }
-    if controller:
-        ref["controller"] = True
-        ref["blockOwnerDeletion"] = True
-    return ref
+    """An ownerReference to the set: the controller reference of its pods and revisions, or a
+    PVC's plain owner (retention policy); ``podmechanics.ownership.owner_reference``."""
+    metadata = {"name": name, "uid": uid}
+    return owner_reference(STATEFULSET_API_VERSION, STATEFULSET_KIND, metadata, controller=controller)
 
 
 def claim_volumes(claim_templates: Sequence[JsonObject], set_name: str, ordinal: int) -> list[JsonDict]:

@@ -23,11 +23,12 @@ from collections.abc import Sequence
 
 from schemas.kruise.statefulset import PersistentVolumeClaimRetentionPolicy
 from workers.podmechanics.kube_json import JsonDict, JsonObject, as_text
+from workers.podmechanics.ownership import owner_reference
 from workers.statefulset.identity import set_reference
 
 
 def pod_reference(name: str, uid: str) -> JsonDict:
-    return {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid}
+    return owner_reference("v1", "Pod", {"name": name, "uid": uid}, controller=False)
 
 
 def _without(refs: list[JsonDict], uid: str) -> list[JsonDict]:

@@ -20,7 +20,10 @@ class SpecFile:
 
 
 #: The spec files of every kind Flotilla implements. A new kind is one more line.
-SPEC_FILES: tuple[SpecFile, ...] = (SpecFile("CloneSet", "test/e2e/apps/v1alpha1/cloneset.go"),)
+SPEC_FILES: tuple[SpecFile, ...] = (
+    SpecFile("CloneSet", "test/e2e/apps/v1alpha1/cloneset.go"),
+    SpecFile("StatefulSet", "test/e2e/apps/v1beta1/statefulset.go"),
+)
 
 
 def spec_files(kinds: list[str] | None = None) -> tuple[SpecFile, ...]:

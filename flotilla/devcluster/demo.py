@@ -1,12 +1,15 @@
-"""What `make demo` runs on top of the local control plane: Flotilla and a sample CloneSet.
+"""What `make demo` runs on top of the local control plane: Flotilla, a sample CloneSet and a
+sample Advanced StatefulSet.
 
-`start_flotilla` installs the kruise CRDs, starts the watcher and one CloneSet worker as
-detached processes (logs in ``<run dir>/logs/``; their pids join the run's state so
-`flotilla dev down` stops them), each signed in to NATS as its own least-privilege user
-(the watcher first: it declares the streams), and applies ``examples/demo/cloneset.yaml``.
-`show_rollout` then drives the sample through what a user would do — wait for it to be
-Ready, scale it 3 -> 5, roll its image in place — printing each step, so the demo proves
-Flotilla reconciles rather than just starting.
+`start_flotilla` installs the kruise CRDs, starts the watcher and one CloneSet worker and one
+Advanced StatefulSet worker as detached processes (logs in ``<run dir>/logs/``; their pids join
+the run's state so `flotilla dev down` stops them), each signed in to NATS as its own
+least-privilege user (the watcher first: it declares the streams), and applies
+``examples/demo/cloneset.yaml`` and ``examples/demo/statefulset.yaml``. `show_rollout` then
+drives the samples through what a user would do — wait for the CloneSet to be Ready, scale it
+3 -> 5, roll its image in place; wait for the StatefulSet's ordinals 0, 2, 3, roll its image
+above the partition — printing each step, so the demo proves Flotilla reconciles rather than
+just starting.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from flotilla.devcluster.process import ComponentError, ManagedProcess
 from schemas.bus.permissions import WATCHER_USER, worker_user
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "cloneset.yaml"
+STS_SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "statefulset.yaml"
+STS_SAMPLE_NAME = "demo-web"
+STS_KIND = "statefulsets.apps.kruise.io"
+WORKER_TYPES = ("cloneset", "statefulset")
 CRDS = Path(__file__).resolve().parents[2] / "charts" / "flotilla" / "crds"
 SAMPLE_NAME = "demo"
 SAMPLE_NAMESPACE = "default"
@@ -89,38 +96,54 @@ def start_flotilla(
     _flotilla_process(
         env,
         "watcher",
-        ["watcher", "--types", "cloneset", "--lease-namespace", "default", "--lease-name", "flotilla-dev"],
+        [
+            "watcher",
+            "--types",
+            ",".join(WORKER_TYPES),
+            "--lease-namespace",
+            "default",
+            "--lease-name",
+            "flotilla-dev",
+        ],
         extra,
         WATCHER_USER,
         detached,
     )
-    _flotilla_process(
-        env, "worker-cloneset", ["worker", "cloneset"], extra, worker_user("cloneset"), detached
-    )
+    for worker_type in WORKER_TYPES:
+        _flotilla_process(
+            env, f"worker-{worker_type}", ["worker", worker_type], extra, worker_user(worker_type), detached
+        )
     if not sample:
         return
     env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(SAMPLE))
     _say(f"applied the sample CloneSet {SAMPLE_NAMESPACE}/{SAMPLE_NAME} from {SAMPLE}")
+    env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(STS_SAMPLE))
+    _say(f"applied the sample Advanced StatefulSet {SAMPLE_NAMESPACE}/{STS_SAMPLE_NAME} from {STS_SAMPLE}")
 
 
-def _cloneset_status(env: DevEnvironment) -> dict[str, object]:
-    out = env.kubectl("get", "cloneset", SAMPLE_NAME, "-n", SAMPLE_NAMESPACE, "-o", "json").stdout
+def _status(env: DevEnvironment, kind: str, name: str) -> dict[str, object]:
+    out = env.kubectl("get", kind, name, "-n", SAMPLE_NAMESPACE, "-o", "json").stdout
     status: dict[str, object] = json.loads(out).get("status") or {}
     return status
 
 
 def _wait(
-    env: DevEnvironment, what: str, check: Callable[[dict[str, object]], bool], timeout: float = 120
+    env: DevEnvironment,
+    what: str,
+    check: Callable[[dict[str, object]], bool],
+    timeout: float = 120,
+    kind: str = "cloneset",
+    name: str = SAMPLE_NAME,
 ) -> None:
     deadline = time.monotonic() + timeout
     status: dict[str, object] = {}
     while time.monotonic() < deadline:
-        status = _cloneset_status(env)
+        status = _status(env, kind, name)
         if check(status):
             _say(f"  {what}: {_summary(status)}")
             return
         time.sleep(1)
-    raise ComponentError(f"the sample CloneSet did not get {what} within {timeout:.0f}s; status: {status}")
+    raise ComponentError(f"the sample {kind} did not get {what} within {timeout:.0f}s; status: {status}")
 
 
 def _summary(status: dict[str, object]) -> str:
@@ -137,10 +160,54 @@ def show_rollout(env: DevEnvironment) -> None:
     patch = json.dumps(
         {"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": ROLLED_IMAGE}]}}}}
     )
+    before = _status(env, "cloneset", SAMPLE_NAME).get("updateRevision")
     env.kubectl("patch", "cloneset", SAMPLE_NAME, "-n", SAMPLE_NAMESPACE, "--type=merge", "-p", patch)
+    # a new update revision first: the status of before the patch already reads "all updated"
     _wait(
         env,
         f"rolled in place to {ROLLED_IMAGE}",
-        lambda s: s.get("updatedReadyReplicas") == 5 and s.get("updateRevision") == s.get("currentRevision"),
+        lambda s: (
+            s.get("updateRevision") != before
+            and s.get("updatedReadyReplicas") == 5
+            and s.get("updateRevision") == s.get("currentRevision")
+        ),
         timeout=180,
+    )
+    _say("the sample Advanced StatefulSet reconciles (watch it: kubectl get statefulsets.apps.kruise.io -w):")
+    _wait(
+        env,
+        "ordinals 0, 2, 3 Ready one by one",
+        lambda s: s.get("readyReplicas") == 3,
+        kind=STS_KIND,
+        name=STS_SAMPLE_NAME,
+    )
+    pods = env.kubectl(
+        "get", "pods", "-n", SAMPLE_NAMESPACE, "-l", f"app={STS_SAMPLE_NAME}", "-o", "name"
+    ).stdout.split()
+    _say(f"  its pods: {' '.join(sorted(p.split('/')[-1] for p in pods))}")
+    patch = json.dumps(
+        {"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": ROLLED_IMAGE}]}}}}
+    )
+    before = _status(env, STS_KIND, STS_SAMPLE_NAME).get("updateRevision")
+    env.kubectl(
+        "patch",
+        "statefulsets.apps.kruise.io",
+        STS_SAMPLE_NAME,
+        "-n",
+        SAMPLE_NAMESPACE,
+        "--type=merge",
+        "-p",
+        patch,
+    )
+    _wait(
+        env,
+        f"recreated to {ROLLED_IMAGE} above partition 1",
+        lambda s: (
+            s.get("updateRevision") != before
+            and s.get("updatedReplicas") == 2
+            and s.get("readyReplicas") == 3
+        ),
+        timeout=180,
+        kind=STS_KIND,
+        name=STS_SAMPLE_NAME,
     )

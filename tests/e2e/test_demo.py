@@ -1,5 +1,7 @@
 """The README's run command, end to end: `flotilla dev up` brings up Flotilla with the sample
-CloneSet, which scales 3 -> 5 and rolls its image in place; `dev down` leaves no process."""
+CloneSet, which scales 3 -> 5 and rolls its image in place, and the sample Advanced StatefulSet,
+which comes up on ordinals 0, 2, 3 and recreates its pods above the partition; `dev down` leaves
+no process."""
 
 from __future__ import annotations
 
@@ -45,6 +47,14 @@ def test_demo_reconciles_the_sample_and_stops_cleanly(tmp_path: Path) -> None:
             assert status["restartCount"] == 1, (
                 "updated in place: the container restarted, the pod was not recreated"
             )
+        assert "recreated to nginx:1.27 above partition 1" in up.stderr
+        sts_pods = json.loads(
+            subprocess.run(
+                [*kubectl, "get", "pods", "-l", "app=demo-web", "-o", "json"], capture_output=True, check=True
+            ).stdout
+        )["items"]
+        images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"] for p in sts_pods}
+        assert images == {"demo-web-0": "nginx:1.26", "demo-web-2": "nginx:1.27", "demo-web-3": "nginx:1.27"}
         traces = _flotilla("dev", "traces", "--run-dir", str(run_dir), "--limit", "20")
         assert traces.returncode == 0, traces.stderr
         assert "flotilla-worker-cloneset: consume cloneset" in traces.stdout
@@ -67,5 +77,5 @@ def test_demo_reconciles_the_sample_and_stops_cleanly(tmp_path: Path) -> None:
     assert down.returncode == 0
     pids = state["pids"] if state else {}
     assert isinstance(pids, dict)
-    assert {"watcher", "worker-cloneset", "jaeger", "kube-apiserver"} <= set(pids)
+    assert {"watcher", "worker-cloneset", "worker-statefulset", "jaeger", "kube-apiserver"} <= set(pids)
     assert all(not pid_alive(pid) for pid in pids.values())

@@ -1,0 +1,48 @@
+"""The Advanced StatefulSet stack on the real local control plane: CRDs, bus, a watcher and a
+``flotilla worker statefulset`` (``tests.support.workerstack``), with the gates kruise's e2e
+deployment turns on that change what the worker does (``StatefulSetStartOrdinal``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s
+from nats.js import JetStreamContext
+
+from flotilla.devcluster.env import DevEnvironment
+from schemas.crdgen import install_crds
+from tests.support.workerstack import Stack, record_reports, worker_stack
+
+
+@pytest.fixture(scope="session")
+def kruise_crds(api_client: k8s.ApiClient) -> list[str]:
+    return install_crds(api_client)
+
+
+@pytest.fixture
+async def sts_stack(
+    dev_env: DevEnvironment,
+    kruise_crds: list[str],
+    jetstream: JetStreamContext,
+    namespace: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Stack]:
+    async with worker_stack(
+        "statefulset",
+        dev_env=dev_env,
+        jetstream=jetstream,
+        namespace=namespace,
+        tmp_path=tmp_path,
+        request=request,
+        worker_args=["--feature-gates=StatefulSetStartOrdinal=true"],
+    ) as stack:
+        yield stack
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    record_reports(item, outcome.get_result())  # type: ignore[attr-defined]

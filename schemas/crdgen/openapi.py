@@ -45,9 +45,11 @@ def _strip_optional(tp: object) -> object:
 
 
 def _schemaless(marker: Schemaless) -> Schema:
-    """A core object kept as JSON; the named sub-paths typed as string maps (for CEL rules)."""
+    """A core object kept as JSON; the named sub-paths typed (for CEL rules): string maps, or the
+    scalar type after ``=``."""
     schema: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    for path in marker.properties:
+    for entry in marker.properties:
+        path, _, scalar = entry.partition("=")
         node = schema
         *parents, leaf = path.split(".")
         for part in parents:
@@ -59,6 +61,9 @@ def _schemaless(marker: Schemaless) -> Schema:
                     "description": f"The object's {part} (see the core type).",
                 },
             )
+        if scalar:
+            node.setdefault("properties", {})[leaf] = {"type": scalar, "description": f"The object's {leaf}."}
+            continue
         node.setdefault("properties", {})[leaf] = {
             "type": "object",
             "additionalProperties": {"type": "string", "maxLength": 63},
@@ -93,6 +98,8 @@ def _cel(rule: Cel) -> Schema:
     out: Schema = {"rule": rule.rule, "message": rule.message}
     if rule.field_path is not None:
         out["fieldPath"] = rule.field_path
+    if rule.message_expression is not None:
+        out["messageExpression"] = rule.message_expression
     return out
 
 

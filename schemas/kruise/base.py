@@ -41,6 +41,9 @@ class Cel:
     rule: str
     message: str
     field_path: str | None = None
+    message_expression: str | None = None
+    """A CEL expression building the message (it may show the value, as kruise's text does);
+    ``message`` stays the fallback."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ class ListMap:
 
 @dataclass(frozen=True)
 class Schemaless:
-    """Marks a :data:`KubeObject` field; ``properties`` names the few sub-paths CEL rules need typed."""
+    """Marks a :data:`KubeObject` field; ``properties`` names the few sub-paths CEL rules need typed:
+    ``"metadata.labels"`` is a string map, ``"spec.restartPolicy=string"`` a scalar of that type."""
 
     properties: tuple[str, ...] = ()
 

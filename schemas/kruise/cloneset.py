@@ -16,15 +16,18 @@ from pydantic import Field
 from schemas.kruise.base import (
     AGE_COLUMN,
     DEFAULTED,
-    Cel,
+    Bounds,
+    Format,
     Int32,
     Int64,
-    IntOrPercent,
+    IntOrString,
     KruiseModel,
     KruiseResource,
+    KubeObject,
     NonNegativeInt32,
     PrinterColumn,
     ResourceInfo,
+    Schemaless,
     Time,
 )
 from schemas.kruise.pub import (
@@ -34,10 +37,10 @@ from schemas.kruise.pub import (
     InPlaceUpdateStrategy,
     LabelSelector,
     Lifecycle,
-    PodTemplate,
     UpdatePriorityStrategy,
     UpdateScatterStrategy,
 )
+from schemas.kruise.rules import cloneset as rules
 
 CLONESET_INSTANCE_ID_LABEL = "apps.kruise.io/cloneset-instance-id"
 SCALING_EXCLUDE_PREPARING_DELETE_LABEL = "apps.kruise.io/cloneset-scaling-exclude-preparing-delete"
@@ -45,13 +48,23 @@ DEFAULT_MAX_UNAVAILABLE = "20%"
 
 CloneSetUpdateStrategyType = Literal["ReCreate", "InPlaceIfPossible", "InPlaceOnly"]
 
+#: The pod template, with the fields kruise's CloneSet rules check typed for CEL.
+CloneSetPodTemplate = Annotated[KubeObject, Schemaless(properties=rules.TEMPLATE_TYPED), *rules.TEMPLATE_CEL]
+#: int-or-string kruise scales (``GetScaledValueFromIntOrPercent``): any int, or a percentage (may be
+#: a decimal or above 100%); a string without ``%`` is refused with kruise's message.
+_ScaledPartition = Annotated[int | str, Format("int-or-string"), Bounds(max_length=64), *rules.PARTITION_CEL]
+_ScaledMaxUnavailable = Annotated[
+    int | str, Format("int-or-string"), Bounds(max_length=64), *rules.MAX_UNAVAILABLE_CEL
+]
+_ScaledMaxSurge = Annotated[int | str, Format("int-or-string"), Bounds(max_length=64), *rules.MAX_SURGE_CEL]
+
 
 class CloneSetScaleStrategy(KruiseModel):
     """How Pods are created and deleted when scaling."""
 
     pods_to_delete: list[str] | None = None
     """Names of Pods to delete first. Names of Pods that no longer exist are removed from the list."""
-    max_unavailable: IntOrPercent | None = None
+    max_unavailable: IntOrString | None = None
     """The most new Pods that may be unavailable while scaling up (absolute or percent of replicas).
     Scaling up waits while more are unavailable. Unset means unlimited. Only applies to scale-up."""
     disable_pvc_reuse: bool = Field(default=False, alias="disablePVCReuse")
@@ -64,12 +77,12 @@ class CloneSetUpdateStrategy(KruiseModel):
     type: Annotated[CloneSetUpdateStrategyType, DEFAULTED] = "ReCreate"
     """ReCreate (delete and create Pods), InPlaceIfPossible (update in place when only images,
     metadata-derived env or resources changed, else recreate) or InPlaceOnly. Default ReCreate."""
-    partition: Annotated[IntOrPercent, DEFAULTED] = 0
+    partition: Annotated[_ScaledPartition, DEFAULTED] = 0
     """Number (or percent of replicas, rounded up) of Pods to keep at the old revision. Default 0."""
-    max_unavailable: Annotated[IntOrPercent, DEFAULTED] = DEFAULT_MAX_UNAVAILABLE
+    max_unavailable: Annotated[_ScaledMaxUnavailable, DEFAULTED] = DEFAULT_MAX_UNAVAILABLE
     """The most Pods that may be unavailable during update or scale (absolute or percent, rounded up;
     rounded down when maxSurge > 0). Default 20%."""
-    max_surge: Annotated[IntOrPercent, DEFAULTED] = 0
+    max_surge: Annotated[_ScaledMaxSurge, DEFAULTED] = 0
     """The most Pods above replicas during update or specified deletion (absolute or percent, rounded
     up). Default 0. Not allowed with InPlaceOnly."""
     paused: bool = False
@@ -81,14 +94,6 @@ class CloneSetUpdateStrategy(KruiseModel):
     in_place_update_strategy: InPlaceUpdateStrategy | None = None
     """Strategies for in-place update."""
 
-    cel_rules = (
-        Cel(
-            "!has(self.type) || self.type != 'InPlaceOnly' || !has(self.maxSurge)"
-            " || self.maxSurge == 0 || self.maxSurge == '0%'",
-            "maxSurge is not allowed with updateStrategy.type InPlaceOnly",
-        ),
-    )
-
 
 class CloneSetSpec(KruiseModel):
     """The desired state of a CloneSet."""
@@ -97,7 +102,7 @@ class CloneSetSpec(KruiseModel):
     """Desired number of Pods. Default 1."""
     selector: LabelSelector
     """Label query over Pods counted as replicas. It must match the Pod template's labels."""
-    template: PodTemplate
+    template: CloneSetPodTemplate
     """The Pod template (a core/v1 PodTemplateSpec) the Pods are created from."""
     volume_claim_templates: list[ClaimTemplate] | None = None
     """PVCs (core/v1 PersistentVolumeClaim) created per Pod; they share the Pod's instance id and are
@@ -119,14 +124,7 @@ class CloneSetSpec(KruiseModel):
     partition) before the Progressing condition turns False with reason ProgressDeadlineExceeded;
     time spent paused does not count. Unset (or 2147483647): no Progressing condition."""
 
-    cel_rules = (
-        SELECTOR_MATCHES_TEMPLATE,
-        Cel(
-            "!has(self.progressDeadlineSeconds) || self.progressDeadlineSeconds == 2147483647"
-            " || self.progressDeadlineSeconds > (has(self.minReadySeconds) ? self.minReadySeconds : 0)",
-            "progressDeadlineSeconds must be greater than minReadySeconds",
-        ),
-    )
+    cel_rules = (SELECTOR_MATCHES_TEMPLATE, *rules.SPEC_CEL)
 
 
 # CloneSet condition types (kruise ``CloneSetConditionType``).

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from schemas.kruise.base import Bounds, Cel, ConditionStatus, Int32, KruiseModel, KubeObject, Schemaless, Time
+from schemas.kruise.rules.meta import SELECTOR_MISMATCH
 
 # -- well-known keys ---------------------------------------------------------------------------
 LIFECYCLE_STATE_LABEL = "lifecycle.apps.kruise.io/state"
@@ -28,14 +29,22 @@ DELETE_PROTECTION_LABEL = "policy.kruise.io/delete-protection"
 PodTemplate = Annotated[KubeObject, Schemaless(properties=("metadata.labels",))]
 ClaimTemplate = Annotated[KubeObject, Schemaless()]
 
-#: ``spec.selector.matchLabels`` must be a subset of ``spec.template.metadata.labels``.
+_LABELS = "self.template.metadata.labels"
+_HAS_LABELS = f"has(self.template.metadata) && has({_LABELS})"
+#: The selector must select the pods the template makes (its matchLabels and matchExpressions hold
+#: for ``spec.template.metadata.labels``); kruise's message (``rules.meta.SELECTOR_MISMATCH``).
 SELECTOR_MATCHES_TEMPLATE = Cel(
-    "!has(self.selector.matchLabels) || (has(self.template.metadata)"
-    " && has(self.template.metadata.labels) && self.selector.matchLabels.all(k,"
-    " k in self.template.metadata.labels"
-    " && self.template.metadata.labels[k] == self.selector.matchLabels[k]))",
-    "selector.matchLabels must match template.metadata.labels"
-    " (every selector label must be on the pod template with the same value)",
+    "(!has(self.selector.matchLabels) || self.selector.matchLabels.all(k,"
+    f" {_HAS_LABELS} && k in {_LABELS} && {_LABELS}[k] == self.selector.matchLabels[k]))"
+    " && (!has(self.selector.matchExpressions) || self.selector.matchExpressions.all(e,"
+    f" e.operator == 'In' ? ({_HAS_LABELS} && e.key in {_LABELS}"
+    f" && has(e.values) && {_LABELS}[e.key] in e.values)"
+    f" : e.operator == 'NotIn' ? (!({_HAS_LABELS} && e.key in {_LABELS})"
+    f" || !has(e.values) || !({_LABELS}[e.key] in e.values))"
+    f" : e.operator == 'Exists' ? ({_HAS_LABELS} && e.key in {_LABELS})"
+    f" : !({_HAS_LABELS} && e.key in {_LABELS})))",
+    SELECTOR_MISMATCH,
+    field_path=".template.metadata.labels",
 )
 
 LifecycleState = Literal[
@@ -52,11 +61,11 @@ LabelKey = Annotated[str, Bounds(max_length=317)]
 class LabelSelectorRequirement(KruiseModel):
     """A selector requirement: a key, an operator and values."""
 
-    key: str
+    key: LabelKey
     """The label key that the selector applies to."""
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
     """How the key relates to the values: In, NotIn, Exists or DoesNotExist."""
-    values: list[str] | None = None
+    values: Annotated[list[LabelValue], Bounds(max_items=256)] | None = None
     """Values for In / NotIn (non-empty); must be empty for Exists / DoesNotExist."""
 
 
@@ -65,7 +74,7 @@ class LabelSelector(KruiseModel):
 
     match_labels: Annotated[dict[str, LabelValue], Bounds(max_properties=64)] | None = None
     """Label key/value pairs an object must all carry."""
-    match_expressions: list[LabelSelectorRequirement] | None = None
+    match_expressions: Annotated[list[LabelSelectorRequirement], Bounds(max_items=64)] | None = None
     """Label selector requirements, ANDed."""
 
 
@@ -117,27 +126,31 @@ class InPlaceUpdateStrategy(KruiseModel):
 class UpdatePriorityOrderTerm(KruiseModel):
     """Order Pods by the integer at the end of the value of one label."""
 
-    ordered_key: Annotated[LabelKey, Cel("self != ''", "orderedKey must not be empty")]
+    ordered_key: Annotated[LabelKey, Cel("self != ''", "order key can not be empty")]
     """Label key whose value (its trailing integer, e.g. 10 in 'sts-10') orders Pods; larger first."""
 
 
 class UpdatePriorityWeightTerm(KruiseModel):
     """Pods matching the selector get the weight added to their priority."""
 
-    weight: Annotated[Int32, Cel("self >= 0 && self <= 100", "weight must be between 0 and 100")]
+    weight: Annotated[
+        Int32, Cel("self >= 0 && self <= 100", "weight must be valid number in the range 1-100")
+    ]
     """Weight of this term, in the range 1-100."""
     match_selector: Annotated[
         LabelSelector,
         Cel(
             "has(self.matchLabels) || has(self.matchExpressions)",
-            "matchSelector must not be empty",
+            "selector can not be empty",
         ),
     ]
     """Selects Pods by their labels."""
 
 
 class UpdatePriorityStrategy(KruiseModel):
-    """The order Pods are updated in: by label order (orderPriority) or by weights (weightPriority)."""
+    """The order Pods are updated in: by label order (orderPriority) or by weights (weightPriority).
+
+    The CEL messages are kruise's (``UpdatePriorityStrategy.FieldsValidation``, apps/pub)."""
 
     order_priority: Annotated[list[UpdatePriorityOrderTerm], Bounds(max_items=64)] | None = None
     """Pods with the first key go first (sorted by its value), then the second key, then the rest."""
@@ -148,7 +161,7 @@ class UpdatePriorityStrategy(KruiseModel):
         Cel(
             "!(has(self.orderPriority) && size(self.orderPriority) > 0"
             " && has(self.weightPriority) && size(self.weightPriority) > 0)",
-            "only one of orderPriority and weightPriority may be set",
+            "only one of weightPriority and orderPriority can be used",
         ),
     )
 
@@ -156,7 +169,7 @@ class UpdatePriorityStrategy(KruiseModel):
 class UpdateScatterTerm(KruiseModel):
     """Pods with this label key=value are spread evenly across the update order."""
 
-    key: Annotated[LabelKey, Cel("self != ''", "scatter key must not be empty")]
+    key: Annotated[LabelKey, Cel("self != ''", "key should not be empty")]
     """Label key."""
     value: LabelValue
     """Label value."""

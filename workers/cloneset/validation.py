@@ -1,9 +1,13 @@
-"""Specs that got past the API server's validation but cannot be carried out.
+"""Specs the worker refuses to act on: kruise's validation (``schemas.kruise.rules``) and what only it sees.
 
-Each problem names the condition it raises (FailedScale blocks the whole reconcile: the
-planner cannot tell which pods are the CloneSet's or how many it wants; FailedUpdate blocks
-only pod updates, scaling goes on) and a message saying what to change. Nothing is written
-to pods for a blocked step, so a bad spec does no partial damage. Pure; called by ``planner``.
+Users who keep kruise's own CRDs (no CEL) and run without the admission webhook can store a spec
+kruise's webhook would have refused; the worker then runs the same shared rules before it plans
+(:func:`scale_problems`): any error blocks the whole reconcile (nothing is written to pods) and is
+reported with kruise's message, on FailedUpdate for ``spec.updateStrategy`` errors and FailedScale
+for the rest. A selector change (kruise forbids it; it would orphan every pod) is caught by
+comparing the selector with the ``status.labelSelector`` last written. :func:`update_problems`
+blocks only pod updates (InPlaceOnly templates the pods cannot reach in place); scaling goes on.
+Pure; called by ``planner``.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from schemas.kruise import rules
 from schemas.kruise.cloneset import CloneSet
+from schemas.kruise.rules.cloneset import SPEC_UPDATE_FORBIDDEN
 from workers.cloneset.inplace import non_in_place_changes
-from workers.cloneset.kube_json import JsonObject, labels_of
+from workers.cloneset.kube_json import JsonObject
 from workers.cloneset.limits import resolve_limits
-from workers.cloneset.ownership import selector_error, selector_matches
+from workers.cloneset.ownership import selector_string
 from workers.cloneset.status import FAILED_SCALE, FAILED_UPDATE
 
 
@@ -26,26 +32,31 @@ class SpecProblem:
     message: str
 
 
+def _condition_for(field: str) -> str:
+    return FAILED_UPDATE if field.startswith("spec.updateStrategy") else FAILED_SCALE
+
+
 def scale_problems(cloneset: CloneSet) -> tuple[SpecProblem, ...]:
-    """Problems that stop every write to pods."""
-    problems: list[SpecProblem] = []
-    selector = cloneset.spec.selector
-    if (error := selector_error(selector)) is not None:
-        problems.append(
-            SpecProblem(FAILED_SCALE, f"invalid spec.selector: {error}; set spec.selector.matchLabels")
-        )
-    elif not selector_matches(selector, labels_of(cloneset.spec.template)):
+    """Problems that stop every write to pods: kruise's validation errors, and a changed selector."""
+    problems = [
+        SpecProblem(_condition_for(e.field), str(e)) for e in rules.validate("CloneSet", cloneset.to_wire())
+    ]
+    reported = cloneset.status.label_selector
+    if reported and not problems and selector_string(cloneset.spec.selector) != reported:
         problems.append(
             SpecProblem(
                 FAILED_SCALE,
-                "spec.selector does not match spec.template.metadata.labels: pods created from the template "
-                "would not be selected; make the template labels match the selector",
+                f"spec: Forbidden: {SPEC_UPDATE_FORBIDDEN} (spec.selector changed from {reported!r}; "
+                "restore it, or create a new CloneSet)",
             )
         )
-    try:
-        resolve_limits(cloneset)
-    except ValueError as error:
-        problems.append(SpecProblem(FAILED_SCALE, f"invalid partition, maxSurge or maxUnavailable: {error}"))
+    if not problems:
+        try:  # what kruise's webhook accepts but its controller cannot scale (a decimal percent)
+            resolve_limits(cloneset)
+        except ValueError as error:
+            problems.append(
+                SpecProblem(FAILED_SCALE, f"invalid partition, maxSurge or maxUnavailable: {error}")
+            )
     return tuple(problems)
 
 
@@ -55,24 +66,8 @@ def update_problems(
     """Problems that stop pod updates; ``pod_templates`` are the templates pods run now."""
     strategy = cloneset.spec.update_strategy
     problems: list[SpecProblem] = []
-    priority = strategy.priority_strategy
-    if priority is not None and priority.weight_priority and priority.order_priority:
-        problems.append(
-            SpecProblem(
-                FAILED_UPDATE,
-                "updateStrategy.priorityStrategy sets both weightPriority and orderPriority; keep only one",
-            )
-        )
     if strategy.type != "InPlaceOnly":
         return tuple(problems)
-    if strategy.max_surge not in (0, "0", "0%"):
-        problems.append(
-            SpecProblem(
-                FAILED_UPDATE,
-                "maxSurge is not allowed with updateStrategy.type InPlaceOnly; set maxSurge to 0 "
-                "or use InPlaceIfPossible",
-            )
-        )
     blocked: list[str] = []
     for template in pod_templates:
         blocked.extend(c for c in non_in_place_changes(template, update_template) if c not in blocked)

@@ -172,7 +172,7 @@ def test_scale_in_prefers_crowded_nodes_then_restarts() -> None:
 
 
 def test_scale_in_limited_by_max_unavailable_for_ready_pods() -> None:
-    cs = cloneset(1, strategy={"maxUnavailable": 0})
+    cs = cloneset(1, strategy={"maxUnavailable": 0, "maxSurge": 1})  # kruise refuses maxSurge 0 here
     rev = rev_name(cs)
     pods = [pod("web-a", rev), pod("web-b", rev), pod("web-c", rev, ready=False)]
     # 2 surplus pods: the unready one goes at once; one ready one fits the budget (0 + 3 - 1 - 1).
@@ -291,7 +291,7 @@ def test_pods_to_delete_deletes_and_is_pruned() -> None:
 
 
 def test_scale_in_waits_while_deletions_are_pending() -> None:
-    cs = cloneset(1, strategy={"maxUnavailable": 0})
+    cs = cloneset(1, strategy={"maxUnavailable": 0, "maxSurge": 1})  # kruise refuses maxSurge 0 here
     rev = rev_name(cs)
     plan = run(cs, [pod("web-a", rev), _specified(rev, "web-b"), pod("web-c", rev)])
     # surplus 2, one specified; ready budget 0 + 3 - 1 = 2 -> the specified one goes, no scale-in yet

@@ -1,0 +1,129 @@
+"""One rule set per kruise kind: kruise's defaults and validation, written once.
+
+kruise-manager's webhook defaults (``SetDefaults*``, ``apis/apps/defaults``) and validates
+(``pkg/webhook/<kind>/validating``) every kruise object. Flotilla runs the same rules in three
+places, all from here: the admission webhook (``default`` then ``validate``; it turns the defaulted
+copy into a JSON patch and refuses with :func:`aggregate_message`), the workers before they plan
+(an invalid spec gets a condition and an Event, and nothing is written), and the CRD generator
+(the ``default:`` values and CEL rules in ``schemas/kruise/*.py`` carry kruise's values and
+messages; the tests compare them with these functions).
+
+Objects are plain JSON mappings (``apiVersion``, ``kind``, ``metadata``, ``spec``) as the API
+server sends them; ``old`` is the stored object on an update, ``None`` on a create. Every function
+is pure. Checks kruise makes against the API (``podsToDelete`` pods must exist and belong to the
+CloneSet) take what :func:`needs` asks for as :class:`Facts`; without facts they are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.kruise.rules import cloneset
+from schemas.kruise.rules.errors import ErrorType, FieldError, aggregate_message
+
+JsonObject = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a validation needs from the API server beyond the object itself."""
+
+    pods: tuple[str, ...] = ()
+    """Names of pods (in the object's namespace) to read."""
+
+    @property
+    def nothing(self) -> bool:
+        return not self.pods
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the caller read for :class:`Needs`."""
+
+    pods: Mapping[str, JsonObject | None] = field(default_factory=dict)
+    """Pod by name; ``None`` for a pod that was not found."""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules of one kind."""
+
+    kind: str
+    default: Callable[[JsonObject, JsonObject | None], dict[str, Any]]
+    validate: Callable[[JsonObject, JsonObject | None], list[FieldError]]
+    needs: Callable[[JsonObject, JsonObject | None], Needs] = lambda obj, old: Needs()
+    validate_facts: Callable[[JsonObject, JsonObject | None, Facts], list[FieldError]] = (
+        lambda obj, old, facts: []
+    )
+
+
+def _cloneset_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
+    return Needs(pods=cloneset.new_pods_to_delete(obj, old))
+
+
+def _cloneset_facts(obj: JsonObject, old: JsonObject | None, facts: Facts) -> list[FieldError]:
+    return cloneset.validate_pods_to_delete(obj, old, facts.pods)
+
+
+RULES: Mapping[str, RuleSet] = {
+    rule.kind: rule
+    for rule in (
+        RuleSet(
+            "CloneSet",
+            cloneset.default_cloneset,
+            cloneset.validate_cloneset,
+            _cloneset_needs,
+            _cloneset_facts,
+        ),
+    )
+}
+
+
+def kinds() -> frozenset[str]:
+    """The kinds (``apps.kruise.io`` / ``policy.kruise.io``) with a rule set here."""
+    return frozenset(RULES)
+
+
+def _rules(kind: str) -> RuleSet:
+    try:
+        return RULES[kind]
+    except KeyError:
+        raise KeyError(f"no rules for kind {kind!r}; kinds with rules: {sorted(RULES)}") from None
+
+
+def default(kind: str, obj: JsonObject, old: JsonObject | None = None) -> dict[str, Any]:
+    """A defaulted copy of ``obj`` (kruise's mutating webhook); ``obj`` is not changed."""
+    return _rules(kind).default(obj, old)
+
+
+def needs(kind: str, obj: JsonObject, old: JsonObject | None = None) -> Needs:
+    """What :func:`validate` wants read from the API for this object (often nothing)."""
+    return _rules(kind).needs(obj, old)
+
+
+def validate(
+    kind: str, obj: JsonObject, old: JsonObject | None = None, facts: Facts | None = None
+) -> list[FieldError]:
+    """kruise's validation of ``obj`` (a create when ``old`` is ``None``, else an update), in kruise's
+    order. Validate the defaulted object, as kruise does (mutating webhooks run first)."""
+    rules = _rules(kind)
+    errors = rules.validate(obj, old)
+    if facts is not None:
+        errors.extend(rules.validate_facts(obj, old, facts))
+    return errors
+
+
+__all__ = [
+    "ErrorType",
+    "Facts",
+    "FieldError",
+    "Needs",
+    "RuleSet",
+    "aggregate_message",
+    "default",
+    "kinds",
+    "needs",
+    "validate",
+]

@@ -1,0 +1,234 @@
+"""Checks every kind's rules share: label names and values, label selectors, int-or-percent values.
+
+Each mirrors the apimachinery / kruise function named in its docstring, with the same messages
+(``IsQualifiedName``, ``IsValidLabelValue``, ``ValidateLabelSelector``, ``ValidateNonnegativeField``,
+kruise's ``util.GetScaledValueFromIntOrPercent``). Pure; called by the per-kind rule modules.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from schemas.kruise.rules.errors import FieldError, forbidden, invalid, required
+
+_QNAME_CHAR = "[A-Za-z0-9]"
+_QNAME_EXT = "[-A-Za-z0-9_.]"
+QUALIFIED_NAME_FMT = f"({_QNAME_CHAR}{_QNAME_EXT}*)?{_QNAME_CHAR}"
+_QUALIFIED_NAME = re.compile(f"^{QUALIFIED_NAME_FMT}$")
+_QUALIFIED_NAME_MSG = (
+    "must consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+LABEL_VALUE_FMT = f"({QUALIFIED_NAME_FMT})?"
+_LABEL_VALUE = re.compile(f"^{LABEL_VALUE_FMT}$")
+_LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_SUBDOMAIN_FMT = f"{DNS1123_LABEL_FMT}(\\.{DNS1123_LABEL_FMT})*"
+_DNS1123_SUBDOMAIN = re.compile(f"^{DNS1123_SUBDOMAIN_FMT}$")
+_DNS1123_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+NEGATIVE_MSG = "must be greater than or equal to 0"
+#: kruise (CloneSet, DaemonSet, UnitedDeployment) and apps/v1 (StatefulSet) use the same text.
+SELECTOR_MISMATCH = "`selector` does not match template `labels`"
+
+
+def regex_error(msg: str, fmt: str, *examples: str) -> str:
+    """``validation.RegexError``."""
+    if not examples:
+        return f"{msg} (regex used for validation is '{fmt}')"
+    shown = " or ".join(f"'{e}'," for e in examples)
+    return f"{msg} (e.g. {shown} regex used for validation is '{fmt}')"
+
+
+def max_len_error(length: int) -> str:
+    return f"must be no more than {length} characters"
+
+
+def dns1123_subdomain_errors(value: str) -> list[str]:
+    """``validation.IsDNS1123Subdomain``."""
+    errors = []
+    if len(value) > 253:
+        errors.append(max_len_error(253))
+    if not _DNS1123_SUBDOMAIN.match(value):
+        errors.append(regex_error(_DNS1123_SUBDOMAIN_MSG, DNS1123_SUBDOMAIN_FMT, "example.com"))
+    return errors
+
+
+def qualified_name_errors(value: str) -> list[str]:
+    """``validation.IsQualifiedName`` (a label key, an annotation key)."""
+    errors: list[str] = []
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            errors.append("prefix part must be non-empty")
+        else:
+            errors.extend("prefix part " + m for m in dns1123_subdomain_errors(prefix))
+    else:
+        example = regex_error(_QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
+        suffix = "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        return [f"a qualified name {example} {suffix}"]
+    if not name:
+        errors.append("name part must be non-empty")
+    elif len(name) > 63:
+        errors.append("name part " + max_len_error(63))
+    if not _QUALIFIED_NAME.match(name):
+        errors.append(
+            "name part "
+            + regex_error(_QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
+        )
+    return errors
+
+
+def label_value_errors(value: str) -> list[str]:
+    """``validation.IsValidLabelValue``."""
+    errors = []
+    if len(value) > 63:
+        errors.append(max_len_error(63))
+    if not _LABEL_VALUE.match(value):
+        errors.append(regex_error(_LABEL_VALUE_MSG, LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
+    return errors
+
+
+def validate_labels(labels: object, path: str) -> list[FieldError]:
+    """``ValidateLabels``: every key a qualified name, every value a label value."""
+    errors: list[FieldError] = []
+    if not isinstance(labels, Mapping):
+        return errors
+    for key, value in labels.items():
+        errors.extend(invalid(path, str(key), m) for m in qualified_name_errors(str(key)))
+        errors.extend(invalid(path, str(value), m) for m in label_value_errors(str(value)))
+    return errors
+
+
+def validate_label_selector(selector: object, path: str) -> list[FieldError]:
+    """``unversionedvalidation.ValidateLabelSelector`` with default options."""
+    if not isinstance(selector, Mapping):
+        return []
+    errors = validate_labels(selector.get("matchLabels"), f"{path}.matchLabels")
+    for i, expr in enumerate(selector.get("matchExpressions") or ()):
+        where = f"{path}.matchExpressions[{i}]"
+        expr = expr if isinstance(expr, Mapping) else {}
+        operator, values = expr.get("operator"), list(expr.get("values") or ())
+        if operator in ("In", "NotIn"):
+            if not values:
+                errors.append(
+                    required(f"{where}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+                )
+        elif operator in ("Exists", "DoesNotExist"):
+            if values:
+                errors.append(
+                    forbidden(
+                        f"{where}.values",
+                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                    )
+                )
+        else:
+            errors.append(invalid(f"{where}.operator", str(operator or ""), "not a valid selector operator"))
+        key = str(expr.get("key") or "")
+        errors.extend(invalid(f"{where}.key", key, m) for m in qualified_name_errors(key))
+        for j, value in enumerate(values):
+            errors.extend(
+                invalid(f"{where}.values[{j}]", str(value), m) for m in label_value_errors(str(value))
+            )
+    return errors
+
+
+def selector_as_selector_error(selector: object) -> str | None:
+    """Why ``metav1.LabelSelectorAsSelector`` fails (an operator it does not know, values it refuses)."""
+    if not isinstance(selector, Mapping):
+        return None
+    for expr in selector.get("matchExpressions") or ():
+        if not isinstance(expr, Mapping):
+            return "invalid requirement"
+        operator, values = expr.get("operator"), list(expr.get("values") or ())
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return f"{go_operator(operator)} is not a valid label selector operator"
+        if operator in ("In", "NotIn") and not values:
+            return "for 'in', 'notin' operators, values set can't be empty"
+        if operator in ("Exists", "DoesNotExist") and values:
+            return "values set must be empty for exists and does not exist"
+        if qualified_name_errors(str(expr.get("key") or "")):
+            return "invalid label key"
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if qualified_name_errors(str(key)) or label_value_errors(str(value)):
+            return "invalid label"
+    return None
+
+
+def go_operator(operator: object) -> str:
+    return f'"{operator}"'
+
+
+def selector_is_empty(selector: object) -> bool:
+    """No matchLabels and no matchExpressions (``labels.Selector.Empty``): selects everything."""
+    if not isinstance(selector, Mapping):
+        return True
+    return not selector.get("matchLabels") and not selector.get("matchExpressions")
+
+
+def selector_matches(selector: Mapping[str, object], labels: Mapping[str, object]) -> bool:
+    """``Selector.Matches`` of a valid selector."""
+    match_labels = selector.get("matchLabels")
+    if isinstance(match_labels, Mapping):
+        for key, value in match_labels.items():
+            if labels.get(key) != value:
+                return False
+    expressions = selector.get("matchExpressions")
+    for expr in expressions if isinstance(expressions, list) else ():
+        key, operator, values = expr.get("key"), expr.get("operator"), list(expr.get("values") or ())
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def nonnegative(value: int, path: str) -> list[FieldError]:
+    """``ValidateNonnegativeField``."""
+    return [invalid(path, value, NEGATIVE_MSG)] if value < 0 else []
+
+
+class IntOrPercentError(ValueError):
+    """An int-or-string kruise cannot scale; the text is kruise's
+    (``util.GetScaledValueFromIntOrPercent``)."""
+
+
+def scaled_value(value: object, total: int, *, round_up: bool) -> int:
+    """kruise ``util.GetScaledValueFromIntOrPercent``: an int as is, ``"N%"`` of ``total`` (N may be a
+    decimal; values above 100% are allowed), anything else an :class:`IntOrPercentError`."""
+    if value is None:
+        raise IntOrPercentError("nil value for IntOrString")
+    if isinstance(value, bool):
+        raise IntOrPercentError("invalid type: neither int nor percentage")
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        raise IntOrPercentError("invalid type: neither int nor percentage")
+    if not value.endswith("%"):
+        raise IntOrPercentError("invalid type: string is not a percentage")
+    number = value[:-1]
+    try:
+        if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", number, re.I):
+            raise ValueError(number)
+        parsed = float(number)
+    except ValueError:
+        raise IntOrPercentError(f'strconv.ParseFloat: parsing "{number}": invalid syntax') from None
+    scaled = parsed * total / 100
+    if math.isnan(scaled) or math.isinf(scaled):
+        return -(2**63)
+    return int(math.ceil(scaled) if round_up else math.floor(scaled))

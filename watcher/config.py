@@ -45,6 +45,13 @@ class MapVia(enum.StrEnum):
     SIDECARSET_ANNOTATION = "sidecarset-annotation"
     #: Every key of the type (a node change concerns every DaemonSet / BroadcastJob).
     EVERY_KEY = "every-key"
+    #: The PodUnavailableBudget named in a pod's ``kruise.io/related-pub`` annotation; without it,
+    #: every PUB of its namespace whose ``spec.selector`` matches its labels or whose
+    #: ``spec.targetRef`` names its controller owner.
+    RELATED_PUB = "related-pub"
+    #: Every PodUnavailableBudget of a workload's namespace whose ``spec.targetRef`` names it or whose
+    #: ``spec.selector`` matches its pod template's labels (its replicas are the PUB's total).
+    PUB_TARGET = "pub-target"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +188,18 @@ CATALOGUE: tuple[TypeSpec, ...] = (
     TypeSpec(
         "podunavailablebudget",
         Resource("policy.kruise.io", "v1alpha1", "podunavailablebudgets", "PodUnavailableBudget"),
+        owned=(
+            OwnedSpec(POD, MapVia.RELATED_PUB),
+            *(
+                OwnedSpec(workload, MapVia.PUB_TARGET)
+                for workload in (
+                    Resource(_KRUISE, "v1alpha1", "clonesets", "CloneSet"),
+                    Resource(_KRUISE, "v1beta1", "statefulsets", "StatefulSet"),
+                    Resource("apps", "v1", "statefulsets", "StatefulSet"),
+                    Resource("apps", "v1", "deployments", "Deployment"),
+                )
+            ),
+        ),
     ),
 )
 

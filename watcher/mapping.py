@@ -13,7 +13,10 @@ Rules, per worker type:
   fed by the primary watch);
 - a pod injected by SidecarSets maps to every SidecarSet named in ``kruise.io/sidecarset-hash``;
 - a node maps to every key of a type that places pods per node (DaemonSet, BroadcastJob): the
-  caller passes the keys it knows (a :class:`KeyIndex` fed by the primary watch).
+  caller passes the keys it knows (a :class:`KeyIndex` fed by the primary watch);
+- a pod maps to the PodUnavailableBudget of its ``kruise.io/related-pub`` annotation, or (not yet
+  annotated) to the PUBs selecting it or targeting its controller (``related-pub``); a workload to
+  the PUBs targeting it or selecting its template (``pub-target``), from the selector index.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ import orjson
 from flotilla.runtime.kube import Resource
 from schemas.bus.envelope import ReconcileKey, make_key, split_key
 from watcher.config import MapVia, TypeSpec, WatcherConfig, WatchTarget
-from watcher.selectors import SelectorIndex, object_labels
+from watcher.selectors import SelectorIndex, TargetRef, group_of, object_labels
 
 SIDECARSET_HASH_ANNOTATION = "kruise.io/sidecarset-hash"
+RELATED_PUB_ANNOTATION = "kruise.io/related-pub"
 
 #: A decoded Kubernetes object (``orjson.loads`` output): plain dicts, lists and scalars.
 RawObject = Mapping[str, object]
@@ -108,6 +112,46 @@ def injecting_sidecarsets(obj: RawObject) -> tuple[str, ...]:
     return tuple(sorted(name for name in decoded if isinstance(name, str) and name))
 
 
+def _pubs_of_pod(
+    spec: TypeSpec, obj: RawObject, namespace: str, selectors: SelectorIndex | None
+) -> tuple[str, ...]:
+    annotations = _meta(obj).get("annotations")
+    named = annotations.get(RELATED_PUB_ANNOTATION) if isinstance(annotations, dict) else None
+    if isinstance(named, str) and named:
+        return (named,)
+    if selectors is None:
+        return ()
+    found = dict.fromkeys(selectors.matching(spec.name, namespace, object_labels(obj)))
+    refs = _meta(obj).get("ownerReferences")
+    for ref in refs if isinstance(refs, list) else ():
+        if isinstance(ref, dict) and ref.get("controller") is True:
+            target = TargetRef(
+                group_of(str(ref.get("apiVersion", ""))), str(ref.get("kind", "")), str(ref.get("name", ""))
+            )
+            found.update(dict.fromkeys(selectors.targeting(spec.name, namespace, target)))
+    return tuple(found)
+
+
+def _pubs_of_workload(
+    spec: TypeSpec, obj: RawObject, namespace: str, selectors: SelectorIndex | None, resource: Resource | None
+) -> tuple[str, ...]:
+    if selectors is None:
+        return ()
+    if resource is not None:
+        group, kind = resource.group, resource.kind
+    else:
+        group, kind = group_of(str(obj.get("apiVersion") or "")), str(obj.get("kind") or "")
+    name = _meta(obj).get("name")
+    found: dict[str, None] = {}
+    if isinstance(name, str) and name:
+        found.update(dict.fromkeys(selectors.targeting(spec.name, namespace, TargetRef(group, kind, name))))
+    template = obj.get("spec")
+    template = template.get("template") if isinstance(template, dict) else None
+    if isinstance(template, dict):
+        found.update(dict.fromkeys(selectors.matching(spec.name, namespace, object_labels(template))))
+    return tuple(found)
+
+
 def primary_keys(spec: TypeSpec, obj: RawObject) -> tuple[ReconcileKey, ...]:
     """The key of an object of ``spec``'s primary resource: the object itself."""
     meta = _meta(obj)
@@ -124,9 +168,11 @@ def owned_keys(
     obj: RawObject,
     known: Collection[ReconcileKey] = (),
     selectors: SelectorIndex | None = None,
+    resource: Resource | None = None,
 ) -> tuple[ReconcileKey, ...]:
     """The keys of ``spec`` an owned object concerns, by the ``via`` rule (``known``: every key;
-    ``selectors``: the selectors of the type's objects, for orphans)."""
+    ``selectors``: the selectors of the type's objects, for orphans; ``resource``: what ``obj`` is,
+    as list items carry no ``kind``)."""
     namespace = str(_meta(obj).get("namespace") or "") if spec.resource.namespaced else ""
     if via in (MapVia.CONTROLLER_OWNER, MapVia.CONTROLLER_OWNER_OR_SELECTOR):
         owner = controller_owner(obj, spec.resource)
@@ -140,6 +186,15 @@ def owned_keys(
         return tuple(make_key(spec.name, namespace, name) for name in injecting_sidecarsets(obj))
     if via is MapVia.EVERY_KEY:
         return tuple(sorted(known))
+    if via is MapVia.RELATED_PUB:
+        return tuple(
+            make_key(spec.name, namespace, name) for name in _pubs_of_pod(spec, obj, namespace, selectors)
+        )
+    if via is MapVia.PUB_TARGET:
+        return tuple(
+            make_key(spec.name, namespace, name)
+            for name in _pubs_of_workload(spec, obj, namespace, selectors, resource)
+        )
     raise AssertionError(f"unhandled mapping rule {via}")
 
 
@@ -173,7 +228,7 @@ class Router:
             r.spec
             for routes in self._routes.values()
             for r in routes
-            if r.via is MapVia.CONTROLLER_OWNER_OR_SELECTOR
+            if r.via in (MapVia.CONTROLLER_OWNER_OR_SELECTOR, MapVia.RELATED_PUB, MapVia.PUB_TARGET)
         }
         return tuple(sorted(specs, key=lambda spec: spec.name))
 
@@ -196,7 +251,7 @@ class Router:
                 keys = primary_keys(route.spec, obj)
             else:
                 known = index.keys(route.spec.name) if index is not None else frozenset()
-                keys = owned_keys(route.spec, route.via, obj, known, selectors)
+                keys = owned_keys(route.spec, route.via, obj, known, selectors, target.resource)
             for key in keys:
                 found.setdefault(key, None)
         return tuple(found)

@@ -7,6 +7,10 @@ adopted at once rather than at the next resync. The watcher does the same withou
 CloneSets: :class:`SelectorIndex` keeps ``spec.selector`` of each primary object, fed by the
 type's own primary watch (:mod:`watcher.pipeline`), and :mod:`watcher.mapping` asks it
 :meth:`SelectorIndex.matching` for the rule ``controller-owner-or-selector``.
+
+PodUnavailableBudgets select pods by ``spec.selector`` or name a workload in ``spec.targetRef``; the
+index keeps that reference too (:meth:`SelectorIndex.targeting`) for the rules ``related-pub`` and
+``pub-target`` (kruise's PUB pod and workload event handlers).
 """
 
 from __future__ import annotations
@@ -90,28 +94,51 @@ def object_labels(obj: RawObject) -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetRef:
+    """A workload named by ``spec.targetRef``: API group (any version), kind, name."""
+
+    group: str
+    kind: str
+    name: str
+
+
+def group_of(api_version: str) -> str:
+    return api_version.rpartition("/")[0] if "/" in api_version else ""
+
+
+def object_target(obj: RawObject) -> TargetRef | None:
+    """``spec.targetRef`` of ``obj`` (a PodUnavailableBudget) when it names a workload, else None."""
+    ref = _mapping(_mapping(obj.get("spec")).get("targetRef"))
+    kind, name = ref.get("kind"), ref.get("name")
+    if not isinstance(kind, str) or not kind or not isinstance(name, str) or not name:
+        return None
+    return TargetRef(group_of(str(ref.get("apiVersion") or "")), kind, name)
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
-    """One object's selector, by namespace and name."""
+    """One object's selector (None when unusable) and target reference (None when absent)."""
 
     namespace: str
     name: str
-    selector: LabelSelector
+    selector: LabelSelector | None
+    target: TargetRef | None = None
 
 
 def entry_of(obj: RawObject) -> Entry | None:
     meta = _mapping(obj.get("metadata"))
     name = meta.get("name")
-    selector = object_selector(obj)
-    if not isinstance(name, str) or not name or selector is None:
+    selector, target = object_selector(obj), object_target(obj)
+    if not isinstance(name, str) or not name or (selector is None and target is None):
         return None
-    return Entry(str(meta.get("namespace") or ""), name, selector)
+    return Entry(str(meta.get("namespace") or ""), name, selector, target)
 
 
 class SelectorIndex:
-    """type -> namespace -> name -> selector; kept from the type's primary watch and lists."""
+    """type -> namespace -> name -> entry; kept from the type's primary watch and lists."""
 
     def __init__(self) -> None:
-        self._by_type: dict[str, dict[str, dict[str, LabelSelector]]] = {}
+        self._by_type: dict[str, dict[str, dict[str, Entry]]] = {}
 
     def observe(self, type_name: str, obj: RawObject, deleted: bool) -> None:
         """One watch event of a primary object: remember, update or forget its selector."""
@@ -125,21 +152,32 @@ class SelectorIndex:
             if not names:
                 spaces.pop(namespace, None)
         else:
-            names[name] = entry.selector
+            names[name] = entry
 
     def replace(self, type_name: str, objects: Iterable[RawObject]) -> None:
         """A full list of the type's primary objects (the list replaces what was known)."""
-        spaces: dict[str, dict[str, LabelSelector]] = {}
+        spaces: dict[str, dict[str, Entry]] = {}
         for obj in objects:
             entry = entry_of(obj)
             if entry is not None:
-                spaces.setdefault(entry.namespace, {})[entry.name] = entry.selector
+                spaces.setdefault(entry.namespace, {})[entry.name] = entry
         self._by_type[type_name] = spaces
 
     def matching(self, type_name: str, namespace: str, labels: Mapping[str, str]) -> tuple[str, ...]:
         """Names of the type's objects in ``namespace`` whose selector matches ``labels``, sorted."""
         names = self._by_type.get(type_name, {}).get(namespace, {})
-        return tuple(sorted(name for name, selector in names.items() if selector_matches(selector, labels)))
+        return tuple(
+            sorted(
+                name
+                for name, entry in names.items()
+                if entry.selector is not None and selector_matches(entry.selector, labels)
+            )
+        )
+
+    def targeting(self, type_name: str, namespace: str, target: TargetRef) -> tuple[str, ...]:
+        """Names of the type's objects in ``namespace`` whose ``spec.targetRef`` is ``target``, sorted."""
+        names = self._by_type.get(type_name, {}).get(namespace, {})
+        return tuple(sorted(name for name, entry in names.items() if entry.target == target))
 
     def count(self, type_name: str) -> int:
         return sum(len(names) for names in self._by_type.get(type_name, {}).values())

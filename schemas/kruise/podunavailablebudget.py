@@ -25,6 +25,9 @@ PROTECT_OPERATIONS_ANNOTATION = "kruise.io/pub-protect-operations"
 PROTECT_TOTAL_REPLICAS_ANNOTATION = "pub.kruise.io/protect-total-replicas"
 NO_PROTECT_ANNOTATION = "pub.kruise.io/no-protect"
 UNAVAILABLE_POD_LABEL_PREFIX = "unavailable-pod.kruise.io/"
+#: On a pod: the PUB covering it (kruise ``pubcontrol.PodRelatedPubAnnotation``), set by the PUB
+#: worker (and kruise's pod mutating webhook); the admission check finds the budget through it.
+RELATED_PUB_ANNOTATION = "kruise.io/related-pub"
 
 
 class TargetReference(KruiseModel):

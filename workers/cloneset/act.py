@@ -22,6 +22,8 @@ from workers.cloneset import actions as steps
 from workers.cloneset.kube_json import format_time, thaw_object
 from workers.cloneset.lowering import CLONESETS, PVCS, CloneSetPlan, CloneSetSnapshot, event_action, lower
 from workers.cloneset.status import FAILED_SCALE, FAILED_UPDATE
+from workers.podunavailablebudget.admission import PubOperation
+from workers.podunavailablebudget.admit import admit
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan
 
@@ -149,12 +151,30 @@ def _raise_first(results: Sequence[object]) -> None:
         raise errors[0]
 
 
+async def _budget_allows(api: KubeClient, snapshot: CloneSetSnapshot, check: steps.CheckBudget) -> bool:
+    """Spend the pod's PodUnavailableBudget for an update; refused: its writes wait (the plan requeues)."""
+    decision = await admit(api, PubOperation.UPDATE, check.pod, component=FIELD_MANAGER)
+    if not decision.allowed:
+        log.info(
+            "CloneSet %s/%s: update of pod %s waits: %s",
+            snapshot.namespace,
+            snapshot.name,
+            check.name,
+            decision.message or "refused by its PodUnavailableBudget",
+        )
+    return decision.allowed
+
+
+_POD_STEPS = (steps.PatchPod, steps.DeletePod, steps.CheckBudget)
+
+
 def _segments(plan_steps: tuple[steps.Action, ...]) -> list[list[steps.Action]]:
-    """Runs of consecutive pod writes (PatchPod / DeletePod) become one segment; other steps stand alone."""
+    """Runs of consecutive pod steps (PatchPod / DeletePod / CheckBudget) become one segment; other
+    steps stand alone."""
     segments: list[list[steps.Action]] = []
     for step in plan_steps:
-        pod_write = isinstance(step, steps.PatchPod | steps.DeletePod)
-        if pod_write and segments and isinstance(segments[-1][0], steps.PatchPod | steps.DeletePod):
+        pod_write = isinstance(step, _POD_STEPS)
+        if pod_write and segments and isinstance(segments[-1][0], _POD_STEPS):
             segments[-1].append(step)
         else:
             segments.append([step])
@@ -164,16 +184,21 @@ def _segments(plan_steps: tuple[steps.Action, ...]) -> list[list[steps.Action]]:
 async def _run_pod_writes(
     api: KubeClient, snapshot: CloneSetSnapshot, plan: CloneSetPlan, writes: list[steps.Action]
 ) -> None:
-    """Writes to different pods concurrently (bounded); one pod's writes in plan order."""
+    """Writes to different pods concurrently (bounded); one pod's writes in plan order, skipped from a
+    refused budget check on."""
     chains: dict[str, list[steps.Action]] = {}
     for write in writes:
-        if isinstance(write, steps.PatchPod | steps.DeletePod):
+        if isinstance(write, _POD_STEPS):
             chains.setdefault(write.name, []).append(write)
     gate = asyncio.Semaphore(POD_WRITE_CONCURRENCY)
 
     async def run_chain(chain: list[steps.Action]) -> None:
         async with gate:
             for step in chain:
+                if isinstance(step, steps.CheckBudget):
+                    if not await _budget_allows(api, snapshot, step):
+                        return
+                    continue
                 await _run_step(api, snapshot, plan, step)
 
     _raise_first(await asyncio.gather(*(run_chain(c) for c in chains.values()), return_exceptions=True))
@@ -185,7 +210,7 @@ async def act(api: KubeClient, snapshot: CloneSetSnapshot, plan: Plan) -> None:
         await runtime.execute_plan(api, plan.actions, FIELD_MANAGER)
         return
     for segment in _segments(plan.steps):
-        if len(segment) > 1:
+        if len(segment) > 1 or isinstance(segment[0], steps.CheckBudget):
             await _run_pod_writes(api, snapshot, plan, segment)
         else:
             await _run_step(api, snapshot, plan, segment[0])

@@ -177,6 +177,17 @@ class DeleteImagePullJob:
     uid: str
 
 
+@dataclass(frozen=True)
+class CheckBudget:
+    """Before ``name``'s update writes: spend its PodUnavailableBudget for an UPDATE (kruise's
+    CloneSet sync calls ``PodUnavailableBudgetValidatePod``; gate ``PodUnavailableBudgetUpdateGate``).
+    Refused: the pod's writes in this plan are skipped (``workers.podunavailablebudget.admit``)."""
+
+    name: str
+    pod: JsonObject
+    """The pod as observed (its ``kruise.io/related-pub`` names the budget)."""
+
+
 Action = (
     CreatePods
     | DeletePod
@@ -192,6 +203,7 @@ Action = (
     | CreateImagePullJob
     | MarkRevision
     | DeleteImagePullJob
+    | CheckBudget
 )
 
 BEST_EFFORT = (CreateImagePullJob, MarkRevision, DeleteImagePullJob)

@@ -33,6 +33,9 @@ class PlannerConfig:
     recreate_pod_when_change_vct: bool = False
     """``RecreatePodWhenChangeVCTInCloneSetGate`` (alpha, off): a revision whose volumeClaimTemplates
     hash differs from the pod's revision's is not rolled out in place (except under InPlaceOnly)."""
+    pub_update_gate: bool = False
+    """``PodUnavailableBudgetUpdateGate`` (alpha, off): a pod's PodUnavailableBudget is consulted before
+    it is updated (``CheckBudget``)."""
     initial_batch_size: int = 1
     """Slow start: size of the first batch of pod creations (then 2x, 4x, ...)."""
 
@@ -47,6 +50,7 @@ def planner_config(gates: FeatureGates, base: PlannerConfig | None = None) -> Pl
         in_place_update_env_from_metadata=gates[Feature.IN_PLACE_UPDATE_ENV_FROM_METADATA],
         pre_download_image=gates[Feature.PRE_DOWNLOAD_IMAGE_FOR_IN_PLACE_UPDATE],
         recreate_pod_when_change_vct=gates[Feature.RECREATE_POD_WHEN_CHANGE_VCT_IN_CLONE_SET_GATE],
+        pub_update_gate=gates[Feature.POD_UNAVAILABLE_BUDGET_UPDATE_GATE],
         scaling_exclude_preparing_delete=base.scaling_exclude_preparing_delete,
         initial_batch_size=base.initial_batch_size,
     )

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from schemas.kruise.podunavailablebudget import RELATED_PUB_ANNOTATION
 from schemas.kruise.pub import INPLACE_UPDATE_READY_CONDITION, SPECIFIED_DELETE_LABEL
-from workers.cloneset.actions import Action, PatchPod, normal, warning
+from workers.cloneset.actions import Action, CheckBudget, PatchPod, normal, warning
 from workers.cloneset.claimhash import claims_allow_in_place
 from workers.cloneset.diff import RolloutDiff
 from workers.cloneset.inplace import InPlaceSpec, grace_annotation, in_place_patch, in_place_spec
@@ -24,6 +25,9 @@ from workers.cloneset.pods import PodView, has_readiness_gate, is_at_revision, i
 from workers.cloneset.podsort import update_order
 from workers.cloneset.refresh import refresh_pod
 from workers.cloneset.rollout import RolloutContext
+
+#: Seconds until the planner looks again after consulting a PodUnavailableBudget (kruise: 1 s).
+PUB_RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,11 @@ def plan_update(ctx: RolloutContext, refresh: Refresh, *, updates_allowed: bool 
     specs: dict[str, InPlaceSpec | None] = {}
     for pod in _limit(ctx, diff, ordered, target):
         writes, error = _update_pod(ctx, pod, target, specs)
+        if writes and ctx.config.pub_update_gate and pod.annotations.get(RELATED_PUB_ANNOTATION):
+            # kruise asks the pod's budget first and, refused, looks again in 1 s: the verdict is
+            # the shell's, so the planner always asks to come back in 1 s.
+            actions.append(CheckBudget(pod.name, pod.raw))
+            requeue = min(requeue, PUB_RECHECK_SECONDS) if requeue is not None else PUB_RECHECK_SECONDS
         actions.extend(writes)
         if error is not None:
             return UpdateOutcome(tuple(actions), requeue, error)

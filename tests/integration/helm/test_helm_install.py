@@ -186,6 +186,8 @@ CLONESET_WORKER_NEEDS = [
     "create imagepulljobs.apps.kruise.io",
     "list imagepulljobs.apps.kruise.io",
     "delete imagepulljobs.apps.kruise.io",
+    "get podunavailablebudgets.policy.kruise.io",
+    "update podunavailablebudgets.policy.kruise.io --subresource=status",
     "create events",
     "patch events",
 ]

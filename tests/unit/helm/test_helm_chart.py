@@ -393,6 +393,8 @@ def test_rbac_is_least_privilege() -> None:
         ("apps.kruise.io", "imagepulljobs"): {"list", "create", "delete"},
         ("", "events"): {"create", "patch"},
         ("", "nodes"): {"get"},
+        ("policy.kruise.io", "podunavailablebudgets"): {"get"},
+        ("policy.kruise.io", "podunavailablebudgets/status"): {"update"},
     }
 
 

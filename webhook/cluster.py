@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flotilla.runtime.kube import PODS, KubeClient, Resource
+from flotilla.runtime.errors import NotFound
+from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
 
 CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 _PAGE = "500"
@@ -50,3 +51,18 @@ class KubeCluster:
     async def live_custom_resources(self, group: str, version: str, plural: str) -> int:
         resource = Resource(group, version, plural)
         return await self._count(resource.collection_path(None), lambda obj: not _deleting(obj))
+
+    async def read_pod(self, namespace: str, name: str) -> JsonObject | None:
+        try:
+            return await self.kube.get(PODS.path(namespace, name))
+        except NotFound:
+            return None
+
+    async def spend_pod_budget(self, operation: str, pod: JsonObject, dry_run: bool, in_place: bool) -> str:
+        from workers.podunavailablebudget.admission import PubOperation
+        from workers.podunavailablebudget.admit import admit
+
+        decision = await admit(
+            self.kube, PubOperation(operation), pod, dry_run=dry_run, in_place_vertical_scaling=in_place
+        )
+        return "" if decision.allowed else decision.message

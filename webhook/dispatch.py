@@ -16,7 +16,7 @@ from typing import Protocol
 
 from flotilla.runtime.errors import KubeError
 from flotilla.runtime.features import FeatureGates, feature_gates
-from webhook.review import AdmissionRequest, Verdict, denied
+from webhook.review import AdmissionRequest, JsonObject, Verdict, denied
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ class Facts:
     active_pods: int | None = None
     bound_claims: int | None = None
     live_custom_resources: int | None = None
+    #: Pods by name (None: not found), for the kruise kinds' rules that check pods.
+    pods: Mapping[str, JsonObject | None] | None = None
     error: str = ""
 
 
@@ -60,6 +62,14 @@ class Cluster(Protocol):
 
     async def live_custom_resources(self, group: str, version: str, plural: str) -> int:
         """Objects of a custom resource, in all namespaces, not being deleted."""
+        ...
+
+    async def read_pod(self, namespace: str, name: str) -> JsonObject | None:
+        """A pod, None when it does not exist."""
+        ...
+
+    async def spend_pod_budget(self, operation: str, pod: JsonObject, dry_run: bool, in_place: bool) -> str:
+        """Spend the pod's PodUnavailableBudget for ``operation``: '' when allowed, else kruise's refusal."""
         ...
 
 
@@ -82,10 +92,12 @@ VALIDATE_PATH = "/validate"
 
 def route_table() -> Mapping[str, Mapping[RouteKey, Route]]:
     """Every route by path, from the handler modules (imported here so each stays standalone)."""
-    from webhook import podreadiness, protection
+    from webhook import kruisekinds, podbudget, podreadiness, protection
 
-    mutating: dict[RouteKey, Route] = {**podreadiness.ROUTES}
-    validating: dict[RouteKey, Route] = {**protection.ROUTES}
+    mutating: dict[RouteKey, Route] = {**podreadiness.ROUTES, **kruisekinds.MUTATING}
+    validating: dict[RouteKey, Route] = {**protection.ROUTES, **podbudget.ROUTES}
+    for key, route in kruisekinds.VALIDATING.items():
+        validating.setdefault(key, route)  # DELETE stays deletion protection
     return {MUTATE_PATH: mutating, VALIDATE_PATH: validating}
 
 

@@ -461,6 +461,7 @@ def test_namespace_scoped_install_uses_roles_in_each_watched_namespace() -> None
 #: kind of each resource the webhook registers for (Kubernetes' and kruise's API, by hand).
 RESOURCE_KINDS = {
     ("", "pods"): "Pod",
+    ("", "pods/eviction"): ("policy", "Eviction"),
     ("", "namespaces"): "Namespace",
     ("", "services"): "Service",
     ("apiextensions.k8s.io", "customresourcedefinitions"): "CustomResourceDefinition",
@@ -472,6 +473,13 @@ RESOURCE_KINDS = {
     ("apps.kruise.io", "statefulsets"): "StatefulSet",
     ("apps.kruise.io", "uniteddeployments"): "UnitedDeployment",
 }
+
+
+def _route_key(group: str, resource: str, operation: str) -> tuple[str, str, str]:
+    """(group, kind, operation) of an admission request for a rule's resource (an eviction is
+    sent as policy/v1 Eviction)."""
+    kind = RESOURCE_KINDS[(group, resource)]
+    return (*kind, operation) if isinstance(kind, tuple) else (group, kind, operation)
 
 
 def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
@@ -488,9 +496,14 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
     ]
     mutating = named(default_objects, "MutatingWebhookConfiguration", "flotilla-webhook")
     validating = named(default_objects, "ValidatingWebhookConfiguration", "flotilla-webhook")
-    assert [hook["name"] for hook in mutating["webhooks"]] == ["mpod.kb.io"]
+    assert [hook["name"] for hook in mutating["webhooks"]] == ["mpod.kb.io", "mcloneset.kb.io"]
     assert mutating["webhooks"][0]["failurePolicy"] == "Ignore", "a down webhook never stops pod creation"
+    policies = {hook["name"]: hook["failurePolicy"] for hook in mutating["webhooks"] + validating["webhooks"]}
+    for name in ("mcloneset.kb.io", "vclonesetspec.kb.io", "vpod.kb.io", "vpodeviction.kb.io"):
+        assert policies[name] == "Ignore", name
     for hook in validating["webhooks"]:
+        if "objectSelector" not in hook:
+            continue
         assert hook["failurePolicy"] == "Fail", f"{hook['name']}: deletion protection fails closed, as kruise"
         assert hook["objectSelector"] == {
             "matchExpressions": [{"key": "policy.kruise.io/delete-protection", "operator": "Exists"}]
@@ -509,12 +522,12 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
                     for operation in rule["operations"]:
-                        key = (group, RESOURCE_KINDS[(group, resource)], operation)
+                        key = _route_key(group, resource, operation)
                         assert key in routes[path], (
                             f"{hook['name']} sends {key} to {path}, which has no route"
                         )
     registered = {
-        (group, RESOURCE_KINDS[(group, resource)], operation)
+        _route_key(group, resource, operation)
         for hook in validating["webhooks"]
         for rule in hook["rules"]
         for group in rule["apiGroups"]

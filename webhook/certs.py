@@ -57,6 +57,10 @@ def _alt_names(names: Sequence[str]) -> list[x509.GeneralName]:
     return result
 
 
+def _common_name(names: Sequence[str]) -> str:
+    return next((name for name in names if len(name) <= 64), "flotilla-webhook")
+
+
 def new_ca(now: dt.datetime, validity: dt.timedelta = DEFAULT_CA_VALIDITY) -> tuple[bytes, bytes]:
     """A self-signed CA: ``(certificate PEM, key PEM)``."""
     key = _new_key()
@@ -93,7 +97,8 @@ def new_ca(now: dt.datetime, validity: dt.timedelta = DEFAULT_CA_VALIDITY) -> tu
 def issue(
     ca_cert: bytes, ca_key: bytes, names: Sequence[str], now: dt.datetime, validity: dt.timedelta
 ) -> CertBundle:
-    """A serving certificate for ``names`` (the first is the common name), signed by the CA."""
+    """A serving certificate for ``names`` (all in subjectAltName; the first that fits the 64
+    characters X.509 allows is the common name, which clients no longer check), signed by the CA."""
     if not names:
         raise ValueError("a serving certificate needs at least one name")
     ca = x509.load_pem_x509_certificate(ca_cert)
@@ -104,7 +109,7 @@ def issue(
     not_after = min(now + validity, ca.not_valid_after_utc)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _common_name(names))]))
         .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

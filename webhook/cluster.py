@@ -2,9 +2,7 @@
 
 Paged lists (500 a page) counting what kruise's deletion protection counts: active pods
 (``IsPodActive``: not Succeeded, not Failed, not being deleted), Bound claims not being deleted,
-custom resources not being deleted; a pod by name and spending its PodUnavailableBudget
-(:func:`workers.podunavailablebudget.admit.admit`, the one write a handler makes). Errors are the
-:mod:`flotilla.runtime.errors` hierarchy.
+custom resources not being deleted. Errors are the :mod:`flotilla.runtime.errors` hierarchy.
 """
 
 from __future__ import annotations
@@ -14,8 +12,6 @@ from typing import Any
 
 from flotilla.runtime.errors import NotFound
 from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
-from workers.podunavailablebudget.admission import Decision, PubOperation
-from workers.podunavailablebudget.admit import admit
 
 CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 _PAGE = "500"
@@ -56,20 +52,17 @@ class KubeCluster:
         resource = Resource(group, version, plural)
         return await self._count(resource.collection_path(None), lambda obj: not _deleting(obj))
 
-    async def pod(self, namespace: str, name: str) -> JsonObject | None:
+    async def read_pod(self, namespace: str, name: str) -> JsonObject | None:
         try:
             return await self.kube.get(PODS.path(namespace, name))
         except NotFound:
             return None
 
-    async def spend_budget(
-        self, operation: PubOperation, pod: JsonObject, dry_run: bool, in_place_vertical_scaling: bool
-    ) -> Decision:
-        return await admit(
-            self.kube,
-            operation,
-            pod,
-            dry_run=dry_run,
-            in_place_vertical_scaling=in_place_vertical_scaling,
-            component="flotilla-webhook",
+    async def spend_pod_budget(self, operation: str, pod: JsonObject, dry_run: bool, in_place: bool) -> str:
+        from workers.podunavailablebudget.admission import PubOperation
+        from workers.podunavailablebudget.admit import admit
+
+        decision = await admit(
+            self.kube, PubOperation(operation), pod, dry_run=dry_run, in_place_vertical_scaling=in_place
         )
+        return "" if decision.allowed else decision.message

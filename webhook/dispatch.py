@@ -16,9 +16,7 @@ from typing import Protocol
 
 from flotilla.runtime.errors import KubeError
 from flotilla.runtime.features import FeatureGates, feature_gates
-from flotilla.runtime.kube import JsonObject
-from webhook.review import AdmissionRequest, Verdict, denied
-from workers.podunavailablebudget.admission import Decision, PubOperation
+from webhook.review import AdmissionRequest, JsonObject, Verdict, denied
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +41,8 @@ class Facts:
     active_pods: int | None = None
     bound_claims: int | None = None
     live_custom_resources: int | None = None
-    budget: tuple[bool, str] | None = None
-    """A PodUnavailableBudget's verdict on a pod operation (allowed, message), already recorded."""
+    #: Pods by name (None: not found), for the kruise kinds' rules that check pods.
+    pods: Mapping[str, JsonObject | None] | None = None
     error: str = ""
 
 
@@ -66,14 +64,12 @@ class Cluster(Protocol):
         """Objects of a custom resource, in all namespaces, not being deleted."""
         ...
 
-    async def pod(self, namespace: str, name: str) -> JsonObject | None:
-        """The pod, or None when it does not exist."""
+    async def read_pod(self, namespace: str, name: str) -> JsonObject | None:
+        """A pod, None when it does not exist."""
         ...
 
-    async def spend_budget(
-        self, operation: PubOperation, pod: JsonObject, dry_run: bool, in_place_vertical_scaling: bool
-    ) -> Decision:
-        """Spend ``pod``'s PodUnavailableBudget for ``operation`` (its status written when allowed)."""
+    async def spend_pod_budget(self, operation: str, pod: JsonObject, dry_run: bool, in_place: bool) -> str:
+        """Spend the pod's PodUnavailableBudget for ``operation``: '' when allowed, else kruise's refusal."""
         ...
 
 
@@ -96,10 +92,12 @@ VALIDATE_PATH = "/validate"
 
 def route_table() -> Mapping[str, Mapping[RouteKey, Route]]:
     """Every route by path, from the handler modules (imported here so each stays standalone)."""
-    from webhook import podbudget, podreadiness, protection
+    from webhook import kruisekinds, podbudget, podreadiness, protection
 
-    mutating: dict[RouteKey, Route] = {**podreadiness.ROUTES}
+    mutating: dict[RouteKey, Route] = {**podreadiness.ROUTES, **kruisekinds.MUTATING}
     validating: dict[RouteKey, Route] = {**protection.ROUTES, **podbudget.ROUTES}
+    for key, route in kruisekinds.VALIDATING.items():
+        validating.setdefault(key, route)  # DELETE stays deletion protection
     return {MUTATE_PATH: mutating, VALIDATE_PATH: validating}
 
 

@@ -1,13 +1,11 @@
-"""PodUnavailableBudget on pod DELETE, ``pods/eviction`` CREATE and pod UPDATE (kruise's validating
-pod webhook, ``podUnavailableBudgetValidatingPod``).
+"""PodUnavailableBudget: refuse pod DELETE, ``pods/eviction`` and in-place UPDATE that would
+break a budget (kruise's ``podUnavailableBudgetValidatingPod``).
 
-``gather`` classifies the request (:func:`workers.podunavailablebudget.admission.classify`: the
-feature gates, the ``kruise.io/related-pub`` annotation, whether an update may make the pod
-unavailable, RESIZE vs UPDATE), reads the pod for an eviction, and asks the cluster to spend the
-budget (:meth:`webhook.dispatch.Cluster.spend_budget`, which is
-:func:`workers.podunavailablebudget.admit.admit`: the PUB status PUT with its resourceVersion,
-kruise's conflict retry). The handler turns the recorded verdict into the answer, with kruise's
-message. Registered as ``vpod.kb.io`` (failure policy: ``webhook.failurePolicy.pods``).
+The decision and the budget spending are the PUB worker's (:mod:`workers.podunavailablebudget.admission`
+decides, :func:`workers.podunavailablebudget.admit.admit` reads the PUB, records the pod in its
+status and emits kruise's Event); here the request is classified and, for an eviction, the pod
+read. ``gather`` spends (through :meth:`webhook.dispatch.Cluster.spend_pod_budget`), the handler
+answers: kruise answers a refusal with 403 and its message.
 """
 
 from __future__ import annotations
@@ -15,42 +13,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flotilla.runtime.features import Feature
-from webhook.dispatch import AdmissionConfig, Cluster, Facts, Route, RouteKey
+from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
 from webhook.review import AdmissionRequest, Verdict, allowed, denied
 from workers.podunavailablebudget.admission import classify
 
-#: The answer of a budget refusal (kruise: ``admission.ValidationResponse(false, reason)``).
-REFUSED_CODE = 403
-
 
 async def gather_budget(request: AdmissionRequest, config: AdmissionConfig, cluster: Cluster) -> Facts:
-    new_pod = request.object if request.operation == "UPDATE" else None
-    operation = classify(request.operation, request.sub_resource, request.old_object, new_pod, config.gates)
-    if operation is None:
-        return Facts(budget=(True, ""))
-    if request.operation == "CREATE":  # the eviction names the pod; decide on the pod as it is
-        pod = await cluster.pod(request.namespace, request.name)
-        if pod is None:
-            return Facts(budget=(True, ""))
-    else:
-        pod = request.old_object
-    if pod is None:
-        return Facts(error=f"{request.operation} of pod {request.key} carries no oldObject to decide on")
-    decision = await cluster.spend_budget(
-        operation, pod, request.dry_run, config.gates[Feature.IN_PLACE_POD_VERTICAL_SCALING]
+    operation = classify(
+        request.operation, request.sub_resource, request.old_object, request.object, config.gates
     )
-    return Facts(budget=(decision.allowed, decision.message))
+    if operation is None:
+        return NO_FACTS
+    pod = request.old_object
+    if request.sub_resource == "eviction":
+        pod = await cluster.read_pod(request.namespace, request.name)
+    if pod is None:
+        return NO_FACTS  # nothing to guard (an eviction of a pod already gone)
+    in_place = config.gates[Feature.IN_PLACE_POD_VERTICAL_SCALING]
+    refusal = await cluster.spend_pod_budget(operation, pod, request.dry_run, in_place)
+    return Facts(error=refusal)
 
 
-def budget_verdict(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
-    if facts.error:
-        return denied(500, facts.error)
-    if facts.budget is None or facts.budget[0]:
-        return allowed()
-    return denied(REFUSED_CODE, facts.budget[1])
+def answer_budget(_request: AdmissionRequest, _config: AdmissionConfig, facts: Facts) -> Verdict:
+    return denied(403, facts.error) if facts.error else allowed()
 
 
-_BUDGET = Route(budget_verdict, gather_budget)
+_BUDGET = Route(answer_budget, gather_budget)
 
 ROUTES: Mapping[RouteKey, Route] = {
     ("", "Pod", "DELETE"): _BUDGET,

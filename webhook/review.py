@@ -50,7 +50,8 @@ class AdmissionRequest:
         """``kind namespace/name`` as logs and spans show it (the name may be empty on CREATE)."""
         obj = self.object or self.old_object or {}
         name = self.name or str((obj.get("metadata") or {}).get("generateName") or "")
-        return f"{self.kind} {self.namespace}/{name}" if self.namespace else f"{self.kind} {name}"
+        scoped = self.namespace and self.kind != "Namespace"  # a Namespace comes with namespace = its name
+        return f"{self.kind} {self.namespace}/{name}" if scoped else f"{self.kind} {name}"
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def _up(args: argparse.Namespace) -> int:
         env.write_state()
     if not args.no_flotilla:
         try:
-            start_flotilla(env, extra_env=env.jaeger.otel_env() if env.jaeger else None)
+            start_flotilla(env, extra_env=env.jaeger.otel_env() if env.jaeger else None, webhook=True)
             env.write_state()
             show_rollout(env)
         except (ComponentError, ToolchainError, subprocess.CalledProcessError) as err:

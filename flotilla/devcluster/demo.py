@@ -1,10 +1,12 @@
 """What `make demo` runs on top of the local control plane: Flotilla, a sample CloneSet and a
 sample Advanced StatefulSet.
 
-`start_flotilla` installs the kruise CRDs, starts the watcher and one CloneSet worker and one
+`start_flotilla` installs the kruise CRDs, starts the watcher, one CloneSet worker and one
 Advanced StatefulSet worker as detached processes (logs in ``<run dir>/logs/``; their pids join
 the run's state so `flotilla dev down` stops them), each signed in to NATS as its own
-least-privilege user (the watcher first: it declares the streams), and applies
+least-privilege user (the watcher first: it declares the streams), with ``webhook=True``
+(``flotilla dev up``) also ``flotilla webhook`` registered by URL on loopback (the chart's
+registrations, namespace ``flotilla-system``, deletion protection on), and applies
 ``examples/demo/cloneset.yaml`` and ``examples/demo/statefulset.yaml``. `show_rollout` then
 drives the samples through what a user would do — wait for the CloneSet to be Ready, scale it
 3 -> 5, roll its image in place; wait for the StatefulSet's ordinals 0, 2, 3, roll its image
@@ -22,9 +24,12 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.ports import LOOPBACK, free_port
 from flotilla.devcluster.process import ComponentError, ManagedProcess
+from flotilla.devcluster.webhook import rendered_registrations, webhook_args
 from schemas.bus.permissions import WATCHER_USER, worker_user
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "cloneset.yaml"
@@ -47,18 +52,19 @@ def _flotilla_process(
     name: str,
     args: list[str],
     extra_env: dict[str, str],
-    nats_user: str,
+    nats_user: str | None,
     detached: bool = True,
 ) -> int:
     http_port = free_port()
     process_env = dict(os.environ)
     process_env.update(
         KUBECONFIG=str(env.kubeconfig),
-        NATS_URL=env.nats.user_url(nats_user) if env.nats is not None else env.nats_url,
         FLOTILLA_HTTP_PORT=str(http_port),
         OTEL_SERVICE_NAME=f"flotilla-{name}",
         **extra_env,
     )
+    if nats_user is not None:  # None: the process needs no NATS (the webhook)
+        process_env["NATS_URL"] = env.nats.user_url(nats_user) if env.nats is not None else env.nats_url
     process = ManagedProcess(
         name,
         [sys.executable, "-m", "flotilla.cli", *args],
@@ -74,6 +80,23 @@ def _flotilla_process(
     return http_port
 
 
+WEBHOOK_NAMESPACE = "flotilla-system"
+#: kruise's defaults, plus deletion protection so the demo shows it (FLOTILLA_FEATURE_GATES overrides).
+WEBHOOK_GATES = "ResourcesDeletionProtection=true"
+
+
+def start_webhook(env: DevEnvironment, extra_env: dict[str, str], detached: bool = True) -> None:
+    """Register the chart's webhooks and run ``flotilla webhook`` for them on loopback."""
+    env.kubectl("create", "namespace", WEBHOOK_NAMESPACE, check=False)
+    env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rendered_registrations(WEBHOOK_NAMESPACE)))
+    gates = (
+        extra_env.get("FLOTILLA_FEATURE_GATES") or os.environ.get("FLOTILLA_FEATURE_GATES") or WEBHOOK_GATES
+    )
+    args = webhook_args(WEBHOOK_NAMESPACE, free_port(), env.kubeconfig)
+    _flotilla_process(env, "webhook", [*args, "--feature-gates", gates], extra_env, None, detached)
+    _say(f"the admission webhook is registered (gates: {gates})")
+
+
 def _http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as response:
         return bool(response.status == 200)
@@ -85,6 +108,7 @@ def start_flotilla(
     *,
     sample: bool = True,
     detached: bool = True,
+    webhook: bool = False,
 ) -> None:
     """Install the CRDs, start the watcher and a CloneSet worker, apply the sample (unless
     `sample` is False; `make conformance` runs kruise's specs instead). Processes that are not
@@ -113,6 +137,8 @@ def start_flotilla(
         _flotilla_process(
             env, f"worker-{worker_type}", ["worker", worker_type], extra, worker_user(worker_type), detached
         )
+    if webhook:
+        start_webhook(env, extra, detached)
     if not sample:
         return
     env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(SAMPLE))

@@ -71,9 +71,15 @@ def pod_environment(container: dict[str, Any], pod_name: str, namespace: str) ->
 
 
 def start_like_pods(
-    dev_env: DevEnvironment, kubectl: Kubectl, namespace: str, deployment_name: str, tmp_path: Path
+    dev_env: DevEnvironment,
+    kubectl: Kubectl,
+    namespace: str,
+    deployment_name: str,
+    tmp_path: Path,
+    extra_env: dict[str, str] | None = None,
 ) -> list[Replica]:
-    """One process per replica of the installed Deployment, each as its pod would run."""
+    """One process per replica of the installed Deployment, each as its pod would run
+    (``extra_env`` on top: what a local process needs that a pod does not)."""
     deployment = get(kubectl, "-n", namespace, "deployment", deployment_name)
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -88,6 +94,7 @@ def start_like_pods(
         env.update(pod_environment(container, pod_name, namespace))
         # What differs from a pod: the API server and NATS are on loopback, and so is the port.
         env.update(KUBECONFIG=str(config), NATS_URL=dev_env.nats_url, FLOTILLA_HTTP_PORT=str(port))
+        env.update(extra_env or {})
         log = tmp_path / f"{pod_name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(

@@ -15,7 +15,6 @@ upgrade; `helm uninstall` removes everything but the CRDs; a bad value fails
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import secrets
 import subprocess
@@ -27,9 +26,12 @@ import pytest
 import yaml
 
 from flotilla.devcluster.env import DevEnvironment
+from flotilla.devcluster.ports import free_port
 from flotilla.runtime.kube import PODS, KubeClient, Resource
 from tests.integration.helm.helm_release import Kubectl, eventually, exists, get, helm, install
 from tests.integration.helm.identity import service_account_kubeconfig
+from tests.integration.helm.pod_processes import authorization_denials, start_like_pods
+from tests.support.polling import eventually as poll
 from tests.unit.helm.chart_render import CHART, KUBE_VERSION, helm_run, render_text, set_args
 
 #: Minimal stand-ins for the CRDs of the Prometheus Operator, KEDA and cert-manager, so the
@@ -138,7 +140,7 @@ def test_install_creates_the_crds_components_and_rbac(
     assert pod_spec["securityContext"]["runAsNonRoot"] is True
     assert pod_spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     pods = get(kubectl, "-n", namespace, "pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
-    assert len(pods) == 3
+    assert len(pods) == 5, "watcher x2, cloneset worker, webhook x2"
     assert all(pod["status"]["phase"] == "Running" for pod in pods)
     for kind, object_name in [
         ("serviceaccount", f"{full}-watcher"),
@@ -154,8 +156,8 @@ def test_install_creates_the_crds_components_and_rbac(
     for kind in ("clusterrole", "clusterrolebinding"):
         for object_name in (f"{full}-watcher", f"{full}-worker-cloneset"):
             assert exists(kubectl, kind, object_name), f"{kind} {object_name}"
-    webhook = exists(kubectl, "mutatingwebhookconfiguration", f"{full}-webhook")
-    assert not webhook, "the webhook is off by default"
+    for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
+        assert exists(kubectl, kind, f"{full}-webhook"), "the webhook is on by default"
     assert "Check that it works" in notes
     assert f"get lease {full}-watcher" in notes
 
@@ -380,62 +382,72 @@ def test_upgrade_scales_one_worker_type_and_uninstall_removes_all_but_crds(
     assert exists(kubectl, "crd", "clonesets.apps.kruise.io"), "Helm keeps CRDs on uninstall"
 
 
-def test_webhook_is_registered_with_the_ca_of_its_certificate(
-    kubeconfig: Path, kubectl: Kubectl, namespace: str
+def test_webhook_installed_by_helm_answers_a_real_admission(
+    dev_env: DevEnvironment, kubeconfig: Path, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
+    """The chart's webhook, run as its pod would (its ServiceAccount's token, its env), fills its
+    Secret, sets caBundle, and refuses the deletion of a protected namespace with kruise's
+    message; a helm upgrade keeps the caBundle it set; uninstall removes the registrations."""
     name = f"fl-{secrets.token_hex(3)}"
     full = f"{name}-flotilla"
-    # Ignore: kwok's fake webhook pods cannot answer, and this cluster is shared by the session.
-    webhook = ["--set", "webhook.enabled=true", "--set", "webhook.failurePolicy=Ignore"]
-    install(kubeconfig, name, namespace, *webhook)
+    gates = "ResourcesDeletionProtection=true"
+    install(kubeconfig, name, namespace, *set_args({"webhook.replicas": 1, "webhook.featureGates": gates}))
+    protected = f"t-helm-protected-{secrets.token_hex(3)}"
+    kubectl("create", "namespace", protected)
+    kubectl("label", "namespace", protected, "policy.kruise.io/delete-protection=Always")
+    secret_name = f"{full}-webhook-certs"
+    deployment = f"{full}-webhook"
 
     def ca_bundles() -> set[str]:
         bundles = set()
         for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
-            configuration = get(kubectl, kind, f"{full}-webhook")
-            for hook in configuration["webhooks"]:
-                assert hook["clientConfig"]["service"] == {
-                    "name": f"{full}-webhook",
-                    "namespace": namespace,
-                    "path": hook["clientConfig"]["service"]["path"],
-                    "port": 443,
-                }
-                assert namespace in hook["namespaceSelector"]["matchExpressions"][0]["values"]
-                bundles.add(hook["clientConfig"]["caBundle"])
+            for hook in get(kubectl, kind, f"{full}-webhook")["webhooks"]:
+                bundles.add(hook["clientConfig"].get("caBundle", ""))
         return bundles
 
-    secret = get(kubectl, "-n", namespace, "secret", f"{full}-webhook-tls")
-    first = ca_bundles()
-    assert first == {secret["data"]["ca.crt"]}
-    assert base64.b64decode(secret["data"]["ca.crt"]).startswith(b"-----BEGIN CERTIFICATE-----")
-    assert get(kubectl, "-n", namespace, "deployment", f"{full}-webhook")["status"]["readyReplicas"] == 2
-    assert exists(kubectl, "-n", namespace, "service", f"{full}-webhook")
-    _assert_matrix(
-        kubectl,
-        f"system:serviceaccount:{namespace}:{full}-webhook",
-        "default",
-        allowed=[
-            "get sidecarsets.apps.kruise.io",
-            "watch sidecarsets.apps.kruise.io",
-            "get clonesets.apps.kruise.io",
-        ],
-        refused=[
-            "create pods",
-            "patch pods",
-            "update sidecarsets.apps.kruise.io",
-            "get secrets",
-            "delete namespaces",
-        ],
+    def stored_ca() -> str:
+        data = get(kubectl, "-n", namespace, "secret", secret_name).get("data") or {}
+        return str(data.get("ca-cert.pem", ""))
+
+    # First exactly as the pod runs: it fills the chart's empty Secret and sets caBundle.
+    replicas = start_like_pods(
+        dev_env, kubectl, namespace, deployment, tmp_path, {"FLOTILLA_WEBHOOK_PORT": "0"}
     )
+    try:
+        logs = lambda: replicas[-1].log.read_text(errors="replace")[-4000:]  # noqa: E731
+        ca = poll(stored_ca, timeout=90, what=logs)
+        poll(lambda: ca_bundles() == {ca}, timeout=90, what=logs)
+        helm(
+            kubeconfig,
+            "upgrade", name, str(CHART), "--namespace", namespace, "--reuse-values",
+            "--set", "logLevel=debug", "--wait", "--timeout", "4m",
+        )  # fmt: skip
+        assert ca_bundles() == {ca}, "an upgrade keeps the caBundle the webhook set"
+        assert stored_ca() == ca, "and the Secret the webhook filled"
+        for replica in replicas:
+            replica.stop()
+        # Then registered by URL on loopback (a pod would be reached through its Service).
+        extra = {"FLOTILLA_WEBHOOK_URL_HOST": "127.0.0.1", "FLOTILLA_WEBHOOK_PORT": str(free_port())}
+        replicas = start_like_pods(dev_env, kubectl, namespace, deployment, tmp_path, extra)
 
-    helm(
-        kubeconfig,
-        "upgrade", name, str(CHART), "--namespace", namespace, "--reuse-values",
-        "--set", "logLevel=debug", "--wait", "--timeout", "4m",
-    )  # fmt: skip
-    assert ca_bundles() == first, "an upgrade keeps the webhook's CA"
+        def refusal() -> str:
+            result = kubectl("delete", "namespace", protected, "--dry-run=server", check=False)
+            return result.stderr if "denied the request" in result.stderr else ""
 
-    helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", "--timeout", "2m")
+        message = poll(refusal, timeout=90, what=logs)
+        assert (
+            'admission webhook "vnamespace.kb.io" denied the request: forbidden by '
+            "ResourcesProtectionDeletion for policy.kruise.io/delete-protection=Always"
+        ) in message
+        assert stored_ca() == ca, "the CA outlives a certificate renewed for new names"
+        denials = authorization_denials(replicas[-1].log.read_text(errors="replace"))
+        assert [line for line in denials if "resourcesprotectiondeletion" not in line] == [], logs()
+    finally:
+        for replica in replicas:
+            replica.stop()
+        helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", "--timeout", "2m")
+        kubectl("label", "namespace", protected, "policy.kruise.io/delete-protection-", check=False)
+        kubectl("delete", "namespace", protected, "--wait=false", check=False)
     for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
         assert not exists(kubectl, kind, f"{full}-webhook")
 

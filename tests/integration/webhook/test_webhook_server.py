@@ -230,3 +230,50 @@ def test_replicas_starting_together_create_one_secret_and_renew_before_expiry(
     finally:
         for replica in replicas:
             stop_webhook(replica)
+
+
+def _cloneset(name: str, spec_extra: dict[str, object]) -> dict[str, object]:
+    labels = {"app": name}
+    spec = {
+        "replicas": 0,
+        "selector": {"matchLabels": labels},
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "main", "image": "nginx"}]},
+        },
+        **spec_extra,
+    }
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "CloneSet",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def test_clonesets_get_kruises_defaults_and_validation(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    custom = k8s.CustomObjectsApi(api_client)
+    created = custom.create_namespaced_custom_object(
+        "apps.kruise.io", "v1alpha1", namespace, "clonesets", _cloneset("defaulted", {})
+    )
+    # kruise's SetDefaultsCloneSet and the pod defaults it applies to the template (by hand:
+    # an untagged image pulls Always; Kubernetes' container and pod defaults).
+    spec = created["spec"]
+    assert spec["updateStrategy"]["type"] == "ReCreate"
+    assert spec["revisionHistoryLimit"] == 10
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["imagePullPolicy"] == "Always"
+    assert container["terminationMessagePath"] == "/dev/termination-log"
+    assert spec["template"]["spec"]["dnsPolicy"] == "ClusterFirst"
+
+    invalid = _cloneset("invalid", {"scaleStrategy": {"podsToDelete": ["nope"]}})
+    with pytest.raises(k8s.ApiException) as refused:
+        custom.create_namespaced_custom_object("apps.kruise.io", "v1alpha1", namespace, "clonesets", invalid)
+    assert refused.value.status == 422
+    message = json.loads(refused.value.body)["message"]
+    assert message == (
+        'admission webhook "vclonesetspec.kb.io" denied the request: spec.scaleStrategy.podsToDelete: '
+        'Invalid value: "nope": find pod nope failed: pods "nope" not found'
+    )

@@ -461,7 +461,7 @@ def test_namespace_scoped_install_uses_roles_in_each_watched_namespace() -> None
 #: kind of each resource the webhook registers for (Kubernetes' and kruise's API, by hand).
 RESOURCE_KINDS = {
     ("", "pods"): "Pod",
-    ("", "pods/eviction"): "Eviction",
+    ("", "pods/eviction"): ("policy", "Eviction"),
     ("", "namespaces"): "Namespace",
     ("", "services"): "Service",
     ("apiextensions.k8s.io", "customresourcedefinitions"): "CustomResourceDefinition",
@@ -475,9 +475,11 @@ RESOURCE_KINDS = {
 }
 
 
-def _request_group(group: str, resource: str) -> str:
-    """The group of the request's kind: an eviction is ``policy/v1`` Eviction on ``pods/eviction``."""
-    return "policy" if (group, resource) == ("", "pods/eviction") else group
+def _route_key(group: str, resource: str, operation: str) -> tuple[str, str, str]:
+    """(group, kind, operation) of an admission request for a rule's resource (an eviction is
+    sent as policy/v1 Eviction)."""
+    kind = RESOURCE_KINDS[(group, resource)]
+    return (*kind, operation) if isinstance(kind, tuple) else (group, kind, operation)
 
 
 def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
@@ -494,13 +496,13 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
     ]
     mutating = named(default_objects, "MutatingWebhookConfiguration", "flotilla-webhook")
     validating = named(default_objects, "ValidatingWebhookConfiguration", "flotilla-webhook")
-    assert [hook["name"] for hook in mutating["webhooks"]] == ["mpod.kb.io"]
+    assert [hook["name"] for hook in mutating["webhooks"]] == ["mpod.kb.io", "mcloneset.kb.io"]
     assert mutating["webhooks"][0]["failurePolicy"] == "Ignore", "a down webhook never stops pod creation"
-    budget_hooks = {"vpod.kb.io", "vpodeviction.kb.io"}
+    policies = {hook["name"]: hook["failurePolicy"] for hook in mutating["webhooks"] + validating["webhooks"]}
+    for name in ("mcloneset.kb.io", "vclonesetspec.kb.io", "vpod.kb.io", "vpodeviction.kb.io"):
+        assert policies[name] == "Ignore", name
     for hook in validating["webhooks"]:
-        if hook["name"] in budget_hooks:
-            assert hook["failurePolicy"] == "Ignore", "a down webhook never stops pod deletion cluster-wide"
-            assert "objectSelector" not in hook, "every pod may be covered by a budget"
+        if "objectSelector" not in hook:
             continue
         assert hook["failurePolicy"] == "Fail", f"{hook['name']}: deletion protection fails closed, as kruise"
         assert hook["objectSelector"] == {
@@ -520,12 +522,12 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
                     for operation in rule["operations"]:
-                        key = (_request_group(group, resource), RESOURCE_KINDS[(group, resource)], operation)
+                        key = _route_key(group, resource, operation)
                         assert key in routes[path], (
                             f"{hook['name']} sends {key} to {path}, which has no route"
                         )
     registered = {
-        (_request_group(group, resource), RESOURCE_KINDS[(group, resource)], operation)
+        _route_key(group, resource, operation)
         for hook in validating["webhooks"]
         for rule in hook["rules"]
         for group in rule["apiGroups"]

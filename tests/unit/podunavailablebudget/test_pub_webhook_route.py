@@ -35,14 +35,12 @@ class RecordingCluster:
     async def live_custom_resources(self, group: str, version: str, plural: str) -> int:
         raise AssertionError("not read")
 
-    async def pod(self, namespace: str, name: str) -> JsonObject | None:
+    async def read_pod(self, namespace: str, name: str) -> JsonObject | None:
         return self._pod
 
-    async def spend_budget(
-        self, operation: PubOperation, pod: JsonObject, dry_run: bool, in_place_vertical_scaling: bool
-    ) -> Decision:
-        self.spent.append((operation, pod["metadata"]["name"], dry_run))
-        return self.decision
+    async def spend_pod_budget(self, operation: str, pod: JsonObject, dry_run: bool, in_place: bool) -> str:
+        self.spent.append((PubOperation(operation), pod["metadata"]["name"], dry_run))
+        return "" if self.decision.allowed else self.decision.message
 
 
 def request(operation: str, kind: str = "Pod", group: str = "", **fields: Any) -> AdmissionRequest:

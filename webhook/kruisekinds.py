@@ -1,0 +1,62 @@
+"""Defaulting and validation of the kruise kinds, from the one rule set (:mod:`schemas.kruise.rules`).
+
+kruise's mutating webhook (``SetDefaults*``) becomes a JSON patch replacing each top-level member
+the defaulted copy changed; kruise's validating webhook refuses with 422 and kruise's aggregated
+message (``field.ErrorList.ToAggregate``). Checks that read the API (a CloneSet's ``podsToDelete``
+pods) get their pods through ``gather``. One route per kind the rule set covers, CREATE and UPDATE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from schemas.kruise import rules
+from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
+from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
+
+#: The API group of each kind (everything else of kruise's is apps.kruise.io).
+_GROUPS = {"PodUnavailableBudget": "policy.kruise.io"}
+
+
+def default_object(request: AdmissionRequest, _config: AdmissionConfig, _facts: Facts) -> Verdict:
+    obj = request.object
+    if obj is None:
+        return denied(400, f"{request.operation} of {request.kind} without request.object")
+    defaulted = rules.default(request.kind, obj, request.old_object)
+    operations = [
+        {"op": "add", "path": f"/{member}", "value": value}
+        for member, value in defaulted.items()
+        if obj.get(member) != value
+    ]
+    return patched(operations)
+
+
+async def gather_pods(request: AdmissionRequest, _config: AdmissionConfig, cluster: Cluster) -> Facts:
+    obj = request.object
+    if obj is None:
+        return NO_FACTS
+    needs = rules.needs(request.kind, obj, request.old_object)
+    if needs.nothing:
+        return NO_FACTS
+    return Facts(pods={name: await cluster.read_pod(request.namespace, name) for name in needs.pods})
+
+
+def validate_object(request: AdmissionRequest, _config: AdmissionConfig, facts: Facts) -> Verdict:
+    obj = request.object
+    if obj is None:
+        return denied(400, f"{request.operation} of {request.kind} without request.object")
+    rule_facts = rules.Facts(pods=facts.pods) if facts.pods is not None else None
+    errors = rules.validate(request.kind, obj, request.old_object, rule_facts)
+    return denied(422, rules.aggregate_message(errors)) if errors else allowed()
+
+
+def _routes(route: Route) -> Mapping[RouteKey, Route]:
+    return {
+        (_GROUPS.get(kind, "apps.kruise.io"), kind, operation): route
+        for kind in sorted(rules.kinds())
+        for operation in ("CREATE", "UPDATE")
+    }
+
+
+MUTATING: Mapping[RouteKey, Route] = _routes(Route(default_object))
+VALIDATING: Mapping[RouteKey, Route] = _routes(Route(validate_object, gather_pods))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.kruise.advancedcronjob import AdvancedCronJob
+from workers.podmechanics.kube_json import RawObjectView
 
 JsonObject = dict[str, Any]
 
@@ -23,34 +24,12 @@ def template_kind(cron: AdvancedCronJob) -> str:
 
 
 @dataclass(frozen=True)
-class ObservedCronJob:
+class ObservedCronJob(RawObjectView):
     raw: JsonObject
     cron: AdvancedCronJob
     children: tuple[JsonObject, ...]
     """Jobs or BroadcastJobs of the namespace whose controller is this AdvancedCronJob (by name,
     as kruise's ``.metadata.controller`` index), in the API server's order."""
-
-    @property
-    def meta(self) -> JsonObject:
-        meta = self.raw.get("metadata")
-        return meta if isinstance(meta, dict) else {}
-
-    @property
-    def name(self) -> str:
-        return str(self.meta.get("name", ""))
-
-    @property
-    def namespace(self) -> str:
-        return str(self.meta.get("namespace", ""))
-
-    @property
-    def uid(self) -> str:
-        return str(self.meta.get("uid", ""))
-
-    @property
-    def status(self) -> JsonObject:
-        status = self.raw.get("status")
-        return status if isinstance(status, dict) else {}
 
     @property
     def kind(self) -> str:

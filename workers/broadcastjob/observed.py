@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.kruise.broadcastjob import BroadcastJob
+from workers.podmechanics.kube_json import RawObjectView
 
 JsonObject = dict[str, Any]
 
 
 @dataclass(frozen=True)
-class ObservedBroadcastJob:
+class ObservedBroadcastJob(RawObjectView):
     raw: JsonObject
     """The job as the API server returned it (its status is written back from here)."""
     job: BroadcastJob
@@ -23,29 +24,3 @@ class ObservedBroadcastJob:
     """Pods carrying the job's labels (the planner keeps those it controls)."""
     nodes: tuple[JsonObject, ...]
     """Every node, in the API server's order (by name)."""
-
-    @property
-    def meta(self) -> JsonObject:
-        meta = self.raw.get("metadata")
-        return meta if isinstance(meta, dict) else {}
-
-    @property
-    def name(self) -> str:
-        return str(self.meta.get("name", ""))
-
-    @property
-    def namespace(self) -> str:
-        return str(self.meta.get("namespace", ""))
-
-    @property
-    def uid(self) -> str:
-        return str(self.meta.get("uid", ""))
-
-    @property
-    def deleting(self) -> bool:
-        return bool(self.meta.get("deletionTimestamp"))
-
-    @property
-    def status(self) -> JsonObject:
-        status = self.raw.get("status")
-        return status if isinstance(status, dict) else {}

@@ -25,6 +25,7 @@ from workers.broadcastjob import jobpods
 from workers.broadcastjob.observed import ObservedBroadcastJob
 from workers.broadcastjob.planner import CreatePod, JobPlan
 from workers.broadcastjob.planner import plan as plan_job
+from workers.podmechanics.slowstart import slow_start_batches
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan, TerminalError, WorkerType
 from workers.runtime.events import ObjectRef
@@ -142,12 +143,8 @@ async def act(api: KubeClient, _snapshot: BroadcastJobSnapshot, plan: Plan) -> N
         return
     deletes = [a for a in plan.actions if isinstance(a, runtime.DeleteObject) and a.resource == PODS]
     _raise_first(await asyncio.gather(*(_delete(api, d) for d in deletes), return_exceptions=True))
-    start, batch = 0, SLOW_START_INITIAL_BATCH
-    while start < len(plan.creates):
-        chunk = plan.creates[start : start + batch]
+    for chunk in slow_start_batches(plan.creates, SLOW_START_INITIAL_BATCH):
         _raise_first(await asyncio.gather(*(_create(api, plan, c) for c in chunk), return_exceptions=True))
-        start += len(chunk)
-        batch *= 2
     rest = tuple(a for a in plan.actions if a not in deletes)
     await runtime.execute_plan(api, rest, FIELD_MANAGER)
 

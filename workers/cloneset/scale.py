@@ -22,6 +22,7 @@ from workers.cloneset.rollout import RolloutContext
 from workers.podmechanics.kube_json import name_of
 from workers.podmechanics.lifecycle import transition
 from workers.podmechanics.pods import PodView, is_hooked, is_specified_delete
+from workers.podmechanics.slowstart import slow_start_batches
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,7 @@ def _cancel_preparing_delete(
 
 def _batches(pods: Sequence[NewPod], first: int) -> tuple[CreatePods, ...]:
     """Slow start: batches of ``first``, 2x, 4x, ... (``DoItSlowly``)."""
-    batches: list[CreatePods] = []
-    start, size = 0, max(first, 1)
-    while start < len(pods):
-        batches.append(CreatePods(tuple(pods[start : start + size])))
-        start += size
-        size *= 2
-    return tuple(batches)
+    return tuple(CreatePods(batch) for batch in slow_start_batches(pods, first))
 
 
 def _create(ctx: RolloutContext, count: int, at_current: int) -> tuple[tuple[Action, ...], int]:

@@ -26,6 +26,7 @@ Modules and the kruise code each mirrors:
 - ``inplace``: what can change in place, the in-place pod patch (with the workload's revision
   labels), the grace period, completion, the per-pod refresh (``pkg/util/inplaceupdate``:
   ``Update``, ``Refresh``).
+- ``slowstart``: creations in batches of 1, 2, 4, ... (``slowStartBatch``, ``DoItSlowly``).
 - ``envmeta``: env from pod labels / annotations in in-place updates, kruise's env hash and the
   restart check (``pkg/util/containermeta``, ``InPlaceUpdateEnvFromMetadata``).
 - ``lifecycle``: the ``lifecycle.apps.kruise.io/state`` label machine and a pod's next state,

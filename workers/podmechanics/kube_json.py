@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 #: A Kubernetes object (or any JSON object) as parsed from the wire.
 JsonObject = Mapping[str, object]
@@ -145,3 +146,39 @@ def thaw_object(value: object) -> JsonDict:
     """A deep mutable copy of a JSON object (an empty dict when ``value`` is not one)."""
     copied = thaw(value)
     return copied if isinstance(copied, dict) else {}
+
+
+class RawObjectView:
+    """Metadata and status of ``raw``, an object as the API server returned it, read totally.
+
+    Mixed into a worker's frozen observed-state dataclass that has a ``raw`` field, so each
+    worker does not write the same accessors again.
+    """
+
+    raw: Mapping[str, Any]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta = self.raw.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.meta.get("namespace", ""))
+
+    @property
+    def uid(self) -> str:
+        return str(self.meta.get("uid", ""))
+
+    @property
+    def deleting(self) -> bool:
+        return bool(self.meta.get("deletionTimestamp"))
+
+    @property
+    def status(self) -> dict[str, Any]:
+        status = self.raw.get("status")
+        return status if isinstance(status, dict) else {}

@@ -30,10 +30,7 @@ from schemas.bus.bootstrap import declare
 from schemas.bus.permissions import WATCHER_USER, worker_user
 from schemas.bus.streams import worker_bus
 from tests.support.natscreds import component_url
-from tests.support.workers import free_port
-
-REPO = Path(__file__).resolve().parents[2]
-FLOTILLA = REPO / ".venv" / "bin" / "flotilla"
+from tests.support.workers import FLOTILLA, REPO, free_port
 
 
 @dataclass

@@ -20,8 +20,8 @@ from flotilla.runtime.kube import PODS, JsonObject, KubeClient
 from schemas.bus.bootstrap import declare
 from schemas.bus.streams import worker_bus
 from tests.integration.cloneset.test_cloneset_stack import eventually, manifest, status_is
-from tests.support.workers import free_port
-from tests.support.workerstack import FLOTILLA, Stack, _start, _stop, watching_pods
+from tests.support.workers import FLOTILLA, free_port
+from tests.support.workerstack import Stack, _start, _stop, watching_pods
 from workers.cloneset.lowering import CLONESETS
 
 #: Adoption must come from the pod's event: far below the resync period, above a loaded machine's lag.

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import secrets
-import signal
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -36,10 +33,10 @@ from schemas.bus.streams import worker_bus
 from schemas.crdgen import install_crds
 from tests.support.natscreds import component_url
 from tests.support.polling import eventually_async
-from tests.support.workers import free_port
+from tests.support.workers import FLOTILLA, free_port
+from tests.support.workerstack import _start as _start
+from tests.support.workerstack import _stop as _stop
 
-REPO = Path(__file__).resolve().parents[3]
-FLOTILLA = REPO / ".venv" / "bin" / "flotilla"
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 POOL_LABEL = "flotilla.dev/test-pool"
 
@@ -55,25 +52,6 @@ class JobStack:
         return "\n".join(
             f"==> {p} <==\n{p.read_text(errors='replace')[-8000:]}" for p in self.logs if p.exists()
         )
-
-
-def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env["PYTHONPATH"] = str(REPO)
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def _ready(port: int) -> bool:

@@ -19,8 +19,8 @@ from schemas.bus.permissions import WATCHER_USER, worker_user
 from schemas.bus.streams import worker_bus
 from schemas.crdgen import install_crds
 from tests.support.natscreds import component_url
-from tests.support.workers import free_port
-from tests.support.workerstack import FLOTILLA, Stack, _start, _stop
+from tests.support.workers import FLOTILLA, free_port
+from tests.support.workerstack import Stack, _start, _stop
 
 TYPES = ("cloneset", "podunavailablebudget")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,10 +25,9 @@ from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.webhook import WEBHOOK_NAME, rendered_registrations, webhook_args
 from schemas.crdgen import install_crds
 from tests.support.polling import eventually
-from tests.support.workers import free_port
+from tests.support.workers import FLOTILLA, free_port
+from tests.support.workerstack import _start, _stop
 
-REPO = Path(__file__).resolve().parents[3]
-FLOTILLA = REPO / ".venv" / "bin" / "flotilla"
 GATES = "ResourcesDeletionProtection=true,DeletionProtectionForCRDCascadingGate=true"
 PROTECTION_LABEL = "policy.kruise.io/delete-protection"
 
@@ -52,23 +50,11 @@ def start_webhook(
     port, http_port = free_port(), free_port()
     args = [str(FLOTILLA), *webhook_args(namespace, port, dev_env.kubeconfig)]
     args += ["--service-name", service_name, "--http-port", str(http_port), "--feature-gates", GATES, *extra]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env["PYTHONPATH"] = str(REPO)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    return Webhook(namespace, port, http_port, log, proc)
+    return Webhook(namespace, port, http_port, log, _start(args, log))
 
 
 def stop_webhook(webhook: Webhook) -> None:
-    if webhook.proc.poll() is None:
-        webhook.proc.send_signal(signal.SIGTERM)
-        try:
-            webhook.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            webhook.proc.kill()
-            webhook.proc.wait(5)
+    _stop(webhook.proc)
 
 
 def secret_ca(core: k8s.CoreV1Api, namespace: str, name: str) -> bytes:

@@ -34,8 +34,7 @@ from schemas.crdgen import install_crds
 from tests.support.natscreds import component_url
 from tests.support.polling import eventually_async
 from tests.support.workers import FLOTILLA, free_port
-from tests.support.workerstack import _start as _start
-from tests.support.workerstack import _stop as _stop
+from tests.support.workerstack import _start, _stop
 
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 POOL_LABEL = "flotilla.dev/test-pool"

@@ -18,9 +18,7 @@ from schemas.kruise.pub import (
 )
 from workers.cloneset.actions import Action, PatchPod
 from workers.cloneset.rollout import RolloutContext
-from workers.podmechanics.inplace import in_place_refresh
-from workers.podmechanics.kube_json import JsonObject, field
-from workers.podmechanics.lifecycle import first_kruise_pod_ready, next_lifecycle_state, transition
+from workers.podmechanics.lifecycle import next_lifecycle_state, refresh_writes, transition
 from workers.podmechanics.pods import (
     PodView,
     short_hash,
@@ -35,34 +33,10 @@ class PodRefresh:
     requeue_after: float | None
 
 
-def _conditions_of(patch: JsonObject) -> list[object]:
-    conditions = field(patch, "status", "conditions")
-    return list(conditions) if isinstance(conditions, list) else []
-
-
 def refresh_pod(ctx: RolloutContext, pod: PodView) -> PodRefresh:
-    rv = pod.resource_version
-    actions: list[Action] = []
-    patch, subresource, delay = in_place_refresh(pod, ctx.now, ctx.timestamp)
-    first_ready = first_kruise_pod_ready(pod, ctx.timestamp)
-    if first_ready is not None:
-        if patch is not None and subresource:
-            patch = {"status": {"conditions": [*_conditions_of(patch), first_ready]}}
-        else:
-            actions.append(
-                PatchPod(
-                    pod.name,
-                    {"status": {"conditions": [first_ready]}},
-                    subresource="status",
-                    resource_version=rv,
-                )
-            )
-            rv = None
-    if patch is not None:
-        actions.append(
-            PatchPod(pod.name, patch, subresource="status" if subresource else "", resource_version=rv)
-        )
-        rv = None
+    writes, delay = refresh_writes(pod, ctx.now, ctx.timestamp, pod.resource_version)
+    actions: list[Action] = list(writes)
+    rv = None if writes else pod.resource_version
     changed = False
     lifecycle = ctx.cloneset.spec.lifecycle
     state = next_lifecycle_state(pod, lifecycle, ctx.update_revision, wait_for_scheduling=True)

@@ -12,6 +12,7 @@ update and refresh steps.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import orjson
 
@@ -22,8 +23,8 @@ from schemas.kruise.pub import (
     Lifecycle,
     LifecycleHook,
 )
-from workers.podmechanics.inplace import update_completed
-from workers.podmechanics.kube_json import JsonDict, text
+from workers.podmechanics.inplace import in_place_refresh, update_completed
+from workers.podmechanics.kube_json import JsonDict, JsonObject, field, text
 from workers.podmechanics.pods import (
     PodView,
     condition,
@@ -185,3 +186,43 @@ def next_lifecycle_state(
         case "Updated":
             return "Normal" if in_place_hook is None or is_all_hooked(in_place_hook, pod) else ""
     return ""
+
+
+def refresh_writes(
+    pod: PodView, now: datetime, timestamp: str, resource_version: str | None
+) -> tuple[tuple[PatchPod, ...], float | None]:
+    """A pod's in-place refresh (``inplace.in_place_refresh``) and its first ``KruisePodReady``.
+
+    kruise's pod-readiness controller sets ``KruisePodReady`` True on a pod that declares the
+    gate and has no such condition yet (the admission webhook adds the gate to every pod a kruise
+    workload owns); here it rides along with the in-place refresh's status patch when there is
+    one, else goes as its own status patch. Returns the writes (the first carries
+    ``resource_version``) and the seconds to come back after, if the refresh waits.
+    """
+    patch, subresource, delay = in_place_refresh(pod, now, timestamp)
+    first_ready = first_kruise_pod_ready(pod, timestamp)
+    writes: list[PatchPod] = []
+    rv = resource_version
+    if first_ready is not None:
+        if patch is not None and subresource:
+            patch = {"status": {"conditions": [*_conditions_of(patch), first_ready]}}
+        else:
+            writes.append(
+                PatchPod(
+                    pod.name,
+                    {"status": {"conditions": [first_ready]}},
+                    subresource="status",
+                    resource_version=rv,
+                )
+            )
+            rv = None
+    if patch is not None:
+        writes.append(
+            PatchPod(pod.name, patch, subresource="status" if subresource else "", resource_version=rv)
+        )
+    return tuple(writes), delay
+
+
+def _conditions_of(patch: JsonObject) -> list[object]:
+    conditions = field(patch, "status", "conditions")
+    return list(conditions) if isinstance(conditions, list) else []

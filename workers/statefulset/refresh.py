@@ -1,8 +1,10 @@
 """Per-pod bookkeeping of an Advanced StatefulSet pass (kruise's ``refreshPodState``).
 
-For one pod: the in-place refresh (``podmechanics.inplace.in_place_refresh``: a deferred
-in-place update once ``inPlaceUpdateStrategy.gracePeriodSeconds`` has passed, or
-``InPlaceUpdateReady`` True once the update completed), then the lifecycle step
+For one pod: the in-place refresh and the first ``KruisePodReady`` (``podmechanics.lifecycle.
+refresh_writes``: a deferred in-place update once ``inPlaceUpdateStrategy.gracePeriodSeconds``
+has passed, ``InPlaceUpdateReady`` True once the update completed, and ``KruisePodReady`` True
+on a pod that declares the gate without the condition, as kruise's pod-readiness controller
+does for pods the admission webhook gave the gate), then the lifecycle step
 (``podmechanics.lifecycle.next_lifecycle_state`` without waiting for scheduling, as the
 StatefulSet does; ``markPodNotReady`` of the inPlaceUpdate hook). kruise refreshes a pod in
 ``processReplica`` and again before the rolling update; a pass writes each pod's refresh once
@@ -14,11 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workers.podmechanics.inplace import in_place_refresh
 from workers.podmechanics.kube_json import format_time
-from workers.podmechanics.lifecycle import next_lifecycle_state, transition
+from workers.podmechanics.lifecycle import next_lifecycle_state, refresh_writes, transition
 from workers.podmechanics.pods import PodView
-from workers.podmechanics.podwrites import PatchPod
 from workers.statefulset.podstate import is_created
 
 if TYPE_CHECKING:
@@ -32,15 +32,11 @@ def refresh_pod(p: Pass, pod: PodView) -> bool:
     moved = False
     if is_created(pod):
         timestamp = format_time(p.now)
-        rv = pod.resource_version
-        patch, subresource, delay = in_place_refresh(pod, p.now, timestamp)
+        writes, delay = refresh_writes(pod, p.now, timestamp, pod.resource_version)
         if delay is not None:
             p.out.requeue(delay)
-        if patch is not None:
-            p.out.pod_writes(
-                [PatchPod(pod.name, patch, subresource="status" if subresource else "", resource_version=rv)]
-            )
-            rv = None
+        p.out.pod_writes(list(writes))
+        rv = None if writes else pod.resource_version
         lifecycle = p.sts.spec.lifecycle
         state = next_lifecycle_state(pod, lifecycle, p.update_name, wait_for_scheduling=False)
         if state:

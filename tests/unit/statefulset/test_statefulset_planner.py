@@ -20,6 +20,7 @@ from tests.unit.statefulset.sts_builders import (
     steps,
     sts,
 )
+from workers.runtime import actions as runtime
 from workers.statefulset.observed import PlannerConfig
 from workers.statefulset.ordinals import parse_range, replica_range, reserved_ordinals
 
@@ -472,3 +473,24 @@ def test_history_beyond_the_limit_is_deleted() -> None:
     newer = {**REV_A, "revision": 2}
     result = run(sts(1, revisionHistoryLimit=0, status={"currentRevision": A}), [pod(0, A)], [old, newer])
     assert f"delete controllerrevisions {B}" in steps(result)
+
+
+def test_kruise_pod_ready_turns_true_on_a_pod_with_the_gate_and_no_condition() -> None:
+    # kruise's pod-readiness controller (pkg/controller/podreadiness): a pod declaring the
+    # KruisePodReady gate (the admission webhook adds it to every pod a kruise workload owns)
+    # without that condition gets it True, in a status patch; a pod that has it is left alone.
+    gated = ready(0, 1)
+    for body in gated:
+        body["spec"]["readinessGates"] = [{"conditionType": "KruisePodReady"}]
+    gated[1]["status"]["conditions"].append({"type": "KruisePodReady", "status": "True"})
+    result = run(sts(2), gated, [REV_A])
+    writes = [
+        (a.name, a.subresource, a.patch)
+        for a in result.actions
+        if isinstance(a, runtime.PatchObject) and a.resource.plural == "pods"
+    ]
+    assert len(writes) == 1
+    name, subresource, patch = writes[0]
+    assert (name, subresource) == ("web-0", "status")
+    [condition] = patch["status"]["conditions"]
+    assert (condition["type"], condition["status"]) == ("KruisePodReady", "True")

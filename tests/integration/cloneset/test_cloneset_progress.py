@@ -98,7 +98,11 @@ async def test_invalid_deadline_is_refused(cloneset_stack: Stack) -> None:
     body = manifest(stack.namespace, 1)
     body["spec"]["progressDeadlineSeconds"] = 5
     body["spec"]["minReadySeconds"] = 5
-    with pytest.raises(KubeError, match="progressDeadlineSeconds must be greater than minReadySeconds"):
+    # kruise: field.Invalid(spec.progressDeadlineSeconds, ..., "must be greater than minReadySeconds")
+    with pytest.raises(
+        KubeError,
+        match=r"spec\.progressDeadlineSeconds: Invalid value: .*must be greater than minReadySeconds",
+    ):
         await stack.api.create(CLONESETS.path(stack.namespace), body)
     body["spec"]["progressDeadlineSeconds"] = 2147483647
     body["spec"]["minReadySeconds"] = 2147483647

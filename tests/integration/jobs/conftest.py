@@ -140,7 +140,8 @@ AddNode = Callable[[str], Awaitable[JsonObject]]
 
 @pytest.fixture
 async def kwok_nodes(job_stack: JobStack) -> AsyncIterator[AddNode]:
-    """``await add(suffix)`` creates a kwok node in the test's pool; all are deleted at teardown."""
+    """``await add(suffix)`` creates a kwok node in the test's pool and waits until it is Ready and
+    untainted (eligible); all are deleted at teardown."""
     made: list[str] = []
 
     async def add(suffix: str) -> JsonObject:
@@ -159,7 +160,21 @@ async def kwok_nodes(job_stack: JobStack) -> AsyncIterator[AddNode]:
             },
         }
         made.append(name)
-        return await job_stack.api.create(NODES.path(), body)
+        await job_stack.api.create(NODES.path(), body)
+
+        async def ready_and_untainted() -> JsonObject:
+            # kwok marks the node Ready and the node lifecycle controller then lifts its
+            # not-ready taint; a job planned before that counts the node as ineligible.
+            node = await job_stack.api.get(NODES.path("", name))
+            conditions = {
+                c.get("type"): c.get("status") for c in node.get("status", {}).get("conditions", [])
+            }
+            tainted = any(
+                t.get("key", "").startswith("node.kubernetes.io/") for t in node["spec"].get("taints", [])
+            )
+            return node if conditions.get("Ready") == "True" and not tainted else {}
+
+        return await eventually_async(ready_and_untainted, 60, 0.3, f"node {name} Ready without taints")
 
     yield add
     for name in made:

@@ -259,8 +259,10 @@ async def test_a_key_with_a_write_in_flight_is_not_freed_before_the_write_is_bou
         with pytest.raises(Transient) as ended:
             write.result()
         # The API server ended it at its deadline (TTL - margin after A's acquire: under 12 s), not
-        # the webhook at 28 s: 504 when its timeout filter answered, 500 when storage did.
-        assert ended.value.status in (500, 504), ended.value
+        # the webhook at 28 s: 504 when its timeout filter answered, 500 when storage did, or the
+        # connection closed without an answer (seen once under load in the full suite; the time
+        # check below is what shows it was the deadline).
+        assert ended.value.status in (500, 504) or "Server disconnected" in str(ended.value), ended.value
         assert ended_at[0] - sent_at < HOLD - 10.0
     await asyncio.wait_for(slow_webhook.released.wait(), 60)
     await asyncio.sleep(2.0)

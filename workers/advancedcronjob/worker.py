@@ -28,6 +28,7 @@ from workers.advancedcronjob.planner import plan as plan_cron
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan, TerminalError, WorkerType
 from workers.runtime.observe import StateReader
+from workers.runtime.specrefusal import refusal_plan
 
 ADVANCED_CRON_JOBS = Resource("apps.kruise.io", "v1beta1", "advancedcronjobs", "AdvancedCronJob")
 JOBS = Resource("batch", "v1", "jobs", "Job")
@@ -89,9 +90,13 @@ async def observe(read: StateReader, key: KeyParts) -> CronSnapshot:
     return CronSnapshot(key.namespace, key.name, ObservedCronJob(raw, cron, tuple(children)))
 
 
-def plan(snapshot: CronSnapshot, _config: Config, now: float) -> CronWorkerPlan:
+def plan(snapshot: CronSnapshot, _config: Config, now: float) -> Plan:
     if snapshot.observed is None:
         return CronWorkerPlan(reason="AdvancedCronJob is gone")
+    raw = snapshot.observed.raw
+    refused = refusal_plan("AdvancedCronJob", ADVANCED_CRON_JOBS, raw, now, has_conditions=False)
+    if refused is not None:
+        return refused
     decided = plan_cron(snapshot.observed, now)
     return CronWorkerPlan(
         actions=_actions(snapshot.observed, decided),

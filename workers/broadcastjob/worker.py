@@ -30,6 +30,7 @@ from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan, TerminalError, WorkerType
 from workers.runtime.events import ObjectRef
 from workers.runtime.observe import StateReader
+from workers.runtime.specrefusal import refusal_plan
 
 BROADCASTJOBS = Resource("apps.kruise.io", "v1beta1", "broadcastjobs", "BroadcastJob")
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
@@ -97,9 +98,12 @@ def lower(observed: ObservedBroadcastJob, decided: JobPlan) -> BroadcastJobPlan:
     )
 
 
-def plan(snapshot: BroadcastJobSnapshot, _config: Config, now: float) -> BroadcastJobPlan:
+def plan(snapshot: BroadcastJobSnapshot, _config: Config, now: float) -> Plan:
     if snapshot.observed is None:
         return BroadcastJobPlan(reason="BroadcastJob is gone")
+    refused = refusal_plan("BroadcastJob", BROADCASTJOBS, snapshot.observed.raw, now, has_conditions=True)
+    if refused is not None:
+        return refused
     try:
         decided = plan_job(snapshot.observed, now)
     except ValueError as err:

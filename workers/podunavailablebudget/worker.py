@@ -34,6 +34,7 @@ from workers.podunavailablebudget.planner import plan as plan_budget
 from workers.podunavailablebudget.podstate import is_active
 from workers.runtime.contract import Plan, WorkerType
 from workers.runtime.observe import StateReader
+from workers.runtime.specrefusal import refusal_plan
 
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 REPLICASETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
@@ -156,6 +157,11 @@ async def observe(read: StateReader, key: KeyParts) -> ObservedBudget:
 
 
 def plan(snapshot: ObservedBudget, config: PlannerConfig, now: float) -> Plan:
+    if snapshot.pub is not None:
+        pubs = PODUNAVAILABLEBUDGETS
+        refused = refusal_plan("PodUnavailableBudget", pubs, snapshot.pub, now, has_conditions=False)
+        if refused is not None:
+            return refused
     return plan_budget(snapshot, config, datetime.fromtimestamp(now, UTC))
 
 

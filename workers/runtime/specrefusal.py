@@ -10,6 +10,12 @@ Warning Event (reason = the condition type) when a message is new, ``observedGen
 ``kubectl`` shows the spec was seen, and nothing else. Once the spec is fixed the next pass sets
 the conditions False (``Resolved``) through :func:`condition_changes`.
 
+Workers whose planner knows nothing of this (BroadcastJob, AdvancedCronJob, PodUnavailableBudget)
+call :func:`refusal_plan` in their shell before planning: a kind whose status has conditions gets
+the ``InvalidSpec`` condition (and, once fixed, one status write setting it False before the normal
+pass); a kind without (AdvancedCronJob, PodUnavailableBudget: kruise's status has none, the API
+server would prune it) gets the Warning Events only.
+
 It lives in ``workers.runtime`` because it is part of every worker's contract with bad input (like
 dead-lettering a malformed trigger), not a pod mechanic: it knows no pods, only an object's status
 and conditions as JSON; each worker wraps the result in its own actions. Pure; used by the
@@ -20,11 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from flotilla.runtime.kube import Resource
 from schemas.kruise import rules
 from workers.podmechanics.kube_json import format_time
+from workers.runtime import actions as runtime
+from workers.runtime.contract import Plan
+from workers.runtime.events import ObjectRef
 
 INVALID_SPEC = "InvalidSpec"
 RESOLVED = "Resolved"
@@ -133,3 +143,39 @@ def refuse(
         set_condition(conditions, change, now)
     new_status = {**status, "observedGeneration": generation, "conditions": conditions}
     return Refusal(new_status, tuple(events), "invalid spec: " + problems[0].message)
+
+
+def refusal_plan(
+    kind: str, resource: Resource, raw: Mapping[str, Any], now: float, *, has_conditions: bool
+) -> Plan | None:
+    """The whole pass for an invalid ``raw`` (Events, the ``InvalidSpec`` condition when the kind's
+    status has conditions, nothing else), a status write resolving a stale ``InvalidSpec`` condition,
+    or ``None``: the spec is valid, plan as usual."""
+    problems = rule_problems(kind, raw, lambda _field: INVALID_SPEC)
+    status: Mapping[str, Any] = raw.get("status") or {}
+    metadata: Mapping[str, Any] = raw.get("metadata") or {}
+    namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+    at = datetime.fromtimestamp(now, UTC)
+    if not problems:
+        stale = any(
+            c.get("type") == INVALID_SPEC and c.get("status") == "True"
+            for c in status.get("conditions") or ()
+        )
+        if not (has_conditions and stale):
+            return None
+        conditions: list[JsonDict] = [dict(c) for c in status.get("conditions") or ()]
+        set_condition(conditions, ConditionChange(INVALID_SPEC, "False", RESOLVED, ""), at)
+        body = {**raw, "status": {**status, "conditions": conditions}}
+        return Plan((runtime.UpdateStatus(resource, namespace, name, body),), 0.0, "spec is valid again")
+    ref = ObjectRef.of(dict(raw))
+    if not has_conditions:
+        events = tuple(runtime.EmitEvent(ref, INVALID_SPEC, p.message, "Warning") for p in problems)
+        return Plan(events, None, "invalid spec: " + problems[0].message)
+    generation = int(metadata.get("generation") or 0)
+    refusal = refuse(problems, status, generation, at, (INVALID_SPEC,))
+    actions: list[runtime.Action] = [
+        runtime.EmitEvent(ref, e.reason, e.message, "Warning") for e in refusal.events
+    ]
+    body = {**raw, "status": refusal.status}
+    actions.append(runtime.UpdateStatus(resource, namespace, name, body))
+    return Plan(tuple(actions), None, refusal.reason)

@@ -20,7 +20,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.kruise.rules import cloneset, statefulset
+from schemas.kruise.rules import (
+    advancedcronjob,
+    broadcastjob,
+    cloneset,
+    podunavailablebudget,
+    statefulset,
+)
 from schemas.kruise.rules.errors import ErrorType, FieldError, aggregate_message
 
 JsonObject = Mapping[str, Any]
@@ -78,6 +84,17 @@ RULES: Mapping[str, RuleSet] = {
             _cloneset_facts,
         ),
         RuleSet("StatefulSet", statefulset.default_statefulset, statefulset.validate_statefulset),
+        RuleSet("BroadcastJob", broadcastjob.default_broadcastjob, broadcastjob.validate_broadcastjob),
+        RuleSet(
+            "AdvancedCronJob",
+            advancedcronjob.default_advancedcronjob,
+            advancedcronjob.validate_advancedcronjob,
+        ),
+        RuleSet(
+            "PodUnavailableBudget",
+            podunavailablebudget.default_pub,
+            podunavailablebudget.validate_pub,
+        ),
     )
 }
 

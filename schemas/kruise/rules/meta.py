@@ -11,7 +11,15 @@ import math
 import re
 from collections.abc import Mapping
 
-from schemas.kruise.rules.errors import FieldError, GoValue, forbidden, invalid, required, string_map
+from schemas.kruise.rules.errors import (
+    FieldError,
+    GoValue,
+    forbidden,
+    int_or_string,
+    invalid,
+    required,
+    string_map,
+)
 
 _QNAME_CHAR = "[A-Za-z0-9]"
 _QNAME_EXT = "[-A-Za-z0-9_.]"
@@ -246,3 +254,38 @@ def go_selector(selector: Mapping[str, object]) -> GoValue:
     return GoValue(
         f"v1.LabelSelector{{MatchLabels:{string_map(labels).text}, MatchExpressions:{expressions}}}"
     )
+
+
+def object_name_errors(name: object, message: str, fmt: str, max_length: int) -> list[FieldError]:
+    """kruise's ``validate<Kind>Name`` through ``ValidateObjectMeta`` (``metadata.name``): the name
+    must match ``fmt`` (described by ``message``) and be at most ``max_length`` long."""
+    text = str(name or "")
+    errors: list[FieldError] = []
+    if text and not re.search(fmt, text):
+        errors.append(invalid("metadata.name", text, regex_error(message, fmt, "example-com")))
+    if len(text) > max_length:
+        errors.append(invalid("metadata.name", text, max_len_error(max_length)))
+    return errors
+
+
+#: ``validation.IsValidPercent`` (apimachinery): digits then ``%``.
+PERCENT_FMT = "[0-9]+%"
+PERCENT_MSG = regex_error(
+    "a valid percent string must be a numeric string followed by an ending '%'", PERCENT_FMT, "1%", "93%"
+)
+
+
+def positive_int_or_percent(value: object, path: str) -> list[FieldError]:
+    """``appsvalidation.ValidatePositiveIntOrPercent`` (the bad value printed as Go's IntOrString)."""
+    if isinstance(value, str):
+        return [] if re.fullmatch(PERCENT_FMT, value) else [invalid(path, int_or_string(value), PERCENT_MSG)]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return nonnegative(value, path)
+    return [invalid(path, int_or_string(value), "must be an integer or percentage (e.g '5%%')")]
+
+
+def not_more_than_100_percent(value: object, path: str) -> list[FieldError]:
+    """``appsvalidation.IsNotMoreThan100Percent``."""
+    if isinstance(value, str) and re.fullmatch(PERCENT_FMT, value) and int(value[:-1]) > 100:
+        return [invalid(path, int_or_string(value), "must not be greater than 100%")]
+    return []

@@ -4,7 +4,9 @@ Expected texts are written out by hand from kruise's code (file:line cited per c
 ``pkg/webhook/broadcastjob/validating/broadcastjob_create_update_handler.go``, ``ACJ`` =
 ``pkg/webhook/advancedcronjob/validating/advancedcronjob_create_update_handler.go``, ``PUB`` =
 ``pkg/webhook/podunavailablebudget/validating/pub_create_update_handler.go``, ``D`` =
-``apis/apps/defaults/v1beta1.go``) and apimachinery v0.32's ``field.Error`` rendering.
+``apis/apps/defaults/v1beta1.go``) and apimachinery v0.32's ``field.Error`` rendering. The two
+schedule texts of ``robfig/cron`` v3's ``parser.go`` ("empty spec string", "expected exactly 5 fields,
+found N: [...]") are from that library's source, which is not in this machine's module cache.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ BCJ_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         "restartPolicy defaulted to Always (BJ:104)",
         {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
         [
-            'spec.template.spec.restartPolicy: Invalid value: "Always": pod restartPolicy can only be Never or OnFailure'
+            'spec.template.spec.restartPolicy: Invalid value: "Always": '
+            "pod restartPolicy can only be Never or OnFailure"
         ],
     ),
     (
@@ -156,7 +159,8 @@ ACJ_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         "no template (ACJ:174)",
         {"template": {}},
         [
-            "spec.template: Forbidden: spec must have one template, either JobTemplate or BroadcastJobTemplate "
+            "spec.template: Forbidden: spec must have one template, "
+            "either JobTemplate or BroadcastJobTemplate "
             "or ImageListPullJobTemplate should be provided"
         ],
     ),
@@ -232,7 +236,8 @@ PUB_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         "no target, no budget (PUB:133, PUB:158)",
         {"selector": None, "maxUnavailable": None},
         [
-            "spec.selector, targetRef: Required value: no selector or targetRef defined in PodUnavailableBudget",
+            "spec.selector, targetRef: Required value: "
+            "no selector or targetRef defined in PodUnavailableBudget",
             "spec.maxUnavailable, minAvailable: Required value: "
             "no maxUnavailable or minAvailable defined in PodUnavailableBudget",
         ],
@@ -263,7 +268,8 @@ PUB_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         "both budgets (PUB:160)",
         {"minAvailable": 1},
         [
-            "spec.maxUnavailable, minAvailable: Required value: maxUnavailable and minAvailable are mutually exclusive"
+            "spec.maxUnavailable, minAvailable: Required value: "
+            "maxUnavailable and minAvailable are mutually exclusive"
         ],
     ),
     (

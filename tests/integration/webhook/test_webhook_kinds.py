@@ -1,0 +1,90 @@
+"""kruise's defaults and validation of Advanced StatefulSet, BroadcastJob, AdvancedCronJob and
+PodUnavailableBudget, through the real API server with ``flotilla webhook`` registered.
+
+Per kind: one valid object is created and kruise's defaults are read back (values from kruise's
+``apis/apps/defaults/v1beta1.go``, by hand), and one invalid object is refused with the text a user
+reads (kruise's message, from its validating handlers; the API server prefixes
+``admission webhook "<name>" denied the request: ``). One webhook process serves the module.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+
+from tests.integration.webhook.conftest import Webhook
+
+POD = {"containers": [{"name": "main", "image": "nginx"}]}
+
+
+def _obj(api_version: str, kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+def _refused(create: Any, body: dict[str, Any]) -> str:
+    with pytest.raises(k8s.ApiException) as refused:
+        create(body)
+    return str(json.loads(refused.value.body or "{}")["message"])
+
+
+def test_kruise_kinds_are_defaulted_and_validated(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    custom = k8s.CustomObjectsApi(api_client)
+
+    def create(group: str, version: str, plural: str) -> Any:
+        return lambda body: custom.create_namespaced_custom_object(group, version, namespace, plural, body)
+
+    # Advanced StatefulSet (SetDefaultsStatefulSet; statefulset_validation.go:300)
+    asts = create("apps.kruise.io", "v1beta1", "statefulsets")
+    labels = {"app": "web"}
+    spec = {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": POD}}
+    stored = asts(_obj("apps.kruise.io/v1beta1", "StatefulSet", "web", {**spec, "replicas": 0}))["spec"]
+    assert stored["podManagementPolicy"] == "OrderedReady"
+    assert stored["updateStrategy"]["rollingUpdate"]["podUpdatePolicy"] == "ReCreate"
+    assert stored["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    bad = {**spec, "replicas": 0, "updateStrategy": {"rollingUpdate": {"maxUnavailable": 2}}}
+    assert _refused(asts, _obj("apps.kruise.io/v1beta1", "StatefulSet", "bad", bad)) == (
+        'admission webhook "vstatefulsetspec.kb.io" denied the request: '
+        "spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: "
+        'intstr.IntOrString{Type:0, IntVal:2, StrVal:""}: can only work with Parallel PodManagementPolicyType'
+    )
+
+    # BroadcastJob (SetDefaultsBroadcastJob; broadcastjob_create_update_handler.go:104)
+    bcj = create("apps.kruise.io", "v1beta1", "broadcastjobs")
+    never = {"template": {"spec": {**POD, "restartPolicy": "Never"}}, "paused": True}
+    stored = bcj(_obj("apps.kruise.io/v1beta1", "BroadcastJob", "bcj", never))["spec"]
+    assert stored["parallelism"] == 2147483647
+    assert stored["completionPolicy"] == {"type": "Always"}
+    assert stored["failurePolicy"]["type"] == "FailFast"
+    always = {"template": {"spec": POD}, "paused": True}
+    assert _refused(bcj, _obj("apps.kruise.io/v1beta1", "BroadcastJob", "bad", always)) == (
+        'admission webhook "vbroadcastjobspec.kb.io" denied the request: spec.template.spec.restartPolicy: '
+        'Invalid value: "Always": pod restartPolicy can only be Never or OnFailure'
+    )
+
+    # AdvancedCronJob (SetDefaultsAdvancedCronJob; time.LoadLocation via validateTimeZone)
+    acj = create("apps.kruise.io", "v1beta1", "advancedcronjobs")
+    template = {"broadcastJobTemplate": {"spec": {"template": {"spec": {**POD, "restartPolicy": "Never"}}}}}
+    cron = {"schedule": "0 0 1 1 *", "paused": True, "template": template}
+    stored = acj(_obj("apps.kruise.io/v1beta1", "AdvancedCronJob", "cron", cron))["spec"]
+    assert stored["concurrencyPolicy"] == "Allow"
+    assert (stored["successfulJobsHistoryLimit"], stored["failedJobsHistoryLimit"]) == (3, 1)
+    mars = {**cron, "timeZone": "Mars/Base"}
+    assert _refused(acj, _obj("apps.kruise.io/v1beta1", "AdvancedCronJob", "bad", mars)) == (
+        'admission webhook "vadvancedcronjobspec.kb.io" denied the request: '
+        'spec.timeZone: Invalid value: "Mars/Base": unknown time zone Mars/Base'
+    )
+
+    # PodUnavailableBudget (no defaults; pub_create_update_handler.go:135)
+    pubs = create("policy.kruise.io", "v1alpha1", "podunavailablebudgets")
+    budget = {"selector": {"matchLabels": labels}, "maxUnavailable": 1}
+    assert pubs(_obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "pub", budget))["spec"] == budget
+    both = {**budget, "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}
+    assert _refused(pubs, _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "bad", both)) == (
+        'admission webhook "vpodunavailablebudgetspec.kb.io" denied the request: '
+        "spec.selector, targetRef: Required value: selector and targetRef are mutually exclusive"
+    )

@@ -27,6 +27,7 @@ from schemas.kruise.base import (
     Time,
 )
 from schemas.kruise.pub import Condition, PodTemplate
+from schemas.kruise.rules import broadcastjob as bcj_rules
 
 #: What the defaulting webhook puts in an unset parallelism (no limit).
 UNLIMITED_PARALLELISM = 2**31 - 1
@@ -43,11 +44,17 @@ class CompletionPolicy(KruiseModel):
     ttl_seconds_after_finished: Int32 | None = None
     """Seconds after finishing when the job is deleted (only with Always)."""
 
+    #: kruise's messages (``schemas.kruise.rules.broadcastjob``): the CRD refuses as its webhook would.
     cel_rules = (
         Cel(
-            "!has(self.type) || self.type != 'Never'"
-            " || (!has(self.activeDeadlineSeconds) && !has(self.ttlSecondsAfterFinished))",
-            "activeDeadlineSeconds and ttlSecondsAfterFinished only apply to completionPolicy type Always",
+            "!has(self.type) || self.type != 'Never' || !has(self.ttlSecondsAfterFinished)",
+            bcj_rules.TTL_NEEDS_ALWAYS,
+            field_path=".ttlSecondsAfterFinished",
+        ),
+        Cel(
+            "!has(self.type) || self.type != 'Never' || !has(self.activeDeadlineSeconds)",
+            bcj_rules.DEADLINE_NEEDS_ALWAYS,
+            field_path=".activeDeadlineSeconds",
         ),
     )
 

@@ -20,6 +20,7 @@ from schemas.kruise.base import (
     Time,
 )
 from schemas.kruise.pub import LabelSelector
+from schemas.kruise.rules import podunavailablebudget as pub_rules
 
 PROTECT_OPERATIONS_ANNOTATION = "kruise.io/pub-protect-operations"
 PROTECT_TOTAL_REPLICAS_ANNOTATION = "pub.kruise.io/protect-total-replicas"
@@ -53,11 +54,18 @@ class PodUnavailableBudgetSpec(KruiseModel):
     min_available: IntOrPercent | None = None
     """The fewest covered Pods that must stay available."""
 
+    #: kruise's own messages (``schemas.kruise.rules.podunavailablebudget``), so the CRD refuses with
+    #: the text kruise's webhook would (the API server runs these before any validating webhook).
     cel_rules = (
-        Cel("has(self.selector) || has(self.targetRef)", "one of selector and targetRef must be set"),
+        Cel("has(self.selector) || has(self.targetRef)", pub_rules.NO_TARGET),
+        Cel("!has(self.selector) || !has(self.targetRef)", pub_rules.BOTH_TARGETS),
+        Cel("has(self.maxUnavailable) || has(self.minAvailable)", pub_rules.NO_BUDGET),
+        Cel("!has(self.maxUnavailable) || !has(self.minAvailable)", pub_rules.BOTH_BUDGETS),
         Cel(
-            "has(self.maxUnavailable) || has(self.minAvailable)",
-            "one of maxUnavailable and minAvailable must be set",
+            "has(self.selector) == has(oldSelf.selector) && has(self.targetRef) == has(oldSelf.targetRef)"
+            " && (!has(self.selector) || self.selector == oldSelf.selector)"
+            " && (!has(self.targetRef) || self.targetRef == oldSelf.targetRef)",
+            pub_rules.TARGET_CHANGED,
         ),
     )
 

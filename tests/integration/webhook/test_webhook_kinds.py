@@ -79,12 +79,18 @@ def test_kruise_kinds_are_defaulted_and_validated(
         'spec.timeZone: Invalid value: "Mars/Base": unknown time zone Mars/Base'
     )
 
-    # PodUnavailableBudget (no defaults; pub_create_update_handler.go:135)
+    # PodUnavailableBudget (no defaults; pub_create_update_handler.go:93). Its selector/targetRef and
+    # budget rules are CEL in the CRD with kruise's texts (pub_create_update_handler.go:135): the API
+    # server refuses those before the webhook is asked.
     pubs = create("policy.kruise.io", "v1alpha1", "podunavailablebudgets")
     budget = {"selector": {"matchLabels": labels}, "maxUnavailable": 1}
     assert pubs(_obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "pub", budget))["spec"] == budget
-    both = {**budget, "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}
-    assert _refused(pubs, _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "bad", both)) == (
+    operations = _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "bad", budget)
+    operations["metadata"]["annotations"] = {"kruise.io/pub-protect-operations": "DELETE,KILL"}
+    assert _refused(pubs, operations) == (
         'admission webhook "vpodunavailablebudgetspec.kb.io" denied the request: '
-        "spec.selector, targetRef: Required value: selector and targetRef are mutually exclusive"
+        "metadata: Internal error: annotation[kruise.io/pub-protect-operations] is invalid"
     )
+    both = {**budget, "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}
+    message = _refused(pubs, _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "both", both))
+    assert message.endswith(": selector and targetRef are mutually exclusive"), message

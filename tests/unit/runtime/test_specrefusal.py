@@ -7,8 +7,11 @@ Expected values are written by hand from the contract in ``workers.runtime.specr
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from workers.runtime.specrefusal import SpecProblem, WarningEvent, refuse, rule_problems
+from workers.broadcastjob.worker import BROADCASTJOBS
+from workers.runtime import actions as runtime
+from workers.runtime.specrefusal import SpecProblem, WarningEvent, refusal_plan, refuse, rule_problems
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 1, 2, tzinfo=UTC)
@@ -63,3 +66,55 @@ def test_rule_problems_default_before_validating() -> None:
     assert rule_problems("StatefulSet", asts, lambda field: "FailedScale") == (
         SpecProblem("FailedScale", "spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
     )
+
+
+def _bcj(restart: str, conditions: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps.kruise.io/v1beta1",
+        "kind": "BroadcastJob",
+        "metadata": {"name": "job", "namespace": "ns", "generation": 2},
+        "spec": {"template": {"spec": {"restartPolicy": restart, "containers": [{"name": "c"}]}}},
+        "status": {"conditions": conditions or []},
+    }
+
+
+def test_refusal_plan_writes_only_the_condition_and_the_event() -> None:
+    # kruise broadcastjob_create_update_handler.go:104: the template's restartPolicy must be
+    # Never or OnFailure.
+    message = (
+        'spec.template.spec.restartPolicy: Invalid value: "Always": '
+        "pod restartPolicy can only be Never or OnFailure"
+    )
+    plan = refusal_plan("BroadcastJob", BROADCASTJOBS, _bcj("Always"), T0.timestamp(), has_conditions=True)
+    assert plan is not None
+    assert [type(a) for a in plan.actions] == [runtime.EmitEvent, runtime.UpdateStatus]
+    event, status = plan.actions
+    assert isinstance(event, runtime.EmitEvent)
+    assert (event.reason, event.message, event.type) == ("InvalidSpec", message, "Warning")
+    assert isinstance(status, runtime.UpdateStatus)
+    assert status.body["status"]["conditions"] == [
+        {
+            "type": "InvalidSpec",
+            "status": "True",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+            "reason": "InvalidSpec",
+            "message": message,
+        }
+    ]
+    assert (
+        refusal_plan("BroadcastJob", BROADCASTJOBS, _bcj("Never"), T0.timestamp(), has_conditions=True)
+        is None
+    )
+    fixed = _bcj("Never", status.body["status"]["conditions"])
+    resolved = refusal_plan("BroadcastJob", BROADCASTJOBS, fixed, T1.timestamp(), has_conditions=True)
+    assert resolved is not None
+    assert resolved.requeue_after == 0.0
+    (write,) = resolved.actions
+    assert isinstance(write, runtime.UpdateStatus)
+    assert write.body["status"]["conditions"][0]["status"] == "False"
+
+
+def test_refusal_plan_without_conditions_emits_events_only() -> None:
+    plan = refusal_plan("BroadcastJob", BROADCASTJOBS, _bcj("Always"), T0.timestamp(), has_conditions=False)
+    assert plan is not None
+    assert [type(a) for a in plan.actions] == [runtime.EmitEvent]

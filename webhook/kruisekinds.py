@@ -16,6 +16,8 @@ from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
 
 #: The API group of each kind (everything else of kruise's is apps.kruise.io).
 _GROUPS = {"PodUnavailableBudget": "policy.kruise.io"}
+#: Kinds kruise validates but registers no defaulting webhook for.
+_NOT_DEFAULTED = frozenset({"PodUnavailableBudget"})
 
 
 def default_object(request: AdmissionRequest, _config: AdmissionConfig, _facts: Facts) -> Verdict:
@@ -50,13 +52,13 @@ def validate_object(request: AdmissionRequest, _config: AdmissionConfig, facts: 
     return denied(422, rules.aggregate_message(errors)) if errors else allowed()
 
 
-def _routes(route: Route) -> Mapping[RouteKey, Route]:
+def _routes(route: Route, kinds: frozenset[str]) -> Mapping[RouteKey, Route]:
     return {
         (_GROUPS.get(kind, "apps.kruise.io"), kind, operation): route
-        for kind in sorted(rules.kinds())
+        for kind in sorted(kinds)
         for operation in ("CREATE", "UPDATE")
     }
 
 
-MUTATING: Mapping[RouteKey, Route] = _routes(Route(default_object))
-VALIDATING: Mapping[RouteKey, Route] = _routes(Route(validate_object, gather_pods))
+MUTATING: Mapping[RouteKey, Route] = _routes(Route(default_object), rules.kinds() - _NOT_DEFAULTED)
+VALIDATING: Mapping[RouteKey, Route] = _routes(Route(validate_object, gather_pods), rules.kinds())

@@ -472,6 +472,9 @@ RESOURCE_KINDS = {
     ("apps.kruise.io", "clonesets"): "CloneSet",
     ("apps.kruise.io", "statefulsets"): "StatefulSet",
     ("apps.kruise.io", "uniteddeployments"): "UnitedDeployment",
+    ("apps.kruise.io", "broadcastjobs"): "BroadcastJob",
+    ("apps.kruise.io", "advancedcronjobs"): "AdvancedCronJob",
+    ("policy.kruise.io", "podunavailablebudgets"): "PodUnavailableBudget",
 }
 
 

@@ -57,7 +57,8 @@ def _say(message: str) -> None:
 
 
 def _kinds(files: Sequence[SpecFile]) -> str:
-    return "-".join(spec.kind.lower() for spec in files)
+    # a kind with several spec files (v1alpha1 and v1beta1) is named once
+    return "-".join(dict.fromkeys(spec.kind.lower() for spec in files))
 
 
 def baseline_path(files: Sequence[SpecFile]) -> Path:

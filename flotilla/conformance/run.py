@@ -37,6 +37,7 @@ from flotilla.devcluster import versions
 from flotilla.devcluster.cluster import ClusterConfig
 from flotilla.devcluster.demo import start_flotilla
 from flotilla.devcluster.env import DevEnvironment, new_run_dir
+from flotilla.devcluster.kwok_nodes import owned_pod_complete_stage
 from flotilla.devcluster.process import ComponentError
 from flotilla.devcluster.toolchain import ToolchainError, ensure_binaries
 from flotilla.runtime.features import FEATURE_GATES_ENV
@@ -76,9 +77,20 @@ def _commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
+#: kruise's BroadcastJob specs run containers that exit (``sleep 5``, ``echo``) and wait for the
+#: job's pods to succeed; kwok plays that exit for a BroadcastJob's pods as it does for a Job's.
+CONFORMANCE_STAGES = (owned_pod_complete_stage("conformance-broadcastjob-pod-complete", "BroadcastJob"),)
+
+
 def cluster_config(run_dir: Path) -> ClusterConfig:
     """The control plane both sides run on."""
-    return ClusterConfig(run_dir=run_dir, nodes=3, hostpath_provisioner=True, container_ids=True)
+    return ClusterConfig(
+        run_dir=run_dir,
+        nodes=3,
+        hostpath_provisioner=True,
+        container_ids=True,
+        kwok_stages=CONFORMANCE_STAGES,
+    )
 
 
 def ginkgo_command(ginkgo: Path, e2e: Path, files: Sequence[SpecFile], procs: int, report: Path) -> list[str]:

@@ -10,12 +10,12 @@ Pure; called by ``planner``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.clonepods import is_cloneset_available
-from workers.podmechanics.kube_json import JsonDict, format_time
+from workers.podmechanics.conditions import ConditionChange, set_condition
+from workers.podmechanics.kube_json import JsonDict
 from workers.podmechanics.pods import (
     PodView,
     is_at_revision,
@@ -25,35 +25,6 @@ from workers.podmechanics.pods import (
 
 FAILED_SCALE = "FailedScale"
 FAILED_UPDATE = "FailedUpdate"
-
-
-@dataclass(frozen=True)
-class ConditionChange:
-    """A condition to set: ``status`` True with a message when failing, False once it is fixed."""
-
-    type: str
-    status: str
-    reason: str
-    message: str
-
-
-def set_condition(conditions: list[JsonDict], change: ConditionChange, now: datetime) -> None:
-    """``SetCloneSetCondition``: keep the entry when status and reason are unchanged."""
-    current = next((c for c in conditions if c.get("type") == change.type), None)
-    if current is not None and all(
-        current.get(key) == value
-        for key, value in (("status", change.status), ("reason", change.reason), ("message", change.message))
-    ):
-        return
-    transition = format_time(now)
-    if current is not None and current.get("status") == change.status:
-        transition = str(current.get("lastTransitionTime", transition))
-    entry: JsonDict = {"type": change.type, "status": change.status, "lastTransitionTime": transition}
-    if change.reason:
-        entry["reason"] = change.reason
-    if change.message:
-        entry["message"] = change.message
-    conditions[:] = [c for c in conditions if c.get("type") != change.type] + [entry]
 
 
 def compute_status(

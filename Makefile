@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick conformance clean
+.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-broadcastjob bench-broadcastjob-quick conformance clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -73,6 +73,13 @@ bench-cloneset-quick: tools
 ## The CloneSet planner alone, in memory; BASELINE=<rev> compares a git revision side by side.
 bench-cloneset-plan: tools
 	$(VENV)/python -m benchmarks.cloneset_plan $(if $(BASELINE),--baseline $(BASELINE))
+
+## A BroadcastJob over N kwok nodes (NODES, default 200) to completion vs a DaemonSet on them.
+bench-broadcastjob: tools
+	$(VENV)/python -m benchmarks.broadcastjob $(if $(NODES),--nodes $(NODES))
+
+bench-broadcastjob-quick: tools
+	$(VENV)/python -m benchmarks.broadcastjob --quick
 
 ## Every benchmark (long: the CloneSet one alone takes tens of minutes on 2 cores).
 bench: bench-bus bench-watcher bench-cloneset

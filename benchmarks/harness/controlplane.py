@@ -8,7 +8,8 @@ never rate-limits) and the kubelet model (`KubeletDelays`: what kwok charges for
 and an in-place container restart; none by default), installs the kruise CRDs and creates
 the namespace. `start_flotilla` runs ``flotilla watcher`` and ``flotilla worker <type>``
 against it. `component_pids` names every process whose CPU and memory a benchmark measures.
-Used by ``benchmarks/cloneset.py``.
+Used by ``benchmarks/cloneset.py`` and ``benchmarks/broadcastjob.py`` (which asks for N nodes
+and the BroadcastJob CRD).
 """
 
 from __future__ import annotations
@@ -58,10 +59,12 @@ class BenchPlane:
         namespace: str,
         pods_per_node: int,
         kubelet_delays: KubeletDelays | None = None,
+        nodes: int = 3,
+        crds: tuple[str, ...] = ("clonesets.apps.kruise.io",),
     ) -> BenchPlane:
         config = ClusterConfig(
             run_dir=run_dir,
-            nodes=3,
+            nodes=nodes,
             pods_per_node=pods_per_node,
             client_qps=LIMIT_MODES[limits],
             kubelet_delays=kubelet_delays,
@@ -69,16 +72,16 @@ class BenchPlane:
         env = DevEnvironment.start_local(config)
         plane = cls(env, limits, namespace)
         try:
-            plane._prepare()
+            plane._prepare(crds)
         except BaseException:
             env.stop()
             raise
         return plane
 
-    def _prepare(self) -> None:
+    def _prepare(self, crds: tuple[str, ...]) -> None:
         api = k8s_config.new_client_from_config(config_file=str(self.env.kubeconfig))  # type: ignore[no-untyped-call]
         try:
-            _install_crds(api)
+            _install_crds(api, crds)
             core = k8s.CoreV1Api(api)
             core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=self.namespace)))
             deadline = time.monotonic() + 60
@@ -140,11 +143,11 @@ class BenchPlane:
         self.env.stop()
 
 
-def _install_crds(api: k8s.ApiClient, attempts: int = 3) -> None:
+def _install_crds(api: k8s.ApiClient, crds: tuple[str, ...], attempts: int = 3) -> None:
     """install_crds, retried: it can trip over a CRD whose status has no conditions yet."""
     for attempt in range(1, attempts + 1):
         try:
-            install_crds(api, names=["clonesets.apps.kruise.io"])
+            install_crds(api, names=list(crds))
             return
         except Exception:
             if attempt == attempts:

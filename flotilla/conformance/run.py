@@ -1,13 +1,13 @@
 """`python -m flotilla.conformance run|report`: kruise's e2e specs against Flotilla or kruise-manager.
 
-``run`` starts the dev control plane (the launcher the tests use, plus the hostPath
-provisioner with a default StorageClass and kwok containerIDs), installs Flotilla (its CRDs,
-the watcher, the CloneSet worker, as `flotilla dev up` does) or, with ``--baseline kruise``,
-kruise-manager v1.9.1 (`kruise_manager.py`); then runs kruise's e2e test binary through the
-ginkgo CLI, focused on the spec files of `specs.SPEC_FILES`, in parallel processes, with a
-JSON report. It prints one line per spec and ``N passed, M failed``, records the result as
-JSON, and, for a Flotilla run with a recorded baseline, the side-by-side verdicts; the exit
-code is 1 when a spec passes on kruise-manager and fails on Flotilla.
+``run`` starts the dev control plane (the launcher the tests use, plus the hostPath provisioner with
+a default StorageClass and kwok containerIDs), installs Flotilla (its CRDs, the watcher and the
+workers of the kinds being run plus CloneSet's, as `flotilla dev up` does) or, with ``--baseline
+kruise``, kruise-manager v1.9.1 (`kruise_manager.py`); then runs kruise's e2e test binary through
+the ginkgo CLI, focused on the spec files of `specs.SPEC_FILES`, in parallel processes, with a JSON
+report. It prints one line per spec and ``N passed, M failed``, records the result as JSON, and, for
+a Flotilla run with a recorded baseline, the side-by-side verdicts; the exit code is 1 when a spec
+passes on kruise-manager and fails on Flotilla.
 ``report`` puts two recorded results side by side (``--markdown`` for docs/conformance.md).
 """
 
@@ -32,11 +32,12 @@ from flotilla.conformance.results import (
     markdown_table,
     text_report,
 )
-from flotilla.conformance.specs import SpecFile, kruise_source, spec_files
+from flotilla.conformance.specs import SpecFile, kruise_source, spec_files, worker_types
 from flotilla.devcluster import versions
 from flotilla.devcluster.cluster import ClusterConfig
 from flotilla.devcluster.demo import start_flotilla
 from flotilla.devcluster.env import DevEnvironment, new_run_dir
+from flotilla.devcluster.kwok_nodes import owned_pod_complete_stage
 from flotilla.devcluster.process import ComponentError
 from flotilla.devcluster.toolchain import ToolchainError, ensure_binaries
 from flotilla.runtime.features import FEATURE_GATES_ENV
@@ -57,7 +58,8 @@ def _say(message: str) -> None:
 
 
 def _kinds(files: Sequence[SpecFile]) -> str:
-    return "-".join(spec.kind.lower() for spec in files)
+    # a kind with several spec files (v1alpha1 and v1beta1) is named once
+    return "-".join(dict.fromkeys(spec.kind.lower() for spec in files))
 
 
 def baseline_path(files: Sequence[SpecFile]) -> Path:
@@ -75,9 +77,20 @@ def _commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
+#: kruise's BroadcastJob specs run containers that exit (``sleep 5``, ``echo``) and wait for the
+#: job's pods to succeed; kwok plays that exit for a BroadcastJob's pods as it does for a Job's.
+CONFORMANCE_STAGES = (owned_pod_complete_stage("conformance-broadcastjob-pod-complete", "BroadcastJob"),)
+
+
 def cluster_config(run_dir: Path) -> ClusterConfig:
     """The control plane both sides run on."""
-    return ClusterConfig(run_dir=run_dir, nodes=3, hostpath_provisioner=True, container_ids=True)
+    return ClusterConfig(
+        run_dir=run_dir,
+        nodes=3,
+        hostpath_provisioner=True,
+        container_ids=True,
+        kwok_stages=CONFORMANCE_STAGES,
+    )
 
 
 def ginkgo_command(
@@ -129,8 +142,10 @@ def run_specs(
                 {FEATURE_GATES_ENV: kruise_manager.E2E_FEATURE_GATES},
                 sample=False,
                 detached=False,
+                worker_types=worker_types(files),
             )
             label = "flotilla"
+            _say(f"flotilla workers: {', '.join(worker_types(files))}")
         subset = f" (focus {focus!r})" if focus else ""
         _say(
             f"{label} is up; running {', '.join(s.path for s in files)}{subset} with {procs} ginkgo processes"

@@ -6,6 +6,7 @@ Paths are relative to the kruise module (github.com/openkruise/kruise at
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,20 +24,40 @@ class SpecFile:
 SPEC_FILES: tuple[SpecFile, ...] = (
     SpecFile("CloneSet", "test/e2e/apps/v1alpha1/cloneset.go"),
     SpecFile("StatefulSet", "test/e2e/apps/v1beta1/statefulset.go"),
+    SpecFile("BroadcastJob", "test/e2e/apps/v1alpha1/broadcastjob.go"),
+    SpecFile("BroadcastJob", "test/e2e/apps/v1beta1/broadcastjob.go"),
+    SpecFile("AdvancedCronJob", "test/e2e/apps/v1alpha1/advancedcronjob.go"),
+    SpecFile("AdvancedCronJob", "test/e2e/apps/v1beta1/advancedcronjob.go"),
 )
+
+#: The Flotilla worker type (``flotilla worker <type>``) that reconciles each kind.
+WORKER_TYPES: dict[str, str] = {
+    "CloneSet": "cloneset",
+    "StatefulSet": "statefulset",
+    "BroadcastJob": "broadcastjob",
+    "AdvancedCronJob": "advancedcronjob",
+}
 
 
 def spec_files(kinds: list[str] | None = None) -> tuple[SpecFile, ...]:
     """The spec files of `kinds` (case-insensitive), or all of them."""
-    if not kinds:
+    # `make conformance KINDS=BroadcastJob,AdvancedCronJob` passes one comma-separated word
+    wanted = {kind.lower() for word in kinds or () for kind in word.split(",") if kind}
+    if not wanted:
         return SPEC_FILES
-    wanted = {kind.lower() for kind in kinds}
     chosen = tuple(spec for spec in SPEC_FILES if spec.kind.lower() in wanted)
     unknown = wanted - {spec.kind.lower() for spec in chosen}
     if unknown:
         known = ", ".join(spec.kind for spec in SPEC_FILES)
         raise ValueError(f"no conformance spec file for {', '.join(sorted(unknown))} (known: {known})")
     return chosen
+
+
+def worker_types(files: Sequence[SpecFile]) -> tuple[str, ...]:
+    """The workers Flotilla runs for these spec files: their kinds' plus CloneSet's (kruise's
+    e2e framework and other kinds' specs create CloneSets), each once, in a stable order."""
+    kinds = {"CloneSet", *(spec.kind for spec in files)}
+    return tuple(worker for kind, worker in WORKER_TYPES.items() if kind in kinds)
 
 
 def kruise_source() -> Path:

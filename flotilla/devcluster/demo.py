@@ -21,7 +21,7 @@ import os
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
@@ -109,10 +109,12 @@ def start_flotilla(
     sample: bool = True,
     detached: bool = True,
     webhook: bool = False,
+    worker_types: Sequence[str] = WORKER_TYPES,
 ) -> None:
-    """Install the CRDs, start the watcher and a CloneSet worker, apply the sample (unless
-    `sample` is False; `make conformance` runs kruise's specs instead). Processes that are not
-    `detached` die with the caller."""
+    """Install the CRDs, start the watcher and one worker of each of `worker_types` (the demo's
+    by default), apply the sample (unless `sample` is False; `make conformance` runs kruise's
+    specs instead, with the workers of the kinds it runs). Processes that are not `detached`
+    die with the caller."""
     extra = extra_env or {}
     env.kubectl("apply", "--server-side", "-f", str(CRDS))
     env.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
@@ -123,7 +125,7 @@ def start_flotilla(
         [
             "watcher",
             "--types",
-            ",".join(WORKER_TYPES),
+            ",".join(worker_types),
             "--lease-namespace",
             "default",
             "--lease-name",
@@ -133,7 +135,7 @@ def start_flotilla(
         WATCHER_USER,
         detached,
     )
-    for worker_type in WORKER_TYPES:
+    for worker_type in worker_types:
         _flotilla_process(
             env, f"worker-{worker_type}", ["worker", worker_type], extra, worker_user(worker_type), detached
         )

@@ -242,6 +242,21 @@ def _stage(
     return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage", "metadata": {"name": name}, "spec": spec}
 
 
+def owned_pod_complete_stage(name: str, owner_kind: str) -> dict[str, object]:
+    """A Stage ending every running pod owned by an `owner_kind` with exit code 0 (phase
+    Succeeded), as a kubelet does once a run-to-completion container exits."""
+    return _stage(
+        name,
+        "Pod",
+        [
+            {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+            {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+            {"key": ".metadata.ownerReferences.[].kind", "operator": "In", "values": [owner_kind]},
+        ],
+        {"statusTemplate": _POD_SUCCEEDED_STATUS},
+    )
+
+
 def default_stages(
     delays: KubeletDelays | None = None, *, container_ids: bool = False
 ) -> list[dict[str, object]]:
@@ -294,16 +309,7 @@ def default_stages(
             ],
             {"statusTemplate": _READINESS_STATUS},
         ),
-        _stage(
-            "flotilla-job-pod-complete",
-            "Pod",
-            [
-                not_deleted,
-                {"key": ".status.phase", "operator": "In", "values": ["Running"]},
-                {"key": ".metadata.ownerReferences.[].kind", "operator": "In", "values": ["Job"]},
-            ],
-            {"statusTemplate": _POD_SUCCEEDED_STATUS},
-        ),
+        owned_pod_complete_stage("flotilla-job-pod-complete", "Job"),
         _stage(
             "flotilla-pod-finish-on-request",
             "Pod",

@@ -132,35 +132,42 @@ def test_install_creates_the_crds_components_and_rbac(
     watcher = get(kubectl, "-n", namespace, "deployment", f"{full}-watcher")
     assert watcher["spec"]["replicas"] == 2
     assert watcher["status"]["readyReplicas"] == 2
-    worker = get(kubectl, "-n", namespace, "deployment", f"{full}-worker-cloneset")
-    assert worker["spec"]["replicas"] == 1
-    assert worker["status"]["readyReplicas"] == 1
-    pod_spec = worker["spec"]["template"]["spec"]
-    assert pod_spec["serviceAccountName"] == f"{full}-worker-cloneset"
-    assert pod_spec["securityContext"]["runAsNonRoot"] is True
-    assert pod_spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    workers = [f"{full}-worker-{kind}" for kind in DEFAULT_WORKERS]
+    for worker_name in workers:
+        worker = get(kubectl, "-n", namespace, "deployment", worker_name)
+        assert worker["spec"]["replicas"] == 1, worker_name
+        assert worker["status"]["readyReplicas"] == 1, worker_name
+        pod_spec = worker["spec"]["template"]["spec"]
+        assert pod_spec["serviceAccountName"] == worker_name
+        assert pod_spec["securityContext"]["runAsNonRoot"] is True
+        assert pod_spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     pods = get(kubectl, "-n", namespace, "pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
-    assert len(pods) == 3, "watcher x2, cloneset worker (the session release leaves the webhook off)"
+    assert len(pods) == 5, (
+        "watcher x2, one worker of each default type (the session release leaves the webhook off)"
+    )
     assert all(pod["status"]["phase"] == "Running" for pod in pods)
     for kind, object_name in [
         ("serviceaccount", f"{full}-watcher"),
-        ("serviceaccount", f"{full}-worker-cloneset"),
         ("role.rbac.authorization.k8s.io", f"{full}-watcher-leader-election"),
         ("rolebinding.rbac.authorization.k8s.io", f"{full}-watcher-leader-election"),
         ("poddisruptionbudget", f"{full}-watcher"),
-        ("poddisruptionbudget", f"{full}-worker-cloneset"),
         ("service", f"{full}-watcher-metrics"),
-        ("service", f"{full}-worker-cloneset-metrics"),
+        *(("serviceaccount", worker_name) for worker_name in workers),
+        *(("poddisruptionbudget", worker_name) for worker_name in workers),
+        *(("service", f"{worker_name}-metrics") for worker_name in workers),
     ]:
         assert exists(kubectl, "-n", namespace, kind, object_name), f"{kind} {object_name}"
     for kind in ("clusterrole", "clusterrolebinding"):
-        for object_name in (f"{full}-watcher", f"{full}-worker-cloneset"):
+        for object_name in (f"{full}-watcher", *workers):
             assert exists(kubectl, kind, object_name), f"{kind} {object_name}"
     for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
         assert not exists(kubectl, kind, f"{full}-webhook"), "webhook.enabled=false registers nothing"
     assert "Check that it works" in notes
     assert f"get lease {full}-watcher" in notes
 
+
+#: The worker types a default release runs (charts/flotilla/values.yaml).
+DEFAULT_WORKERS = ("cloneset", "broadcastjob", "advancedcronjob")
 
 #: What workers/cloneset and workers/runtime call (see docs/deploy.md), nothing more.
 CLONESET_WORKER_NEEDS = [
@@ -222,10 +229,21 @@ def _assert_matrix(
 def test_watcher_may_only_read_what_it_watches(kubectl: Kubectl, release: tuple[str, str, str]) -> None:
     name, namespace, _ = release
     sa = f"system:serviceaccount:{namespace}:{name}-flotilla-watcher"
-    watched = ("clonesets.apps.kruise.io", "pods", "persistentvolumeclaims", "controllerrevisions.apps")
+    watched = (
+        "clonesets.apps.kruise.io",
+        "pods",
+        "persistentvolumeclaims",
+        "controllerrevisions.apps",
+        "broadcastjobs.apps.kruise.io",
+        "advancedcronjobs.apps.kruise.io",
+        "jobs.batch",
+        "nodes",  # cluster-scoped: the BroadcastJob worker's eligible nodes
+    )
     reads = [f"{verb} {resource}" for verb in ("get", "list", "watch") for resource in watched]
     write_verbs = ("create", "update", "patch", "delete")
-    writes = [f"{verb} {resource}" for verb in write_verbs for resource in watched]
+    # every write verb on the CloneSet worker's kinds, two on the job workers' (each can-i is a call)
+    writes = [f"{verb} {resource}" for verb in write_verbs for resource in watched[:4]]
+    writes += [f"{verb} {resource}" for verb in ("create", "patch") for resource in watched[4:]]
     elsewhere = "default"
     _assert_matrix(
         kubectl,
@@ -239,7 +257,7 @@ def test_watcher_may_only_read_what_it_watches(kubectl: Kubectl, release: tuple[
             "patch clonesets.apps.kruise.io --subresource=status",
             "get secrets",
             "list configmaps",
-            "list nodes",
+            "update nodes --subresource=status",
             "watch deployments.apps",
             "list sidecarsets.apps.kruise.io",
             "delete events",
@@ -311,6 +329,73 @@ def test_cloneset_worker_may_only_write_what_it_owns(kubectl: Kubectl, release: 
     stranger = f"system:serviceaccount:default:{name}-flotilla-worker-cloneset"
     refused = ["create pods", "list clonesets.apps.kruise.io"]
     _assert_matrix(kubectl, stranger, "default", allowed=[], refused=refused)
+
+
+#: What workers/broadcastjob and workers/advancedcronjob call (charts/flotilla/values.yaml's rules
+#: say which code makes each call), and what neither needs.
+JOB_WORKERS_NEED = {
+    "broadcastjob": [
+        "get broadcastjobs.apps.kruise.io",
+        "delete broadcastjobs.apps.kruise.io",
+        "update broadcastjobs.apps.kruise.io --subresource=status",
+        "patch broadcastjobs.apps.kruise.io --subresource=status",
+        "update broadcastjobs.apps.kruise.io --subresource=finalizers",
+        "list pods",
+        "create pods",
+        "delete pods",
+        "list nodes",
+        "create events",
+        "patch events",
+    ],
+    "advancedcronjob": [
+        "get advancedcronjobs.apps.kruise.io",
+        "update advancedcronjobs.apps.kruise.io --subresource=status",
+        "patch advancedcronjobs.apps.kruise.io --subresource=status",
+        "update advancedcronjobs.apps.kruise.io --subresource=finalizers",
+        "list jobs.batch",
+        "create jobs.batch",
+        "delete jobs.batch",
+        "list broadcastjobs.apps.kruise.io",
+        "create broadcastjobs.apps.kruise.io",
+        "delete broadcastjobs.apps.kruise.io",
+        "create events",
+        "patch events",
+    ],
+}
+JOB_WORKERS_REFUSED = {
+    "broadcastjob": [
+        "create broadcastjobs.apps.kruise.io",
+        "update broadcastjobs.apps.kruise.io",
+        "list broadcastjobs.apps.kruise.io",
+        "update pods",
+        "patch pods",
+        "get secrets",
+        "update nodes",
+        "patch nodes",
+        "delete nodes",
+        "create jobs.batch",
+        "list clonesets.apps.kruise.io",
+    ],
+    "advancedcronjob": [
+        "create advancedcronjobs.apps.kruise.io",
+        "update advancedcronjobs.apps.kruise.io",
+        "delete advancedcronjobs.apps.kruise.io",
+        "update jobs.batch",
+        "patch broadcastjobs.apps.kruise.io",
+        "create pods",
+        "list nodes",
+        "get secrets",
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(JOB_WORKERS_NEED))
+def test_job_workers_of_the_default_release_may_only_make_their_calls(
+    kubectl: Kubectl, release: tuple[str, str, str], kind: str
+) -> None:
+    name, namespace, _ = release
+    sa = f"system:serviceaccount:{namespace}:{name}-flotilla-worker-{kind}"
+    _assert_matrix(kubectl, sa, "default", allowed=JOB_WORKERS_NEED[kind], refused=JOB_WORKERS_REFUSED[kind])
 
 
 def test_namespace_scoped_install_grants_only_in_the_watched_namespaces(

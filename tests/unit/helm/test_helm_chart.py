@@ -43,6 +43,18 @@ ALL_OPTIONS: dict[str, object] = {
     "webhook.enabled": True,
 }
 
+#: The worker types a default release runs (values.yaml), each a Deployment, ServiceAccount,
+#: ClusterRole(Binding), PDB and metrics Service.
+DEFAULT_WORKERS = ("advancedcronjob", "broadcastjob", "cloneset")
+#: The CloneSet worker alone: for what these tests prove on one type (the job workers' own
+#: chart tests are tests/unit/helm/test_helm_jobs.py).
+CLONESET_ONLY: dict[str, object] = {
+    "workers.broadcastjob.enabled": False,
+    "workers.advancedcronjob.enabled": False,
+}
+WORKER_DEPLOYMENTS = {f"flotilla-worker-{worker}" for worker in DEFAULT_WORKERS}
+WORKER_SERVICES = {f"flotilla-worker-{worker}-metrics" for worker in DEFAULT_WORKERS}
+
 SIDECARSET_TYPE: dict[str, Any] = {
     "enabled": True,
     "replicas": 2,
@@ -70,10 +82,10 @@ def test_helm_lint_passes_with_defaults_and_with_every_option_on() -> None:
     assert "0 chart(s) failed" in result.stdout
 
 
-def test_default_release_has_the_watcher_one_cloneset_worker_and_their_rbac(
+def test_default_release_has_the_watcher_the_cloneset_and_job_workers_and_their_rbac(
     default_objects: list[Manifest],
 ) -> None:
-    components = {"flotilla-watcher", "flotilla-worker-cloneset", "flotilla-webhook"}
+    components = {"flotilla-watcher", "flotilla-webhook", *WORKER_DEPLOYMENTS}
     assert names(default_objects, "Deployment") == components
     assert names(default_objects, "ServiceAccount") == components
     assert names(default_objects, "ClusterRole") == components
@@ -82,8 +94,8 @@ def test_default_release_has_the_watcher_one_cloneset_worker_and_their_rbac(
     assert names(default_objects, "PodDisruptionBudget") == components
     assert names(default_objects, "Service") == {
         "flotilla-watcher-metrics",
-        "flotilla-worker-cloneset-metrics",
         "flotilla-webhook",
+        *WORKER_SERVICES,
     }
     for kind in ("HorizontalPodAutoscaler", "ScaledObject", "ServiceMonitor", "StatefulSet"):
         assert of_kind(default_objects, kind) == []
@@ -101,7 +113,7 @@ def test_watcher_runs_two_leader_elected_replicas(default_objects: list[Manifest
     env = env_of(container)
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}, "the Lease's namespace"
     assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}, "the holder identity"
-    assert env["FLOTILLA_WATCH_TYPES"] == "cloneset"
+    assert env["FLOTILLA_WATCH_TYPES"] == ",".join(DEFAULT_WORKERS)
     assert watcher["spec"]["template"]["spec"]["serviceAccountName"] == "flotilla-watcher"
     lease_role = named(default_objects, "Role", "flotilla-watcher-leader-election")
     assert lease_role["metadata"]["namespace"] == "flotilla-system"
@@ -136,13 +148,16 @@ def test_cloneset_worker_replicas_and_resources_are_set_per_type() -> None:
         "limits": {"memory": "1Gi"},
     }
     assert env_of(container)["OTEL_SERVICE_NAME"] == "flotilla-worker-cloneset"
-    assert names(objects, "PodDisruptionBudget") == {"flotilla-watcher", "flotilla-webhook"}, (
-        "false overrides a true default"
-    )
+    assert names(objects, "PodDisruptionBudget") == {
+        "flotilla-watcher",
+        "flotilla-webhook",
+        "flotilla-worker-advancedcronjob",
+        "flotilla-worker-broadcastjob",
+    }, "false overrides a true default, for that type alone"
 
 
 def test_a_worker_type_is_data_in_values() -> None:
-    objects = render(values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}})
+    objects = render(CLONESET_ONLY, values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}})
     assert names(objects, "Deployment") == {
         "flotilla-watcher",
         "flotilla-worker-cloneset",
@@ -171,7 +186,8 @@ def test_a_worker_type_is_data_in_values() -> None:
 
 def test_a_disabled_worker_type_leaves_nothing_behind() -> None:
     objects = render(
-        {"workers.cloneset.enabled": False}, values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}}
+        {"workers.cloneset.enabled": False, **CLONESET_ONLY},
+        values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}},
     )
     rendered = {f"{obj['kind']}/{obj['metadata']['name']}" for obj in objects}
     assert not [name for name in rendered if "cloneset" in name]
@@ -236,7 +252,7 @@ def test_keda_scales_a_type_on_its_jetstream_consumer_lag() -> None:
         ),
         ({"workers.cloneset.keda.enabled": True}, "workers.cloneset.keda.monitoringEndpoint is required"),
         ({"nats.url": ""}, "nats.url is required"),
-        ({"workers.cloneset.enabled": False}, "no worker type is enabled"),
+        ({"workers.cloneset.enabled": False, **CLONESET_ONLY}, "no worker type is enabled"),
     ],
 )
 def test_contradictory_settings_fail_with_a_message_saying_what_to_change(
@@ -303,7 +319,7 @@ def test_tracing_is_configured_only_through_otel_variables() -> None:
         assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.25", where
         assert "deployment.environment=staging" in env["OTEL_RESOURCE_ATTRIBUTES"].split(","), where
     services = {env_of(spec["containers"][0])["OTEL_SERVICE_NAME"] for _, spec in pod_specs(objects)}
-    assert services == {"flotilla-watcher", "flotilla-worker-cloneset", "flotilla-webhook"}
+    assert services == {"flotilla-watcher", "flotilla-webhook", *WORKER_DEPLOYMENTS}
 
 
 def test_service_monitor_scrapes_every_component() -> None:
@@ -321,11 +337,7 @@ def test_service_monitor_scrapes_every_component() -> None:
         for svc in of_kind(objects, "Service")
         if selector.items() <= svc["metadata"]["labels"].items()
     ]
-    assert sorted(scraped) == [
-        "flotilla-watcher-metrics",
-        "flotilla-webhook",
-        "flotilla-worker-cloneset-metrics",
-    ]
+    assert set(scraped) == {"flotilla-watcher-metrics", "flotilla-webhook", *WORKER_SERVICES}
 
 
 def test_every_pod_runs_non_root_read_only_without_capabilities() -> None:
@@ -335,9 +347,9 @@ def test_every_pod_runs_non_root_read_only_without_capabilities() -> None:
     specs = pod_specs(objects)
     assert {where for where, _ in specs} == {
         "Deployment/flotilla-watcher",
-        "Deployment/flotilla-worker-cloneset",
         "Deployment/flotilla-webhook",
         "StatefulSet/flotilla-nats",
+        *(f"Deployment/{name}" for name in WORKER_DEPLOYMENTS),
     }
     for where, spec in specs:
         assert spec["securityContext"]["runAsNonRoot"] is True, where
@@ -370,6 +382,11 @@ def test_rbac_is_least_privilege() -> None:
         ("", "pods"),
         ("", "persistentvolumeclaims"),
         ("apps", "controllerrevisions"),
+        # the job workers' kinds: nodes for BroadcastJob, Jobs for AdvancedCronJob's jobTemplate
+        ("apps.kruise.io", "broadcastjobs"),
+        ("", "nodes"),
+        ("apps.kruise.io", "advancedcronjobs"),
+        ("batch", "jobs"),
     }
     worker = named(objects, "ClusterRole", "flotilla-worker-cloneset")
     granted = {
@@ -399,14 +416,14 @@ def test_rbac_is_least_privilege() -> None:
 
 
 def test_namespace_scoped_install_uses_roles_in_each_watched_namespace() -> None:
-    objects = render(values_yaml={"watchNamespaces": ["team-a", "team-b"]})
+    objects = render(CLONESET_ONLY, values_yaml={"watchNamespaces": ["team-a", "team-b"]})
     watcher = named(objects, "Deployment", "flotilla-watcher")["spec"]["template"]["spec"]["containers"][0]
     assert env_of(watcher)["FLOTILLA_WATCH_NAMESPACE"] == "team-a,team-b"
     # Nothing namespaced is granted cluster-wide: the watcher watches no cluster-scoped kind.
     assert "flotilla-watcher" not in names(objects, "ClusterRole")
     worker_cluster = named(objects, "ClusterRole", "flotilla-worker-cloneset")
     assert worker_cluster["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]
-    cluster_wide = render()
+    cluster_wide = render(CLONESET_ONLY)
     everywhere = {
         (group, resource): set(rule["verbs"])
         for rule in named(cluster_wide, "ClusterRole", "flotilla-worker-cloneset")["rules"]

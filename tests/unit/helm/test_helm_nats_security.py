@@ -34,7 +34,7 @@ def _auth_users(objects: list[dict[str, object]]) -> list[dict[str, object]]:
 def test_bundled_nats_has_one_user_per_component_with_the_permission_table() -> None:
     objects = render(BUNDLED, values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}})
     rendered = {entry["user"]: entry for entry in _auth_users(objects)}
-    expected = users(("cloneset", "sidecarset"))
+    expected = users(("advancedcronjob", "broadcastjob", "cloneset", "sidecarset"))
     assert set(rendered) == set(expected)
     for user, permissions in expected.items():
         if permissions is None:
@@ -68,7 +68,10 @@ def test_each_component_signs_in_as_its_own_user() -> None:
         users_by_pod[where] = env["NATS_USER"]
     assert users_by_pod == {
         "Deployment/flotilla-watcher": WATCHER_USER,
-        "Deployment/flotilla-worker-cloneset": worker_user("cloneset"),
+        **{
+            f"Deployment/flotilla-worker-{kind}": worker_user(kind)
+            for kind in ("advancedcronjob", "broadcastjob", "cloneset")
+        },
     }
 
 
@@ -185,7 +188,7 @@ def test_network_policy_lets_only_flotillas_pods_reach_the_bundled_server() -> N
     assert set(peers) == {4222, 6222, 8222}
     deployments = [where for where, _ in pod_specs(objects) if where.startswith("Deployment/")]
     flotilla_pods = [_pod_labels(objects, where) for where in deployments]
-    assert len(flotilla_pods) == 3  # watcher, cloneset worker, webhook
+    assert len(flotilla_pods) == 5  # watcher, cloneset, broadcastjob, advancedcronjob workers, webhook
     for port in (4222, 8222):
         (peer,) = peers[port]
         assert set(peer) == {"podSelector"}  # no namespaceSelector: this namespace only

@@ -39,7 +39,9 @@ def test_enabled_it_runs_the_worker_with_its_own_least_privilege_role() -> None:
         ("", "events"): ("create", "patch"),
     }
     watcher = named(objects, "Deployment", "flotilla-watcher")["spec"]["template"]["spec"]["containers"][0]
-    assert env_of(watcher)["FLOTILLA_WATCH_TYPES"] == "cloneset,podunavailablebudget"
+    assert env_of(watcher)["FLOTILLA_WATCH_TYPES"] == (
+        "advancedcronjob,broadcastjob,cloneset,podunavailablebudget"
+    )
     watcher_rules = named(objects, "ClusterRole", "flotilla-watcher")["rules"]
     assert {
         "apiGroups": ["policy.kruise.io"],

@@ -1,0 +1,229 @@
+"""Issue 15's benchmark: a BroadcastJob over N kwok nodes to completion vs a DaemonSet rolling
+out to the same nodes (kube-controller-manager), side by side.
+
+``.venv/bin/python -m benchmarks.broadcastjob [--nodes 200] [--repeats 3] [--quick]`` starts its
+own local control plane with N kwok nodes (+ NATS, + Flotilla's watcher and BroadcastJob worker),
+then per repeat, variants interleaved and their order rotated: creates a BroadcastJob
+(``completionPolicy: Always``, one pod a node, its pods finished by the kwok Stage keyed on the
+``kwok.flotilla.dev/finish`` annotation of the template: test infrastructure, the worker knows
+nothing of it) and times create -> ``Complete`` condition with ``succeeded == N``; creates a
+DaemonSet with the same pod template and times create -> ``numberReady == N`` (every node's pod
+Ready: the DaemonSet's "done"). Each object is deleted and its pods gone before the next run.
+Writes a JSON result and prints a markdown table of medians (min-max) and the ratio
+BroadcastJob / DaemonSet. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.harness.controlplane import BenchPlane
+from benchmarks.harness.stats import median_or_none, paired_ratios, summarize
+from flotilla.devcluster.env import new_run_dir
+from flotilla.devcluster.kwok_nodes import FINISH_ANNOTATION
+from flotilla.runtime.errors import NotFound
+from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
+
+NAMESPACE = "bench"
+BROADCASTJOBS = Resource("apps.kruise.io", "v1alpha1", "broadcastjobs", "BroadcastJob")
+DAEMONSETS = Resource("apps", "v1", "daemonsets", "DaemonSet")
+VARIANTS = ("broadcastjob", "daemonset")
+#: One run's ceiling: a run that has not finished by then is recorded as an error.
+RUN_TIMEOUT_S = 600.0
+POLL_S = 0.2
+
+
+def _log(message: str) -> None:
+    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def _template(name: str, finish: bool) -> JsonObject:
+    annotations = {FINISH_ANNOTATION: "Succeeded"} if finish else {}
+    return {
+        "metadata": {"labels": {"app": name}, "annotations": annotations},
+        "spec": {
+            "containers": [{"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", "true"]}],
+            "restartPolicy": "Never" if finish else "Always",
+            # every node of the benchmark's control plane (N kwok nodes)
+            "nodeSelector": {"type": "kwok"},
+        },
+    }
+
+
+def broadcastjob(name: str) -> JsonObject:
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "BroadcastJob",
+        "metadata": {"name": name},
+        "spec": {"template": _template(name, finish=True), "completionPolicy": {"type": "Always"}},
+    }
+
+
+def daemonset(name: str) -> JsonObject:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": name},
+        "spec": {"selector": {"matchLabels": {"app": name}}, "template": _template(name, finish=False)},
+    }
+
+
+def broadcastjob_done(obj: JsonObject, nodes: int) -> bool:
+    status = obj.get("status") or {}
+    conditions = status.get("conditions") or []
+    complete = any(c.get("type") == "Complete" and c.get("status") == "True" for c in conditions)
+    return complete and status.get("succeeded") == nodes
+
+
+def daemonset_done(obj: JsonObject, nodes: int) -> bool:
+    status = obj.get("status") or {}
+    return bool(status.get("numberReady") == nodes and status.get("desiredNumberScheduled") == nodes)
+
+
+async def _until(check: Callable[[], Awaitable[bool]], limit_s: float) -> bool:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(POLL_S)
+    return False
+
+
+async def run_once(client: KubeClient, variant: str, name: str, nodes: int) -> dict[str, Any]:
+    """Create one object, time it to done, delete it and wait for its pods to go."""
+    resource, manifest, done = (
+        (BROADCASTJOBS, broadcastjob(name), broadcastjob_done)
+        if variant == "broadcastjob"
+        else (DAEMONSETS, daemonset(name), daemonset_done)
+    )
+    path = resource.path(NAMESPACE, name)
+    started = time.monotonic()
+    await client.create(resource.path(NAMESPACE), manifest)
+
+    async def finished() -> bool:
+        return done(await client.get(path), nodes)
+
+    ok = await _until(finished, RUN_TIMEOUT_S)
+    seconds = time.monotonic() - started
+    await client.delete(path)
+
+    async def gone() -> bool:
+        try:
+            await client.get(path)
+            return False
+        except NotFound:
+            pods = await client.get(PODS.path(NAMESPACE), {"labelSelector": f"app={name}"})
+            return not pods.get("items")
+
+    await _until(gone, RUN_TIMEOUT_S)
+    return {"variant": variant, "name": name, "seconds": round(seconds, 3) if ok else None,
+            "error": None if ok else f"not done within {RUN_TIMEOUT_S:.0f}s"}  # fmt: skip
+
+
+async def run_all(plane: BenchPlane, nodes: int, repeats: int) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    async with KubeClient.from_environment(plane.env.kubeconfig) as client:
+        for variant in VARIANTS:  # warm-up: caches, informers, first-write paths; not recorded
+            await run_once(client, variant, f"warm-{variant}", nodes)
+        for repeat in range(repeats):
+            order = VARIANTS[repeat % 2 :] + VARIANTS[: repeat % 2]
+            for variant in order:
+                record = await run_once(client, variant, f"{variant}-r{repeat}", nodes)
+                record["repeat"] = repeat
+                records.append(record)
+                outcome = f"{record['seconds']:.2f} s" if record["seconds"] is not None else record["error"]
+                _log(f"{variant} N={nodes} r{repeat}: {outcome}")
+    return records
+
+
+def render_markdown(records: Sequence[dict[str, Any]], nodes: int) -> str:
+    samples = {
+        v: [r["seconds"] for r in records if r["variant"] == v and r["seconds"] is not None] for v in VARIANTS
+    }
+    lines = [
+        "| N nodes | BroadcastJob to Complete (s) | DaemonSet to all Ready (s) | ratio BJ / DS |",
+        "|---|---|---|---|",
+    ]
+    cells = []
+    for variant in VARIANTS:
+        summary = summarize(samples[variant])
+        cells.append(
+            f"{summary.median:.2f} ({summary.low:.2f}-{summary.high:.2f}, n={summary.count})"
+            if summary
+            else "not measured"
+        )
+    by_repeat = {v: {r["repeat"]: r["seconds"] for r in records if r["variant"] == v} for v in VARIANTS}
+    paired = [
+        (by_repeat["broadcastjob"][i], by_repeat["daemonset"][i])
+        for i in sorted(set(by_repeat["broadcastjob"]) & set(by_repeat["daemonset"]))
+        if by_repeat["broadcastjob"][i] is not None and by_repeat["daemonset"][i] is not None
+    ]
+    ratios = paired_ratios([bj for bj, _ in paired], [ds for _, ds in paired])
+    ratio = median_or_none(ratios)
+    lines.append(f"| {nodes} | {cells[0]} | {cells[1]} | {f'{ratio:.2f}x' if ratio else 'not measured'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _git_commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    return out.stdout.strip()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.broadcastjob", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--nodes", type=int, default=200, help="kwok nodes N (default 200)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="N=20, 1 repeat")
+    parser.add_argument("--output", type=Path, help="JSON result file (default: in the run folder)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.nodes, args.repeats = 20, 1
+    run_dir = new_run_dir("bench-broadcastjob")
+    output: Path = args.output or run_dir / "broadcastjob-results.json"
+    result: dict[str, Any] = {
+        "benchmark": "broadcastjob",
+        "command": " ".join(
+            ["python -m benchmarks.broadcastjob", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "git_commit": _git_commit(),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
+        "nodes": args.nodes,
+        "repeats": args.repeats,
+        "kubelet": "kwok, no delays: a bound pod is Ready at once; a BroadcastJob pod then Succeeds",
+        "records": [],
+    }
+    _log(f"starting the control plane with {args.nodes} kwok nodes in {run_dir}")
+    # the control plane's nodes are the benchmark's N kwok nodes (labelled type=kwok)
+    plane = BenchPlane.start(
+        "default", run_dir, NAMESPACE, pods_per_node=110, nodes=args.nodes,
+        crds=("broadcastjobs.apps.kruise.io",),
+    )  # fmt: skip
+    try:
+        plane.start_flotilla("broadcastjob")
+        result["records"] = asyncio.run(run_all(plane, args.nodes, args.repeats))
+    finally:
+        plane.stop()
+    result["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    result["host"]["loadavg_at_end"] = os.getloadavg()
+    output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    print(render_markdown(result["records"], args.nodes))
+    print(f"results: {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""Which kruise spec files a conformance run selects, and which Flotilla workers it starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from flotilla.conformance.run import baseline_path
+from flotilla.conformance.specs import spec_files, worker_types
+from flotilla.devcluster.demo import WORKER_TYPES
+
+pytestmark = pytest.mark.unit
+
+JOBS = [
+    "test/e2e/apps/v1alpha1/broadcastjob.go",
+    "test/e2e/apps/v1beta1/broadcastjob.go",
+    "test/e2e/apps/v1alpha1/advancedcronjob.go",
+    "test/e2e/apps/v1beta1/advancedcronjob.go",
+]
+
+
+def test_make_conformance_kinds_is_one_comma_separated_word() -> None:
+    files = spec_files(["BroadcastJob,AdvancedCronJob"])
+    assert [spec.path for spec in files] == JOBS
+    assert spec_files(["broadcastjob", "advancedcronjob"]) == files
+
+
+def test_the_job_kinds_run_their_workers_and_cloneset_s_not_the_demo_s() -> None:
+    assert worker_types(spec_files(["BroadcastJob,AdvancedCronJob"])) == (
+        "cloneset",
+        "broadcastjob",
+        "advancedcronjob",
+    )
+    assert worker_types(spec_files(["CloneSet"])) == ("cloneset",)
+    assert WORKER_TYPES == ("cloneset", "statefulset"), "make demo starts what it started before"
+
+
+def test_a_kind_with_two_spec_files_is_named_once_in_the_baseline_file() -> None:
+    path = baseline_path(spec_files(["BroadcastJob,AdvancedCronJob"]))
+    assert path.name == "kruise-v1.9.1-broadcastjob-advancedcronjob.json"
+
+
+def test_an_unknown_kind_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"no conformance spec file for daemonset .*BroadcastJob"):
+        spec_files(["DaemonSet"])

@@ -128,6 +128,7 @@ def run_specs(
     """Bring up a control plane with `target` (flotilla | kruise), run the specs, tear it down."""
     names = ["kruise-e2e.test", "ginkgo", *(["kruise-manager"] if target == KRUISE else [])]
     binaries = ensure_binaries(names)
+    commit = _commit()  # the code under test: the workers start from the tree as it is now
     run_dir = run_dir or new_run_dir(f"conformance-{target}")
     _say(f"{target}: starting the control plane in {run_dir}")
     started = time.monotonic()
@@ -177,7 +178,7 @@ def run_specs(
         kruise_version=versions.KRUISE,
         spec_files=[spec.path for spec in files],
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        commit=_commit(),
+        commit=commit,
         seconds=round(time.monotonic() - started),
         specs=specs,
     )

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-broadcastjob bench-broadcastjob-quick conformance clean
+.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-asts bench-asts-quick bench-broadcastjob bench-broadcastjob-quick conformance clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -44,7 +44,7 @@ test: tools lint typecheck
 ## kruise v1.9.1's own e2e specs of the implemented kinds against Flotilla (docs/conformance.md);
 ## BASELINE=kruise runs them against kruise-manager v1.9.1 and records docs/conformance/kruise-*.json.
 conformance: tools
-	@$(VENV)/python -m flotilla.conformance run $(if $(BASELINE),--baseline $(BASELINE)) $(if $(KINDS),--kinds $(KINDS))
+	@$(VENV)/python -m flotilla.conformance run $(if $(BASELINE),--baseline $(BASELINE)) $(if $(KINDS),--kinds $(KINDS)) $(if $(FOCUS),--focus '$(FOCUS)') $(if $(PROCS),--procs $(PROCS))
 
 ## CloneSets under churn while every component is killed at random (SOAK_MINUTES, default 30;
 ## FLOTILLA_FAULT_SEED replays a run). Prints the faults, checks and violations; fails on any.
@@ -69,6 +69,13 @@ bench-cloneset: tools
 
 bench-cloneset-quick: tools
 	$(VENV)/python -m benchmarks.cloneset --quick
+
+## The Advanced StatefulSet worker vs the built-in StatefulSet (docs/benchmarks.md); -quick: small N, 1 repeat.
+bench-asts: tools
+	$(VENV)/python -m benchmarks.statefulset
+
+bench-asts-quick: tools
+	$(VENV)/python -m benchmarks.statefulset --quick
 
 ## The CloneSet planner alone, in memory; BASELINE=<rev> compares a git revision side by side.
 bench-cloneset-plan: tools

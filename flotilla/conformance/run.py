@@ -25,6 +25,7 @@ from pathlib import Path
 
 from flotilla.conformance import kruise_manager
 from flotilla.conformance.results import (
+    SKIPPED,
     RunResult,
     compare,
     defects,
@@ -93,12 +94,22 @@ def cluster_config(run_dir: Path) -> ClusterConfig:
     )
 
 
-def ginkgo_command(ginkgo: Path, e2e: Path, files: Sequence[SpecFile], procs: int, report: Path) -> list[str]:
+def ginkgo_command(
+    ginkgo: Path,
+    e2e: Path,
+    files: Sequence[SpecFile],
+    procs: int,
+    report: Path,
+    focus: str | None = None,
+) -> list[str]:
+    """The ginkgo CLI call; `focus` (a regular expression on the spec's full text) narrows the
+    spec files to a subset, as ginkgo's own ``--focus`` does."""
     return [
         str(ginkgo),
         "run",
         f"--procs={procs}",
         *(f"--focus-file={spec.path}" for spec in files),
+        *([f"--focus={focus}"] if focus else []),
         f"--json-report={report.name}",
         f"--output-dir={report.parent}",
         f"--timeout={SUITE_TIMEOUT}",
@@ -108,10 +119,17 @@ def ginkgo_command(ginkgo: Path, e2e: Path, files: Sequence[SpecFile], procs: in
     ]
 
 
-def run_specs(target: str, files: Sequence[SpecFile], procs: int, run_dir: Path | None = None) -> RunResult:
+def run_specs(
+    target: str,
+    files: Sequence[SpecFile],
+    procs: int,
+    run_dir: Path | None = None,
+    focus: str | None = None,
+) -> RunResult:
     """Bring up a control plane with `target` (flotilla | kruise), run the specs, tear it down."""
     names = ["kruise-e2e.test", "ginkgo", *(["kruise-manager"] if target == KRUISE else [])]
     binaries = ensure_binaries(names)
+    commit = _commit()  # the code under test: the workers start from the tree as it is now
     run_dir = run_dir or new_run_dir(f"conformance-{target}")
     _say(f"{target}: starting the control plane in {run_dir}")
     started = time.monotonic()
@@ -130,10 +148,13 @@ def run_specs(target: str, files: Sequence[SpecFile], procs: int, run_dir: Path 
             )
             label = "flotilla"
             _say(f"flotilla workers: {', '.join(worker_types(files))}")
-        _say(f"{label} is up; running {', '.join(s.path for s in files)} with {procs} ginkgo processes")
+        subset = f" (focus {focus!r})" if focus else ""
+        _say(
+            f"{label} is up; running {', '.join(s.path for s in files)}{subset} with {procs} ginkgo processes"
+        )
         report = run_dir / "ginkgo-report.json"
         log = run_dir / "logs" / "ginkgo.log"
-        cmd = ginkgo_command(binaries["ginkgo"], binaries["kruise-e2e.test"], files, procs, report)
+        cmd = ginkgo_command(binaries["ginkgo"], binaries["kruise-e2e.test"], files, procs, report, focus)
         with open(log, "w") as out:
             process = subprocess.Popen(
                 cmd,
@@ -158,7 +179,7 @@ def run_specs(target: str, files: Sequence[SpecFile], procs: int, run_dir: Path 
         kruise_version=versions.KRUISE,
         spec_files=[spec.path for spec in files],
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        commit=_commit(),
+        commit=commit,
         seconds=round(time.monotonic() - started),
         specs=specs,
     )
@@ -168,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
     files = spec_files(args.kinds)
     target = KRUISE if args.baseline == KRUISE else FLOTILLA
     try:
-        result = run_specs(target, files, args.procs)
+        result = run_specs(target, files, args.procs, focus=args.focus)
     except (ComponentError, ToolchainError, subprocess.CalledProcessError) as err:
         detail = err.stderr if isinstance(err, subprocess.CalledProcessError) else err
         _say(f"error: {detail}")
@@ -182,6 +203,8 @@ def _run(args: argparse.Namespace) -> int:
     _say(f"recorded {out} ({result.seconds}s)")
     if target == FLOTILLA and baseline_path(files).exists():
         rows = compare(RunResult.load(baseline_path(files)), result)
+        if args.focus:  # a subset: the specs --focus left out are not defects
+            rows = [row for row in rows if row.flotilla is not None and row.flotilla.state != SKIPPED]
         print("\nside by side (kruise-manager, Flotilla), baseline " + str(baseline_path(files)))
         for line in text_report(rows):
             print(line)
@@ -211,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run.add_argument(
         "--procs", type=int, default=DEFAULT_PROCS, help=f"ginkgo processes (default {DEFAULT_PROCS})"
+    )
+    run.add_argument(
+        "--focus",
+        metavar="REGEX",
+        help="only the specs whose full text matches REGEX (ginkgo --focus), to run a subset while fixing",
     )
     run.add_argument("--out", type=Path, help="where to record the result JSON")
     run.set_defaults(func=_run)

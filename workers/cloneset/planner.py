@@ -41,13 +41,13 @@ from workers.cloneset.scale import plan_scale
 from workers.cloneset.status import (
     FAILED_SCALE,
     FAILED_UPDATE,
-    ConditionChange,
     compute_status,
     seconds_until_next_available,
     status_changed,
 )
 from workers.cloneset.update import plan_update, refresh_pods
 from workers.cloneset.validation import scale_problems, update_problems
+from workers.podmechanics.conditions import ConditionChange
 from workers.podmechanics.kube_json import JsonObject, as_objects, name_of, thaw_object
 from workers.podmechanics.ownership import adopt_patch, claim_pods, release_patch, selector_string
 from workers.podmechanics.pods import PodView, is_active, is_at_revision, read_pod

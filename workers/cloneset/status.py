@@ -14,6 +14,7 @@ from datetime import datetime
 
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.clonepods import is_cloneset_available
+from workers.podmechanics.conditions import ConditionChange, set_condition
 from workers.podmechanics.kube_json import JsonDict
 from workers.podmechanics.pods import (
     PodView,
@@ -21,7 +22,6 @@ from workers.podmechanics.pods import (
     is_update_ready,
     seconds_until_available,
 )
-from workers.runtime.specrefusal import ConditionChange, set_condition
 
 FAILED_SCALE = "FailedScale"
 FAILED_UPDATE = "FailedUpdate"

@@ -31,7 +31,7 @@ from typing import Any
 
 from flotilla.runtime.kube import Resource
 from schemas.kruise import rules
-from workers.podmechanics.kube_json import format_time
+from workers.podmechanics.conditions import ConditionChange, set_condition
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan
 from workers.runtime.events import ObjectRef
@@ -47,16 +47,6 @@ class SpecProblem:
     """Why the spec cannot be acted on, and which condition reports it."""
 
     condition: str
-    message: str
-
-
-@dataclass(frozen=True)
-class ConditionChange:
-    """A condition to set: ``status`` True with a message when failing, False once it is fixed."""
-
-    type: str
-    status: str
-    reason: str
     message: str
 
 
@@ -85,33 +75,14 @@ def rule_problems(
     return tuple(SpecProblem(condition_for(e.field), str(e)) for e in rules.validate(kind, defaulted))
 
 
-def set_condition(conditions: list[JsonDict], change: ConditionChange, now: datetime) -> None:
-    """kruise's ``Set*Condition``: keep the entry when status, reason and message are unchanged; keep
-    ``lastTransitionTime`` while the status stays the same."""
-    current = next((c for c in conditions if c.get("type") == change.type), None)
-    if current is not None and all(
-        current.get(key) == value
-        for key, value in (("status", change.status), ("reason", change.reason), ("message", change.message))
-    ):
-        return
-    transition = format_time(now)
-    if current is not None and current.get("status") == change.status:
-        transition = str(current.get("lastTransitionTime", transition))
-    entry: JsonDict = {"type": change.type, "status": change.status, "lastTransitionTime": transition}
-    if change.reason:
-        entry["reason"] = change.reason
-    if change.message:
-        entry["message"] = change.message
-    conditions[:] = [c for c in conditions if c.get("type") != change.type] + [entry]
-
-
 def condition_changes(
     problems: Sequence[SpecProblem],
     conditions: Iterable[Mapping[str, Any]],
     condition_types: Sequence[str],
 ) -> tuple[list[ConditionChange], list[WarningEvent]]:
     """For each of ``condition_types``: True with the joined messages of its problems (and an Event
-    when that is news), or False when it was True and no problem is left."""
+    when that is news), or False when it was True for an invalid spec and no problem is left (a
+    condition a worker set for another reason, e.g. a failed pod create, is the worker's to clear)."""
     changes: list[ConditionChange] = []
     events: list[WarningEvent] = []
     existing = {str(c.get("type")): c for c in conditions}
@@ -123,7 +94,7 @@ def condition_changes(
             changes.append(ConditionChange(condition_type, "True", INVALID_SPEC, message))
             if old is None or old.get("status") != "True" or old.get("message") != message:
                 events.append(WarningEvent(condition_type, message))
-        elif old is not None and old.get("status") == "True":
+        elif old is not None and old.get("status") == "True" and old.get("reason") == INVALID_SPEC:
             changes.append(ConditionChange(condition_type, "False", RESOLVED, ""))
     return changes, events
 

@@ -1,6 +1,6 @@
 """Executing an Advanced StatefulSet plan: the worker's ``act``.
 
-Actions run in plan order, the status patch last; the first failure stops the plan, after its
+Actions run in plan order, the set's status patch last; the first failure stops the plan, after its
 Warning Event (kruise's ``FailedCreate`` / ``FailedDelete`` / ``FailedUpdate`` with the API
 error) is emitted, and the error is re-raised for the runtime's result contract (Conflict:
 re-plan from fresh state; other: backoff, dead letter). A pod already gone counts as deleted;
@@ -17,7 +17,7 @@ from flotilla.runtime.errors import AlreadyExists, KubeError, NotFound
 from flotilla.runtime.kube import KubeClient
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan
-from workers.statefulset.builder import PVCS, StatefulSetPlan
+from workers.statefulset.builder import PVCS, STATEFULSETS, StatefulSetPlan
 
 FIELD_MANAGER = "flotilla-statefulset"
 
@@ -32,7 +32,13 @@ async def act(api: KubeClient, snapshot: object, plan: Plan) -> None:
     del snapshot
     failures = dict(plan.failure_events) if isinstance(plan, StatefulSetPlan) else {}
     indexed = list(enumerate(plan.actions))
-    status = [(i, a) for i, a in indexed if isinstance(a, runtime.PatchObject) and a.subresource == "status"]
+    # the set's own status goes last; a pod's status patch (InPlaceUpdateReady False before its
+    # in-place update, with the pod's resourceVersion) keeps its place in the plan
+    status = [
+        (i, a)
+        for i, a in indexed
+        if isinstance(a, runtime.PatchObject) and a.subresource == "status" and a.resource == STATEFULSETS
+    ]
     ordered = [(i, a) for i, a in indexed if (i, a) not in status] + status
     for index, action in ordered:
         try:

@@ -60,6 +60,7 @@ from workers.statefulset.revisions import orphan_adoptions, set_revisions
 from workers.statefulset.state import Pass, Slot
 from workers.statefulset.status import complete_rolling_update, count_replicas, volume_claim_status
 from workers.statefulset.update import delete_or_hook, plan_rolling_update
+from workers.statefulset.validation import refusal, spec_problems
 
 
 def _start_ordinal(sts: StatefulSet, config: PlannerConfig) -> int:
@@ -329,6 +330,21 @@ def plan(observed: ObservedStatefulSet, config: PlannerConfig, now: datetime) ->
     namespace = str(sts.metadata.get("namespace", ""))
     ref = ObjectRef.of({**raw, "apiVersion": STATEFULSETS.api_version, "kind": "StatefulSet"})
     out = PlanBuilder(set_name, namespace, ref)
+    deleting = json_field(raw, "metadata", "deletionTimestamp") is not None
+    problems = () if deleting else spec_problems(raw)
+    refused = refusal(mapping(raw, "status"), problems, now)
+    for event_reason, message in refused.events:
+        out.warn(event_reason, message)
+    if problems:
+        # kruise's webhook would have refused this spec: no pod, PVC or revision write follows it
+        status: JsonDict = {"observedGeneration": int(sts.metadata.get("generation", 0) or 0)}
+        if refused.changed:
+            status["conditions"] = refused.conditions
+        if _status_changed(sts, status):
+            out.actions.append(
+                PatchObject(STATEFULSETS, namespace, set_name, {"status": status}, "merge", "status")
+            )
+        return out.build("invalid spec: " + problems[0].message)
     decision = set_revisions(sts, set_name, uid_of(raw), observed.revisions)
     for orphan, patch in orphan_adoptions(set_name, uid_of(raw), observed.revisions):
         out.patch(CONTROLLER_REVISIONS, orphan, patch)
@@ -363,7 +379,7 @@ def plan(observed: ObservedStatefulSet, config: PlannerConfig, now: datetime) ->
     )
     live_pods = [pod for pod in mine if parent_and_ordinal(pod.name)[1] >= 0]
     reason = "in sync"
-    if json_field(raw, "metadata", "deletionTimestamp") is not None:
+    if deleting:
         reason = "StatefulSet is being deleted: status only"
     elif _process_replicas(p, _scale_budget(sts)):
         reason = "scaling: waiting on a replica"
@@ -372,6 +388,8 @@ def plan(observed: ObservedStatefulSet, config: PlannerConfig, now: datetime) ->
     elif sts.spec.update_strategy.type == "RollingUpdate":
         reason = plan_rolling_update(p)
     status = _status(p, live_pods)
+    if refused.changed:  # a refused spec fixed: its conditions turn False
+        status["conditions"] = refused.conditions
     history = revisions_to_delete(
         owned_revisions(p.uid, observed.revisions),
         mine,

@@ -142,7 +142,7 @@ def test_install_creates_the_crds_components_and_rbac(
         assert pod_spec["securityContext"]["runAsNonRoot"] is True
         assert pod_spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     pods = get(kubectl, "-n", namespace, "pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
-    assert len(pods) == 5, (
+    assert len(pods) == 2 + len(DEFAULT_WORKERS), (
         "watcher x2, one worker of each default type (the session release leaves the webhook off)"
     )
     assert all(pod["status"]["phase"] == "Running" for pod in pods)
@@ -167,7 +167,7 @@ def test_install_creates_the_crds_components_and_rbac(
 
 
 #: The worker types a default release runs (charts/flotilla/values.yaml).
-DEFAULT_WORKERS = ("cloneset", "broadcastjob", "advancedcronjob")
+DEFAULT_WORKERS = ("cloneset", "broadcastjob", "advancedcronjob", "statefulset")
 
 #: What workers/cloneset and workers/runtime call (see docs/deploy.md), nothing more.
 CLONESET_WORKER_NEEDS = [
@@ -238,6 +238,7 @@ def test_watcher_may_only_read_what_it_watches(kubectl: Kubectl, release: tuple[
         "advancedcronjobs.apps.kruise.io",
         "jobs.batch",
         "nodes",  # cluster-scoped: the BroadcastJob worker's eligible nodes
+        "statefulsets.apps.kruise.io",
     )
     reads = [f"{verb} {resource}" for verb in ("get", "list", "watch") for resource in watched]
     write_verbs = ("create", "update", "patch", "delete")

@@ -27,7 +27,7 @@ def test_both_job_workers_run_with_least_privilege_rbac() -> None:
         container = worker["spec"]["template"]["spec"]["containers"][0]
         assert container["args"] == ["worker", kind]
     watcher = named(objects, "Deployment", "flotilla-watcher")["spec"]["template"]["spec"]["containers"][0]
-    assert env_of(watcher)["FLOTILLA_WATCH_TYPES"] == "advancedcronjob,broadcastjob,cloneset"
+    assert env_of(watcher)["FLOTILLA_WATCH_TYPES"] == "advancedcronjob,broadcastjob,cloneset,statefulset"
 
     watched = granted(named(objects, "ClusterRole", "flotilla-watcher"))
     for key in [("", "nodes"), ("apps.kruise.io", "broadcastjobs"), ("apps.kruise.io", "advancedcronjobs"),

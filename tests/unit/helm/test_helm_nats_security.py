@@ -34,7 +34,7 @@ def _auth_users(objects: list[dict[str, object]]) -> list[dict[str, object]]:
 def test_bundled_nats_has_one_user_per_component_with_the_permission_table() -> None:
     objects = render(BUNDLED, values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}})
     rendered = {entry["user"]: entry for entry in _auth_users(objects)}
-    expected = users(("advancedcronjob", "broadcastjob", "cloneset", "sidecarset"))
+    expected = users(("advancedcronjob", "broadcastjob", "cloneset", "sidecarset", "statefulset"))
     assert set(rendered) == set(expected)
     for user, permissions in expected.items():
         if permissions is None:
@@ -70,7 +70,7 @@ def test_each_component_signs_in_as_its_own_user() -> None:
         "Deployment/flotilla-watcher": WATCHER_USER,
         **{
             f"Deployment/flotilla-worker-{kind}": worker_user(kind)
-            for kind in ("advancedcronjob", "broadcastjob", "cloneset")
+            for kind in ("advancedcronjob", "broadcastjob", "cloneset", "statefulset")
         },
     }
 
@@ -188,7 +188,9 @@ def test_network_policy_lets_only_flotillas_pods_reach_the_bundled_server() -> N
     assert set(peers) == {4222, 6222, 8222}
     deployments = [where for where, _ in pod_specs(objects) if where.startswith("Deployment/")]
     flotilla_pods = [_pod_labels(objects, where) for where in deployments]
-    assert len(flotilla_pods) == 5  # watcher, cloneset, broadcastjob, advancedcronjob workers, webhook
+    assert (
+        len(flotilla_pods) == 6
+    )  # watcher, cloneset, broadcastjob, advancedcronjob, statefulset workers, webhook
     for port in (4222, 8222):
         (peer,) = peers[port]
         assert set(peer) == {"podSelector"}  # no namespaceSelector: this namespace only

@@ -81,8 +81,11 @@ def _planned_calls() -> set[tuple[str, str, str]]:
     return calls
 
 
-def test_statefulset_worker_is_off_by_default() -> None:
-    assert not [o for o in render({}) if "statefulset" in o["metadata"]["name"]]
+def test_statefulset_worker_is_on_by_default_and_can_be_turned_off() -> None:
+    assert named(render({}), "Deployment", "flotilla-worker-statefulset")
+    assert not [
+        o for o in render({"workers.statefulset.enabled": False}) if "statefulset" in o["metadata"]["name"]
+    ]
 
 
 def test_enabled_statefulset_worker_has_its_deployment_and_exactly_the_rbac_it_uses() -> None:

@@ -17,9 +17,13 @@ IMAGE_B = "nginx:1.26"
 
 
 def template(image: str = IMAGE_A) -> dict[str, Any]:
+    # InPlaceUpdateReady: kruise's webhook (and so the worker) refuses an in-place policy without it
     return {
         "metadata": {"labels": {"app": "web"}},
-        "spec": {"containers": [{"name": "main", "image": image}]},
+        "spec": {
+            "containers": [{"name": "main", "image": image}],
+            "readinessGates": [{"conditionType": "InPlaceUpdateReady"}],
+        },
     }
 
 

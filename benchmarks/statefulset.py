@@ -1,0 +1,258 @@
+"""Issue 12's benchmark: the Advanced StatefulSet worker vs the built-in StatefulSet
+(kube-controller-manager) on one control plane, side by side.
+
+``.venv/bin/python -m benchmarks.statefulset [--ordered 100] [--parallel 500] [--update 500]
+[--repeats 3] [--quick]`` starts its own control plane (component default client limits, kwok
+nodes charging ``--pod-start-ms`` / ``--container-restart-ms`` like a kubelet, default 2000 / 500)
+with NATS, the watcher and the statefulset worker; then per repeat, the two variants interleaved
+and their order rotated:
+
+- ``ordered``: OrderedReady 0 -> N, create -> ``readyReplicas == N``;
+- ``parallel``: Parallel 0 -> M, create -> ``readyReplicas == M``;
+- ``update``: M pods (Parallel) at one image, then the image changed: patch -> every pod at the
+  update revision and ready (``updatedReadyReplicas == M``, ``currentRevision == updateRevision``
+  for the Advanced StatefulSet; ``updatedReplicas == readyReplicas == M`` and the revisions equal
+  for the built-in one). The Advanced StatefulSet updates ``InPlaceIfPossible`` with
+  ``maxUnavailable`` 100 % (Parallel); the built-in StatefulSet rolls one pod at a time (its only
+  GA RollingUpdate).
+
+Each object is deleted and its pods gone before the next run. Writes a JSON result and prints a
+markdown table of medians (min-max) and the paired ratio ASTS / built-in. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.harness.controlplane import BenchPlane
+from benchmarks.harness.stats import median_or_none, paired_ratios, summarize
+from flotilla.devcluster.env import new_run_dir
+from flotilla.devcluster.kwok_nodes import KubeletDelays
+from flotilla.runtime.errors import NotFound
+from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
+
+NAMESPACE = "bench"
+ASTS = Resource("apps.kruise.io", "v1beta1", "statefulsets", "StatefulSet")
+BUILTIN = Resource("apps", "v1", "statefulsets", "StatefulSet")
+VARIANTS = ("asts", "builtin")
+SCENARIOS = ("ordered", "parallel", "update")
+IMAGE_A, IMAGE_B = "nginx:1.25", "nginx:1.26"
+RUN_TIMEOUT_S = 900.0
+POLL_S = 0.2
+
+
+def _log(message: str) -> None:
+    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def manifest(variant: str, name: str, replicas: int, parallel: bool) -> JsonObject:
+    spec: dict[str, Any] = {
+        "replicas": replicas,
+        "serviceName": name,
+        "podManagementPolicy": "Parallel" if parallel else "OrderedReady",
+        "selector": {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {
+                "containers": [{"name": "main", "image": IMAGE_A}],
+                "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+            },
+        },
+    }
+    if variant == "asts":
+        spec["template"]["spec"]["readinessGates"] = [{"conditionType": "InPlaceUpdateReady"}]
+        rolling: dict[str, Any] = {"podUpdatePolicy": "InPlaceIfPossible"}
+        if parallel:
+            rolling["maxUnavailable"] = "100%"
+        spec["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": rolling}
+    resource = ASTS if variant == "asts" else BUILTIN
+    return {
+        "apiVersion": resource.api_version,
+        "kind": "StatefulSet",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def scaled(obj: JsonObject, replicas: int) -> bool:
+    status = obj.get("status") or {}
+    return bool(status.get("readyReplicas") == replicas and status.get("replicas") == replicas)
+
+
+def updated(obj: JsonObject, replicas: int, variant: str, first: str) -> bool:
+    status = obj.get("status") or {}
+    rolled = status.get("updateRevision") not in (None, first)
+    if variant == "asts":
+        done = status.get("updatedReadyReplicas") == replicas
+    else:
+        done = status.get("updatedReplicas") == replicas and status.get("readyReplicas") == replicas
+    return bool(rolled and done and status.get("currentRevision") == status.get("updateRevision"))
+
+
+async def _until(check: Callable[[], Awaitable[bool]], limit_s: float) -> bool:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(POLL_S)
+    return False
+
+
+async def run_once(client: KubeClient, scenario: str, variant: str, name: str, n: int) -> dict[str, Any]:
+    """One timed run; the object and its pods are gone when it returns."""
+    resource = ASTS if variant == "asts" else BUILTIN
+    path = resource.path(NAMESPACE, name)
+    parallel = scenario != "ordered"
+    started = time.monotonic()
+    await client.create(resource.path(NAMESPACE), manifest(variant, name, n, parallel))
+
+    async def up() -> bool:
+        return scaled(await client.get(path), n)
+
+    ok = await _until(up, RUN_TIMEOUT_S)
+    if ok and scenario == "update":
+        first = str(((await client.get(path)).get("status") or {}).get("updateRevision"))
+        started = time.monotonic()
+        patch = {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": IMAGE_B}]}}}}
+        await client.patch(path, patch, "strategic" if variant == "builtin" else "merge")
+
+        async def rolled() -> bool:
+            return updated(await client.get(path), n, variant, first)
+
+        ok = await _until(rolled, RUN_TIMEOUT_S)
+    seconds = time.monotonic() - started
+    await client.delete(path)
+
+    async def gone() -> bool:
+        try:
+            await client.get(path)
+            return False
+        except NotFound:
+            pods = await client.get(PODS.path(NAMESPACE), {"labelSelector": f"app={name}"})
+            return not pods.get("items")
+
+    await _until(gone, RUN_TIMEOUT_S)
+    return {
+        "scenario": scenario,
+        "variant": variant,
+        "name": name,
+        "n": n,
+        "seconds": round(seconds, 3) if ok else None,
+        "error": None if ok else f"not done within {RUN_TIMEOUT_S:.0f}s",
+    }
+
+
+async def run_all(plane: BenchPlane, sizes: dict[str, int], repeats: int) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    async with KubeClient.from_environment(plane.env.kubeconfig) as client:
+        for repeat in range(repeats):
+            order = VARIANTS[repeat % 2 :] + VARIANTS[: repeat % 2]
+            for scenario in SCENARIOS:
+                for variant in order:
+                    name = f"{variant}-{scenario}-r{repeat}"
+                    record = await run_once(client, scenario, variant, name, sizes[scenario])
+                    record["repeat"] = repeat
+                    records.append(record)
+                    took = f"{record['seconds']:.2f} s" if record["seconds"] is not None else record["error"]
+                    _log(f"{scenario} {variant} N={sizes[scenario]} r{repeat}: {took}")
+    return records
+
+
+def render_markdown(records: Sequence[dict[str, Any]], sizes: dict[str, int]) -> str:
+    lines = [
+        "| scenario | N | Advanced StatefulSet (s) | built-in StatefulSet (s) | ratio ASTS / built-in |",
+        "|---|---|---|---|---|",
+    ]
+    for scenario in SCENARIOS:
+        mine = [r for r in records if r["scenario"] == scenario]
+        cells = []
+        for variant in VARIANTS:
+            summary = summarize(
+                [r["seconds"] for r in mine if r["variant"] == variant and r["seconds"] is not None]
+            )
+            cells.append(
+                f"{summary.median:.2f} ({summary.low:.2f}-{summary.high:.2f}, n={summary.count})"
+                if summary
+                else "not measured"
+            )
+        by_repeat = {v: {r["repeat"]: r["seconds"] for r in mine if r["variant"] == v} for v in VARIANTS}
+        pairs = [
+            (by_repeat["asts"][i], by_repeat["builtin"][i])
+            for i in sorted(set(by_repeat["asts"]) & set(by_repeat["builtin"]))
+            if by_repeat["asts"][i] is not None and by_repeat["builtin"][i] is not None
+        ]
+        ratio = median_or_none(paired_ratios([a for a, _ in pairs], [b for _, b in pairs]))
+        shown = f"{ratio:.2f}x" if ratio else "not measured"
+        lines.append(f"| {scenario} | {sizes[scenario]} | {cells[0]} | {cells[1]} | {shown} |")
+    return "\n".join(lines) + "\n"
+
+
+def _git_commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    return out.stdout.strip()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.statefulset", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--ordered", type=int, default=100, help="OrderedReady 0 -> N (default 100)")
+    parser.add_argument("--parallel", type=int, default=500, help="Parallel 0 -> M (default 500)")
+    parser.add_argument("--update", type=int, default=500, help="image update of M pods (default 500)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pod-start-ms", type=int, default=2000)
+    parser.add_argument("--container-restart-ms", type=int, default=500)
+    parser.add_argument("--quick", action="store_true", help="N=10, M=30, 1 repeat")
+    parser.add_argument("--output", type=Path, help="JSON result file (default: in the run folder)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.ordered, args.parallel, args.update, args.repeats = 10, 30, 30, 1
+    sizes = {"ordered": args.ordered, "parallel": args.parallel, "update": args.update}
+    run_dir = new_run_dir("bench-statefulset")
+    output: Path = args.output or run_dir / "statefulset-results.json"
+    delays = KubeletDelays(args.pod_start_ms, args.container_restart_ms)
+    result: dict[str, Any] = {
+        "benchmark": "statefulset",
+        "command": " ".join(
+            ["python -m benchmarks.statefulset", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "git_commit": _git_commit(),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
+        "sizes": sizes,
+        "repeats": args.repeats,
+        "kubelet": {"pod_start_ms": args.pod_start_ms, "container_restart_ms": args.container_restart_ms},
+        "records": [],
+    }
+    nodes = max(3, -(-max(sizes.values()) // 100))
+    _log(f"starting the control plane ({nodes} kwok nodes) in {run_dir}")
+    plane = BenchPlane.start(
+        "default", run_dir, NAMESPACE, pods_per_node=110, kubelet_delays=delays, nodes=nodes,
+        crds=("statefulsets.apps.kruise.io",),
+    )  # fmt: skip
+    try:
+        plane.start_flotilla("statefulset")
+        result["records"] = asyncio.run(run_all(plane, sizes, args.repeats))
+    finally:
+        plane.stop()
+    result["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    result["host"]["loadavg_at_end"] = os.getloadavg()
+    output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    print(render_markdown(result["records"], sizes))
+    print(f"results: {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

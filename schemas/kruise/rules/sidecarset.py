@@ -23,10 +23,6 @@ from schemas.kruise.rules import meta
 from schemas.kruise.rules.cloneset import _go_selector, priority_strategy_error, scatter_strategy_error
 from schemas.kruise.rules.errors import FieldError, duplicate, int_or_string, invalid, required
 from schemas.kruise.rules.podspec import default_container, default_volumes
-from schemas.kruise.sidecarset import (
-    SIDECARSET_HASH_ANNOTATION,
-    SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION,
-)
 from workers.podmechanics.gohash import go_json, safe_encode
 
 JsonDict = dict[str, Any]
@@ -180,6 +176,9 @@ def _default_sidecar(container: JsonDict, policy: str) -> None:
 
 def default_sidecarset(obj: Mapping[str, Any], _old: Mapping[str, Any] | None) -> JsonDict:
     """``SetDefaultsSidecarSetV1beta1`` + ``SetHashSidecarSetV1beta1`` on a copy of ``obj``."""
+    # schemas.kruise imports the rules (CEL rules): the model module is read when called
+    from schemas.kruise.sidecarset import SIDECARSET_HASH_ANNOTATION, SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION
+
     out: JsonDict = copy.deepcopy(dict(obj))
     spec = out.setdefault("spec", {})
     strategy = spec.setdefault("updateStrategy", {})
@@ -266,12 +265,14 @@ def _container_errors(spec: Mapping[str, Any]) -> list[FieldError]:
         policy = container.get("podInjectPolicy")
         if policy not in ("BeforeAppContainer", "AfterAppContainer"):
             errors.append(
-                invalid("container.podInjectPolicy", str(policy or ""), "unsupported pod inject policy")
+                invalid("spec.container.podInjectPolicy", str(policy or ""), "unsupported pod inject policy")
             )
         share = _dict(container.get("shareVolumePolicy")).get("type")
         if share not in ("enabled", "disabled"):
             errors.append(
-                invalid("container.shareVolumePolicy", str(share or ""), "unsupported share volume policy")
+                invalid(
+                    "spec.container.shareVolumePolicy", str(share or ""), "unsupported share volume policy"
+                )
             )
     # ValidatePodCreate of kruise's fake pod: names unique across init containers and containers.
     seen: set[str] = set()
@@ -355,7 +356,7 @@ def validate_sidecarset(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -
         )
     errors.extend(_strategy_errors(_dict(spec.get("updateStrategy")), "spec.updateStrategy"))
     if not spec.get("initContainers") and not spec.get("containers"):
-        errors.append(required("", "no initContainer or container defined for SidecarSet"))
+        errors.append(required("spec", "no initContainer or container defined for SidecarSet"))
     else:
         errors.extend(_container_errors(spec))
     if old is not None:

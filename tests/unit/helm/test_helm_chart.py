@@ -472,6 +472,7 @@ RESOURCE_KINDS = {
     ("apps.kruise.io", "clonesets"): "CloneSet",
     ("apps.kruise.io", "statefulsets"): "StatefulSet",
     ("apps.kruise.io", "uniteddeployments"): "UnitedDeployment",
+    ("apps.kruise.io", "sidecarsets"): "SidecarSet",
 }
 
 
@@ -496,10 +497,21 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
     ]
     mutating = named(default_objects, "MutatingWebhookConfiguration", "flotilla-webhook")
     validating = named(default_objects, "ValidatingWebhookConfiguration", "flotilla-webhook")
-    assert [hook["name"] for hook in mutating["webhooks"]] == ["mpod.kb.io", "mcloneset.kb.io"]
+    assert [hook["name"] for hook in mutating["webhooks"]] == [
+        "mpod.kb.io",
+        "mcloneset.kb.io",
+        "msidecarset.kb.io",
+    ]
     assert mutating["webhooks"][0]["failurePolicy"] == "Ignore", "a down webhook never stops pod creation"
     policies = {hook["name"]: hook["failurePolicy"] for hook in mutating["webhooks"] + validating["webhooks"]}
-    for name in ("mcloneset.kb.io", "vclonesetspec.kb.io", "vpod.kb.io", "vpodeviction.kb.io"):
+    for name in (
+        "mcloneset.kb.io",
+        "vclonesetspec.kb.io",
+        "msidecarset.kb.io",
+        "vsidecarset.kb.io",
+        "vpod.kb.io",
+        "vpodeviction.kb.io",
+    ):
         assert policies[name] == "Ignore", name
     for hook in validating["webhooks"]:
         if "objectSelector" not in hook:
@@ -555,6 +567,8 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
             "verbs": ["update"],
         },
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
     ]
     role = named(default_objects, "Role", "flotilla-webhook-certs")
     assert role["metadata"]["namespace"] == "flotilla-system"

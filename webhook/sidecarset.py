@@ -21,10 +21,12 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flotilla.runtime.errors import KubeError
 from flotilla.runtime.features import Feature
 from schemas.kruise.rules import aggregate_message, meta
 from schemas.kruise.rules import sidecarset as rules
@@ -38,6 +40,7 @@ from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
 from workers.podmechanics.gohash import go_json
 
 JsonDict = dict[str, Any]
+log = logging.getLogger(__name__)
 
 SIDECAR_ENV_KEY = "IS_INJECTED"
 WORKING_HOT_UPGRADE_ANNOTATION = "kruise.io/sidecarset-working-hotupgrade-container"
@@ -440,10 +443,16 @@ async def gather_injection(request: AdmissionRequest, config: AdmissionConfig, c
     pod = request.object
     if pod is None or not config.gates[Feature.POD_WEBHOOK] or request.sub_resource or not pod_active(pod):
         return NO_FACTS
-    sidecarsets = tuple(await cluster.list_sidecarsets())
-    labels: Mapping[str, str] | None = None
-    if any(needs_namespace_labels(s) for s in sidecarsets):
-        labels = await cluster.namespace_labels(request.namespace or "default")
+    try:
+        sidecarsets = tuple(await cluster.list_sidecarsets())
+        labels: Mapping[str, str] | None = None
+        if any(needs_namespace_labels(s) for s in sidecarsets):
+            labels = await cluster.namespace_labels(request.namespace or "default")
+    except KubeError as err:
+        # Fail open, as the registration does: a pod is never refused because SidecarSets could
+        # not be read (no CRD yet, no RBAC, API server slow); it is created without sidecars.
+        log.warning("SidecarSets not read, %s created without injection: %s", request.key, err)
+        return NO_FACTS
     return Facts(sidecarsets=sidecarsets, namespace_labels=labels, now=dt.datetime.now(dt.UTC))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from flotilla.runtime.errors import NotFound
 from flotilla.runtime.features import feature_gates
 from webhook.dispatch import MUTATE_PATH, VALIDATE_PATH, AdmissionConfig, admit, route_table
 from webhook.review import AdmissionRequest
@@ -275,6 +276,20 @@ def test_pod_create_route_chains_the_readiness_gate_and_the_sidecars() -> None:
     verdict = asyncio.run(admit(route_table()[MUTATE_PATH], MUTATE_PATH, request, config, cluster))
     paths = [op["path"] for op in verdict.patch]
     assert paths == ["/spec/readinessGates", "/spec/containers", "/metadata/annotations"]
+
+
+class _Unreadable(_Cluster):
+    async def list_sidecarsets(self) -> list[dict[str, Any]]:
+        raise NotFound("the server could not find the requested resource", status=404)
+
+
+def test_pods_are_created_without_sidecars_when_sidecarsets_cannot_be_read() -> None:
+    pod = _pod()
+    request = AdmissionRequest("u", "", "v1", "Pod", "CREATE", "ns", "p", object=pod)
+    cluster: Any = _Unreadable([])
+    config = AdmissionConfig(feature_gates({}))
+    verdict = asyncio.run(admit(route_table()[MUTATE_PATH], MUTATE_PATH, request, config, cluster))
+    assert (verdict.allowed, verdict.patch) == (True, ())
 
 
 def test_sidecarset_validation_route_refuses_a_conflicting_container() -> None:

@@ -6,6 +6,9 @@ container on an overlapping selector is refused with kruise's message; the pods 
 (kube-controller-manager) and of a CloneSet (the Flotilla worker) get the sidecar before the app
 container, ``IS_INJECTED`` and kruise's annotations. The SidecarSets are cluster-scoped: they
 select only this test's namespace and a label no other test uses, and are deleted at the end.
+
+Collected in test_webhook_server.py (imported there), so it shares that module's webhook process
+instead of starting one more (~40 s of make test).
 """
 
 from __future__ import annotations
@@ -110,6 +113,21 @@ async def test_sidecarsets_are_hashed_checked_and_injected_into_deployment_and_c
             },
         }
         apps.create_namespaced_deployment(namespace, deployment)
+        cloneset = {
+            "apiVersion": "apps.kruise.io/v1alpha1",
+            "kind": "CloneSet",
+            "metadata": {"name": "clone"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"sidecar-test": label, "owner": "cloneset"}},
+                "template": {
+                    **_template(label),
+                    "metadata": {"labels": {"sidecar-test": label, "owner": "cloneset"}},
+                },
+            },
+        }
+        custom.create_namespaced_custom_object("apps.kruise.io", "v1alpha1", namespace, "clonesets", cloneset)
+
         async with worker_stack(
             "cloneset",
             dev_env=dev_env,
@@ -118,22 +136,6 @@ async def test_sidecarsets_are_hashed_checked_and_injected_into_deployment_and_c
             tmp_path=tmp_path,
             request=request,
         ):
-            cloneset = {
-                "apiVersion": "apps.kruise.io/v1alpha1",
-                "kind": "CloneSet",
-                "metadata": {"name": "clone"},
-                "spec": {
-                    "replicas": 2,
-                    "selector": {"matchLabels": {"sidecar-test": label, "owner": "cloneset"}},
-                    "template": {
-                        **_template(label),
-                        "metadata": {"labels": {"sidecar-test": label, "owner": "cloneset"}},
-                    },
-                },
-            }
-            custom.create_namespaced_custom_object(
-                "apps.kruise.io", "v1alpha1", namespace, "clonesets", cloneset
-            )
 
             def four_injected() -> list[Any]:
                 pods = core.list_namespaced_pod(namespace, label_selector=f"sidecar-test={label}").items

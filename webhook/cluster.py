@@ -14,6 +14,8 @@ from flotilla.runtime.errors import NotFound
 from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
 
 CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+SIDECARSETS = Resource("apps.kruise.io", "v1beta1", "sidecarsets", "SidecarSet")
+NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 _PAGE = "500"
 
 
@@ -57,6 +59,25 @@ class KubeCluster:
             return await self.kube.get(PODS.path(namespace, name))
         except NotFound:
             return None
+
+    async def list_sidecarsets(self) -> list[JsonObject]:
+        items: list[JsonObject] = []
+        token = ""
+        while True:
+            params = {"limit": _PAGE, **({"continue": token} if token else {})}
+            page = await self.kube.get(SIDECARSETS.collection_path(None), params)
+            items.extend(item for item in page.get("items") or [] if isinstance(item, dict))
+            token = str((page.get("metadata") or {}).get("continue") or "")
+            if not token:
+                return items
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str]:
+        try:
+            found = await self.kube.get(NAMESPACES.path("", namespace))
+        except NotFound:
+            return {}
+        labels = (found.get("metadata") or {}).get("labels") or {}
+        return {str(k): str(v) for k, v in labels.items()}
 
     async def spend_pod_budget(self, operation: str, pod: JsonObject, dry_run: bool, in_place: bool) -> str:
         from workers.podunavailablebudget.admission import PubOperation

@@ -9,8 +9,10 @@ reads just that into :class:`Facts` first. The server (:mod:`webhook.server`) ca
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,6 +45,12 @@ class Facts:
     live_custom_resources: int | None = None
     #: Pods by name (None: not found), for the kruise kinds' rules that check pods.
     pods: Mapping[str, JsonObject | None] | None = None
+    #: Every SidecarSet of the cluster (pod injection, the SidecarSet conflict check).
+    sidecarsets: Sequence[JsonObject] | None = None
+    #: The labels of the request's namespace (a SidecarSet's namespaceSelector).
+    namespace_labels: Mapping[str, str] | None = None
+    #: When the facts were read (the time an injection records).
+    now: dt.datetime | None = None
     error: str = ""
 
 
@@ -68,6 +76,14 @@ class Cluster(Protocol):
         """A pod, None when it does not exist."""
         ...
 
+    async def list_sidecarsets(self) -> Sequence[JsonObject]:
+        """Every SidecarSet (cluster-scoped)."""
+        ...
+
+    async def namespace_labels(self, namespace: str) -> Mapping[str, str]:
+        """The labels of a namespace ({} when it does not exist)."""
+        ...
+
     async def spend_pod_budget(self, operation: str, pod: JsonObject, dry_run: bool, in_place: bool) -> str:
         """Spend the pod's PodUnavailableBudget for ``operation``: '' when allowed, else kruise's refusal."""
         ...
@@ -83,6 +99,36 @@ class Route:
     gather: Gather | None = None
 
 
+def chain(*routes: Route) -> Route:
+    """Several routes answering one key in order: each gathers, each handler sees the request as
+    sent; the first refusal wins, else the patches are concatenated. Only for handlers whose
+    patches touch different members (the pod CREATE readiness gate and sidecar injection)."""
+
+    async def gather(request: AdmissionRequest, config: AdmissionConfig, cluster: Cluster) -> Facts:
+        merged = NO_FACTS
+        for route in routes:
+            if route.gather is not None:
+                facts = await route.gather(request, config, cluster)
+                changed = {
+                    f.name: getattr(facts, f.name)
+                    for f in dataclasses.fields(facts)
+                    if getattr(facts, f.name) != getattr(NO_FACTS, f.name)
+                }
+                merged = dataclasses.replace(merged, **changed)
+        return merged
+
+    def handler(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
+        patch: list[JsonObject] = []
+        for route in routes:
+            verdict = route.handler(request, config, facts)
+            if not verdict.allowed:
+                return verdict
+            patch.extend(verdict.patch)
+        return Verdict(allowed=True, patch=tuple(patch))
+
+    return Route(handler, gather)
+
+
 #: (group, kind, operation): the key a request is routed by ("" is the core group).
 RouteKey = tuple[str, str, str]
 
@@ -92,10 +138,12 @@ VALIDATE_PATH = "/validate"
 
 def route_table() -> Mapping[str, Mapping[RouteKey, Route]]:
     """Every route by path, from the handler modules (imported here so each stays standalone)."""
-    from webhook import kruisekinds, podbudget, podreadiness, protection
+    from webhook import kruisekinds, podbudget, podreadiness, protection, sidecarset
 
     mutating: dict[RouteKey, Route] = {**podreadiness.ROUTES, **kruisekinds.MUTATING}
-    validating: dict[RouteKey, Route] = {**protection.ROUTES, **podbudget.ROUTES}
+    # kruise's pod CREATE order: the readiness gate, then the sidecars.
+    mutating[sidecarset.POD_CREATE] = chain(mutating[sidecarset.POD_CREATE], sidecarset.INJECTION)
+    validating: dict[RouteKey, Route] = {**protection.ROUTES, **podbudget.ROUTES, **sidecarset.VALIDATING}
     for key, route in kruisekinds.VALIDATING.items():
         validating.setdefault(key, route)  # DELETE stays deletion protection
     return {MUTATE_PATH: mutating, VALIDATE_PATH: validating}

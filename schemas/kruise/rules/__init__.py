@@ -25,6 +25,7 @@ from schemas.kruise.rules import (
     broadcastjob,
     cloneset,
     podunavailablebudget,
+    sidecarset,
     statefulset,
 )
 from schemas.kruise.rules.errors import ErrorType, FieldError, aggregate_message
@@ -95,6 +96,7 @@ RULES: Mapping[str, RuleSet] = {
             podunavailablebudget.default_pub,
             podunavailablebudget.validate_pub,
         ),
+        RuleSet("SidecarSet", sidecarset.default_sidecarset, sidecarset.validate_sidecarset),
     )
 }
 

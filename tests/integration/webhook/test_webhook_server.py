@@ -24,6 +24,9 @@ from kubernetes import client as k8s
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.webhook import WEBHOOK_NAME
 from tests.integration.webhook.conftest import Webhook, create_namespace, start_webhook, stop_webhook
+from tests.integration.webhook.sidecarset_injection import (  # noqa: F401  (collected here: shares the webhook)
+    test_sidecarsets_are_hashed_checked_and_injected_into_deployment_and_cloneset_pods,
+)
 from tests.support.polling import eventually
 
 SECRET = f"{WEBHOOK_NAME}-certs"

@@ -495,6 +495,7 @@ RESOURCE_KINDS = {
     ("apps.kruise.io", "broadcastjobs"): "BroadcastJob",
     ("apps.kruise.io", "advancedcronjobs"): "AdvancedCronJob",
     ("policy.kruise.io", "podunavailablebudgets"): "PodUnavailableBudget",
+    ("apps.kruise.io", "sidecarsets"): "SidecarSet",
 }
 
 
@@ -525,6 +526,7 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
         "mstatefulset.kb.io",
         "mbroadcastjob.kb.io",
         "madvancedcronjob.kb.io",
+        "msidecarset.kb.io",
     ]
     assert mutating["webhooks"][0]["failurePolicy"] == "Ignore", "a down webhook never stops pod creation"
     policies = {hook["name"]: hook["failurePolicy"] for hook in mutating["webhooks"] + validating["webhooks"]}
@@ -536,6 +538,8 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
         "vbroadcastjobspec.kb.io",
         "vadvancedcronjobspec.kb.io",
         "vpodunavailablebudgetspec.kb.io",
+        "msidecarset.kb.io",
+        "vsidecarset.kb.io",
         "vpod.kb.io",
         "vpodeviction.kb.io",
     ):
@@ -594,6 +598,8 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
             "verbs": ["update"],
         },
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
     ]
     role = named(default_objects, "Role", "flotilla-webhook-certs")
     assert role["metadata"]["namespace"] == "flotilla-system"

@@ -1,0 +1,172 @@
+"""SidecarSet through the real API server with the webhook registered (the chart's registrations).
+
+A SidecarSet created as kruise's own unit test creates it (``TestMutatingSidecarSetFn``) gets
+kruise's defaults and the two hashes that test expects; a second SidecarSet injecting the same
+container on an overlapping selector is refused with kruise's message; the pods of a Deployment
+(kube-controller-manager) and of a CloneSet (the Flotilla worker) get the sidecar before the app
+container, ``IS_INJECTED`` and kruise's annotations. The SidecarSets are cluster-scoped: they
+select only this test's namespace and a label no other test uses, and are deleted at the end.
+
+Collected in test_webhook_server.py (imported there), so it shares that module's webhook process
+instead of starting one more (~40 s of make test).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from nats.js import JetStreamContext
+
+from flotilla.devcluster.env import DevEnvironment
+from tests.integration.webhook.conftest import Webhook
+from tests.support.polling import eventually_async
+from tests.support.workerstack import worker_stack
+
+GROUP, VERSION, PLURAL = "apps.kruise.io", "v1beta1", "sidecarsets"
+#: kruise v1.9.1 pkg/webhook/sidecarset/mutating/sidecarset_mutating_test.go, for container dns-f
+#: image dns:1.0 defaulted.
+KRUISE_HASH = "6wbd76bd7984x24fb4f44fv9222cw9v9bcf85x766744wddd4zwx927zzz2zb684"
+KRUISE_HASH_WITHOUT_IMAGE = "82684vwf9d4cb4wz4vffx4ddfbb47ww4z4wwxdbwb8w2zbb7zvf4524cdd49bv94"
+
+
+def _sidecarset(name: str, namespace: str, label: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "SidecarSet",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"sidecar-test": label}},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "containers": [{"name": "dns-f", "image": "dns:1.0"}],
+        },
+    }
+
+
+def _template(label: str) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": "web", "sidecar-test": label}},
+        "spec": {"containers": [{"name": "main", "image": "nginx:1.25"}]},
+    }
+
+
+def _injected(pods: list[Any]) -> list[Any]:
+    return [
+        p
+        for p in pods
+        if [c.name for c in p.spec.containers] == ["dns-f", "main"]
+        and (p.metadata.annotations or {}).get("kruise.io/sidecarset-injected-list")
+    ]
+
+
+async def test_sidecarsets_are_hashed_checked_and_injected_into_deployment_and_cloneset_pods(
+    admission_webhook: Webhook,
+    api_client: k8s.ApiClient,
+    dev_env: DevEnvironment,
+    jetstream: JetStreamContext,
+    namespace: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    custom, core, apps = (
+        k8s.CustomObjectsApi(api_client),
+        k8s.CoreV1Api(api_client),
+        k8s.AppsV1Api(api_client),
+    )
+    label = f"sc-{os.urandom(3).hex()}"
+    name = f"sidecarset-{label}"
+    try:
+        created: Any = custom.create_cluster_custom_object(
+            GROUP, VERSION, PLURAL, _sidecarset(name, namespace, label)
+        )
+        annotations = created["metadata"]["annotations"]
+        assert annotations["kruise.io/sidecarset-hash"] == KRUISE_HASH
+        assert annotations["kruise.io/sidecarset-hash-without-image"] == KRUISE_HASH_WITHOUT_IMAGE
+        container = created["spec"]["containers"][0]
+        assert (container["podInjectPolicy"], container["imagePullPolicy"]) == (
+            "BeforeAppContainer",
+            "IfNotPresent",
+        )
+
+        with pytest.raises(k8s.ApiException) as refused:
+            custom.create_cluster_custom_object(
+                GROUP, VERSION, PLURAL, _sidecarset(f"{name}-2", namespace, label)
+            )
+        assert refused.value.status == 422
+        assert json.loads(str(refused.value.body))["message"] == (
+            'admission webhook "vsidecarset.kb.io" denied the request: spec.containers: '
+            f'Invalid value: "dns-f": container dns-f already exist in {name}'
+        )
+
+        deployment: Any = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"sidecar-test": label}},
+                "template": _template(label),
+            },
+        }
+        apps.create_namespaced_deployment(namespace, deployment)
+        cloneset = {
+            "apiVersion": "apps.kruise.io/v1alpha1",
+            "kind": "CloneSet",
+            "metadata": {"name": "clone"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"sidecar-test": label, "owner": "cloneset"}},
+                "template": {
+                    **_template(label),
+                    "metadata": {"labels": {"sidecar-test": label, "owner": "cloneset"}},
+                },
+            },
+        }
+        custom.create_namespaced_custom_object("apps.kruise.io", "v1alpha1", namespace, "clonesets", cloneset)
+
+        async with worker_stack(
+            "cloneset",
+            dev_env=dev_env,
+            jetstream=jetstream,
+            namespace=namespace,
+            tmp_path=tmp_path,
+            request=request,
+        ):
+
+            def four_injected() -> list[Any]:
+                pods = core.list_namespaced_pod(namespace, label_selector=f"sidecar-test={label}").items
+                done = _injected(pods)
+                return done if len(done) == 4 and len(pods) == 4 else []
+
+            pods = await eventually_async(
+                four_injected, within=90, interval=0.5, what="4 pods with the sidecar"
+            )
+        owners = sorted(p.metadata.owner_references[0].kind for p in pods)
+        assert owners == ["CloneSet", "CloneSet", "ReplicaSet", "ReplicaSet"]
+        for pod in pods:
+            sidecar = pod.spec.containers[0]
+            assert (sidecar.image, [(e.name, e.value) for e in sidecar.env]) == (
+                "dns:1.0",
+                [("IS_INJECTED", "true")],
+            )
+            annotations = pod.metadata.annotations
+            assert annotations["kruise.io/sidecarset-injected-list"] == name
+            spec = json.loads(annotations["kruise.io/sidecarset-hash"])[name]
+            assert (spec["hash"], spec["sidecarSetName"], spec["sidecarList"]) == (
+                KRUISE_HASH,
+                name,
+                ["dns-f"],
+            )
+            without = json.loads(annotations["kruise.io/sidecarset-hash-without-image"])[name]
+            assert without["hash"] == KRUISE_HASH_WITHOUT_IMAGE
+    finally:
+        for each in (name, f"{name}-2"):
+            try:
+                custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, each)
+            except k8s.ApiException as err:
+                if err.status != 404:
+                    raise

@@ -44,15 +44,18 @@ from workers.cloneset.status import (
     ConditionChange,
     compute_status,
     seconds_until_next_available,
-    set_condition,
     status_changed,
 )
 from workers.cloneset.update import plan_update, refresh_pods
-from workers.cloneset.validation import SpecProblem, scale_problems, update_problems
-from workers.podmechanics.kube_json import JsonDict, JsonObject, as_objects, name_of, thaw_object
+from workers.cloneset.validation import scale_problems, update_problems
+from workers.podmechanics.kube_json import JsonObject, as_objects, name_of, thaw_object
 from workers.podmechanics.ownership import adopt_patch, claim_pods, release_patch, selector_string
 from workers.podmechanics.pods import PodView, is_active, is_at_revision, read_pod
 from workers.podmechanics.revisions import decide_revisions, owned_revisions, revisions_to_delete, template_of
+from workers.runtime.specrefusal import SpecProblem, condition_changes, refuse
+
+#: The conditions a spec problem is reported on (kruise's CloneSet condition types).
+_PROBLEM_CONDITIONS = (FAILED_SCALE, FAILED_UPDATE)
 
 
 def _adoption(
@@ -73,21 +76,9 @@ def _problem_changes(
     observed: ObservedCloneSet, problems: Sequence[SpecProblem]
 ) -> tuple[list[ConditionChange], list[Action]]:
     """Conditions for spec problems, and an Event when a problem is new (not already on the condition)."""
-    changes: list[ConditionChange] = []
-    events: list[Action] = []
-    existing = {c.type: c for c in observed.cloneset.status.conditions or ()}
-    for condition_type in (FAILED_SCALE, FAILED_UPDATE):
-        found = [p.message for p in problems if p.condition == condition_type]
-        if found:
-            message = "; ".join(found)
-            changes.append(ConditionChange(condition_type, "True", "InvalidSpec", message))
-            old = existing.get(condition_type)
-            if old is None or old.status != "True" or old.message != message:
-                reason = "FailedScale" if condition_type == FAILED_SCALE else "FailedUpdate"
-                events.append(EmitEvent(warning(reason, message)))
-        elif condition_type in existing and existing[condition_type].status == "True":
-            changes.append(ConditionChange(condition_type, "False", "Resolved", ""))
-    return changes, events
+    existing = [c.to_wire() for c in observed.cloneset.status.conditions or ()]
+    changes, events = condition_changes(problems, existing, _PROBLEM_CONDITIONS)
+    return changes, [EmitEvent(warning(e.reason, e.message)) for e in events]
 
 
 def _status_action(observed: ObservedCloneSet, status: JsonObject) -> list[Action]:
@@ -100,13 +91,10 @@ def _status_action(observed: ObservedCloneSet, status: JsonObject) -> list[Actio
 def _blocked(observed: ObservedCloneSet, problems: Sequence[SpecProblem], now: datetime) -> Plan:
     """A spec no pod write can follow: only the conditions, one Event, and observedGeneration."""
     cloneset = observed.cloneset
-    changes, events = _problem_changes(observed, problems)
-    status = {**cloneset.status.to_wire(), "observedGeneration": cloneset.metadata.get("generation", 0)}
-    conditions: list[JsonDict] = [dict(c.to_wire()) for c in cloneset.status.conditions or ()]
-    for change in changes:
-        set_condition(conditions, change, now)
-    status["conditions"] = conditions
-    return Plan((*events, *_status_action(observed, status)), None, "invalid spec: " + problems[0].message)
+    generation = cloneset.metadata.get("generation", 0)
+    refusal = refuse(problems, cloneset.status.to_wire(), generation, now, _PROBLEM_CONDITIONS)
+    events = [EmitEvent(warning(e.reason, e.message)) for e in refusal.events]
+    return Plan((*events, *_status_action(observed, refusal.status)), None, refusal.reason)
 
 
 @dataclass(frozen=True)

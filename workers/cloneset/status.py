@@ -10,50 +10,21 @@ Pure; called by ``planner``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.kruise.cloneset import CloneSet
 from workers.cloneset.clonepods import is_cloneset_available
-from workers.podmechanics.kube_json import JsonDict, format_time
+from workers.podmechanics.kube_json import JsonDict
 from workers.podmechanics.pods import (
     PodView,
     is_at_revision,
     is_update_ready,
     seconds_until_available,
 )
+from workers.runtime.specrefusal import ConditionChange, set_condition
 
 FAILED_SCALE = "FailedScale"
 FAILED_UPDATE = "FailedUpdate"
-
-
-@dataclass(frozen=True)
-class ConditionChange:
-    """A condition to set: ``status`` True with a message when failing, False once it is fixed."""
-
-    type: str
-    status: str
-    reason: str
-    message: str
-
-
-def set_condition(conditions: list[JsonDict], change: ConditionChange, now: datetime) -> None:
-    """``SetCloneSetCondition``: keep the entry when status and reason are unchanged."""
-    current = next((c for c in conditions if c.get("type") == change.type), None)
-    if current is not None and all(
-        current.get(key) == value
-        for key, value in (("status", change.status), ("reason", change.reason), ("message", change.message))
-    ):
-        return
-    transition = format_time(now)
-    if current is not None and current.get("status") == change.status:
-        transition = str(current.get("lastTransitionTime", transition))
-    entry: JsonDict = {"type": change.type, "status": change.status, "lastTransitionTime": transition}
-    if change.reason:
-        entry["reason"] = change.reason
-    if change.message:
-        entry["message"] = change.message
-    conditions[:] = [c for c in conditions if c.get("type") != change.type] + [entry]
 
 
 def compute_status(
@@ -122,3 +93,6 @@ def seconds_until_next_available(
     """When the next ready pod turns available (requeue so status and rollouts move on time)."""
     waits = [w for p in pods if (w := seconds_until_available(p, min_ready_seconds, now)) is not None]
     return min(waits) + 1 if waits else None
+
+
+__all__ = ["FAILED_SCALE", "FAILED_UPDATE", "ConditionChange", "compute_status", "set_condition"]

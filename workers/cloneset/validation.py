@@ -13,7 +13,6 @@ Pure; called by ``planner``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from schemas.kruise import rules
 from schemas.kruise.cloneset import CloneSet
@@ -23,13 +22,7 @@ from workers.cloneset.status import FAILED_SCALE, FAILED_UPDATE
 from workers.podmechanics.inplace import non_in_place_changes
 from workers.podmechanics.kube_json import JsonObject
 from workers.podmechanics.ownership import selector_string
-
-
-@dataclass(frozen=True)
-class SpecProblem:
-    condition: str
-    """FAILED_SCALE (nothing can be done) or FAILED_UPDATE (pods are not updated)."""
-    message: str
+from workers.runtime.specrefusal import SpecProblem
 
 
 def _condition_for(field: str) -> str:

@@ -21,7 +21,6 @@ from schemas.kruise.base import Cel
 from schemas.kruise.rules import cel, meta
 from schemas.kruise.rules.errors import (
     FieldError,
-    GoValue,
     forbidden,
     int_or_string,
     invalid,
@@ -186,18 +185,6 @@ def scatter_strategy_error(strategy: object) -> str | None:
     return None
 
 
-def _go_selector(selector: Mapping[str, Any]) -> GoValue:
-    labels = selector.get("matchLabels")
-    expressions = (
-        "[]v1.LabelSelectorRequirement(nil)"
-        if not selector.get("matchExpressions")
-        else ("[]v1.LabelSelectorRequirement{...}")
-    )
-    return GoValue(
-        f"v1.LabelSelector{{MatchLabels:{string_map(labels).text}, MatchExpressions:{expressions}}}"
-    )
-
-
 def _spec_errors(spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None) -> list[FieldError]:
     errors: list[FieldError] = []
     replicas = spec.get("replicas", 1)
@@ -209,11 +196,11 @@ def _spec_errors(spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None) ->
     else:
         errors.extend(meta.validate_label_selector(selector, "spec.selector"))
         if meta.selector_is_empty(selector):
-            errors.append(invalid("spec.selector", _go_selector(selector), EMPTY_SELECTOR))
+            errors.append(invalid("spec.selector", meta.go_selector(selector), EMPTY_SELECTOR))
     template = _dict(spec.get("template"))
     labels = _dict(template.get("metadata")).get("labels")
     if isinstance(selector, Mapping) and meta.selector_as_selector_error(selector) is not None:
-        errors.append(invalid("spec.selector", _go_selector(selector), ""))
+        errors.append(invalid("spec.selector", meta.go_selector(selector), ""))
     elif (
         isinstance(selector, Mapping)
         and not meta.selector_is_empty(selector)

@@ -83,6 +83,15 @@ class FieldError:
         return f"{self.field}: {self.body()}"
 
 
+@dataclass(frozen=True)
+class PlainError(FieldError):
+    """An error kruise answers as plain text (``fmt.Errorf``, not a ``field.Error``): only ``detail``
+    is shown; ``field`` still says which part of the spec it concerns (for a worker's condition)."""
+
+    def __str__(self) -> str:
+        return self.detail
+
+
 def go_quote(text: str) -> str:
     """Go's ``%q`` of a string (``strconv.Quote``) for the printable text messages carry."""
     return json.dumps(text, ensure_ascii=False).replace("\\u007f", "\\x7f")

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Mapping
 
-from schemas.kruise.rules.errors import FieldError, forbidden, invalid, required
+from schemas.kruise.rules.errors import FieldError, GoValue, forbidden, invalid, required, string_map
 
 _QNAME_CHAR = "[A-Za-z0-9]"
 _QNAME_EXT = "[-A-Za-z0-9_.]"
@@ -232,3 +232,17 @@ def scaled_value(value: object, total: int, *, round_up: bool) -> int:
     if math.isnan(scaled) or math.isinf(scaled):
         return -(2**63)
     return int(math.ceil(scaled) if round_up else math.floor(scaled))
+
+
+def go_selector(selector: Mapping[str, object]) -> GoValue:
+    """A dereferenced ``*metav1.LabelSelector``'s ``%#v`` (expressions elided: Go prints their
+    pointers' targets field by field, which no user reads)."""
+    labels = selector.get("matchLabels")
+    expressions = (
+        "[]v1.LabelSelectorRequirement(nil)"
+        if not selector.get("matchExpressions")
+        else "[]v1.LabelSelectorRequirement{...}"
+    )
+    return GoValue(
+        f"v1.LabelSelector{{MatchLabels:{string_map(labels).text}, MatchExpressions:{expressions}}}"
+    )

@@ -496,10 +496,21 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
     ]
     mutating = named(default_objects, "MutatingWebhookConfiguration", "flotilla-webhook")
     validating = named(default_objects, "ValidatingWebhookConfiguration", "flotilla-webhook")
-    assert [hook["name"] for hook in mutating["webhooks"]] == ["mpod.kb.io", "mcloneset.kb.io"]
+    assert [hook["name"] for hook in mutating["webhooks"]] == [
+        "mpod.kb.io",
+        "mcloneset.kb.io",
+        "mstatefulset.kb.io",
+    ]
     assert mutating["webhooks"][0]["failurePolicy"] == "Ignore", "a down webhook never stops pod creation"
     policies = {hook["name"]: hook["failurePolicy"] for hook in mutating["webhooks"] + validating["webhooks"]}
-    for name in ("mcloneset.kb.io", "vclonesetspec.kb.io", "vpod.kb.io", "vpodeviction.kb.io"):
+    for name in (
+        "mcloneset.kb.io",
+        "vclonesetspec.kb.io",
+        "mstatefulset.kb.io",
+        "vstatefulsetspec.kb.io",
+        "vpod.kb.io",
+        "vpodeviction.kb.io",
+    ):
         assert policies[name] == "Ignore", name
     for hook in validating["webhooks"]:
         if "objectSelector" not in hook:

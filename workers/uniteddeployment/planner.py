@@ -10,7 +10,9 @@ resourceVersion); then the status (replicas, readyReplicas from the workloads' s
 updatedReplicas / updatedReadyReplicas from the pods carrying the update revision,
 subsetReplicas, subsetStatuses, updateStatus, conditions, currentRevision, collisionCount,
 labelSelector for the scale subresource, observedGeneration), written only when it changed,
-with kruise's Events. Pure (``now`` is given); called by ``worker.plan``.
+with kruise's Events. A spec kruise's webhook would refuse (``schemas.kruise.rules``) is refused
+through ``workers.runtime.specrefusal``: condition SubsetFailure True (reason InvalidSpec, kruise's
+messages), a Warning Event, and nothing else written. Pure (``now`` is given); called by ``worker.plan``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from workers.podmechanics.kube_json import (
 from workers.podmechanics.ownership import selector_string
 from workers.podmechanics.pods import is_active, is_ready, read_pod
 from workers.runtime import actions as act
+from workers.runtime import specrefusal
 from workers.runtime.contract import Plan
 from workers.runtime.events import ObjectRef
 from workers.uniteddeployment import allocation, revisions
@@ -57,6 +60,7 @@ from workers.uniteddeployment.subsets import (
 CONTROLLER_REVISIONS = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
 
 SUCCESSFUL_UPDATE = "SuccessfulUpdateSubset"
+SUBSET_FAILURE = "SubsetFailure"
 FAILED_SPECIFY = "Failed SpecifySubsetReplicas"
 
 
@@ -143,6 +147,18 @@ def plan(observed: ObservedUnitedDeployment, now: datetime) -> Plan:
         return Plan(reason="UnitedDeployment is being deleted")
     namespace = str(mapping(ud, "metadata").get("namespace", ""))
     ref = ObjectRef.of({**ud, "apiVersion": UNITED_DEPLOYMENTS.api_version, "kind": "UnitedDeployment"})
+    problems = specrefusal.rule_problems("UnitedDeployment", ud, lambda _field: SUBSET_FAILURE)
+    if problems:
+        refusal = specrefusal.refuse(
+            problems, mapping(ud, "status"), integer(ud, "metadata", "generation"), now, (SUBSET_FAILURE,)
+        )
+        refused: list[act.Action] = [
+            act.EmitEvent(ref, e.reason, e.message, "Warning") for e in refusal.events
+        ]
+        if refusal.status != dict(mapping(ud, "status")):
+            body = {**thaw_object(ud), "status": refusal.status}
+            refused.append(act.UpdateStatus(UNITED_DEPLOYMENTS, namespace, name_of(ud), body))
+        return Plan(actions=tuple(refused), reason=refusal.reason)
     kind = template_kind(ud)
     if kind is None:
         return Plan(reason="UnitedDeployment has no template")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.kruise.rules import cloneset, statefulset
+from schemas.kruise.rules import cloneset, statefulset, uniteddeployment
 from schemas.kruise.rules.errors import ErrorType, FieldError, aggregate_message
 
 JsonObject = Mapping[str, Any]
@@ -78,6 +78,11 @@ RULES: Mapping[str, RuleSet] = {
             _cloneset_facts,
         ),
         RuleSet("StatefulSet", statefulset.default_statefulset, statefulset.validate_statefulset),
+        RuleSet(
+            "UnitedDeployment",
+            uniteddeployment.default_uniteddeployment,
+            uniteddeployment.validate_uniteddeployment,
+        ),
     )
 }
 

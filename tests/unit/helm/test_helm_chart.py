@@ -500,6 +500,7 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
         "mpod.kb.io",
         "mcloneset.kb.io",
         "mstatefulset.kb.io",
+        "muniteddeployment.kb.io",
     ]
     assert mutating["webhooks"][0]["failurePolicy"] == "Ignore", "a down webhook never stops pod creation"
     policies = {hook["name"]: hook["failurePolicy"] for hook in mutating["webhooks"] + validating["webhooks"]}
@@ -508,6 +509,8 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
         "vclonesetspec.kb.io",
         "mstatefulset.kb.io",
         "vstatefulsetspec.kb.io",
+        "muniteddeployment.kb.io",
+        "vuniteddeploymentspec.kb.io",
         "vpod.kb.io",
         "vpodeviction.kb.io",
     ):

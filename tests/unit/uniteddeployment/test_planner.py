@@ -176,7 +176,11 @@ def test_steady_state_writes_nothing_and_changes_are_patched() -> None:
 def test_removed_subset_is_deleted_and_kind_change_replaces() -> None:
     ud = _ud()
     revs, sets = _existing(ud)
-    spec = {**ud["spec"], "topology": {"subsets": ud["spec"]["topology"]["subsets"][::2]}}
+    spec = {
+        **ud["spec"],
+        "topology": {"subsets": ud["spec"]["topology"]["subsets"][::2]},
+        "updateStrategy": {"type": "Manual", "manualUpdate": {}},
+    }
     p = plan(ObservedUnitedDeployment({**ud, "spec": spec}, tuple(revs), {"CloneSet": tuple(sets)}), NOW)
     deletes = [a.name for a in p.actions if isinstance(a, act.DeleteObject)]
     assert deletes == ["web-b-x"]
@@ -201,17 +205,31 @@ def test_removed_subset_is_deleted_and_kind_change_replaces() -> None:
     assert _creates(p, "controllerrevisions")[0]["metadata"]["name"] != revs[0]["metadata"]["name"]
 
 
-def test_invalid_replicas_emit_kruise_event_and_write_nothing() -> None:
-    # a=1 + b=50% of 1 (0.5 rounds to 1) = 2 > 1
+def test_a_spec_kruise_would_refuse_gets_subset_failure_and_no_write() -> None:
+    # a=1 + b=50% of 1 (0.5 rounds half up to 1) = 2 > 1: kruise's validateSubsetReplicas
     ud = _ud(replicas=1)
     p = plan(ObservedUnitedDeployment(ud), NOW)
-    [event] = [a for a in p.actions if isinstance(a, act.EmitEvent)]
-    assert event.type == "Warning"
-    assert event.message == (
-        "Specified subset replicas is ineffective: specified subsets' replica (2) is greater than"
-        " UnitedDeployment replica (1)"
+    message = (
+        "spec.topology.subsets: Invalid value: 2: sum of indicated subset replicas 2 should not be"
+        " greater than UnitedDeployment replicas 1"
     )
-    assert not [a for a in p.actions if isinstance(a, act.CreateObject) and a.resource.plural == "clonesets"]
+    [event] = [a for a in p.actions if isinstance(a, act.EmitEvent)]
+    assert (event.type, event.reason, event.message) == ("Warning", "SubsetFailure", message)
+    [status] = [a for a in p.actions if isinstance(a, act.UpdateStatus)]
+    [condition] = status.body["status"]["conditions"]
+    assert (condition["type"], condition["status"], condition["reason"]) == (
+        "SubsetFailure",
+        "True",
+        "InvalidSpec",
+    )
+    assert len(p.actions) == 2  # no revision, no workload
+    # a partition for a subset that does not exist (kruise's message)
+    spec = {"updateStrategy": {"type": "Manual", "manualUpdate": {"partitions": {"zz": 1}}}}
+    p = plan(ObservedUnitedDeployment(_ud(**spec)), NOW)
+    [event] = [a for a in p.actions if isinstance(a, act.EmitEvent)]
+    assert event.message == (
+        'spec.updateStrategy.partitions: Invalid value: map[string]int32{"zz":1}: subset zz does not exist'
+    )
 
 
 def test_strategic_merge_directives() -> None:

@@ -66,10 +66,14 @@ def is_elastic(subsets: Sequence[SubsetSpec]) -> bool:
     return any(s.min_replicas is not None or s.max_replicas is not None for s in subsets)
 
 
-def allocate(total: int | None, subsets: Sequence[SubsetSpec], current: Mapping[str, int]) -> dict[str, int]:
+def allocate(
+    total: int | None, subsets: Sequence[SubsetSpec], current: Mapping[str, int], *, adaptive: bool = False
+) -> dict[str, int]:
     """Replicas of each subset. ``total`` is ``spec.replicas`` (None when unset); ``current`` the
-    ``spec.replicas`` of each existing subset workload (it orders the even split)."""
-    if is_elastic(subsets):
+    ``spec.replicas`` of each existing subset workload (it orders the even split). ``adaptive``
+    (``scheduleStrategy.type: Adaptive``) takes the min/max order, as kruise's adaptiveAllocator
+    does while no subset is unschedulable."""
+    if adaptive or is_elastic(subsets):
         return _min_max(total or 0, subsets)
     return _specific(total, subsets, current)
 

@@ -192,7 +192,9 @@ def plan(observed: ObservedUnitedDeployment, now: datetime) -> Plan:
     raw_total = mapping(ud, "spec").get("replicas")
     total = raw_total if isinstance(raw_total, int) else None
     try:
-        next_replicas = allocation.allocate(total, specs, {n: v.replicas for n, v in existing.items()})
+        adaptive = mapping(ud, "spec", "topology", "scheduleStrategy").get("type") == "Adaptive"
+        current = {n: v.replicas for n, v in existing.items()}
+        next_replicas = allocation.allocate(total, specs, current, adaptive=adaptive)
     except allocation.AllocationError as err:
         actions.append(
             act.EmitEvent(ref, FAILED_SPECIFY, f"Specified subset replicas is ineffective: {err}", "Warning")

@@ -123,3 +123,8 @@ def test_min_max_doc_example_and_bad_bounds() -> None:
 def test_partitions_are_capped_by_replicas() -> None:
     subsets = _plain("a", "b", "c")
     assert partitions(subsets, {"a": 5, "b": 1}, {"a": 2, "b": 3, "c": 1}) == {"a": 2, "b": 1, "c": 0}
+
+
+def test_adaptive_without_bounds_fills_subsets_in_topology_order() -> None:
+    # adaptiveAllocator: raw min 0 / max MaxInt32 -> the first subset takes every replica
+    assert allocate(5, _plain("a", "b"), {}, adaptive=True) == {"a": 5, "b": 0}

@@ -27,6 +27,7 @@ from schemas.kruise.rules import (
     podunavailablebudget,
     sidecarset,
     statefulset,
+    uniteddeployment,
 )
 from schemas.kruise.rules.errors import ErrorType, FieldError, aggregate_message
 
@@ -97,6 +98,11 @@ RULES: Mapping[str, RuleSet] = {
             podunavailablebudget.validate_pub,
         ),
         RuleSet("SidecarSet", sidecarset.default_sidecarset, sidecarset.validate_sidecarset),
+        RuleSet(
+            "UnitedDeployment",
+            uniteddeployment.default_uniteddeployment,
+            uniteddeployment.validate_uniteddeployment,
+        ),
     )
 }
 

@@ -526,6 +526,7 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
         "mstatefulset.kb.io",
         "mbroadcastjob.kb.io",
         "madvancedcronjob.kb.io",
+        "muniteddeployment.kb.io",
         "msidecarset.kb.io",
     ]
     assert mutating["webhooks"][0]["failurePolicy"] == "Ignore", "a down webhook never stops pod creation"
@@ -540,6 +541,8 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
         "vpodunavailablebudgetspec.kb.io",
         "msidecarset.kb.io",
         "vsidecarset.kb.io",
+        "muniteddeployment.kb.io",
+        "vuniteddeploymentspec.kb.io",
         "vpod.kb.io",
         "vpodeviction.kb.io",
     ):

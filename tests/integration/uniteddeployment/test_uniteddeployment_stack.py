@@ -1,0 +1,217 @@
+"""UnitedDeployments on the real control plane: kwok nodes in zones a/b/c, the uniteddeployment
+worker and the cloneset worker (subset CloneSets), kube-controller-manager (subset Deployments).
+
+Three subsets (fixed 1, 50 %, the rest) land in their zones; scaling through the scale
+subresource re-splits the replicas; a template change held by a partition updates only the
+pods above it in that subset; a removed subset's CloneSet and pods go; a template kind change
+replaces the CloneSets with Deployments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flotilla.runtime.kube import PODS, JsonObject, Resource
+from tests.support.polling import eventually_async
+from tests.support.workerstack import Stack
+
+UDS = Resource("apps.kruise.io", "v1alpha1", "uniteddeployments", "UnitedDeployment")
+CLONESETS = Resource("apps.kruise.io", "v1alpha1", "clonesets", "CloneSet")
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
+NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
+ZONE = "topology.kubernetes.io/zone"
+SUBSET = "apps.kruise.io/subset-name"
+REVISION = "apps.kruise.io/controller-revision-hash"
+
+
+def _zone(zone: str) -> dict[str, Any]:
+    return {"matchExpressions": [{"key": ZONE, "operator": "In", "values": [zone]}]}
+
+
+def _pod_template(image: str) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {
+            "containers": [{"name": "main", "image": image}],
+            "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+        },
+    }
+
+
+def manifest(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "UnitedDeployment",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {
+            "replicas": 6,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "cloneSetTemplate": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {
+                        "selector": {"matchLabels": {"app": "web"}},
+                        "template": _pod_template("nginx:1.25"),
+                    },
+                }
+            },
+            "topology": {
+                "subsets": [
+                    {"name": "zone-a", "nodeSelectorTerm": _zone("a"), "replicas": 1},
+                    {"name": "zone-b", "nodeSelectorTerm": _zone("b"), "replicas": "50%"},
+                    {"name": "zone-c", "nodeSelectorTerm": _zone("c")},
+                ]
+            },
+        },
+    }
+
+
+async def _live(stack: Stack, resource: Resource) -> list[JsonObject]:
+    listing = await stack.api.get(resource.path(stack.namespace), {"labelSelector": "app=web"})
+    return [o for o in listing.get("items", []) if not o["metadata"].get("deletionTimestamp")]
+
+
+def _ready(pod: JsonObject) -> bool:
+    conditions = pod.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+async def _zones(stack: Stack) -> dict[str, str]:
+    listing = await stack.api.get(NODES.path(""))
+    return {n["metadata"]["name"]: n["metadata"].get("labels", {}).get(ZONE, "") for n in listing["items"]}
+
+
+async def _spread(stack: Stack) -> dict[str, list[str]]:
+    """Ready pods by subset: the zone of each one's node."""
+    zones = await _zones(stack)
+    out: dict[str, list[str]] = {}
+    for pod in await _live(stack, PODS):
+        if _ready(pod):
+            subset = pod["metadata"]["labels"].get(SUBSET, "")
+            out.setdefault(subset, []).append(zones.get(pod["spec"].get("nodeName", ""), "?"))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+async def _ud(stack: Stack) -> JsonObject:
+    return await stack.api.get(UDS.path(stack.namespace, "web"))
+
+
+async def test_subsets_spread_scale_partition_remove_and_replace(ud_stack: Stack) -> None:
+    stack = ud_stack
+    await stack.api.create(UDS.path(stack.namespace), manifest(stack.namespace))
+
+    async def spread_is(expected: dict[str, list[str]]) -> bool:
+        return await _spread(stack) == expected
+
+    await eventually_async(
+        lambda: spread_is({"zone-a": ["a"], "zone-b": ["b"] * 3, "zone-c": ["c"] * 2}),
+        within=90,
+        what="6 ready pods 1/3/2 in zones a/b/c",
+    )
+    sets = {s["metadata"]["labels"][SUBSET]: s for s in await _live(stack, CLONESETS)}
+    assert sorted(s["metadata"]["name"][: len("web-zone-a-")] for s in sets.values()) == [
+        "web-zone-a-",
+        "web-zone-b-",
+        "web-zone-c-",
+    ]
+    assert all(s["metadata"]["ownerReferences"][0]["kind"] == "UnitedDeployment" for s in sets.values())
+
+    async def status_is(**want: object) -> dict[str, Any]:
+        status: dict[str, Any] = (await _ud(stack)).get("status") or {}
+        return status if all(status.get(k) == v for k, v in want.items()) else {}
+
+    status = await eventually_async(
+        lambda: status_is(replicas=6, readyReplicas=6, updatedReadyReplicas=6),
+        within=30,
+        what="UD status 6/6",
+    )
+    assert status["subsetReplicas"] == {"zone-a": 1, "zone-b": 3, "zone-c": 2}
+    assert status["labelSelector"] == "app=web"
+    first_revision = status["currentRevision"]
+
+    # scale through the scale subresource (what an HPA does): 10 = 1 + 5 + 4
+    await stack.api.patch(UDS.path(stack.namespace, "web", "scale"), {"spec": {"replicas": 10}}, "merge")
+    await eventually_async(
+        lambda: spread_is({"zone-a": ["a"], "zone-b": ["b"] * 5, "zone-c": ["c"] * 4}),
+        within=60,
+        what="10 ready pods 1/5/4",
+    )
+    scale = await stack.api.get(UDS.path(stack.namespace, "web", "scale"))
+    await eventually_async(lambda: status_is(replicas=10), within=30, what="status.replicas 10")
+    scale = await stack.api.get(UDS.path(stack.namespace, "web", "scale"))
+    assert scale["status"]["replicas"] == 10
+
+    # a new image, zone-b held at partition 3: 2 of its 5 pods updated, every other subset fully
+    await stack.api.patch(
+        UDS.path(stack.namespace, "web"),
+        {
+            "spec": {
+                "updateStrategy": {"manualUpdate": {"partitions": {"zone-b": 3}}},
+                "template": {"cloneSetTemplate": {"spec": {"template": _pod_template("nginx:1.26")}}},
+            }
+        },
+        "merge",
+    )
+    status = await eventually_async(
+        lambda: status_is(updatedReadyReplicas=7, readyReplicas=10),
+        within=90,
+        what="7 of 10 updated and ready",
+    )
+    new_revision = status["updateStatus"]["updatedRevision"]
+    assert new_revision != first_revision
+    assert status["currentRevision"] == first_revision  # not every pod is updated yet
+    assert status["updateStatus"]["currentPartitions"] == {"zone-a": 0, "zone-b": 3, "zone-c": 0}
+    updated_b = [
+        p
+        for p in await _live(stack, PODS)
+        if p["metadata"]["labels"].get(SUBSET) == "zone-b"
+        and p["metadata"]["labels"].get(REVISION) == new_revision
+    ]
+    assert len(updated_b) == 2
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions["UnitedDeploymentUpdated"] == "False"
+
+    # zone-a leaves the topology: its CloneSet and pod go; 10 = 5 (50 %) + 5
+    ud = await _ud(stack)
+    subsets = [s for s in ud["spec"]["topology"]["subsets"] if s["name"] != "zone-a"]
+    await stack.api.patch(
+        UDS.path(stack.namespace, "web"), {"spec": {"topology": {"subsets": subsets}}}, "merge"
+    )
+
+    async def only_b_and_c() -> bool:
+        sets = {s["metadata"]["labels"][SUBSET] for s in await _live(stack, CLONESETS)}
+        spread = await _spread(stack)
+        return sets == {"zone-b", "zone-c"} and spread == {"zone-b": ["b"] * 5, "zone-c": ["c"] * 5}
+
+    await eventually_async(only_b_and_c, within=60, what="zone-a's CloneSet and pods gone, 5 + 5")
+
+    # the template kind changes: Deployments (kube-controller-manager) replace the CloneSets
+    await stack.api.patch(
+        UDS.path(stack.namespace, "web"),
+        {
+            "spec": {
+                "template": {
+                    "cloneSetTemplate": None,
+                    "deploymentTemplate": {
+                        "metadata": {"labels": {"app": "web"}},
+                        "spec": {
+                            "selector": {"matchLabels": {"app": "web"}},
+                            "template": _pod_template("nginx:1.26"),
+                        },
+                    },
+                }
+            }
+        },
+        "merge",
+    )
+
+    async def deployments_only() -> bool:
+        deployments = {d["metadata"]["labels"][SUBSET] for d in await _live(stack, DEPLOYMENTS)}
+        return deployments == {"zone-b", "zone-c"} and not await _live(stack, CLONESETS)
+
+    await eventually_async(deployments_only, within=60, what="two Deployments, no CloneSet")
+    await eventually_async(
+        lambda: spread_is({"zone-b": ["b"] * 5, "zone-c": ["c"] * 5}),
+        within=90,
+        what="10 Deployment pods ready",
+    )

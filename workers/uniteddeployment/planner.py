@@ -1,0 +1,353 @@
+"""The UnitedDeployment planner: one reconcile's decisions (kruise ``ReconcileUnitedDeployment``).
+
+In order: the revisions (``revisions.decide``); the subset workloads of the template's kind the
+UnitedDeployment controls, one per subset name (duplicates beyond the oldest deleted); workloads
+of the other kinds it controls deleted (a template kind changed); replicas allocated
+(``allocation``) and partitions capped by them; missing subsets created, subsets gone from the
+topology deleted, a subset whose revision label, replicas, partition or patch differs updated
+(a JSON merge patch from the workload as it is to ``subsets.desired_workload``, guarded by its
+resourceVersion); then the status (replicas, readyReplicas from the workloads' status,
+updatedReplicas / updatedReadyReplicas from the pods carrying the update revision,
+subsetReplicas, subsetStatuses, updateStatus, conditions, currentRevision, collisionCount,
+labelSelector for the scale subresource, observedGeneration), written only when it changed,
+with kruise's Events. A spec kruise's webhook would refuse (``schemas.kruise.rules``) is refused
+through ``workers.runtime.specrefusal``: condition SubsetFailure True (reason InvalidSpec, kruise's
+messages), a Warning Event, and nothing else written. Pure (``now`` is given); called by ``worker.plan``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flotilla.runtime.kube import Resource
+from schemas.kruise.pub import LabelSelector
+from workers.podmechanics.kube_json import (
+    JsonDict,
+    JsonObject,
+    controller_ref,
+    format_time,
+    integer,
+    labels_of,
+    mapping,
+    name_of,
+    objects,
+    thaw_object,
+    uid_of,
+)
+from workers.podmechanics.ownership import selector_string
+from workers.podmechanics.pods import is_active, is_ready, read_pod
+from workers.runtime import actions as act
+from workers.runtime import specrefusal
+from workers.runtime.contract import Plan
+from workers.runtime.events import ObjectRef
+from workers.uniteddeployment import allocation, revisions
+from workers.uniteddeployment.subsets import (
+    KINDS,
+    REVISION_LABEL,
+    SUBSET_NAME_LABEL,
+    UNITED_DEPLOYMENTS,
+    SubsetKind,
+    SubsetTarget,
+    WorkloadView,
+    desired_workload,
+    patch_text,
+    template_kind,
+    workload_view,
+)
+
+CONTROLLER_REVISIONS = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
+
+SUCCESSFUL_UPDATE = "SuccessfulUpdateSubset"
+SUBSET_FAILURE = "SubsetFailure"
+FAILED_SPECIFY = "Failed SpecifySubsetReplicas"
+
+
+@dataclass(frozen=True)
+class ObservedUnitedDeployment:
+    """The UnitedDeployment, its revisions, the workloads of each kind and the pods its selector matches."""
+
+    raw: JsonObject
+    revisions: tuple[JsonObject, ...] = ()
+    workloads: Mapping[str, tuple[JsonObject, ...]] = field(default_factory=dict)
+    """By :attr:`SubsetKind.type_name`."""
+    pods: tuple[JsonObject, ...] = ()
+
+
+def subset_specs(ud: JsonObject) -> tuple[allocation.SubsetSpec, ...]:
+    def value(obj: JsonObject, key: str) -> int | str | None:
+        raw = obj.get(key)
+        return raw if isinstance(raw, int | str) else None
+
+    return tuple(
+        allocation.SubsetSpec(
+            name=str(s.get("name", "")),
+            replicas=value(s, "replicas"),
+            min_replicas=value(s, "minReplicas"),
+            max_replicas=value(s, "maxReplicas"),
+        )
+        for s in objects(ud, "spec", "topology", "subsets")
+    )
+
+
+def _controlled(ud: JsonObject, kind: SubsetKind, raws: Sequence[JsonObject]) -> list[WorkloadView]:
+    uid = uid_of(ud)
+    views = []
+    for raw in raws:
+        ref = controller_ref(raw)
+        if ref is None or ref.get("uid") != uid:
+            continue
+        view = workload_view(raw, kind)
+        if view.subset:
+            views.append(view)
+    views.sort(key=lambda v: (str(mapping(v.raw, "metadata").get("creationTimestamp", "")), v.name))
+    return views
+
+
+def merge_diff(old: JsonObject, new: JsonObject) -> JsonDict:
+    """The JSON merge patch (RFC 7386) turning ``old`` into ``new``: removed keys become null."""
+    patch: JsonDict = {}
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            inner = merge_diff(before, value)
+            if inner:
+                patch[key] = inner
+        elif before != value:
+            patch[key] = thaw_object({"v": value})["v"]
+    return patch
+
+
+def _set_condition(
+    conditions: list[JsonDict], kind: str, status: str, reason: str, message: str, now: datetime
+) -> None:
+    """``SetUnitedDeploymentCondition``: unchanged status and reason keep the condition as it is."""
+    for index, existing in enumerate(conditions):
+        if existing.get("type") != kind:
+            continue
+        if existing.get("status") == status and existing.get("reason", "") == reason:
+            return
+        del conditions[index]
+        break
+    condition: JsonDict = {"type": kind, "status": status, "lastTransitionTime": format_time(now)}
+    if reason:
+        condition["reason"] = reason
+    if message:
+        condition["message"] = message
+    conditions.append(condition)
+
+
+def plan(observed: ObservedUnitedDeployment, now: datetime) -> Plan:
+    ud = observed.raw
+    if mapping(ud, "metadata").get("deletionTimestamp"):
+        return Plan(reason="UnitedDeployment is being deleted")
+    namespace = str(mapping(ud, "metadata").get("namespace", ""))
+    ref = ObjectRef.of({**ud, "apiVersion": UNITED_DEPLOYMENTS.api_version, "kind": "UnitedDeployment"})
+    problems = specrefusal.rule_problems("UnitedDeployment", ud, lambda _field: SUBSET_FAILURE)
+    if problems:
+        refusal = specrefusal.refuse(
+            problems, mapping(ud, "status"), integer(ud, "metadata", "generation"), now, (SUBSET_FAILURE,)
+        )
+        refused: list[act.Action] = [
+            act.EmitEvent(ref, e.reason, e.message, "Warning") for e in refusal.events
+        ]
+        if refusal.status != dict(mapping(ud, "status")):
+            body = {**thaw_object(ud), "status": refusal.status}
+            refused.append(act.UpdateStatus(UNITED_DEPLOYMENTS, namespace, name_of(ud), body))
+        return Plan(actions=tuple(refused), reason=refusal.reason)
+    kind = template_kind(ud)
+    if kind is None:
+        return Plan(reason="UnitedDeployment has no template")
+    actions: list[act.Action] = []
+    decided = revisions.decide(ud, observed.revisions)
+    for name in decided.to_delete:
+        actions.append(act.DeleteObject(CONTROLLER_REVISIONS, namespace, name))
+    if decided.to_create is not None:
+        actions.append(act.CreateObject(CONTROLLER_REVISIONS, namespace, decided.to_create))
+    if decided.to_renumber is not None:
+        name, number = decided.to_renumber
+        actions.append(act.PatchObject(CONTROLLER_REVISIONS, namespace, name, {"revision": number}))
+    expected = decided.update
+
+    # the subset workloads of the template's kind, one per subset name
+    existing: dict[str, WorkloadView] = {}
+    for view in _controlled(ud, kind, observed.workloads.get(kind.type_name, ())):
+        if view.subset in existing:
+            actions.append(act.DeleteObject(kind.resource, namespace, view.name, uid=uid_of(view.raw)))
+        else:
+            existing[view.subset] = view
+    cleaned = False
+    for other in KINDS:
+        if other is kind:
+            continue
+        for view in _controlled(ud, other, observed.workloads.get(other.type_name, ())):
+            cleaned = True
+            actions.append(act.DeleteObject(other.resource, namespace, view.name, uid=uid_of(view.raw)))
+
+    specs = subset_specs(ud)
+    raw_total = mapping(ud, "spec").get("replicas")
+    total = raw_total if isinstance(raw_total, int) else None
+    try:
+        adaptive = mapping(ud, "spec", "topology", "scheduleStrategy").get("type") == "Adaptive"
+        current = {n: v.replicas for n, v in existing.items()}
+        next_replicas = allocation.allocate(total, specs, current, adaptive=adaptive)
+    except allocation.AllocationError as err:
+        actions.append(
+            act.EmitEvent(ref, FAILED_SPECIFY, f"Specified subset replicas is ineffective: {err}", "Warning")
+        )
+        return Plan(actions=tuple(actions), reason=f"subset replicas: {err}")
+    wanted_partitions = mapping(ud, "spec", "updateStrategy", "manualUpdate", "partitions")
+    next_partitions = allocation.partitions(
+        specs, {k: v for k, v in wanted_partitions.items() if isinstance(v, int)}, next_replicas
+    )
+
+    subsets = {str(s.get("name", "")): s for s in objects(ud, "spec", "topology", "subsets")}
+    creates = [name for name in sorted(subsets) if name not in existing]
+    deletes = [name for name in sorted(existing) if name not in subsets]
+    for name in creates:
+        target = SubsetTarget(name, next_replicas[name], next_partitions[name])
+        actions.append(
+            act.CreateObject(
+                kind.resource, namespace, desired_workload(ud, kind, subsets[name], expected, target)
+            )
+        )
+    if creates:
+        actions.append(
+            act.EmitEvent(ref, SUCCESSFUL_UPDATE, f"Create {len(creates)} Subset ({kind.type_name})")
+        )
+    for name in deletes:
+        view = existing[name]
+        actions.append(act.DeleteObject(kind.resource, namespace, view.name, uid=uid_of(view.raw)))
+    if deletes:
+        actions.append(
+            act.EmitEvent(ref, SUCCESSFUL_UPDATE, f"Delete {len(deletes)} Subset ({kind.type_name})")
+        )
+    for name in sorted(existing):
+        if name not in subsets:
+            continue
+        view = existing[name]
+        target = SubsetTarget(name, next_replicas[name], next_partitions[name])
+        stale = (
+            view.revision != expected
+            or view.replicas != target.replicas
+            or (kind.has_partition and (view.partition or 0) != target.partition)
+            or view.patch != patch_text(subsets[name])
+        )
+        if not stale:
+            continue
+        desired = desired_workload(ud, kind, subsets[name], expected, target)
+        meta = mapping(desired, "metadata")
+        patch: JsonDict = {
+            "metadata": {
+                "resourceVersion": str(mapping(view.raw, "metadata").get("resourceVersion", "")),
+                "labels": dict(mapping(meta, "labels")),
+                "annotations": dict(mapping(meta, "annotations")),
+            },
+            "spec": merge_diff(mapping(view.raw, "spec"), mapping(desired, "spec")),
+        }
+        actions.append(act.PatchObject(kind.resource, namespace, view.name, patch))
+
+    status = _status(
+        ud,
+        observed,
+        existing,
+        next_replicas,
+        next_partitions,
+        decided,
+        kind,
+        now,
+        provisioned=bool(creates or deletes or cleaned),
+    )
+    if status != dict(mapping(ud, "status")):
+        body = {**thaw_object(ud), "status": status}
+        actions.append(act.UpdateStatus(UNITED_DEPLOYMENTS, namespace, name_of(ud), body))
+    return Plan(actions=tuple(actions), reason=f"{len(subsets)} subsets, revision {expected}")
+
+
+def _status(
+    ud: JsonObject,
+    observed: ObservedUnitedDeployment,
+    existing: Mapping[str, WorkloadView],
+    next_replicas: Mapping[str, int],
+    next_partitions: Mapping[str, int],
+    decided: revisions.Revisions,
+    kind: SubsetKind,
+    now: datetime,
+    *,
+    provisioned: bool,
+) -> JsonDict:
+    old = mapping(ud, "status")
+    status = thaw_object(old)
+    conditions = [thaw_object(c) for c in objects(old, "conditions")]
+    expected = decided.update
+    if decided.current != expected:
+        _set_condition(
+            conditions,
+            "UnitedDeploymentUpdated",
+            "False",
+            "UnitedDeploymentRevisionUpdating",
+            f"updating to revision {expected}",
+            now,
+        )
+    else:
+        _set_condition(
+            conditions,
+            "UnitedDeploymentUpdated",
+            "True",
+            "UnitedDeploymentRevisionUpdated",
+            f"updated to revision {expected}",
+            now,
+        )
+    if provisioned:
+        _set_condition(conditions, "SubsetProvisioned", "True", "", "", now)
+    _set_condition(conditions, "SubsetUpdated", "True", "", "", now)
+    conditions = [c for c in conditions if c.get("type") != "SubsetFailure"]
+
+    subset_statuses = [thaw_object(s) for s in objects(old, "subsetStatuses")]
+    known = {s.get("name") for s in subset_statuses}
+    for s in objects(ud, "spec", "topology", "subsets"):
+        if s.get("name") not in known:
+            subset_statuses.append({"name": str(s.get("name", ""))})
+    by_subset: dict[str, list[JsonObject]] = {}
+    for raw_pod in observed.pods:
+        by_subset.setdefault(labels_of(raw_pod).get(SUBSET_NAME_LABEL, ""), []).append(raw_pod)
+    replicas = ready = updated = updated_ready = 0
+    for name, view in existing.items():
+        replicas += view.status_replicas
+        ready += view.status_ready
+        for pod_raw in by_subset.get(name, ()):
+            pod = read_pod(pod_raw)
+            if labels_of(pod_raw).get(REVISION_LABEL) == expected and is_active(pod):
+                updated += 1
+                if is_ready(pod):
+                    updated_ready += 1
+        for entry in subset_statuses:
+            if entry.get("name") == name:
+                entry["replicas"] = view.status_replicas
+                entry["readyReplicas"] = view.status_ready
+                entry["partition"] = next_partitions.get(name, 0)
+                entry["reservedPods"] = 0
+    status.update(
+        replicas=replicas,
+        readyReplicas=ready,
+        updatedReplicas=updated,
+        updatedReadyReplicas=updated_ready,
+        reservedPods=0,
+        subsetReplicas=dict(next_replicas),
+        subsetStatuses=subset_statuses,
+        conditions=conditions,
+        collisionCount=decided.collision_count,
+        updateStatus={"updatedRevision": expected, "currentPartitions": dict(next_partitions)},
+        labelSelector=selector_string(LabelSelector.model_validate(dict(mapping(ud, "spec", "selector")))),
+        observedGeneration=integer(ud, "metadata", "generation"),
+    )
+    current = str(old.get("currentRevision") or "") or decided.current
+    if expected != current and updated_ready >= replicas:
+        current = expected
+    status["currentRevision"] = current
+    del kind
+    return status

@@ -74,11 +74,31 @@ def _layer(label: str) -> bytes:
     return raw.getvalue()
 
 
+def cached_archive(folder: Path, ref: str, label: str, cmd: tuple[str, ...] = DEFAULT_CMD) -> Path:
+    """The archive of `ref`, written once into `folder` (named by a digest of busybox, this
+    module's recipe and the arguments: a new busybox or recipe writes a new one)."""
+    recipe = hashlib.sha256()
+    for part in (
+        BUSYBOX.read_bytes(),
+        Path(__file__).read_bytes(),
+        ref.encode(),
+        label.encode(),
+        repr(cmd).encode(),
+    ):
+        recipe.update(hashlib.sha256(part).digest())
+    path = folder / f"{label}-{recipe.hexdigest()[:16]}.tar"
+    if not path.is_file():
+        partial = path.with_suffix(".partial")
+        write_oci_archive(partial, ref, label, cmd)
+        partial.rename(path)
+    return path
+
+
 def write_oci_archive(out: Path, ref: str, label: str, cmd: tuple[str, ...] = DEFAULT_CMD) -> str:
     """Write the image `ref` (``name:tag``) with content `label` to `out`; return its manifest digest."""
     layer_tar = _layer(label)
     gz = io.BytesIO()
-    with gzip.GzipFile(fileobj=gz, mode="wb", mtime=0) as stream:
+    with gzip.GzipFile(fileobj=gz, mode="wb", mtime=0, compresslevel=1) as stream:
         stream.write(layer_tar)
     layer = gz.getvalue()
     epoch = "1970-01-01T00:00:00Z"

@@ -45,7 +45,7 @@ from flotilla.devcluster.kubeconfig import write_kubeconfig
 from flotilla.devcluster.pki import CertPair, issue_client_cert, issue_serving_cert
 from flotilla.devcluster.ports import LOOPBACK, free_port
 from flotilla.devcluster.process import ComponentError, ManagedProcess, pid_alive, terminate_pid
-from flotilla.devcluster.toolchain import ensure_binaries
+from flotilla.devcluster.toolchain import cache_root, ensure_binaries
 
 #: Everything of the node lives here (short: containerd's socket path must stay under 108 bytes),
 #: one folder per machine, so leftovers of a crashed run are found without its run folder.
@@ -453,21 +453,20 @@ class RealNode:
         proc.wait_until(answers, 30, "answering /v2/")
 
     def _make_images(self) -> None:
-        folder = STATE_DIR / "images"
-        pause = folder / "pause.tar"
-        images.write_oci_archive(pause, PAUSE_IMAGE, "pause", images.PAUSE_CMD)
-        _ctr("images", "import", str(pause))
+        folder = cache_root() / "realnode-images"
+        _ctr("images", "import", str(images.cached_archive(folder, PAUSE_IMAGE, "pause", images.PAUSE_CMD)))
         for tag in LOCAL_IMAGES:
             ref = f"flotilla.local/busybox:{tag}"
-            images.write_oci_archive(folder / f"{tag}.tar", ref, tag)
-            _ctr("images", "import", str(folder / f"{tag}.tar"))
+            _ctr("images", "import", str(images.cached_archive(folder, ref, tag)))
             self.images[tag] = ref
         for tag in REGISTRY_IMAGES:
+            # the name (hence the archive) carries the registry's port, chosen per start
             ref = f"{LOOPBACK}:{self.registry_port}/flotilla/busybox:{tag}"
-            images.write_oci_archive(folder / f"{tag}.tar", ref, tag)
+            archive = STATE_DIR / "images" / f"{tag}.tar"
+            images.write_oci_archive(archive, ref, tag)
             # pushed from a namespace of its own and removed there: the node's CRI namespace
             # (k8s.io) has no copy, so the kubelet's pull is a real one
-            _ctr("images", "import", str(folder / f"{tag}.tar"), namespace=_PUSH_NAMESPACE)
+            _ctr("images", "import", str(archive), namespace=_PUSH_NAMESPACE)
             _ctr("images", "push", "--plain-http", ref, namespace=_PUSH_NAMESPACE)
             _ctr("images", "rm", "--sync", ref, namespace=_PUSH_NAMESPACE)
             self.images[tag] = ref

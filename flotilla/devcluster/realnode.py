@@ -276,6 +276,8 @@ class RealNode:
     registry_port: int = 0
     #: "v1", "v2", "v3" -> the image reference pods use.
     images: dict[str, str] = field(default_factory=dict)
+    #: Seconds from the node's address to Node Ready (packages and kubelet build excluded).
+    startup_seconds: float = 0.0
     _lock: IO[str] | None = field(default=None, repr=False)
 
     @property
@@ -294,11 +296,13 @@ class RealNode:
             kubelet = ensure_binaries(["kubelet"])["kubelet"]
             for sub in ("pids", "logs", "images", "pki", "kubelet", "pod-logs", "cni/net.d", "registry"):
                 (STATE_DIR / sub).mkdir(parents=True, exist_ok=True)
+            started = time.monotonic()
             self._make_node_ip()
             self._start_containerd()
             self._start_registry()
             self._make_images()
             self._start_kubelet(kubelet)
+            self.startup_seconds = time.monotonic() - started
         except BaseException:
             self.stop()
             raise

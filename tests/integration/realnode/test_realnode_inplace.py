@@ -13,6 +13,8 @@ CloneSet's in-place image update is done by the real kubelet.
 
 from __future__ import annotations
 
+import time
+
 from flotilla.devcluster.realnode import NODE_KEY, NODE_NAME, RealNode
 from flotilla.runtime.kube import JsonObject, Resource
 from tests.integration.cloneset.conftest import Stack, watching_pods
@@ -87,14 +89,19 @@ async def test_pulled_pod_then_cloneset_in_place_update_on_the_real_node(
     real_node: RealNode, cloneset_stack: Stack
 ) -> None:
     stack = cloneset_stack
+    print(f"\nreal node: start -> Ready {real_node.startup_seconds:.1f}s")
+    started = time.monotonic()
     await _pulled_pod_goes_ready(stack, real_node)
+    print(f"real node: pod pulled from the loopback registry -> Ready {time.monotonic() - started:.1f}s")
 
     v1, v2 = real_node.images["v1"], real_node.images["v2"]
     body = manifest(stack.namespace, 2, image=v1, strategy={"type": "InPlaceIfPossible", "maxUnavailable": 2})
     template = body["spec"]["template"]
     template["spec"] = _on_real_node(template["spec"])
     await stack.api.create(CLONESETS.path(stack.namespace), body)
+    started = time.monotonic()
     await eventually(lambda: status_is(stack, readyReplicas=2), 120, "2 pods Ready on the real node")
+    print(f"real node: CloneSet of 2 created -> 2 ready {time.monotonic() - started:.1f}s")
     before = {p["metadata"]["name"]: p for p in await pods(stack)}
     assert {p["spec"]["nodeName"] for p in before.values()} == {NODE_NAME}
     old_ids = {_container(p)["imageID"] for p in before.values()}
@@ -102,6 +109,7 @@ async def test_pulled_pod_then_cloneset_in_place_update_on_the_real_node(
     assert old_id, before
 
     async with watching_pods(stack) as watch:
+        started = time.monotonic()
         await patch_spec(stack, {"template": {"spec": {"containers": [{"name": "app", "image": v2}]}}})
         await eventually(
             lambda: status_is(
@@ -110,6 +118,7 @@ async def test_pulled_pod_then_cloneset_in_place_update_on_the_real_node(
             180,
             "both pods updated in place by the kubelet",
         )
+        print(f"real node: in-place v1 -> v2, 2 pods -> updated + ready {time.monotonic() - started:.1f}s")
 
     after = {p["metadata"]["name"]: p for p in await pods(stack)}
     assert set(after) == set(before)

@@ -46,7 +46,8 @@ hypothesis_settings.load_profile(
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test by its folder: tests/unit -> unit; integration, faults, e2e -> integration."""
+    """Mark each test by its folder: tests/unit -> unit; integration, faults, e2e -> integration.
+    Tests that use the real node go last."""
     for item in items:
         parts = Path(str(item.fspath)).parts
         if "tests" in parts:
@@ -54,6 +55,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             mark = _MARKS.get(folder)
             if mark:
                 item.add_marker(getattr(pytest.mark, mark))
+    # The real node joins the session's cluster for good (session fixture): its tests run last,
+    # so no other test sees a fourth (tainted) node.
+    items.sort(key=lambda item: "real_node" in getattr(item, "fixturenames", ()))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

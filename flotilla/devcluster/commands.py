@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+from flotilla.devcluster import realnode
 from flotilla.devcluster.cluster import CONTROL_PLANE_BINARIES, ClusterConfig
 from flotilla.devcluster.demo import show_rollout, start_flotilla
 from flotilla.devcluster.env import DevEnvironment, read_state, runs_root, stop_detached
@@ -45,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--nats-port", type=int, default=0, help="NATS client port (default: a free one)")
     up.add_argument("--no-flotilla", action="store_true", help="only the control plane and NATS")
     up.add_argument("--no-jaeger", action="store_true", help="no Jaeger (Flotilla then exports no traces)")
+    up.add_argument(
+        "--real-node",
+        action="store_true",
+        help=f"also one real node (containerd + kubelet, root only) named {realnode.NODE_NAME}, tainted "
+        f"{realnode.NODE_KEY}; see docs/realnode.md",
+    )
     up.set_defaults(func=_up)
 
     down = dev_sub.add_parser("down", help="stop everything `dev up` started")
@@ -61,11 +69,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     traces.add_argument("--limit", type=int, default=3, help="how many recent traces (default 3)")
     traces.set_defaults(func=_traces)
 
-    tools = dev_sub.add_parser("tools", help="find or build (once) the control plane binaries")
+    tools = dev_sub.add_parser(
+        "tools",
+        help="find or build (once) the control plane binaries; as root, also the real node's Debian packages",
+    )
     tools.add_argument(
         "binaries",
         nargs="*",
-        default=[*CONTROL_PLANE_BINARIES, "helm", "jaeger", "kruise-e2e.test", "ginkgo"],
+        default=[*CONTROL_PLANE_BINARIES, "helm", "jaeger", "kruise-e2e.test", "ginkgo", "kubelet"],
     )
     tools.set_defaults(func=_tools)
 
@@ -75,6 +86,19 @@ def _say(message: str) -> None:
 
 
 def _tools(args: argparse.Namespace) -> int:
+    if "kubelet" in args.binaries and realnode.missing_packages():
+        # the real node's containerd, runc, CNI plugins, busybox-static and registry (Debian)
+        if os.geteuid() == 0 and shutil.which("apt-get"):
+            try:
+                realnode.ensure_packages()
+            except ComponentError as err:
+                _say(f"error: {err}")
+                return 1
+        else:
+            _say(
+                "note: the real node (--real-node) needs: apt-get install "
+                + " ".join(realnode.missing_packages())
+            )
     try:
         for name, path in ensure_binaries(args.binaries).items():
             print(f"{name:24} {path}")
@@ -110,6 +134,19 @@ def _up(args: argparse.Namespace) -> int:
         _say(f"logs: {run_dir / 'logs'}")
         return 1
     env.write_state()
+    if args.real_node:
+        assert env.cluster is not None
+        assert env.cluster.pki is not None
+        _say(f"starting the real node {realnode.NODE_NAME} (containerd + kubelet, in {realnode.STATE_DIR})")
+        node = realnode.RealNode(
+            server=env.cluster.server, ca=env.cluster.pki.ca, api=env.cluster.api_request, detached=True
+        )
+        try:
+            node.start()
+        except (ComponentError, ToolchainError, OSError) as err:
+            _say(f"error: the real node did not start: {err}")
+            _say(f"logs: {realnode.STATE_DIR / 'logs'}; `make down` stops what started")
+            return 1
     if not args.no_jaeger:
         _say("starting Jaeger v2 (traces of every reconcile)")
         env.jaeger = Jaeger(run_dir, detached=True)
@@ -157,6 +194,10 @@ def _jaeger_lines(jaeger: Jaeger | None) -> str:
 
 
 def _down(args: argparse.Namespace) -> int:
+    if realnode.STATE_DIR.exists():
+        # before the control plane: the kubelet first, then containerd, its containers and host state
+        realnode.clean_leftovers()
+        _say(f"stopped the real node {realnode.NODE_NAME}")
     stopped = stop_detached(args.run_dir)
     if stopped:
         _say("stopped " + ", ".join(stopped))

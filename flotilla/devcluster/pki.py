@@ -146,10 +146,13 @@ def make_ca(folder: Path) -> CertPair:
     return _make_ca(folder)
 
 
-def issue_client_cert(ca: CertPair, folder: Path, stem: str, common_name: str) -> CertPair:
-    """A client certificate signed by `ca` (e.g. a component signing in to NATS over TLS)."""
+def issue_client_cert(
+    ca: CertPair, folder: Path, stem: str, common_name: str, organization: str | None = None
+) -> CertPair:
+    """A client certificate signed by `ca` (e.g. a component signing in to NATS over TLS, or a
+    kubelet as ``system:node:<name>`` in organization ``system:nodes``)."""
     folder.mkdir(parents=True, exist_ok=True)
-    return _issue(ca, folder, stem, _name(common_name), client=True)
+    return _issue(ca, folder, stem, _name(common_name, organization), client=True)
 
 
 def issue_serving_cert(ca: CertPair, folder: Path, stem: str, names: tuple[str, ...]) -> CertPair:

@@ -132,6 +132,21 @@ def _kubernetes_build() -> GoBuild:
     )
 
 
+def _kubelet_build() -> GoBuild:
+    """The kubelet of the real node (flotilla/devcluster/realnode.py): the control plane's
+    Kubernetes version and ldflags, as its own cache entry so the control plane's digest (and
+    cache) stays as it is and only `--real-node` users pay for this build."""
+    control_plane = _kubernetes_build()
+    return GoBuild(
+        tool="kubelet",
+        module=control_plane.module,
+        version=control_plane.version,
+        binaries={"kubelet": "k8s.io/kubernetes/cmd/kubelet"},
+        ldflags=control_plane.ldflags,
+        cache_only=True,
+    )
+
+
 def _kruise_build() -> GoBuild:
     """kruise-manager (the module's root package) and kruise's e2e test binary, the yardstick
     of `make conformance` (flotilla/conformance)."""
@@ -166,6 +181,7 @@ func main() { etcdmain.Main(os.Args) }
 def _all_builds() -> dict[str, GoBuild]:
     builds = [
         _kubernetes_build(),
+        _kubelet_build(),
         GoBuild(
             tool="etcd",
             module="go.etcd.io/etcd/server/v3",

@@ -44,7 +44,7 @@ test: tools lint typecheck
 ## kruise v1.9.1's own e2e specs of the implemented kinds against Flotilla (docs/conformance.md);
 ## BASELINE=kruise runs them against kruise-manager v1.9.1 and records docs/conformance/kruise-*.json.
 conformance: tools
-	@$(VENV)/python -m flotilla.conformance run $(if $(BASELINE),--baseline $(BASELINE)) $(if $(KINDS),--kinds $(KINDS))
+	@$(VENV)/python -m flotilla.conformance run $(if $(BASELINE),--baseline $(BASELINE)) $(if $(KINDS),--kinds $(KINDS)) $(if $(FOCUS),--focus '$(FOCUS)')
 
 ## CloneSets under churn while every component is killed at random (SOAK_MINUTES, default 30;
 ## FLOTILLA_FAULT_SEED replays a run). Prints the faults, checks and violations; fails on any.

@@ -80,12 +80,22 @@ def cluster_config(run_dir: Path) -> ClusterConfig:
     return ClusterConfig(run_dir=run_dir, nodes=3, hostpath_provisioner=True, container_ids=True)
 
 
-def ginkgo_command(ginkgo: Path, e2e: Path, files: Sequence[SpecFile], procs: int, report: Path) -> list[str]:
+def ginkgo_command(
+    ginkgo: Path,
+    e2e: Path,
+    files: Sequence[SpecFile],
+    procs: int,
+    report: Path,
+    focus: str | None = None,
+) -> list[str]:
+    """The ginkgo CLI call; `focus` (a regular expression on the spec's full text) narrows the
+    spec files to a subset, as ginkgo's own ``--focus`` does."""
     return [
         str(ginkgo),
         "run",
         f"--procs={procs}",
         *(f"--focus-file={spec.path}" for spec in files),
+        *([f"--focus={focus}"] if focus else []),
         f"--json-report={report.name}",
         f"--output-dir={report.parent}",
         f"--timeout={SUITE_TIMEOUT}",
@@ -95,7 +105,13 @@ def ginkgo_command(ginkgo: Path, e2e: Path, files: Sequence[SpecFile], procs: in
     ]
 
 
-def run_specs(target: str, files: Sequence[SpecFile], procs: int, run_dir: Path | None = None) -> RunResult:
+def run_specs(
+    target: str,
+    files: Sequence[SpecFile],
+    procs: int,
+    run_dir: Path | None = None,
+    focus: str | None = None,
+) -> RunResult:
     """Bring up a control plane with `target` (flotilla | kruise), run the specs, tear it down."""
     names = ["kruise-e2e.test", "ginkgo", *(["kruise-manager"] if target == KRUISE else [])]
     binaries = ensure_binaries(names)
@@ -115,10 +131,13 @@ def run_specs(target: str, files: Sequence[SpecFile], procs: int, run_dir: Path 
                 detached=False,
             )
             label = "flotilla"
-        _say(f"{label} is up; running {', '.join(s.path for s in files)} with {procs} ginkgo processes")
+        subset = f" (focus {focus!r})" if focus else ""
+        _say(
+            f"{label} is up; running {', '.join(s.path for s in files)}{subset} with {procs} ginkgo processes"
+        )
         report = run_dir / "ginkgo-report.json"
         log = run_dir / "logs" / "ginkgo.log"
-        cmd = ginkgo_command(binaries["ginkgo"], binaries["kruise-e2e.test"], files, procs, report)
+        cmd = ginkgo_command(binaries["ginkgo"], binaries["kruise-e2e.test"], files, procs, report, focus)
         with open(log, "w") as out:
             process = subprocess.Popen(
                 cmd,
@@ -153,7 +172,7 @@ def _run(args: argparse.Namespace) -> int:
     files = spec_files(args.kinds)
     target = KRUISE if args.baseline == KRUISE else FLOTILLA
     try:
-        result = run_specs(target, files, args.procs)
+        result = run_specs(target, files, args.procs, focus=args.focus)
     except (ComponentError, ToolchainError, subprocess.CalledProcessError) as err:
         detail = err.stderr if isinstance(err, subprocess.CalledProcessError) else err
         _say(f"error: {detail}")
@@ -196,6 +215,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run.add_argument(
         "--procs", type=int, default=DEFAULT_PROCS, help=f"ginkgo processes (default {DEFAULT_PROCS})"
+    )
+    run.add_argument(
+        "--focus",
+        metavar="REGEX",
+        help="only the specs whose full text matches REGEX (ginkgo --focus), to run a subset while fixing",
     )
     run.add_argument("--out", type=Path, help="where to record the result JSON")
     run.set_defaults(func=_run)

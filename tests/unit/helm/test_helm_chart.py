@@ -546,6 +546,12 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
             "resourceNames": ["flotilla-webhook"],
             "verbs": ["get", "update"],
         },
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "resourceNames": ["statefulsets.apps.kruise.io", "sidecarsets.apps.kruise.io"],
+            "verbs": ["get", "update"],
+        },
         {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims"], "verbs": ["list"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
         {"apiGroups": ["policy.kruise.io"], "resources": ["podunavailablebudgets"], "verbs": ["get"]},

@@ -87,7 +87,7 @@ def _api(api_client: k8s.ApiClient) -> k8s.CustomObjectsApi:
 
 
 def _read(api_client: k8s.ApiClient, version: str, plural: str, namespace: str, name: str) -> dict[str, Any]:
-    obj = _api(api_client).get_namespaced_custom_object(GROUP, version, namespace, plural, name)
+    obj: Any = _api(api_client).get_namespaced_custom_object(GROUP, version, namespace, plural, name)
     assert obj["apiVersion"] == f"{GROUP}/{version}"
     return dict(obj)
 
@@ -105,7 +105,9 @@ def _first_read(
                 return None
             raise
 
-    return eventually(attempt, timeout=20, what=f"{plural}/{name} readable at {version}")
+    found = eventually(attempt, timeout=20, what=f"{plural}/{name} readable at {version}")
+    assert found is not None
+    return found
 
 
 def _template(app: str) -> dict[str, Any]:
@@ -205,7 +207,7 @@ def test_sidecarset_namespace_and_custom_version_convert_as_kruise_converts_them
 def _first_read_cluster(api_client: k8s.ApiClient, version: str, name: str) -> dict[str, Any]:
     def attempt() -> dict[str, Any] | None:
         try:
-            obj = _api(api_client).get_cluster_custom_object(GROUP, version, "sidecarsets", name)
+            obj: Any = _api(api_client).get_cluster_custom_object(GROUP, version, "sidecarsets", name)
         except k8s.ApiException as err:
             if err.status == 500:
                 return None
@@ -213,7 +215,9 @@ def _first_read_cluster(api_client: k8s.ApiClient, version: str, name: str) -> d
         assert obj["apiVersion"] == f"{GROUP}/{version}"
         return dict(obj)
 
-    return eventually(attempt, timeout=20, what=f"sidecarset {name} readable at {version}")
+    found = eventually(attempt, timeout=20, what=f"sidecarset {name} readable at {version}")
+    assert found is not None
+    return found
 
 
 def test_a_malformed_review_gets_a_400_and_the_server_keeps_converting(

@@ -113,6 +113,7 @@ def run_specs(target: str, files: Sequence[SpecFile], procs: int, run_dir: Path 
                 {FEATURE_GATES_ENV: kruise_manager.E2E_FEATURE_GATES},
                 sample=False,
                 detached=False,
+                webhook=True,  # as kruise-manager: its webhooks are registered while the specs run
             )
             label = "flotilla"
         _say(f"{label} is up; running {', '.join(s.path for s in files)} with {procs} ginkgo processes")

@@ -23,6 +23,7 @@ class SpecFile:
 SPEC_FILES: tuple[SpecFile, ...] = (
     SpecFile("CloneSet", "test/e2e/apps/v1alpha1/cloneset.go"),
     SpecFile("StatefulSet", "test/e2e/apps/v1beta1/statefulset.go"),
+    SpecFile("DeletionProtection", "test/e2e/policy/v1alpha1/deletionprotection.go"),
 )
 
 

@@ -158,7 +158,7 @@ CATALOGUE: tuple[TypeSpec, ...] = (
     ),
     TypeSpec(
         "sidecarset",
-        Resource(_KRUISE, "v1alpha1", "sidecarsets", "SidecarSet", namespaced=False),
+        Resource(_KRUISE, "v1beta1", "sidecarsets", "SidecarSet", namespaced=False),
         owned=(OwnedSpec(POD, MapVia.SIDECARSET_ANNOTATION), OwnedSpec(REVISION)),
     ),
     TypeSpec(

@@ -21,6 +21,8 @@ By default the webhook makes its own CA and serving certificate, keeps them in a
 (created once by whichever replica comes first, renewed --renew-before expiry), and sets
 caBundle in the Mutating/ValidatingWebhookConfiguration named like --service-name.
 With --external-certs (cert-manager) it serves tls.crt/tls.key from --cert-dir instead.
+With --crd-conversion it serves ConversionReview at /convert and sets itself (and its CA) as the
+conversion webhook of the CRDs kruise converts by webhook (Advanced StatefulSet, SidecarSet).
 Serves /metrics, /healthz, /readyz on FLOTILLA_HTTP_PORT (default 8080).
 """
 
@@ -90,6 +92,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="register the webhooks by URL https://<host>:<port> instead of the Service (outside a cluster)",
     )
     parser.add_argument(
+        "--crd-conversion",
+        action="store_true",
+        default=env("FLOTILLA_WEBHOOK_CRD_CONVERSION", "").lower() == "true",
+        help="register /convert as conversion webhook of the statefulsets/sidecarsets.apps.kruise.io CRDs",
+    )
+    parser.add_argument(
         "--cert-validity", type=_duration, default="3650d", help="serving certificate lifetime"
     )
     parser.add_argument("--ca-validity", type=_duration, default="3650d", help="CA lifetime")
@@ -138,5 +146,7 @@ def run(args: argparse.Namespace) -> int:
             policy=policy,
             resync_seconds=args.resync_period.total_seconds(),
             config=AdmissionConfig(gates=gates),
+            crd_conversion=args.crd_conversion,
+            service_name=args.service_name,
         )
     )

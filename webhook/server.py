@@ -5,11 +5,16 @@
 verdict, counted in :data:`flotilla.runtime.metrics.ADMISSIONS`. A malformed review gets a 400 with
 the reason (or, when its uid can be read, a refusal the API server shows); a handler that fails
 unexpectedly gets a 500 refusal and a log line with the traceback, and the server keeps serving.
+``/convert`` answers ConversionReview v1 (:mod:`webhook.conversion`) in a span of its own, counted
+under the same metrics with operation ``CONVERT``; a malformed review gets a 400, a conversion
+kruise refuses a ``Failure`` result the API server shows the reader.
 ``/metrics``, ``/healthz``, ``/readyz`` are on the plain HTTP port of every Flotilla process.
 
 Certificates: with ``secret`` upkeep (default) every replica runs :func:`webhook.certstore.ensure_certificate`
 and :func:`webhook.certstore.ensure_ca_bundle` at start and every ``resync`` seconds and swaps
 the serving certificate in place when the Secret's changes (new TLS handshakes use it at once);
+with ``crd_conversion`` it also points the CRDs kruise converts by webhook at ``/convert`` with
+the same CA (:func:`webhook.conversion.ensure_crd_conversion`);
 with ``external`` certificates (cert-manager) it reloads ``tls.crt``/``tls.key`` from the
 mounted directory when they change and touches neither Secret nor configurations.
 """
@@ -49,6 +54,13 @@ from webhook.certstore import (
     ensure_certificate,
 )
 from webhook.cluster import KubeCluster
+from webhook.conversion import (
+    CONVERT_PATH,
+    MalformedConversion,
+    answer_review,
+    conversion_client_config,
+    ensure_crd_conversion,
+)
 from webhook.dispatch import AdmissionConfig, Cluster, Route, RouteKey, admit, route_table
 from webhook.review import ReviewError, Verdict, denied, parse_review, review_response, review_uid
 
@@ -77,6 +89,10 @@ class Options:
     policy: CertPolicy
     resync_seconds: float
     config: AdmissionConfig
+    #: Register ``/convert`` as the conversion webhook of the CRDs kruise converts by webhook.
+    crd_conversion: bool = False
+    #: The Service named in clientConfigs (a CRD's conversion webhook names it itself).
+    service_name: str = "flotilla-webhook"
 
 
 class AdmissionApp:
@@ -93,7 +109,18 @@ class AdmissionApp:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         for path in self.routes:
             app.router.add_post(path, self.handle)
+        app.router.add_post(CONVERT_PATH, self.handle_conversion)
         return app
+
+    async def handle_conversion(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        body = await request.read()
+        try:
+            with _tracer.start_as_current_span("conversion", kind=trace.SpanKind.SERVER) as span:
+                span.set_attribute("flotilla.admission.path", CONVERT_PATH)
+                return _convert(body, span)
+        finally:
+            metrics.ADMISSION_DURATION.labels(CONVERT_PATH).observe(time.perf_counter() - started)
 
     async def handle(self, request: web.Request) -> web.Response:
         path = request.path
@@ -134,6 +161,29 @@ class AdmissionApp:
         metrics.ADMISSIONS.labels(path, review.kind, review.operation, verdict.outcome).inc()
         _log_verdict(review.operation, review.key, review.username, verdict)
         return _json(review_response(review.uid, verdict))
+
+
+def _convert(body: bytes, span: trace.Span) -> web.Response:
+    try:
+        outcome = answer_review(body)
+    except MalformedConversion as err:
+        metrics.ADMISSIONS.labels(CONVERT_PATH, "", "CONVERT", "malformed").inc()
+        span.set_attribute("flotilla.admission.verdict", "malformed")
+        span.set_status(trace.StatusCode.ERROR, str(err))
+        log.warning("malformed ConversionReview: %s", err)
+        return web.Response(status=400, text=f"malformed ConversionReview: {err}\n")
+    verdict = "failed" if outcome.failure else "converted"
+    span.set_attribute("flotilla.admission.kind", outcome.kind)
+    span.set_attribute("flotilla.conversion.desired_api_version", outcome.desired)
+    span.set_attribute("flotilla.conversion.objects", outcome.count)
+    span.set_attribute("flotilla.admission.verdict", verdict)
+    metrics.ADMISSIONS.labels(CONVERT_PATH, outcome.kind, "CONVERT", verdict).inc()
+    if outcome.failure:
+        fields = {"kind": outcome.kind, "desired": outcome.desired, "message": outcome.failure}
+        log.info("conversion failed: %s", outcome.failure, extra={"fields": fields})
+    else:
+        log.debug("converted %d %s to %s", outcome.count, outcome.kind, outcome.desired)
+    return web.Response(body=orjson.dumps(outcome.response), content_type="application/json")
 
 
 def _json(review: dict[str, object]) -> web.Response:
@@ -186,16 +236,19 @@ async def refresh_certificate(
     kube: KubeClient, options: Options, serving: ServingCertificate, served_paths: tuple[str, ...]
 ) -> None:
     """One round of certificate upkeep (raises KubeError/OSError; the caller retries)."""
+    url_base = f"https://{_url_host(options.url_host)}:{options.port}" if options.url_host else None
     if options.cert_source == "external":
         assert options.cert_dir is not None
         serving.load((options.cert_dir / "tls.crt").read_bytes(), (options.cert_dir / "tls.key").read_bytes())
+        ca_file = options.cert_dir / "ca.crt"  # cert-manager's Secret carries the issuing CA
+        if options.crd_conversion and ca_file.exists():
+            await _ensure_conversion(kube, options, ca_file.read_bytes(), url_base)
         return
     now = dt.datetime.now(dt.UTC)
     bundle: CertBundle = await ensure_certificate(
         kube, options.namespace, options.secret_name, options.policy, now
     )
     serving.load(bundle.cert, bundle.key)
-    url_base = f"https://{_url_host(options.url_host)}:{options.port}" if options.url_host else None
     configurations = [
         (MUTATING_CONFIGS, options.configuration_name),
         (VALIDATING_CONFIGS, options.configuration_name),
@@ -203,6 +256,15 @@ async def refresh_certificate(
     missing = await ensure_ca_bundle(kube, configurations, bundle.ca_cert, served_paths, url_base)
     if missing:
         log.warning("webhook configurations not found (caBundle not set): %s", ", ".join(missing))
+    if options.crd_conversion:
+        await _ensure_conversion(kube, options, bundle.ca_cert, url_base)
+
+
+async def _ensure_conversion(kube: KubeClient, options: Options, ca: bytes, url_base: str | None) -> None:
+    client_config = conversion_client_config(ca, url_base, options.namespace, options.service_name)
+    missing = await ensure_crd_conversion(kube, client_config)
+    if missing:
+        log.warning("CRDs not found (conversion webhook not set): %s", ", ".join(missing))
 
 
 def _url_host(host: str) -> str:
@@ -215,6 +277,7 @@ async def serve(options: Options, stop: asyncio.Event, ready: asyncio.Event | No
     log.info("serving /metrics, /healthz, /readyz on port %d", bound_port(http_runner))
     kube = KubeClient.from_environment(options.kubeconfig, timeout=10.0, user_agent="flotilla-webhook")
     routes = route_table()
+    served = (*routes, CONVERT_PATH)
     serving = ServingCertificate(options.cert_dir or Path(tempfile.mkdtemp(prefix="flotilla-webhook-")))
     app = AdmissionApp(routes, options.config, KubeCluster(kube))
     runner = web.AppRunner(app.build(), access_log=None)
@@ -223,7 +286,7 @@ async def serve(options: Options, stop: asyncio.Event, ready: asyncio.Event | No
     try:
         while not stop.is_set():
             try:
-                await refresh_certificate(kube, options, serving, tuple(routes))
+                await refresh_certificate(kube, options, serving, served)
                 if site is None:
                     site = web.TCPSite(
                         runner, options.bind_address, options.port, ssl_context=serving.context
@@ -233,7 +296,7 @@ async def serve(options: Options, stop: asyncio.Event, ready: asyncio.Event | No
                         "serving admission on https://%s:%d %s",
                         options.bind_address,
                         options.port,
-                        list(routes),
+                        list(served),
                     )
                     if ready is not None:
                         ready.set()

@@ -145,6 +145,7 @@ def run_specs(
                 sample=False,
                 detached=False,
                 worker_types=worker_types(files),
+                webhook=True,  # as kruise-manager: its webhooks are registered while the specs run
             )
             label = "flotilla"
             _say(f"flotilla workers: {', '.join(worker_types(files))}")

@@ -28,6 +28,7 @@ SPEC_FILES: tuple[SpecFile, ...] = (
     SpecFile("BroadcastJob", "test/e2e/apps/v1beta1/broadcastjob.go"),
     SpecFile("AdvancedCronJob", "test/e2e/apps/v1alpha1/advancedcronjob.go"),
     SpecFile("AdvancedCronJob", "test/e2e/apps/v1beta1/advancedcronjob.go"),
+    SpecFile("DeletionProtection", "test/e2e/policy/v1alpha1/deletionprotection.go"),
 )
 
 #: The Flotilla worker type (``flotilla worker <type>``) that reconciles each kind.

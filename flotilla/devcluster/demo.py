@@ -93,7 +93,8 @@ def start_webhook(env: DevEnvironment, extra_env: dict[str, str], detached: bool
         extra_env.get("FLOTILLA_FEATURE_GATES") or os.environ.get("FLOTILLA_FEATURE_GATES") or WEBHOOK_GATES
     )
     args = webhook_args(WEBHOOK_NAMESPACE, free_port(), env.kubeconfig)
-    _flotilla_process(env, "webhook", [*args, "--feature-gates", gates], extra_env, None, detached)
+    args += ["--feature-gates", gates, "--crd-conversion"]
+    _flotilla_process(env, "webhook", args, extra_env, None, detached)
     _say(f"the admission webhook is registered (gates: {gates})")
 
 

@@ -592,6 +592,12 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
             "resourceNames": ["flotilla-webhook"],
             "verbs": ["get", "update"],
         },
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "resourceNames": ["statefulsets.apps.kruise.io", "sidecarsets.apps.kruise.io"],
+            "verbs": ["get", "update"],
+        },
         {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims"], "verbs": ["list"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
         {"apiGroups": ["policy.kruise.io"], "resources": ["podunavailablebudgets"], "verbs": ["get"]},
@@ -622,6 +628,15 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
     assert env["FLOTILLA_WEBHOOK_SECRET"] == "flotilla-webhook-certs"
     assert env["FLOTILLA_WEBHOOK_SERVICE"] == "flotilla-webhook"
     assert env["FLOTILLA_WEBHOOK_CERT_DIR"] == "/tmp/webhook-tls", "on the writable emptyDir"
+    assert env["FLOTILLA_WEBHOOK_CRD_CONVERSION"] == "true", "the conversion webhook, as kruise-manager"
+
+
+def test_without_crd_conversion_the_webhook_may_not_touch_crds() -> None:
+    objects = render({"webhook.crdConversion": False})
+    container = named(objects, "Deployment", "flotilla-webhook")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(container)["FLOTILLA_WEBHOOK_CRD_CONVERSION"] == "false"
+    rules = named(objects, "ClusterRole", "flotilla-webhook")["rules"]
+    assert not [rule for rule in rules if "apiextensions.k8s.io" in rule["apiGroups"]]
 
 
 def test_webhook_certificate_from_cert_manager() -> None:

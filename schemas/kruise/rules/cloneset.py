@@ -191,18 +191,13 @@ def _spec_errors(spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None) ->
     replicas = replicas if isinstance(replicas, int) else 0
     errors.extend(meta.nonnegative(replicas, "spec.replicas"))
     selector = spec.get("selector")
-    if not isinstance(selector, Mapping):
-        errors.append(required("spec.selector"))
-    else:
-        errors.extend(meta.validate_label_selector(selector, "spec.selector"))
-        if meta.selector_is_empty(selector):
-            errors.append(invalid("spec.selector", meta.go_selector(selector), EMPTY_SELECTOR))
+    errors.extend(meta.workload_selector_errors(selector, "spec.selector", EMPTY_SELECTOR))
     template = _dict(spec.get("template"))
     labels = _dict(template.get("metadata")).get("labels")
-    if isinstance(selector, Mapping) and meta.selector_as_selector_error(selector) is not None:
-        errors.append(invalid("spec.selector", meta.go_selector(selector), ""))
-    elif (
+    convertible = isinstance(selector, Mapping) and meta.selector_as_selector_error(selector) is None
+    if (
         isinstance(selector, Mapping)
+        and convertible
         and not meta.selector_is_empty(selector)
         and not meta.selector_matches(selector, _dict(labels))
     ):
@@ -213,7 +208,7 @@ def _spec_errors(spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None) ->
                 SELECTOR_MISMATCH,
             )
         )
-    if isinstance(selector, Mapping) and meta.selector_as_selector_error(selector) is None:
+    if convertible:
         errors.extend(_template_metadata_errors(_dict(template.get("metadata"))))
     pod_spec = _dict(template.get("spec"))
     restart = pod_spec.get("restartPolicy") or ""

@@ -173,6 +173,20 @@ def selector_as_selector_error(selector: object) -> str | None:
     return None
 
 
+def workload_selector_errors(selector: object, path: str, empty_message: str) -> list[FieldError]:
+    """The selector checks kruise's workload webhooks share (CloneSet, Advanced StatefulSet,
+    UnitedDeployment): required, a valid label selector, not empty (``empty_message``, worded per
+    kind) and convertible by ``metav1.LabelSelectorAsSelector``."""
+    if not isinstance(selector, Mapping):
+        return [required(path)]
+    errors = validate_label_selector(selector, path)
+    if selector_is_empty(selector):
+        errors.append(invalid(path, go_selector(selector), empty_message))
+    if selector_as_selector_error(selector) is not None:
+        errors.append(invalid(path, go_selector(selector), ""))
+    return errors
+
+
 def go_operator(operator: object) -> str:
     return f'"{operator}"'
 

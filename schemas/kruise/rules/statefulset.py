@@ -312,14 +312,8 @@ def _selector(spec: Mapping[str, Any]) -> list[FieldError]:
     """``validateSpecSelector`` (the template part: ``ValidatePodTemplateSpecForStatefulSet``)."""
     errors: list[FieldError] = []
     selector = spec.get("selector")
-    if not isinstance(selector, Mapping):
-        errors.append(required("spec.selector"))
-    else:
-        errors.extend(meta.validate_label_selector(selector, "spec.selector"))
-        if meta.selector_is_empty(selector):
-            errors.append(invalid("spec.selector", meta.go_selector(selector), EMPTY_SELECTOR))
+    errors.extend(meta.workload_selector_errors(selector, "spec.selector", EMPTY_SELECTOR))
     if isinstance(selector, Mapping) and meta.selector_as_selector_error(selector) is not None:
-        errors.append(invalid("spec.selector", meta.go_selector(selector), ""))
         return errors
     template = _dict(spec.get("template"))
     metadata = _dict(template.get("metadata"))

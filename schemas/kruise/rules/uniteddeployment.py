@@ -233,17 +233,10 @@ def validate_uniteddeployment(obj: Mapping[str, Any], old: Mapping[str, Any] | N
     if isinstance(replicas, int) and replicas < 0:
         errors.append(invalid("spec.replicas", replicas, "must be greater than or equal to 0"))
     selector = spec.get("selector")
+    errors.extend(meta.workload_selector_errors(selector, "spec.selector", EMPTY_SELECTOR))
     valid_selector: Mapping[str, Any] | None = None
-    if not isinstance(selector, Mapping):
-        errors.append(required("spec.selector"))
-    else:
-        errors.extend(meta.validate_label_selector(selector, "spec.selector"))
-        if meta.selector_is_empty(selector):
-            errors.append(invalid("spec.selector", meta.go_selector(selector), EMPTY_SELECTOR))
-        if meta.selector_as_selector_error(selector) is not None:
-            errors.append(invalid("spec.selector", meta.go_selector(selector), ""))
-        else:
-            valid_selector = selector
+    if isinstance(selector, Mapping) and meta.selector_as_selector_error(selector) is None:
+        valid_selector = selector
     if valid_selector is not None or not isinstance(selector, Mapping):
         errors.extend(_template(_dict(spec.get("template")), valid_selector))
     topology = _dict(spec.get("topology"))

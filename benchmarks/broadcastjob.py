@@ -19,21 +19,20 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from benchmarks.harness.controlplane import BenchPlane
+from benchmarks.harness.runs import delete_and_wait_gone, result_header, until
 from benchmarks.harness.stats import median_or_none, paired_ratios, summarize
 from flotilla.devcluster.env import new_run_dir
 from flotilla.devcluster.kwok_nodes import FINISH_ANNOTATION
-from flotilla.runtime.errors import NotFound
-from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
+from flotilla.runtime.kube import JsonObject, KubeClient, Resource
 
 NAMESPACE = "bench"
 BROADCASTJOBS = Resource("apps.kruise.io", "v1alpha1", "broadcastjobs", "BroadcastJob")
@@ -41,7 +40,6 @@ DAEMONSETS = Resource("apps", "v1", "daemonsets", "DaemonSet")
 VARIANTS = ("broadcastjob", "daemonset")
 #: One run's ceiling: a run that has not finished by then is recorded as an error.
 RUN_TIMEOUT_S = 600.0
-POLL_S = 0.2
 
 
 def _log(message: str) -> None:
@@ -91,15 +89,6 @@ def daemonset_done(obj: JsonObject, nodes: int) -> bool:
     return bool(status.get("numberReady") == nodes and status.get("desiredNumberScheduled") == nodes)
 
 
-async def _until(check: Callable[[], Awaitable[bool]], limit_s: float) -> bool:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(POLL_S)
-    return False
-
-
 async def run_once(client: KubeClient, variant: str, name: str, nodes: int) -> dict[str, Any]:
     """Create one object, time it to done, delete it and wait for its pods to go."""
     resource, manifest, done = (
@@ -114,19 +103,9 @@ async def run_once(client: KubeClient, variant: str, name: str, nodes: int) -> d
     async def finished() -> bool:
         return done(await client.get(path), nodes)
 
-    ok = await _until(finished, RUN_TIMEOUT_S)
+    ok = await until(finished, RUN_TIMEOUT_S)
     seconds = time.monotonic() - started
-    await client.delete(path)
-
-    async def gone() -> bool:
-        try:
-            await client.get(path)
-            return False
-        except NotFound:
-            pods = await client.get(PODS.path(NAMESPACE), {"labelSelector": f"app={name}"})
-            return not pods.get("items")
-
-    await _until(gone, RUN_TIMEOUT_S)
+    await delete_and_wait_gone(client, path, NAMESPACE, name, RUN_TIMEOUT_S)
     return {"variant": variant, "name": name, "seconds": round(seconds, 3) if ok else None,
             "error": None if ok else f"not done within {RUN_TIMEOUT_S:.0f}s"}  # fmt: skip
 
@@ -175,11 +154,6 @@ def render_markdown(records: Sequence[dict[str, Any]], nodes: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _git_commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    return out.stdout.strip()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.broadcastjob", description=__doc__.splitlines()[0]
@@ -194,13 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = new_run_dir("bench-broadcastjob")
     output: Path = args.output or run_dir / "broadcastjob-results.json"
     result: dict[str, Any] = {
-        "benchmark": "broadcastjob",
-        "command": " ".join(
-            ["python -m benchmarks.broadcastjob", *(argv if argv is not None else sys.argv[1:])]
+        **result_header(
+            "broadcastjob", "benchmarks.broadcastjob", argv if argv is not None else sys.argv[1:]
         ),
-        "git_commit": _git_commit(),
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "host": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
         "nodes": args.nodes,
         "repeats": args.repeats,
         "kubelet": "kwok, no delays: a bound pod is Ready at once; a BroadcastJob pod then Succeeds",

@@ -20,7 +20,6 @@ import datetime as dt
 import io
 import os
 import pstats
-import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ from benchmarks.cloneset_scenarios import RunContext, RunRecord, image_update, s
 from benchmarks.cloneset_settings import describe_settings
 from benchmarks.cloneset_summary import summarize_records
 from benchmarks.harness.controlplane import LIMIT_MODES, BenchPlane
+from benchmarks.harness.runs import git_commit
 from flotilla.devcluster.env import new_run_dir
 from flotilla.devcluster.kwok_nodes import KubeletDelays
 from flotilla.runtime.kube import KubeClient
@@ -163,13 +163,6 @@ def profile_summary(path: Path, lines: int = 40) -> str:
     return out.getvalue()
 
 
-def _git_commit() -> str:
-    result = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    )
-    return result.stdout.strip()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
@@ -190,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {
         "benchmark": "cloneset",
         "command": " ".join(["python -m benchmarks.cloneset", *(argv if argv is not None else sys.argv[1:])]),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "host": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
         "cloneset_worker": {"measured": with_cloneset, "reason": reason},

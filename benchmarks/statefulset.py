@@ -26,21 +26,20 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from benchmarks.harness.controlplane import BenchPlane
+from benchmarks.harness.runs import delete_and_wait_gone, result_header, until
 from benchmarks.harness.stats import median_or_none, paired_ratios, summarize
 from flotilla.devcluster.env import new_run_dir
 from flotilla.devcluster.kwok_nodes import KubeletDelays
-from flotilla.runtime.errors import NotFound
-from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
+from flotilla.runtime.kube import JsonObject, KubeClient, Resource
 
 NAMESPACE = "bench"
 ASTS = Resource("apps.kruise.io", "v1beta1", "statefulsets", "StatefulSet")
@@ -49,7 +48,6 @@ VARIANTS = ("asts", "builtin")
 SCENARIOS = ("ordered", "parallel", "update")
 IMAGE_A, IMAGE_B = "nginx:1.25", "nginx:1.26"
 RUN_TIMEOUT_S = 900.0
-POLL_S = 0.2
 
 
 def _log(message: str) -> None:
@@ -100,15 +98,6 @@ def updated(obj: JsonObject, replicas: int, variant: str, first: str) -> bool:
     return bool(rolled and done and status.get("currentRevision") == status.get("updateRevision"))
 
 
-async def _until(check: Callable[[], Awaitable[bool]], limit_s: float) -> bool:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(POLL_S)
-    return False
-
-
 async def run_once(client: KubeClient, scenario: str, variant: str, name: str, n: int) -> dict[str, Any]:
     """One timed run; the object and its pods are gone when it returns."""
     resource = ASTS if variant == "asts" else BUILTIN
@@ -120,7 +109,7 @@ async def run_once(client: KubeClient, scenario: str, variant: str, name: str, n
     async def up() -> bool:
         return scaled(await client.get(path), n)
 
-    ok = await _until(up, RUN_TIMEOUT_S)
+    ok = await until(up, RUN_TIMEOUT_S)
     if ok and scenario == "update":
         first = str(((await client.get(path)).get("status") or {}).get("updateRevision"))
         started = time.monotonic()
@@ -130,19 +119,9 @@ async def run_once(client: KubeClient, scenario: str, variant: str, name: str, n
         async def rolled() -> bool:
             return updated(await client.get(path), n, variant, first)
 
-        ok = await _until(rolled, RUN_TIMEOUT_S)
+        ok = await until(rolled, RUN_TIMEOUT_S)
     seconds = time.monotonic() - started
-    await client.delete(path)
-
-    async def gone() -> bool:
-        try:
-            await client.get(path)
-            return False
-        except NotFound:
-            pods = await client.get(PODS.path(NAMESPACE), {"labelSelector": f"app={name}"})
-            return not pods.get("items")
-
-    await _until(gone, RUN_TIMEOUT_S)
+    await delete_and_wait_gone(client, path, NAMESPACE, name, RUN_TIMEOUT_S)
     return {
         "scenario": scenario,
         "variant": variant,
@@ -198,11 +177,6 @@ def render_markdown(records: Sequence[dict[str, Any]], sizes: dict[str, int]) ->
     return "\n".join(lines) + "\n"
 
 
-def _git_commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    return out.stdout.strip()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.statefulset", description=__doc__.splitlines()[0]
@@ -223,13 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     output: Path = args.output or run_dir / "statefulset-results.json"
     delays = KubeletDelays(args.pod_start_ms, args.container_restart_ms)
     result: dict[str, Any] = {
-        "benchmark": "statefulset",
-        "command": " ".join(
-            ["python -m benchmarks.statefulset", *(argv if argv is not None else sys.argv[1:])]
-        ),
-        "git_commit": _git_commit(),
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "host": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
+        **result_header("statefulset", "benchmarks.statefulset", argv if argv is not None else sys.argv[1:]),
         "sizes": sizes,
         "repeats": args.repeats,
         "kubelet": {"pod_start_ms": args.pod_start_ms, "container_restart_ms": args.container_restart_ms},

@@ -29,7 +29,8 @@ from flotilla.runtime.kube import JsonObject, KubeClient
 from schemas.bus.bootstrap import declare
 from schemas.bus.settings import BusSettings
 from schemas.bus.streams import DEADLETTER_STREAM, RECONCILE_STREAM, worker_bus
-from tests.integration.cloneset.conftest import Stack, kruise_crds, watching_pods
+from tests.integration.cloneset.conftest import Stack, watching_pods
+from tests.integration.conftest import kruise_crds
 from tests.support.natscluster import cluster_logs, nats_cluster
 from tests.support.polling import eventually_async
 from tests.support.workers import FLOTILLA, free_port

@@ -9,23 +9,16 @@ re-exported for the tests here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
-from schemas.crdgen import install_crds
-from tests.support.workerstack import PodWatch, Stack, record_reports, watching_pods, worker_stack
+from tests.support.workerstack import PodWatch, Stack, watching_pods, worker_stack
 
 __all__ = ["PodWatch", "Stack", "watching_pods"]
-
-
-@pytest.fixture(scope="session")
-def kruise_crds(api_client: k8s.ApiClient) -> list[str]:
-    return install_crds(api_client)
 
 
 @pytest.fixture
@@ -54,9 +47,3 @@ async def cloneset_stack(
         worker_args=cloneset_worker_args,
     ) as stack:
         yield stack
-
-
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    record_reports(item, outcome.get_result())  # type: ignore[attr-defined]

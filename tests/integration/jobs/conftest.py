@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
@@ -30,7 +29,6 @@ from flotilla.runtime.kube import JsonObject, KubeClient, Resource
 from schemas.bus.bootstrap import declare
 from schemas.bus.permissions import WATCHER_USER, worker_user
 from schemas.bus.streams import worker_bus
-from schemas.crdgen import install_crds
 from tests.support.natscreds import component_url
 from tests.support.polling import eventually_async
 from tests.support.workers import FLOTILLA, free_port
@@ -59,11 +57,6 @@ def _ready(port: int) -> bool:
             return bool(response.status == 200)
     except (OSError, urllib.error.URLError):
         return False
-
-
-@pytest.fixture(scope="session")
-def kruise_crds(api_client: k8s.ApiClient) -> list[str]:
-    return install_crds(api_client)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
@@ -17,17 +16,11 @@ from flotilla.runtime.kube import KubeClient
 from schemas.bus.bootstrap import declare
 from schemas.bus.permissions import WATCHER_USER, worker_user
 from schemas.bus.streams import worker_bus
-from schemas.crdgen import install_crds
 from tests.support.natscreds import component_url
 from tests.support.workers import FLOTILLA, free_port
 from tests.support.workerstack import Stack, _start, _stop
 
 TYPES = ("cloneset", "podunavailablebudget")
-
-
-@pytest.fixture(scope="session")
-def kruise_crds(api_client: k8s.ApiClient) -> list[str]:
-    return install_crds(api_client)
 
 
 @pytest.fixture

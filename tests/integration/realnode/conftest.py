@@ -1,9 +1,10 @@
 """Fixtures of the real-node tests: the session's ``real_node`` and the CloneSet stack
-(CRDs, bus, watcher, a cloneset worker) of tests/integration/cloneset, shared as they are."""
+(bus, watcher, a cloneset worker) of tests/integration/cloneset, shared as they are (the CRDs come
+from tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
-from tests.integration.cloneset.conftest import cloneset_stack, cloneset_worker_args, kruise_crds
+from tests.integration.cloneset.conftest import cloneset_stack, cloneset_worker_args
 from tests.support.realnode import real_node
 
-__all__ = ["cloneset_stack", "cloneset_worker_args", "kruise_crds", "real_node"]
+__all__ = ["cloneset_stack", "cloneset_worker_args", "real_node"]

@@ -4,21 +4,14 @@ CloneSets the UnitedDeployment writes (Deployments are kube-controller-manager's
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
-from schemas.crdgen import install_crds
-from tests.support.workerstack import Stack, record_reports, worker_stack
-
-
-@pytest.fixture(scope="session")
-def kruise_crds(api_client: k8s.ApiClient) -> list[str]:
-    return install_crds(api_client)
+from tests.support.workerstack import Stack, worker_stack
 
 
 @pytest.fixture
@@ -38,9 +31,3 @@ async def ud_stack(
         worker_stack("uniteddeployment", tmp_path=tmp_path / "ud", **common) as stack,  # type: ignore[arg-type]
     ):
         yield stack
-
-
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    record_reports(item, outcome.get_result())  # type: ignore[attr-defined]

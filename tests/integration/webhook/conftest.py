@@ -23,7 +23,6 @@ from kubernetes import client as k8s
 
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.webhook import WEBHOOK_NAME, rendered_registrations, webhook_args
-from schemas.crdgen import install_crds
 from tests.support.polling import eventually
 from tests.support.workers import FLOTILLA, free_port
 from tests.support.workerstack import _start, _stop
@@ -64,11 +63,6 @@ def secret_ca(core: k8s.CoreV1Api, namespace: str, name: str) -> bytes:
 
 def create_namespace(core: k8s.CoreV1Api, name: str, labels: dict[str, str] | None = None) -> None:
     core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels=labels or {})))
-
-
-@pytest.fixture(scope="session")
-def kruise_crds(api_client: k8s.ApiClient) -> list[str]:
-    return install_crds(api_client)
 
 
 @pytest.fixture(scope="module")

@@ -168,3 +168,56 @@ async def test_failfast_fails_the_job_at_the_first_failed_pod(
     # parallelism 1: one pod ran, failed, and the job stopped there.
     assert len(await pods_of(job_stack, "boom")) == 1
     assert "failed pod is found" in await event_reasons(job_stack, "boom")
+
+
+async def test_continue_counts_failures_and_completes_pause_stops_at_the_first(
+    job_stack: JobStack, kwok_nodes: AddNode
+) -> None:
+    for suffix in ("a", "b"):
+        await kwok_nodes(suffix)
+    await create(job_stack, manifest(job_stack, "goon", "Failed", failurePolicy={"type": "Continue"}))
+    pause = {"type": "Pause"}
+    await create(job_stack, manifest(job_stack, "halt", "Failed", parallelism=1, failurePolicy=pause))
+
+    # Continue: every node's pod ran and failed; the job completes with the failures counted.
+    status = await wait_counts(job_stack, "goon", ("completed", 2, 0, 0, 2))
+    [condition] = status["conditions"]
+    assert (condition["type"], condition["reason"]) == ("Complete", "Complete")
+    assert condition["message"] == "Job completed, 0 pods succeeded, 2 pods failed"
+
+    # Pause: the first failed pod pauses the job; no second pod. (kruise sets spec.paused in memory
+    # but writes only the status, so the stored spec stays unpaused: the phase is what a user sees.)
+    async def paused() -> JsonObject:
+        job = await job_stack.api.get(BROADCASTJOBS.path(job_stack.namespace, "halt"))
+        return job if (job.get("status") or {}).get("phase") == "paused" else {}
+
+    job = await eventually_async(paused, 40, 0.3, lambda: f"halt paused ({job_stack.log_text()[-3000:]})")
+    assert not job["spec"].get("paused")
+    assert len(await pods_of(job_stack, "halt")) == 1
+    assert "Paused" in await event_reasons(job_stack, "halt")
+
+
+async def test_deadline_fails_the_job_and_deletes_its_pods_and_an_untolerated_taint_excludes_a_node(
+    job_stack: JobStack, kwok_nodes: AddNode
+) -> None:
+    names = [(await kwok_nodes(s))["metadata"]["name"] for s in ("a", "b", "c")]
+    taint = {"key": "flotilla.dev/dedicated", "value": "other", "effect": "NoSchedule"}
+    await job_stack.api.patch(NODES.path("", names[2]), {"spec": {"taints": [taint]}}, "merge", "test")
+    policy = {"type": "Always", "activeDeadlineSeconds": 4}
+    await create(job_stack, manifest(job_stack, "late", None, completionPolicy=policy))
+
+    # the tainted node is not eligible: two pods, which never finish (no finish annotation)
+    await wait_counts(job_stack, "late", ("running", 2, 2, 0, 0))
+    assert sorted(p["spec"]["nodeName"] for p in await pods_of(job_stack, "late")) == sorted(names[:2])
+
+    # past the deadline: kruise deletes the active pods, counts them failed and fails the job
+    status = await wait_counts(job_stack, "late", ("failed", 2, 0, 0, 2), within=40)
+    [condition] = status["conditions"]
+    assert (condition["type"], condition["reason"]) == ("Failed", "Failed")
+    assert condition["message"] == f"Job {job_stack.namespace}/late was active longer than specified deadline"
+    assert "DeadlineExceeded" in await event_reasons(job_stack, "late")
+
+    async def pods_gone() -> bool:
+        return all(p["metadata"].get("deletionTimestamp") for p in await pods_of(job_stack, "late"))
+
+    await eventually_async(pods_gone, 30, 0.3, "the job's active pods deleted")

@@ -170,14 +170,23 @@ async def test_failfast_fails_the_job_at_the_first_failed_pod(
     assert "failed pod is found" in await event_reasons(job_stack, "boom")
 
 
-async def test_continue_counts_failures_and_completes_pause_stops_at_the_first(
+async def test_failure_policies_deadline_and_an_untolerated_taint(
     job_stack: JobStack, kwok_nodes: AddNode
 ) -> None:
-    for suffix in ("a", "b"):
-        await kwok_nodes(suffix)
+    """One stack for four behaviours (a stack start costs more than the jobs): node c carries a
+    taint no job tolerates, so every job's desired is the two nodes a and b."""
+    names = [(await kwok_nodes(s))["metadata"]["name"] for s in ("a", "b", "c")]
+    taint = {"key": "flotilla.dev/dedicated", "value": "other", "effect": "NoSchedule"}
+    await job_stack.api.patch(NODES.path("", names[2]), {"spec": {"taints": [taint]}}, "merge", "test")
     await create(job_stack, manifest(job_stack, "goon", "Failed", failurePolicy={"type": "Continue"}))
     pause = {"type": "Pause"}
     await create(job_stack, manifest(job_stack, "halt", "Failed", parallelism=1, failurePolicy=pause))
+    deadline = {"type": "Always", "activeDeadlineSeconds": 8}
+    await create(job_stack, manifest(job_stack, "late", None, completionPolicy=deadline))
+
+    # the tainted node is not eligible: two pods, which never finish (no finish annotation)
+    await wait_counts(job_stack, "late", ("running", 2, 2, 0, 0))
+    assert sorted(p["spec"]["nodeName"] for p in await pods_of(job_stack, "late")) == sorted(names[:2])
 
     # Continue: every node's pod ran and failed; the job completes with the failures counted.
     status = await wait_counts(job_stack, "goon", ("completed", 2, 0, 0, 2))
@@ -195,20 +204,6 @@ async def test_continue_counts_failures_and_completes_pause_stops_at_the_first(
     assert not job["spec"].get("paused")
     assert len(await pods_of(job_stack, "halt")) == 1
     assert "Paused" in await event_reasons(job_stack, "halt")
-
-
-async def test_deadline_fails_the_job_and_deletes_its_pods_and_an_untolerated_taint_excludes_a_node(
-    job_stack: JobStack, kwok_nodes: AddNode
-) -> None:
-    names = [(await kwok_nodes(s))["metadata"]["name"] for s in ("a", "b", "c")]
-    taint = {"key": "flotilla.dev/dedicated", "value": "other", "effect": "NoSchedule"}
-    await job_stack.api.patch(NODES.path("", names[2]), {"spec": {"taints": [taint]}}, "merge", "test")
-    policy = {"type": "Always", "activeDeadlineSeconds": 4}
-    await create(job_stack, manifest(job_stack, "late", None, completionPolicy=policy))
-
-    # the tainted node is not eligible: two pods, which never finish (no finish annotation)
-    await wait_counts(job_stack, "late", ("running", 2, 2, 0, 0))
-    assert sorted(p["spec"]["nodeName"] for p in await pods_of(job_stack, "late")) == sorted(names[:2])
 
     # past the deadline: kruise deletes the active pods, counts them failed and fails the job
     status = await wait_counts(job_stack, "late", ("failed", 2, 0, 0, 2), within=40)

@@ -124,7 +124,9 @@ async def broadcastjobs_of(stack: JobStack) -> dict[str, JsonObject]:
     return {j["metadata"]["name"]: j for j in listing.get("items") or []}
 
 
-async def cron_with_an_active_run(stack: JobStack, name: str, policy: str) -> tuple[str, int]:
+async def cron_with_an_active_run(
+    stack: JobStack, name: str, policy: str, paused: bool = False
+) -> tuple[str, int]:
     """A BroadcastJob-template AdvancedCronJob and, made by hand, its run of five minutes ago that
     is still active (no BroadcastJob worker runs here: it never finishes). Returns that run's name
     and the start of the current minute."""
@@ -135,6 +137,7 @@ async def cron_with_an_active_run(stack: JobStack, name: str, policy: str) -> tu
         "spec": {
             "schedule": "* * * * *",
             "concurrencyPolicy": policy,
+            "paused": paused,
             "template": {"broadcastJobTemplate": broadcast_template()},
         },
     }
@@ -160,9 +163,10 @@ async def cron_with_an_active_run(stack: JobStack, name: str, policy: str) -> tu
     return f"{name}-{at}", minute
 
 
-async def test_replace_deletes_the_active_run_and_forbid_keeps_it(job_stack: JobStack) -> None:
+async def test_replace_deletes_the_active_run_forbid_keeps_it_paused_waits(job_stack: JobStack) -> None:
     old_replaced, minute = await cron_with_an_active_run(job_stack, "swap", "Replace")
     old_kept, _ = await cron_with_an_active_run(job_stack, "hold", "Forbid")
+    old_rest, _ = await cron_with_an_active_run(job_stack, "rest", "Allow", paused=True)
 
     async def replaced() -> list[str]:
         names = sorted(n for n in await broadcastjobs_of(job_stack) if n.startswith("swap-"))
@@ -188,3 +192,22 @@ async def test_replace_deletes_the_active_run_and_forbid_keeps_it(job_stack: Job
         runs = sorted(n for n in await broadcastjobs_of(job_stack) if n.startswith("hold-"))
         assert runs == [old_kept], "Forbid started a run while one was active"
         await asyncio.sleep(0.5)
+
+    # paused: the status is kept (the active run listed) but no run starts; unpaused, the due run does.
+    async def rest_seen() -> JsonObject:
+        cron = await job_stack.api.get(ADVANCED_CRON_JOBS.path(job_stack.namespace, "rest"))
+        active = [ref.get("name") for ref in (cron.get("status") or {}).get("active") or ()]
+        return cron if active == [old_rest] else {}
+
+    await eventually_async(rest_seen, 60, 0.5, "the paused cron job's active run in its status")
+    assert sorted(n for n in await broadcastjobs_of(job_stack) if n.startswith("rest-")) == [old_rest]
+    await job_stack.api.patch(
+        V1ALPHA1.path(job_stack.namespace, "rest"), {"spec": {"paused": False}}, "merge", "test"
+    )
+
+    async def resumed() -> list[str]:
+        names = sorted(n for n in await broadcastjobs_of(job_stack) if n.startswith("rest-"))
+        return names if len(names) == 2 else []
+
+    runs = await eventually_async(resumed, 90, 0.5, "a run once unpaused (Allow: next to the active one)")
+    assert int(max(runs, key=lambda n: int(n.rsplit("-", 1)[1])).rsplit("-", 1)[1]) >= minute

@@ -152,6 +152,16 @@ async def test_never_picks_up_a_node_added_later_and_drops_a_cordoned_one(
     await eventually_async(left_cordoned_node, 30, 0.3, "the cordoned node's pod gone")
     assert "SuccessfulDelete" in await event_reasons(job_stack, "keep")
 
+    # a node removed: kruise lists the nodes there are, so desired drops at once (the pod bound to
+    # the gone node stays counted until kube-controller-manager's pod GC deletes it).
+    await job_stack.api.delete(NODES.path("", late))
+
+    async def desired_one() -> dict[str, Any]:
+        status = await status_of(job_stack, "keep")
+        return status if (status.get("phase"), status.get("desired")) == ("running", 1) else {}
+
+    await eventually_async(desired_one, 30, 0.3, "desired 1 once a node is removed")
+
 
 async def test_failfast_fails_the_job_at_the_first_failed_pod(
     job_stack: JobStack, kwok_nodes: AddNode

@@ -62,6 +62,36 @@ def _served(api_client: k8s.ApiClient, crd: dict[str, Any]) -> bool:
     return True
 
 
+def _drop_stale_webhook_conversion(api: k8s.ApiextensionsV1Api, crd: dict[str, Any]) -> None:
+    """Before applying a CRD that converts with ``None``: if the live one converts through a webhook
+    (set by ``flotilla webhook --crd-conversion``, as kruise-manager does), set it back to ``None``
+    first. The apply alone cannot: it would own ``strategy`` but not the webhook's ``clientConfig``,
+    which the API server refuses next to ``None``. A running webhook points the CRD at itself again
+    on its next upkeep round; one that is gone (uninstalled) no longer breaks v1alpha1 reads."""
+    if ((crd.get("spec") or {}).get("conversion") or {}).get("strategy", "None") != "None":
+        return
+    name = crd["metadata"]["name"]
+    try:
+        response = api.read_custom_resource_definition(name, _preload_content=False)
+    except k8s.ApiException as err:
+        if err.status == 404:
+            return
+        raise CrdInstallError(f"reading CRD {name}: {err.status} {err.body}") from err
+    live = json.loads(cast("urllib3.BaseHTTPResponse", response).data)
+    if ((live.get("spec") or {}).get("conversion") or {}).get("strategy") != "Webhook":
+        return
+    try:
+        api.patch_custom_resource_definition(
+            name,
+            {"spec": {"conversion": {"strategy": "None", "webhook": None}}},
+            _content_type="application/merge-patch+json",
+            _preload_content=False,
+        )
+    except k8s.ApiException as err:
+        message = f"the API server refused resetting CRD {name}'s conversion: {err.status} {err.body}"
+        raise CrdInstallError(message) from err
+
+
 def install_crds(
     api_client: k8s.ApiClient,
     *,
@@ -82,6 +112,7 @@ def install_crds(
     applied: list[str] = []
     for crd in crds:
         name = crd["metadata"]["name"]
+        _drop_stale_webhook_conversion(api, crd)
         try:
             api.patch_custom_resource_definition(
                 name,

@@ -532,6 +532,12 @@ def test_webhook_installed_by_helm_answers_a_real_admission(
         for replica in replicas:
             replica.stop()
         helm(kubeconfig, "uninstall", name, "--namespace", namespace, "--wait", "--timeout", "2m")
+        # The replicas ran with webhook.crdConversion (the default) and pointed the StatefulSet and
+        # SidecarSet CRDs at their Service; after an uninstall they still do: set them back as
+        # docs/deploy.md tells a user to, so the session's later tests read v1alpha1 again.
+        reset = '{"spec":{"conversion":{"strategy":"None","webhook":null}}}'
+        for crd in ("statefulsets.apps.kruise.io", "sidecarsets.apps.kruise.io"):
+            kubectl("patch", "crd", crd, "--type=merge", "-p", reset, check=False)
         kubectl("label", "namespace", protected, "policy.kruise.io/delete-protection-", check=False)
         kubectl("delete", "namespace", protected, "--wait=false", check=False)
     for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):

@@ -8,6 +8,7 @@ kubeconfig holding only the component's ServiceAccount token (`identity.py`).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -114,12 +115,16 @@ def start_like_pods(
 _NAMESPACE_TERMINATING = "because it is being terminated"
 
 
+#: 403 as a number of its own: "port 40307" in a log line is not a refusal.
+_STATUS_403 = re.compile(r"\b403\b")
+
+
 def authorization_denials(log_text: str) -> list[str]:
     """Log lines reporting a 403/forbidden that is not a terminating namespace's refusal."""
     return [
         line
         for line in log_text.lower().splitlines()
-        if ("forbidden" in line or " 403" in line) and _NAMESPACE_TERMINATING not in line
+        if ("forbidden" in line or _STATUS_403.search(line)) and _NAMESPACE_TERMINATING not in line
     ]
 
 

@@ -40,6 +40,7 @@ DAEMONSETS = Resource("apps", "v1", "daemonsets", "DaemonSet")
 VARIANTS = ("broadcastjob", "daemonset")
 #: One run's ceiling: a run that has not finished by then is recorded as an error.
 RUN_TIMEOUT_S = 600.0
+NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 
 
 def _log(message: str) -> None:
@@ -110,9 +111,32 @@ async def run_once(client: KubeClient, variant: str, name: str, nodes: int) -> d
             "error": None if ok else f"not done within {RUN_TIMEOUT_S:.0f}s"}  # fmt: skip
 
 
+def _eligible(node: JsonObject) -> bool:
+    """Ready and without the node lifecycle controller's taints: what both controllers count."""
+    conditions = {c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or ()}
+    taints = (node.get("spec") or {}).get("taints") or ()
+    return conditions.get("Ready") == "True" and not any(
+        str(t.get("key", "")).startswith("node.kubernetes.io/") for t in taints
+    )
+
+
+async def wait_nodes_eligible(client: KubeClient, nodes: int) -> None:
+    """Every one of the N kwok nodes Ready and untainted before the first run: a job started earlier
+    counts fewer nodes (and, Always, completes without the late ones)."""
+
+    async def all_eligible() -> bool:
+        listing = await client.get(NODES.path(), {"labelSelector": "type=kwok"})
+        return sum(_eligible(n) for n in listing.get("items") or ()) >= nodes
+
+    if not await until(all_eligible, RUN_TIMEOUT_S):
+        raise SystemExit(f"the {nodes} kwok nodes were not all Ready and untainted in {RUN_TIMEOUT_S:.0f}s")
+
+
 async def run_all(plane: BenchPlane, nodes: int, repeats: int) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     async with KubeClient.from_environment(plane.env.kubeconfig) as client:
+        await wait_nodes_eligible(client, nodes)
+        _log(f"all {nodes} kwok nodes Ready and untainted")
         for variant in VARIANTS:  # warm-up: caches, informers, first-write paths; not recorded
             await run_once(client, variant, f"warm-{variant}", nodes)
         for repeat in range(repeats):

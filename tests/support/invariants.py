@@ -207,9 +207,8 @@ class NamespaceWatch:
 
     async def _relist(self, stream: str, path: str) -> int:
         """After a 410 (a restarted API server's watch cache starts at its own list): list again
-        and feed the difference: new objects as ADDED, vanished ones as DELETED. Writes need the API
-        server, so the gap is only what it had not yet sent us when it went away; counted in
-        ``relists`` and reported."""
+        and feed the difference (:meth:`apply_relist`). Writes need the API server, so the gap is
+        only what it had not yet sent us when it went away; counted in ``relists`` and reported."""
         self.relists += 1
         while True:
             try:
@@ -217,6 +216,15 @@ class NamespaceWatch:
                 break
             except KubeError:
                 await asyncio.sleep(0.5)
+        return self.apply_relist(stream, listing)
+
+    def apply_relist(self, stream: str, listing: JsonObject) -> int:
+        """Feed a fresh list as the watch would have: new objects as ADDED, the others as MODIFIED,
+        and every pod known live that the list lacks as DELETED (at the list's resourceVersion).
+
+        Known live means fed to the ledger *or still buffered*: an event waits in its buffer until
+        the other watch has reached its resourceVersion, so a pod whose ADDED is buffered and which
+        was deleted in the gap must get its DELETED here too, or it would count as live forever."""
         rv = int(listing["metadata"]["resourceVersion"])
         items = listing.get("items", [])
         for item in items:
@@ -225,7 +233,9 @@ class NamespaceWatch:
             )
         if stream == "pod":
             present = {i["metadata"]["uid"] for i in items}
-            for uid in [u for u in self.ledger.live if u not in present]:
+            pending = self._buffers[stream]
+            buffered = {obj["metadata"]["uid"] for _, _, kind, obj in pending if kind != "DELETED"}
+            for uid in sorted((set(self.ledger.live) | buffered) - present):
                 gone = {"metadata": {"uid": uid, "name": uid, "resourceVersion": str(rv)}}
                 self._push(stream, "DELETED", gone)
         self._progress[stream] = rv

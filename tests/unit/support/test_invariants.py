@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.invariants import AuditLog, Ledger, audit_overlaps, surge_of
+from tests.support.invariants import AuditLog, Ledger, NamespaceWatch, audit_overlaps, surge_of
 
 
 def cs(name: str, replicas: int, surge: int | str = 1, uid: str = "u1", *, done: bool = False) -> dict:  # type: ignore[type-arg]
@@ -173,3 +173,32 @@ def test_settled_counts_a_partition_as_at_most_that_many_old_pods() -> None:
     assert settled(done)
     done["status"]["updatedReplicas"] = 1
     assert not settled(done)
+
+
+def _at(obj: dict, rv: int) -> dict:  # type: ignore[type-arg]
+    obj["metadata"]["resourceVersion"] = str(rv)
+    return obj
+
+
+def test_a_relist_deletes_pods_whose_added_event_was_still_buffered() -> None:
+    """The pod watch ran ahead of the CloneSet watch (its events wait for the CloneSet watch to reach
+    their resourceVersion); then the API server restarted and a pod seen only in the buffer was
+    deleted in the gap: the relist must count it gone, or it stays live in the ledger forever (a
+    false surge violation on every later event of its CloneSet)."""
+    watch = NamespaceWatch(api=None, namespace="ns")  # type: ignore[arg-type]  # no I/O in apply_relist
+    watch._push("cs", "ADDED", _at(cs("web", 2, surge=0), 5))
+    watch._progress["cs"] = 5
+    watch._push("pod", "ADDED", _at(pod("web-a"), 6))
+    watch._push("pod", "ADDED", _at(pod("web-b"), 7))
+    watch._progress["pod"] = 7
+    watch._drain()
+    assert watch.ledger.live == {}  # both pods wait for the CloneSet watch to reach rv 7
+
+    listing = {"metadata": {"resourceVersion": "20"}, "items": [_at(pod("web-a"), 6)]}
+    watch.apply_relist("pod", listing)  # web-b was deleted while the API server was away
+    watch._progress["cs"] = 20  # the CloneSet watch catches up (a bookmark)
+    watch._drain()
+
+    assert watch.ledger.live == {"p-web-a": "web"}
+    assert watch.ledger.violations == []
+    assert watch.ledger.created[("web", "a")] == 2  # both were created

@@ -377,7 +377,7 @@ class WorkerRuntime:
         msg = trigger.msg
         started = time.monotonic()
         metrics.IN_FLIGHT.labels(self.worker.name).inc()
-        work = asyncio.create_task(self._reconcile(trigger.envelope, msg))
+        work = asyncio.create_task(self._reconcile(trigger.envelope, msg, lease))
         beat = asyncio.create_task(self._heartbeat(msg, lease, work))
         try:
             try:
@@ -433,7 +433,30 @@ class WorkerRuntime:
                 work.cancel()
                 return
 
-    async def _reconcile(self, envelope: Envelope, msg: Msg) -> Outcome:
+    async def _until_settled(self, lease: Lease) -> None:
+        """Wait until no write of an earlier pass under ``lease`` can still commit.
+
+        A write that ended without an answer proving it finished (connection lost, a 5xx, a
+        timeout) may still commit until its server-side deadline. Another replica cannot take the
+        key before then (the lease is left to expire), but this process reconciles follow-up
+        triggers and conflict re-plans under the same lease: observing before that deadline could
+        miss a pod still being created and create its replacement too (more pods than replicas +
+        maxSurge). The heartbeat keeps renewing the lease meanwhile.
+        """
+        waited = 0.0
+        while (delay := self.leases.settle_wait(lease, now())) > 0:
+            if waited == 0.0:
+                log.info(
+                    "%s: waiting %.1fs for earlier writes to settle before observing "
+                    "(%d unanswered; one that ended unanswered may still commit until its deadline)",
+                    lease.key,
+                    delay,
+                    lease.writes,
+                )
+            await asyncio.sleep(delay)
+            waited += delay
+
+    async def _reconcile(self, envelope: Envelope, msg: Msg, lease: Lease) -> Outcome:
         worker, parts = self.worker, envelope.parts
         # A fired requeue is a first delivery too, but its latency is the requeue's delay.
         first_delivery = msg.metadata.num_delivered == 1 and not scheduled(msg.headers)
@@ -442,6 +465,7 @@ class WorkerRuntime:
             last_conflict = ""
             for attempt in range(self.options.max_conflict_replans + 1):
                 try:
+                    await self._until_settled(lease)
                     reader = PrimaryRecorder(self.reader, worker.resource, parts.namespace, parts.name)
                     with _tracer.start_as_current_span("observe"):
                         snapshot = await worker.observe(reader, parts)

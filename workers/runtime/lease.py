@@ -54,6 +54,10 @@ SAFE_FRACTION = 1.0 - WRITE_MARGIN_FRACTION - MIN_WRITE_FRACTION
 _CLOCK: int = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
 
 
+#: Seconds between looks at a lease whose writes are still unanswered (:meth:`KeyLeases.settle_wait`).
+SETTLE_POLL = 0.1
+
+
 def now() -> float:
     """The lease clock: monotonic, and counting time the machine was suspended (Linux)."""
     return time.clock_gettime(_CLOCK)
@@ -171,6 +175,15 @@ class KeyLeases:
         margin (the server's deadline counts from when it began handling the request).
         """
         return lease.writes == 0 and at >= lease.unsettled_until + self.write_margin
+
+    def settle_wait(self, lease: Lease, at: float) -> float:
+        """Seconds from ``at`` until :meth:`settled` can hold (pure): 0 when it holds now.
+
+        While writes are still unanswered the end is unknown; a short poll interval is returned.
+        """
+        if lease.writes:
+            return SETTLE_POLL
+        return max(0.0, lease.unsettled_until + self.write_margin - at)
 
     async def release(self, lease: Lease) -> bool:
         """Delete the entry if it is still ours and none of its writes can still commit.

@@ -167,6 +167,23 @@ def test_a_permit_counts_on_its_lease() -> None:
     assert (lease.writes, lease.unsettled_until) == (0, 105.0)
 
 
+def test_the_next_pass_under_a_lease_waits_for_its_unanswered_writes_to_settle() -> None:
+    """The wait before a follow-up reconcile observes (the consumer's ``_until_settled``): none after
+    answered writes; until deadline + margin (3 s of a 15 s TTL, by hand) after one that ended
+    unanswered; a short poll while one is still in flight."""
+    leases = KeyLeases(FakeKV(), "me", 15.0)  # type: ignore[arg-type]
+    lease = Lease(key="k", kv_key="kk", revision=1, renewed_at=0.0)
+    Permit(lease, timeout=5.0, deadline=105.0).settle(201)
+    assert leases.settle_wait(lease, 100.0) == 0.0
+    Permit(lease, timeout=5.0, deadline=105.0).settle(None)  # connection lost: may commit until 105
+    assert leases.settle_wait(lease, 100.0) == pytest.approx(8.0)
+    assert leases.settle_wait(lease, 108.0) == 0.0
+    in_flight = Permit(lease, timeout=5.0, deadline=120.0)
+    assert 0.0 < leases.settle_wait(lease, 200.0) <= 0.1
+    in_flight.settle(504)  # the server's deadline fired: its storage call may still run until 120
+    assert leases.settle_wait(lease, 119.0) == pytest.approx(4.0)
+
+
 async def test_the_kube_client_sends_nothing_when_the_fence_refuses() -> None:
     """The fence is asked once the request has its connection: the server sees a connection and
     not one byte of the request."""

@@ -10,15 +10,15 @@ Called by :mod:`webhook.certstore`.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from flotilla.runtime import x509certs
 
 CA_COMMON_NAME = "flotilla-webhook-ca"
 #: kruise: a CA and serving certificate valid ten years, renewed six months before expiry.
@@ -37,61 +37,15 @@ class CertBundle:
     key: bytes
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _alt_names(names: Sequence[str]) -> list[x509.GeneralName]:
-    result: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            result.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            result.append(x509.DNSName(name))
-    return result
-
-
 def _common_name(names: Sequence[str]) -> str:
     return next((name for name in names if len(name) <= 64), "flotilla-webhook")
 
 
 def new_ca(now: dt.datetime, validity: dt.timedelta = DEFAULT_CA_VALIDITY) -> tuple[bytes, bytes]:
     """A self-signed CA: ``(certificate PEM, key PEM)``."""
-    key = _new_key()
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_COMMON_NAME)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + validity)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+    key = x509certs.new_key()
+    cert = x509certs.self_signed_ca(key, x509certs.subject(CA_COMMON_NAME), now, validity, path_length=0)
+    return x509certs.cert_pem(cert), x509certs.key_pem(key)
 
 
 def issue(
@@ -105,25 +59,11 @@ def issue(
     signer = serialization.load_pem_private_key(ca_key, password=None)
     if not isinstance(signer, ec.EllipticCurvePrivateKey):
         raise ValueError("the CA key is not an EC key")
-    key = _new_key()
+    key = x509certs.new_key()
     not_after = min(now + validity, ca.not_valid_after_utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _common_name(names))]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName(_alt_names(names)), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False
-        )
-        .sign(signer, hashes.SHA256())
-    )
-    return CertBundle(ca_cert, ca_key, cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+    name = x509certs.subject(_common_name(names))
+    cert = x509certs.signed_leaf(ca, signer, key, name, now, not_after, server_names=names)
+    return CertBundle(ca_cert, ca_key, x509certs.cert_pem(cert), x509certs.key_pem(key))
 
 
 def new_bundle(
@@ -173,4 +113,4 @@ def serves(bundle: CertBundle, names: Sequence[str], now: dt.datetime, until: dt
         covered = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return False
-    return all(name in covered for name in _alt_names(names))
+    return all(name in covered for name in x509certs.alt_names(names))

@@ -31,6 +31,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.cloneset_workloads import cloneset
 from benchmarks.harness.controlplane import FLOTILLA, BenchPlane, _probe
 from benchmarks.harness.podwatch import PodTracker, ready_count
 from benchmarks.harness.stats import markdown_table, median_or_none, ratio
@@ -137,30 +138,13 @@ async def _delete_pods(client: KubeClient, selector: str) -> None:
         await asyncio.sleep(0.5)
 
 
-def _cloneset(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps.kruise.io/v1alpha1",
-        "kind": "CloneSet",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": "nginx"}]},
-            },
-        },
-    }
-
-
 async def scale_up(client: KubeClient, name: str, replicas: int) -> float:
     """Seconds from creating a CloneSet of ``replicas`` to that many Ready pods; then it is deleted."""
     tracker = PodTracker(client, NAMESPACE, f"app={name}")
     await tracker.start()
     try:
         started = time.monotonic()
-        await client.create(CLONESETS.collection_path(NAMESPACE), _cloneset(name, replicas))
+        await client.create(CLONESETS.collection_path(NAMESPACE), cloneset(name, replicas, "nginx"))
         done = await tracker.wait_until(lambda pods: ready_count(pods) >= replicas, within=900)
         return done - started
     finally:

@@ -25,6 +25,7 @@ from flotilla.devcluster.jaeger import Jaeger, Trace, TraceSpan
 from flotilla.devcluster.ports import LOOPBACK, free_port
 from flotilla.devcluster.process import ManagedProcess
 from schemas.crdgen import install_crds
+from tests.support.invariants import recreate_cloneset
 from tests.support.polling import eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,23 +100,6 @@ def flotilla(
         running.stop()
 
 
-def _cloneset(name: str, replicas: int) -> dict[str, object]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps.kruise.io/v1alpha1",
-        "kind": "CloneSet",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
-            },
-        },
-    }
-
-
 def _pod_creates(trace: Trace, namespace: str) -> list[TraceSpan]:
     path = f"/api/v1/namespaces/{namespace}/pods"
     return [s for s in trace.named("kube POST") if s.attributes.get("url.path") == path]
@@ -141,7 +125,11 @@ def test_scaling_a_cloneset_is_one_trace_from_watch_event_to_pod_creates(
         return found
 
     kruise.create_namespaced_custom_object(
-        "apps.kruise.io", "v1alpha1", namespace, "clonesets", _cloneset(name, 0)
+        "apps.kruise.io",
+        "v1alpha1",
+        namespace,
+        "clonesets",
+        recreate_cloneset(namespace, name, 0, "nginx:1.27", surge=0, unavailable=1),
     )
 
     def observed_by_the_worker() -> bool:

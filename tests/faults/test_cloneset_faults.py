@@ -166,6 +166,7 @@ async def test_cloneset_scale_and_rollout_under_faults(
             # After the last fault: still converged a resync later is not needed; a fresh look suffices.
             await wait_converged(api, namespace, names, replicas, "app:v2", 300)
             final = await _retrying(partial(api.get, CLONESETS.path(namespace)))
+            pods_now = await _retrying(partial(api.get, PODS.path(namespace)))
             letters = await dead_letters(jetstream, namespace, [w.url for w in fleet.workers])
         except BaseException:
             print(fleet.log_tail())
@@ -192,10 +193,17 @@ async def test_cloneset_scale_and_rollout_under_faults(
                 "scale_s": round(scaled),
                 "roll_s": round(rolled),
                 "watch_resumes": watch.resumes,
+                "watch_relists": watch.relists,
             }
         )
     )
     assert faults.injected, "no fault was injected"
+    # The ledger itself first: once converged it must hold exactly the live pods the API server
+    # lists. A pod it still counts that the server no longer has is a deletion the watches missed,
+    # and would show below as a false surge violation.
+    metas = [p["metadata"] for p in pods_now.get("items", [])]
+    listed = {meta["uid"] for meta in metas if not meta.get("deletionTimestamp")}
+    assert sorted(set(ledger.live) - listed) == [], "the ledger counts pods the API server no longer has"
     assert ledger.violations == []
     assert {n: c for n, c in created.items() if c != (replicas, replicas)} == {}
     assert sum(ledger.created.values()) == 2 * replicas * clonesets  # and no pod of anything else

@@ -94,3 +94,100 @@ def test_kruise_kinds_are_defaulted_and_validated(
     both = {**budget, "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}
     message = _refused(pubs, _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "both", both))
     assert message.endswith(": selector and targetRef are mutually exclusive"), message
+
+
+def test_daemon_kinds_are_defaulted_checked_and_filled(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    """ImagePullJob, NodeImage and ContainerRecreateRequest (kruise's texts from
+    pkg/webhook/{imagepulljob,nodeimage}/validating and containerrecreaterequest/mutating)."""
+    custom = k8s.CustomObjectsApi(api_client)
+    core = k8s.CoreV1Api(api_client)
+
+    # ImagePullJob (SetDefaultsImagePullJob: the v1alpha1 create adds the protection finalizer)
+    def ipj(body: dict[str, Any]) -> Any:
+        return custom.create_namespaced_custom_object(
+            "apps.kruise.io", "v1alpha1", namespace, "imagepulljobs", body
+        )
+
+    stored = ipj(_obj("apps.kruise.io/v1alpha1", "ImagePullJob", "pull", {"image": "nginx:1.25"}))
+    assert stored["spec"]["pullPolicy"] == {"timeoutSeconds": 600, "backoffLimit": 3}
+    assert stored["spec"]["completionPolicy"]["type"] == "Always"
+    assert "apps.kruise.io/deletion-protection" in stored["metadata"]["finalizers"]
+    custom.patch_namespaced_custom_object(
+        "apps.kruise.io", "v1alpha1", namespace, "imagepulljobs", "pull", {"metadata": {"finalizers": None}}
+    )
+    bad = _obj("apps.kruise.io/v1alpha1", "ImagePullJob", "bad", {"image": "Nginx:1"})
+    assert _refused(ipj, bad) == (
+        'admission webhook "vimagepulljobspec.kb.io" denied the request: '
+        "invalid image Nginx:1: invalid reference format: repository name must be lowercase"
+    )
+
+    # NodeImage (SetDefaultsNodeImage fills createdAt and the pull policy; ttl stays required)
+    def node_image(body: dict[str, Any]) -> Any:
+        return custom.create_cluster_custom_object("apps.kruise.io", "v1beta1", "nodeimages", body)
+
+    name = f"ni-{namespace}"
+    tags: dict[str, Any] = {
+        "nginx": {"tags": [{"tag": "b", "pullPolicy": {"ttlSecondsAfterFinished": 60}}, {"tag": "a"}]}
+    }
+    assert _refused(node_image, _obj("apps.kruise.io/v1beta1", "NodeImage", name, {"images": tags})) == (
+        'admission webhook "vnodeimagespec.kb.io" denied the request: '
+        "pullPolicy.ttlSecondsAfterFinished for nginx/a must set"
+    )
+    tags["nginx"]["tags"][1]["pullPolicy"] = {"ttlSecondsAfterFinished": 60}
+    stored = node_image(_obj("apps.kruise.io/v1beta1", "NodeImage", name, {"images": tags}))
+    try:
+        kept = stored["spec"]["images"]["nginx"]["tags"]
+        assert [t["tag"] for t in kept] == ["a", "b"]
+        assert all(t["createdAt"] and t["pullPolicy"]["backoffLimit"] == 3 for t in kept)
+    finally:
+        custom.delete_cluster_custom_object("apps.kruise.io", "v1beta1", "nodeimages", name)
+
+    # ContainerRecreateRequest: checked against its pod, then the pod's details filled in.
+    def crr(body: dict[str, Any]) -> Any:
+        return custom.create_namespaced_custom_object(
+            "apps.kruise.io", "v1alpha1", namespace, "containerrecreaterequests", body
+        )
+
+    request = {"podName": "ghost", "containers": [{"name": "main"}]}
+    assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r0", request)) == (
+        'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: no found Pod named ghost'
+    )
+    target: dict[str, Any] = {
+        "metadata": {"name": "target"},
+        "spec": {**POD, "nodeName": "crr-node", "terminationGracePeriodSeconds": 7},
+    }
+    pod_uid = core.create_namespaced_pod(namespace, target).metadata.uid  # type: ignore[arg-type, union-attr]
+    status = {"phase": "Running", "containerStatuses": [
+        {"name": "main", "image": "nginx", "imageID": "", "ready": True, "restartCount": 1,
+         "containerID": "containerd://abc", "state": {"running": {}}},
+    ]}  # fmt: skip
+    core.patch_namespaced_pod_status("target", namespace, {"status": status})
+    wrong = {"podName": "target", "containers": [{"name": "main", "ports": []}]}
+    assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r1", wrong)) == (
+        'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: '
+        "preStop, ports, statusContext in container are ready-only fields"
+    )
+    stored = crr(
+        _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r2", {**request, "podName": "target"})
+    )
+    assert stored["metadata"]["labels"] == {
+        "crr.apps.kruise.io/active": "true",
+        "crr.apps.kruise.io/node-name": "crr-node",
+        "crr.apps.kruise.io/pod-uid": pod_uid,
+    }
+    assert stored["spec"]["strategy"] == {"failurePolicy": "Fail", "terminationGracePeriodSeconds": 7}
+    assert stored["spec"]["containers"][0]["statusContext"] == {
+        "containerID": "containerd://abc",
+        "restartCount": 1,
+    }
+    stored["spec"]["activeDeadlineSeconds"] = 60
+    with pytest.raises(k8s.ApiException) as refused:
+        custom.replace_namespaced_custom_object(
+            "apps.kruise.io", "v1alpha1", namespace, "containerrecreaterequests", "r2", stored
+        )
+    assert json.loads(refused.value.body or "{}")["message"] == (
+        'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: '
+        "spec of ContainerRecreateRequest is immutable"
+    )

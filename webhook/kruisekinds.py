@@ -60,7 +60,9 @@ async def gather_pods(request: AdmissionRequest, _config: AdmissionConfig, clust
     needs = rules.needs(request.kind, obj, request.old_object)
     if needs.nothing:
         return NO_FACTS
-    return Facts(pods={name: await cluster.read_pod(request.namespace, name) for name in needs.pods})
+    pods = {name: await cluster.read_pod(request.namespace, name) for name in needs.pods}
+    pubs = list(await cluster.list_pubs(request.namespace)) if needs.pubs else None
+    return Facts(pods=pods, pubs=pubs)
 
 
 def validate_object(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
@@ -69,7 +71,8 @@ def validate_object(request: AdmissionRequest, config: AdmissionConfig, facts: F
         return denied(400, f"{request.operation} of {request.kind} without request.object")
     if (refusal := _gate_refusal(request.kind, config)) is not None:
         return refusal
-    rule_facts = rules.Facts(pods=facts.pods) if facts.pods is not None else None
+    read = facts.pods is not None or facts.pubs is not None
+    rule_facts = rules.Facts(pods=facts.pods or {}, pubs=facts.pubs) if read else None
     errors = rules.validate(request.kind, obj, request.old_object, rule_facts)
     return denied(422, rules.aggregate_message(errors)) if errors else allowed()
 
@@ -83,7 +86,7 @@ def check_and_fill(request: AdmissionRequest, config: AdmissionConfig, facts: Fa
     if (refusal := _gate_refusal(request.kind, config)) is not None:
         return refusal
     defaulted = rules.default(request.kind, obj, request.old_object)
-    rule_facts = rules.Facts(pods=facts.pods or {})
+    rule_facts = rules.Facts(pods=facts.pods or {}, pubs=facts.pubs)
     errors = rules.validate(request.kind, defaulted, request.old_object, rule_facts)
     if errors:
         return denied(422, rules.aggregate_message(errors))

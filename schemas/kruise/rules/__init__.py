@@ -16,7 +16,7 @@ CloneSet) take what :func:`needs` asks for as :class:`Facts`; without facts they
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +42,12 @@ class Needs:
 
     pods: tuple[str, ...] = ()
     """Names of pods (in the object's namespace) to read."""
+    pubs: bool = False
+    """Every PodUnavailableBudget of the object's namespace (kruise's PUB conflict check)."""
 
     @property
     def nothing(self) -> bool:
-        return not self.pods
+        return not self.pods and not self.pubs
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Facts:
 
     pods: Mapping[str, JsonObject | None] = field(default_factory=dict)
     """Pod by name; ``None`` for a pod that was not found."""
+    pubs: Sequence[JsonObject] | None = None
+    """The PodUnavailableBudgets of the object's namespace (None: not read)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,14 @@ def _cloneset_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
 
 def _cloneset_facts(obj: JsonObject, old: JsonObject | None, facts: Facts) -> list[FieldError]:
     return cloneset.validate_pods_to_delete(obj, old, facts.pods)
+
+
+def _pub_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
+    return Needs(pubs=True)
+
+
+def _pub_facts(obj: JsonObject, old: JsonObject | None, facts: Facts) -> list[FieldError]:
+    return podunavailablebudget.validate_conflict(obj, facts.pubs) if facts.pubs is not None else []
 
 
 def _crr_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
@@ -117,6 +129,8 @@ RULES: Mapping[str, RuleSet] = {
             "PodUnavailableBudget",
             podunavailablebudget.default_pub,
             podunavailablebudget.validate_pub,
+            _pub_needs,
+            _pub_facts,
         ),
         RuleSet("SidecarSet", sidecarset.default_sidecarset, sidecarset.validate_sidecarset),
         RuleSet(

@@ -10,12 +10,15 @@ reads (kruise's message, from its validating handlers; the API server prefixes
 from __future__ import annotations
 
 import json
+import os
+import urllib.request
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
 
 from tests.integration.webhook.conftest import Webhook
+from tests.support.polling import eventually
 
 POD = {"containers": [{"name": "main", "image": "nginx"}]}
 
@@ -85,7 +88,16 @@ def test_kruise_kinds_are_defaulted_and_validated(
     pubs = create("policy.kruise.io", "v1alpha1", "podunavailablebudgets")
     budget = {"selector": {"matchLabels": labels}, "maxUnavailable": 1}
     assert pubs(_obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "pub", budget))["spec"] == budget
-    operations = _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "bad", budget)
+    # kruise's conflict check (validatePubConflict): a second PUB over the same pods is refused.
+    assert _refused(pubs, _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "twin", budget)) == (
+        'admission webhook "vpodunavailablebudgetspec.kb.io" denied the request: '
+        "spec.selector: Invalid value: "
+        'v1.LabelSelector{MatchLabels:map[string]string{"app":"web"}, '
+        "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: "
+        "pub.spec.selector is in conflict with other PodUnavailableBudget pub"
+    )
+    other = {**budget, "selector": {"matchLabels": {"app": "other"}}}
+    operations = _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "bad", other)
     operations["metadata"]["annotations"] = {"kruise.io/pub-protect-operations": "DELETE,KILL"}
     assert _refused(pubs, operations) == (
         'admission webhook "vpodunavailablebudgetspec.kb.io" denied the request: '
@@ -191,3 +203,42 @@ def test_daemon_kinds_are_defaulted_checked_and_filled(
         'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: '
         "spec of ContainerRecreateRequest is immutable"
     )
+
+
+def test_a_sidecarset_created_after_the_webhook_started_is_injected_from_its_cache(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    """The webhook keeps SidecarSets by list+watch (webhook/sidecarsetcache.py): /readyz reports
+    the cache synced, and a SidecarSet created now reaches pod CREATE through the watch (the log
+    shows the one initial list, no second one)."""
+    ready = urllib.request.urlopen(f"http://127.0.0.1:{admission_webhook.http_port}/readyz", timeout=5)
+    assert json.loads(ready.read())["sidecarsets"] == {"ready": True, "reason": "ok"}
+    custom, core = k8s.CustomObjectsApi(api_client), k8s.CoreV1Api(api_client)
+    label = f"cache-{os.urandom(3).hex()}"
+    sidecarset = {
+        "apiVersion": "apps.kruise.io/v1beta1",
+        "kind": "SidecarSet",
+        "metadata": {"name": f"sidecarset-{label}"},
+        "spec": {
+            "selector": {"matchLabels": {"sidecar-test": label}},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "containers": [{"name": "logger", "image": "busybox:1.36"}],
+        },
+    }
+    custom.create_cluster_custom_object("apps.kruise.io", "v1beta1", "sidecarsets", sidecarset)
+    try:
+        pod: dict[str, Any] = {
+            "metadata": {"name": "with-sidecar", "labels": {"sidecar-test": label}},
+            "spec": POD,
+        }
+
+        def injected() -> list[str]:
+            created = core.create_namespaced_pod(namespace, pod, dry_run="All")  # type: ignore[arg-type]
+            names = [c.name for c in created.spec.containers]  # type: ignore[union-attr]
+            return names if names == ["logger", "main"] else []
+
+        eventually(injected, timeout=10, interval=0.2, what="the new SidecarSet injected at pod CREATE")
+        full_log = admission_webhook.log.read_text(errors="replace")
+        assert full_log.count("SidecarSet cache listed") == 1, admission_webhook.log_text()
+    finally:
+        custom.delete_cluster_custom_object("apps.kruise.io", "v1beta1", "sidecarsets", f"sidecarset-{label}")

@@ -611,14 +611,14 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
         },
         {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims"], "verbs": ["list"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
-        {"apiGroups": ["policy.kruise.io"], "resources": ["podunavailablebudgets"], "verbs": ["get"]},
+        {"apiGroups": ["policy.kruise.io"], "resources": ["podunavailablebudgets"], "verbs": ["get", "list"]},
         {
             "apiGroups": ["policy.kruise.io"],
             "resources": ["podunavailablebudgets/status"],
             "verbs": ["update"],
         },
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
-        {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets"], "verbs": ["list"]},
+        {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets"], "verbs": ["list", "watch"]},
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
     ]
     role = named(default_objects, "Role", "flotilla-webhook-certs")

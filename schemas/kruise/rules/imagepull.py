@@ -48,7 +48,7 @@ def _version(obj: Mapping[str, Any]) -> str:
 
 # --- docker reference grammar (github.com/docker/distribution v2.8.2 reference/regexp.go) ---------
 _ALNUM = r"[a-z0-9]+"
-_SEPARATOR = r"(?:[._]|__|[-]*)"
+_SEPARATOR = r"(?:[._]|__|-+)"
 _NAME_COMPONENT = f"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"

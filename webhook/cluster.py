@@ -2,7 +2,9 @@
 
 Paged lists (500 a page) counting what kruise's deletion protection counts: active pods
 (``IsPodActive``: not Succeeded, not Failed, not being deleted), Bound claims not being deleted,
-custom resources not being deleted. Errors are the :mod:`flotilla.runtime.errors` hierarchy.
+custom resources not being deleted; SidecarSets from the process's cache
+(:mod:`webhook.sidecarsetcache`) once it has synced. Errors are the :mod:`flotilla.runtime.errors`
+hierarchy.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import Any
 
 from flotilla.runtime.errors import NotFound
 from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
+from webhook.sidecarsetcache import SidecarSetCache
 
 CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 SIDECARSETS = Resource("apps.kruise.io", "v1beta1", "sidecarsets", "SidecarSet")
+PUBS = Resource("policy.kruise.io", "v1alpha1", "podunavailablebudgets", "PodUnavailableBudget")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 _PAGE = "500"
 
@@ -24,8 +28,13 @@ def _deleting(obj: dict[str, Any]) -> bool:
 
 
 class KubeCluster:
-    def __init__(self, kube: KubeClient) -> None:
+    """``sidecarsets``: the process's SidecarSet cache; once synced, a pod CREATE reads the
+    SidecarSets from it (before that, and without one, they are listed). The SidecarSet conflict
+    check lists them fresh: a SidecarSet created a moment ago must count (rare writes)."""
+
+    def __init__(self, kube: KubeClient, sidecarsets: SidecarSetCache | None = None) -> None:
         self.kube = kube
+        self.sidecarsets = sidecarsets
 
     async def _count(self, path: str, keep: Callable[[dict[str, Any]], bool]) -> int:
         count, token = 0, ""
@@ -60,12 +69,23 @@ class KubeCluster:
         except NotFound:
             return None
 
+    async def list_pubs(self, namespace: str) -> list[JsonObject]:
+        return await self._list(PUBS.collection_path(namespace))
+
     async def list_sidecarsets(self) -> list[JsonObject]:
+        return await self._list(SIDECARSETS.collection_path(None))
+
+    async def injection_sidecarsets(self) -> list[JsonObject]:
+        if self.sidecarsets is not None and self.sidecarsets.synced:
+            return self.sidecarsets.items()
+        return await self.list_sidecarsets()
+
+    async def _list(self, path: str) -> list[JsonObject]:
         items: list[JsonObject] = []
         token = ""
         while True:
             params = {"limit": _PAGE, **({"continue": token} if token else {})}
-            page = await self.kube.get(SIDECARSETS.collection_path(None), params)
+            page = await self.kube.get(path, params)
             items.extend(item for item in page.get("items") or [] if isinstance(item, dict))
             token = str((page.get("metadata") or {}).get("continue") or "")
             if not token:

@@ -45,6 +45,8 @@ class Facts:
     live_custom_resources: int | None = None
     #: Pods by name (None: not found), for the kruise kinds' rules that check pods.
     pods: Mapping[str, JsonObject | None] | None = None
+    #: The PodUnavailableBudgets of the request's namespace (kruise's PUB conflict check).
+    pubs: Sequence[JsonObject] | None = None
     #: Every SidecarSet of the cluster (pod injection, the SidecarSet conflict check).
     sidecarsets: Sequence[JsonObject] | None = None
     #: The labels of the request's namespace (a SidecarSet's namespaceSelector).
@@ -76,8 +78,16 @@ class Cluster(Protocol):
         """A pod, None when it does not exist."""
         ...
 
+    async def list_pubs(self, namespace: str) -> Sequence[JsonObject]:
+        """Every PodUnavailableBudget of ``namespace``."""
+        ...
+
     async def list_sidecarsets(self) -> Sequence[JsonObject]:
-        """Every SidecarSet (cluster-scoped)."""
+        """Every SidecarSet (cluster-scoped), listed now (the SidecarSet conflict check)."""
+        ...
+
+    async def injection_sidecarsets(self) -> Sequence[JsonObject]:
+        """Every SidecarSet, from the process's watch-fed cache once it has synced (pod CREATE)."""
         ...
 
     async def namespace_labels(self, namespace: str) -> Mapping[str, str]:

@@ -4,12 +4,17 @@ kruise's mutating webhook (``SetDefaults*``) becomes a JSON patch replacing each
 the defaulted copy changed; kruise's validating webhook refuses with 422 and kruise's aggregated
 message (``field.ErrorList.ToAggregate``). Checks that read the API (a CloneSet's ``podsToDelete``
 pods) get their pods through ``gather``. One route per kind the rule set covers, CREATE and UPDATE.
+A kind kruise checks in its mutating webhook only (ContainerRecreateRequest) gets one mutating
+route that defaults, checks the object as sent, and then fills in what it read (its pod). The
+kinds of kruise's daemon (ContainerRecreateRequest, ImagePullJob, NodeImage) are refused with
+kruise's 403 while the ``KruiseDaemon`` gate (and ``ImagePullJobGate`` for ImagePullJob) is off.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flotilla.runtime.features import Feature
 from schemas.kruise import rules
 from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
 from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
@@ -18,6 +23,21 @@ from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
 _GROUPS = {"PodUnavailableBudget": "policy.kruise.io"}
 #: Kinds kruise validates but registers no defaulting webhook for.
 _NOT_DEFAULTED = frozenset({"PodUnavailableBudget"})
+#: Kinds checked in the mutating call only (kruise registers no validating webhook for them).
+_MUTATING_ONLY = frozenset(kind for kind in rules.kinds() if rules.rule_set(kind).mutating_only)
+#: The feature gates kruise's handlers of a kind require, in the order it checks them.
+_GATES: Mapping[str, tuple[Feature, ...]] = {
+    "ContainerRecreateRequest": (Feature.KRUISE_DAEMON,),
+    "ImagePullJob": (Feature.KRUISE_DAEMON, Feature.IMAGE_PULL_JOB_GATE),
+    "NodeImage": (Feature.KRUISE_DAEMON,),
+}
+
+
+def _gate_refusal(kind: str, config: AdmissionConfig) -> Verdict | None:
+    for gate in _GATES.get(kind, ()):
+        if not config.gates[gate]:
+            return denied(403, f"feature-gate {gate.value} is not enabled")
+    return None
 
 
 def default_object(request: AdmissionRequest, _config: AdmissionConfig, _facts: Facts) -> Verdict:
@@ -40,16 +60,39 @@ async def gather_pods(request: AdmissionRequest, _config: AdmissionConfig, clust
     needs = rules.needs(request.kind, obj, request.old_object)
     if needs.nothing:
         return NO_FACTS
-    return Facts(pods={name: await cluster.read_pod(request.namespace, name) for name in needs.pods})
+    pods = {name: await cluster.read_pod(request.namespace, name) for name in needs.pods}
+    pubs = list(await cluster.list_pubs(request.namespace)) if needs.pubs else None
+    return Facts(pods=pods, pubs=pubs)
 
 
-def validate_object(request: AdmissionRequest, _config: AdmissionConfig, facts: Facts) -> Verdict:
+def validate_object(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
     obj = request.object
     if obj is None:
         return denied(400, f"{request.operation} of {request.kind} without request.object")
-    rule_facts = rules.Facts(pods=facts.pods) if facts.pods is not None else None
+    if (refusal := _gate_refusal(request.kind, config)) is not None:
+        return refusal
+    read = facts.pods is not None or facts.pubs is not None
+    rule_facts = rules.Facts(pods=facts.pods or {}, pubs=facts.pubs) if read else None
     errors = rules.validate(request.kind, obj, request.old_object, rule_facts)
     return denied(422, rules.aggregate_message(errors)) if errors else allowed()
+
+
+def check_and_fill(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
+    """A mutating-only kind: kruise's checks on the object as sent (defaults applied), then what
+    the rule set fills in from the facts, as one patch."""
+    obj = request.object
+    if obj is None:
+        return denied(400, f"{request.operation} of {request.kind} without request.object")
+    if (refusal := _gate_refusal(request.kind, config)) is not None:
+        return refusal
+    defaulted = rules.default(request.kind, obj, request.old_object)
+    rule_facts = rules.Facts(pods=facts.pods or {}, pubs=facts.pubs)
+    errors = rules.validate(request.kind, defaulted, request.old_object, rule_facts)
+    if errors:
+        return denied(422, rules.aggregate_message(errors))
+    inject = rules.rule_set(request.kind).inject
+    filled = inject(defaulted, rule_facts) if inject is not None and request.old_object is None else defaulted
+    return patched([{"op": "add", "path": f"/{m}", "value": v} for m, v in filled.items() if obj.get(m) != v])
 
 
 def _routes(route: Route, kinds: frozenset[str]) -> Mapping[RouteKey, Route]:
@@ -60,5 +103,10 @@ def _routes(route: Route, kinds: frozenset[str]) -> Mapping[RouteKey, Route]:
     }
 
 
-MUTATING: Mapping[RouteKey, Route] = _routes(Route(default_object), rules.kinds() - _NOT_DEFAULTED)
-VALIDATING: Mapping[RouteKey, Route] = _routes(Route(validate_object, gather_pods), rules.kinds())
+MUTATING: Mapping[RouteKey, Route] = {
+    **_routes(Route(default_object), rules.kinds() - _NOT_DEFAULTED - _MUTATING_ONLY),
+    **_routes(Route(check_and_fill, gather_pods), _MUTATING_ONLY),
+}
+VALIDATING: Mapping[RouteKey, Route] = _routes(
+    Route(validate_object, gather_pods), rules.kinds() - _MUTATING_ONLY
+)

@@ -63,6 +63,7 @@ from webhook.conversion import (
 )
 from webhook.dispatch import AdmissionConfig, Cluster, Route, RouteKey, admit, route_table
 from webhook.review import ReviewError, Verdict, denied, parse_review, review_response, review_uid
+from webhook.sidecarsetcache import SidecarSetCache
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("webhook.server")
@@ -272,14 +273,20 @@ def _url_host(host: str) -> str:
 
 
 async def serve(options: Options, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-    health = Health("certificate")
+    health = Health("certificate", "sidecarsets")
     http_runner = await start_http_server(health, options.http_port)
     log.info("serving /metrics, /healthz, /readyz on port %d", bound_port(http_runner))
     kube = KubeClient.from_environment(options.kubeconfig, timeout=10.0, user_agent="flotilla-webhook")
     routes = route_table()
     served = (*routes, CONVERT_PATH)
     serving = ServingCertificate(options.cert_dir or Path(tempfile.mkdtemp(prefix="flotilla-webhook-")))
-    app = AdmissionApp(routes, options.config, KubeCluster(kube))
+    sidecarsets = SidecarSetCache(
+        kube,
+        on_synced=lambda: health.set_ready("sidecarsets"),
+        on_unsynced=lambda reason: health.set_not_ready("sidecarsets", reason),
+    )
+    cache_task = asyncio.create_task(sidecarsets.run(stop), name="sidecarset-cache")
+    app = AdmissionApp(routes, options.config, KubeCluster(kube, sidecarsets))
     runner = web.AppRunner(app.build(), access_log=None)
     await runner.setup()
     site: web.TCPSite | None = None
@@ -309,6 +316,9 @@ async def serve(options: Options, stop: asyncio.Event, ready: asyncio.Event | No
                 await asyncio.wait_for(stop.wait(), timeout=options.resync_seconds if site else 2.0)
     finally:
         health.alive = False
+        cache_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cache_task
         await runner.cleanup()
         await http_runner.cleanup()
         await kube.close()

@@ -11,9 +11,11 @@ on every sidecar, the app containers' volumeMounts when ``shareVolumePolicy`` is
 SidecarSet volumes a sidecar mounts and never over a pod volume of the same name, the HotUpgrade
 ``-1``/``-2`` pair, and the annotations ``kruise.io/sidecarset-hash``,
 ``kruise.io/sidecarset-hash-without-image`` (Go's JSON of ``SidecarSetUpgradeSpec`` by SidecarSet
-name) and ``kruise.io/sidecarset-injected-list``. ``gather_injection`` lists the SidecarSets (and
-the namespace's labels when one has a namespaceSelector). Not here: ``patchPodMetadata``,
-``injectionStrategy.revision`` and ``resourcesPolicy`` (docs/sidecarset.md).
+name) and ``kruise.io/sidecarset-injected-list``. ``gather_injection`` reads the SidecarSets from the
+process's watch-fed cache (:mod:`webhook.sidecarsetcache`; kruise reads its informer) and the
+namespace's labels when one has a namespaceSelector; the SidecarSet conflict check lists them.
+Not here: ``patchPodMetadata``, ``injectionStrategy.revision`` and ``resourcesPolicy``
+(docs/sidecarset.md).
 """
 
 from __future__ import annotations
@@ -444,7 +446,7 @@ async def gather_injection(request: AdmissionRequest, config: AdmissionConfig, c
     if pod is None or not config.gates[Feature.POD_WEBHOOK] or request.sub_resource or not pod_active(pod):
         return NO_FACTS
     try:
-        sidecarsets = tuple(await cluster.list_sidecarsets())
+        sidecarsets = tuple(await cluster.injection_sidecarsets())
         labels: Mapping[str, str] | None = None
         if any(needs_namespace_labels(s) for s in sidecarsets):
             labels = await cluster.namespace_labels(request.namespace or "default")

@@ -14,7 +14,10 @@ Workers whose planner knows nothing of this (BroadcastJob, AdvancedCronJob, PodU
 call :func:`refusal_plan` in their shell before planning: a kind whose status has conditions gets
 the ``InvalidSpec`` condition (and, once fixed, one status write setting it False before the normal
 pass); a kind without (AdvancedCronJob, PodUnavailableBudget: kruise's status has none, the API
-server would prune it) gets the Warning Events only.
+server would prune it) gets the Warning Events once per generation: the refusing pass also records
+the generation it refused in the ``flotilla.dev/spec-refused-generation`` annotation (a metadata
+patch, which kruise's CRDs accept too), and later passes over the same generation write nothing.
+A kind with conditions gets its Events once per message (the condition carries it).
 
 It lives in ``workers.runtime`` because it is part of every worker's contract with bad input (like
 dead-lettering a malformed trigger), not a pod mechanic: it knows no pods, only an object's status
@@ -37,6 +40,8 @@ from workers.runtime.contract import Plan
 from workers.runtime.events import ObjectRef
 
 INVALID_SPEC = "InvalidSpec"
+#: The generation whose invalid spec was last reported (kinds whose status has no conditions).
+REFUSED_GENERATION_ANNOTATION = "flotilla.dev/spec-refused-generation"
 RESOLVED = "Resolved"
 
 JsonDict = dict[str, Any]
@@ -139,10 +144,15 @@ def refusal_plan(
         body = {**raw, "status": {**status, "conditions": conditions}}
         return Plan((runtime.UpdateStatus(resource, namespace, name, body),), 0.0, "spec is valid again")
     ref = ObjectRef.of(dict(raw))
-    if not has_conditions:
-        events = tuple(runtime.EmitEvent(ref, INVALID_SPEC, p.message, "Warning") for p in problems)
-        return Plan(events, None, "invalid spec: " + problems[0].message)
     generation = int(metadata.get("generation") or 0)
+    if not has_conditions:
+        reason = "invalid spec: " + problems[0].message
+        annotations: Mapping[str, Any] = metadata.get("annotations") or {}
+        if annotations.get(REFUSED_GENERATION_ANNOTATION) == str(generation):
+            return Plan((), None, reason + " (reported for this generation)")
+        events = tuple(runtime.EmitEvent(ref, INVALID_SPEC, p.message, "Warning") for p in problems)
+        mark = {"metadata": {"annotations": {REFUSED_GENERATION_ANNOTATION: str(generation)}}}
+        return Plan((*events, runtime.PatchObject(resource, namespace, name, mark)), None, reason)
     refusal = refuse(problems, status, generation, at, (INVALID_SPEC,))
     actions: list[runtime.Action] = [
         runtime.EmitEvent(ref, e.reason, e.message, "Warning") for e in refusal.events

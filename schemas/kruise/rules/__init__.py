@@ -16,7 +16,7 @@ CloneSet) take what :func:`needs` asks for as :class:`Facts`; without facts they
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,8 @@ from schemas.kruise.rules import (
     advancedcronjob,
     broadcastjob,
     cloneset,
+    containerrecreaterequest,
+    imagepull,
     podunavailablebudget,
     sidecarset,
     statefulset,
@@ -40,10 +42,12 @@ class Needs:
 
     pods: tuple[str, ...] = ()
     """Names of pods (in the object's namespace) to read."""
+    pubs: bool = False
+    """Every PodUnavailableBudget of the object's namespace (kruise's PUB conflict check)."""
 
     @property
     def nothing(self) -> bool:
-        return not self.pods
+        return not self.pods and not self.pubs
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Facts:
 
     pods: Mapping[str, JsonObject | None] = field(default_factory=dict)
     """Pod by name; ``None`` for a pod that was not found."""
+    pubs: Sequence[JsonObject] | None = None
+    """The PodUnavailableBudgets of the object's namespace (None: not read)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,11 @@ class RuleSet:
     validate_facts: Callable[[JsonObject, JsonObject | None, Facts], list[FieldError]] = (
         lambda obj, old, facts: []
     )
+    inject: Callable[[JsonObject, Facts], dict[str, Any]] | None = None
+    """What the mutating webhook adds from the facts once the object passed (a CRR's pod details)."""
+    mutating_only: bool = False
+    """kruise checks the kind in its mutating webhook and registers no validating one (the checks
+    apply to the object as sent, before :attr:`inject` fills in read-only fields)."""
 
 
 def _cloneset_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
@@ -73,6 +84,28 @@ def _cloneset_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
 
 def _cloneset_facts(obj: JsonObject, old: JsonObject | None, facts: Facts) -> list[FieldError]:
     return cloneset.validate_pods_to_delete(obj, old, facts.pods)
+
+
+def _pub_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
+    return Needs(pubs=True)
+
+
+def _pub_facts(obj: JsonObject, old: JsonObject | None, facts: Facts) -> list[FieldError]:
+    return podunavailablebudget.validate_conflict(obj, facts.pubs) if facts.pubs is not None else []
+
+
+def _crr_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
+    return Needs(pods=containerrecreaterequest.needs_pod(obj, old))
+
+
+def _crr_facts(obj: JsonObject, old: JsonObject | None, facts: Facts) -> list[FieldError]:
+    return containerrecreaterequest.validate_pod(obj, old, facts.pods)
+
+
+def _crr_inject(obj: JsonObject, facts: Facts) -> dict[str, Any]:
+    names = containerrecreaterequest.needs_pod(obj, None)
+    pod = facts.pods.get(names[0]) if names else None
+    return containerrecreaterequest.inject(obj, pod) if pod is not None else dict(obj)
 
 
 RULES: Mapping[str, RuleSet] = {
@@ -96,8 +129,21 @@ RULES: Mapping[str, RuleSet] = {
             "PodUnavailableBudget",
             podunavailablebudget.default_pub,
             podunavailablebudget.validate_pub,
+            _pub_needs,
+            _pub_facts,
         ),
         RuleSet("SidecarSet", sidecarset.default_sidecarset, sidecarset.validate_sidecarset),
+        RuleSet(
+            "ContainerRecreateRequest",
+            containerrecreaterequest.default_crr,
+            containerrecreaterequest.validate_crr,
+            _crr_needs,
+            _crr_facts,
+            inject=_crr_inject,
+            mutating_only=True,
+        ),
+        RuleSet("ImagePullJob", imagepull.default_imagepulljob, imagepull.validate_imagepulljob),
+        RuleSet("NodeImage", imagepull.default_nodeimage, imagepull.validate_nodeimage),
         RuleSet(
             "UnitedDeployment",
             uniteddeployment.default_uniteddeployment,
@@ -122,6 +168,11 @@ def _rules(kind: str) -> RuleSet:
 def default(kind: str, obj: JsonObject, old: JsonObject | None = None) -> dict[str, Any]:
     """A defaulted copy of ``obj`` (kruise's mutating webhook); ``obj`` is not changed."""
     return _rules(kind).default(obj, old)
+
+
+def rule_set(kind: str) -> RuleSet:
+    """The rule set of ``kind`` (KeyError naming the kinds there are)."""
+    return _rules(kind)
 
 
 def needs(kind: str, obj: JsonObject, old: JsonObject | None = None) -> Needs:
@@ -151,5 +202,6 @@ __all__ = [
     "default",
     "kinds",
     "needs",
+    "rule_set",
     "validate",
 ]

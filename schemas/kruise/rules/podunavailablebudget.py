@@ -4,8 +4,10 @@
 Checked, with kruise's messages: the protect-operation and total-replicas annotations, exactly one of
 ``selector`` / ``targetRef`` (a valid, non-empty selector; a complete targetRef with a parsable
 apiVersion), exactly one of ``maxUnavailable`` / ``minAvailable`` (a non-negative int or ``N%`` up
-to 100%), and on an update that selector and targetRef did not change. Not checked: the conflict
-with other PUBs of the namespace (kruise lists them; Flotilla's rule set takes no such facts yet).
+to 100%), and on an update that selector and targetRef did not change; given the namespace's other
+PUBs (:func:`validate_conflict`, the ``pubs`` fact), that no other one has the same target (group,
+kind, name) or a selector that loosely overlaps (kruise's ``IsSelectorLooseOverlap``: the same keys,
+each pair of requirements able to match one value), so a pod is never covered by two PUBs.
 kruise answers a refusal with HTTP 400; Flotilla answers 422 with the same text. Pure; dispatched by
 ``rules``.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from schemas.kruise.rules import meta
@@ -31,6 +33,7 @@ EMPTY_SELECTOR = "empty selector is not valid for PodUnavailableBudget."
 NO_BUDGET = "no maxUnavailable or minAvailable defined in PodUnavailableBudget"
 BOTH_BUDGETS = "maxUnavailable and minAvailable are mutually exclusive"
 TARGET_CHANGED = "selector and targetRef cannot be modified"
+CONFLICT = "is in conflict with other PodUnavailableBudget"
 
 JsonDict = dict[str, Any]
 
@@ -120,3 +123,80 @@ def validate_pub(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[
 def _deep_equal(a: object, b: object) -> bool:
     """``reflect.DeepEqual`` of two decoded values, near enough: empty and absent members alike."""
     return pruned_empty(a) == pruned_empty(b)
+
+
+def _requirements(selector: Mapping[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    """kruise ``convertSelectorToMatchExpressions``: key -> (operator, values); matchLabels win."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    for expr in (_dict(e) for e in selector.get("matchExpressions") or ()):
+        out[str(expr.get("key"))] = (str(expr.get("operator")), [str(v) for v in expr.get("values") or ()])
+    for key, value in _dict(selector.get("matchLabels")).items():
+        out[str(key)] = ("In", [str(value)])
+    return out
+
+
+def _requirement_overlap(one: tuple[str, Sequence[str]], two: tuple[str, Sequence[str]]) -> bool:
+    """kruise ``isMatchExpOverlap`` (not symmetric; kruise asks both ways)."""
+    (op1, values1), (op2, values2) = one, two
+    if op1 == "In":
+        return (
+            op2 == "Exists"
+            or (op2 == "In" and bool(set(values1) & set(values2)))
+            or (op2 == "NotIn" and not set(values1) <= set(values2))
+        )
+    if op1 == "Exists":
+        return op2 in ("In", "NotIn", "Exists")
+    if op1 == "NotIn":
+        if op2 in ("Exists", "DoesNotExist", "NotIn"):
+            return True
+        return op2 == "In" and not set(values2) <= set(values1)
+    if op1 == "DoesNotExist":
+        return op2 in ("DoesNotExist", "NotIn")
+    return False
+
+
+def selectors_loosely_overlap(one: Mapping[str, Any], two: Mapping[str, Any]) -> bool:
+    """kruise ``util.IsSelectorLooseOverlap``."""
+    first, second = _requirements(one), _requirements(two)
+    if set(first) != set(second):
+        return False
+    return all(
+        _requirement_overlap(first[k], second[k]) and _requirement_overlap(second[k], first[k]) for k in first
+    )
+
+
+def _group(api_version: object) -> str:
+    text = str(api_version or "")
+    return text.partition("/")[0] if "/" in text else ""
+
+
+def validate_conflict(obj: Mapping[str, Any], others: Iterable[Mapping[str, Any]]) -> list[FieldError]:
+    """kruise's ``validatePubConflict``: the first other PUB of the namespace with the same target,
+    or (both by selector) a loosely overlapping selector, refuses ``obj``."""
+    name = _dict(obj.get("metadata")).get("name")
+    spec = _dict(obj.get("spec"))
+    ref, selector = spec.get("targetRef"), spec.get("selector")
+    for other in others:
+        other_name = _dict(other.get("metadata")).get("name")
+        if other_name == name:
+            continue
+        other_spec = _dict(other.get("spec"))
+        other_ref, other_selector = other_spec.get("targetRef"), other_spec.get("selector")
+        if ref is not None and other_ref is not None:
+            a, b = _dict(ref), _dict(other_ref)
+            same = (_group(a.get("apiVersion")), a.get("kind"), a.get("name")) == (
+                _group(b.get("apiVersion")),
+                b.get("kind"),
+                b.get("name"),
+            )
+            if same:
+                message = f"pub.spec.targetReference {CONFLICT} {other_name}"
+                return [invalid("spec.targetReference", _target_ref(a), message)]
+        elif (
+            selector is not None
+            and other_selector is not None
+            and selectors_loosely_overlap(_dict(selector), _dict(other_selector))
+        ):
+            message = f"pub.spec.selector {CONFLICT} {other_name}"
+            return [invalid("spec.selector", meta.go_selector(_dict(selector)), message)]
+    return []

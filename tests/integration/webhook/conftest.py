@@ -2,9 +2,9 @@
 
 ``admission_webhook`` (one per test module) renders the chart's webhook configurations
 (:mod:`flotilla.devcluster.webhook`), creates them, starts ``flotilla webhook --url-host
-127.0.0.1`` as a process (kruise's deletion-protection gates on) and waits until the API server
-really calls it: a server-side dry-run delete of a protected probe Deployment is refused. At
-teardown the configurations go first (nothing later can be refused by a stopped webhook), then
+127.0.0.1`` as a process (kruise's deletion-protection gates and ImagePullJobGate on) and waits
+until the API server really calls it: a server-side dry-run delete of a protected probe Deployment
+is refused. At teardown the configurations go first (nothing later can be refused by a stopped webhook), then
 the process and the namespaces. ``start_webhook`` starts more processes (TLS tests).
 """
 
@@ -27,7 +27,7 @@ from tests.support.polling import eventually
 from tests.support.workers import FLOTILLA, free_port
 from tests.support.workerstack import _start, _stop
 
-GATES = "ResourcesDeletionProtection=true,DeletionProtectionForCRDCascadingGate=true"
+GATES = "ResourcesDeletionProtection=true,DeletionProtectionForCRDCascadingGate=true,ImagePullJobGate=true"
 PROTECTION_LABEL = "policy.kruise.io/delete-protection"
 
 

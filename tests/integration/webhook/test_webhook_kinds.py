@@ -10,12 +10,15 @@ reads (kruise's message, from its validating handlers; the API server prefixes
 from __future__ import annotations
 
 import json
+import os
+import urllib.request
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
 
 from tests.integration.webhook.conftest import Webhook
+from tests.support.polling import eventually
 
 POD = {"containers": [{"name": "main", "image": "nginx"}]}
 
@@ -85,7 +88,16 @@ def test_kruise_kinds_are_defaulted_and_validated(
     pubs = create("policy.kruise.io", "v1alpha1", "podunavailablebudgets")
     budget = {"selector": {"matchLabels": labels}, "maxUnavailable": 1}
     assert pubs(_obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "pub", budget))["spec"] == budget
-    operations = _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "bad", budget)
+    # kruise's conflict check (validatePubConflict): a second PUB over the same pods is refused.
+    assert _refused(pubs, _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "twin", budget)) == (
+        'admission webhook "vpodunavailablebudgetspec.kb.io" denied the request: '
+        "spec.selector: Invalid value: "
+        'v1.LabelSelector{MatchLabels:map[string]string{"app":"web"}, '
+        "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: "
+        "pub.spec.selector is in conflict with other PodUnavailableBudget pub"
+    )
+    other = {**budget, "selector": {"matchLabels": {"app": "other"}}}
+    operations = _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "bad", other)
     operations["metadata"]["annotations"] = {"kruise.io/pub-protect-operations": "DELETE,KILL"}
     assert _refused(pubs, operations) == (
         'admission webhook "vpodunavailablebudgetspec.kb.io" denied the request: '
@@ -94,3 +106,139 @@ def test_kruise_kinds_are_defaulted_and_validated(
     both = {**budget, "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}
     message = _refused(pubs, _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "both", both))
     assert message.endswith(": selector and targetRef are mutually exclusive"), message
+
+
+def test_daemon_kinds_are_defaulted_checked_and_filled(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    """ImagePullJob, NodeImage and ContainerRecreateRequest (kruise's texts from
+    pkg/webhook/{imagepulljob,nodeimage}/validating and containerrecreaterequest/mutating)."""
+    custom = k8s.CustomObjectsApi(api_client)
+    core = k8s.CoreV1Api(api_client)
+
+    # ImagePullJob (SetDefaultsImagePullJob: the v1alpha1 create adds the protection finalizer)
+    def ipj(body: dict[str, Any]) -> Any:
+        return custom.create_namespaced_custom_object(
+            "apps.kruise.io", "v1alpha1", namespace, "imagepulljobs", body
+        )
+
+    stored = ipj(_obj("apps.kruise.io/v1alpha1", "ImagePullJob", "pull", {"image": "nginx:1.25"}))
+    assert stored["spec"]["pullPolicy"] == {"timeoutSeconds": 600, "backoffLimit": 3}
+    assert stored["spec"]["completionPolicy"]["type"] == "Always"
+    assert "apps.kruise.io/deletion-protection" in stored["metadata"]["finalizers"]
+    custom.patch_namespaced_custom_object(
+        "apps.kruise.io", "v1alpha1", namespace, "imagepulljobs", "pull", {"metadata": {"finalizers": None}}
+    )
+    bad = _obj("apps.kruise.io/v1alpha1", "ImagePullJob", "bad", {"image": "Nginx:1"})
+    assert _refused(ipj, bad) == (
+        'admission webhook "vimagepulljobspec.kb.io" denied the request: '
+        "invalid image Nginx:1: invalid reference format: repository name must be lowercase"
+    )
+
+    # NodeImage (SetDefaultsNodeImage fills createdAt and the pull policy; ttl stays required)
+    def node_image(body: dict[str, Any]) -> Any:
+        return custom.create_cluster_custom_object("apps.kruise.io", "v1beta1", "nodeimages", body)
+
+    name = f"ni-{namespace}"
+    tags: dict[str, Any] = {
+        "nginx": {"tags": [{"tag": "b", "pullPolicy": {"ttlSecondsAfterFinished": 60}}, {"tag": "a"}]}
+    }
+    assert _refused(node_image, _obj("apps.kruise.io/v1beta1", "NodeImage", name, {"images": tags})) == (
+        'admission webhook "vnodeimagespec.kb.io" denied the request: '
+        "pullPolicy.ttlSecondsAfterFinished for nginx/a must set"
+    )
+    tags["nginx"]["tags"][1]["pullPolicy"] = {"ttlSecondsAfterFinished": 60}
+    stored = node_image(_obj("apps.kruise.io/v1beta1", "NodeImage", name, {"images": tags}))
+    try:
+        kept = stored["spec"]["images"]["nginx"]["tags"]
+        assert [t["tag"] for t in kept] == ["a", "b"]
+        assert all(t["createdAt"] and t["pullPolicy"]["backoffLimit"] == 3 for t in kept)
+    finally:
+        custom.delete_cluster_custom_object("apps.kruise.io", "v1beta1", "nodeimages", name)
+
+    # ContainerRecreateRequest: checked against its pod, then the pod's details filled in.
+    def crr(body: dict[str, Any]) -> Any:
+        return custom.create_namespaced_custom_object(
+            "apps.kruise.io", "v1alpha1", namespace, "containerrecreaterequests", body
+        )
+
+    request = {"podName": "ghost", "containers": [{"name": "main"}]}
+    assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r0", request)) == (
+        'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: no found Pod named ghost'
+    )
+    target: dict[str, Any] = {
+        "metadata": {"name": "target"},
+        "spec": {**POD, "nodeName": "crr-node", "terminationGracePeriodSeconds": 7},
+    }
+    pod_uid = core.create_namespaced_pod(namespace, target).metadata.uid  # type: ignore[arg-type, union-attr]
+    status = {"phase": "Running", "containerStatuses": [
+        {"name": "main", "image": "nginx", "imageID": "", "ready": True, "restartCount": 1,
+         "containerID": "containerd://abc", "state": {"running": {}}},
+    ]}  # fmt: skip
+    core.patch_namespaced_pod_status("target", namespace, {"status": status})
+    wrong = {"podName": "target", "containers": [{"name": "main", "ports": []}]}
+    assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r1", wrong)) == (
+        'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: '
+        "preStop, ports, statusContext in container are ready-only fields"
+    )
+    stored = crr(
+        _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r2", {**request, "podName": "target"})
+    )
+    assert stored["metadata"]["labels"] == {
+        "crr.apps.kruise.io/active": "true",
+        "crr.apps.kruise.io/node-name": "crr-node",
+        "crr.apps.kruise.io/pod-uid": pod_uid,
+    }
+    assert stored["spec"]["strategy"] == {"failurePolicy": "Fail", "terminationGracePeriodSeconds": 7}
+    assert stored["spec"]["containers"][0]["statusContext"] == {
+        "containerID": "containerd://abc",
+        "restartCount": 1,
+    }
+    stored["spec"]["activeDeadlineSeconds"] = 60
+    with pytest.raises(k8s.ApiException) as refused:
+        custom.replace_namespaced_custom_object(
+            "apps.kruise.io", "v1alpha1", namespace, "containerrecreaterequests", "r2", stored
+        )
+    assert json.loads(refused.value.body or "{}")["message"] == (
+        'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: '
+        "spec of ContainerRecreateRequest is immutable"
+    )
+
+
+def test_a_sidecarset_created_after_the_webhook_started_is_injected_from_its_cache(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    """The webhook keeps SidecarSets by list+watch (webhook/sidecarsetcache.py): /readyz reports
+    the cache synced, and a SidecarSet created now reaches pod CREATE through the watch (the log
+    shows the one initial list, no second one)."""
+    ready = urllib.request.urlopen(f"http://127.0.0.1:{admission_webhook.http_port}/readyz", timeout=5)
+    assert json.loads(ready.read())["sidecarsets"] == {"ready": True, "reason": "ok"}
+    custom, core = k8s.CustomObjectsApi(api_client), k8s.CoreV1Api(api_client)
+    label = f"cache-{os.urandom(3).hex()}"
+    sidecarset = {
+        "apiVersion": "apps.kruise.io/v1beta1",
+        "kind": "SidecarSet",
+        "metadata": {"name": f"sidecarset-{label}"},
+        "spec": {
+            "selector": {"matchLabels": {"sidecar-test": label}},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "containers": [{"name": "logger", "image": "busybox:1.36"}],
+        },
+    }
+    custom.create_cluster_custom_object("apps.kruise.io", "v1beta1", "sidecarsets", sidecarset)
+    try:
+        pod: dict[str, Any] = {
+            "metadata": {"name": "with-sidecar", "labels": {"sidecar-test": label}},
+            "spec": POD,
+        }
+
+        def injected() -> list[str]:
+            created = core.create_namespaced_pod(namespace, pod, dry_run="All")  # type: ignore[arg-type]
+            names = [c.name for c in created.spec.containers]  # type: ignore[union-attr]
+            return names if names == ["logger", "main"] else []
+
+        eventually(injected, timeout=10, interval=0.2, what="the new SidecarSet injected at pod CREATE")
+        full_log = admission_webhook.log.read_text(errors="replace")
+        assert full_log.count("SidecarSet cache listed") == 1, admission_webhook.log_text()
+    finally:
+        custom.delete_cluster_custom_object("apps.kruise.io", "v1beta1", "sidecarsets", f"sidecarset-{label}")

@@ -496,6 +496,9 @@ RESOURCE_KINDS = {
     ("apps.kruise.io", "advancedcronjobs"): "AdvancedCronJob",
     ("policy.kruise.io", "podunavailablebudgets"): "PodUnavailableBudget",
     ("apps.kruise.io", "sidecarsets"): "SidecarSet",
+    ("apps.kruise.io", "containerrecreaterequests"): "ContainerRecreateRequest",
+    ("apps.kruise.io", "imagepulljobs"): "ImagePullJob",
+    ("apps.kruise.io", "nodeimages"): "NodeImage",
 }
 
 
@@ -527,6 +530,9 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
         "mbroadcastjob.kb.io",
         "madvancedcronjob.kb.io",
         "muniteddeployment.kb.io",
+        "mcontainerrecreaterequest.kb.io",
+        "mimagepulljob.kb.io",
+        "mnodeimage.kb.io",
         "msidecarset.kb.io",
     ]
     assert mutating["webhooks"][0]["failurePolicy"] == "Ignore", "a down webhook never stops pod creation"
@@ -543,6 +549,11 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
         "vsidecarset.kb.io",
         "muniteddeployment.kb.io",
         "vuniteddeploymentspec.kb.io",
+        "mcontainerrecreaterequest.kb.io",
+        "mimagepulljob.kb.io",
+        "vimagepulljobspec.kb.io",
+        "mnodeimage.kb.io",
+        "vnodeimagespec.kb.io",
         "vpod.kb.io",
         "vpodeviction.kb.io",
     ):
@@ -600,14 +611,14 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
         },
         {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims"], "verbs": ["list"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
-        {"apiGroups": ["policy.kruise.io"], "resources": ["podunavailablebudgets"], "verbs": ["get"]},
+        {"apiGroups": ["policy.kruise.io"], "resources": ["podunavailablebudgets"], "verbs": ["get", "list"]},
         {
             "apiGroups": ["policy.kruise.io"],
             "resources": ["podunavailablebudgets/status"],
             "verbs": ["update"],
         },
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
-        {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets"], "verbs": ["list"]},
+        {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets"], "verbs": ["list", "watch"]},
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
     ]
     role = named(default_objects, "Role", "flotilla-webhook-certs")

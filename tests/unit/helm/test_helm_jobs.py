@@ -43,7 +43,7 @@ def test_both_job_workers_run_with_least_privilege_rbac() -> None:
         ("", "events"): {"create", "patch"},
     }
     assert granted(named(objects, "ClusterRole", "flotilla-worker-advancedcronjob")) == {
-        ("apps.kruise.io", "advancedcronjobs"): {"get"},
+        ("apps.kruise.io", "advancedcronjobs"): {"get", "patch"},
         ("apps.kruise.io", "advancedcronjobs/status"): {"update", "patch"},
         ("apps.kruise.io", "advancedcronjobs/finalizers"): {"update"},
         ("batch", "jobs"): {"list", "create", "delete"},

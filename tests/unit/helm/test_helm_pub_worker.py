@@ -27,7 +27,7 @@ def test_enabled_it_runs_the_worker_with_its_own_least_privilege_role() -> None:
         for resource in rule["resources"]
     }
     assert verbs == {
-        ("policy.kruise.io", "podunavailablebudgets"): ("get",),
+        ("policy.kruise.io", "podunavailablebudgets"): ("get", "patch"),
         ("policy.kruise.io", "podunavailablebudgets/status"): ("update",),
         ("", "pods"): ("list", "patch"),
         ("apps.kruise.io", "clonesets"): ("get",),

@@ -11,7 +11,14 @@ from typing import Any
 
 from workers.broadcastjob.worker import BROADCASTJOBS
 from workers.runtime import actions as runtime
-from workers.runtime.specrefusal import SpecProblem, WarningEvent, refusal_plan, refuse, rule_problems
+from workers.runtime.specrefusal import (
+    REFUSED_GENERATION_ANNOTATION,
+    SpecProblem,
+    WarningEvent,
+    refusal_plan,
+    refuse,
+    rule_problems,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 1, 2, tzinfo=UTC)
@@ -114,7 +121,39 @@ def test_refusal_plan_writes_only_the_condition_and_the_event() -> None:
     assert write.body["status"]["conditions"][0]["status"] == "False"
 
 
-def test_refusal_plan_without_conditions_emits_events_only() -> None:
+def test_refusal_plan_without_conditions_emits_events_once_per_generation() -> None:
+    # AdvancedCronJob / PodUnavailableBudget: no conditions in kruise's status, so the refused
+    # generation is recorded in an annotation and the same generation is not reported twice.
+    message = (
+        'spec.template.spec.restartPolicy: Invalid value: "Always": '
+        "pod restartPolicy can only be Never or OnFailure"
+    )
     plan = refusal_plan("BroadcastJob", BROADCASTJOBS, _bcj("Always"), T0.timestamp(), has_conditions=False)
     assert plan is not None
-    assert [type(a) for a in plan.actions] == [runtime.EmitEvent]
+    event, mark = plan.actions
+    assert isinstance(event, runtime.EmitEvent)
+    assert (event.reason, event.message, event.type) == ("InvalidSpec", message, "Warning")
+    assert mark == runtime.PatchObject(
+        BROADCASTJOBS, "ns", "job", {"metadata": {"annotations": {REFUSED_GENERATION_ANNOTATION: "2"}}}
+    )
+    assert plan.requeue_after is None
+
+    seen = _bcj("Always")
+    seen["metadata"]["annotations"] = {REFUSED_GENERATION_ANNOTATION: "2"}
+    again = refusal_plan("BroadcastJob", BROADCASTJOBS, seen, T1.timestamp(), has_conditions=False)
+    assert again is not None, "still refused: the worker must not plan the invalid spec"
+    assert again.actions == ()
+    assert again.requeue_after is None
+
+    edited = _bcj("Always")
+    edited["metadata"].update(generation=3, annotations={REFUSED_GENERATION_ANNOTATION: "2"})
+    renewed = refusal_plan("BroadcastJob", BROADCASTJOBS, edited, T1.timestamp(), has_conditions=False)
+    assert renewed is not None
+    assert [type(a) for a in renewed.actions] == [runtime.EmitEvent, runtime.PatchObject]
+    assert renewed.actions[1] == runtime.PatchObject(
+        BROADCASTJOBS, "ns", "job", {"metadata": {"annotations": {REFUSED_GENERATION_ANNOTATION: "3"}}}
+    )
+    assert (
+        refusal_plan("BroadcastJob", BROADCASTJOBS, _bcj("Never"), T1.timestamp(), has_conditions=False)
+        is None
+    )

@@ -306,3 +306,82 @@ def test_pub_annotations_and_immutable_target() -> None:  # PUB:93, PUB:123
         "spec.selector, targetRef: Required value: selector and targetRef cannot be modified"
     ]
     assert rules.default("PodUnavailableBudget", old) == old, "kruise does not default a PUB"
+
+
+# --- the PUB conflict check (PUB:109-115, validatePubConflict PUB:169-195; util/selector.go:205) ---
+def _budget(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy.kruise.io/v1alpha1",
+        "kind": "PodUnavailableBudget",
+        "metadata": {"name": name, "namespace": "ns"},
+        "spec": {"maxUnavailable": 1, **spec},
+    }
+
+
+def _conflicts(obj: dict[str, Any], *others: dict[str, Any]) -> list[str]:
+    facts = rules.Facts(pubs=list(others))
+    assert rules.needs("PodUnavailableBudget", obj).pubs
+    return [str(e) for e in rules.validate("PodUnavailableBudget", obj, None, facts)]
+
+
+WEB = {"matchLabels": {"app": "web"}}
+REF = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet", "name": "web"}
+
+PUB_CONFLICTS: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = [
+    (
+        "same targetRef, other version (PUB:183)",
+        {"targetRef": REF},
+        {"targetRef": {**REF, "apiVersion": "apps.kruise.io/v1beta1"}},
+        [
+            "spec.targetReference: Invalid value: "
+            'v1alpha1.TargetReference{APIVersion:"apps.kruise.io/v1alpha1", Kind:"CloneSet", Name:"web"}: '
+            "pub.spec.targetReference is in conflict with other PodUnavailableBudget other"
+        ],
+    ),
+    ("targetRef of another name", {"targetRef": REF}, {"targetRef": {**REF, "name": "api"}}, []),
+    (
+        "same matchLabels (PUB:189)",
+        {"selector": WEB},
+        {"selector": WEB},
+        [
+            # field.Error prints the dereferenced *LabelSelector with %#v (String() has a pointer receiver)
+            'spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web"}, '
+            "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: "
+            "pub.spec.selector is in conflict with other PodUnavailableBudget other"
+        ],
+    ),
+    (
+        "In overlapping a label (isMatchExpOverlap In/In)",
+        {"selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "api"]}]}},
+        {"selector": WEB},
+        ["CONFLICT"],
+    ),
+    ("disjoint values", {"selector": WEB}, {"selector": {"matchLabels": {"app": "api"}}}, []),
+    (
+        "different keys never conflict (loose)",
+        {"selector": WEB},
+        {"selector": {"matchLabels": {"tier": "x"}}},
+        [],
+    ),
+    (
+        "NotIn every value of the other's In",
+        {"selector": {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}},
+        {"selector": WEB},
+        [],
+    ),
+    ("selector vs targetRef never conflict", {"selector": WEB}, {"targetRef": REF}, []),
+]
+
+
+@pytest.mark.parametrize(
+    ("why", "mine", "theirs", "expected"), PUB_CONFLICTS, ids=[c[0] for c in PUB_CONFLICTS]
+)
+def test_pub_conflict_with_another_pub(
+    why: str, mine: dict[str, Any], theirs: dict[str, Any], expected: list[str]
+) -> None:
+    found = _conflicts(_budget("mine", **mine), _budget("mine", **mine), _budget("other", **theirs))
+    if expected == ["CONFLICT"]:
+        assert len(found) == 1
+        assert found[0].endswith("pub.spec.selector is in conflict with other PodUnavailableBudget other")
+    else:
+        assert found == expected

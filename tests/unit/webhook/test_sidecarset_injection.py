@@ -255,6 +255,9 @@ class _Cluster:
     async def list_sidecarsets(self) -> list[dict[str, Any]]:
         return self.sidecarsets
 
+    async def injection_sidecarsets(self) -> list[dict[str, Any]]:
+        return self.sidecarsets
+
     async def namespace_labels(self, namespace: str) -> dict[str, str]:
         return {}
 
@@ -279,7 +282,7 @@ def test_pod_create_route_chains_the_readiness_gate_and_the_sidecars() -> None:
 
 
 class _Unreadable(_Cluster):
-    async def list_sidecarsets(self) -> list[dict[str, Any]]:
+    async def injection_sidecarsets(self) -> list[dict[str, Any]]:
         raise NotFound("the server could not find the requested resource", status=404)
 
 

@@ -3,12 +3,15 @@ that is exactly the calls the worker makes (workers/sidecarset and workers/runti
 
 from __future__ import annotations
 
-from tests.unit.helm.chart_render import env_of, named, render
+import yaml
+
+from tests.unit.helm.chart_render import CHART, env_of, named, render
 from tests.unit.helm.test_helm_jobs import granted
 
 
 def test_sidecarset_worker_is_off_by_default_and_least_privilege_when_on() -> None:
-    assert not [o for o in render({}) if o["metadata"]["name"] == "flotilla-worker-sidecarset"]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["workers"]["sidecarset"]["enabled"] is False, "off by default, like the other new workers"
     objects = render({"workers.sidecarset.enabled": True})
     worker = named(objects, "Deployment", "flotilla-worker-sidecarset")
     container = worker["spec"]["template"]["spec"]["containers"][0]

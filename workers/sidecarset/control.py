@@ -15,8 +15,8 @@ and field order so a pod written by Flotilla reads the same to kruise, and the r
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from workers.podmechanics.kube_json import JsonDict, JsonObject, as_object, as_o
 from workers.podmechanics.pods import PodView
 
 INPLACE_UPDATE_STATE_ANNOTATION = "kruise.io/sidecarset-inplace-update-state"
+WORKING_ANNOTATION = "kruise.io/sidecarset-working-hotupgrade-container"
 UPGRADABLE_CONDITION = "SidecarSetUpgradable"
 
 
@@ -49,8 +50,12 @@ class SetView:
     cold_images: Mapping[str, str]
     """Cold-upgrade sidecar container name -> its image now."""
     hot: bool
-    """Some sidecar container is a HotUpgrade one (its upgrade is not implemented)."""
+    """Some sidecar container is a HotUpgrade one."""
     latest_revision: str = ""
+    hot_sidecars: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """HotUpgrade sidecar name -> (its image, ``hotUpgradeEmptyImage``)."""
+    resource_version: str = ""
+    """The SidecarSet's resourceVersion (kruise writes it into the hot pair's version annotations)."""
 
 
 def read_set(raw: JsonObject, hashes: tuple[str, str]) -> SetView:
@@ -59,13 +64,19 @@ def read_set(raw: JsonObject, hashes: tuple[str, str]) -> SetView:
     names: set[str] = set()
     listed: set[str] = set()
     images: dict[str, str] = {}
+    hot_sidecars: dict[str, tuple[str, str]] = {}
     hot = False
     for container in as_objects(spec.get("containers")):
         name = as_text(container.get("name"))
         listed.add(name)
-        if as_object(container.get("upgradeStrategy")).get("upgradeType") == "HotUpgrade":
+        strategy = as_object(container.get("upgradeStrategy"))
+        if strategy.get("upgradeType") == "HotUpgrade":
             hot = True
             names.update((f"{name}-1", f"{name}-2"))
+            hot_sidecars[name] = (
+                as_text(container.get("image")),
+                as_text(strategy.get("hotUpgradeEmptyImage")),
+            )
         else:
             names.add(name)
             images[name] = as_text(container.get("image"))
@@ -81,6 +92,8 @@ def read_set(raw: JsonObject, hashes: tuple[str, str]) -> SetView:
         cold_images=images,
         hot=hot,
         latest_revision=as_text(as_object(raw.get("status")).get("latestRevision")),
+        hot_sidecars=hot_sidecars,
+        resource_version=as_text(as_object(raw.get("metadata")).get("resourceVersion")),
     )
 
 
@@ -137,15 +150,11 @@ def is_consistent_with_set(pod: PodView, raw_spec: JsonObject) -> bool:
     """``IsPodConsistentWithSidecarSet``: every sidecar of the set is in the pod (both of a hot pair,
     and the working-container annotation names it)."""
     containers = _containers(pod)
-    working = pod.annotations.get("kruise.io/sidecarset-working-hotupgrade-container", "")
+    infos = working_containers(pod)
     for sidecar in as_objects(raw_spec.get("containers")):
         name = as_text(sidecar.get("name"))
         if as_object(sidecar.get("upgradeStrategy")).get("upgradeType") == "HotUpgrade":
-            try:
-                infos = json.loads(working) if working else {}
-            except ValueError:
-                infos = {}
-            if not isinstance(infos, dict) or name not in infos:
+            if name not in infos:
                 return False
             if f"{name}-1" not in containers or f"{name}-2" not in containers:
                 return False
@@ -159,9 +168,57 @@ def is_updated(pod: PodView, view: SetView) -> bool:
     return view.hash == pod_hash(pod, view.name)
 
 
-def is_pod_ready(pod: PodView) -> bool:
-    """``IsPodReady`` for cold sidecars: ``util.IsRunningAndReady`` (Running, Ready, not deleting)."""
+def working_containers(pod: PodView) -> dict[str, str]:
+    """``GetPodHotUpgradeInfoInAnnotations``: sidecar name -> its working container (malformed: {})."""
+    raw = pod.annotations.get(WORKING_ANNOTATION, "")
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
+
+
+def hot_pair(pod: PodView, name: str) -> tuple[str, str]:
+    """``GetPodHotUpgradeContainers``: (working, other) of the sidecar's ``-1``/``-2`` pair."""
+    first, second = f"{name}-1", f"{name}-2"
+    return (first, second) if working_containers(pod).get(name) == first else (second, first)
+
+
+def _image(pod: PodView, name: str) -> str:
+    return as_text(_containers(pod).get(name, {}).get("image"))
+
+
+def is_running_and_ready(pod: PodView) -> bool:
+    """``util.IsRunningAndReady``: Running, Ready, not being deleted."""
     return pod.phase == "Running" and pod.ready and not pod.deleting
+
+
+def is_pod_ready(pod: PodView, view: SetView) -> bool:
+    """``IsPodReady``: each hot pair's idle container runs the empty image, and the pod is running
+    and ready."""
+    for name, (_image_now, empty) in view.hot_sidecars.items():
+        _, idle = hot_pair(pod, name)
+        if empty and idle in _containers(pod) and _image(pod, idle) != empty:
+            return False
+    return is_running_and_ready(pod)
+
+
+def in_hot_upgrading(pod: PodView, view: SetView) -> bool:
+    """``isPodSidecarInHotUpgrading``: some hot pair's idle container is not on the empty image."""
+    return any(_image(pod, hot_pair(pod, n)[1]) != empty for n, (_i, empty) in view.hot_sidecars.items())
+
+
+def hot_upgrading_ready(pod: PodView, view: SetView) -> bool:
+    """``isHotUpgradingReady``: running and ready, or every container but the idle ones ready."""
+    if is_running_and_ready(pod):
+        return True
+    idle = {hot_pair(pod, n)[1] for n in view.hot_sidecars}
+    return all(s.get("ready") is True for s in _statuses(pod) if as_text(s.get("name")) not in idle)
+
+
+def working_sidecars(pod: PodView, view: SetView) -> frozenset[str]:
+    """The set's sidecar containers without the hot pairs' idle ones."""
+    return view.sidecar_names - {hot_pair(pod, n)[1] for n in view.hot_sidecars}
 
 
 def _is_digest(image: str) -> bool:
@@ -252,33 +309,70 @@ def _upgrade_spec(entry: Mapping[str, Any]) -> JsonDict:
     return spec
 
 
-def changed_images(pod: PodView, view: SetView) -> dict[str, str]:
-    """``UpgradeSidecarContainer`` for each cold sidecar: name -> new image where it differs."""
+def _to_hot_upgrade(pod: PodView, view: SetView, name: str, empty: str) -> tuple[str, str]:
+    """``findContainerToHotUpgrade``: (the container to upgrade, the other one)."""
+    first, second = f"{name}-1", f"{name}-2"
+    if _image(pod, first) == empty:
+        return first, second
+    if _image(pod, second) == empty:
+        return second, first
+    ready = {as_text(s.get("name")): s.get("ready") is True for s in _statuses(pod)}
+    first_ok = ready.get(first, False) and is_state_consistent(pod, view, frozenset((first,)))
+    second_ok = ready.get(second, False) and is_state_consistent(pod, view, frozenset((second,)))
+    if first_ok and not second_ok:
+        return second, first
+    if second_ok and not first_ok:
+        return first, second
+    working, other = hot_pair(pod, name)
+    return other, working
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What ``updatePodSidecarContainer`` changes on one pod."""
+
+    images: dict[str, str]
+    """Container name -> its new image."""
+    annotations: dict[str, str]
+    """The hot pairs' working-container and version annotations."""
+
+
+def upgrade_of(pod: PodView, view: SetView) -> Upgrade:
+    """``UpgradeSidecarContainer`` for every sidecar (a cold one: its image where it differs; a hot
+    one: the set's image on the idle container, which becomes the working one)."""
     containers = _containers(pod)
-    return {
+    images = {
         name: image
         for name, image in view.cold_images.items()
         if name in containers and as_text(containers[name].get("image")) != image
     }
+    annotations: dict[str, str] = {}
+    working = working_containers(pod)
+    for name, (image, empty) in view.hot_sidecars.items():
+        target, other = _to_hot_upgrade(pod, view, name, empty)
+        if _image(pod, other) == image:
+            continue
+        images[target] = image
+        first, second = f"{name}-1", f"{name}-2"
+        older = second if target == first else first
+        working[name] = target
+        annotations[f"version.sidecarset.kruise.io/{target}"] = view.resource_version
+        annotations[f"versionalt.sidecarset.kruise.io/{target}"] = pod.annotations.get(
+            f"version.sidecarset.kruise.io/{older}", ""
+        )
+        annotations[f"versionalt.sidecarset.kruise.io/{older}"] = view.resource_version
+    if annotations:
+        annotations[WORKING_ANNOTATION] = go_json(working, sort_keys=True).decode()
+    return Upgrade(images, annotations)
 
 
-def upgrade_patch(pod: PodView, view: SetView, revision: str, now: datetime) -> JsonDict:
-    """The strategic-merge patch upgrading the pod's cold sidecars to the set's images (with the
-    pod's resourceVersion, so a pod changed since it was read is re-planned)."""
-    stamp = _go_time(now)
-    changed = changed_images(pod, view)
-    hashes = {
-        name: _upgrade_spec(entry) for name, entry in _upgrade_specs(pod, SIDECARSET_HASH_ANNOTATION).items()
-    }
-    hashes[view.name] = _upgrade_spec(
-        {
-            "updateTimestamp": stamp,
-            "hash": view.hash,
-            "sidecarSetName": view.name,
-            "sidecarList": list(view.sidecar_list),
-            "controllerRevision": revision,
-        }
-    )
+def changed_images(pod: PodView, view: SetView) -> dict[str, str]:
+    return upgrade_of(pod, view).images
+
+
+def _inplace_state(pod: PodView, view: SetView, changed: Sequence[str], stamp: str) -> str:
+    """``UpdatePodAnnotationsInUpgrade``: the set's entry (kept when there is one) with the changed
+    containers' imageIDs of now."""
     states: dict[str, Any] = {}
     raw_states = pod.annotations.get(INPLACE_UPDATE_STATE_ANNOTATION, "")
     if raw_states:
@@ -303,17 +397,59 @@ def upgrade_patch(pod: PodView, view: SetView, revision: str, now: datetime) -> 
         "lastContainerStatuses": {k: last[k] for k in sorted(last)},
         **kept,
     }
-    annotations = {
-        SIDECARSET_HASH_ANNOTATION: go_json({k: hashes[k] for k in sorted(hashes)}).decode(),
-        INPLACE_UPDATE_STATE_ANNOTATION: go_json({k: states[k] for k in sorted(states)}).decode(),
-    }
+    return go_json({k: states[k] for k in sorted(states)}).decode()
+
+
+def _patch(pod: PodView, annotations: dict[str, str], images: Mapping[str, str]) -> JsonDict:
     metadata: JsonDict = {"annotations": annotations}
     if pod.resource_version:
         metadata["resourceVersion"] = pod.resource_version
     patch: JsonDict = {"metadata": metadata}
-    if changed:
-        patch["spec"] = {"containers": [{"name": n, "image": changed[n]} for n in sorted(changed)]}
+    if images:
+        patch["spec"] = {"containers": [{"name": n, "image": images[n]} for n in sorted(images)]}
     return patch
+
+
+def upgrade_patch(pod: PodView, view: SetView, revision: str, now: datetime) -> JsonDict:
+    """The strategic-merge patch upgrading the pod's sidecars to the set's images (with the pod's
+    resourceVersion, so a pod changed since it was read is re-planned)."""
+    stamp = _go_time(now)
+    upgrade = upgrade_of(pod, view)
+    hashes = {
+        name: _upgrade_spec(entry) for name, entry in _upgrade_specs(pod, SIDECARSET_HASH_ANNOTATION).items()
+    }
+    hashes[view.name] = _upgrade_spec(
+        {
+            "updateTimestamp": stamp,
+            "hash": view.hash,
+            "sidecarSetName": view.name,
+            "sidecarList": list(view.sidecar_list),
+            "controllerRevision": revision,
+        }
+    )
+    annotations = {
+        **upgrade.annotations,
+        SIDECARSET_HASH_ANNOTATION: go_json({k: hashes[k] for k in sorted(hashes)}).decode(),
+        INPLACE_UPDATE_STATE_ANNOTATION: _inplace_state(pod, view, sorted(upgrade.images), stamp),
+    }
+    return _patch(pod, annotations, upgrade.images)
+
+
+def flip_patch(pod: PodView, view: SetView, now: datetime) -> JsonDict:
+    """``flipPodSidecarContainerDo``: once the working container of a hot pair runs the new image,
+    the idle one goes back to the empty image (its version annotation and the working one's
+    versionalt to "0"); the pod's hash is not touched."""
+    images: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    for name, (_image_now, empty) in view.hot_sidecars.items():
+        working, idle = hot_pair(pod, name)
+        if _image(pod, idle) == empty:
+            continue
+        images[idle] = empty
+        annotations[f"version.sidecarset.kruise.io/{idle}"] = "0"
+        annotations[f"versionalt.sidecarset.kruise.io/{working}"] = "0"
+    annotations[INPLACE_UPDATE_STATE_ANNOTATION] = _inplace_state(pod, view, sorted(images), _go_time(now))
+    return _patch(pod, annotations, images)
 
 
 def upgradable_condition(pod: PodView, set_name: str, upgradable: bool, now: datetime) -> JsonDict | None:

@@ -37,6 +37,9 @@ from workers.runtime.specrefusal import refusal_plan
 from workers.sidecarset import revisions as history
 from workers.sidecarset.control import (
     SetView,
+    flip_patch,
+    hot_upgrading_ready,
+    in_hot_upgrading,
     is_consistent_with_set,
     is_injected,
     is_pod_ready,
@@ -46,6 +49,7 @@ from workers.sidecarset.control import (
     read_set,
     upgradable_condition,
     upgrade_patch,
+    working_sidecars,
 )
 from workers.sidecarset.strategy import next_upgrade_pods
 
@@ -94,7 +98,7 @@ def status_of(
     for pod in pods:
         is_up = is_updated(pod, view)
         updated += is_up
-        if is_state_consistent(pod, view) and is_pod_ready(pod):
+        if is_state_consistent(pod, view) and is_pod_ready(pod, view):
             ready += 1
             updated_ready += is_up
     return {
@@ -166,7 +170,30 @@ def plan(observed: ObservedSidecarSet, now: datetime) -> Plan:
     if strategy.paused:
         return Plan(tuple(actions), None, "updateStrategy paused")
     if view.hot:
-        return Plan(tuple(actions), None, "hot upgrade is not implemented: sidecars are not upgraded")
+        flips = [
+            pod
+            for pod in pods
+            if in_hot_upgrading(pod, view)
+            and is_state_consistent(pod, view, working_sidecars(pod, view))
+            and hot_upgrading_ready(pod, view)
+        ]
+        for pod in flips:
+            patch = flip_patch(pod, view, now)
+            actions.append(runtime.PatchObject(PODS, _pod_ns(pod), pod.name, patch, "strategic"))
+            actions.append(
+                runtime.EmitEvent(
+                    ObjectRef.of(
+                        {"apiVersion": "v1", "kind": "Pod", "metadata": pod.raw.get("metadata") or {}}
+                    ),
+                    "ResetContainerSucceed",
+                    "reset sidecar container image empty successfully",
+                )
+            )
+        if flips:
+            names = ", ".join(p.name for p in flips)
+            return Plan(
+                tuple(actions), None, f"hot upgrade: idle sidecars of {names} back to the empty image"
+            )
     if int(status["updatedPods"]) >= int(status["matchedPods"]):  # type: ignore[call-overload]
         return Plan(tuple(actions), None, f"all {status['matchedPods']} matched pods updated")
 

@@ -124,11 +124,11 @@ def upgrade_count(
     unavailable = sum(
         1
         for pod in pods
-        if is_updated(pod, view) and (not is_state_consistent(pod, view) or not is_pod_ready(pod))
+        if is_updated(pod, view) and (not is_state_consistent(pod, view) or not is_pod_ready(pod, view))
     )
     count = 0
     for pod in candidates:
-        if not is_pod_ready(pod):
+        if not is_pod_ready(pod, view):
             count += 1
             continue
         if unavailable >= max_unavailable:

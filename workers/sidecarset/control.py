@@ -1,14 +1,17 @@
 """What one SidecarSet asks of one pod: kruise's ``sidecarcontrol`` predicates and its pod writes.
 
 ``SetView`` is the SidecarSet as the planner reads it (its two hashes, its sidecar container
-names, the cold sidecars' images). The predicates follow kruise v1.9.1
+names, the cold sidecars' images, the hot ones' images and empty images). The predicates follow
+kruise v1.9.1
 ``pkg/control/sidecarcontrol`` (``IsPodInjectedSidecarSet``, ``IsPodConsistentWithSidecarSet``,
 ``IsPodSidecarUpdated``, ``IsSidecarSetUpgradable``, ``IsPodStateConsistent``, ``IsPodReady``);
-``upgrade_patch`` is ``updatePodSidecarContainer`` for cold sidecars: the new images, the pod's
+``upgrade_patch`` is ``updatePodSidecarContainer``: the new images (a hot sidecar's on the idle
+container of its pair, ``findContainerToHotUpgrade``, with the version annotations), the pod's
 ``kruise.io/sidecarset-hash`` entry rewritten (``UpdatePodSidecarSetHash``) and
 ``kruise.io/sidecarset-inplace-update-state`` (``UpdatePodAnnotationsInUpgrade``), in Go's JSON
 and field order so a pod written by Flotilla reads the same to kruise, and the reverse.
-``upgradable_condition`` is the pod's ``SidecarSetUpgradable`` condition
+``flip_patch`` is ``flipPodSidecarContainerDo`` (the old container of a hot pair back to the empty
+image); ``upgradable_condition`` is the pod's ``SidecarSetUpgradable`` condition
 (``updatePodSidecarSetUpgradableCondition``). Pure; called by ``strategy`` and ``planner``.
 """
 

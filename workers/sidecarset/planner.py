@@ -195,8 +195,8 @@ def plan(observed: ObservedSidecarSet, now: datetime) -> Plan:
             return Plan(
                 tuple(actions), None, f"hot upgrade: idle sidecars of {names} back to the empty image"
             )
-    if int(status["updatedPods"]) >= int(status["matchedPods"]):  # type: ignore[call-overload]
-        return Plan(tuple(actions), None, f"all {status['matchedPods']} matched pods updated")
+    if integer(status, "updatedPods") >= len(pods):  # isSidecarSetUpdateFinish
+        return Plan(tuple(actions), None, f"all {len(pods)} matched pods updated")
 
     upgrade_view = dataclasses.replace(view, latest_revision=latest)
     chosen = next_upgrade_pods(upgrade_view, strategy, pods)

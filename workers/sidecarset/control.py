@@ -8,7 +8,8 @@ kruise v1.9.1
 ``upgrade_patch`` is ``updatePodSidecarContainer``: the new images (a hot sidecar's on the idle
 container of its pair, ``findContainerToHotUpgrade``, with the version annotations), the pod's
 ``kruise.io/sidecarset-hash`` entry rewritten (``UpdatePodSidecarSetHash``) and
-``kruise.io/sidecarset-inplace-update-state`` (``UpdatePodAnnotationsInUpgrade``), in Go's JSON
+``kruise.io/sidecarset-inplace-update-state`` (``UpdatePodAnnotationsInUpgrade``), then the set's
+``patchPodMetadata`` (``PatchPodMetadata``, ``podmechanics.sidecarmeta``), in Go's JSON
 and field order so a pod written by Flotilla reads the same to kruise, and the reverse.
 ``flip_patch`` is ``flipPodSidecarContainerDo`` (the old container of a hot pair back to the empty
 image); ``upgradable_condition`` is the pod's ``SidecarSetUpgradable`` condition
@@ -32,6 +33,7 @@ from schemas.kruise.sidecarset import (
 from workers.podmechanics.gohash import go_json
 from workers.podmechanics.kube_json import JsonDict, JsonObject, as_object, as_objects, as_text
 from workers.podmechanics.pods import PodView
+from workers.podmechanics.sidecarmeta import patch_annotations
 
 INPLACE_UPDATE_STATE_ANNOTATION = "kruise.io/sidecarset-inplace-update-state"
 WORKING_ANNOTATION = "kruise.io/sidecarset-working-hotupgrade-container"
@@ -59,6 +61,8 @@ class SetView:
     """HotUpgrade sidecar name -> (its image, ``hotUpgradeEmptyImage``)."""
     resource_version: str = ""
     """The SidecarSet's resourceVersion (kruise writes it into the hot pair's version annotations)."""
+    metadata_patches: tuple[Mapping[str, Any], ...] = ()
+    """``spec.patchPodMetadata``, applied to the pod's annotations by the upgrade."""
 
 
 def read_set(raw: JsonObject, hashes: tuple[str, str]) -> SetView:
@@ -97,6 +101,7 @@ def read_set(raw: JsonObject, hashes: tuple[str, str]) -> SetView:
         latest_revision=as_text(as_object(raw.get("status")).get("latestRevision")),
         hot_sidecars=hot_sidecars,
         resource_version=as_text(as_object(raw.get("metadata")).get("resourceVersion")),
+        metadata_patches=as_objects(spec.get("patchPodMetadata")),
     )
 
 
@@ -415,7 +420,9 @@ def _patch(pod: PodView, annotations: dict[str, str], images: Mapping[str, str])
 
 def upgrade_patch(pod: PodView, view: SetView, revision: str, now: datetime) -> JsonDict:
     """The strategic-merge patch upgrading the pod's sidecars to the set's images (with the pod's
-    resourceVersion, so a pod changed since it was read is re-planned)."""
+    resourceVersion, so a pod changed since it was read is re-planned), and the set's
+    ``patchPodMetadata`` applied to the pod's annotations after that (``updatePodSidecarAndHash``);
+    raises ``MetadataPatchError`` where kruise's ``PatchPodMetadata`` fails (no write then)."""
     stamp = _go_time(now)
     upgrade = upgrade_of(pod, view)
     hashes = {
@@ -435,6 +442,9 @@ def upgrade_patch(pod: PodView, view: SetView, revision: str, now: datetime) -> 
         SIDECARSET_HASH_ANNOTATION: go_json({k: hashes[k] for k in sorted(hashes)}).decode(),
         INPLACE_UPDATE_STATE_ANNOTATION: _inplace_state(pod, view, sorted(upgrade.images), stamp),
     }
+    written = {**pod.annotations, **annotations}
+    patched = patch_annotations(written, view.metadata_patches)
+    annotations.update({k: v for k, v in patched.items() if written.get(k) != v})
     return _patch(pod, annotations, upgrade.images)
 
 

@@ -31,6 +31,7 @@ from schemas.kruise.sidecarset import (
 )
 from workers.podmechanics.kube_json import JsonObject, as_object, as_text, integer, thaw_object
 from workers.podmechanics.pods import PodView, is_active, read_pod
+from workers.podmechanics.sidecarmeta import MetadataPatchError
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan, TerminalError
 from workers.runtime.events import ObjectRef
@@ -222,8 +223,20 @@ def plan(observed: ObservedSidecarSet, now: datetime) -> Plan:
                 "in this round, will skip them.",
             )
         )
+    upgraded: list[str] = []
     for pod in chosen.upgrade:
-        patch = upgrade_patch(pod, upgrade_view, latest, now)
+        try:
+            patch = upgrade_patch(pod, upgrade_view, latest, now)
+        except MetadataPatchError as exc:
+            # kruise: "SidecarSet patched pod metadata failed", the round ends with the error
+            done = ", ".join(upgraded) or "none"
+            return Plan(
+                tuple(actions),
+                None,
+                f"upgrading sidecars of {done}; SidecarSet patched pod metadata failed "
+                f"for pod {_pod_ns(pod)}/{pod.name}: {exc}",
+            )
+        upgraded.append(pod.name)
         actions.append(runtime.PatchObject(PODS, _pod_ns(pod), pod.name, patch, "strategic"))
         condition = upgradable_condition(pod, view.name, True, now)
         if condition is not None:

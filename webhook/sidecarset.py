@@ -38,6 +38,7 @@ from schemas.kruise.sidecarset import (
 from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
 from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
 from workers.podmechanics.gohash import go_json
+from workers.podmechanics.sidecarmeta import MetadataPatchError, patch_annotations
 
 JsonDict = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -298,8 +299,10 @@ def inject(
     *,
     sort_by_name: bool = False,
 ) -> list[JsonDict]:
-    """The JSON patch injecting every matching, unpaused SidecarSet into a new pod ([] for none).
-    Raises :class:`InjectionError` where kruise refuses the pod."""
+    """The JSON patch injecting every matching, unpaused SidecarSet into a new pod ([] for none),
+    each set's ``patchPodMetadata`` applied to the pod's annotations first (``PatchPodMetadata``,
+    :mod:`workers.podmechanics.sidecarmeta`). Raises :class:`InjectionError` where kruise refuses
+    the pod."""
     if not pod_active(pod):
         return []
     matched = sorted(
@@ -317,6 +320,12 @@ def inject(
     spec = _dict(pod.get("spec"))
     annotations = {str(k): str(v) for k, v in _dict(metadata.get("annotations")).items()}
     pod_key = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
+    for sidecarset in matched:  # PatchPodMetadata before buildSidecars, as kruise
+        patches = [_dict(p) for p in _list(_dict(sidecarset.get("spec")).get("patchPodMetadata"))]
+        try:
+            annotations = patch_annotations(annotations, patches)
+        except MetadataPatchError as err:
+            raise InjectionError(str(err)) from err
     hashes = _upgrade_specs(annotations, SIDECARSET_HASH_ANNOTATION, pod_key)
     hashes_no_image = _upgrade_specs(annotations, SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION, pod_key)
     working: dict[str, str] = {}

@@ -3,7 +3,8 @@
 Expected values worked by hand from kruise v1.9.1 ``pkg/control/sidecarcontrol/util.go``
 (``PatchPodMetadata``, ``ValidateSidecarSetPatchMetadataWhitelist``), evanphx/json-patch v5.6.0
 ``MergePatch`` (RFC 7386, Go's sorted map keys) and ``pkg/controller/sidecarset``
-``updatePodSidecarAndHash`` (metadata patched in the same pod write as the sidecar images).
+``updatePodSidecarAndHash`` (metadata patched in the same pod write as the sidecar images) and
+``pkg/webhook/pod/mutating/sidecarset.go`` (every matched set's metadata patched at injection).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 import pytest
 
 from tests.unit.sidecarset.test_sidecarset_planner import NOW, _with_revision, observed, pod, sidecarset
+from tests.unit.webhook.test_sidecarset_injection import NOW as INJECT_NOW
+from tests.unit.webhook.test_sidecarset_injection import _apply, _pod, _sidecar, _sidecarset
+from webhook.sidecarset import InjectionError, inject
 from workers.podmechanics.sidecarmeta import (
     MetadataPatchError,
     merge_patch,
@@ -120,3 +124,40 @@ def test_a_pod_whose_annotation_cannot_be_merged_is_not_written() -> None:
     ]
     assert "p2" not in written
     assert "SidecarSet patched pod metadata failed for pod ns/p2: Invalid JSON Document" in result.reason
+
+
+def test_injection_patches_the_pod_metadata_of_every_matched_set() -> None:
+    first = _sidecarset(
+        "a-log",
+        [_sidecar("logger")],
+        patchPodMetadata=[
+            {"annotations": {"oom": '{"log":1}', "team": "a"}, "patchPolicy": "MergePatchJson"}
+        ],
+    )
+    second = _sidecarset(
+        "b-mesh",
+        [_sidecar("envoy")],
+        patchPodMetadata=[
+            {"annotations": {"oom": '{"envoy":2}', "keep": "set"}, "patchPolicy": "MergePatchJson"}
+        ],
+    )
+    pod = _pod()
+    pod["metadata"]["annotations"] = {"oom": '{"app":3}'}
+    annotations = _apply(pod, inject(pod, [second, first], None, INJECT_NOW))["metadata"]["annotations"]
+    # by set name: a-log then b-mesh; the pod had oom, neither had team/keep
+    assert annotations["oom"] == '{"app":3,"envoy":2,"log":1}'
+    assert annotations["team"] == "a"
+    assert annotations["keep"] == "set"
+    assert annotations["kruise.io/sidecarset-injected-list"] == "a-log,b-mesh"
+
+
+def test_injection_refuses_a_pod_whose_annotation_cannot_be_merged() -> None:
+    ss = _sidecarset(
+        "log",
+        [_sidecar("logger")],
+        patchPodMetadata=[{"annotations": {"oom": "{}"}, "patchPolicy": "MergePatchJson"}],
+    )
+    pod = _pod()
+    pod["metadata"]["annotations"] = {"oom": "not json"}
+    with pytest.raises(InjectionError, match=r"^Invalid JSON Document$"):
+        inject(pod, [ss], None, INJECT_NOW)

@@ -35,6 +35,7 @@ from schemas.kruise.sidecarset import (
     SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION,
     SIDECARSET_INJECTED_LIST_ANNOTATION,
 )
+from webhook import sidecarsetrevision as revision_choice
 from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
 from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
 from workers.podmechanics.gohash import go_json
@@ -298,11 +299,16 @@ def inject(
     now: dt.datetime,
     *,
     sort_by_name: bool = False,
+    revisions: Mapping[str, Mapping[str, Any] | None] | None = None,
+    draw: float = 0.0,
 ) -> list[JsonDict]:
     """The JSON patch injecting every matching, unpaused SidecarSet into a new pod ([] for none),
     each set's ``patchPodMetadata`` applied to the pod's annotations first (``PatchPodMetadata``,
-    :mod:`workers.podmechanics.sidecarmeta`). Raises :class:`InjectionError` where kruise refuses
-    the pod."""
+    :mod:`workers.podmechanics.sidecarmeta`). ``revisions`` (set name -> its pinned
+    ControllerRevision, None: not found) makes a set with ``injectionStrategy.revision`` inject
+    that revision as kruise chooses it (:mod:`webhook.sidecarsetrevision`; ``draw`` the random
+    number of a percent partition); a set not in it, or no ``revisions``, injects its latest. Raises
+    :class:`InjectionError` where kruise refuses the pod."""
     if not pod_active(pod):
         return []
     matched = sorted(
@@ -317,6 +323,8 @@ def inject(
     if not matched:
         return []
     metadata = _dict(pod.get("metadata"))
+    if revisions is not None:
+        matched = [_suitable(s, revisions, _dict(metadata.get("labels")), draw) for s in matched]
     spec = _dict(pod.get("spec"))
     annotations = {str(k): str(v) for k, v in _dict(metadata.get("annotations")).items()}
     pod_key = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
@@ -398,6 +406,27 @@ def inject(
     return _patch(
         spec, annotations, containers, init_containers, volumes, secrets, injected_annotations, sort_by_name
     )
+
+
+def _suitable(
+    sidecarset: Mapping[str, Any],
+    revisions: Mapping[str, Mapping[str, Any] | None],
+    labels: Mapping[str, Any],
+    draw: float,
+) -> Mapping[str, Any]:
+    """``getSuitableRevisionSidecarSet`` on CREATE: the pinned revision (``revisions``: set name ->
+    the ControllerRevision found, None when there is none) or the latest."""
+    name = str(_dict(sidecarset.get("metadata")).get("name"))
+    if not revision_choice.wants_revision(sidecarset) or name not in revisions:
+        return sidecarset
+    revision = revisions[name]
+    if revision is None:
+        raise InjectionError(revision_choice.not_found(sidecarset))
+    history = revision_choice.restore(sidecarset, revision)
+    try:
+        return revision_choice.choose(sidecarset, history, {str(k): str(v) for k, v in labels.items()}, draw)
+    except revision_choice.RevisionChoiceError as err:
+        raise InjectionError(str(err)) from err
 
 
 def _sorted_map(values: Mapping[str, JsonDict]) -> dict[str, JsonDict]:

@@ -86,6 +86,15 @@ def _percent(value: str) -> float:
         raise RevisionChoiceError(f'strconv.ParseFloat: parsing "{value[:-1]}": invalid syntax') from exc
 
 
+def not_found(sidecarset: Mapping[str, Any]) -> str:
+    """kruise's error when the pinned revision does not exist (the pod is refused with 500): the API
+    server's NotFound for a ``revisionName``, ``generateNotFoundError`` for a ``customVersion``."""
+    info = _revision_info(sidecarset)
+    if info.get("revisionName") is not None:
+        return f'controllerrevisions.apps "{info["revisionName"]}" not found'
+    return f'ControllerRevision.apps "{_dict(sidecarset.get("metadata")).get("name")}" not found'
+
+
 def choose(
     sidecarset: Mapping[str, Any], history: Mapping[str, Any], pod_labels: Mapping[str, str], draw: float
 ) -> Mapping[str, Any]:

@@ -11,6 +11,16 @@ from typing import Any
 
 import pytest
 
+from tests.unit.webhook.test_sidecarset_injection import (
+    INJECTED,
+    NOW,
+    _apply,
+    _pod,
+    _sidecar,
+    _sidecarset,
+    _spec,
+)
+from webhook.sidecarset import InjectionError, inject
 from webhook.sidecarsetrevision import RevisionChoiceError, choose, restore, wants_revision
 
 
@@ -96,3 +106,32 @@ def test_choose_by_policy_selector_partition_and_paused() -> None:
     assert choose(_set(paused=True), old, canary, 0.99) is old
     with pytest.raises(RevisionChoiceError, match="not a percentage"):
         choose(_set(partition="30"), old, canary, 0.5)
+
+
+def test_inject_uses_the_pinned_revision_when_given() -> None:
+    latest = _sidecarset(
+        "log",
+        [_sidecar("logger", image="logger:2")],
+        injectionStrategy={"revision": {"customVersion": "v1", "policy": "Always"}},
+    )
+    latest["status"] = {"latestRevision": "log-new"}
+    revision = {
+        "metadata": {
+            "name": "log-old",
+            "annotations": {
+                "kruise.io/sidecarset-hash": "OH",
+                "kruise.io/sidecarset-hash-without-image": "OHW",
+            },
+        },
+        "data": {"spec": {"$patch": "replace", "containers": [_sidecar("logger")], "volumes": None}},
+    }
+    pod = _apply(_pod(), inject(_pod(), [latest], None, NOW, revisions={"log": revision}))
+    assert pod["spec"]["containers"][0] == {"name": "logger", "image": "logger:1", "env": [INJECTED]}
+    assert pod["metadata"]["annotations"]["kruise.io/sidecarset-hash"] == (
+        '{"log":' + _spec("log", "OH", ["logger"], "log-old") + "}"
+    )
+    # the lookup was not made for this set: the latest
+    pod = _apply(_pod(), inject(_pod(), [latest], None, NOW, revisions={}))
+    assert pod["spec"]["containers"][0]["image"] == "logger:2"
+    with pytest.raises(InjectionError, match=r'^ControllerRevision\.apps "log" not found$'):
+        inject(_pod(), [latest], None, NOW, revisions={"log": None})

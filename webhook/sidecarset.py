@@ -14,7 +14,9 @@ SidecarSet volumes a sidecar mounts and never over a pod volume of the same name
 name) and ``kruise.io/sidecarset-injected-list``. ``gather_injection`` reads the SidecarSets from the
 process's watch-fed cache (:mod:`webhook.sidecarsetcache`; kruise reads its informer) and the
 namespace's labels when one has a namespaceSelector; the SidecarSet conflict check lists them.
-Not here: ``patchPodMetadata``, ``injectionStrategy.revision`` and ``resourcesPolicy``
+``patchPodMetadata`` is applied through :mod:`workers.podmechanics.sidecarmeta`; a pinned
+``injectionStrategy.revision`` is injected when the caller passes the revisions, but the gather
+does not look them up yet (the latest spec is injected). Not here: ``resourcesPolicy``
 (docs/sidecarset.md).
 """
 
@@ -37,9 +39,11 @@ from schemas.kruise.sidecarset import (
     SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION,
     SIDECARSET_INJECTED_LIST_ANNOTATION,
 )
+from webhook import sidecarsetrevision as revision_choice
 from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
 from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
 from workers.podmechanics.gohash import go_json
+from workers.podmechanics.sidecarmeta import MetadataPatchError, patch_annotations
 
 JsonDict = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -299,9 +303,16 @@ def inject(
     now: dt.datetime,
     *,
     sort_by_name: bool = False,
+    revisions: Mapping[str, Mapping[str, Any] | None] | None = None,
+    draw: float = 0.0,
 ) -> list[JsonDict]:
-    """The JSON patch injecting every matching, unpaused SidecarSet into a new pod ([] for none).
-    Raises :class:`InjectionError` where kruise refuses the pod."""
+    """The JSON patch injecting every matching, unpaused SidecarSet into a new pod ([] for none),
+    each set's ``patchPodMetadata`` applied to the pod's annotations first (``PatchPodMetadata``,
+    :mod:`workers.podmechanics.sidecarmeta`). ``revisions`` (set name -> its pinned
+    ControllerRevision, None: not found) makes a set with ``injectionStrategy.revision`` inject
+    that revision as kruise chooses it (:mod:`webhook.sidecarsetrevision`; ``draw`` the random
+    number of a percent partition); a set not in it, or no ``revisions``, injects its latest. Raises
+    :class:`InjectionError` where kruise refuses the pod."""
     if not pod_active(pod):
         return []
     matched = sorted(
@@ -316,9 +327,17 @@ def inject(
     if not matched:
         return []
     metadata = _dict(pod.get("metadata"))
+    if revisions is not None:
+        matched = [_suitable(s, revisions, _dict(metadata.get("labels")), draw) for s in matched]
     spec = _dict(pod.get("spec"))
     annotations = {str(k): str(v) for k, v in _dict(metadata.get("annotations")).items()}
     pod_key = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
+    for sidecarset in matched:  # PatchPodMetadata before buildSidecars, as kruise
+        patches = [_dict(p) for p in _list(_dict(sidecarset.get("spec")).get("patchPodMetadata"))]
+        try:
+            annotations = patch_annotations(annotations, patches)
+        except MetadataPatchError as err:
+            raise InjectionError(str(err)) from err
     hashes = _upgrade_specs(annotations, SIDECARSET_HASH_ANNOTATION, pod_key)
     hashes_no_image = _upgrade_specs(annotations, SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION, pod_key)
     working: dict[str, str] = {}
@@ -391,6 +410,27 @@ def inject(
     return _patch(
         spec, annotations, containers, init_containers, volumes, secrets, injected_annotations, sort_by_name
     )
+
+
+def _suitable(
+    sidecarset: Mapping[str, Any],
+    revisions: Mapping[str, Mapping[str, Any] | None],
+    labels: Mapping[str, Any],
+    draw: float,
+) -> Mapping[str, Any]:
+    """``getSuitableRevisionSidecarSet`` on CREATE: the pinned revision (``revisions``: set name ->
+    the ControllerRevision found, None when there is none) or the latest."""
+    name = str(_dict(sidecarset.get("metadata")).get("name"))
+    if not revision_choice.wants_revision(sidecarset) or name not in revisions:
+        return sidecarset
+    revision = revisions[name]
+    if revision is None:
+        raise InjectionError(revision_choice.not_found(sidecarset))
+    history = revision_choice.restore(sidecarset, revision)
+    try:
+        return revision_choice.choose(sidecarset, history, {str(k): str(v) for k, v in labels.items()}, draw)
+    except revision_choice.RevisionChoiceError as err:
+        raise InjectionError(str(err)) from err
 
 
 def _sorted_map(values: Mapping[str, JsonDict]) -> dict[str, JsonDict]:

@@ -16,6 +16,8 @@ from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
 CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 SIDECARSETS = Resource("apps.kruise.io", "v1beta1", "sidecarsets", "SidecarSet")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+STORAGE_CLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
+_DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 _PAGE = "500"
 
 
@@ -59,6 +61,20 @@ class KubeCluster:
             return await self.kube.get(PODS.path(namespace, name))
         except NotFound:
             return None
+
+    async def read_storage_class(self, name: str) -> JsonObject | None:
+        if name:
+            try:
+                return await self.kube.get(STORAGE_CLASSES.path("", name))
+            except NotFound:
+                return None
+        listing = await self.kube.get(STORAGE_CLASSES.collection_path(None))
+        defaults = [
+            c
+            for c in listing.get("items") or []
+            if ((c.get("metadata") or {}).get("annotations") or {}).get(_DEFAULT_CLASS_ANNOTATION) == "true"
+        ]
+        return max(defaults, key=lambda c: str(c["metadata"].get("creationTimestamp", "")), default=None)
 
     async def list_sidecarsets(self) -> list[JsonObject]:
         items: list[JsonObject] = []

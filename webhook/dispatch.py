@@ -45,6 +45,8 @@ class Facts:
     live_custom_resources: int | None = None
     #: Pods by name (None: not found), for the kruise kinds' rules that check pods.
     pods: Mapping[str, JsonObject | None] | None = None
+    #: StorageClasses by name ("": the default one; None: not found), for a claim-template resize.
+    storage_classes: Mapping[str, JsonObject | None] | None = None
     #: Every SidecarSet of the cluster (pod injection, the SidecarSet conflict check).
     sidecarsets: Sequence[JsonObject] | None = None
     #: The labels of the request's namespace (a SidecarSet's namespaceSelector).
@@ -74,6 +76,11 @@ class Cluster(Protocol):
 
     async def read_pod(self, namespace: str, name: str) -> JsonObject | None:
         """A pod, None when it does not exist."""
+        ...
+
+    async def read_storage_class(self, name: str) -> JsonObject | None:
+        """A StorageClass, None when it does not exist; ``""``: the default class (kruise's
+        ``GetDefaultStorageClass``: the newest of those annotated default), None when there is none."""
         ...
 
     async def list_sidecarsets(self) -> Sequence[JsonObject]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flotilla.runtime.features import Feature
 from schemas.kruise import rules
 from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
 from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
@@ -33,21 +34,31 @@ def default_object(request: AdmissionRequest, _config: AdmissionConfig, _facts: 
     return patched(operations)
 
 
-async def gather_pods(request: AdmissionRequest, _config: AdmissionConfig, cluster: Cluster) -> Facts:
+async def gather_pods(request: AdmissionRequest, config: AdmissionConfig, cluster: Cluster) -> Facts:
     obj = request.object
     if obj is None:
         return NO_FACTS
     needs = rules.needs(request.kind, obj, request.old_object)
-    if needs.nothing:
+    classes = needs.storage_classes if config.gates[Feature.STATEFUL_SET_AUTO_RESIZE_PVC_GATE] else ()
+    if not needs.pods and not classes:
         return NO_FACTS
-    return Facts(pods={name: await cluster.read_pod(request.namespace, name) for name in needs.pods})
+    return Facts(
+        pods={name: await cluster.read_pod(request.namespace, name) for name in needs.pods},
+        storage_classes={name: await cluster.read_storage_class(name) for name in classes}
+        if classes
+        else None,
+    )
 
 
 def validate_object(request: AdmissionRequest, _config: AdmissionConfig, facts: Facts) -> Verdict:
     obj = request.object
     if obj is None:
         return denied(400, f"{request.operation} of {request.kind} without request.object")
-    rule_facts = rules.Facts(pods=facts.pods) if facts.pods is not None else None
+    rule_facts = (
+        rules.Facts(pods=facts.pods, storage_classes=facts.storage_classes)
+        if facts.pods is not None
+        else None
+    )
     errors = rules.validate(request.kind, obj, request.old_object, rule_facts)
     return denied(422, rules.aggregate_message(errors)) if errors else allowed()
 

@@ -40,10 +40,13 @@ class Needs:
 
     pods: tuple[str, ...] = ()
     """Names of pods (in the object's namespace) to read."""
+    storage_classes: tuple[str, ...] = ()
+    """Names of StorageClasses to read (``""``: the default class); only with the gate
+    ``StatefulSetAutoResizePVCGate`` on, as kruise checks them only then."""
 
     @property
     def nothing(self) -> bool:
-        return not self.pods
+        return not self.pods and not self.storage_classes
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Facts:
 
     pods: Mapping[str, JsonObject | None] = field(default_factory=dict)
     """Pod by name; ``None`` for a pod that was not found."""
+    storage_classes: Mapping[str, JsonObject | None] | None = None
+    """StorageClass by name (``""``: the default one; ``None``: not found); ``None``: not read."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,17 @@ def _cloneset_facts(obj: JsonObject, old: JsonObject | None, facts: Facts) -> li
     return cloneset.validate_pods_to_delete(obj, old, facts.pods)
 
 
+def _statefulset_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
+    return Needs(storage_classes=statefulset.resize_storage_classes(obj, old))
+
+
+def _statefulset_facts(obj: JsonObject, old: JsonObject | None, facts: Facts) -> list[FieldError]:
+    # kruise checks the claim templates only once the rest passed, and only with the gate on
+    if facts.storage_classes is None or statefulset.validate_statefulset(obj, old):
+        return []
+    return statefulset.validate_claim_resize(obj, old, facts.storage_classes)
+
+
 RULES: Mapping[str, RuleSet] = {
     rule.kind: rule
     for rule in (
@@ -85,7 +101,13 @@ RULES: Mapping[str, RuleSet] = {
             _cloneset_needs,
             _cloneset_facts,
         ),
-        RuleSet("StatefulSet", statefulset.default_statefulset, statefulset.validate_statefulset),
+        RuleSet(
+            "StatefulSet",
+            statefulset.default_statefulset,
+            statefulset.validate_statefulset,
+            _statefulset_needs,
+            _statefulset_facts,
+        ),
         RuleSet("BroadcastJob", broadcastjob.default_broadcastjob, broadcastjob.validate_broadcastjob),
         RuleSet(
             "AdvancedCronJob",

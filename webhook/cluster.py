@@ -20,6 +20,8 @@ CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 SIDECARSETS = Resource("apps.kruise.io", "v1beta1", "sidecarsets", "SidecarSet")
 PUBS = Resource("policy.kruise.io", "v1alpha1", "podunavailablebudgets", "PodUnavailableBudget")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+STORAGE_CLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
+_DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 _PAGE = "500"
 
 
@@ -71,6 +73,20 @@ class KubeCluster:
 
     async def list_pubs(self, namespace: str) -> list[JsonObject]:
         return await self._list(PUBS.collection_path(namespace))
+
+    async def read_storage_class(self, name: str) -> JsonObject | None:
+        if name:
+            try:
+                return await self.kube.get(STORAGE_CLASSES.path("", name))
+            except NotFound:
+                return None
+        listing = await self.kube.get(STORAGE_CLASSES.collection_path(None))
+        defaults = [
+            c
+            for c in listing.get("items") or []
+            if ((c.get("metadata") or {}).get("annotations") or {}).get(_DEFAULT_CLASS_ANNOTATION) == "true"
+        ]
+        return max(defaults, key=lambda c: str(c["metadata"].get("creationTimestamp", "")), default=None)
 
     async def list_sidecarsets(self) -> list[JsonObject]:
         return await self._list(SIDECARSETS.collection_path(None))

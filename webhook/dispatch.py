@@ -47,6 +47,8 @@ class Facts:
     pods: Mapping[str, JsonObject | None] | None = None
     #: The PodUnavailableBudgets of the request's namespace (kruise's PUB conflict check).
     pubs: Sequence[JsonObject] | None = None
+    #: StorageClasses by name ("": the default one; None: not found), for a claim-template resize.
+    storage_classes: Mapping[str, JsonObject | None] | None = None
     #: Every SidecarSet of the cluster (pod injection, the SidecarSet conflict check).
     sidecarsets: Sequence[JsonObject] | None = None
     #: The labels of the request's namespace (a SidecarSet's namespaceSelector).
@@ -80,6 +82,11 @@ class Cluster(Protocol):
 
     async def list_pubs(self, namespace: str) -> Sequence[JsonObject]:
         """Every PodUnavailableBudget of ``namespace``."""
+        ...
+
+    async def read_storage_class(self, name: str) -> JsonObject | None:
+        """A StorageClass, None when it does not exist; ``""``: the default class (kruise's
+        ``GetDefaultStorageClass``: the newest of those annotated default), None when there is none."""
         ...
 
     async def list_sidecarsets(self) -> Sequence[JsonObject]:

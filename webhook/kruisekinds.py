@@ -53,16 +53,18 @@ def default_object(request: AdmissionRequest, _config: AdmissionConfig, _facts: 
     return patched(operations)
 
 
-async def gather_pods(request: AdmissionRequest, _config: AdmissionConfig, cluster: Cluster) -> Facts:
+async def gather_pods(request: AdmissionRequest, config: AdmissionConfig, cluster: Cluster) -> Facts:
     obj = request.object
     if obj is None:
         return NO_FACTS
     needs = rules.needs(request.kind, obj, request.old_object)
-    if needs.nothing:
+    classes = needs.storage_classes if config.gates[Feature.STATEFUL_SET_AUTO_RESIZE_PVC_GATE] else ()
+    if not needs.pods and not needs.pubs and not classes:
         return NO_FACTS
     pods = {name: await cluster.read_pod(request.namespace, name) for name in needs.pods}
     pubs = list(await cluster.list_pubs(request.namespace)) if needs.pubs else None
-    return Facts(pods=pods, pubs=pubs)
+    storage_classes = {name: await cluster.read_storage_class(name) for name in classes} if classes else None
+    return Facts(pods=pods, pubs=pubs, storage_classes=storage_classes)
 
 
 def validate_object(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
@@ -71,8 +73,12 @@ def validate_object(request: AdmissionRequest, config: AdmissionConfig, facts: F
         return denied(400, f"{request.operation} of {request.kind} without request.object")
     if (refusal := _gate_refusal(request.kind, config)) is not None:
         return refusal
-    read = facts.pods is not None or facts.pubs is not None
-    rule_facts = rules.Facts(pods=facts.pods or {}, pubs=facts.pubs) if read else None
+    read = facts.pods is not None or facts.pubs is not None or facts.storage_classes is not None
+    rule_facts = (
+        rules.Facts(pods=facts.pods or {}, pubs=facts.pubs, storage_classes=facts.storage_classes)
+        if read
+        else None
+    )
     errors = rules.validate(request.kind, obj, request.old_object, rule_facts)
     return denied(422, rules.aggregate_message(errors)) if errors else allowed()
 

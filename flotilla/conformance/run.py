@@ -83,6 +83,30 @@ def _commit() -> str:
 CONFORMANCE_STAGES = (owned_pod_complete_stage("conformance-broadcastjob-pod-complete", "BroadcastJob"),)
 
 
+#: The StorageClasses kruise's VolumeExpansion specs name (its CI installs them with the CSI
+#: hostpath driver, tools/hack/csi-driver-host-path/{allow,disallow}-expansion-sc.yaml). Here
+#: they name kube-controller-manager's in-tree hostPath provisioner, the only one on this control
+#: plane: PVCs bind and the webhooks' storage-class checks run, but no resizer exists (the in-tree
+#: hostPath plugin cannot expand, and there is no CSI driver, external-resizer or kubelet), so a
+#: resize is accepted and never reaches the PVC's ``status.capacity``.
+EXPANSION_STORAGE_CLASSES = (("allow-volume-expansion", True), ("disallow-volume-expansion", False))
+
+
+def _create_expansion_storage_classes(env: DevEnvironment) -> None:
+    assert env.cluster is not None
+    for name, expandable in EXPANSION_STORAGE_CLASSES:
+        body = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": name},
+            "provisioner": "kubernetes.io/host-path",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+            "allowVolumeExpansion": expandable,
+        }
+        env.cluster.api_request("POST", "/apis/storage.k8s.io/v1/storageclasses", body)
+
+
 def cluster_config(run_dir: Path) -> ClusterConfig:
     """The control plane both sides run on."""
     return ClusterConfig(
@@ -135,6 +159,7 @@ def run_specs(
     started = time.monotonic()
     env = DevEnvironment.start_local(cluster_config(run_dir))
     try:
+        _create_expansion_storage_classes(env)
         if target == KRUISE:
             kruise_manager.start(env, binaries["kruise-manager"], kruise_source())
             label = f"kruise-manager {versions.KRUISE}"

@@ -12,7 +12,8 @@ CloneSets of 50 pods: each reconcile read ~1,000 foreign pods, most of a worker'
 decoding them). So each is narrowed to the pods this CloneSet made: those whose
 ``pod-template-hash`` is one of its revisions' hashes (every pod it creates carries it), plus those
 without that label (removed along with the selector's). Still missed, as no label selector can
-tell: an owned pod relabelled both out of the selector and to a foreign template hash. Pure.
+tell: an owned pod relabelled both out of the selector and to a foreign template hash. The
+selectors are built by the shared ``workers.podmechanics.strays``. Pure.
 """
 
 from __future__ import annotations
@@ -21,35 +22,16 @@ from collections.abc import Iterable
 
 from schemas.kruise.cloneset import CLONESET_INSTANCE_ID_LABEL
 from schemas.kruise.pub import POD_TEMPLATE_HASH_LABEL, LabelSelector
-
-
-def _negations(selector: LabelSelector) -> list[str]:
-    negated = [f"{key}!={value}" for key, value in sorted((selector.match_labels or {}).items())]
-    for requirement in selector.match_expressions or ():
-        key = requirement.key
-        values = ",".join(sorted(requirement.values or []))
-        negated.append(
-            {
-                "In": f"{key} notin ({values})",
-                "NotIn": f"{key} in ({values})",
-                "Exists": f"!{key}",
-                "DoesNotExist": key,
-            }[requirement.operator]
-        )
-    return negated
+from workers.podmechanics import strays
 
 
 def stray_selectors(selector: LabelSelector, template_hashes: Iterable[str]) -> tuple[str, ...]:
     """Label selectors (two per requirement) that together list the instance pods with one of
     ``template_hashes`` (the short hashes of the CloneSet's revisions) or none, that the selector
-    misses.
+    misses (the shared ``podmechanics.strays``, anchored on the instance-id label).
 
     An empty selector matches every pod: nothing can stray, so there is nothing to list.
     """
-    hashes = ",".join(sorted(set(template_hashes)))
-    made = [f"{POD_TEMPLATE_HASH_LABEL} in ({hashes})"] if hashes else []
-    return tuple(
-        f"{CLONESET_INSTANCE_ID_LABEL},{origin},{negation}"
-        for negation in _negations(selector)
-        for origin in [*made, f"!{POD_TEMPLATE_HASH_LABEL}"]
+    return strays.stray_selectors(
+        selector, CLONESET_INSTANCE_ID_LABEL, POD_TEMPLATE_HASH_LABEL, template_hashes
     )

@@ -11,7 +11,7 @@ Pure; called by the workload planners and ``revisions``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from schemas.kruise.pub import LabelSelector
@@ -75,17 +75,23 @@ def is_owned_by(obj: JsonObject, uid: str) -> bool:
 
 
 def claim_pods(
-    owner_uid: str, selector: LabelSelector, owner_deleting: bool, pods: Sequence[PodView]
+    owner_uid: str,
+    selector: LabelSelector,
+    owner_deleting: bool,
+    pods: Sequence[PodView],
+    member: Callable[[PodView], bool] | None = None,
 ) -> PodClaims:
     """Adopt matching orphans, release non-matching owned pods (``ClaimOwnedObjects``).
 
     ``owner_deleting``: the workload has a ``deletionTimestamp`` (it then adopts nothing and
-    releases nothing: every pod it controls stays its own)."""
+    releases nothing: every pod it controls stays its own). ``member``: the ref manager's extra
+    filter (the StatefulSet's ``isMemberOf``: named ``<set>-<ordinal>``); a pod it refuses matches
+    no more than one the selector misses."""
     owned: list[PodView] = []
     adopt: list[PodView] = []
     release: list[PodView] = []
     for pod in pods:
-        matches = selector_matches(selector, pod.labels)
+        matches = selector_matches(selector, pod.labels) and (member is None or member(pod))
         ref = pod.controller
         if ref is not None:
             if ref.get("uid") != owner_uid:

@@ -30,7 +30,9 @@ async def _emit_failure(api: KubeClient, event: runtime.EmitEvent, error: str) -
 
 async def act(api: KubeClient, snapshot: object, plan: Plan) -> None:
     del snapshot
-    failures = dict(plan.failure_events) if isinstance(plan, StatefulSetPlan) else {}
+    failures: dict[int, list[runtime.EmitEvent]] = {}
+    for index, event in plan.failure_events if isinstance(plan, StatefulSetPlan) else ():
+        failures.setdefault(index, []).append(event)
     indexed = list(enumerate(plan.actions))
     # the set's own status goes last; a pod's status patch (InPlaceUpdateReady False before its
     # in-place update, with the pod's resourceVersion) keeps its place in the plan
@@ -47,13 +49,13 @@ async def act(api: KubeClient, snapshot: object, plan: Plan) -> None:
             if isinstance(action, runtime.DeleteObject):
                 continue
             raise
-        except AlreadyExists:
+        except AlreadyExists as err:
             if isinstance(action, runtime.CreateObject) and action.resource == PVCS:
                 continue
-            if index in failures:
-                await _emit_failure(api, failures[index], "already exists")
+            for event in failures.get(index, ()):
+                await _emit_failure(api, event, str(err))
             raise
         except KubeError as err:
-            if index in failures:
-                await _emit_failure(api, failures[index], str(err))
+            for event in failures.get(index, ()):
+                await _emit_failure(api, event, str(err))
             raise

@@ -27,7 +27,8 @@ CONTROLLER_REVISIONS = Resource("apps", "v1", "controllerrevisions")
 
 @dataclass(frozen=True)
 class StatefulSetPlan(Plan):
-    """A runtime plan whose actions may carry a failure Event: ``(action index, Event)`` pairs."""
+    """A runtime plan whose actions may carry failure Events: ``(action index, Event)`` pairs, in
+    the order they are emitted (an action may have more than one)."""
 
     failure_events: tuple[tuple[int, runtime.EmitEvent], ...] = ()
 
@@ -87,8 +88,16 @@ class PlanBuilder:
         self.actions.append(self._pod_event("create", name, True))
 
     def delete_pod(self, name: str, uid: str) -> None:
+        """kruise's ``deletePod``: a failed delete writes two Warnings, the pod control's
+        (``recordPodEvent``) and ``deletePod``'s own ("failed to delete pod ...")."""
         self._guarded(
             runtime.DeleteObject(PODS, self.namespace, name, uid), self._pod_event("delete", name, False)
+        )
+        self.failures.append(
+            (
+                len(self.actions) - 1,
+                self.event("Warning", "FailedDelete", f"failed to delete pod {name}: {{error}}"),
+            )
         )
         self.actions.append(self._pod_event("delete", name, True))
 

@@ -33,7 +33,7 @@ from workers.podmechanics.kube_json import (
 from workers.podmechanics.kube_json import (
     field as json_field,
 )
-from workers.podmechanics.ownership import adopt_patch, selector_string
+from workers.podmechanics.ownership import adopt_patch, claim_pods, release_patch, selector_string
 from workers.podmechanics.pods import PodView, is_all_hooked, read_pod
 from workers.podmechanics.revisions import owned_revisions, revisions_to_delete, template_of
 from workers.runtime.actions import PatchObject
@@ -109,23 +109,23 @@ def _new_slot_pod(p: Pass, index: int, ordinal: int) -> PodView:
 
 
 def _adopt(p: Pass, pods: Sequence[PodView]) -> list[PodView]:
-    """``ClaimPods`` with ``isMemberOf``: the set's pods, adopting orphans named after it."""
-    mine: list[PodView] = []
+    """``ClaimPods`` with ``isMemberOf``: the set's pods, adopting orphans named after it that the
+    selector matches and releasing owned pods it no longer matches (their ownerReference removed,
+    as kruise's ref manager does; they leave the set's counts)."""
     deleting = json_field(p.raw, "metadata", "deletionTimestamp") is not None
-    for pod in pods:
-        if parent_and_ordinal(pod.name)[0] != p.name:
-            continue
-        ref = pod.controller
-        if ref is None:
-            if deleting or pod.deleting:
-                continue
-            p.out.update_pod(
-                pod.name, adopt_patch(set_reference(p.name, p.uid, controller=True), pod), evented=False
-            )
-            mine.append(pod)
-        elif ref.get("uid") == p.uid:
-            mine.append(pod)
-    return mine
+    claims = claim_pods(
+        p.uid,
+        p.sts.spec.selector,
+        deleting,
+        pods,
+        member=lambda pod: parent_and_ordinal(pod.name)[0] == p.name,
+    )
+    owner = set_reference(p.name, p.uid, controller=True)
+    for pod in claims.adopt:
+        p.out.update_pod(pod.name, adopt_patch(owner, pod), evented=False)
+    for pod in claims.release:
+        p.out.update_pod(pod.name, release_patch(p.uid, pod), evented=False)
+    return list(claims.owned)
 
 
 def _claims_of(p: Pass, ordinal: int) -> list[JsonDict]:

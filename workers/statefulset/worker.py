@@ -2,9 +2,10 @@
 
 ``observe`` reads the set (``apps.kruise.io/v1beta1``) and, as raw JSON, the pods, PVCs and
 ControllerRevisions its selector matches, concurrently, through the runtime's read port (PVCs
-only when the set has volumeClaimTemplates). ``plan`` adapts :func:`workers.statefulset.planner.plan`
-to the runtime contract; ``act`` (``act`` module) executes it. ``flotilla worker statefulset``
-finds ``WORKER`` through ``workers.statefulset``.
+only when the set has volumeClaimTemplates), then the pods it owns that its selector no longer
+matches (``podmechanics.strays``; the planner releases them). ``plan`` adapts
+:func:`workers.statefulset.planner.plan` to the runtime contract; ``act`` (``act`` module)
+executes it. ``flotilla worker statefulset`` finds ``WORKER`` through ``workers.statefulset``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from pydantic import ValidationError
 from flotilla.runtime.kube import PODS
 from flotilla.runtime.kube import JsonObject as KubeJson
 from schemas.bus.envelope import KeyParts
+from schemas.kruise.pub import CONTROLLER_REVISION_HASH_LABEL
 from schemas.kruise.selectors import selector_error
-from schemas.kruise.statefulset import StatefulSet
-from workers.podmechanics.ownership import selector_string
+from schemas.kruise.statefulset import POD_NAME_LABEL, StatefulSet
+from workers.podmechanics.kube_json import name_of, uid_of
+from workers.podmechanics.ownership import is_owned_by, selector_string
+from workers.podmechanics.strays import stray_selectors
 from workers.runtime.contract import Plan, TerminalError, WorkerType
 from workers.runtime.observe import StateReader
 from workers.statefulset.act import FIELD_MANAGER, act
@@ -45,12 +49,43 @@ async def observe(read: StateReader, key: KeyParts) -> ObservedStatefulSet | Non
         raise TerminalError(f"StatefulSet {key.namespace}/{key.name} has an invalid selector: {problem}")
     selector = selector_string(sts.spec.selector)
     wants_claims = bool(sts.spec.volume_claim_templates)
-    pods, claims, revisions = await asyncio.gather(
+    selected, claims, revisions = await asyncio.gather(
         read.list(PODS, key.namespace, label_selector=selector),
         read.list(PVCS, key.namespace, label_selector=selector) if wants_claims else _nothing(),
         read.list(CONTROLLER_REVISIONS, key.namespace, label_selector=selector),
     )
+    pods = [*selected, *await _strays(read, key.namespace, sts, uid_of(raw), selected, revisions)]
     return ObservedStatefulSet(sts, raw, tuple(pods), tuple(claims), tuple(revisions))
+
+
+async def _strays(
+    read: StateReader,
+    namespace: str,
+    sts: StatefulSet,
+    uid: str,
+    selected: list[KubeJson],
+    revisions: list[KubeJson],
+) -> list[KubeJson]:
+    """The set's pods its selector no longer matches (the planner releases them): pods with the
+    pod-name label and one of its revisions (or none) that fail a selector requirement."""
+    found = await asyncio.gather(
+        *(
+            read.list(PODS, namespace, label_selector=s)
+            for s in stray_selectors(
+                sts.spec.selector,
+                POD_NAME_LABEL,
+                CONTROLLER_REVISION_HASH_LABEL,
+                (name_of(r) for r in revisions),
+            )
+        )
+    )
+    seen = {uid_of(p) for p in selected}
+    strays: list[KubeJson] = []
+    for pod in (p for pods in found for p in pods):
+        if uid_of(pod) not in seen and is_owned_by(pod, uid):
+            seen.add(uid_of(pod))
+            strays.append(pod)
+    return strays
 
 
 def plan(observed: ObservedStatefulSet | None, config: PlannerConfig, now: float) -> Plan:

@@ -44,10 +44,13 @@ class Needs:
     """Names of pods (in the object's namespace) to read."""
     pubs: bool = False
     """Every PodUnavailableBudget of the object's namespace (kruise's PUB conflict check)."""
+    storage_classes: tuple[str, ...] = ()
+    """Names of StorageClasses to read (``""``: the default class); only with the gate
+    ``StatefulSetAutoResizePVCGate`` on, as kruise checks them only then."""
 
     @property
     def nothing(self) -> bool:
-        return not self.pods and not self.pubs
+        return not self.pods and not self.pubs and not self.storage_classes
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class Facts:
     """Pod by name; ``None`` for a pod that was not found."""
     pubs: Sequence[JsonObject] | None = None
     """The PodUnavailableBudgets of the object's namespace (None: not read)."""
+    storage_classes: Mapping[str, JsonObject | None] | None = None
+    """StorageClass by name (``""``: the default one; ``None``: not found); ``None``: not read."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,17 @@ def _crr_inject(obj: JsonObject, facts: Facts) -> dict[str, Any]:
     return containerrecreaterequest.inject(obj, pod) if pod is not None else dict(obj)
 
 
+def _statefulset_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
+    return Needs(storage_classes=statefulset.resize_storage_classes(obj, old))
+
+
+def _statefulset_facts(obj: JsonObject, old: JsonObject | None, facts: Facts) -> list[FieldError]:
+    # kruise checks the claim templates only once the rest passed, and only with the gate on
+    if facts.storage_classes is None or statefulset.validate_statefulset(obj, old):
+        return []
+    return statefulset.validate_claim_resize(obj, old, facts.storage_classes)
+
+
 RULES: Mapping[str, RuleSet] = {
     rule.kind: rule
     for rule in (
@@ -118,7 +134,13 @@ RULES: Mapping[str, RuleSet] = {
             _cloneset_needs,
             _cloneset_facts,
         ),
-        RuleSet("StatefulSet", statefulset.default_statefulset, statefulset.validate_statefulset),
+        RuleSet(
+            "StatefulSet",
+            statefulset.default_statefulset,
+            statefulset.validate_statefulset,
+            _statefulset_needs,
+            _statefulset_facts,
+        ),
         RuleSet("BroadcastJob", broadcastjob.default_broadcastjob, broadcastjob.validate_broadcastjob),
         RuleSet(
             "AdvancedCronJob",

@@ -403,3 +403,101 @@ def validate_statefulset(obj: Mapping[str, Any], old: Mapping[str, Any] | None) 
     if not errors and (problem := in_place_only_error(old_spec, spec)) is not None:
         errors.append(PlainError(ErrorType.INVALID, "spec.template", problem))
     return errors
+
+
+#: ``volumeClaimUpdateStrategy`` types under which kruise checks a template change (gate
+#: ``StatefulSetAutoResizePVCGate``): every type but unset and ``OnPVCDelete``.
+_UNCHECKED_CLAIM_UPDATES = ("", "OnPVCDelete")
+#: The storage class an unnamed claim template gets (``Needs`` / ``Facts`` key): the default one.
+DEFAULT_STORAGE_CLASS_KEY = ""
+
+
+def _claim_templates(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [_dict(t) for t in spec.get("volumeClaimTemplates") or []]
+
+
+def _claim_storage(template: Mapping[str, Any], kind: str) -> object:
+    return _dict(_dict(_dict(template.get("spec")).get("resources")).get(kind)).get("storage")
+
+
+def _claim_compatible_without_size(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """``IsClaimCompatibleWithoutSize``: same storage class (when both name one), same access modes."""
+    old_spec, new_spec = _dict(old.get("spec")), _dict(new.get("spec"))
+    old_class, new_class = old_spec.get("storageClassName"), new_spec.get("storageClassName")
+    if old_class is not None and new_class is not None and old_class != new_class:
+        return False
+    return list(old_spec.get("accessModes") or []) == list(new_spec.get("accessModes") or [])
+
+
+def _claim_resized(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """``isPVCResize``: the storage request or limit changed (compared as written: kruise compares
+    quantities, so ``1Gi`` -> ``1024Mi`` counts as a resize here)."""
+    return any(_claim_storage(old, kind) != _claim_storage(new, kind) for kind in ("requests", "limits"))
+
+
+def _resized_claims(
+    obj: Mapping[str, Any], old: Mapping[str, Any] | None
+) -> tuple[list[FieldError], list[tuple[str, Mapping[str, Any]]]]:
+    """``ValidateVolumeClaimTemplateUpdate`` up to the storage-class lookups: its first error, or
+    the resized templates (with the key of the storage class each needs)."""
+    if old is None:
+        return [], []
+    spec, old_spec = _dict(obj.get("spec")), _dict(old.get("spec"))
+    strategy = _dict(spec.get("volumeClaimUpdateStrategy")).get("type") or ""
+    if strategy in _UNCHECKED_CLAIM_UPDATES:
+        return [], []
+    templates, old_templates = _claim_templates(spec), _claim_templates(old_spec)
+    if len(templates) != len(old_templates):
+        detail = "volumeClaimTemplate can not be added or deleted when OnRollingUpdate"
+        return [invalid("spec.volumeClaimTemplates", "", detail)], []
+    by_name = {str(_dict(t.get("metadata")).get("name", "")): t for t in old_templates}
+    resized: list[tuple[str, Mapping[str, Any]]] = []
+    for template in templates:
+        name = str(_dict(template.get("metadata")).get("name", ""))
+        path = f"spec.volumeClaimTemplates[{name}]"
+        previous = by_name.get(name)
+        if previous is None:
+            return [forbidden(f"{path}.name", "volumeClaimTemplate name can not be modified")], []
+        compatible = _claim_compatible_without_size(previous, template)
+        if compatible and not _claim_resized(previous, template):
+            continue
+        if not compatible:
+            detail = "volumeClaimTemplate can not be modified when OnRollingUpdate"
+            return [invalid(path, "", detail)], []
+        storage_class = _dict(template.get("spec")).get("storageClassName")
+        resized.append((DEFAULT_STORAGE_CLASS_KEY if storage_class is None else str(storage_class), template))
+    return [], resized
+
+
+def resize_storage_classes(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The storage classes (:data:`DEFAULT_STORAGE_CLASS_KEY`: the default one) the resized claim
+    templates of an update name, for :func:`validate_claim_resize` (read only with the gate on)."""
+    errors, resized = _resized_claims(obj, old)
+    return () if errors else tuple(dict.fromkeys(key for key, _ in resized))
+
+
+def validate_claim_resize(
+    obj: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    classes: Mapping[str, Mapping[str, Any] | None],
+) -> list[FieldError]:
+    """``ValidateVolumeClaimTemplateUpdate`` (gate ``StatefulSetAutoResizePVCGate``): a template
+    change under an OnRollingUpdate claim strategy may only resize, and only on a storage class
+    that allows expansion. ``classes``: what was read for :func:`resize_storage_classes` (None:
+    not found; for the default key: no default class, and then nothing is checked)."""
+    errors, resized = _resized_claims(obj, old)
+    if errors:
+        return errors
+    for key, template in resized:
+        name = str(_dict(template.get("metadata")).get("name", ""))
+        path = f"spec.volumeClaimTemplates[{name}].spec"
+        storage_class = classes.get(key)
+        if storage_class is None:
+            if key == DEFAULT_STORAGE_CLASS_KEY:
+                continue
+            return [invalid(f"{path}.storageClassName", key, "can not get sc")]
+        if storage_class.get("allowVolumeExpansion") is False:
+            class_name = _dict(storage_class.get("metadata")).get("name", key)
+            detail = f"storage class {class_name} does not support volume expansion"
+            return [forbidden(f"{path}.resources.requests.storage", detail)]
+    return []

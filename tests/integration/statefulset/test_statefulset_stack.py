@@ -3,7 +3,8 @@
 OrderedReady scaling around a reserved ordinal, with PVCs per ordinal and whenScaled Delete (a
 real watch shows each pod is created only after its predecessor is Running and Ready); Parallel
 scaling from ``ordinals.start`` with a recreate rolling update held at a partition; deleting the
-set leaves its pods and revisions to the garbage collector.
+set leaves its pods and revisions to the garbage collector; a pod relabelled out of the selector is
+released and adopted back.
 """
 
 from __future__ import annotations
@@ -262,3 +263,18 @@ async def test_scale_subresource_and_in_place_update(sts_stack: Stack) -> None:
     pods = await _pods(stack)
     assert {n: p["metadata"]["uid"] for n, p in pods.items()} == uids, "updated in place, not recreated"
     assert {p["spec"]["containers"][0]["image"] for p in pods.values()} == {"nginx:1.26"}
+
+    # a pod relabelled out of the selector is released (kruise's ClaimPods: the set's
+    # ownerReference removed), and adopted again once its labels match
+    set_uid = (await stack.api.get(STATEFULSETS.path(stack.namespace, "web")))["metadata"]["uid"]
+    pod_path = PODS.path(stack.namespace, "web-2")
+
+    async def owned_by_set(owned: bool) -> bool:
+        refs = (await stack.api.get(pod_path))["metadata"].get("ownerReferences") or []
+        return any(r.get("uid") == set_uid for r in refs) == owned
+
+    await stack.api.patch(pod_path, {"metadata": {"labels": {"app": "stray"}}}, "strategic")
+    await eventually_async(lambda: owned_by_set(False), within=30, interval=0.3, what="web-2 released")
+    await stack.api.patch(pod_path, {"metadata": {"labels": {"app": "web"}}}, "strategic")
+    await eventually_async(lambda: owned_by_set(True), within=60, interval=0.3, what="web-2 adopted")
+    await eventually_async(lambda: _converged(stack, names), within=60, interval=0.5, what="3 ready again")

@@ -451,6 +451,25 @@ def test_orphan_named_after_the_set_is_adopted() -> None:
     assert steps(run(sts(1), [pod(0, A, owner=False, name="other")], [REV_A])) == ["create pods web-0"]
 
 
+def test_owned_pod_the_selector_no_longer_matches_is_released() -> None:
+    # kruise's ClaimPods: an owned pod failing the selector (or not named <set>-<ordinal>) loses
+    # the set's ownerReference and leaves its counts; web-1 is then created again (as kruise
+    # does: its create meets the released pod, AlreadyExists, until the labels come back)
+    stray = pod(1, A, labels={"app": "other"})
+    foreign = pod(0, A, name="other")
+    result = run(sts(2, status={"currentRevision": A}), [pod(0, A), stray, foreign], [REV_A])
+    assert steps(result) == ["patch pods web-1", "patch pods other-0", "create pods web-1"]
+    for action, uid in zip(result.actions[:2], ["uid-web-1", "uid-other-0"], strict=True):
+        assert action.patch == {  # type: ignore[union-attr]
+            "metadata": {"ownerReferences": [{"$patch": "delete", "uid": UID}], "uid": uid}
+        }
+    assert status_of(result)["replicas"] == 1
+    # a set being deleted releases nothing
+    body = sts(2)
+    body["metadata"]["deletionTimestamp"] = "2026-11-29T11:00:00Z"
+    assert steps(run(body, [pod(0, A), stray], [REV_A])) == []
+
+
 def test_deleting_set_writes_status_only() -> None:
     body = sts(3)
     body["metadata"]["deletionTimestamp"] = "2026-11-29T11:00:00Z"

@@ -87,8 +87,8 @@ async def scale_up(ctx: RunContext, record: RunRecord) -> RunRecord:
     raw: subprocess.Popen[str] | None = None
     pids = dict(ctx.pids)
     try:
-        if record.variant == "rawloop":
-            raw = _start_raw_loop(ctx, name, record.size)
+        if record.variant in RAW_LOOPS:
+            raw = _start_raw_loop(ctx, name, record.size, protocol=record.variant == "protocol-loop")
             pids["rawloop"] = raw.pid
         counted = await scrape_counters(ctx)
         meter = ProcessMeter(pids)
@@ -198,13 +198,19 @@ def _http_get(url: str) -> str:
 
 
 # ---------------------------------------------------------------------- the raw loop process
-def _start_raw_loop(ctx: RunContext, name: str, size: int) -> subprocess.Popen[str]:
+#: The raw loop variants: plain creates (``rawloop``, ``--raw-concurrency`` in flight), and
+#: kruise's pod protocol (``protocol-loop``: create + readiness-gate conditions, every pod at once).
+RAW_LOOPS = ("rawloop", "protocol-loop")
+
+
+def _start_raw_loop(ctx: RunContext, name: str, size: int, protocol: bool = False) -> subprocess.Popen[str]:
     template = ctx.work_dir / f"{name}.pod.json"
     template.write_bytes(orjson.dumps(wl.bare_pod(name, wl.IMAGE_V1)))
+    concurrency = size if protocol else ctx.raw_concurrency
     argv = [
         sys.executable, "-m", "benchmarks.harness.rawloop", f"--kubeconfig={ctx.kubeconfig}",
         f"--namespace={ctx.namespace}", f"--prefix={name}", f"--count={size}",
-        f"--template={template}", f"--concurrency={ctx.raw_concurrency}",
+        f"--template={template}", f"--concurrency={concurrency}", *(["--protocol"] if protocol else []),
     ]  # fmt: skip
     process = subprocess.Popen(
         argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True

@@ -14,7 +14,9 @@ kruise-manager v1.9.1 (variants ``kruise``, ``kruise-inplace``, ``kruise-recreat
 control plane of their own per limit mode, with kruise's CRDs and webhooks (``--no-kruise``:
 skip); its client limit is kruise's default (30 QPS, burst 50) at ``default`` limits and 5000 /
 10000 at ``unlimited``. ``protocol-loop`` is the raw loop making exactly the writes of a kruise
-CloneSet pod (create, then its readiness-gate conditions), every pod at once. See
+CloneSet pod (create, then its readiness-gate conditions), every pod at once;
+``protocol-inplace`` the same for kruise's in-place update (``InPlaceUpdateReady`` False, the
+patch, ``InPlaceUpdateReady`` True once the new image runs). See
 docs/benchmarks.md.
 """
 
@@ -50,7 +52,7 @@ SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], tuple[str, ...], tuple[str
     "scale": (scale_up, ("replicaset", "rawloop", "protocol-loop"), ("cloneset",), ("kruise",)),
     "update": (
         image_update,
-        ("deployment",),
+        ("deployment", "protocol-inplace"),
         ("cloneset-inplace", "cloneset-recreate"),
         ("kruise-inplace", "kruise-recreate"),
     ),

@@ -112,10 +112,12 @@ def render_markdown(
                     "CloneSet ReCreate",
                     "kruise-manager InPlaceIfPossible",
                     "kruise-manager ReCreate",
+                    "protocol in-place loop",
                     "ReCreate / in-place",
                     "Deployment / in-place",
                     "Flotilla / kruise in-place",
                     "kruise ReCreate / in-place",
+                    "Flotilla in-place / protocol",
                 ],
                 update_rows,
             )

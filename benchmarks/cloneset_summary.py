@@ -21,7 +21,14 @@ from benchmarks.harness.stats import (
 Record = Mapping[str, Any]
 
 SCALE_VARIANTS = ("replicaset", "cloneset", "rawloop", "kruise", "protocol-loop")
-UPDATE_VARIANTS = ("deployment", "cloneset-inplace", "cloneset-recreate", "kruise-inplace", "kruise-recreate")
+UPDATE_VARIANTS = (
+    "deployment",
+    "cloneset-inplace",
+    "cloneset-recreate",
+    "kruise-inplace",
+    "kruise-recreate",
+    "protocol-inplace",
+)
 SCALE_RATIOS = (
     ("cloneset", "replicaset"),
     ("cloneset", "rawloop"),
@@ -35,6 +42,7 @@ UPDATE_RATIOS = (
     ("deployment", "cloneset-inplace"),
     ("cloneset-inplace", "kruise-inplace"),
     ("kruise-recreate", "kruise-inplace"),
+    ("cloneset-inplace", "protocol-inplace"),
 )
 
 #: The process doing a variant's controller work.
@@ -46,6 +54,7 @@ CONTROLLER_PROCESS = {
     "cloneset-recreate": "flotilla-worker-cloneset",
     "rawloop": "rawloop",
     "protocol-loop": "rawloop",
+    "protocol-inplace": "rawloop",
     "kruise": "kruise-manager",
     "kruise-inplace": "kruise-manager",
     "kruise-recreate": "kruise-manager",

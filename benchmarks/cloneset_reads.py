@@ -3,8 +3,8 @@
 ``.venv/bin/python -m benchmarks.cloneset_reads [--clonesets 20] [--pods 20] [--observes 10]``
 starts a control plane with Flotilla's watcher and CloneSet worker (``BenchPlane``), creates one
 CloneSet of ``--pods`` pods, waits until they are Ready, and calls the worker's own ``observe``
-(the reads of one reconcile) ``--observes`` times for it, with the watcher and worker stopped so
-only these reads are counted; then adds ``--clonesets - 1`` more
+(the reads of one reconcile) ``--observes`` times for it, with the watcher and worker paused
+(SIGSTOP) so only these reads are counted; then adds ``--clonesets - 1`` more
 CloneSets of ``--pods`` pods in the same namespace and measures the same CloneSet again. Per
 observe it reports, from the API server's ``/metrics``: pod LIST requests, every request, bytes
 in LIST responses, objects the API server returned and objects it filtered to find them
@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
+import os
+import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from benchmarks import cloneset_workloads as wl
@@ -84,11 +87,18 @@ async def _per_call(client: KubeClient, calls: int, call: Callable[[], Awaitable
     return {k: v / calls for k, v in delta(before, after).items()}
 
 
-def _stop_flotilla(plane: BenchPlane) -> None:
-    for process in plane.flotilla.values():
-        process.stop(timeout=15)
-    plane.flotilla.clear()
-    plane.metrics_urls.clear()
+@contextlib.contextmanager
+def _paused(plane: BenchPlane) -> Iterator[None]:
+    """Flotilla's watcher and worker stopped (SIGSTOP) while observe's reads are counted, so none
+    of theirs is; resumed (SIGCONT) afterwards to reconcile the next CloneSets."""
+    pids = [p.pid for p in plane.flotilla.values() if p.pid is not None]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 def _row(label: str, per: dict[str, float]) -> list[str]:
@@ -135,24 +145,17 @@ async def _measure(args: argparse.Namespace, plane: BenchPlane) -> list[list[str
             first = 0 if count == 1 else 1
             for i in range(first, count):
                 await client.create(path, wl.cloneset(f"reads-{i}", args.pods, wl.IMAGE_V1))
-            if not plane.flotilla:
-                await asyncio.to_thread(plane.start_flotilla, "cloneset")
             await _ready(client, count * args.pods)
-            # Stop the watcher and worker (the pods stay): only observe's reads are counted.
-            await asyncio.to_thread(_stop_flotilla, plane)
+            await asyncio.sleep(2.0)  # the last status writes
             _log(f"{count} CloneSet(s) x {args.pods} pods Ready; observing reads-0 {args.observes} times")
+            with _paused(plane):
+                today = await _per_call(client, args.observes, one_observe)
+                before = await _per_call(client, args.observes, unnarrowed)
+            rows.append(_row(f"{count} x {args.pods}: observe (today)", today))
             rows.append(
-                _row(
-                    f"{count} x {args.pods}: observe (today)",
-                    await _per_call(client, args.observes, one_observe),
-                )
+                _row(f"{count} x {args.pods}: one stray LIST before 5498a9c (`app!=reads-0`)", before)
             )
-            rows.append(
-                _row(
-                    f"{count} x {args.pods}: one stray LIST before 5498a9c (`app!=reads-0`)",
-                    await _per_call(client, args.observes, unnarrowed),
-                )
-            )
+            _log(" | ".join(rows[-2]) + "\n" + " | ".join(rows[-1]))
     return rows
 
 
@@ -168,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log(f"starting the control plane in {run_dir}")
     plane = BenchPlane.start("unlimited", run_dir, NAMESPACE, pods_per_node=1000)
     try:
+        plane.start_flotilla("cloneset")
         rows = asyncio.run(_measure(args, plane))
     finally:
         plane.stop()

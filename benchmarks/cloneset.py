@@ -88,6 +88,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="scale,update")
     parser.add_argument("--no-cloneset", action="store_true", help="measure the baselines only")
     parser.add_argument("--no-kruise", action="store_true", help="skip the kruise-manager variants")
+    parser.add_argument(
+        "--kruise-only", action="store_true", help="only the kruise-manager variants (needs --output)"
+    )
     parser.add_argument("--raw-concurrency", type=int, default=32, help="raw loop: requests in flight")
     parser.add_argument("--worker-arg", action="append", default=[], help="extra flag for flotilla worker")
     parser.add_argument(
@@ -123,6 +126,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.size_list = [int(s) for s in str(args.sizes).split(",") if s]
     args.limit_list = [m for m in str(args.limits).split(",") if m]
     args.scenario_list = [s for s in str(args.scenarios).split(",") if s]
+    if args.kruise_only and (args.no_kruise or args.output is None):
+        parser.error("--kruise-only needs --output and excludes --no-kruise")
     for mode in args.limit_list:
         if mode not in LIMIT_MODES:
             parser.error(f"unknown --limits mode {mode!r} (known: {', '.join(LIMIT_MODES)})")
@@ -230,28 +235,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     output: Path | None = args.output
     max_pods = max([*args.size_list, 10])
     for limits in args.limit_list:
-        run_dir = new_run_dir(f"bench-cloneset-{limits}")
-        output = output or run_dir / "cloneset-results.json"
-        _log(f"{limits}: starting the control plane in {run_dir}")
-        plane = BenchPlane.start(
-            limits, run_dir, NAMESPACE, pods_per_node=max(1000, max_pods), kubelet_delays=args.kubelet
-        )
-        try:
-            profile = run_dir / "worker.prof" if args.profile else None
-            if with_cloneset:
-                plane.start_flotilla("cloneset", tuple(args.worker_arg), profile)
-            records = asyncio.run(run_plane(plane, args, with_cloneset))
-        finally:
-            plane.stop()
-        if profile is not None and profile.exists():
-            report = run_dir / "worker-profile.txt"
-            report.write_text(profile_summary(profile))
-            result.setdefault("profiles", {})[limits] = str(report)
-            _log(f"{limits}: worker profile: {report}")
-        result["records"].extend(r.as_json() for r in records)
-        result["summary"] = summarize_records(result["records"])
-        output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        if not args.kruise_only:
+            run_dir = new_run_dir(f"bench-cloneset-{limits}")
+            output = output or run_dir / "cloneset-results.json"
+            _log(f"{limits}: starting the control plane in {run_dir}")
+            plane = BenchPlane.start(
+                limits, run_dir, NAMESPACE, pods_per_node=max(1000, max_pods), kubelet_delays=args.kubelet
+            )
+            try:
+                profile = run_dir / "worker.prof" if args.profile else None
+                if with_cloneset:
+                    plane.start_flotilla("cloneset", tuple(args.worker_arg), profile)
+                records = asyncio.run(run_plane(plane, args, with_cloneset))
+            finally:
+                plane.stop()
+            if profile is not None and profile.exists():
+                report = run_dir / "worker-profile.txt"
+                report.write_text(profile_summary(profile))
+                result.setdefault("profiles", {})[limits] = str(report)
+                _log(f"{limits}: worker profile: {report}")
+            result["records"].extend(r.as_json() for r in records)
+            result["summary"] = summarize_records(result["records"])
+            output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
         if not args.no_kruise:
+            assert output is not None  # --kruise-only requires --output
             result["records"].extend(r.as_json() for r in run_kruise_plane(args, limits, max_pods))
             result["summary"] = summarize_records(result["records"])
             output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))

@@ -57,7 +57,7 @@ async def _scrape(client: KubeClient) -> dict[str, float]:
     return counters((await client.request("GET", "/metrics")).decode(), WANTED)
 
 
-async def _ready(client: KubeClient, total: int, wait_s: float = 300.0) -> None:
+async def _ready(client: KubeClient, total: int, wait_s: float = 900.0) -> None:
     """Wait until ``total`` pods of the namespace are Ready."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s

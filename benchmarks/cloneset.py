@@ -9,7 +9,15 @@ markdown table of medians and ratios. ``--report FILE`` re-renders a saved resul
 in-place container restart; default 0: a bound pod is Ready at once); the JSON result and every
 report name the model. Scenarios:
 ``scale`` (0 -> N Ready: ReplicaSet, CloneSet, raw loop) and ``update`` (image v1 -> v2:
-Deployment, CloneSet InPlaceIfPossible, CloneSet ReCreate). See docs/benchmarks.md.
+Deployment, CloneSet InPlaceIfPossible, CloneSet ReCreate). The same CloneSets under
+kruise-manager v1.9.1 (variants ``kruise``, ``kruise-inplace``, ``kruise-recreate``) run on a
+control plane of their own per limit mode, with kruise's CRDs and webhooks (``--no-kruise``:
+skip); its client limit is kruise's default (30 QPS, burst 50) at ``default`` limits and 5000 /
+10000 at ``unlimited``. ``protocol-loop`` is the raw loop making exactly the writes of a kruise
+CloneSet pod (create, then its readiness-gate conditions), every pod at once;
+``protocol-inplace`` the same for kruise's in-place update (``InPlaceUpdateReady`` False, the
+patch, ``InPlaceUpdateReady`` True once the new image runs). See
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -39,11 +47,18 @@ from flotilla.runtime.kube import KubeClient
 
 NAMESPACE = "bench"
 Scenario = Callable[[RunContext, RunRecord], Coroutine[Any, Any, RunRecord]]
-SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], tuple[str, ...]]] = {
-    # name: (run, built-in variants, CloneSet variants)
-    "scale": (scale_up, ("replicaset", "rawloop"), ("cloneset",)),
-    "update": (image_update, ("deployment",), ("cloneset-inplace", "cloneset-recreate")),
+SCENARIOS: dict[str, tuple[Scenario, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    # name: (run, built-in variants, Flotilla CloneSet variants, kruise-manager variants)
+    "scale": (scale_up, ("replicaset", "rawloop", "protocol-loop"), ("cloneset",), ("kruise",)),
+    "update": (
+        image_update,
+        ("deployment", "protocol-inplace"),
+        ("cloneset-inplace", "cloneset-recreate"),
+        ("kruise-inplace", "kruise-recreate"),
+    ),
 }
+#: kruise-manager's client limit per limit mode (None: its default, 30 QPS / burst 50).
+KRUISE_QPS: dict[str, int | None] = {"default": None, "unlimited": 5000}
 
 
 def cloneset_worker_status() -> tuple[bool, str]:
@@ -72,6 +87,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="scale,update")
     parser.add_argument("--no-cloneset", action="store_true", help="measure the baselines only")
+    parser.add_argument("--no-kruise", action="store_true", help="skip the kruise-manager variants")
+    parser.add_argument(
+        "--kruise-only", action="store_true", help="only the kruise-manager variants (needs --output)"
+    )
     parser.add_argument("--raw-concurrency", type=int, default=32, help="raw loop: requests in flight")
     parser.add_argument("--worker-arg", action="append", default=[], help="extra flag for flotilla worker")
     parser.add_argument(
@@ -107,6 +126,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.size_list = [int(s) for s in str(args.sizes).split(",") if s]
     args.limit_list = [m for m in str(args.limits).split(",") if m]
     args.scenario_list = [s for s in str(args.scenarios).split(",") if s]
+    if args.kruise_only and (args.no_kruise or args.output is None):
+        parser.error("--kruise-only needs --output and excludes --no-kruise")
     for mode in args.limit_list:
         if mode not in LIMIT_MODES:
             parser.error(f"unknown --limits mode {mode!r} (known: {', '.join(LIMIT_MODES)})")
@@ -124,8 +145,11 @@ def _log(message: str) -> None:
     print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-async def run_plane(plane: BenchPlane, args: argparse.Namespace, with_cloneset: bool) -> list[RunRecord]:
-    """Every scenario, size and repeat on one control plane; variants interleaved."""
+async def run_plane(
+    plane: BenchPlane, args: argparse.Namespace, with_cloneset: bool, kruise: bool = False
+) -> list[RunRecord]:
+    """Every scenario, size and repeat on one control plane; variants interleaved. ``kruise``:
+    the plane runs kruise-manager, and only its variants."""
     records: list[RunRecord] = []
     async with KubeClient.from_environment(plane.env.kubeconfig) as client:
         ctx = RunContext(
@@ -138,8 +162,9 @@ async def run_plane(plane: BenchPlane, args: argparse.Namespace, with_cloneset: 
             raw_concurrency=args.raw_concurrency,
         )
         for scenario in args.scenario_list:
-            run, builtin, clonesets = SCENARIOS[scenario]
-            variants = list(builtin) + (list(clonesets) if with_cloneset else [])
+            run, builtin, clonesets, kruises = SCENARIOS[scenario]
+            ours = list(builtin) + (list(clonesets) if with_cloneset else [])
+            variants = list(kruises) if kruise else ours
             _log(f"{plane.limits}: {scenario}: warm-up (N=10, not recorded)")
             for variant in variants:
                 await run(ctx, RunRecord(scenario, variant, plane.limits, 10, -1))
@@ -161,6 +186,21 @@ def profile_summary(path: Path, lines: int = 40) -> str:
     stats.sort_stats("tottime").print_stats(lines)
     stats.sort_stats("cumulative").print_stats(lines)
     return out.getvalue()
+
+
+def run_kruise_plane(args: argparse.Namespace, limits: str, max_pods: int) -> list[RunRecord]:
+    """The kruise-manager variants on a control plane of their own (kruise's CRDs, not Flotilla's)."""
+    run_dir = new_run_dir(f"bench-cloneset-kruise-{limits}")
+    qps = KRUISE_QPS[limits]
+    _log(f"{limits}: kruise-manager ({'30 QPS / burst 50' if qps is None else f'{qps} QPS'}): {run_dir}")
+    plane = BenchPlane.start(
+        limits, run_dir, NAMESPACE, pods_per_node=max(1000, max_pods), kubelet_delays=args.kubelet, crds=()
+    )
+    try:
+        plane.start_kruise(qps)
+        return asyncio.run(run_plane(plane, args, False, kruise=True))
+    finally:
+        plane.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,27 +235,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     output: Path | None = args.output
     max_pods = max([*args.size_list, 10])
     for limits in args.limit_list:
-        run_dir = new_run_dir(f"bench-cloneset-{limits}")
-        output = output or run_dir / "cloneset-results.json"
-        _log(f"{limits}: starting the control plane in {run_dir}")
-        plane = BenchPlane.start(
-            limits, run_dir, NAMESPACE, pods_per_node=max(1000, max_pods), kubelet_delays=args.kubelet
-        )
-        try:
-            profile = run_dir / "worker.prof" if args.profile else None
-            if with_cloneset:
-                plane.start_flotilla("cloneset", tuple(args.worker_arg), profile)
-            records = asyncio.run(run_plane(plane, args, with_cloneset))
-        finally:
-            plane.stop()
-        if profile is not None and profile.exists():
-            report = run_dir / "worker-profile.txt"
-            report.write_text(profile_summary(profile))
-            result.setdefault("profiles", {})[limits] = str(report)
-            _log(f"{limits}: worker profile: {report}")
-        result["records"].extend(r.as_json() for r in records)
-        result["summary"] = summarize_records(result["records"])
-        output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        if not args.kruise_only:
+            run_dir = new_run_dir(f"bench-cloneset-{limits}")
+            output = output or run_dir / "cloneset-results.json"
+            _log(f"{limits}: starting the control plane in {run_dir}")
+            plane = BenchPlane.start(
+                limits, run_dir, NAMESPACE, pods_per_node=max(1000, max_pods), kubelet_delays=args.kubelet
+            )
+            try:
+                profile = run_dir / "worker.prof" if args.profile else None
+                if with_cloneset:
+                    plane.start_flotilla("cloneset", tuple(args.worker_arg), profile)
+                records = asyncio.run(run_plane(plane, args, with_cloneset))
+            finally:
+                plane.stop()
+            if profile is not None and profile.exists():
+                report = run_dir / "worker-profile.txt"
+                report.write_text(profile_summary(profile))
+                result.setdefault("profiles", {})[limits] = str(report)
+                _log(f"{limits}: worker profile: {report}")
+            result["records"].extend(r.as_json() for r in records)
+            result["summary"] = summarize_records(result["records"])
+            output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        if not args.no_kruise:
+            assert output is not None  # --kruise-only requires --output
+            result["records"].extend(r.as_json() for r in run_kruise_plane(args, limits, max_pods))
+            result["summary"] = summarize_records(result["records"])
+            output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     result["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     result["host"]["loadavg_at_end"] = os.getloadavg()
     assert output is not None

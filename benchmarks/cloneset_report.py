@@ -14,8 +14,10 @@ from typing import Any
 from benchmarks.cloneset_settings import kubelet_label, merged_kubelet, settings_rows
 from benchmarks.cloneset_summary import (
     REQUEST_COLUMNS,
+    SCALE_RATIOS,
     SCALE_VARIANTS,
     SHARED_PROCESSES,
+    UPDATE_RATIOS,
     UPDATE_VARIANTS,
     Record,
     seconds_by_repeat,
@@ -58,10 +60,7 @@ def render_markdown(
         cells = [limits, str(size)]
         for variant in SCALE_VARIANTS:
             cells.append(format_spread(summarize(seconds_by_repeat(records, "scale", limits, size, variant))))
-        cells += [
-            format_ratio(row["ratios"][k])
-            for k in ("cloneset/replicaset", "cloneset/rawloop", "replicaset/rawloop")
-        ]
+        cells += [format_ratio(row["ratios"].get(f"{top}/{bottom}")) for top, bottom in SCALE_RATIOS]
         scale_rows.append(cells)
     if scale_rows:
         parts.append(
@@ -77,9 +76,14 @@ def render_markdown(
                     "ReplicaSet (kcm)",
                     "CloneSet (Flotilla)",
                     "raw loop",
+                    "CloneSet (kruise-manager)",
+                    "protocol loop",
                     "CloneSet / ReplicaSet",
                     "CloneSet / raw",
                     "ReplicaSet / raw",
+                    "Flotilla / kruise",
+                    "Flotilla / protocol",
+                    "kruise / protocol",
                 ],
                 scale_rows,
             )
@@ -92,10 +96,7 @@ def render_markdown(
             cells.append(
                 format_spread(summarize(seconds_by_repeat(records, "update", limits, size, variant)))
             )
-        cells += [
-            format_ratio(row["ratios"][k])
-            for k in ("cloneset-recreate/cloneset-inplace", "deployment/cloneset-inplace")
-        ]
+        cells += [format_ratio(row["ratios"].get(f"{top}/{bottom}")) for top, bottom in UPDATE_RATIOS]
         update_rows.append(cells)
     if update_rows:
         parts.append(
@@ -109,8 +110,14 @@ def render_markdown(
                     "Deployment (kcm)",
                     "CloneSet InPlaceIfPossible",
                     "CloneSet ReCreate",
+                    "kruise-manager InPlaceIfPossible",
+                    "kruise-manager ReCreate",
+                    "protocol in-place loop",
                     "ReCreate / in-place",
                     "Deployment / in-place",
+                    "Flotilla / kruise in-place",
+                    "kruise ReCreate / in-place",
+                    "Flotilla in-place / protocol",
                 ],
                 update_rows,
             )

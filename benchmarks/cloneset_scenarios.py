@@ -87,8 +87,8 @@ async def scale_up(ctx: RunContext, record: RunRecord) -> RunRecord:
     raw: subprocess.Popen[str] | None = None
     pids = dict(ctx.pids)
     try:
-        if record.variant == "rawloop":
-            raw = _start_raw_loop(ctx, name, record.size)
+        if record.variant in RAW_LOOPS:
+            raw = _start_raw_loop(ctx, name, record.size, protocol=record.variant == "protocol-loop")
             pids["rawloop"] = raw.pid
         counted = await scrape_counters(ctx)
         meter = ProcessMeter(pids)
@@ -126,12 +126,18 @@ async def image_update(ctx: RunContext, record: RunRecord) -> RunRecord:
     name = _run_name(record.variant, record.size, record.repeat)
     tracker = PodTracker(ctx.client, ctx.namespace, f"app={name}")
     await tracker.start()
-    resource = wl.RESOURCES[record.variant]
+    loop: subprocess.Popen[str] | None = None
+    pids = dict(ctx.pids)
     try:
         setup_started = time.monotonic()
-        await ctx.client.create(
-            resource.path(ctx.namespace), wl.workload(record.variant, name, record.size, wl.IMAGE_V1)
-        )
+        if record.variant == "protocol-inplace":
+            loop = await asyncio.to_thread(_start_inplace_loop, ctx, name, record.size)
+            pids["rawloop"] = loop.pid
+        else:
+            resource = wl.RESOURCES[record.variant]
+            await ctx.client.create(
+                resource.path(ctx.namespace), wl.workload(record.variant, name, record.size, wl.IMAGE_V1)
+            )
         try:
             ready = await tracker.wait_until(
                 lambda pods: all_updated(pods, record.size, wl.IMAGE_V1), ctx.timeout(record.size, 0.6)
@@ -142,10 +148,15 @@ async def image_update(ctx: RunContext, record: RunRecord) -> RunRecord:
         record.notes["setup_seconds"] = ready - setup_started
         before = set(tracker.uids_seen)
         counted = await scrape_counters(ctx)
-        meter = ProcessMeter(ctx.pids)
+        meter = ProcessMeter(pids)
         meter.start()
         started = time.monotonic()
-        await ctx.client.patch(resource.path(ctx.namespace, name), wl.image_patch(wl.IMAGE_V2))
+        if loop is not None:
+            assert loop.stdin is not None
+            loop.stdin.write("go\n")
+            loop.stdin.flush()
+        else:
+            await ctx.client.patch(resource.path(ctx.namespace, name), wl.image_patch(wl.IMAGE_V2))
         try:
             done = await tracker.wait_until(
                 lambda pods: all_updated(pods, record.size, wl.IMAGE_V2), ctx.timeout(record.size, 1.5)
@@ -157,7 +168,11 @@ async def image_update(ctx: RunContext, record: RunRecord) -> RunRecord:
         _record_usage(record, meter)
         record.counters = delta(counted, await scrape_counters(ctx))
         record.pods_created = len(tracker.uids_seen - before)
+        if loop is not None:
+            record.notes["rawloop"] = await asyncio.to_thread(_finish_raw_loop, loop)
     finally:
+        if loop is not None and loop.poll() is None:
+            loop.kill()
         await _clean_up(ctx, record.variant, name, tracker)
     return record
 
@@ -198,13 +213,19 @@ def _http_get(url: str) -> str:
 
 
 # ---------------------------------------------------------------------- the raw loop process
-def _start_raw_loop(ctx: RunContext, name: str, size: int) -> subprocess.Popen[str]:
+#: The raw loop variants: plain creates (``rawloop``, ``--raw-concurrency`` in flight), and
+#: kruise's pod protocol (``protocol-loop``: create + readiness-gate conditions, every pod at once).
+RAW_LOOPS = ("rawloop", "protocol-loop")
+
+
+def _start_raw_loop(ctx: RunContext, name: str, size: int, protocol: bool = False) -> subprocess.Popen[str]:
     template = ctx.work_dir / f"{name}.pod.json"
     template.write_bytes(orjson.dumps(wl.bare_pod(name, wl.IMAGE_V1)))
+    concurrency = size if protocol else ctx.raw_concurrency
     argv = [
         sys.executable, "-m", "benchmarks.harness.rawloop", f"--kubeconfig={ctx.kubeconfig}",
         f"--namespace={ctx.namespace}", f"--prefix={name}", f"--count={size}",
-        f"--template={template}", f"--concurrency={ctx.raw_concurrency}",
+        f"--template={template}", f"--concurrency={concurrency}", *(["--protocol"] if protocol else []),
     ]  # fmt: skip
     process = subprocess.Popen(
         argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True
@@ -214,6 +235,27 @@ def _start_raw_loop(ctx: RunContext, name: str, size: int) -> subprocess.Popen[s
     if line != "ready":
         process.kill()
         raise RuntimeError(f"the raw loop did not start (said {line!r})")
+    return process
+
+
+def _start_inplace_loop(ctx: RunContext, name: str, size: int) -> subprocess.Popen[str]:
+    """The in-place protocol loop (``harness/inplaceloop.py``): its N pods created (not timed),
+    waiting for "go" to update them all in place to ``IMAGE_V2``."""
+    template = ctx.work_dir / f"{name}.pod.json"
+    template.write_bytes(orjson.dumps(wl.bare_pod(name, wl.IMAGE_V1)))
+    argv = [
+        sys.executable, "-m", "benchmarks.harness.inplaceloop", f"--kubeconfig={ctx.kubeconfig}",
+        f"--namespace={ctx.namespace}", f"--prefix={name}", f"--count={size}",
+        f"--template={template}", f"--selector=app={name}", f"--image={wl.IMAGE_V2}",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if line != "ready":
+        process.kill()
+        raise RuntimeError(f"the in-place loop did not start (said {line!r})")
     return process
 
 

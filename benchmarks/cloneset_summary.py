@@ -20,8 +20,30 @@ from benchmarks.harness.stats import (
 
 Record = Mapping[str, Any]
 
-SCALE_VARIANTS = ("replicaset", "cloneset", "rawloop")
-UPDATE_VARIANTS = ("deployment", "cloneset-inplace", "cloneset-recreate")
+SCALE_VARIANTS = ("replicaset", "cloneset", "rawloop", "kruise", "protocol-loop")
+UPDATE_VARIANTS = (
+    "deployment",
+    "cloneset-inplace",
+    "cloneset-recreate",
+    "kruise-inplace",
+    "kruise-recreate",
+    "protocol-inplace",
+)
+SCALE_RATIOS = (
+    ("cloneset", "replicaset"),
+    ("cloneset", "rawloop"),
+    ("replicaset", "rawloop"),
+    ("cloneset", "kruise"),
+    ("cloneset", "protocol-loop"),
+    ("kruise", "protocol-loop"),
+)
+UPDATE_RATIOS = (
+    ("cloneset-recreate", "cloneset-inplace"),
+    ("deployment", "cloneset-inplace"),
+    ("cloneset-inplace", "kruise-inplace"),
+    ("kruise-recreate", "kruise-inplace"),
+    ("cloneset-inplace", "protocol-inplace"),
+)
 
 #: The process doing a variant's controller work.
 CONTROLLER_PROCESS = {
@@ -31,6 +53,11 @@ CONTROLLER_PROCESS = {
     "cloneset-inplace": "flotilla-worker-cloneset",
     "cloneset-recreate": "flotilla-worker-cloneset",
     "rawloop": "rawloop",
+    "protocol-loop": "rawloop",
+    "protocol-inplace": "rawloop",
+    "kruise": "kruise-manager",
+    "kruise-inplace": "kruise-manager",
+    "kruise-recreate": "kruise-manager",
 }
 WATCHER_PROCESS = "flotilla-watcher"
 SHARED_PROCESSES = ("kube-apiserver", "etcd", "kube-scheduler", "kwok")
@@ -142,16 +169,8 @@ def summarize_records(records: Sequence[Record]) -> dict[str, Any]:
     """Medians and ratios per scenario / limits / size (the JSON file's ``summary``)."""
     summary: dict[str, Any] = {"scale": [], "update": []}
     for scenario, variants, ratios in (
-        (
-            "scale",
-            SCALE_VARIANTS,
-            (("cloneset", "replicaset"), ("cloneset", "rawloop"), ("replicaset", "rawloop")),
-        ),
-        (
-            "update",
-            UPDATE_VARIANTS,
-            (("cloneset-recreate", "cloneset-inplace"), ("deployment", "cloneset-inplace")),
-        ),
+        ("scale", SCALE_VARIANTS, SCALE_RATIOS),
+        ("update", UPDATE_VARIANTS, UPDATE_RATIOS),
     ):
         for limits, size in _axes(records, scenario):
             row: dict[str, Any] = {
@@ -219,6 +238,9 @@ def goals(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         ("CloneSet 0->N within 1.0x of ReplicaSet", scale, "cloneset/replicaset", 1.0, "le"),
         ("CloneSet 0->N within 1.1x of the raw loop", scale, "cloneset/rawloop", 1.1, "le"),
         ("in-place >= 5x faster than recreate", update, "cloneset-recreate/cloneset-inplace", 5.0, "ge"),
+        ("Flotilla 0->N <= 0.8x kruise-manager", scale, "cloneset/kruise", 0.8, "le"),
+        ("Flotilla in-place <= 0.8x kruise-manager", update, "cloneset-inplace/kruise-inplace", 0.8, "le"),
+        ("Flotilla 0->N within 1.2x of the protocol loop", scale, "cloneset/protocol-loop", 1.2, "le"),
     ):
         value = row["ratios"].get(key) if row else None
         if value is None:

@@ -29,6 +29,10 @@ RESOURCES = {
     "deployment": DEPLOYMENTS,
     "cloneset-inplace": CLONESETS,
     "cloneset-recreate": CLONESETS,
+    # the same CloneSets, reconciled by kruise-manager (on its own control plane)
+    "kruise": CLONESETS,
+    "kruise-inplace": CLONESETS,
+    "kruise-recreate": CLONESETS,
 }
 
 Json = dict[str, Any]
@@ -101,9 +105,9 @@ def workload(variant: str, name: str, replicas: int, image: str) -> Json:
         return replicaset(name, replicas, image)
     if variant == "deployment":
         return deployment(name, replicas, image)
-    if variant in ("cloneset", "cloneset-recreate"):
+    if variant in ("cloneset", "cloneset-recreate", "kruise", "kruise-recreate"):
         return cloneset(name, replicas, image, "ReCreate")
-    if variant == "cloneset-inplace":
+    if variant in ("cloneset-inplace", "kruise-inplace"):
         return cloneset(name, replicas, image, "InPlaceIfPossible")
     raise ValueError(f"unknown variant {variant!r}")
 

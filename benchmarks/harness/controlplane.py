@@ -7,7 +7,10 @@ unlimited, 5000 QPS / 10000 burst, for kube-controller-manager and kube-schedule
 never rate-limits) and the kubelet model (`KubeletDelays`: what kwok charges for a pod start
 and an in-place container restart; none by default), installs the kruise CRDs and creates
 the namespace. `start_flotilla` runs ``flotilla watcher`` and ``flotilla worker <type>``
-against it. `component_pids` names every process whose CPU and memory a benchmark measures.
+against it; `start_kruise` runs kruise-manager v1.9.1 instead (out of cluster, as the
+conformance harness does: ``flotilla/conformance/kruise_manager.py``, kruise's own CRDs and
+webhooks; start such a plane with ``crds=()``). `component_pids` names every process whose
+CPU and memory a benchmark measures.
 Used by ``benchmarks/cloneset.py`` and ``benchmarks/broadcastjob.py`` (which asks for N nodes
 and the BroadcastJob CRD).
 """
@@ -26,11 +29,14 @@ from pathlib import Path
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from flotilla.conformance import kruise_manager
+from flotilla.conformance.specs import kruise_source
 from flotilla.devcluster.cluster import ClusterConfig
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.kwok_nodes import KubeletDelays
 from flotilla.devcluster.ports import free_port
 from flotilla.devcluster.process import ManagedProcess
+from flotilla.devcluster.toolchain import ensure_binaries
 from schemas.crdgen.install import install_crds
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,6 +137,14 @@ class BenchPlane:
             self.flotilla[process.name] = process
             self.metrics_urls[process.name] = f"http://127.0.0.1:{port}/metrics"
             process.wait_until(_probe(f"http://127.0.0.1:{port}/readyz"), 60, "ready (/readyz)")
+
+    def start_kruise(self, qps: int | None) -> None:
+        """kruise-manager with its own CRDs and webhooks (by URL on loopback), leader election on;
+        ``qps``: its client limit (``--rest-config-qps``, burst twice that), None for kruise's
+        default (30 QPS, burst 50). Returns once its /readyz answers."""
+        binary = ensure_binaries(["kruise-manager"])["kruise-manager"]
+        limits = () if qps is None else (f"--rest-config-qps={qps}", f"--rest-config-burst={qps * 2}")
+        kruise_manager.start(self.env, binary, kruise_source(), limits)
 
     def component_pids(self) -> dict[str, int]:
         pids = dict(self.env.pids())

@@ -4,7 +4,9 @@
 --template pod.json [--concurrency C]`` builds its API client (the runtime's aiohttp
 `KubeClient`, no client-side rate limit), warms the connection up, prints ``ready`` and waits
 for a line on stdin; then it creates the N pods (names ``P-0`` ... ``P-<N-1>``) with at most C
-requests in flight, prints one JSON line: ``{"created": N, "errors": E, "seconds": S}`` and
+requests in flight (with ``--protocol``, each create followed by the one status PATCH that sets
+the template's readiness-gate conditions True: exactly the writes a kruise CloneSet pod needs,
+see `PROTOCOL_CONDITIONS`), prints one JSON line: ``{"created": N, "errors": E, "seconds": S}`` and
 stays alive until stdin closes (so its CPU and peak RSS can be read like a controller's).
 It runs in a separate process so the harness measures it like a controller (its own CPU,
 not sharing the harness's event loop). Started by ``benchmarks/cloneset_scenarios.py``.
@@ -25,11 +27,42 @@ import orjson
 from flotilla.runtime.errors import KubeError
 from flotilla.runtime.kube import PODS, KubeClient
 
+#: The readiness gates kruise's CloneSet pod declares (``InPlaceUpdateReady`` from the CloneSet,
+#: ``KruisePodReady`` from kruise's pod webhook) and that its controllers set True right after the
+#: create, in one ``pods/status`` patch: the kubelet reports a pod Ready only once they are True.
+PROTOCOL_CONDITIONS = ("InPlaceUpdateReady", "KruisePodReady")
+
+
+def protocol_pod(template: dict[str, Any]) -> dict[str, Any]:
+    """``template`` with kruise's readiness gates added (the protocol loop's pod)."""
+    pod = copy.deepcopy(template)
+    spec = pod.setdefault("spec", {})
+    spec["readinessGates"] = [{"conditionType": c} for c in PROTOCOL_CONDITIONS]
+    return pod
+
+
+def conditions_true(now: str) -> dict[str, Any]:
+    """The strategic-merge ``pods/status`` patch setting every protocol condition True."""
+    return {
+        "status": {
+            "conditions": [
+                {"type": c, "status": "True", "lastTransitionTime": now} for c in PROTOCOL_CONDITIONS
+            ]
+        }
+    }
+
 
 async def create_pods(
-    client: KubeClient, namespace: str, prefix: str, count: int, template: dict[str, Any], concurrency: int
+    client: KubeClient,
+    namespace: str,
+    prefix: str,
+    count: int,
+    template: dict[str, Any],
+    concurrency: int,
+    protocol: bool = False,
 ) -> tuple[int, int]:
-    """Create ``count`` pods from ``template`` with ``concurrency`` requests in flight: (created, errors)."""
+    """Create ``count`` pods from ``template`` with ``concurrency`` pods in flight (``protocol``:
+    each create followed by its conditions patch): (created, errors)."""
     path = PODS.path(namespace)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(count):
@@ -47,6 +80,10 @@ async def create_pods(
             pod.setdefault("metadata", {})["name"] = f"{prefix}-{index}"
             try:
                 await client.create(path, pod)
+                if protocol:
+                    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                    status = PODS.path(namespace, pod["metadata"]["name"], "status")
+                    await client.patch(status, conditions_true(now), "strategic")
                 created += 1
             except KubeError as err:
                 errors += 1
@@ -63,7 +100,7 @@ async def _main(args: argparse.Namespace, template: dict[str, Any]) -> int:
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         started = time.monotonic()
         created, errors = await create_pods(
-            client, args.namespace, args.prefix, args.count, template, args.concurrency
+            client, args.namespace, args.prefix, args.count, template, args.concurrency, args.protocol
         )
         seconds = time.monotonic() - started
     print(orjson.dumps({"created": created, "errors": errors, "seconds": seconds}).decode(), flush=True)
@@ -80,8 +117,13 @@ def main() -> int:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--template", required=True, help="a pod manifest (JSON) without a name")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--protocol", action="store_true", help="kruise's readiness gates, set True after each create"
+    )
     args = parser.parse_args()
     template = orjson.loads(Path(args.template).read_bytes())
+    if args.protocol:
+        template = protocol_pod(template)
     return asyncio.run(_main(args, template))
 
 

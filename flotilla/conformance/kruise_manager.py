@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +111,10 @@ def install(env: DevEnvironment, source: Path) -> None:
     _apply(env, webhook_manifests(source))
 
 
-def start(env: DevEnvironment, binary: Path, source: Path) -> ManagedProcess:
+def start(env: DevEnvironment, binary: Path, source: Path, extra_args: Sequence[str] = ()) -> ManagedProcess:
     """Install kruise's objects and start kruise-manager; return once it is ready (/readyz:
-    its webhooks registered, controllers starting)."""
+    its webhooks registered, controllers starting). ``extra_args`` follow `MANAGER_FLAGS`
+    (the CloneSet benchmark sets kruise's client limits, ``--rest-config-qps/-burst``)."""
     install(env, source)
     health_port = free_port()
     process_env = dict(os.environ)
@@ -133,6 +134,7 @@ def start(env: DevEnvironment, binary: Path, source: Path) -> ManagedProcess:
             f"--metrics-addr={LOOPBACK}:{free_port()}",
             f"--health-probe-addr={LOOPBACK}:{health_port}",
             f"--pprof-addr={LOOPBACK}:{free_port()}",
+            *extra_args,
         ],
         env.run_dir / "logs" / "kruise-manager.log",
         env=process_env,

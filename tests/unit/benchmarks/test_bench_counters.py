@@ -1,5 +1,5 @@
-"""Unit tests of the benchmarks' pure helpers around the numbers: Prometheus counter deltas and
-the pod predicates that decide when a timed step is done."""
+"""Unit tests of the benchmarks' pure helpers around the numbers: Prometheus counter deltas,
+the pod predicates that decide when a timed step is done, and the protocol loop's pod."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from benchmarks.harness.podwatch import PodState, all_updated, ready_count
 from benchmarks.harness.promscrape import counters, delta
+from benchmarks.harness.rawloop import conditions_true, protocol_pod
 
 METRICS = """\
 # HELP apiserver_request_total Counter of apiserver requests.
@@ -78,3 +79,22 @@ def test_all_updated_needs_exactly_n_live_pods_ready_on_the_image() -> None:
     assert not all_updated(swapped_not_ready, 2, "v2")
     spec_only = {**two_new, "b": PodState.from_pod(pod(image="v1", spec_image="v2"))}
     assert not all_updated(spec_only, 2, "v2")
+
+
+def test_protocol_loop_pod_carries_kruise_gates_and_sets_them_true() -> None:
+    template: dict[str, Any] = {
+        "metadata": {"labels": {"app": "x"}},
+        "spec": {"containers": [{"name": "app"}]},
+    }
+    pod = protocol_pod(template)
+    # kruise's CloneSet pod: InPlaceUpdateReady (CloneSet) and KruisePodReady (pod webhook) gates
+    assert pod["spec"]["readinessGates"] == [
+        {"conditionType": "InPlaceUpdateReady"},
+        {"conditionType": "KruisePodReady"},
+    ]
+    assert "readinessGates" not in template["spec"]
+    patch = conditions_true("2026-11-30T00:00:00Z")
+    assert {(c["type"], c["status"]) for c in patch["status"]["conditions"]} == {
+        ("InPlaceUpdateReady", "True"),
+        ("KruisePodReady", "True"),
+    }

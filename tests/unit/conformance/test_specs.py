@@ -34,6 +34,12 @@ def test_the_job_kinds_run_their_workers_and_cloneset_s_not_the_demo_s() -> None
     assert WORKER_TYPES == ("cloneset", "statefulset"), "make demo starts what it started before"
 
 
+def test_uniteddeployment_runs_the_workers_of_its_subset_kinds() -> None:
+    # kruise's e2e picks CloneSet, Advanced StatefulSet, StatefulSet or Deployment at random
+    assert worker_types(spec_files(["UnitedDeployment"])) == ("cloneset", "statefulset", "uniteddeployment")
+    assert baseline_path(spec_files(["UnitedDeployment"])).name == "kruise-v1.9.1-uniteddeployment.json"
+
+
 def test_a_kind_with_two_spec_files_is_named_once_in_the_baseline_file() -> None:
     path = baseline_path(spec_files(["BroadcastJob,AdvancedCronJob"]))
     assert path.name == "kruise-v1.9.1-broadcastjob-advancedcronjob.json"

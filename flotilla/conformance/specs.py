@@ -48,6 +48,17 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "UnitedDeployment": ("StatefulSet",),
 }
 
+#: Nodes a kind's specs read by name: kruise's e2e UnitedDeployment framework labels the node
+#: ``ci-testing-worker`` (a worker of kruise CI's kind cluster) to make a subset (un)schedulable.
+NODE_NAMES: dict[str, tuple[str, ...]] = {
+    "UnitedDeployment": ("ci-testing-worker",),
+}
+
+
+def node_names(files: Sequence[SpecFile]) -> tuple[str, ...]:
+    """The named kwok nodes the run adds for these spec files, each once."""
+    return tuple(dict.fromkeys(name for spec in files for name in NODE_NAMES.get(spec.kind, ())))
+
 
 def spec_files(kinds: list[str] | None = None) -> tuple[SpecFile, ...]:
     """The spec files of `kinds` (case-insensitive), or all of them."""

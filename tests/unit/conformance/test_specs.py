@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flotilla.conformance.run import baseline_path
-from flotilla.conformance.specs import spec_files, worker_types
+from flotilla.conformance.specs import node_names, spec_files, worker_types
 from flotilla.devcluster.demo import WORKER_TYPES
 
 pytestmark = pytest.mark.unit
@@ -38,6 +38,12 @@ def test_uniteddeployment_runs_the_workers_of_its_subset_kinds() -> None:
     # kruise's e2e picks CloneSet, Advanced StatefulSet, StatefulSet or Deployment at random
     assert worker_types(spec_files(["UnitedDeployment"])) == ("cloneset", "statefulset", "uniteddeployment")
     assert baseline_path(spec_files(["UnitedDeployment"])).name == "kruise-v1.9.1-uniteddeployment.json"
+
+
+def test_uniteddeployment_runs_get_the_node_its_specs_label_by_name_and_other_kinds_none() -> None:
+    # kruise's framework/v1alpha1/uniteddeployment.go SetNodeLabel: Nodes().Get("ci-testing-worker")
+    assert node_names(spec_files(["UnitedDeployment"])) == ("ci-testing-worker",)
+    assert node_names(spec_files(["CloneSet,BroadcastJob,AdvancedCronJob"])) == ()
 
 
 def test_a_kind_with_two_spec_files_is_named_once_in_the_baseline_file() -> None:

@@ -33,12 +33,12 @@ from flotilla.conformance.results import (
     markdown_table,
     text_report,
 )
-from flotilla.conformance.specs import SpecFile, kruise_source, spec_files, worker_types
+from flotilla.conformance.specs import SpecFile, kruise_source, node_names, spec_files, worker_types
 from flotilla.devcluster import versions
 from flotilla.devcluster.cluster import ClusterConfig
 from flotilla.devcluster.demo import start_flotilla
 from flotilla.devcluster.env import DevEnvironment, new_run_dir
-from flotilla.devcluster.kwok_nodes import owned_pod_complete_stage
+from flotilla.devcluster.kwok_nodes import node_manifest, node_ready, owned_pod_complete_stage
 from flotilla.devcluster.process import ComponentError
 from flotilla.devcluster.toolchain import ToolchainError, ensure_binaries
 from flotilla.runtime.features import FEATURE_GATES_ENV
@@ -143,6 +143,23 @@ def ginkgo_command(
     ]
 
 
+def add_named_nodes(env: DevEnvironment, names: Sequence[str]) -> None:
+    """Add kwok nodes the specs expect by name (`specs.NODE_NAMES`) and wait until they are Ready."""
+    cluster = env.cluster
+    if cluster is None or not names:
+        return
+    config = cluster.config
+    for name in names:
+        manifest = node_manifest(0, config.zones[0], config.pods_per_node, name)
+        cluster.api_request("POST", "/api/v1/nodes", manifest)
+
+    def ready() -> bool:
+        nodes = json.loads(cluster.api_get("/api/v1/nodes"))["items"]
+        return {n["metadata"]["name"] for n in nodes if node_ready(n)} >= set(names)
+
+    cluster.processes["kwok"].wait_until(ready, 60, f"running the nodes {', '.join(names)} Ready")
+
+
 def run_specs(
     target: str,
     files: Sequence[SpecFile],
@@ -160,6 +177,7 @@ def run_specs(
     env = DevEnvironment.start_local(cluster_config(run_dir))
     try:
         _create_expansion_storage_classes(env)
+        add_named_nodes(env, node_names(files))
         if target == KRUISE:
             kruise_manager.start(env, binaries["kruise-manager"], kruise_source())
             label = f"kruise-manager {versions.KRUISE}"

@@ -29,6 +29,7 @@ SPEC_FILES: tuple[SpecFile, ...] = (
     SpecFile("AdvancedCronJob", "test/e2e/apps/v1alpha1/advancedcronjob.go"),
     SpecFile("AdvancedCronJob", "test/e2e/apps/v1beta1/advancedcronjob.go"),
     SpecFile("DeletionProtection", "test/e2e/policy/v1alpha1/deletionprotection.go"),
+    SpecFile("UnitedDeployment", "test/e2e/apps/v1alpha1/uniteddeployment.go"),
 )
 
 #: The Flotilla worker type (``flotilla worker <type>``) that reconciles each kind.
@@ -37,7 +38,26 @@ WORKER_TYPES: dict[str, str] = {
     "StatefulSet": "statefulset",
     "BroadcastJob": "broadcastjob",
     "AdvancedCronJob": "advancedcronjob",
+    "UnitedDeployment": "uniteddeployment",
 }
+
+#: Kinds whose specs create workloads of other kinds Flotilla reconciles: kruise's e2e
+#: UnitedDeployment picks a subset template at random among CloneSet, Advanced StatefulSet,
+#: apps/v1 StatefulSet and Deployment (the last two are kube-controller-manager's).
+NEEDS: dict[str, tuple[str, ...]] = {
+    "UnitedDeployment": ("StatefulSet",),
+}
+
+#: Nodes a kind's specs read by name: kruise's e2e UnitedDeployment framework labels the node
+#: ``ci-testing-worker`` (a worker of kruise CI's kind cluster) to make a subset (un)schedulable.
+NODE_NAMES: dict[str, tuple[str, ...]] = {
+    "UnitedDeployment": ("ci-testing-worker",),
+}
+
+
+def node_names(files: Sequence[SpecFile]) -> tuple[str, ...]:
+    """The named kwok nodes the run adds for these spec files, each once."""
+    return tuple(dict.fromkeys(name for spec in files for name in NODE_NAMES.get(spec.kind, ())))
 
 
 def spec_files(kinds: list[str] | None = None) -> tuple[SpecFile, ...]:
@@ -56,8 +76,10 @@ def spec_files(kinds: list[str] | None = None) -> tuple[SpecFile, ...]:
 
 def worker_types(files: Sequence[SpecFile]) -> tuple[str, ...]:
     """The workers Flotilla runs for these spec files: their kinds' plus CloneSet's (kruise's
-    e2e framework and other kinds' specs create CloneSets), each once, in a stable order."""
+    e2e framework and other kinds' specs create CloneSets) and those of the kinds their specs
+    create (`NEEDS`), each once, in a stable order."""
     kinds = {"CloneSet", *(spec.kind for spec in files)}
+    kinds |= {needed for kind in tuple(kinds) for needed in NEEDS.get(kind, ())}
     return tuple(worker for kind, worker in WORKER_TYPES.items() if kind in kinds)
 
 

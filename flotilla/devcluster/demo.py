@@ -1,17 +1,18 @@
-"""What `make demo` runs on top of the local control plane: Flotilla, a sample CloneSet and a
-sample Advanced StatefulSet.
+"""What `make demo` runs on top of the local control plane: Flotilla, a sample CloneSet, a
+sample Advanced StatefulSet and a sample UnitedDeployment over the three zones.
 
-`start_flotilla` installs the kruise CRDs, starts the watcher, one CloneSet worker and one
-Advanced StatefulSet worker as detached processes (logs in ``<run dir>/logs/``; their pids join
-the run's state so `flotilla dev down` stops them), each signed in to NATS as its own
-least-privilege user (the watcher first: it declares the streams), with ``webhook=True``
-(``flotilla dev up``) also ``flotilla webhook`` registered by URL on loopback (the chart's
-registrations, namespace ``flotilla-system``, deletion protection on), and applies
-``examples/demo/cloneset.yaml`` and ``examples/demo/statefulset.yaml``. `show_rollout` then
-drives the samples through what a user would do — wait for the CloneSet to be Ready, scale it
-3 -> 5, roll its image in place; wait for the StatefulSet's ordinals 0, 2, 3, roll its image
-above the partition — printing each step, so the demo proves Flotilla reconciles rather than
-just starting.
+`start_flotilla` installs the kruise CRDs, starts the watcher, one CloneSet worker, one
+Advanced StatefulSet worker and one UnitedDeployment worker as detached processes (logs in
+``<run dir>/logs/``; their pids join the run's state so `flotilla dev down` stops them), each
+signed in to NATS as its own least-privilege user (the watcher first: it declares the streams),
+with ``webhook=True`` (``flotilla dev up``) also ``flotilla webhook`` registered by URL on
+loopback (the chart's registrations, namespace ``flotilla-system``, deletion protection on), and
+applies ``examples/demo/cloneset.yaml``, ``examples/demo/statefulset.yaml`` and
+``examples/demo/uniteddeployment.yaml``. `show_rollout` then drives the samples through what a
+user would do — wait for the CloneSet to be Ready, scale it 3 -> 5, roll its image in place; wait
+for the StatefulSet's ordinals 0, 2, 3, roll its image above the partition; wait for the
+UnitedDeployment's subsets 1 / 3 / 2 Ready, each pod in its zone — printing each step, so the
+demo proves Flotilla reconciles rather than just starting.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from flotilla.devcluster.env import DevEnvironment
+from flotilla.devcluster.kwok_nodes import ZONE_LABEL
 from flotilla.devcluster.ports import LOOPBACK, free_port
 from flotilla.devcluster.process import ComponentError, ManagedProcess
 from flotilla.devcluster.webhook import rendered_registrations, webhook_args
@@ -36,7 +38,12 @@ SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "cloneset.y
 STS_SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "statefulset.yaml"
 STS_SAMPLE_NAME = "demo-web"
 STS_KIND = "statefulsets.apps.kruise.io"
-WORKER_TYPES = ("cloneset", "statefulset")
+UD_SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "uniteddeployment.yaml"
+UD_SAMPLE_NAME = "demo-zones"
+UD_KIND = "uniteddeployments.apps.kruise.io"
+#: The sample UnitedDeployment's subsets: replicas and the zone (topology.kubernetes.io/zone) each runs in.
+UD_SUBSETS = {"zone-a": (1, "a"), "zone-b": (3, "b"), "zone-c": (2, "c")}
+WORKER_TYPES = ("cloneset", "statefulset", "uniteddeployment")
 CRDS = Path(__file__).resolve().parents[2] / "charts" / "flotilla" / "crds"
 SAMPLE_NAME = "demo"
 SAMPLE_NAMESPACE = "default"
@@ -148,6 +155,8 @@ def start_flotilla(
     _say(f"applied the sample CloneSet {SAMPLE_NAMESPACE}/{SAMPLE_NAME} from {SAMPLE}")
     env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(STS_SAMPLE))
     _say(f"applied the sample Advanced StatefulSet {SAMPLE_NAMESPACE}/{STS_SAMPLE_NAME} from {STS_SAMPLE}")
+    env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(UD_SAMPLE))
+    _say(f"applied the sample UnitedDeployment {SAMPLE_NAMESPACE}/{UD_SAMPLE_NAME} from {UD_SAMPLE}")
 
 
 def _status(env: DevEnvironment, kind: str, name: str) -> dict[str, object]:
@@ -240,3 +249,38 @@ def show_rollout(env: DevEnvironment) -> None:
         kind=STS_KIND,
         name=STS_SAMPLE_NAME,
     )
+    show_zones(env)
+
+
+def pod_zones(env: DevEnvironment) -> dict[str, list[str]]:
+    """The zone of the node each of the sample UnitedDeployment's pods runs on, by subset."""
+    nodes = json.loads(env.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    zone_of = {n["metadata"]["name"]: n["metadata"]["labels"].get(ZONE_LABEL, "") for n in nodes}
+    out = env.kubectl("get", "pods", "-n", SAMPLE_NAMESPACE, "-l", f"app={UD_SAMPLE_NAME}", "-o", "json")
+    zones: dict[str, list[str]] = {}
+    for pod in json.loads(out.stdout)["items"]:
+        subset = pod["metadata"]["labels"].get("apps.kruise.io/subset-name", "")
+        zones.setdefault(subset, []).append(zone_of.get(pod["spec"].get("nodeName", ""), "unscheduled"))
+    return {subset: sorted(found) for subset, found in sorted(zones.items())}
+
+
+def show_zones(env: DevEnvironment) -> None:
+    """Wait for the sample UnitedDeployment's subsets to be Ready, then show each pod's zone."""
+    _say(
+        "the sample UnitedDeployment spreads over the zones"
+        " (watch it: kubectl get uniteddeployments,clonesets -w):"
+    )
+    wanted = {name: replicas for name, (replicas, _) in UD_SUBSETS.items()}
+    _wait(
+        env,
+        "subsets zone-a 1, zone-b 3 (50%), zone-c 2 (the rest) Ready",
+        lambda s: s.get("readyReplicas") == sum(wanted.values()) and s.get("subsetReplicas") == wanted,
+        kind=UD_KIND,
+        name=UD_SAMPLE_NAME,
+    )
+    zones = pod_zones(env)
+    for subset, found in zones.items():
+        _say(f"  {subset}: {len(found)} pod(s) on nodes in zone {', '.join(sorted(set(found)))}")
+    expected = {name: [zone] * replicas for name, (replicas, zone) in UD_SUBSETS.items()}
+    if zones != expected:
+        raise ComponentError(f"the sample UnitedDeployment's pods are not in their zones: {zones}")

@@ -363,8 +363,9 @@ def write_kwok_config(
     return path
 
 
-def node_manifest(index: int, zone: str, pods: int) -> dict[str, object]:
-    name = f"{NODE_NAME_PREFIX}{index}"
+def node_manifest(index: int, zone: str, pods: int, name: str | None = None) -> dict[str, object]:
+    """A fake node kwok manages: ``<prefix><index>``, or `name` where a spec expects one."""
+    name = name or f"{NODE_NAME_PREFIX}{index}"
     return {
         "apiVersion": "v1",
         "kind": "Node",

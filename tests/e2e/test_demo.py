@@ -1,7 +1,8 @@
 """The README's run command, end to end: `flotilla dev up` brings up Flotilla with the sample
 CloneSet, which scales 3 -> 5 and rolls its image in place, and the sample Advanced StatefulSet,
-which comes up on ordinals 0, 2, 3 and recreates its pods above the partition; `dev down` leaves
-no process."""
+which comes up on ordinals 0, 2, 3 and recreates its pods above the partition, and the sample
+UnitedDeployment, whose subset CloneSets put 1 / 3 / 2 pods on the nodes of zones a / b / c;
+`dev down` leaves no process."""
 
 from __future__ import annotations
 
@@ -55,6 +56,26 @@ def test_demo_reconciles_the_sample_and_stops_cleanly(tmp_path: Path) -> None:
         )["items"]
         images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"] for p in sts_pods}
         assert images == {"demo-web-0": "nginx:1.26", "demo-web-2": "nginx:1.27", "demo-web-3": "nginx:1.27"}
+        assert "subsets zone-a 1, zone-b 3 (50%), zone-c 2 (the rest) Ready" in up.stderr
+        nodes = json.loads(
+            subprocess.run([*kubectl, "get", "nodes", "-o", "json"], capture_output=True, check=True).stdout
+        )["items"]
+        zone = "topology.kubernetes.io/zone"
+        zone_of = {n["metadata"]["name"]: n["metadata"]["labels"][zone] for n in nodes}
+        ud_pods = json.loads(
+            subprocess.run(
+                [*kubectl, "get", "pods", "-l", "app=demo-zones", "-o", "json"],
+                capture_output=True,
+                check=True,
+            ).stdout
+        )["items"]
+        placed = sorted(
+            (p["metadata"]["labels"]["apps.kruise.io/subset-name"], zone_of[p["spec"]["nodeName"]])
+            for p in ud_pods
+        )
+        assert placed == [("zone-a", "a")] + [("zone-b", "b")] * 3 + [("zone-c", "c")] * 2
+        subset_owners = {p["metadata"]["ownerReferences"][0]["kind"] for p in ud_pods}
+        assert subset_owners == {"CloneSet"}, "each subset is a CloneSet the CloneSet worker reconciles"
         traces = _flotilla("dev", "traces", "--run-dir", str(run_dir), "--limit", "20")
         assert traces.returncode == 0, traces.stderr
         assert "flotilla-worker-cloneset: consume cloneset" in traces.stdout
@@ -77,5 +98,6 @@ def test_demo_reconciles_the_sample_and_stops_cleanly(tmp_path: Path) -> None:
     assert down.returncode == 0
     pids = state["pids"] if state else {}
     assert isinstance(pids, dict)
-    assert {"watcher", "worker-cloneset", "worker-statefulset", "jaeger", "kube-apiserver"} <= set(pids)
+    started = {"watcher", "worker-cloneset", "worker-statefulset", "worker-uniteddeployment", "jaeger"}
+    assert started | {"kube-apiserver"} <= set(pids)
     assert all(not pid_alive(pid) for pid in pids.values())

@@ -67,15 +67,41 @@ def is_elastic(subsets: Sequence[SubsetSpec]) -> bool:
 
 
 def allocate(
-    total: int | None, subsets: Sequence[SubsetSpec], current: Mapping[str, int], *, adaptive: bool = False
+    total: int | None,
+    subsets: Sequence[SubsetSpec],
+    current: Mapping[str, int],
+    *,
+    adaptive: bool = False,
+    ready: Mapping[str, int] | None = None,
+    unschedulable: Mapping[str, bool] | None = None,
 ) -> dict[str, int]:
     """Replicas of each subset. ``total`` is ``spec.replicas`` (None when unset); ``current`` the
     ``spec.replicas`` of each existing subset workload (it orders the even split). ``adaptive``
-    (``scheduleStrategy.type: Adaptive``) takes the min/max order, as kruise's adaptiveAllocator
-    does while no subset is unschedulable."""
-    if adaptive or is_elastic(subsets):
+    (``scheduleStrategy.type: Adaptive``) is kruise's adaptiveAllocator: the min/max order, with
+    each existing subset's ``ready`` pods and the ``unschedulable`` subsets (``adaptive.assess``)."""
+    if adaptive:
+        return _adaptive(total or 0, subsets, ready or {}, unschedulable or {})
+    if is_elastic(subsets):
         return _min_max(total or 0, subsets)
     return _specific(total, subsets, current)
+
+
+def _adaptive(
+    total: int, subsets: Sequence[SubsetSpec], ready: Mapping[str, int], unschedulable: Mapping[str, bool]
+) -> dict[str, int]:
+    """``adaptiveAllocator.Alloc``: an unschedulable subset keeps its ready pods (min and max
+    narrowed to them), a schedulable one never drops below its ready pods (up to its max)."""
+    lows, highs = min_max_bounds(total, subsets)
+    for subset in subsets:
+        low, high = lows[subset.name], highs[subset.name]
+        stuck = unschedulable.get(subset.name, False)
+        if stuck and subset.name in ready:
+            low, high = max(ready[subset.name], low), min(ready[subset.name], high)
+        running = ready.get(subset.name, 0)
+        if not stuck and running > low:
+            low = min(running, high)
+        lows[subset.name], highs[subset.name] = low, high
+    return _fill(total, subsets, lows, highs)
 
 
 def _specific(total: int | None, subsets: Sequence[SubsetSpec], current: Mapping[str, int]) -> dict[str, int]:
@@ -147,6 +173,13 @@ def _bound(total: int, value: int | str | None, default: int) -> int:
 
 def _min_max(total: int, subsets: Sequence[SubsetSpec]) -> dict[str, int]:
     lows, highs = min_max_bounds(total, subsets)
+    return _fill(total, subsets, lows, highs)
+
+
+def _fill(
+    total: int, subsets: Sequence[SubsetSpec], lows: Mapping[str, int], highs: Mapping[str, int]
+) -> dict[str, int]:
+    """``allocateByMinMaxMap``: every subset's min in topology order, then up to its max."""
     allocated = 0
     result: dict[str, int] = {}
     for subset in subsets:

@@ -42,7 +42,7 @@ from workers.runtime import actions as act
 from workers.runtime import specrefusal
 from workers.runtime.contract import Plan
 from workers.runtime.events import ObjectRef
-from workers.uniteddeployment import allocation, revisions
+from workers.uniteddeployment import adaptive, allocation, revisions
 from workers.uniteddeployment.subsets import (
     KINDS,
     REVISION_LABEL,
@@ -191,10 +191,26 @@ def plan(observed: ObservedUnitedDeployment, now: datetime) -> Plan:
     specs = subset_specs(ud)
     raw_total = mapping(ud, "spec").get("replicas")
     total = raw_total if isinstance(raw_total, int) else None
+    by_subset: dict[str, list[JsonObject]] = {}
+    for raw_pod in observed.pods:
+        by_subset.setdefault(labels_of(raw_pod).get(SUBSET_NAME_LABEL, ""), []).append(raw_pod)
+    assessment = adaptive.Assessment({}, {}, None)
+    if adaptive.is_adaptive(ud):
+        states = {
+            n: adaptive.SubsetState(v.status_replicas, v.status_ready, by_subset.get(n, ()))
+            for n, v in existing.items()
+        }
+        assessment = adaptive.assess(ud, _subset_conditions(ud), states, now)
     try:
-        adaptive = mapping(ud, "spec", "topology", "scheduleStrategy").get("type") == "Adaptive"
         current = {n: v.replicas for n, v in existing.items()}
-        next_replicas = allocation.allocate(total, specs, current, adaptive=adaptive)
+        next_replicas = allocation.allocate(
+            total,
+            specs,
+            current,
+            adaptive=adaptive.is_adaptive(ud),
+            ready={n: v.status_ready for n, v in existing.items()},
+            unschedulable=assessment.unschedulable,
+        )
     except allocation.AllocationError as err:
         actions.append(
             act.EmitEvent(ref, FAILED_SPECIFY, f"Specified subset replicas is ineffective: {err}", "Warning")
@@ -261,11 +277,25 @@ def plan(observed: ObservedUnitedDeployment, now: datetime) -> Plan:
         kind,
         now,
         provisioned=bool(creates or deletes or cleaned),
+        subset_conditions=assessment.conditions,
     )
     if status != dict(mapping(ud, "status")):
         body = {**thaw_object(ud), "status": status}
         actions.append(act.UpdateStatus(UNITED_DEPLOYMENTS, namespace, name_of(ud), body))
-    return Plan(actions=tuple(actions), reason=f"{len(subsets)} subsets, revision {expected}")
+    reason = f"{len(subsets)} subsets, revision {expected}"
+    if assessment.unschedulable:
+        stuck = sorted(n for n, u in assessment.unschedulable.items() if u)
+        reason += f", unschedulable: {', '.join(stuck) or 'none'}"
+    return Plan(actions=tuple(actions), requeue_after=assessment.requeue_after, reason=reason)
+
+
+def _subset_conditions(ud: JsonObject) -> dict[str, tuple[JsonObject, ...]]:
+    """The conditions of each topology subset's status entry (``initStatus``: none for a new one)."""
+    entries = {str(s.get("name", "")): s for s in objects(ud, "status", "subsetStatuses")}
+    return {
+        name: tuple(objects(entries[name], "conditions")) if name in entries else ()
+        for name in (str(s.get("name", "")) for s in objects(ud, "spec", "topology", "subsets"))
+    }
 
 
 def _status(
@@ -279,6 +309,7 @@ def _status(
     now: datetime,
     *,
     provisioned: bool,
+    subset_conditions: Mapping[str, list[JsonDict]] | None = None,
 ) -> JsonDict:
     old = mapping(ud, "status")
     status = thaw_object(old)
@@ -312,6 +343,10 @@ def _status(
     for s in objects(ud, "spec", "topology", "subsets"):
         if s.get("name") not in known:
             subset_statuses.append({"name": str(s.get("name", ""))})
+    for entry in subset_statuses:
+        conditions_now = (subset_conditions or {}).get(str(entry.get("name", "")))
+        if conditions_now:
+            entry["conditions"] = conditions_now
     by_subset: dict[str, list[JsonObject]] = {}
     for raw_pod in observed.pods:
         by_subset.setdefault(labels_of(raw_pod).get(SUBSET_NAME_LABEL, ""), []).append(raw_pod)

@@ -167,7 +167,14 @@ def test_install_creates_the_crds_components_and_rbac(
 
 
 #: The worker types a default release runs (charts/flotilla/values.yaml).
-DEFAULT_WORKERS = ("cloneset", "broadcastjob", "advancedcronjob", "statefulset")
+DEFAULT_WORKERS = (
+    "cloneset",
+    "broadcastjob",
+    "advancedcronjob",
+    "statefulset",
+    "uniteddeployment",
+    "podunavailablebudget",
+)
 
 #: What workers/cloneset and workers/runtime call (see docs/deploy.md), nothing more.
 CLONESET_WORKER_NEEDS = [
@@ -239,6 +246,10 @@ def test_watcher_may_only_read_what_it_watches(kubectl: Kubectl, release: tuple[
         "jobs.batch",
         "nodes",  # cluster-scoped: the BroadcastJob worker's eligible nodes
         "statefulsets.apps.kruise.io",
+        "uniteddeployments.apps.kruise.io",  # and its subsets' apps/v1 kinds
+        "statefulsets.apps",
+        "deployments.apps",
+        "podunavailablebudgets.policy.kruise.io",
     )
     reads = [f"{verb} {resource}" for verb in ("get", "list", "watch") for resource in watched]
     write_verbs = ("create", "update", "patch", "delete")
@@ -259,7 +270,7 @@ def test_watcher_may_only_read_what_it_watches(kubectl: Kubectl, release: tuple[
             "get secrets",
             "list configmaps",
             "update nodes --subresource=status",
-            "watch deployments.apps",
+            "watch replicasets.apps",
             "list sidecarsets.apps.kruise.io",
             "delete events",
             "create leases.coordination.k8s.io",
@@ -332,8 +343,9 @@ def test_cloneset_worker_may_only_write_what_it_owns(kubectl: Kubectl, release: 
     _assert_matrix(kubectl, stranger, "default", allowed=[], refused=refused)
 
 
-#: What workers/broadcastjob and workers/advancedcronjob call (charts/flotilla/values.yaml's rules
-#: say which code makes each call), and what neither needs.
+#: What workers/broadcastjob, workers/advancedcronjob, workers/uniteddeployment and
+#: workers/podunavailablebudget call (charts/flotilla/values.yaml's rules say which code makes each
+#: call), and what none of them needs.
 JOB_WORKERS_NEED = {
     "broadcastjob": [
         "get broadcastjobs.apps.kruise.io",
@@ -362,6 +374,25 @@ JOB_WORKERS_NEED = {
         "create events",
         "patch events",
     ],
+    # each call once per resource (tests/unit/helm/test_helm_uniteddeployment.py checks the role
+    # against every call the planner's plans make; each can-i here costs a kubectl run)
+    "uniteddeployment": [
+        "get uniteddeployments.apps.kruise.io",
+        "update uniteddeployments.apps.kruise.io --subresource=status",
+        "create clonesets.apps.kruise.io",
+        "patch statefulsets.apps.kruise.io",
+        "delete statefulsets.apps",
+        "list deployments.apps",
+        "create controllerrevisions.apps",
+        "list pods",
+    ],
+    "podunavailablebudget": [
+        "get podunavailablebudgets.policy.kruise.io",
+        "update podunavailablebudgets.policy.kruise.io --subresource=status",
+        "patch pods",
+        "get deployments.apps",
+        "list replicasets.apps",
+    ],
 }
 JOB_WORKERS_REFUSED = {
     "broadcastjob": [
@@ -387,11 +418,24 @@ JOB_WORKERS_REFUSED = {
         "list nodes",
         "get secrets",
     ],
+    "uniteddeployment": [
+        "update uniteddeployments.apps.kruise.io",
+        "watch uniteddeployments.apps.kruise.io",
+        "update clonesets.apps.kruise.io",
+        "create pods",
+        "get secrets",
+    ],
+    "podunavailablebudget": [
+        "update podunavailablebudgets.policy.kruise.io",
+        "delete pods",
+        "patch deployments.apps",
+        "get secrets",
+    ],
 }
 
 
 @pytest.mark.parametrize("kind", sorted(JOB_WORKERS_NEED))
-def test_job_workers_of_the_default_release_may_only_make_their_calls(
+def test_job_ud_and_pub_workers_of_the_default_release_may_only_make_their_calls(
     kubectl: Kubectl, release: tuple[str, str, str], kind: str
 ) -> None:
     name, namespace, _ = release

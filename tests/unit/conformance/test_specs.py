@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flotilla.conformance.run import baseline_path
-from flotilla.conformance.specs import spec_files, worker_types
+from flotilla.conformance.specs import node_names, spec_files, worker_types
 from flotilla.devcluster.demo import WORKER_TYPES
 
 pytestmark = pytest.mark.unit
@@ -31,7 +31,19 @@ def test_the_job_kinds_run_their_workers_and_cloneset_s_not_the_demo_s() -> None
         "advancedcronjob",
     )
     assert worker_types(spec_files(["CloneSet"])) == ("cloneset",)
-    assert WORKER_TYPES == ("cloneset", "statefulset"), "make demo starts what it started before"
+    assert WORKER_TYPES == ("cloneset", "statefulset", "uniteddeployment"), "make demo keeps its own list"
+
+
+def test_uniteddeployment_runs_the_workers_of_its_subset_kinds() -> None:
+    # kruise's e2e picks CloneSet, Advanced StatefulSet, StatefulSet or Deployment at random
+    assert worker_types(spec_files(["UnitedDeployment"])) == ("cloneset", "statefulset", "uniteddeployment")
+    assert baseline_path(spec_files(["UnitedDeployment"])).name == "kruise-v1.9.1-uniteddeployment.json"
+
+
+def test_uniteddeployment_runs_get_the_node_its_specs_label_by_name_and_other_kinds_none() -> None:
+    # kruise's framework/v1alpha1/uniteddeployment.go SetNodeLabel: Nodes().Get("ci-testing-worker")
+    assert node_names(spec_files(["UnitedDeployment"])) == ("ci-testing-worker",)
+    assert node_names(spec_files(["CloneSet,BroadcastJob,AdvancedCronJob"])) == ()
 
 
 def test_a_kind_with_two_spec_files_is_named_once_in_the_baseline_file() -> None:

@@ -45,13 +45,22 @@ ALL_OPTIONS: dict[str, object] = {
 
 #: The worker types a default release runs (values.yaml), each a Deployment, ServiceAccount,
 #: ClusterRole(Binding), PDB and metrics Service.
-DEFAULT_WORKERS = ("advancedcronjob", "broadcastjob", "cloneset", "statefulset")
+DEFAULT_WORKERS = (
+    "advancedcronjob",
+    "broadcastjob",
+    "cloneset",
+    "podunavailablebudget",
+    "statefulset",
+    "uniteddeployment",
+)
 #: The CloneSet worker alone: for what these tests prove on one type (the job workers' own
 #: chart tests are tests/unit/helm/test_helm_jobs.py).
 CLONESET_ONLY: dict[str, object] = {
     "workers.broadcastjob.enabled": False,
     "workers.advancedcronjob.enabled": False,
     "workers.statefulset.enabled": False,
+    "workers.podunavailablebudget.enabled": False,
+    "workers.uniteddeployment.enabled": False,
 }
 WORKER_DEPLOYMENTS = {f"flotilla-worker-{worker}" for worker in DEFAULT_WORKERS}
 WORKER_SERVICES = {f"flotilla-worker-{worker}-metrics" for worker in DEFAULT_WORKERS}
@@ -154,7 +163,9 @@ def test_cloneset_worker_replicas_and_resources_are_set_per_type() -> None:
         "flotilla-webhook",
         "flotilla-worker-advancedcronjob",
         "flotilla-worker-broadcastjob",
+        "flotilla-worker-podunavailablebudget",
         "flotilla-worker-statefulset",
+        "flotilla-worker-uniteddeployment",
     }, "false overrides a true default, for that type alone"
 
 
@@ -390,6 +401,11 @@ def test_rbac_is_least_privilege() -> None:
         ("apps.kruise.io", "advancedcronjobs"),
         ("batch", "jobs"),
         ("apps.kruise.io", "statefulsets"),  # the Advanced StatefulSet worker's kind
+        # the UnitedDeployment worker's kind and its subsets' apps/v1 kinds
+        ("apps.kruise.io", "uniteddeployments"),
+        ("apps", "statefulsets"),
+        ("apps", "deployments"),
+        ("policy.kruise.io", "podunavailablebudgets"),  # the PUB worker's kind
     }
     worker = named(objects, "ClusterRole", "flotilla-worker-cloneset")
     granted = {

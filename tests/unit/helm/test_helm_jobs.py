@@ -5,6 +5,7 @@ extra kinds (nodes cluster-wide for BroadcastJob), and RBAC that is exactly the 
 from __future__ import annotations
 
 from tests.unit.helm.chart_render import env_of, named, render
+from tests.unit.helm.test_helm_chart import DEFAULT_WORKERS
 
 ON = {"workers.broadcastjob.enabled": True, "workers.advancedcronjob.enabled": True}
 
@@ -27,7 +28,7 @@ def test_both_job_workers_run_with_least_privilege_rbac() -> None:
         container = worker["spec"]["template"]["spec"]["containers"][0]
         assert container["args"] == ["worker", kind]
     watcher = named(objects, "Deployment", "flotilla-watcher")["spec"]["template"]["spec"]["containers"][0]
-    assert env_of(watcher)["FLOTILLA_WATCH_TYPES"] == "advancedcronjob,broadcastjob,cloneset,statefulset"
+    assert env_of(watcher)["FLOTILLA_WATCH_TYPES"] == ",".join(DEFAULT_WORKERS)
 
     watched = granted(named(objects, "ClusterRole", "flotilla-watcher"))
     for key in [("", "nodes"), ("apps.kruise.io", "broadcastjobs"), ("apps.kruise.io", "advancedcronjobs"),

@@ -17,7 +17,7 @@ from flotilla.devcluster.nats import find_nats_server
 from flotilla.devcluster.pki import issue_serving_cert, make_ca
 from schemas.bus.permissions import ADMIN_USER, WATCHER_USER, users, worker_user
 from tests.unit.helm.chart_render import env_of, named, pod_specs, render, render_text
-from tests.unit.helm.test_helm_chart import SIDECARSET_TYPE
+from tests.unit.helm.test_helm_chart import DEFAULT_WORKERS, SIDECARSET_TYPE
 
 BUNDLED = {"natsServer.enabled": True}
 
@@ -34,7 +34,7 @@ def _auth_users(objects: list[dict[str, object]]) -> list[dict[str, object]]:
 def test_bundled_nats_has_one_user_per_component_with_the_permission_table() -> None:
     objects = render(BUNDLED, values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}})
     rendered = {entry["user"]: entry for entry in _auth_users(objects)}
-    expected = users(("advancedcronjob", "broadcastjob", "cloneset", "sidecarset", "statefulset"))
+    expected = users((*DEFAULT_WORKERS, "sidecarset"))
     assert set(rendered) == set(expected)
     for user, permissions in expected.items():
         if permissions is None:
@@ -68,10 +68,7 @@ def test_each_component_signs_in_as_its_own_user() -> None:
         users_by_pod[where] = env["NATS_USER"]
     assert users_by_pod == {
         "Deployment/flotilla-watcher": WATCHER_USER,
-        **{
-            f"Deployment/flotilla-worker-{kind}": worker_user(kind)
-            for kind in ("advancedcronjob", "broadcastjob", "cloneset", "statefulset")
-        },
+        **{f"Deployment/flotilla-worker-{kind}": worker_user(kind) for kind in DEFAULT_WORKERS},
     }
 
 
@@ -188,9 +185,7 @@ def test_network_policy_lets_only_flotillas_pods_reach_the_bundled_server() -> N
     assert set(peers) == {4222, 6222, 8222}
     deployments = [where for where, _ in pod_specs(objects) if where.startswith("Deployment/")]
     flotilla_pods = [_pod_labels(objects, where) for where in deployments]
-    assert (
-        len(flotilla_pods) == 6
-    )  # watcher, cloneset, broadcastjob, advancedcronjob, statefulset workers, webhook
+    assert len(flotilla_pods) == 2 + len(DEFAULT_WORKERS)  # the watcher, the default workers, the webhook
     for port in (4222, 8222):
         (peer,) = peers[port]
         assert set(peer) == {"podSelector"}  # no namespaceSelector: this namespace only

@@ -1,17 +1,23 @@
-"""The PodUnavailableBudget worker in the chart: off by default, and when on, its Deployment, RBAC and
-NATS user are those of the calls ``workers/podunavailablebudget`` makes (``helm template``, no cluster)."""
+"""The PodUnavailableBudget worker in the chart: on by default (off with its `enabled`); its
+Deployment, RBAC and NATS user are those of the calls ``workers/podunavailablebudget`` makes
+(``helm template``, no cluster)."""
 
 from __future__ import annotations
 
 from schemas.bus.permissions import worker_user
 from tests.unit.helm.chart_render import env_of, named, names, render
 
-ON = {"workers.podunavailablebudget.enabled": True}
+ON: dict[str, object] = {}  # the default release
+OFF = {"workers.podunavailablebudget.enabled": False}
 WORKER = "flotilla-worker-podunavailablebudget"
 
 
-def test_off_by_default() -> None:
-    assert WORKER not in names(render(), "Deployment")
+def test_on_by_default_and_off_leaves_nothing_behind() -> None:
+    assert WORKER in names(render(), "Deployment")
+    off = render(OFF)
+    assert not [obj for obj in off if obj["metadata"]["name"] == WORKER]
+    watcher = named(off, "Deployment", "flotilla-watcher")["spec"]["template"]["spec"]["containers"][0]
+    assert "podunavailablebudget" not in env_of(watcher)["FLOTILLA_WATCH_TYPES"].split(",")
 
 
 def test_enabled_it_runs_the_worker_with_its_own_least_privilege_role() -> None:
@@ -40,7 +46,7 @@ def test_enabled_it_runs_the_worker_with_its_own_least_privilege_role() -> None:
     }
     watcher = named(objects, "Deployment", "flotilla-watcher")["spec"]["template"]["spec"]["containers"][0]
     assert env_of(watcher)["FLOTILLA_WATCH_TYPES"] == (
-        "advancedcronjob,broadcastjob,cloneset,podunavailablebudget,statefulset"
+        "advancedcronjob,broadcastjob,cloneset,podunavailablebudget,statefulset,uniteddeployment"
     )
     watcher_rules = named(objects, "ClusterRole", "flotilla-watcher")["rules"]
     assert {

@@ -1,7 +1,8 @@
-"""The chart's UnitedDeployment worker: enabled, it runs ``flotilla worker uniteddeployment`` with its
-own ServiceAccount and ClusterRole, and that role grants the writes the worker's plans make (taken
-from real planner plans of every template kind, not from the values file), the reads its
-``observe`` makes, and nothing else but the owner-reference finalizers and the dead-letter patch."""
+"""The chart's UnitedDeployment worker: on by default (off with its `enabled`), it runs
+``flotilla worker uniteddeployment`` with its own ServiceAccount and ClusterRole, and that role
+grants the writes the worker's plans make (taken from real planner plans of every template kind,
+not from the values file), the reads its ``observe`` makes, and nothing else but the
+owner-reference finalizers and the dead-letter patch."""
 
 from __future__ import annotations
 
@@ -103,12 +104,17 @@ def _reads() -> set[tuple[str, str, str]]:
     return reads | {(k.resource.group, k.resource.plural, "list") for k in KINDS}
 
 
-def test_uniteddeployment_worker_is_off_by_default() -> None:
-    assert not [o for o in render({}) if "uniteddeployment" in o["metadata"]["name"]]
+def test_uniteddeployment_worker_is_on_by_default_and_off_leaves_nothing_behind() -> None:
+    assert named(render({}), "Deployment", "flotilla-worker-uniteddeployment")
+    off = render({"workers.uniteddeployment.enabled": False})
+    assert not [o for o in off if "uniteddeployment" in o["metadata"]["name"]]
+    watcher_rules = named(off, "ClusterRole", "flotilla-watcher")["rules"]
+    watched = {(g, r) for rule in watcher_rules for g in rule["apiGroups"] for r in rule["resources"]}
+    assert ("apps.kruise.io", "uniteddeployments") not in watched
 
 
-def test_enabled_uniteddeployment_worker_has_its_deployment_and_exactly_the_rbac_it_uses() -> None:
-    objects = render({"workers.uniteddeployment.enabled": True})
+def test_default_uniteddeployment_worker_has_its_deployment_and_exactly_the_rbac_it_uses() -> None:
+    objects = render({})
     worker = named(objects, "Deployment", "flotilla-worker-uniteddeployment")
     container = worker["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["worker", "uniteddeployment"]

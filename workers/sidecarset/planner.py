@@ -1,17 +1,16 @@
 """The SidecarSet planner: kruise's ``Processor.UpdateSidecarSet``, observed state in, a plan out.
 
-One pass: refuse an invalid spec (``workers.runtime.specrefusal``: Warning Events, nothing else;
-kruise's SidecarSet status has no conditions); keep the pods that are active, injected by this
-SidecarSet (``kruise.io/sidecarset-injected-list``) and carry all its sidecars; make the latest
-ControllerRevision (``revisions``); compute the status (matchedPods, updatedPods, readyPods,
-updatedReadyPods, latestRevision, observedGeneration, collisionCount) and write it when it
-changed; then, unless ``updateStrategy.type`` is NotUpdate or ``paused`` is set: reset the idle
-container of each finished hot upgrade to the empty image (and do nothing else this pass), and,
-unless every pod is updated, upgrade the next pods (``strategy.next_upgrade_pods``) in place: the
-new sidecar images and kruise's annotations in one pod patch, then the pod's
-``SidecarSetUpgradable`` condition True; a pod whose sidecars changed beyond their images gets it
-False and the SidecarSet a ``NotUpgradablePods`` Event. Pure.
-"""
+One pass: refuse an invalid spec (``workers.runtime.specrefusal``: Warning Events once per
+generation, marked in an annotation since kruise's SidecarSet status has no conditions); keep the
+pods that are active, injected by this SidecarSet (``kruise.io/sidecarset-injected-list``) and carry
+all its sidecars; make the latest ControllerRevision (``revisions``); compute the status
+(matchedPods, updatedPods, readyPods, updatedReadyPods, latestRevision, observedGeneration,
+collisionCount) and write it when it changed; then, unless ``updateStrategy.type`` is NotUpdate or
+``paused`` is set: reset the idle container of each finished hot upgrade to the empty image (and do
+nothing else this pass), and, unless every pod is updated, upgrade the next pods
+(``strategy.next_upgrade_pods``) in place: the new sidecar images and kruise's annotations in one
+pod patch, then the pod's ``SidecarSetUpgradable`` condition True; a pod whose sidecars changed
+beyond their images gets it False and the SidecarSet a ``NotUpgradablePods`` Event. Pure."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def test_sidecarset_worker_is_off_by_default_and_least_privilege_when_on() -> No
         "watch",
     }
     assert granted(named(objects, "ClusterRole", "flotilla-worker-sidecarset")) == {
-        ("apps.kruise.io", "sidecarsets"): {"get"},
+        ("apps.kruise.io", "sidecarsets"): {"get", "patch"},
         ("apps.kruise.io", "sidecarsets/status"): {"update", "patch"},
         ("apps.kruise.io", "sidecarsets/finalizers"): {"update"},
         ("", "pods"): {"list", "patch"},

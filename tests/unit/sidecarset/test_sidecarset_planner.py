@@ -320,5 +320,11 @@ def test_invalid_spec_is_refused_without_writes() -> None:
     set_raw = sidecarset()
     set_raw["spec"]["containers"] = []
     result = plan(observed(set_raw, [pod("p1")]), NOW)
-    assert all(isinstance(a, runtime.EmitEvent) and a.type == "Warning" for a in result.actions)
-    assert result.actions
+    *events, mark = result.actions
+    assert events
+    assert all(isinstance(a, runtime.EmitEvent) and a.type == "Warning" for a in events)
+    # no status conditions in a SidecarSet: the refused generation is marked instead, once
+    assert isinstance(mark, runtime.PatchObject)
+    assert mark.patch == {"metadata": {"annotations": {"flotilla.dev/spec-refused-generation": "3"}}}
+    set_raw["metadata"].setdefault("annotations", {})["flotilla.dev/spec-refused-generation"] = "3"
+    assert plan(observed(set_raw, [pod("p1")]), NOW).actions == ()

@@ -132,6 +132,10 @@ def _ready(port: int) -> bool:
         return False
 
 
+def _flotilla_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("FLOTILLA_")}
+
+
 @dataclass
 class SharedStack:
     """The watcher (``--types`` all of ``types``) and one worker per type, shared by the tests of a
@@ -147,6 +151,7 @@ class SharedStack:
     resync_period: str = "20"
     logs: list[Path] = field(default_factory=list)
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _env: dict[str, str] = field(default_factory=dict)
 
     def log_text(self) -> str:
         return Stack("", self.api, self.logs).log_text()
@@ -167,6 +172,7 @@ class SharedStack:
             raise AssertionError("no test of the module was counted for the shared stack")
         for worker_type in self.types:
             await declare(jetstream, worker_bus(worker_type))
+        self._env = _flotilla_env()
         ident = secrets.token_hex(3)
         ports = [free_port() for _ in range(len(self.types) + 1)]
         self.logs = [self.log_dir / "watcher.log", *(self.log_dir / f"worker-{t}.log" for t in self.types)]
@@ -212,6 +218,10 @@ class SharedStack:
     ) -> AsyncIterator[Stack]:
         """The test's view of the running stack (its namespace); the logs printed if it failed."""
         await self.start(jetstream)
+        if _flotilla_env() != self._env:  # the processes read FLOTILLA_* (e.g. feature gates) at start
+            raise AssertionError(
+                f"FLOTILLA_* environment {_flotilla_env()} differs from the shared stack's {self._env}"
+            )
         if namespace not in self.namespaces.watched:
             raise AssertionError(f"namespace {namespace} is not one the shared stack's watcher watches")
         stack = Stack(namespace, self.api, self.logs)

@@ -2,8 +2,9 @@
 
 ``cloneset_stack`` installs the kruise CRDs and runs a watcher and a ``cloneset`` worker: one
 stack for the tests of a module (``tests.support.workerstack.SharedStack``), each test in its own
-fresh namespace; a test that parametrizes ``cloneset_worker_args`` (extra worker arguments) gets
-a ``tests.support.workerstack.worker_stack`` of its own. Each component
+fresh namespace; a test that parametrizes ``cloneset_worker_args`` (extra worker arguments) or
+changes the environment (``monkeypatch``) gets a ``tests.support.workerstack.worker_stack`` of
+its own. Each component
 signs in to NATS as its own least-privilege user (schemas.bus.permissions), so every CloneSet
 test also shows those permissions suffice. ``Stack``, ``PodWatch`` and ``watching_pods`` are
 re-exported for the tests here.
@@ -33,10 +34,12 @@ def cloneset_worker_args() -> list[str]:
 
 def _shares_the_stack(item: pytest.Item) -> bool:
     """A CloneSet test that runs on the module's shared stack: one with its own worker arguments
-    (a parametrized ``cloneset_worker_args``) starts a stack of its own."""
+    (a parametrized ``cloneset_worker_args``) or environment (``monkeypatch``, e.g. feature gates
+    the worker reads when it starts) starts a stack of its own."""
     callspec = getattr(item, "callspec", None)
     parametrized = callspec is not None and "cloneset_worker_args" in callspec.params
-    return "cloneset_stack" in getattr(item, "fixturenames", ()) and not parametrized
+    fixtures = getattr(item, "fixturenames", ())
+    return "cloneset_stack" in fixtures and "monkeypatch" not in fixtures and not parametrized
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +89,9 @@ async def cloneset_stack(
             yield stack
         return
     if shared_cloneset_stack.running:  # two cloneset workers would share the bus's triggers
-        raise AssertionError("a test with its own cloneset_worker_args in a module whose stack is shared")
+        raise AssertionError(
+            "a test with its own worker arguments or environment in a module whose stack is shared"
+        )
     async with worker_stack(
         "cloneset",
         dev_env=dev_env,

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import secrets
 import subprocess
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -26,11 +23,11 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from flotilla.devcluster.env import DevEnvironment, new_run_dir
 from flotilla.devcluster.process import ComponentError
 from flotilla.devcluster.toolchain import ToolchainError
+from tests.support.namespaces import delete_namespace, make_namespace
 
 _RUN_DIR_KEY = pytest.StashKey[Path]()
 _MARKS = {"unit": "unit", "integration": "integration", "faults": "integration", "e2e": "integration"}
@@ -108,43 +105,15 @@ def nats_url(dev_env: DevEnvironment) -> str:
     return dev_env.nats_url
 
 
-def _namespace_name(test_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
-    return f"t-{slug}-{secrets.token_hex(3)}"
-
-
-@retry(
-    retry=retry_if_exception(lambda e: isinstance(e, k8s.ApiException) and (e.status or 0) >= 500),
-    stop=stop_after_attempt(5),
-    wait=wait_exponential(multiplier=0.5, max=5),
-    reraise=True,
-)
-def _create_namespace(core: k8s.CoreV1Api, body: k8s.V1Namespace) -> None:
-    """Create a namespace, retrying the API server's 5xx answers under heavy load."""
-    core.create_namespace(body)
-
-
 @pytest.fixture
 def namespace(request: pytest.FixtureRequest, api_client: k8s.ApiClient) -> Iterator[str]:
     """A fresh namespace whose default ServiceAccount exists; deleted after the test."""
     core = k8s.CoreV1Api(api_client)
-    name = _namespace_name(request.node.name)
-    core.create_namespace(
-        k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels={"flotilla.dev/test": "true"}))
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            core.read_namespaced_service_account("default", name)
-            break
-        except k8s.ApiException as err:
-            if err.status != 404 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    name = make_namespace(core, request.node.name)
     try:
         yield name
     finally:
-        core.delete_namespace(name, propagation_policy="Background")
+        delete_namespace(core, name)
 
 
 @pytest.fixture

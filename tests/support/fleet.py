@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import random
 import secrets
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -55,8 +57,16 @@ class Proc:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start the process. It gets ``PR_SET_PDEATHSIG`` SIGKILL (when started from the main
+        thread, whose end fires it), so a test run that dies leaves no replica behind, a
+        SIGSTOPped one included (it could not act on SIGTERM)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         env["PYTHONPATH"] = str(REPO)
+        tied = threading.current_thread() is threading.main_thread()
+
+        def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(
                 [*self.args, f"--http-port={self.port}"],
@@ -65,6 +75,7 @@ class Proc:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent if tied else None,
             )
 
     @property

@@ -6,19 +6,28 @@ NATS as its own least-privilege user (schemas.bus.permissions), and stops both o
 kept in the test's tmp folder and printed when the test failed). ``watching_pods`` records every
 pod event of the namespace while a block runs. Used by the per-type integration conftests
 (tests/integration/cloneset, tests/integration/statefulset).
+
+:class:`SharedStack` is the same stack (a watcher, one worker per type) started once for the
+tests of a module: a Python process takes 3 s of CPU to start (tens of seconds of wall time on
+the loaded 2-core machine), once per module instead of once per test. Its watcher watches the
+namespaces :class:`tests.support.namespaces.ModuleNamespaces` made for those tests up front; each
+test still runs alone in its own fresh namespace, and the stack serves /readyz before the first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import signal
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -29,7 +38,9 @@ from flotilla.runtime.kube import PODS, JsonObject, KubeClient
 from schemas.bus.bootstrap import declare
 from schemas.bus.permissions import WATCHER_USER, worker_user
 from schemas.bus.streams import worker_bus
+from tests.support.namespaces import ModuleNamespaces
 from tests.support.natscreds import component_url
+from tests.support.polling import eventually_async
 from tests.support.workers import FLOTILLA, REPO, free_port
 
 
@@ -111,6 +122,131 @@ async def worker_stack(
     finally:
         _stop(worker)
         _stop(watcher)
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _flotilla_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("FLOTILLA_")}
+
+
+@dataclass
+class SharedStack:
+    """The watcher (``--types`` all of ``types``) and one worker per type, shared by the tests of a
+    module: started by the first test (:meth:`start`, once the buses are declared), stopped at the
+    module's end (:meth:`stop`). :meth:`for_test` gives a test its :class:`Stack`."""
+
+    types: tuple[str, ...]
+    dev_env: DevEnvironment
+    namespaces: ModuleNamespaces
+    api: KubeClient
+    log_dir: Path
+    worker_args: tuple[str, ...] = ()
+    resync_period: str = "20"
+    logs: list[Path] = field(default_factory=list)
+    _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _env: dict[str, str] = field(default_factory=dict)
+
+    def log_text(self) -> str:
+        return Stack("", self.api, self.logs).log_text()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._procs)
+
+    async def start(self, jetstream: JetStreamContext) -> None:
+        if self._procs:
+            for proc, log in zip(self._procs, self.logs, strict=True):
+                if proc.poll() is not None:
+                    raise AssertionError(
+                        f"the shared stack's {log.stem} exited ({proc.returncode})\n{self.log_text()}"
+                    )
+            return
+        if not self.namespaces.watched:  # an empty --namespace would watch them all
+            raise AssertionError("no test of the module was counted for the shared stack")
+        for worker_type in self.types:
+            await declare(jetstream, worker_bus(worker_type))
+        self._env = _flotilla_env()
+        ident = secrets.token_hex(3)
+        ports = [free_port() for _ in range(len(self.types) + 1)]
+        self.logs = [self.log_dir / "watcher.log", *(self.log_dir / f"worker-{t}.log" for t in self.types)]
+        self._procs.append(
+            _start(
+                [
+                    str(FLOTILLA), "watcher", f"--types={','.join(self.types)}",
+                    f"--namespace={','.join(self.namespaces.watched)}",
+                    f"--kubeconfig={self.dev_env.kubeconfig}",
+                    f"--nats-url={component_url(self.dev_env, WATCHER_USER)}",
+                    f"--lease-namespace={self.namespaces.home}", f"--lease-name=watcher-{ident}",
+                    f"--identity=w-{ident}", f"--http-port={ports[0]}",
+                    f"--resync-period={self.resync_period}",
+                ],
+                self.logs[0],
+            )
+        )  # fmt: skip
+        for port, worker_type, log in zip(ports[1:], self.types, self.logs[1:], strict=True):
+            self._procs.append(
+                _start(
+                    [
+                        str(FLOTILLA), "worker", worker_type,
+                        f"--nats-url={component_url(self.dev_env, worker_user(worker_type))}",
+                        f"--kubeconfig={self.dev_env.kubeconfig}", f"--http-port={port}",
+                        "--backoff-base=0.2", "--backoff-max=2", *self.worker_args,
+                    ],
+                    log,
+                )
+            )  # fmt: skip
+        # A test's convergence timeouts start once every process serves /readyz (on a loaded
+        # 2-core machine, starting Python processes alone can take tens of seconds).
+        for port in ports:
+            await eventually_async(functools.partial(_ready, port), 120, 0.5, self.log_text)
+
+    def stop(self) -> None:
+        for proc in reversed(self._procs):
+            _stop(proc)
+        self._procs.clear()
+
+    @asynccontextmanager
+    async def for_test(
+        self, jetstream: JetStreamContext, namespace: str, request: pytest.FixtureRequest
+    ) -> AsyncIterator[Stack]:
+        """The test's view of the running stack (its namespace); the logs printed if it failed."""
+        await self.start(jetstream)
+        if _flotilla_env() != self._env:  # the processes read FLOTILLA_* (e.g. feature gates) at start
+            raise AssertionError(
+                f"FLOTILLA_* environment {_flotilla_env()} differs from the shared stack's {self._env}"
+            )
+        if namespace not in self.namespaces.watched:
+            raise AssertionError(f"namespace {namespace} is not one the shared stack's watcher watches")
+        stack = Stack(namespace, self.api, self.logs)
+        yield stack
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(stack.log_text())
+
+
+@asynccontextmanager
+async def shared_stack(
+    types: Sequence[str],
+    *,
+    dev_env: DevEnvironment,
+    namespaces: ModuleNamespaces,
+    log_dir: Path,
+    worker_args: Sequence[str] = (),
+) -> AsyncIterator[SharedStack]:
+    """A :class:`SharedStack` for a module-scoped fixture; its processes stopped on exit."""
+    async with KubeClient.from_environment(dev_env.kubeconfig) as api:
+        shared = SharedStack(tuple(types), dev_env, namespaces, api, log_dir, tuple(worker_args))
+        try:
+            yield shared
+        finally:
+            shared.stop()
 
 
 def record_reports(item: pytest.Item, report: pytest.TestReport) -> None:

@@ -1,7 +1,10 @@
 """The CloneSet stack on the real local control plane: CRDs, bus, a watcher and a cloneset worker.
 
-``cloneset_stack`` installs the kruise CRDs and runs ``tests.support.workerstack.worker_stack``
-for worker type ``cloneset`` (extra worker arguments: ``cloneset_worker_args``). Each component
+``cloneset_stack`` installs the kruise CRDs and runs a watcher and a ``cloneset`` worker: one
+stack for the tests of a module (``tests.support.workerstack.SharedStack``), each test in its own
+fresh namespace; a test that parametrizes ``cloneset_worker_args`` (extra worker arguments) or
+changes the environment (``monkeypatch``) gets a ``tests.support.workerstack.worker_stack`` of
+its own. Each component
 signs in to NATS as its own least-privilege user (schemas.bus.permissions), so every CloneSet
 test also shows those permissions suffice. ``Stack``, ``PodWatch`` and ``watching_pods`` are
 re-exported for the tests here.
@@ -9,14 +12,16 @@ re-exported for the tests here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client as k8s
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
-from tests.support.workerstack import PodWatch, Stack, watching_pods, worker_stack
+from tests.support.namespaces import ModuleNamespaces
+from tests.support.workerstack import PodWatch, SharedStack, Stack, shared_stack, watching_pods, worker_stack
 
 __all__ = ["PodWatch", "Stack", "watching_pods"]
 
@@ -27,16 +32,66 @@ def cloneset_worker_args() -> list[str]:
     return []
 
 
+def _shares_the_stack(item: pytest.Item) -> bool:
+    """A CloneSet test that runs on the module's shared stack: one with its own worker arguments
+    (a parametrized ``cloneset_worker_args``) or environment (``monkeypatch``, e.g. feature gates
+    the worker reads when it starts) starts a stack of its own."""
+    callspec = getattr(item, "callspec", None)
+    parametrized = callspec is not None and "cloneset_worker_args" in callspec.params
+    fixtures = getattr(item, "fixturenames", ())
+    return "cloneset_stack" in fixtures and "monkeypatch" not in fixtures and not parametrized
+
+
+@pytest.fixture(scope="module")
+def module_namespaces(
+    request: pytest.FixtureRequest, api_client: k8s.ApiClient
+) -> Iterator[ModuleNamespaces]:
+    spaces = ModuleNamespaces(k8s.CoreV1Api(api_client), request, _shares_the_stack)
+    try:
+        yield spaces
+    finally:
+        spaces.close()
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, module_namespaces: ModuleNamespaces) -> Iterator[str]:
+    """The test's own fresh namespace, made with the module's (the shared watcher watches it)."""
+    with module_namespaces.for_test(request.node) as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+async def shared_cloneset_stack(
+    dev_env: DevEnvironment,
+    kruise_crds: list[str],
+    module_namespaces: ModuleNamespaces,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[SharedStack]:
+    log_dir = tmp_path_factory.mktemp("clonesetstack")
+    async with shared_stack(
+        ["cloneset"], dev_env=dev_env, namespaces=module_namespaces, log_dir=log_dir
+    ) as shared:
+        yield shared
+
+
 @pytest.fixture
 async def cloneset_stack(
     cloneset_worker_args: list[str],
+    shared_cloneset_stack: SharedStack,
     dev_env: DevEnvironment,
-    kruise_crds: list[str],
     jetstream: JetStreamContext,
     namespace: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Stack]:
+    if _shares_the_stack(request.node):
+        async with shared_cloneset_stack.for_test(jetstream, namespace, request) as stack:
+            yield stack
+        return
+    if shared_cloneset_stack.running:  # two cloneset workers would share the bus's triggers
+        raise AssertionError(
+            "a test with its own worker arguments or environment in a module whose stack is shared"
+        )
     async with worker_stack(
         "cloneset",
         dev_env=dev_env,

@@ -1,38 +1,33 @@
 """The job workers' stack on the real local control plane: CRDs, bus, a watcher, the workers.
 
-``job_stack`` installs the kruise CRDs, declares the bus of the worker types the test names
-(``job_types``, default ``broadcastjob``), starts ``flotilla watcher --types ...`` scoped to the
-test's namespace (nodes are watched cluster-wide) and one ``flotilla worker <type>`` process per
-type, each signed in to NATS as its own least-privilege user, and stops them at teardown (logs
-printed on failure). ``kwok_nodes`` creates fake nodes with a label unique to the test (so a
+``job_stack`` installs the kruise CRDs, declares the bus of the worker types the module names
+(``job_types``, default ``broadcastjob``), and runs ``flotilla watcher --types ...`` scoped to the
+tests' namespaces (nodes are watched cluster-wide) and one ``flotilla worker <type>`` process per
+type, each signed in to NATS as its own least-privilege user: one stack for the tests of a module
+(``tests.support.workerstack.SharedStack``), each test in its own fresh namespace (logs printed on
+failure). ``kwok_nodes`` creates fake nodes with a label unique to the test (so a
 job's nodeSelector keeps the session's other nodes out) and deletes them afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import secrets
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from kubernetes import client as k8s
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.kwok_nodes import MANAGED_ANNOTATION
 from flotilla.runtime.errors import NotFound
 from flotilla.runtime.kube import JsonObject, KubeClient, Resource
-from schemas.bus.bootstrap import declare
-from schemas.bus.permissions import WATCHER_USER, worker_user
-from schemas.bus.streams import worker_bus
-from tests.support.natscreds import component_url
+from tests.support.namespaces import ModuleNamespaces
 from tests.support.polling import eventually_async
-from tests.support.workers import FLOTILLA, free_port
-from tests.support.workerstack import _start, _stop
+from tests.support.workerstack import SharedStack, shared_stack
 
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 POOL_LABEL = "flotilla.dev/test-pool"
@@ -51,74 +46,51 @@ class JobStack:
         )
 
 
-def _ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3) as response:
-            return bool(response.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-@pytest.fixture
+@pytest.fixture(scope="module")
 def job_types() -> tuple[str, ...]:
     return ("broadcastjob",)
 
 
+@pytest.fixture(scope="module")
+def module_namespaces(
+    request: pytest.FixtureRequest, api_client: k8s.ApiClient
+) -> Iterator[ModuleNamespaces]:
+    core = k8s.CoreV1Api(api_client)
+    spaces = ModuleNamespaces(core, request, lambda item: "job_stack" in getattr(item, "fixturenames", ()))
+    try:
+        yield spaces
+    finally:
+        spaces.close()
+
+
 @pytest.fixture
-async def job_stack(
+def namespace(request: pytest.FixtureRequest, module_namespaces: ModuleNamespaces) -> Iterator[str]:
+    """The test's own fresh namespace, made with the module's (the shared watcher watches it)."""
+    with module_namespaces.for_test(request.node) as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+async def shared_job_stack(
     job_types: tuple[str, ...],
     dev_env: DevEnvironment,
     kruise_crds: list[str],
-    jetstream: JetStreamContext,
-    namespace: str,
-    tmp_path: Path,
-    request: pytest.FixtureRequest,
+    module_namespaces: ModuleNamespaces,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[SharedStack]:
+    log_dir = tmp_path_factory.mktemp("jobstack")
+    async with shared_stack(
+        job_types, dev_env=dev_env, namespaces=module_namespaces, log_dir=log_dir
+    ) as shared:
+        yield shared
+
+
+@pytest.fixture
+async def job_stack(
+    shared_job_stack: SharedStack, jetstream: JetStreamContext, namespace: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[JobStack]:
-    for worker_type in job_types:
-        await declare(jetstream, worker_bus(worker_type))
-    ident = secrets.token_hex(3)
-    watcher_log = tmp_path / "watcher.log"
-    ports = [free_port() for _ in range(len(job_types) + 1)]
-    procs = [
-        _start(
-            [
-                str(FLOTILLA), "watcher", f"--types={','.join(job_types)}", f"--namespace={namespace}",
-                f"--kubeconfig={dev_env.kubeconfig}", f"--nats-url={component_url(dev_env, WATCHER_USER)}",
-                f"--lease-namespace={namespace}", f"--lease-name=watcher-{ident}", f"--identity=w-{ident}",
-                f"--http-port={ports[0]}", "--resync-period=20",
-            ],
-            watcher_log,
-        )
-    ]  # fmt: skip
-    logs = [watcher_log]
-    for port, worker_type in zip(ports[1:], job_types, strict=True):
-        log = tmp_path / f"worker-{worker_type}.log"
-        logs.append(log)
-        procs.append(
-            _start(
-                [
-                    str(FLOTILLA), "worker", worker_type,
-                    f"--nats-url={component_url(dev_env, worker_user(worker_type))}",
-                    f"--kubeconfig={dev_env.kubeconfig}", f"--http-port={port}",
-                    "--backoff-base=0.2", "--backoff-max=2",
-                ],
-                log,
-            )
-        )  # fmt: skip
-    try:
-        async with KubeClient.from_environment(dev_env.kubeconfig) as api:
-            stack = JobStack(namespace, api, logs)
-            # A test's convergence timeouts start once every process serves /readyz (on a loaded
-            # 2-core machine, starting Python processes alone can take tens of seconds).
-            for port in ports:
-                await eventually_async(functools.partial(_ready, port), 120, 0.5, stack.log_text)
-            yield stack
-            report = getattr(request.node, "rep_call", None)
-            if report is not None and report.failed:
-                print(stack.log_text())
-    finally:
-        for proc in reversed(procs):
-            _stop(proc)
+    async with shared_job_stack.for_test(jetstream, namespace, request) as stack:
+        yield JobStack(stack.namespace, stack.api, stack.logs)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

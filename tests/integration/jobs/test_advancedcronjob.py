@@ -24,7 +24,7 @@ V1ALPHA1 = Resource("apps.kruise.io", "v1alpha1", "advancedcronjobs", "AdvancedC
 SCHEDULED_AT = "apps.kruise.io/scheduled-at"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def job_types() -> tuple[str, ...]:
     return ("advancedcronjob",)
 

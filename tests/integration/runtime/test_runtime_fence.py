@@ -105,6 +105,13 @@ async def _stopped_by_lease(url: str) -> bool:
     return fenced + lost >= 1
 
 
+async def end_the_reconcile(kube: KubeClient, namespace: str, name: str) -> None:
+    """Delete the ConfigMap once its writes are recorded: a reconcile still writing it ends at its
+    next write (NotFound), so the workers stop at teardown without waiting their 20 s shutdown
+    grace for it."""
+    await kube.delete(CONFIGMAPS.path(namespace, name))
+
+
 async def test_a_reconcile_whose_lease_is_taken_writes_nothing_more(
     kube: KubeClient, testcm_bus: JetStreamContext, namespace: str, start_worker: StartWorker
 ) -> None:
@@ -128,6 +135,7 @@ async def test_a_reconcile_whose_lease_is_taken_writes_nothing_more(
         steps = writes.step_writes()
         await asyncio.sleep(2.0)
         assert writes.step_writes() == steps, "the reconcile still writes"
+    await end_the_reconcile(kube, namespace, "f")
     before = [s for rv, s in steps if rv < marked]
     after = [(rv, s) for rv, s in steps if rv > marked]
     assert len(before) >= 3
@@ -165,6 +173,7 @@ async def test_a_stalled_holder_resumed_after_a_takeover_writes_nothing(
             os.kill(stopped, signal.SIGCONT)
         await asyncio.sleep(6.0)
         steps = writes.step_writes()
+    await end_the_reconcile(kube, namespace, "s")
     first_other = next(rv for rv, s in steps if s[0] != stopped)
     stalled_rids = {s[1] for rv, s in steps if s[0] == stopped and rv < first_other}
     late = [(rv, s) for rv, s in steps if rv > first_other and s[0] == stopped]

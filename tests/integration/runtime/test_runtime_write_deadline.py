@@ -44,7 +44,7 @@ from flotilla.devcluster.pki import issue_serving_cert, make_ca
 from flotilla.runtime.errors import KubeError, Transient
 from flotilla.runtime.kube import CONFIGMAPS, WRITE_FENCE, JsonObject, KubeClient, Resource
 from schemas.bus.streams import LEASE_BUCKET, LEASE_TTL
-from tests.integration.runtime.test_runtime_fence import Writes, watching
+from tests.integration.runtime.test_runtime_fence import Writes, end_the_reconcile, watching
 from tests.support.fixtures import StartWorker
 from tests.support.polling import eventually_async
 from tests.support.workers import configmap, publish_trigger
@@ -200,6 +200,7 @@ async def test_a_write_pending_when_its_holder_stops_never_commits_after_a_takeo
             os.kill(stopped, signal.SIGCONT)
         await asyncio.sleep(5.0)  # resumed: it must write nothing more either
         steps = writes.step_writes()
+    await end_the_reconcile(kube, namespace, "p")
     first_other = next(rv for rv, s in steps if s[0] != stopped)
     committed = [s for _, s in steps]
     late = [(rv, s) for rv, s in steps if rv > first_other and s[0] == stopped]

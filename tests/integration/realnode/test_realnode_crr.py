@@ -158,9 +158,9 @@ async def test_crr_restarts_one_container_and_fails_for_a_missing_one(
     pod_path = PODS.path(NAMESPACE, "two")
     await api.create(PODS.path(NAMESPACE), _pod(real_node.images["v1"]))
 
-    async def ready_pod() -> JsonObject | None:
+    async def ready_pod() -> JsonObject:
         pod = await api.get(pod_path)
-        return pod if _all_ready(pod) else None
+        return pod if _all_ready(pod) else {}
 
     pod = await eventually_async(ready_pod, 90, what="the two-container pod Ready on the real node")
     assert pod["spec"]["nodeName"] == NODE_NAME
@@ -173,12 +173,12 @@ async def test_crr_restarts_one_container_and_fails_for_a_missing_one(
     await api.create(CRRS.path(NAMESPACE), _as_kruise_webhook_leaves_it("restart-app", pod, ["app"]))
     phases: list[str] = []
 
-    async def completed(path: str) -> JsonObject | None:
+    async def completed(path: str) -> JsonObject:
         crr = await api.get(path)
         phase = (crr.get("status") or {}).get("phase")
         if phase and (not phases or phases[-1] != phase):
             phases.append(phase)
-        return crr if (crr.get("status") or {}).get("completionTime") else None
+        return crr if (crr.get("status") or {}).get("completionTime") else {}
 
     crr = await eventually_async(lambda: completed(crr_path), 60, what="the request for app completed")
     print(f"\nCRR restart-app: created -> Completed {time.monotonic() - started:.1f}s, phases {phases}")
@@ -216,10 +216,10 @@ async def test_crr_restarts_one_container_and_fails_for_a_missing_one(
     await api.create(CRRS.path(NAMESPACE), ghost)
     await api.create(CRRS.path(NAMESPACE), bare)
 
-    async def ghost_pending() -> JsonObject | None:
+    async def ghost_pending() -> JsonObject:
         crr = await api.get(ghost_path)
         states = (crr.get("status") or {}).get("containerRecreateStates") or []
-        return crr if states else None
+        return crr if states else {}
 
     crr = await eventually_async(ghost_pending, 20, what="the ghost request's container state")
     assert crr["status"]["containerRecreateStates"] == [

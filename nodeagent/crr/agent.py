@@ -7,7 +7,7 @@ no-node half: deadline, TTL, the Pod's statuses copied in) and then
 :func:`nodeagent.crr.daemon.plan_pod` with what the container runtime reports; each does at most
 one write, stores the object the API server returned, and the pass repeats until nothing is left
 to write. ``requeue_after`` becomes a timer on the key. Errors are logged and the key retried with
-backoff; nothing is dropped.
+backoff (a 409 Conflict too: the cache catches up meanwhile); nothing is dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from flotilla.runtime.errors import Conflict, KubeError, NotFound
+from flotilla.runtime.errors import KubeError, NotFound
 from flotilla.runtime.kube import KubeClient, Resource
 from nodeagent.cri.runtime import CriError, CriRuntime
 from nodeagent.crr.controller import ControllerPlan, plan_request, rfc3339
@@ -173,6 +173,11 @@ class CrrAgent:
                 )
                 await self._complete(namespace, name, plan.complete_message)
                 return True
+            if plan.pod_status_patch is not None:
+                pod_name = str(crr.spec.pod_name)
+                path = PODS.path(namespace, pod_name, "status")
+                self.pods.store(await self._kube.patch(path, plan.pod_status_patch, "strategic"))
+                return True
             if plan.metadata_patch is not None:
                 stored = await self._kube.patch(
                     self._crr_path(namespace, name), {"metadata": plan.metadata_patch}
@@ -180,7 +185,8 @@ class CrrAgent:
                 self.crrs.store(stored)
                 return True
         except NotFound:
-            self.crrs.objects.pop(f"{namespace}/{name}", None)
+            if plan.pod_status_patch is None:
+                self.crrs.objects.pop(f"{namespace}/{name}", None)
             return True
         return False
 
@@ -218,8 +224,6 @@ class CrrAgent:
                 await self._status(namespace, name, {"containerRecreateStates": list(states)})
                 return True
         except NotFound:
-            return True
-        except Conflict:
             return True
         return False
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from nodeagent.crr import readiness
 from nodeagent.crr.daemon import SYNC_CONTAINER_STATUSES_KEY, UNREADY_ACQUIRED_KEY
 from schemas.kruise.containerrecreaterequest import ACTIVE_LABEL, POD_UID_LABEL, ContainerRecreateRequest
 
@@ -24,10 +25,12 @@ RESPONSE_TIMEOUT_SECONDS = 60.0
 class ControllerPlan:
     """One write (or none) for one request, and when to look again."""
 
-    #: Merge patch of the request's metadata (labels/annotations), or None.
+    #: Merge patch of the request's metadata (labels, annotations, finalizers), or None.
     metadata_patch: dict[str, Any] | None = None
     #: Complete the request with this message (phase Completed, completionTime now).
     complete_message: str | None = None
+    #: Strategic-merge patch of the Pod's status (the KruisePodReady gate), or None.
+    pod_status_patch: dict[str, Any] | None = None
     #: Delete the request (ttlSecondsAfterFinished passed).
     delete: bool = False
     requeue_after: float | None = None
@@ -70,14 +73,32 @@ def sync_container_statuses(crr: ContainerRecreateRequest, pod: dict[str, Any]) 
     return json.dumps(out, separators=(",", ":"))
 
 
+def _finalizers_patch(crr: ContainerRecreateRequest, add: bool) -> dict[str, Any]:
+    """Merge patch of the finalizer list, guarded by the resourceVersion (a list is replaced whole)."""
+    current = [str(f) for f in crr.metadata.get("finalizers") or ()]
+    wanted = [*current, readiness.FINALIZER] if add else [f for f in current if f != readiness.FINALIZER]
+    return {"finalizers": wanted, "resourceVersion": crr.metadata.get("resourceVersion")}
+
+
+def _crr_key(crr: ContainerRecreateRequest) -> str:
+    return f"{crr.metadata.get('namespace', '')}/{crr.metadata.get('name', '')}"
+
+
 def plan_request(
     crr: ContainerRecreateRequest, pod: dict[str, Any] | None, now: dt.datetime
 ) -> ControllerPlan:
-    """One pass of kruise's CRR ``Reconcile`` (without the readiness gate: docs/nodeagent.md)."""
+    """One pass of kruise's CRR ``Reconcile``."""
     meta = crr.metadata
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
     completion = crr.status.completion_time
+    finished = bool(meta.get("deletionTimestamp")) or completion is not None
+    if finished and readiness.FINALIZER in (meta.get("finalizers") or ()):
+        live = pod is not None and not (pod.get("metadata") or {}).get("deletionTimestamp")
+        patch = readiness.not_ready_patch(pod, _crr_key(crr), False, rfc3339(now)) if live and pod else None
+        if patch is not None:
+            return ControllerPlan(pod_status_patch=patch, reason="release the pod's readiness")
+        return ControllerPlan(metadata_patch=_finalizers_patch(crr, add=False), reason="release finalizer")
     if meta.get("deletionTimestamp"):
         return ControllerPlan(reason="being deleted")
     if completion is not None:
@@ -88,8 +109,8 @@ def plan_request(
         ttl = crr.spec.ttl_seconds_after_finished
         if ttl is None:
             return ControllerPlan(reason="finished, no TTL")
-        finished = _time(completion) if isinstance(completion, str) else completion
-        left = ttl - (now - finished).total_seconds() if isinstance(finished, dt.datetime) else 0.0
+        done = _time(completion) if isinstance(completion, str) else completion
+        left = ttl - (now - done).total_seconds() if isinstance(done, dt.datetime) else 0.0
         if left <= 0:
             return ControllerPlan(delete=True, reason="ttlSecondsAfterFinished passed")
         return ControllerPlan(requeue_after=left, reason="waiting for ttlSecondsAfterFinished")
@@ -127,6 +148,14 @@ def plan_request(
     if crr.spec.strategy.unready_grace_period_seconds is not None and not annotations.get(
         UNREADY_ACQUIRED_KEY
     ):
+        if readiness.has_gate(pod):
+            if readiness.FINALIZER not in (meta.get("finalizers") or ()):
+                return ControllerPlan(
+                    metadata_patch=_finalizers_patch(crr, add=True), reason="hold finalizer"
+                )
+            patch = readiness.not_ready_patch(pod, _crr_key(crr), True, rfc3339(now))
+            if patch is not None:
+                return ControllerPlan(pod_status_patch=patch, reason="pod not ready for the grace period")
         return ControllerPlan(
             metadata_patch={"annotations": {UNREADY_ACQUIRED_KEY: rfc3339(now)}}, reason="unready acquired"
         )

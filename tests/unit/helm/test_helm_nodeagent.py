@@ -46,5 +46,6 @@ def test_daemonset_mounts_the_cri_socket_and_runs_least_privileged() -> None:
         ("apps.kruise.io", "containerrecreaterequests"): {"list", "watch", "patch", "delete"},
         ("apps.kruise.io", "containerrecreaterequests/status"): {"patch"},
         ("", "pods"): {"list", "watch"},
+        ("", "pods/status"): {"patch"},
         ("", "events"): {"create", "patch"},
     }

@@ -104,3 +104,65 @@ def test_finished_drops_active_then_waits_for_ttl_then_deletes() -> None:
     no_ttl.metadata["labels"].pop(ACTIVE_LABEL)
     assert plan_request(no_ttl, None, NOW) == plan_request(no_ttl, pod(), NOW)
     assert not plan_request(no_ttl, None, NOW).delete
+
+
+def gated_pod(messages: list[dict[str, str]] | None, ready: str = "True") -> dict[str, Any]:
+    base = pod()
+    base["metadata"]["namespace"] = "ns"
+    base["spec"] = {"readinessGates": [{"conditionType": "KruisePodReady"}]}
+    conditions: list[dict[str, Any]] = [
+        {"type": "Ready", "status": ready},
+        {"type": "ContainersReady", "status": "True"},
+    ]
+    if messages is not None:
+        status = "True" if not messages else "False"
+        conditions.append({"type": "KruisePodReady", "status": status, "message": json.dumps(messages)})
+    base["status"]["conditions"] = conditions
+    return base
+
+
+def test_unready_grace_holds_a_finalizer_then_marks_the_gated_pod_not_ready() -> None:
+    value = plan_request(crr(), pod(), NOW).metadata_patch["annotations"][SYNC_CONTAINER_STATUSES_KEY]  # type: ignore[index]
+    spec = {"strategy": {"unreadyGracePeriodSeconds": 5}}
+    request = crr(annotations={SYNC_CONTAINER_STATUSES_KEY: value}, spec=spec)
+    request.metadata["resourceVersion"] = "7"
+    plan = plan_request(request, gated_pod([]), NOW)
+    assert plan.metadata_patch == {
+        "finalizers": ["crr.apps.kruise.io/unready-acquired"],
+        "resourceVersion": "7",
+    }
+    request.metadata["finalizers"] = ["crr.apps.kruise.io/unready-acquired"]
+    plan = plan_request(request, gated_pod([]), NOW)
+    assert plan.pod_status_patch is not None
+    conditions = {c["type"]: c for c in plan.pod_status_patch["status"]["conditions"]}
+    assert conditions["KruisePodReady"]["status"] == "False"
+    assert (
+        conditions["KruisePodReady"]["message"] == '[{"userAgent":"ContainerRecreateRequest","key":"ns/r"}]'
+    )
+    assert conditions["Ready"]["status"] == "False"
+    held = gated_pod([{"userAgent": "ContainerRecreateRequest", "key": "ns/r"}], ready="False")
+    plan = plan_request(request, held, NOW)
+    assert plan.metadata_patch == {"annotations": {UNREADY_ACQUIRED_KEY: "2026-11-30T02:00:00Z"}}
+
+
+def test_finished_request_gives_the_pod_back_then_drops_its_finalizer() -> None:
+    done = {"phase": "Completed", "completionTime": "2026-11-30T01:59:58Z"}
+    request = crr(phase=None, status=done)
+    request.metadata["finalizers"] = ["other", "crr.apps.kruise.io/unready-acquired"]
+    request.metadata["resourceVersion"] = "9"
+    others = [{"userAgent": "Lifecycle", "key": "preUpdateHook"}]
+    held = gated_pod([*others, {"userAgent": "ContainerRecreateRequest", "key": "ns/r"}], ready="False")
+    plan = plan_request(request, held, NOW)
+    assert plan.pod_status_patch is not None
+    [gate] = plan.pod_status_patch["status"]["conditions"]
+    assert gate["status"] == "False"  # another holder is left
+    assert gate["message"] == '[{"userAgent":"Lifecycle","key":"preUpdateHook"}]'
+    plan = plan_request(request, gated_pod(others, ready="False"), NOW)
+    assert plan.metadata_patch == {"finalizers": ["other"], "resourceVersion": "9"}
+    alone = gated_pod([{"userAgent": "ContainerRecreateRequest", "key": "ns/r"}], ready="False")
+    [gate] = plan_request(request, alone, NOW).pod_status_patch["status"]["conditions"]  # type: ignore[index]
+    assert (gate["status"], gate["message"]) == ("True", "[]")
+    assert plan_request(request, None, NOW).metadata_patch == {
+        "finalizers": ["other"],
+        "resourceVersion": "9",
+    }

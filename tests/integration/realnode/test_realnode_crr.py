@@ -8,7 +8,10 @@ real node; then:
    and restartCount 1 for ``app``, ``side`` keeps its containerID and restartCount 0, the pod keeps
    its UID; the request goes through ``Recreating`` to ``Completed`` (kruise's final phase: the
    outcome is per container) with ``containerRecreateStates`` ``[{app, Succeeded, isKilled}]``,
-   a ``Killing`` Event on the pod with kruise's message, and its ``active`` label removed;
+   a ``Killing`` Event on the pod with kruise's message, and its ``active`` label removed. Its
+   ``unreadyGracePeriodSeconds: 2`` first turns the pod's ``KruisePodReady`` gate (and so Ready)
+   False while ``app`` still runs, and after completion the gate is True again and the CRR's
+   finalizer is gone;
 2. a request for a container the node does not run (``ghost``) stays ``Pending`` with kruise's
    ``not found container on Node`` until its ``activeDeadlineSeconds`` (3, the least kruise's
    webhook admits) completes it with ``recreating has exceeded the activeDeadlineSeconds``; its
@@ -47,6 +50,7 @@ PODS = Resource("", "v1", "pods")
 NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
 EVENTS = Resource("", "v1", "events")
 NAMESPACE = "crr-realnode"
+GATE = "KruisePodReady"
 
 
 @pytest.fixture
@@ -99,12 +103,18 @@ def _pod(image: str) -> JsonObject:
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,
             "containers": [{"name": "app", **container}, {"name": "side", **container}],
+            "readinessGates": [{"conditionType": GATE}],
         },
     }
 
 
 def _statuses(pod: JsonObject) -> dict[str, JsonObject]:
     return {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or ()}
+
+
+def _condition(pod: JsonObject, kind: str) -> JsonObject:
+    conditions = (pod.get("status") or {}).get("conditions") or ()
+    return next((c for c in conditions if c.get("type") == kind), {})
 
 
 def _all_ready(pod: JsonObject) -> bool:
@@ -162,7 +172,19 @@ async def test_crr_restarts_one_container_and_fails_for_a_missing_one(
         pod = await api.get(pod_path)
         return pod if _all_ready(pod) else {}
 
-    pod = await eventually_async(ready_pod, 90, what="the two-container pod Ready on the real node")
+    async def running() -> bool:
+        return len(_statuses(await api.get(pod_path))) == 2
+
+    await eventually_async(running, 90, what="the two-container pod running on the real node")
+    # the gate True, as kruise's workloads set it at creation
+    gate = {"type": GATE, "status": "True", "message": "[]"}
+    await api.patch(PODS.path(NAMESPACE, "two", "status"), {"status": {"conditions": [gate]}}, "strategic")
+
+    async def pod_ready() -> JsonObject:
+        pod = await api.get(pod_path)
+        return pod if _all_ready(pod) and _condition(pod, "Ready").get("status") == "True" else {}
+
+    pod = await eventually_async(pod_ready, 60, what="the two-container pod Ready on the real node")
     assert pod["spec"]["nodeName"] == NODE_NAME
     before = _statuses(pod)
     assert {c: before[c]["restartCount"] for c in before} == {"app": 0, "side": 0}
@@ -170,10 +192,23 @@ async def test_crr_restarts_one_container_and_fails_for_a_missing_one(
     # 1. restart `app` only
     started = time.monotonic()
     crr_path = CRRS.path(NAMESPACE, "restart-app")
-    await api.create(CRRS.path(NAMESPACE), _as_kruise_webhook_leaves_it("restart-app", pod, ["app"]))
+    restart = _as_kruise_webhook_leaves_it("restart-app", pod, ["app"])
+    restart["spec"]["strategy"]["unreadyGracePeriodSeconds"] = 2
+    await api.create(CRRS.path(NAMESPACE), restart)
     phases: list[str] = []
+    # pod versions seen while the request runs: (KruisePodReady, Ready, app's containerID)
+    seen: list[tuple[str, str, str]] = []
 
     async def completed(path: str) -> JsonObject:
+        now = await api.get(pod_path)
+        app = _statuses(now).get("app") or {}
+        seen.append(
+            (
+                _condition(now, GATE).get("status", ""),
+                _condition(now, "Ready").get("status", ""),
+                app.get("containerID", ""),
+            )
+        )
         crr = await api.get(path)
         phase = (crr.get("status") or {}).get("phase")
         if phase and (not phases or phases[-1] != phase):
@@ -187,6 +222,10 @@ async def test_crr_restarts_one_container_and_fails_for_a_missing_one(
     states = crr["status"]["containerRecreateStates"]
     assert states == [{"name": "app", "phase": "Succeeded", "isKilled": True}]
     assert "Recreating" in phases, phases
+    # unreadyGracePeriodSeconds: the pod went not ready (gate and Ready False) while app still ran
+    old_app = before["app"]["containerID"]
+    assert ("False", "False", old_app) in seen, seen
+    assert crr["metadata"]["annotations"]["crr.apps.kruise.io/unready-acquired"]
     after = _statuses(await api.get(pod_path))
     assert after["app"]["containerID"] != before["app"]["containerID"]
     assert after["app"]["restartCount"] == 1
@@ -198,6 +237,14 @@ async def test_crr_restarts_one_container_and_fails_for_a_missing_one(
         return ACTIVE_LABEL not in ((await api.get(crr_path))["metadata"].get("labels") or {})
 
     await eventually_async(inactive, 20, what="the active label removed from the finished request")
+
+    async def given_back() -> bool:
+        crr, now = await api.get(crr_path), await api.get(pod_path)
+        released = "crr.apps.kruise.io/unready-acquired" not in (crr["metadata"].get("finalizers") or ())
+        gate = _condition(now, GATE)
+        return released and gate.get("status") == "True" and gate.get("message") == "[]"
+
+    await eventually_async(given_back, 20, what="KruisePodReady True again and the finalizer released")
     events = await api.get(EVENTS.path(NAMESPACE), params={"fieldSelector": "involvedObject.name=two"})
     messages = {(e.get("reason"), e.get("message")) for e in events.get("items") or ()}
     assert ("Killing", "Stopping container app by ContainerRecreateRequest restart-app") in messages, messages

@@ -1,10 +1,11 @@
-"""The chart's node agent: off by default; when on, a DaemonSet on every node with the CRI socket
-mounted, non-root (the socket's group), read-only, no capabilities, and RBAC that is exactly the
-calls nodeagent/ makes (reflector list/watch, CRR metadata/status patches, TTL delete, Events)."""
+"""The chart's node agent (off by default: tests/unit/helm/test_helm_chart.py). When on: a
+DaemonSet on every node with the CRI socket mounted, non-root (the socket's group), read-only, no
+capabilities, and RBAC that is exactly the calls nodeagent/ makes (reflector list/watch, CRR
+metadata/status patches, TTL delete, the Pod's KruisePodReady status, Events)."""
 
 from __future__ import annotations
 
-from tests.unit.helm.chart_render import env_of, named, names, render
+from tests.unit.helm.chart_render import env_of, named, render
 
 ON = {"nodeAgent.enabled": True}
 
@@ -18,12 +19,6 @@ def granted(role: dict[str, object]) -> dict[tuple[str, str], set[str]]:
         for group in rule["apiGroups"]
         for resource in rule["resources"]
     }
-
-
-def test_off_by_default() -> None:
-    objects = render({})
-    assert "flotilla-node-agent" not in names(objects, "DaemonSet")
-    assert "flotilla-node-agent" not in names(objects, "ClusterRole")
 
 
 def test_daemonset_mounts_the_cri_socket_and_runs_least_privileged() -> None:

@@ -19,6 +19,7 @@ from flotilla.runtime.health import Health
 from flotilla.runtime.httpserver import start_http_server
 from flotilla.runtime.kube import KubeClient
 from flotilla.runtime.logs import setup_logging
+from flotilla.runtime.tracing import setup_tracing, shutdown_tracing
 
 log = logging.getLogger("flotilla.nodeagent")
 
@@ -28,7 +29,9 @@ _DESCRIPTION = """\
 Execute the node's share of OpenKruise: ContainerRecreateRequests of this node (kruise-daemon's
 part through the CRI, and kruise-manager's deadline/TTL part). Reads only this node's objects: a
 watch of ContainerRecreateRequests selected by the label crr.apps.kruise.io/node-name and of
-Pods selected by spec.nodeName. Serves /metrics, /healthz, /readyz on FLOTILLA_HTTP_PORT.
+Pods selected by spec.nodeName. Serves /metrics, /healthz, /readyz on FLOTILLA_HTTP_PORT
+(ready once the first list of both is in and the runtime answers). JSON logs on stderr;
+OpenTelemetry spans (one per pass on a Pod's requests) from the standard OTEL_* variables.
 """
 
 
@@ -59,6 +62,7 @@ def _main(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     if not args.node_name:
         raise SystemExit("flotilla node-agent: --node-name (or $NODE_NAME) is required")
+    setup_tracing("flotilla-node-agent")
     return asyncio.run(_run(args))
 
 
@@ -83,11 +87,11 @@ async def _run(args: argparse.Namespace) -> int:
             log.error("container runtime at %s does not answer: %s", args.cri_endpoint, exc)
         agent = CrrAgent(kube, runtime, args.node_name)
         task = asyncio.create_task(agent.run())
-        synced = asyncio.create_task(agent.crrs.synced.wait())
+        synced = asyncio.create_task(agent.synced())
         await asyncio.wait(
             [synced, asyncio.create_task(stop.wait()), task], return_when=asyncio.FIRST_COMPLETED
         )
-        if agent.crrs.synced.is_set():
+        if agent.crrs.synced.is_set() and agent.pods.synced.is_set():
             health.set_ready("kube")
         await asyncio.wait([asyncio.create_task(stop.wait()), task], return_when=asyncio.FIRST_COMPLETED)
         task.cancel()
@@ -95,6 +99,8 @@ async def _run(args: argparse.Namespace) -> int:
             raise task.exception()  # type: ignore[misc]
         return 0
     finally:
+        health.alive = False
         await kube.close()
         await runtime.close()
         await runner.cleanup()
+        shutdown_tracing()

@@ -8,6 +8,11 @@ no-node half: deadline, TTL, the Pod's statuses copied in) and then
 one write, stores the object the API server returned, and the pass repeats until nothing is left
 to write. ``requeue_after`` becomes a timer on the key. Errors are logged and the key retried with
 backoff (a 409 Conflict too: the cache catches up meanwhile); nothing is dropped.
+
+Each pass is one OpenTelemetry span ``crr sync`` (its CRI calls and API writes are children)
+with the node, the Pod, the requests it handled and the phase each reached; each handled
+request counts once in ``flotilla_node_agent_crrs_handled_total`` by outcome; log lines inside
+carry the Pod key (:func:`flotilla.runtime.logs.reconcile_context`).
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ import datetime as dt
 import logging
 from typing import Any
 
+from opentelemetry import trace
+
 from flotilla.runtime.errors import KubeError, NotFound
 from flotilla.runtime.kube import KubeClient, Resource
+from flotilla.runtime.logs import reconcile_context
+from flotilla.runtime.metrics import NODE_AGENT_CRRS
 from nodeagent.cri.runtime import CriError, CriRuntime
 from nodeagent.crr.controller import ControllerPlan, plan_request, rfc3339
 from nodeagent.crr.daemon import POD_UID_KEY, PodPlan, plan_pod, stop_failed_states
@@ -27,6 +36,7 @@ from schemas.kruise.containerrecreaterequest import NODE_NAME_LABEL, ContainerRe
 from workers.runtime.events import ObjectRef, emit_event
 
 log = logging.getLogger("flotilla.nodeagent.crr")
+_tracer = trace.get_tracer("flotilla.nodeagent")
 
 CRRS = Resource("apps.kruise.io", "v1alpha1", "containerrecreaterequests", "ContainerRecreateRequest")
 PODS = Resource("", "v1", "pods", "Pod")
@@ -52,6 +62,8 @@ class CrrAgent:
         self._queued: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._failures: dict[str, int] = {}
+        #: ``namespace/name`` of each request the current pass wrote -> its outcome.
+        self._outcomes: dict[str, str] = {}
         self.crrs = Reflector(kube, CRRS, {"labelSelector": f"{NODE_NAME_LABEL}={node}"}, self._crr_changed)
         self.pods = Reflector(kube, PODS, {"fieldSelector": f"spec.nodeName={node}"}, self._pod_changed)
 
@@ -75,6 +87,11 @@ class CrrAgent:
             old.cancel()
         self._timers[key] = asyncio.get_running_loop().call_later(max(seconds, 0.05), self.enqueue, key)
 
+    async def synced(self) -> None:
+        """Return once the first list of this node's requests and Pods is in."""
+        await self.crrs.synced.wait()
+        await self.pods.synced.wait()
+
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
         tasks = [asyncio.create_task(self.crrs.run()), asyncio.create_task(self.pods.run())]
@@ -86,7 +103,7 @@ class CrrAgent:
                 key = await self._queue.get()
                 self._queued.discard(key)
                 try:
-                    await self.sync(key)
+                    await self.handle(key)
                     self._failures.pop(key, None)
                 except (KubeError, CriError) as exc:
                     count = self._failures[key] = self._failures.get(key, 0) + 1
@@ -110,6 +127,47 @@ class CrrAgent:
                         "ContainerRecreateRequest %s is not valid, left alone: %s", object_key(obj), exc
                     )
         return out
+
+    async def handle(self, key: str) -> None:
+        """One pass on a Pod's key, traced, counted and logged with the key (raises as sync)."""
+        self._outcomes = {}
+        with (
+            reconcile_context(key),
+            _tracer.start_as_current_span("crr sync", kind=trace.SpanKind.CONSUMER) as span,
+        ):
+            span.set_attribute("flotilla.node", self.node)
+            span.set_attribute("k8s.pod.key", key)
+            try:
+                await self.sync(key)
+            except (KubeError, CriError) as exc:
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR, str(exc))
+                for crr in self._requests_of(key):
+                    self._outcomes.setdefault(_crr_key(crr), "error")
+                raise
+            finally:
+                self._record(key, span)
+
+    def _record(self, key: str, span: trace.Span) -> None:
+        for crr in self._requests_of(key):
+            if crr.status.completion_time is None:
+                self._outcomes.setdefault(_crr_key(crr), "waiting")
+        names, phases = [], []
+        for crr_key, outcome in sorted(self._outcomes.items()):
+            NODE_AGENT_CRRS.labels(outcome).inc()
+            names.append(crr_key)
+            stored = self.crrs.objects.get(crr_key)
+            phase = "Deleted" if stored is None else str((stored.get("status") or {}).get("phase") or "")
+            phases.append(phase)
+        if names:
+            span.set_attribute("flotilla.crr.keys", names)
+            span.set_attribute("flotilla.crr.phases", phases)
+            span.set_attribute("flotilla.crr.outcomes", [self._outcomes[name] for name in names])
+
+    def _wrote(self, namespace: str, name: str, outcome: str) -> None:
+        key = f"{namespace}/{name}"
+        if self._outcomes.get(key) not in ("completed", "deleted"):
+            self._outcomes[key] = outcome
 
     async def sync(self, key: str) -> None:
         """Work one Pod's requests until no write is left; arm the earliest timer asked for."""
@@ -158,6 +216,7 @@ class CrrAgent:
     async def _status(self, namespace: str, name: str, status: JsonObject) -> None:
         stored = await self._kube.patch(self._crr_path(namespace, name, "status"), {"status": status})
         self.crrs.store(stored)
+        self._wrote(namespace, name, "completed" if status.get("phase") == "Completed" else "progressed")
 
     async def _act_controller(self, crr: ContainerRecreateRequest, plan: ControllerPlan) -> bool:
         namespace, name = str(crr.metadata.get("namespace")), str(crr.metadata.get("name"))
@@ -166,6 +225,7 @@ class CrrAgent:
                 log.info("deleting ContainerRecreateRequest %s/%s: %s", namespace, name, plan.reason)
                 await self._kube.delete(self._crr_path(namespace, name))
                 self.crrs.objects.pop(f"{namespace}/{name}", None)
+                self._wrote(namespace, name, "deleted")
                 return True
             if plan.complete_message is not None:
                 log.info(
@@ -177,12 +237,14 @@ class CrrAgent:
                 pod_name = str(crr.spec.pod_name)
                 path = PODS.path(namespace, pod_name, "status")
                 self.pods.store(await self._kube.patch(path, plan.pod_status_patch, "strategic"))
+                self._wrote(namespace, name, "progressed")
                 return True
             if plan.metadata_patch is not None:
                 stored = await self._kube.patch(
                     self._crr_path(namespace, name), {"metadata": plan.metadata_patch}
                 )
                 self.crrs.store(stored)
+                self._wrote(namespace, name, "progressed")
                 return True
         except NotFound:
             if plan.pod_status_patch is None:
@@ -247,3 +309,7 @@ class CrrAgent:
                 log.warning("preStop hook of %s failed: %s", stop.container_name, exc)
             grace -= int((_now() - started).total_seconds())
         await self._runtime.stop_container(stop.container_id, max(grace, 2))
+
+
+def _crr_key(crr: ContainerRecreateRequest) -> str:
+    return f"{crr.metadata.get('namespace', '')}/{crr.metadata.get('name', '')}"

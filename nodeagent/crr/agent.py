@@ -30,7 +30,8 @@ from flotilla.runtime.logs import reconcile_context
 from flotilla.runtime.metrics import NODE_AGENT_CRRS
 from nodeagent.cri.runtime import CriError, CriRuntime
 from nodeagent.crr.controller import ControllerPlan, plan_request, rfc3339
-from nodeagent.crr.daemon import POD_UID_KEY, PodPlan, plan_pod, stop_failed_states
+from nodeagent.crr.daemon import POD_UID_KEY, PodPlan, StopContainer, plan_pod, stop_failed_states
+from nodeagent.crr.prestop import FAILED_PRE_STOP_HOOK, InvalidHook, plan_hook, pod_label, run_http_get
 from nodeagent.reflector import Reflector, object_key
 from schemas.kruise.containerrecreaterequest import NODE_NAME_LABEL, ContainerRecreateRequest
 from workers.runtime.events import ObjectRef, emit_event
@@ -290,25 +291,62 @@ class CrrAgent:
         return False
 
     async def _stop(self, key: str, plan: PodPlan) -> None:
-        """kruise's ``KillContainer``: Event, preStop exec (bounded by the grace), then stop."""
+        """kruise's ``KillContainer``: Event, the preStop hook (exec, httpGet; bounded by the
+        grace, a failure is a ``FailedPreStopHook`` Event), then stop with the grace left."""
         assert plan.stop is not None
         stop = plan.stop
         pod = self.pods.objects.get(key) or {}
         if pod:
             await emit_event(self._kube, ObjectRef.of(pod), "Killing", stop.message, component=COMPONENT)
         grace = stop.grace_seconds
-        if stop.pre_stop_exec and grace > 0:
+        if (stop.pre_stop_exec or stop.pre_stop) and grace > 0:
             started = _now()
+            failure = await self._pre_stop(key, pod, stop, grace)
+            if failure is not None:
+                log.warning("preStop hook of %s failed: %s", stop.container_name, failure)
+                if pod:
+                    await emit_event(
+                        self._kube,
+                        ObjectRef.of(pod),
+                        FAILED_PRE_STOP_HOOK,
+                        failure,
+                        event_type="Warning",
+                        component=COMPONENT,
+                    )
+            grace -= int((_now() - started).total_seconds())
+        await self._runtime.stop_container(stop.container_id, max(grace, 2))
+
+    async def _pre_stop(self, key: str, pod: JsonObject, stop: StopContainer, grace: int) -> str | None:
+        """Run the hook within ``grace`` seconds; the kubelet's failure message, or None."""
+        namespace, _, name = key.partition("/")
+        label = pod_label(name, namespace, str((pod.get("metadata") or {}).get("uid", "")))
+        if stop.pre_stop_exec:
             try:
                 code, output = await self._runtime.exec_sync(
                     stop.container_id, list(stop.pre_stop_exec), grace
                 )
-                if code != 0:
-                    log.warning("preStop hook of %s exited %d: %s", stop.container_name, code, output[:200])
             except CriError as exc:
-                log.warning("preStop hook of %s failed: %s", stop.container_name, exc)
-            grace -= int((_now() - started).total_seconds())
-        await self._runtime.stop_container(stop.container_id, max(grace, 2))
+                code, output, error = -1, b"", str(exc)
+            else:
+                error = f"command '{' '.join(stop.pre_stop_exec)}' exited with {code}"
+            if code == 0:
+                return None
+            return (
+                f'Exec lifecycle hook ({list(stop.pre_stop_exec)}) for Container "{stop.container_name}" '
+                f'in Pod "{label}" failed - error: {error}, message: "{output.decode(errors="replace")}"'
+            )
+        hook = plan_hook(stop.pre_stop or {}, stop.container_name, list(stop.ports), _pod_ip(pod), label)
+        if isinstance(hook, InvalidHook):
+            return hook.message
+        if hook is None:
+            return None
+        return await run_http_get(hook, grace, stop.container_name, label)
+
+
+def _pod_ip(pod: JsonObject) -> str:
+    status = pod.get("status") or {}
+    ips = [str(entry.get("ip")) for entry in status.get("podIPs") or () if entry.get("ip")]
+    return ips[0] if ips else str(status.get("podIP") or "")
 
 
 def _crr_key(crr: ContainerRecreateRequest) -> str:

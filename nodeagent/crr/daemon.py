@@ -18,6 +18,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.kruise.containerrecreaterequest import (
     ContainerRecreateRequest,
@@ -70,6 +71,10 @@ class StopContainer:
     message: str
     #: ``isKilled`` of the container's state before this stop (kept if the stop fails).
     was_killed: bool = False
+    #: The container's whole preStop handler (wire form) and ``ports``, for an ``httpGet`` /
+    #: ``tcpSocket`` hook (:mod:`nodeagent.crr.prestop`).
+    pre_stop: dict[str, Any] | None = None
+    ports: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -241,6 +246,18 @@ def _pre_stop_exec(crr: ContainerRecreateRequest, name: str) -> tuple[str, ...] 
     return None
 
 
+def _pre_stop(
+    crr: ContainerRecreateRequest, name: str
+) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], ...]]:
+    for wanted in crr.spec.containers:
+        if wanted.name == name:
+            handler = (
+                wanted.pre_stop.model_dump(by_alias=True, exclude_none=True) if wanted.pre_stop else None
+            )
+            return handler or None, tuple(wanted.ports or ())
+    return None, ()
+
+
 def _name(crr: ContainerRecreateRequest) -> str:
     return str(crr.metadata.get("name", ""))
 
@@ -295,7 +312,10 @@ def plan_pod(
         running = latest(containers, state.name)
         if running is None:
             break
+        handler, ports = _pre_stop(picked, state.name)
         stop = StopContainer(
+            pre_stop=handler,
+            ports=ports,
             container_name=state.name,
             container_id=running.container_id,
             grace_seconds=_grace(picked),

@@ -229,3 +229,16 @@ def test_grace_period_and_pre_stop_come_from_the_request() -> None:
     assert plan.stop is not None
     assert plan.stop.grace_seconds == 7
     assert plan.stop.pre_stop_exec == ("/bin/sh", "-c", "echo bye")
+
+
+def test_an_http_pre_stop_and_the_ports_come_from_the_request() -> None:
+    body = crr().to_wire()
+    http_get = {"path": "/bye", "port": "web"}
+    body["spec"]["containers"][0]["preStop"] = {"httpGet": http_get}
+    body["spec"]["containers"][0]["ports"] = [{"name": "web", "containerPort": 8080}]
+    body["status"]["containerRecreateStates"] = [{"name": "app", "phase": "Pending", "isKilled": False}]
+    plan = plan_pod([ContainerRecreateRequest.from_wire(body)], [running("app")], NOW)
+    assert plan.stop is not None
+    assert plan.stop.pre_stop_exec is None
+    assert plan.stop.pre_stop == {"httpGet": http_get}
+    assert plan.stop.ports == ({"name": "web", "containerPort": 8080},)

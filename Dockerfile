@@ -28,7 +28,11 @@ COPY schemas ./schemas
 COPY watcher ./watcher
 COPY workers ./workers
 COPY webhook ./webhook
-RUN uv sync --frozen --no-dev --no-editable
+COPY nodeagent ./nodeagent
+# Then the node agent's CRI stubs, generated from k8s.io/cri-api's api.proto (fetched from the Go
+# module proxy, checked against its pinned SHA-256): build output, never committed.
+RUN uv sync --frozen --no-dev --no-editable \
+ && /opt/flotilla/bin/python -m nodeagent.cri.stubs --out /opt/flotilla/cri
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="flotilla" \
@@ -38,7 +42,8 @@ COPY --from=build /opt/flotilla /opt/flotilla
 ENV PATH=/opt/flotilla/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    FLOTILLA_HTTP_PORT=8080
+    FLOTILLA_HTTP_PORT=8080 \
+    FLOTILLA_CRI_STUBS=/opt/flotilla/cri
 USER 65532:65532
 WORKDIR /tmp
 EXPOSE 8080

@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "watcher.command",
     "workers.runtime.cli",
     "webhook.command",
+    "nodeagent.command",
 )
 
 

@@ -1,4 +1,5 @@
-"""Prometheus series of the watcher and the workers, defined once, in the default registry.
+"""Prometheus series of the watcher, the workers, the webhook and the node agent, defined once,
+in the default registry.
 
 Served by :mod:`flotilla.runtime.httpserver` on ``/metrics``. Labels are low-cardinality
 (worker type, outcome, verb, HTTP code); never a key or a name.
@@ -92,4 +93,16 @@ ADMISSION_DURATION = Histogram(
 WEBHOOK_CERT_EXPIRY = Gauge(
     "flotilla_webhook_certificate_expiry_timestamp_seconds",
     "When the serving certificate the webhook presents expires (Unix time).",
+)
+NODE_AGENT_CRRS = Counter(
+    "flotilla_node_agent_crrs_handled_total",
+    "ContainerRecreateRequests handled by the node agent, by outcome (progressed: a phase or "
+    "container state written; completed; deleted: TTL; waiting: nothing to write yet; error).",
+    ["outcome"],
+)
+CRI_CALL_DURATION = Histogram(
+    "flotilla_node_agent_cri_call_duration_seconds",
+    "Wall time of one CRI call of the node agent, by method and gRPC code (OK or the error's).",
+    ["method", "code"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )

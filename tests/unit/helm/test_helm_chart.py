@@ -114,6 +114,11 @@ def test_default_release_has_the_watcher_the_cloneset_and_job_workers_and_their_
     assert webhook["spec"]["replicas"] == 2
 
 
+def test_node_agent_is_off_by_default(default_objects: list[Manifest]) -> None:
+    assert "flotilla-node-agent" not in names(default_objects, "DaemonSet")
+    assert "flotilla-node-agent" not in names(default_objects, "ClusterRole")
+
+
 def test_watcher_runs_two_leader_elected_replicas(default_objects: list[Manifest]) -> None:
     watcher = named(default_objects, "Deployment", "flotilla-watcher")
     assert watcher["spec"]["replicas"] == 2

@@ -1,0 +1,110 @@
+"""The container runtime, over CRI (``runtime.v1.RuntimeService``) with the generated stubs.
+
+The three calls the node agent needs, as kruise-daemon's ``kuberuntime`` makes them: the
+containers of a Pod (``ListContainers`` by the kubelet's pod-uid label, then
+``ContainerStatus`` of each), ``ExecSync`` (a preStop exec hook) and ``StopContainer`` (with a
+grace period). grpc's asyncio channel on the unix socket; stubs from :mod:`nodeagent.cri.stubs`. Every call's
+latency goes to ``flotilla_node_agent_cri_call_duration_seconds`` (method, gRPC code).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import grpc
+
+from flotilla.runtime.metrics import CRI_CALL_DURATION
+from nodeagent.cri import stubs
+from nodeagent.crr.daemon import RuntimeContainer
+
+POD_UID_LABEL = "io.kubernetes.pod.uid"
+CONTAINER_NAME_LABEL = "io.kubernetes.container.name"
+RESTART_COUNT_ANNOTATION = "io.kubernetes.container.restartCount"
+
+_STATES = {0: "created", 1: "running", 2: "exited", 3: "unknown"}
+
+
+class CriError(RuntimeError):
+    """A CRI call failed; the message names the call and the runtime's answer."""
+
+
+def _time(nanoseconds: int) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(nanoseconds / 1e9, dt.UTC) if nanoseconds else None
+
+
+class CriRuntime:
+    """One gRPC channel to the runtime's socket (``unix:///run/containerd/containerd.sock``)."""
+
+    def __init__(self, endpoint: str, runtime_name: str = "containerd") -> None:
+        self._api, grpc_api = stubs.load()
+        target = endpoint if "://" in endpoint else f"unix://{endpoint}"
+        self._channel = grpc.aio.insecure_channel(target)
+        self._service: Any = grpc_api.RuntimeServiceStub(self._channel)
+        self.runtime_name = runtime_name
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def version(self) -> str:
+        """``<runtime name> <version>``: the runtime answers (health check)."""
+        reply = await self._call("Version", self._api.VersionRequest())
+        return f"{reply.runtime_name} {reply.runtime_version}"
+
+    async def _call(self, method: str, request: Any, deadline: float = 10.0) -> Any:
+        started = time.monotonic()
+        code = "OK"
+        try:
+            return await getattr(self._service, method)(request, timeout=deadline)
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code().name
+            raise CriError(f"CRI {method}: {code}: {exc.details()}") from exc
+        finally:
+            CRI_CALL_DURATION.labels(method, code).observe(time.monotonic() - started)
+
+    async def pod_containers(self, pod_uid: str) -> list[RuntimeContainer]:
+        """Every container instance of the Pod the runtime still knows, with its status."""
+        flt = self._api.ContainerFilter(label_selector={POD_UID_LABEL: pod_uid})
+        listed = await self._call("ListContainers", self._api.ListContainersRequest(filter=flt))
+        out = []
+        for container in listed.containers:
+            reply = await self._call(
+                "ContainerStatus", self._api.ContainerStatusRequest(container_id=container.id)
+            )
+            status = reply.status
+            try:
+                restarts = int(status.annotations.get(RESTART_COUNT_ANNOTATION, "0"))
+            except ValueError:
+                restarts = 0
+            out.append(
+                RuntimeContainer(
+                    name=status.labels.get(CONTAINER_NAME_LABEL, ""),
+                    container_id=f"{self.runtime_name}://{status.id}",
+                    state=_STATES.get(int(status.state), "unknown"),
+                    restart_count=restarts,
+                    created_at=_time(status.created_at) or dt.datetime.fromtimestamp(0, dt.UTC),
+                    started_at=_time(status.started_at) if int(status.state) != 0 else None,
+                )
+            )
+        return out
+
+    async def exec_sync(
+        self, container_id: str, command: list[str], timeout_seconds: int
+    ) -> tuple[int, bytes]:
+        """Run a command in the container; (exit code, stdout + stderr)."""
+        request = self._api.ExecSyncRequest(
+            container_id=_bare(container_id), cmd=command, timeout=timeout_seconds
+        )
+        reply = await self._call("ExecSync", request, deadline=timeout_seconds + 5)
+        return int(reply.exit_code), bytes(reply.stdout) + bytes(reply.stderr)
+
+    async def stop_container(self, container_id: str, grace_seconds: int) -> None:
+        """Stop the container (SIGTERM, SIGKILL after the grace period); the kubelet restarts it."""
+        request = self._api.StopContainerRequest(container_id=_bare(container_id), timeout=grace_seconds)
+        await self._call("StopContainer", request, deadline=grace_seconds + 30)
+
+
+def _bare(container_id: str) -> str:
+    """``containerd://abc`` -> ``abc``."""
+    return container_id.partition("://")[2] or container_id

@@ -1,0 +1,46 @@
+"""The chart's node agent (off by default: tests/unit/helm/test_helm_chart.py). When on: a
+DaemonSet on every node with the CRI socket mounted, non-root (the socket's group), read-only, no
+capabilities, and RBAC that is exactly the calls nodeagent/ makes (reflector list/watch, CRR
+metadata/status patches, TTL delete, the Pod's KruisePodReady status, Events)."""
+
+from __future__ import annotations
+
+from tests.unit.helm.chart_render import env_of, named, render
+
+ON = {"nodeAgent.enabled": True}
+
+
+def granted(role: dict[str, object]) -> dict[tuple[str, str], set[str]]:
+    rules = role["rules"]
+    assert isinstance(rules, list)
+    return {
+        (group, resource): set(rule["verbs"])
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+
+
+def test_daemonset_mounts_the_cri_socket_and_runs_least_privileged() -> None:
+    objects = render(ON, values_yaml={"nodeAgent": {"criSocket": "/run/k3s/containerd/containerd.sock"}})
+    spec = named(objects, "DaemonSet", "flotilla-node-agent")["spec"]["template"]["spec"]
+    [container] = spec["containers"]
+    assert container["args"][:2] == ["node-agent", "--cri-endpoint=unix:///run/flotilla/cri.sock"]
+    assert env_of(container)["NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+    socket = next(v for v in spec["volumes"] if v["name"] == "cri-socket")
+    assert socket["hostPath"] == {"path": "/run/k3s/containerd/containerd.sock", "type": "Socket"}
+    assert spec["hostNetwork"] is True
+    assert spec["tolerations"] == [{"operator": "Exists"}]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["supplementalGroups"] == [0]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert granted(named(objects, "ClusterRole", "flotilla-node-agent")) == {
+        ("apps.kruise.io", "containerrecreaterequests"): {"list", "watch", "patch", "delete"},
+        ("apps.kruise.io", "containerrecreaterequests/status"): {"patch"},
+        ("", "pods"): {"list", "watch"},
+        ("", "pods/status"): {"patch"},
+        ("", "events"): {"create", "patch"},
+    }

@@ -28,11 +28,21 @@ class ComponentError(RuntimeError):
     """A component failed to start or become ready; the message names it and its log."""
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def parent_death_signal(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` giving the child ``PR_SET_PDEATHSIG`` ``sig``, or None off the main thread.
+
+    The signal fires when the spawning *thread* ends, so only the main thread's children can be
+    tied; others (e.g. started from ``asyncio.to_thread``) rely on being stopped. SIGKILL suits a
+    child that may be SIGSTOPped (it could not act on SIGTERM)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def tie() -> None:  # pragma: no cover - runs in the child between fork and exec
+        libc_name = ctypes.util.find_library("c")
+        if libc_name:
+            ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
+
+    return tie
 
 
 def log_tail(path: Path, lines: int = 25) -> str:
@@ -66,16 +76,11 @@ class ManagedProcess:
                     stdin=subprocess.DEVNULL,
                     env=dict(self.env) if self.env is not None else None,
                     start_new_session=self.detached,
-                    preexec_fn=_die_with_parent if self._tie_to_parent() else None,
+                    preexec_fn=None if self.detached else parent_death_signal(),
                 )
             except OSError as err:
                 raise ComponentError(f"{self.name} could not be started ({self.argv[0]}): {err}") from err
         self.pid = self.popen.pid
-
-    def _tie_to_parent(self) -> bool:
-        """PR_SET_PDEATHSIG fires when the spawning *thread* ends, so only the main thread's
-        children get it; others (e.g. restarted from asyncio.to_thread) rely on stop()."""
-        return not self.detached and threading.current_thread() is threading.main_thread()
 
     def running(self) -> bool:
         if self.popen is not None:

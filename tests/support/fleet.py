@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import random
 import secrets
 import signal
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flotilla.devcluster.env import DevEnvironment
+from flotilla.devcluster.process import parent_death_signal
 from schemas.bus.streams import LEASE_TTL
 from tests.support.workers import FLOTILLA, REPO, free_port
 
@@ -62,11 +61,6 @@ class Proc:
         SIGSTOPped one included (it could not act on SIGTERM)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         env["PYTHONPATH"] = str(REPO)
-        tied = threading.current_thread() is threading.main_thread()
-
-        def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(
                 [*self.args, f"--http-port={self.port}"],
@@ -75,7 +69,7 @@ class Proc:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent if tied else None,
+                preexec_fn=parent_death_signal(signal.SIGKILL),
             )
 
     @property

@@ -34,6 +34,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
+from flotilla.devcluster.process import parent_death_signal
 from flotilla.runtime.kube import PODS, JsonObject, KubeClient
 from schemas.bus.bootstrap import declare
 from schemas.bus.permissions import WATCHER_USER, worker_user
@@ -62,7 +63,13 @@ def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     out = log.open("ab")
     try:
         return subprocess.Popen(
-            args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=parent_death_signal(),  # a test run that dies leaves no watcher or worker
         )
     finally:
         out.close()

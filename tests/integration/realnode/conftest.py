@@ -1,10 +1,24 @@
 """Fixtures of the real-node tests: the session's ``real_node`` and the CloneSet stack
-(bus, watcher, a cloneset worker) of tests/integration/cloneset, shared as they are (the CRDs come
+(bus, watcher, a cloneset worker, one per module, with the module's namespaces) of
+tests/integration/cloneset, shared as they are (the CRDs come
 from tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
-from tests.integration.cloneset.conftest import cloneset_stack, cloneset_worker_args
+from tests.integration.cloneset.conftest import (
+    cloneset_stack,
+    cloneset_worker_args,
+    module_namespaces,
+    namespace,
+    shared_cloneset_stack,
+)
 from tests.support.realnode import real_node
 
-__all__ = ["cloneset_stack", "cloneset_worker_args", "real_node"]
+__all__ = [
+    "cloneset_stack",
+    "cloneset_worker_args",
+    "module_namespaces",
+    "namespace",
+    "real_node",
+    "shared_cloneset_stack",
+]

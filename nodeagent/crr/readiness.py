@@ -9,11 +9,10 @@ returns the status patch, or None when nothing changes.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from schemas.kruise.pub import KRUISE_POD_READY_CONDITION
-from workers.podmechanics.lifecycle import conditions_patch
+from workers.podmechanics.lifecycle import conditions_patch, not_ready_keys, not_ready_message
 from workers.podmechanics.pods import condition, has_readiness_gate, read_pod
 
 USER_AGENT = "ContainerRecreateRequest"
@@ -22,22 +21,7 @@ FINALIZER = "crr.apps.kruise.io/unready-acquired"
 
 
 def _messages(raw: object) -> list[dict[str, str]]:
-    try:
-        parsed = json.loads(raw) if isinstance(raw, str) and raw else []
-    except ValueError:
-        return []
-    if not isinstance(parsed, list):
-        return []
-    return [
-        {"userAgent": str(m.get("userAgent", "")), "key": str(m.get("key", ""))}
-        for m in parsed
-        if isinstance(m, dict)
-    ]
-
-
-def _dump(messages: list[dict[str, str]]) -> str:
-    ordered = sorted(messages, key=lambda m: (m["userAgent"], m["key"]))
-    return json.dumps(ordered, separators=(",", ":"))
+    return not_ready_keys(raw if isinstance(raw, str) else "")
 
 
 def has_gate(pod: dict[str, Any] | None) -> bool:
@@ -74,7 +58,7 @@ def not_ready_patch(pod: dict[str, Any], crr_key: str, add: bool, now: str) -> d
     changed: dict[str, object] = {
         "type": KRUISE_POD_READY_CONDITION,
         "status": status,
-        "message": _dump(messages),
+        "message": not_ready_message(messages),
         "lastTransitionTime": now,
     }
     return conditions_patch(view, {KRUISE_POD_READY_CONDITION: changed})

@@ -49,7 +49,9 @@ def lifecycle_patch(state: str, timestamp: str, readd: LifecycleHook | None = No
     return {"metadata": metadata}
 
 
-def _messages(message: str) -> list[dict[str, str]]:
+def not_ready_keys(message: str) -> list[dict[str, str]]:
+    """The holders (``userAgent``, ``key``) in a KruisePodReady condition's message (kruise
+    ``podreadiness``): each keeps the pod not ready until it removes itself."""
     try:
         parsed = orjson.loads(message) if message else []
     except orjson.JSONDecodeError:
@@ -63,7 +65,8 @@ def _messages(message: str) -> list[dict[str, str]]:
     ]
 
 
-def _dump(messages: list[dict[str, str]]) -> str:
+def not_ready_message(messages: list[dict[str, str]]) -> str:
+    """The condition message for ``messages``, sorted as kruise writes it."""
     ordered = sorted(messages, key=lambda m: (m["userAgent"], m["key"]))
     return orjson.dumps(ordered).decode()
 
@@ -103,7 +106,7 @@ def not_ready_patch(pod: PodView, state: str, now: str) -> JsonDict | None:
     if not has_readiness_gate(pod, KRUISE_POD_READY_CONDITION):
         return None
     current = condition(pod, KRUISE_POD_READY_CONDITION)
-    messages = _messages(text(current, "message")) if current is not None else []
+    messages = not_ready_keys(text(current, "message")) if current is not None else []
     if state in _HOOK_KEYS:
         entry = {"userAgent": "Lifecycle", "key": _HOOK_KEYS[state]}
         if current is not None and current.get("status") != "True" and entry in messages:
@@ -122,7 +125,7 @@ def not_ready_patch(pod: PodView, state: str, now: str) -> JsonDict | None:
     new_condition: JsonDict = {
         "type": KRUISE_POD_READY_CONDITION,
         "status": status,
-        "message": _dump(messages),
+        "message": not_ready_message(messages),
         "lastTransitionTime": now,
     }
     return conditions_patch(pod, {KRUISE_POD_READY_CONDITION: new_condition})

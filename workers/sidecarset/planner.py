@@ -28,7 +28,7 @@ from schemas.kruise.sidecarset import (
     SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION,
     SidecarSet,
 )
-from workers.podmechanics.kube_json import JsonObject, as_object, as_text, integer, thaw_object
+from workers.podmechanics.kube_json import JsonDict, JsonObject, as_object, as_text, integer, thaw_object
 from workers.podmechanics.pods import PodView, is_active, read_pod
 from workers.podmechanics.sidecarmeta import MetadataPatchError
 from workers.runtime import actions as runtime
@@ -129,6 +129,13 @@ def _pod_ns(pod: PodView) -> str:
     return as_text(as_object(pod.raw.get("metadata")).get("namespace"))
 
 
+def _condition_patch(pod: PodView, condition: JsonDict) -> runtime.PatchObject:
+    """The pod's ``SidecarSetUpgradable`` condition, as a strategic merge patch of its status."""
+    return runtime.PatchObject(
+        PODS, _pod_ns(pod), pod.name, {"status": {"conditions": [condition]}}, "strategic", "status"
+    )
+
+
 def plan(observed: ObservedSidecarSet, now: datetime) -> Plan:
     raw = observed.raw
     refused = refusal_plan("SidecarSet", SIDECARSETS, raw, now.timestamp(), has_conditions=False)
@@ -203,16 +210,7 @@ def plan(observed: ObservedSidecarSet, now: datetime) -> Plan:
     for pod in chosen.not_upgradable:
         condition = upgradable_condition(pod, view.name, False, now)
         if condition is not None:
-            actions.append(
-                runtime.PatchObject(
-                    PODS,
-                    _pod_ns(pod),
-                    pod.name,
-                    {"status": {"conditions": [condition]}},
-                    "strategic",
-                    "status",
-                )
-            )
+            actions.append(_condition_patch(pod, condition))
     if chosen.not_upgradable:
         actions.append(
             runtime.EmitEvent(
@@ -239,16 +237,7 @@ def plan(observed: ObservedSidecarSet, now: datetime) -> Plan:
         actions.append(runtime.PatchObject(PODS, _pod_ns(pod), pod.name, patch, "strategic"))
         condition = upgradable_condition(pod, view.name, True, now)
         if condition is not None:
-            actions.append(
-                runtime.PatchObject(
-                    PODS,
-                    _pod_ns(pod),
-                    pod.name,
-                    {"status": {"conditions": [condition]}},
-                    "strategic",
-                    "status",
-                )
-            )
+            actions.append(_condition_patch(pod, condition))
     names = ", ".join(p.name for p in chosen.upgrade) or "none"
     return Plan(
         tuple(actions), None, f"upgrading sidecars of {names}; {len(chosen.not_upgradable)} not upgradable"

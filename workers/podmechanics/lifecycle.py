@@ -140,10 +140,19 @@ def transition(
     resource_version: str | None,
     readd: LifecycleHook | None = None,
 ) -> tuple[PatchPod, ...]:
-    """The writes moving ``pod`` to lifecycle ``state`` (``UpdatePodLifecycle``); empty if already there."""
+    """The writes moving ``pod`` to lifecycle ``state`` (``UpdatePodLifecycle``); empty if already there.
+
+    The first write carries ``resource_version`` (the plan's view of the pod must still hold),
+    except PreparingNormal -> Normal alone: that move depends only on facts that do not go back
+    (the pod is bound to a node, or its preNormal hook is all hooked), and right after binding the
+    kubelet (or kwok) writes the pod's status, so a versioned patch met a conflict and a whole
+    re-plan for ~40 % of new pods. kruise sends every lifecycle patch unversioned.
+    """
     writes: list[PatchPod] = []
     if mark_not_ready and (patch := not_ready_patch(pod, state, timestamp)) is not None:
         writes.append(PatchPod(pod.name, patch, subresource="status", resource_version=resource_version))
+        resource_version = None
+    if not writes and state == "Normal" and lifecycle_state(pod) == "PreparingNormal":
         resource_version = None
     if lifecycle_state(pod) != state:
         writes.append(

@@ -72,6 +72,19 @@ def test_transition_to_preparing_delete_marks_kruise_pod_not_ready_first() -> No
     assert ready["reason"] == "ReadinessGatesNotReady"
 
 
+def test_preparing_normal_to_normal_is_written_without_a_resource_version() -> None:
+    # kruise's UpdatePodLifecycle: a strategic-merge patch of the label and timestamp, no
+    # resourceVersion (pkg/util/lifecycle/lifecycle_utils.go); the kubelet's status write right
+    # after binding must not turn this move into a conflict.
+    moved = transition(_pod("PreparingNormal"), "Normal", T, mark_not_ready=False, resource_version="7")
+    assert moved == (PatchPod("db-0", lifecycle_patch("Normal", T)),)
+
+
+def test_other_moves_keep_the_plans_resource_version_on_their_first_write() -> None:
+    moved = transition(_pod("Normal"), "PreparingDelete", T, mark_not_ready=False, resource_version="7")
+    assert moved == (PatchPod("db-0", lifecycle_patch("PreparingDelete", T), resource_version="7"),)
+
+
 def test_transition_to_the_state_the_pod_is_in_writes_nothing() -> None:
     assert transition(_pod("Normal"), "Normal", T, mark_not_ready=True, resource_version=None) == ()
 

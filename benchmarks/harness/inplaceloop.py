@@ -4,9 +4,11 @@
 --template pod.json --selector app=X --image IMG`` first creates the N pods as the protocol loop
 does (``rawloop``: kruise's readiness gates, set True after each create), prints ``ready`` and
 waits for a line on stdin; then updates every pod in place at once, with kruise's writes and
-nothing else: ``InPlaceUpdateReady`` False (``pods/status``), the patch (container image and the
-``apps.kruise.io/inplace-update-state`` annotation), and, once the pod reports the new image
-running (one watch over the selector), ``InPlaceUpdateReady`` True. It prints one JSON line
+nothing else: ``InPlaceUpdateReady`` False (``pods/status``), the patch (container image, the
+``apps.kruise.io/inplace-update-state`` annotation and the lifecycle state ``Updating``), and,
+once the pod reports the new image running (one watch over the selector), ``InPlaceUpdateReady``
+True and the lifecycle state back to ``Normal`` (kruise's ``refreshPodState``). The N pods start
+``Normal`` (their creation is not timed). It prints one JSON line
 ``{"updated": N, "errors": E, "seconds": S}`` and stays alive until stdin closes, like the raw
 loop. No batches, no ``maxUnavailable``: the limit a controller speaking kruise's protocol can
 approach. Started by ``benchmarks/cloneset_scenarios.py`` (variant ``protocol-inplace``).
@@ -24,7 +26,13 @@ from typing import Any
 
 import orjson
 
-from benchmarks.harness.rawloop import create_pods, protocol_pod
+from benchmarks.harness.rawloop import (
+    LIFECYCLE_STATE,
+    LIFECYCLE_TIMESTAMP,
+    create_pods,
+    lifecycle_move,
+    protocol_pod,
+)
 from flotilla.runtime.errors import KubeError
 from flotilla.runtime.kube import PODS, KubeClient
 
@@ -46,9 +54,13 @@ def ready_condition(status: str) -> dict[str, Any]:
 
 def image_patch(container: str, image: str) -> dict[str, Any]:
     """The in-place patch: the container's image and kruise's update-state annotation."""
-    state = {"revision": "protocol-loop", "updateTimestamp": _now(), "lastContainerStatuses": {}}
+    now = _now()
+    state = {"revision": "protocol-loop", "updateTimestamp": now, "lastContainerStatuses": {}}
     return {
-        "metadata": {"annotations": {INPLACE_UPDATE_STATE: orjson.dumps(state).decode()}},
+        "metadata": {
+            "labels": {LIFECYCLE_STATE: "Updating"},
+            "annotations": {INPLACE_UPDATE_STATE: orjson.dumps(state).decode(), LIFECYCLE_TIMESTAMP: now},
+        },
         "spec": {"containers": [{"name": container, "image": image}]},
     }
 
@@ -89,6 +101,7 @@ async def update_in_place(
             await client.patch(PODS.path(namespace, name), image_patch(container, image), "strategic")
             await arrived[name].wait()
             await client.patch(status, ready_condition("True"), "strategic")
+            await client.patch(PODS.path(namespace, name), lifecycle_move("Normal", _now()), "strategic")
             updated += 1
         except KubeError as err:
             errors += 1
@@ -137,6 +150,7 @@ def main() -> int:
     parser.add_argument("--image", required=True, help="the first container's new image")
     args = parser.parse_args()
     template = protocol_pod(orjson.loads(Path(args.template).read_bytes()))
+    template["metadata"]["labels"][LIFECYCLE_STATE] = "Normal"  # as if already moved: setup is not timed
     return asyncio.run(_main(args, template))
 
 

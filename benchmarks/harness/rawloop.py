@@ -4,9 +4,11 @@
 --template pod.json [--concurrency C]`` builds its API client (the runtime's aiohttp
 `KubeClient`, no client-side rate limit), warms the connection up, prints ``ready`` and waits
 for a line on stdin; then it creates the N pods (names ``P-0`` ... ``P-<N-1>``) with at most C
-requests in flight (with ``--protocol``, each create followed by the one status PATCH that sets
-the template's readiness-gate conditions True: exactly the writes a kruise CloneSet pod needs,
-see `PROTOCOL_CONDITIONS`), prints one JSON line: ``{"created": N, "errors": E, "seconds": S}`` and
+requests in flight (with ``--protocol``, exactly the writes kruise's CloneSet makes for a new
+pod: the create, with the lifecycle state ``PreparingNormal``; the one status PATCH that sets the
+template's readiness-gate conditions True, see `PROTOCOL_CONDITIONS`; and, once the scheduler has
+bound the pod, the lifecycle label PATCH to ``Normal`` (kruise's ``refreshPodState``), found by a
+watch), prints one JSON line: ``{"created": N, "errors": E, "seconds": S}`` and
 stays alive until stdin closes (so its CPU and peak RSS can be read like a controller's).
 It runs in a separate process so the harness measures it like a controller (its own CPU,
 not sharing the harness's event loop). Started by ``benchmarks/cloneset_scenarios.py``.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import sys
 import time
@@ -38,7 +41,61 @@ def protocol_pod(template: dict[str, Any]) -> dict[str, Any]:
     pod = copy.deepcopy(template)
     spec = pod.setdefault("spec", {})
     spec["readinessGates"] = [{"conditionType": c} for c in PROTOCOL_CONDITIONS]
+    metadata = pod.setdefault("metadata", {})
+    metadata.setdefault("labels", {})[LIFECYCLE_STATE] = "PreparingNormal"
     return pod
+
+
+def bound_and_preparing(pod: dict[str, Any], prefix: str) -> str | None:
+    """The name of ``pod`` when it is one of ``prefix``'s, bound to a node and still PreparingNormal."""
+    metadata = pod.get("metadata") or {}
+    name = str(metadata.get("name", ""))
+    if not name.startswith(f"{prefix}-") or not (pod.get("spec") or {}).get("nodeName"):
+        return None
+    return name if (metadata.get("labels") or {}).get(LIFECYCLE_STATE) == "PreparingNormal" else None
+
+
+async def move_bound_pods_to_normal(client: KubeClient, namespace: str, prefix: str) -> None:
+    """Follow the namespace's PreparingNormal pods; move each of ``prefix``'s to Normal once bound.
+
+    Runs until cancelled; a watch that ends is resumed from its last resourceVersion."""
+    selector = f"{LIFECYCLE_STATE}=PreparingNormal"
+    listed = await client.get(PODS.path(namespace), {"labelSelector": selector})
+    version = str((listed.get("metadata") or {}).get("resourceVersion", ""))
+    moved: set[str] = set()
+
+    async def move(name: str) -> None:
+        try:
+            await client.patch(PODS.path(namespace, name), lifecycle_move("Normal", _now()), "strategic")
+        except KubeError as err:
+            print(f"lifecycle {name}: {err}", file=sys.stderr)
+
+    pending: set[asyncio.Task[None]] = set()
+    while True:
+        params = {"labelSelector": selector, "resourceVersion": version, "allowWatchBookmarks": "true"}
+        async for event in client.watch(PODS.path(namespace), params):
+            pod = event.get("object") or {}
+            version = str((pod.get("metadata") or {}).get("resourceVersion", version))
+            name = bound_and_preparing(pod, prefix) if event.get("type") != "DELETED" else None
+            if name is not None and name not in moved:
+                moved.add(name)
+                task = asyncio.create_task(move(name))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+
+
+#: kruise's pod lifecycle label and its timestamp annotation (``apps.kruise.io`` pub types).
+LIFECYCLE_STATE = "lifecycle.apps.kruise.io/state"
+LIFECYCLE_TIMESTAMP = "lifecycle.apps.kruise.io/timestamp"
+
+
+def lifecycle_move(state: str, now: str) -> dict[str, Any]:
+    """kruise's ``UpdatePodLifecycle`` patch (strategic merge, no resourceVersion)."""
+    return {"metadata": {"labels": {LIFECYCLE_STATE: state}, "annotations": {LIFECYCLE_TIMESTAMP: now}}}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def conditions_true(now: str) -> dict[str, Any]:
@@ -81,9 +138,8 @@ async def create_pods(
             try:
                 await client.create(path, pod)
                 if protocol:
-                    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                     status = PODS.path(namespace, pod["metadata"]["name"], "status")
-                    await client.patch(status, conditions_true(now), "strategic")
+                    await client.patch(status, conditions_true(_now()), "strategic")
                 created += 1
             except KubeError as err:
                 errors += 1
@@ -96,6 +152,11 @@ async def create_pods(
 async def _main(args: argparse.Namespace, template: dict[str, Any]) -> int:
     async with KubeClient.from_environment(Path(args.kubeconfig), limit=args.concurrency) as client:
         await client.get(PODS.path(args.namespace), {"limit": "1"})  # TLS handshake, auth, discovery done
+        lifecycle = (
+            asyncio.create_task(move_bound_pods_to_normal(client, args.namespace, args.prefix))
+            if args.protocol
+            else None
+        )
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         started = time.monotonic()
@@ -103,9 +164,13 @@ async def _main(args: argparse.Namespace, template: dict[str, Any]) -> int:
             client, args.namespace, args.prefix, args.count, template, args.concurrency, args.protocol
         )
         seconds = time.monotonic() - started
-    print(orjson.dumps({"created": created, "errors": errors, "seconds": seconds}).decode(), flush=True)
-    # Stay alive (and measurable) until the harness closes stdin.
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        print(orjson.dumps({"created": created, "errors": errors, "seconds": seconds}).decode(), flush=True)
+        # Stay alive (and measurable, still moving bound pods to Normal) until the harness closes stdin.
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        if lifecycle is not None:
+            lifecycle.cancel()
+            with contextlib.suppress(asyncio.CancelledError, KubeError):
+                await lifecycle
     return 0 if errors == 0 else 1
 
 
@@ -118,7 +183,9 @@ def main() -> int:
     parser.add_argument("--template", required=True, help="a pod manifest (JSON) without a name")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
-        "--protocol", action="store_true", help="kruise's readiness gates, set True after each create"
+        "--protocol",
+        action="store_true",
+        help="kruise's pod writes: readiness gates set True after each create, lifecycle Normal once bound",
     )
     args = parser.parse_args()
     template = orjson.loads(Path(args.template).read_bytes())

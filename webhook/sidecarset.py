@@ -15,9 +15,10 @@ name) and ``kruise.io/sidecarset-injected-list``. ``gather_injection`` reads the
 process's watch-fed cache (:mod:`webhook.sidecarsetcache`; kruise reads its informer) and the
 namespace's labels when one has a namespaceSelector; the SidecarSet conflict check lists them.
 ``patchPodMetadata`` is applied through :mod:`workers.podmechanics.sidecarmeta`; a pinned
-``injectionStrategy.revision`` is injected when the caller passes the revisions, but the gather
-does not look them up yet (the latest spec is injected). Not here: ``resourcesPolicy``
-(docs/sidecarset.md).
+``injectionStrategy.revision`` is looked up by the gather (:func:`webhook.sidecarsetrevision.find`)
+and injected as kruise chooses it. Not here yet: ``resourcesPolicy``. At SidecarSet admission
+the gather also reads the pinned revision and kruise's configuration ConfigMap (the
+patchPodMetadata whitelist).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import copy
 import datetime as dt
 import json
 import logging
+import random
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -41,9 +43,9 @@ from schemas.kruise.sidecarset import (
 )
 from webhook import sidecarsetrevision as revision_choice
 from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
-from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
+from webhook.review import AdmissionRequest, JsonObject, Verdict, allowed, denied, patched
 from workers.podmechanics.gohash import go_json
-from workers.podmechanics.sidecarmeta import MetadataPatchError, patch_annotations
+from workers.podmechanics.sidecarmeta import MetadataPatchError, patch_annotations, whitelist_error
 
 JsonDict = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -495,13 +497,40 @@ async def gather_injection(request: AdmissionRequest, config: AdmissionConfig, c
         # not be read (no CRD yet, no RBAC, API server slow); it is created without sidecars.
         log.warning("SidecarSets not read, %s created without injection: %s", request.key, err)
         return NO_FACTS
-    return Facts(sidecarsets=sidecarsets, namespace_labels=labels, now=dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
+    if not _dict(pod.get("metadata")).get("namespace") and request.namespace:
+        pod = {**pod, "metadata": {**_dict(pod.get("metadata")), "namespace": request.namespace}}
+    pinned = [
+        s
+        for s in sidecarsets
+        if revision_choice.wants_revision(s)
+        and not _dict(_dict(s.get("spec")).get("injectionStrategy")).get("paused")
+        and matches(pod, s, labels)
+    ]
+    revisions: dict[str, JsonObject | None] = {}
+    try:
+        for sidecarset in pinned:  # kruise getSpecificHistorySidecarSet: read errors refuse the pod
+            found = await revision_choice.find(cluster, sidecarset)
+            revisions[str(_dict(sidecarset.get("metadata")).get("name"))] = (
+                None if found is None else dict(found)
+            )
+    except KubeError as err:
+        return Facts(sidecarsets=sidecarsets, now=now, error=str(err))
+    return Facts(
+        sidecarsets=sidecarsets,
+        namespace_labels=labels,
+        now=now,
+        revisions=revisions,
+        draw=random.random() if pinned else 0.0,
+    )
 
 
 def inject_sidecars(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
     pod = request.object
     if pod is None or not facts.sidecarsets or facts.now is None:
         return allowed()
+    if facts.error:
+        return denied(500, facts.error)
     if not _dict(pod.get("metadata")).get("namespace") and request.namespace:
         pod = {**pod, "metadata": {**_dict(pod.get("metadata")), "namespace": request.namespace}}
     try:
@@ -511,6 +540,8 @@ def inject_sidecars(request: AdmissionRequest, config: AdmissionConfig, facts: F
             facts.namespace_labels,
             facts.now,
             sort_by_name=config.gates[Feature.ENABLE_SORT_SIDECAR_CONTAINER_BY_NAME],
+            revisions=facts.revisions,
+            draw=facts.draw,
         )
     except InjectionError as err:
         return denied(500, str(err))
@@ -518,15 +549,45 @@ def inject_sidecars(request: AdmissionRequest, config: AdmissionConfig, facts: F
 
 
 async def gather_others(request: AdmissionRequest, _config: AdmissionConfig, cluster: Cluster) -> Facts:
-    return Facts(sidecarsets=tuple(await cluster.list_sidecarsets()))
+    """The other SidecarSets (listed now), the pinned ControllerRevision when the SidecarSet pins
+    one, and kruise's configuration ConfigMap when it patches pod metadata (a read error there is
+    kruise's refusal, as its ``GetSidecarSetPatchMetadataWhiteList`` error is)."""
+    obj = request.object or {}
+    spec = _dict(obj.get("spec"))
+    revisions: dict[str, JsonObject | None] | None = None
+    if revision_choice.wants_revision(obj):
+        found = await revision_choice.find(cluster, obj)
+        revisions = {str(_dict(obj.get("metadata")).get("name")): None if found is None else dict(found)}
+    configuration: Mapping[str, str] | None = None
+    configuration_error = ""
+    if spec.get("patchPodMetadata"):
+        try:
+            configuration = await cluster.kruise_configuration()
+        except KubeError as err:
+            configuration_error = str(err)
+    return Facts(
+        sidecarsets=tuple(await cluster.list_sidecarsets()),
+        revisions=revisions,
+        kruise_configuration=configuration,
+        configuration_error=configuration_error,
+    )
 
 
-def validate_sidecarset(request: AdmissionRequest, _config: AdmissionConfig, facts: Facts) -> Verdict:
+def validate_sidecarset(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
     """kruise's ``validateSidecarSet``: the spec first, then (only when it is valid) the conflicts."""
     obj = request.object
     if obj is None:
         return denied(400, f"{request.operation} of SidecarSet without request.object")
-    errors = rules.validate_sidecarset(obj, request.old_object)
+    name = str(_dict(obj.get("metadata")).get("name"))
+    revision_error = None
+    if facts.revisions is not None and name in facts.revisions:
+        revision_error = revision_choice.admission_error(obj, facts.revisions[name])
+    whitelist = facts.configuration_error or whitelist_error(
+        obj, facts.kruise_configuration, config.gates[Feature.SIDECAR_SET_PATCH_POD_METADATA_DEFAULTS_ALLOWED]
+    )
+    errors = rules.validate_sidecarset(
+        obj, request.old_object, revision_error=revision_error, whitelist_error=whitelist
+    )
     if not errors:
         errors = rules.validate_conflicts(obj, facts.sidecarsets or ())
     return denied(422, aggregate_message(errors)) if errors else allowed()

@@ -16,9 +16,9 @@ process's watch-fed cache (:mod:`webhook.sidecarsetcache`; kruise reads its info
 namespace's labels when one has a namespaceSelector; the SidecarSet conflict check lists them.
 ``patchPodMetadata`` is applied through :mod:`workers.podmechanics.sidecarmeta`; a pinned
 ``injectionStrategy.revision`` is looked up by the gather (:func:`webhook.sidecarsetrevision.find`)
-and injected as kruise chooses it. Not here yet: ``resourcesPolicy``. At SidecarSet admission
-the gather also reads the pinned revision and kruise's configuration ConfigMap (the
-patchPodMetadata whitelist).
+and injected as kruise chooses it; a sidecar's ``resourcesPolicy`` computes its resources from
+the pod's containers (:mod:`webhook.sidecarsetresources`). At SidecarSet admission the gather also
+reads the pinned revision and kruise's configuration ConfigMap (the patchPodMetadata whitelist).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from schemas.kruise.sidecarset import (
 from webhook import sidecarsetrevision as revision_choice
 from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
 from webhook.review import AdmissionRequest, JsonObject, Verdict, allowed, denied, patched
+from webhook.sidecarsetresources import ResourcesPolicyError, sidecar_resources
 from workers.podmechanics.gohash import go_json
 from workers.podmechanics.sidecarmeta import MetadataPatchError, patch_annotations, whitelist_error
 
@@ -351,6 +352,22 @@ def inject(
             working = {}
     names = {n for n in annotations.get(SIDECARSET_INJECTED_LIST_ANNOTATION, "").split(",") if n}
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kruise_sidecars = {
+        str(_dict(c).get("name"))
+        for s in matched
+        for key in ("initContainers", "containers")
+        for c in _list(_dict(s.get("spec")).get(key))
+    }
+
+    def with_resources(container: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``applyResourcesPolicy`` (pod CREATE): the resources computed from the pod's containers."""
+        if container.get("resourcesPolicy") is None:
+            return container
+        try:
+            return {**container, "resources": sidecar_resources(pod, container, kruise_sidecars)}
+        except ResourcesPolicyError as err:
+            raise InjectionError(str(err)) from err
+
     injected_annotations: dict[str, str] = {}
     containers: list[JsonDict] = []
     init_containers: list[JsonDict] = []
@@ -371,7 +388,7 @@ def inject(
                 if volume is not None:
                     volumes.append(volume)
 
-        for raw in (_dict(c) for c in _list(set_spec.get("initContainers"))):
+        for raw in (with_resources(_dict(c)) for c in _list(set_spec.get("initContainers"))):
             if rules.is_native_sidecar(raw):
                 sidecar_list.add(str(raw.get("name")))
             used_volumes(raw)
@@ -384,6 +401,7 @@ def inject(
         secrets.extend(dict(_dict(s)) for s in _list(set_spec.get("imagePullSecrets")))
         for raw in (_dict(c) for c in _list(set_spec.get("containers"))):
             sidecar_list.add(str(raw.get("name")))
+            raw = with_resources(raw)
             used_volumes(raw)
             container = _prepared(raw, pod)
             if _dict(container.get("upgradeStrategy")).get("upgradeType") == "HotUpgrade":

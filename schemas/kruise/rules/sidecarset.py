@@ -20,8 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from schemas.kruise.rules import meta
+from schemas.kruise.rules.calculator import expression_error
 from schemas.kruise.rules.cloneset import priority_strategy_error, scatter_strategy_error
-from schemas.kruise.rules.errors import FieldError, duplicate, int_or_string, invalid, required
+from schemas.kruise.rules.errors import FieldError, GoValue, duplicate, int_or_string, invalid, required
 from schemas.kruise.rules.meta import go_selector
 from schemas.kruise.rules.podspec import default_container, default_volumes
 from workers.podmechanics.gohash import go_json, safe_encode
@@ -258,6 +259,70 @@ def _strategy_text(strategy: Mapping[str, Any]) -> str:
     return str(go_json(_sorted(dict(strategy))), "utf-8")
 
 
+def _go_pointer(type_name: str, value: object) -> str:
+    """How ``%#v`` prints a pointer member (Go shows the address; Flotilla has none to show)."""
+    return f"(*v1beta1.{type_name})(nil)" if value is None else f"(*v1beta1.{type_name})(0xc000000000)"
+
+
+def _expr_text(expr: Mapping[str, Any]) -> str:
+    limits = _go_pointer("ResourceExprLimits", expr.get("limits"))
+    requests = _go_pointer("ResourceExprRequests", expr.get("requests"))
+    return f"v1beta1.ResourcesExpr{{Limits:{limits}, Requests:{requests}}}"
+
+
+def _policy_text(policy: Mapping[str, Any]) -> GoValue:
+    """``%#v`` of the ResourcesPolicy kruise reports (pointer members as addresses)."""
+    mode = str(policy.get("targetContainersMode") or "")
+    regex = str(policy.get("targetContainersNameRegex") or "")
+    return GoValue(
+        f'v1beta1.ResourcesPolicy{{TargetContainersMode:"{mode}", TargetContainersNameRegex:"{regex}", '
+        f"ResourcesExpr:{_expr_text(_dict(policy.get('resourcesExpr')))}}}"
+    )
+
+
+def _resources_policy_errors(container: Mapping[str, Any], path: str) -> list[FieldError]:
+    """kruise ``validateResourcesPolicy`` (sidecarset_create_update_handler.go:511-630)."""
+    policy = _dict(container.get("resourcesPolicy"))
+    resources = _dict(container.get("resources"))
+    if resources.get("limits") or resources.get("requests"):
+        return [
+            invalid(path, _policy_text(policy), "resourcesPolicy and resources cannot be configured together")
+        ]
+    errors: list[FieldError] = []
+    regex = str(policy.get("targetContainersNameRegex") or "")
+    if not regex:
+        errors.append(required(f"{path}.targetContainersNameRegex", "invalid empty regex"))
+    else:
+        try:
+            re.compile(regex)
+        except re.error as err:
+            errors.append(
+                invalid(
+                    f"{path}.targetContainersNameRegex",
+                    regex,
+                    f"invalid regex pattern: error parsing regexp: {err}",
+                )
+            )
+    expr = _dict(policy.get("resourcesExpr"))
+    expr_path = f"{path}.resourcesExpr"
+    if expr.get("limits") is None and expr.get("requests") is None:
+        errors.append(
+            invalid(
+                expr_path, GoValue(_expr_text(expr)), "at least one of limits or requests must be configured"
+            )
+        )
+        return errors
+    for kind in ("limits", "requests"):
+        if expr.get(kind) is None:
+            continue
+        for resource in ("cpu", "memory"):
+            expression = str(_dict(expr.get(kind)).get(resource) or "")
+            message = expression_error(expression, resource) if expression else None
+            if message:
+                errors.append(invalid(f"{expr_path}.{kind}.{resource}", expression, message))
+    return errors
+
+
 def _split_subscript(field_path: str) -> tuple[str, str] | None:
     """``fieldpath.SplitMaybeSubscriptedPath``: ``metadata.labels['k']`` -> (metadata.labels, k)."""
     if not field_path.endswith("']"):
@@ -305,6 +370,19 @@ def _container_errors(spec: Mapping[str, Any]) -> list[FieldError]:
     errors: list[FieldError] = []
     init = [_dict(c) for c in spec.get("initContainers") or ()]
     containers = [_dict(c) for c in spec.get("containers") or ()]
+    # kruise passes fldPath.Root() (``spec``) and indexes it: spec[i].resourcesPolicy
+    for i, container in enumerate(init):
+        if container.get("resourcesPolicy") is not None:
+            path = f"spec[{i}].resourcesPolicy"
+            if container.get("restartPolicy") != "Always":
+                errors.append(
+                    invalid(
+                        path,
+                        _policy_text(_dict(container.get("resourcesPolicy"))),
+                        "resourcesPolicy is only supported for containers with RestartPolicy Always",
+                    )
+                )
+            errors.extend(_resources_policy_errors(container, path))
     for i, container in enumerate(containers):
         policy = container.get("podInjectPolicy")
         if policy not in ("BeforeAppContainer", "AfterAppContainer"):
@@ -319,6 +397,8 @@ def _container_errors(spec: Mapping[str, Any]) -> list[FieldError]:
                 )
             )
         errors.extend(_downward_api_errors(container, f"spec[{i}].transferEnv"))
+        if container.get("resourcesPolicy") is not None:
+            errors.extend(_resources_policy_errors(container, f"spec[{i}].resourcesPolicy"))
     # ValidatePodCreate of kruise's fake pod: names unique across init containers and containers.
     seen: set[str] = set()
     for key, items in (("spec.initContainers", init), ("spec.containers", containers)):

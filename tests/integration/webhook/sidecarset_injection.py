@@ -332,3 +332,70 @@ def test_patch_pod_metadata_is_checked_against_kruises_configuration_configmap(
         )
     finally:
         core.delete_namespaced_config_map("kruise-configuration", admission_webhook.namespace)
+
+
+def test_resources_policy_is_validated_and_computed_at_pod_create(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    """``resourcesPolicy`` (kruise 1.9): refused together with ``resources`` (kruise's message,
+    sidecarset_create_update_handler.go:517-521); otherwise the sidecar's resources are computed
+    from the pod's containers at CREATE (sidecarset_resources.go: sum of the app containers'
+    limits 200m + 400m, x 50% = 300m; requests 100Mi + 200Mi, x 20% = 60Mi)."""
+    custom, core = k8s.CustomObjectsApi(api_client), k8s.CoreV1Api(api_client)
+    label = f"res-{os.urandom(3).hex()}"
+    name = f"sidecarset-{label}"
+    policy = {
+        "targetContainersMode": "sum",
+        "targetContainersNameRegex": "^app",
+        "resourcesExpr": {"limits": {"cpu": "cpu*50%"}, "requests": {"memory": "memory*20%"}},
+    }
+    sidecarset: dict[str, Any] = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "SidecarSet",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"sidecar-test": label}},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "containers": [
+                {
+                    "name": "sized",
+                    "image": "busybox:1.36",
+                    "resourcesPolicy": policy,
+                    "resources": {"limits": {"cpu": "1"}},
+                }
+            ],
+        },
+    }
+    with pytest.raises(k8s.ApiException) as refused:
+        custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, sidecarset)
+    message = _refusal(refused.value)
+    assert message.startswith(
+        'admission webhook "vsidecarset.kb.io" denied the request: spec[0].resourcesPolicy: Invalid value: '
+    ), message
+    assert message.endswith(": resourcesPolicy and resources cannot be configured together"), message
+    del sidecarset["spec"]["containers"][0]["resources"]
+    custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, sidecarset)
+    try:
+
+        def app(name: str, cpu: str, memory: str) -> dict[str, Any]:
+            return {
+                "name": name,
+                "image": "nginx",
+                "resources": {"limits": {"cpu": cpu}, "requests": {"memory": memory}},
+            }
+
+        pod: dict[str, Any] = {
+            "metadata": {"name": "sized", "labels": {"sidecar-test": label}},
+            "spec": {"containers": [app("app1", "200m", "100Mi"), app("app2", "400m", "200Mi")]},
+        }
+
+        def injected() -> Any:
+            created: Any = core.create_namespaced_pod(namespace, pod, dry_run="All")  # type: ignore[arg-type]
+            return created if created.spec.containers[0].name == "sized" else None
+
+        created = eventually(injected, timeout=10, interval=0.2, what="the sized sidecar injected")
+        resources = created.spec.containers[0].resources
+        # (the API server defaults the cpu request to the limit after the webhook's patch)
+        assert (resources.limits, resources.requests["memory"]) == ({"cpu": "300m"}, "60Mi")
+    finally:
+        custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)

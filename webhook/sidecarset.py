@@ -573,9 +573,13 @@ async def gather_others(request: AdmissionRequest, _config: AdmissionConfig, clu
     obj = request.object or {}
     spec = _dict(obj.get("spec"))
     revisions: dict[str, JsonObject | None] | None = None
+    revision_error = ""
     if revision_choice.wants_revision(obj):
-        found = await revision_choice.find(cluster, obj)
-        revisions = {str(_dict(obj.get("metadata")).get("name")): None if found is None else dict(found)}
+        try:
+            found = await revision_choice.find(cluster, obj)
+            revisions = {str(_dict(obj.get("metadata")).get("name")): None if found is None else dict(found)}
+        except KubeError as err:  # kruise: field.Invalid(revision, ..., "Cannot find ..., err: <err>")
+            revision_error = f"Cannot find specific ControllerRevision, err: {err}"
     configuration: Mapping[str, str] | None = None
     configuration_error = ""
     if spec.get("patchPodMetadata"):
@@ -588,6 +592,7 @@ async def gather_others(request: AdmissionRequest, _config: AdmissionConfig, clu
         revisions=revisions,
         kruise_configuration=configuration,
         configuration_error=configuration_error,
+        error=revision_error,
     )
 
 
@@ -597,7 +602,7 @@ def validate_sidecarset(request: AdmissionRequest, config: AdmissionConfig, fact
     if obj is None:
         return denied(400, f"{request.operation} of SidecarSet without request.object")
     name = str(_dict(obj.get("metadata")).get("name"))
-    revision_error = None
+    revision_error = facts.error or None  # the pinned revision could not be read
     if facts.revisions is not None and name in facts.revisions:
         revision_error = revision_choice.admission_error(obj, facts.revisions[name])
     whitelist = facts.configuration_error or whitelist_error(
@@ -608,7 +613,9 @@ def validate_sidecarset(request: AdmissionRequest, config: AdmissionConfig, fact
     )
     if not errors:
         errors = rules.validate_conflicts(obj, facts.sidecarsets or ())
-    return denied(422, aggregate_message(errors)) if errors else allowed()
+    # kruise answers its field errors as an error, admission.Errored(500, allErrs.ToAggregate())
+    # (pkg/webhook/sidecarset/validating/sidecarset_create_update_handler.go:79-85, 650-653)
+    return denied(500, aggregate_message(errors)) if errors else allowed()
 
 
 POD_CREATE: RouteKey = ("", "Pod", "CREATE")

@@ -335,3 +335,22 @@ def test_patch_checks_after_the_whitelist() -> None:
         "'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
         "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
     )
+
+
+class _RevisionsUnreadable(_Cluster):
+    async def read_controller_revision(self, name: str) -> dict[str, Any] | None:
+        raise KubeError('controllerrevisions.apps "log-a" is forbidden: no RBAC')
+
+
+def test_an_unreadable_pinned_revision_refuses_the_sidecarset_with_the_error() -> None:
+    """``GetHistorySidecarSet``'s error goes into the same detail
+    (sidecarset_create_update_handler.go:201-204); kruise answers field errors with 500 (:79-85,
+    :650-653)."""
+    obj = _sidecarset("log", injectionStrategy={"revision": {"revisionName": "log-a"}})
+    verdict = _admit_sidecarset(_RevisionsUnreadable([]), obj)
+    assert (verdict.allowed, verdict.code, verdict.message) == (
+        False,
+        500,
+        'revision: Invalid value: "null": Cannot find specific ControllerRevision, err: '
+        'controllerrevisions.apps "log-a" is forbidden: no RBAC',
+    )

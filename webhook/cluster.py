@@ -2,9 +2,12 @@
 
 Paged lists (500 a page) counting what kruise's deletion protection counts: active pods
 (``IsPodActive``: not Succeeded, not Failed, not being deleted), Bound claims not being deleted,
-custom resources not being deleted; SidecarSets from the process's cache
-(:mod:`webhook.sidecarsetcache`) once it has synced. Errors are the :mod:`flotilla.runtime.errors`
-hierarchy.
+custom resources not being deleted; SidecarSets and kruise's configuration ConfigMap from the
+process's caches (:mod:`webhook.sidecarsetcache`) once they have synced (a direct read before);
+a SidecarSet's pinned ControllerRevision by an exact GET (``revisionName``) or a label-selected
+list (``customVersion``) in the namespace the SidecarSet worker keeps them in
+(``revision_namespace``; kruise keeps them in kruise-manager's). Errors are the
+:mod:`flotilla.runtime.errors` hierarchy.
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ from collections.abc import Callable
 from typing import Any
 
 from flotilla.runtime.errors import NotFound
-from flotilla.runtime.kube import PODS, JsonObject, KubeClient, Resource
-from webhook.sidecarsetcache import SidecarSetCache
+from flotilla.runtime.kube import CONFIGMAPS, PODS, JsonObject, KubeClient, Resource
+from webhook.sidecarsetcache import SidecarSetCache, WatchCache
 
 CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 SIDECARSETS = Resource("apps.kruise.io", "v1beta1", "sidecarsets", "SidecarSet")
 PUBS = Resource("policy.kruise.io", "v1alpha1", "podunavailablebudgets", "PodUnavailableBudget")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+CONTROLLER_REVISIONS = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
+#: kruise's ``kruise-configuration`` ConfigMap (``configuration.KruiseConfigurationName``) in
+#: kruise's namespace (``util.GetKruiseNamespace``: kruise-system by default).
+KRUISE_CONFIGURATION = ("kruise-system", "kruise-configuration")
 STORAGE_CLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
 _DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 _PAGE = "500"
@@ -34,9 +41,20 @@ class KubeCluster:
     SidecarSets from it (before that, and without one, they are listed). The SidecarSet conflict
     check lists them fresh: a SidecarSet created a moment ago must count (rare writes)."""
 
-    def __init__(self, kube: KubeClient, sidecarsets: SidecarSetCache | None = None) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        sidecarsets: SidecarSetCache | None = None,
+        *,
+        revision_namespace: str = "default",
+        configuration: tuple[str, str] = KRUISE_CONFIGURATION,
+        configuration_cache: WatchCache | None = None,
+    ) -> None:
         self.kube = kube
         self.sidecarsets = sidecarsets
+        self.revision_namespace = revision_namespace
+        self.configuration = configuration
+        self.configuration_cache = configuration_cache
 
     async def _count(self, path: str, keep: Callable[[dict[str, Any]], bool]) -> int:
         count, token = 0, ""
@@ -114,6 +132,31 @@ class KubeCluster:
             return {}
         labels = (found.get("metadata") or {}).get("labels") or {}
         return {str(k): str(v) for k, v in labels.items()}
+
+    async def read_controller_revision(self, name: str) -> JsonObject | None:
+        try:
+            return await self.kube.get(CONTROLLER_REVISIONS.path(self.revision_namespace, name))
+        except NotFound:
+            return None
+
+    async def list_controller_revisions(self, label_selector: str) -> list[JsonObject]:
+        path = CONTROLLER_REVISIONS.collection_path(self.revision_namespace)
+        listing = await self.kube.get(path, {"labelSelector": label_selector})
+        return [item for item in listing.get("items") or [] if isinstance(item, dict)]
+
+    async def kruise_configuration(self) -> dict[str, str] | None:
+        namespace, name = self.configuration
+        found: JsonObject | None
+        if self.configuration_cache is not None and self.configuration_cache.synced:
+            found = self.configuration_cache.get(name)
+        else:
+            try:
+                found = await self.kube.get(CONFIGMAPS.path(namespace, name))
+            except NotFound:
+                found = None
+        if found is None:
+            return None
+        return {str(k): str(v) for k, v in (found.get("data") or {}).items()}
 
     async def spend_pod_budget(self, operation: str, pod: JsonObject, dry_run: bool, in_place: bool) -> str:
         from workers.podunavailablebudget.admission import PubOperation

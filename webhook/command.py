@@ -106,6 +106,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--resync-period", type=_duration, default="60s", help="certificate upkeep interval")
     parser.add_argument(
+        "--revision-namespace",
+        default=env("POD_NAMESPACE") or "default",
+        help="where the SidecarSet worker keeps SidecarSet ControllerRevisions (the worker's rule: "
+        "$POD_NAMESPACE, else default), read for a pinned injectionStrategy.revision",
+    )
+    parser.add_argument(
+        "--kruise-configuration",
+        default=env("FLOTILLA_KRUISE_CONFIGURATION", "kruise-system/kruise-configuration"),
+        help="namespace/name of kruise's configuration ConfigMap, read for the SidecarSet "
+        "patchPodMetadata whitelist (kruise's own: kruise-system/kruise-configuration)",
+    )
+    parser.add_argument(
         "--feature-gates",
         default=env(FEATURE_GATES_ENV, ""),
         help=f"kruise feature gates, A=true,B=false (env {FEATURE_GATES_ENV})",
@@ -129,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
     if args.renew_before >= args.cert_validity:
         print("flotilla webhook: --renew-before must be shorter than --cert-validity")
         return 2
+    namespace, _, configmap = args.kruise_configuration.partition("/")
+    if not namespace or not configmap or "/" in configmap:
+        print("flotilla webhook: --kruise-configuration must be <namespace>/<name>")
+        return 2
     names = certificate_names(args.service_name, args.namespace, args.url_host)
     policy = CertPolicy(names, args.cert_validity, args.ca_validity, args.renew_before)
     return main(
@@ -148,5 +164,7 @@ def run(args: argparse.Namespace) -> int:
             config=AdmissionConfig(gates=gates),
             crd_conversion=args.crd_conversion,
             service_name=args.service_name,
+            kruise_configuration=(namespace, configmap),
+            revision_namespace=args.revision_namespace,
         )
     )

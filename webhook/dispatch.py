@@ -55,6 +55,15 @@ class Facts:
     namespace_labels: Mapping[str, str] | None = None
     #: When the facts were read (the time an injection records).
     now: dt.datetime | None = None
+    #: The ControllerRevision each SidecarSet with an ``injectionStrategy.revision`` pins, by
+    #: SidecarSet name (None: not found).
+    revisions: Mapping[str, JsonObject | None] | None = None
+    #: The random number in [0, 1) a percent partition draws against (kruise's ``rand.Float64``).
+    draw: float = 0.0
+    #: The data of kruise's configuration ConfigMap (None: there is none), for the SidecarSet
+    #: patchPodMetadata whitelist; ``configuration_error`` when it could not be read.
+    kruise_configuration: Mapping[str, str] | None = None
+    configuration_error: str = ""
     error: str = ""
 
 
@@ -99,6 +108,18 @@ class Cluster(Protocol):
 
     async def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         """The labels of a namespace ({} when it does not exist)."""
+        ...
+
+    async def read_controller_revision(self, name: str) -> JsonObject | None:
+        """A ControllerRevision of the namespace SidecarSet revisions live in; None when absent."""
+        ...
+
+    async def list_controller_revisions(self, label_selector: str) -> Sequence[JsonObject]:
+        """The ControllerRevisions of that namespace a label selector selects."""
+        ...
+
+    async def kruise_configuration(self) -> Mapping[str, str] | None:
+        """The data of kruise's configuration ConfigMap (``kruise-configuration``), None when absent."""
         ...
 
     async def spend_pod_budget(self, operation: str, pod: JsonObject, dry_run: bool, in_place: bool) -> str:

@@ -53,7 +53,7 @@ from webhook.certstore import (
     ensure_ca_bundle,
     ensure_certificate,
 )
-from webhook.cluster import KubeCluster
+from webhook.cluster import KRUISE_CONFIGURATION, KubeCluster
 from webhook.conversion import (
     CONVERT_PATH,
     MalformedConversion,
@@ -63,7 +63,7 @@ from webhook.conversion import (
 )
 from webhook.dispatch import AdmissionConfig, Cluster, Route, RouteKey, admit, route_table
 from webhook.review import ReviewError, Verdict, denied, parse_review, review_response, review_uid
-from webhook.sidecarsetcache import SidecarSetCache
+from webhook.sidecarsetcache import SidecarSetCache, configmap_cache
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("webhook.server")
@@ -94,6 +94,10 @@ class Options:
     crd_conversion: bool = False
     #: The Service named in clientConfigs (a CRD's conversion webhook names it itself).
     service_name: str = "flotilla-webhook"
+    #: (namespace, name) of kruise's configuration ConfigMap (the SidecarSet patchPodMetadata whitelist).
+    kruise_configuration: tuple[str, str] = KRUISE_CONFIGURATION
+    #: Where SidecarSet ControllerRevisions live (the SidecarSet worker's namespace).
+    revision_namespace: str = "default"
 
 
 class AdmissionApp:
@@ -285,8 +289,19 @@ async def serve(options: Options, stop: asyncio.Event, ready: asyncio.Event | No
         on_synced=lambda: health.set_ready("sidecarsets"),
         on_unsynced=lambda reason: health.set_not_ready("sidecarsets", reason),
     )
-    cache_task = asyncio.create_task(sidecarsets.run(stop), name="sidecarset-cache")
-    app = AdmissionApp(routes, options.config, KubeCluster(kube, sidecarsets))
+    configuration = configmap_cache(kube, *options.kruise_configuration)
+    cache_tasks = (
+        asyncio.create_task(sidecarsets.run(stop), name="sidecarset-cache"),
+        asyncio.create_task(configuration.run(stop), name="kruise-configuration-cache"),
+    )
+    cluster = KubeCluster(
+        kube,
+        sidecarsets,
+        revision_namespace=options.revision_namespace,
+        configuration=options.kruise_configuration,
+        configuration_cache=configuration,
+    )
+    app = AdmissionApp(routes, options.config, cluster)
     runner = web.AppRunner(app.build(), access_log=None)
     await runner.setup()
     site: web.TCPSite | None = None
@@ -316,9 +331,10 @@ async def serve(options: Options, stop: asyncio.Event, ready: asyncio.Event | No
                 await asyncio.wait_for(stop.wait(), timeout=options.resync_seconds if site else 2.0)
     finally:
         health.alive = False
-        cache_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await cache_task
+        for task in cache_tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await runner.cleanup()
         await http_runner.cleanup()
         await kube.close()

@@ -15,9 +15,10 @@ name) and ``kruise.io/sidecarset-injected-list``. ``gather_injection`` reads the
 process's watch-fed cache (:mod:`webhook.sidecarsetcache`; kruise reads its informer) and the
 namespace's labels when one has a namespaceSelector; the SidecarSet conflict check lists them.
 ``patchPodMetadata`` is applied through :mod:`workers.podmechanics.sidecarmeta`; a pinned
-``injectionStrategy.revision`` is injected when the caller passes the revisions, but the gather
-does not look them up yet (the latest spec is injected). Not here: ``resourcesPolicy``
-(docs/sidecarset.md).
+``injectionStrategy.revision`` is looked up by the gather (:func:`webhook.sidecarsetrevision.find`)
+and injected as kruise chooses it; a sidecar's ``resourcesPolicy`` computes its resources from
+the pod's containers (:mod:`webhook.sidecarsetresources`). At SidecarSet admission the gather also
+reads the pinned revision and kruise's configuration ConfigMap (the patchPodMetadata whitelist).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import copy
 import datetime as dt
 import json
 import logging
+import random
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -41,9 +43,10 @@ from schemas.kruise.sidecarset import (
 )
 from webhook import sidecarsetrevision as revision_choice
 from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
-from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
+from webhook.review import AdmissionRequest, JsonObject, Verdict, allowed, denied, patched
+from webhook.sidecarsetresources import ResourcesPolicyError, sidecar_resources
 from workers.podmechanics.gohash import go_json
-from workers.podmechanics.sidecarmeta import MetadataPatchError, patch_annotations
+from workers.podmechanics.sidecarmeta import MetadataPatchError, patch_annotations, whitelist_error
 
 JsonDict = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -349,6 +352,22 @@ def inject(
             working = {}
     names = {n for n in annotations.get(SIDECARSET_INJECTED_LIST_ANNOTATION, "").split(",") if n}
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kruise_sidecars = {
+        str(_dict(c).get("name"))
+        for s in matched
+        for key in ("initContainers", "containers")
+        for c in _list(_dict(s.get("spec")).get(key))
+    }
+
+    def with_resources(container: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``applyResourcesPolicy`` (pod CREATE): the resources computed from the pod's containers."""
+        if container.get("resourcesPolicy") is None:
+            return container
+        try:
+            return {**container, "resources": sidecar_resources(pod, container, kruise_sidecars)}
+        except ResourcesPolicyError as err:
+            raise InjectionError(str(err)) from err
+
     injected_annotations: dict[str, str] = {}
     containers: list[JsonDict] = []
     init_containers: list[JsonDict] = []
@@ -369,7 +388,7 @@ def inject(
                 if volume is not None:
                     volumes.append(volume)
 
-        for raw in (_dict(c) for c in _list(set_spec.get("initContainers"))):
+        for raw in (with_resources(_dict(c)) for c in _list(set_spec.get("initContainers"))):
             if rules.is_native_sidecar(raw):
                 sidecar_list.add(str(raw.get("name")))
             used_volumes(raw)
@@ -382,6 +401,7 @@ def inject(
         secrets.extend(dict(_dict(s)) for s in _list(set_spec.get("imagePullSecrets")))
         for raw in (_dict(c) for c in _list(set_spec.get("containers"))):
             sidecar_list.add(str(raw.get("name")))
+            raw = with_resources(raw)
             used_volumes(raw)
             container = _prepared(raw, pod)
             if _dict(container.get("upgradeStrategy")).get("upgradeType") == "HotUpgrade":
@@ -495,13 +515,40 @@ async def gather_injection(request: AdmissionRequest, config: AdmissionConfig, c
         # not be read (no CRD yet, no RBAC, API server slow); it is created without sidecars.
         log.warning("SidecarSets not read, %s created without injection: %s", request.key, err)
         return NO_FACTS
-    return Facts(sidecarsets=sidecarsets, namespace_labels=labels, now=dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
+    if not _dict(pod.get("metadata")).get("namespace") and request.namespace:
+        pod = {**pod, "metadata": {**_dict(pod.get("metadata")), "namespace": request.namespace}}
+    pinned = [
+        s
+        for s in sidecarsets
+        if revision_choice.wants_revision(s)
+        and not _dict(_dict(s.get("spec")).get("injectionStrategy")).get("paused")
+        and matches(pod, s, labels)
+    ]
+    revisions: dict[str, JsonObject | None] = {}
+    try:
+        for sidecarset in pinned:  # kruise getSpecificHistorySidecarSet: read errors refuse the pod
+            found = await revision_choice.find(cluster, sidecarset)
+            revisions[str(_dict(sidecarset.get("metadata")).get("name"))] = (
+                None if found is None else dict(found)
+            )
+    except KubeError as err:
+        return Facts(sidecarsets=sidecarsets, now=now, error=str(err))
+    return Facts(
+        sidecarsets=sidecarsets,
+        namespace_labels=labels,
+        now=now,
+        revisions=revisions,
+        draw=random.random() if pinned else 0.0,
+    )
 
 
 def inject_sidecars(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
     pod = request.object
     if pod is None or not facts.sidecarsets or facts.now is None:
         return allowed()
+    if facts.error:
+        return denied(500, facts.error)
     if not _dict(pod.get("metadata")).get("namespace") and request.namespace:
         pod = {**pod, "metadata": {**_dict(pod.get("metadata")), "namespace": request.namespace}}
     try:
@@ -511,6 +558,8 @@ def inject_sidecars(request: AdmissionRequest, config: AdmissionConfig, facts: F
             facts.namespace_labels,
             facts.now,
             sort_by_name=config.gates[Feature.ENABLE_SORT_SIDECAR_CONTAINER_BY_NAME],
+            revisions=facts.revisions,
+            draw=facts.draw,
         )
     except InjectionError as err:
         return denied(500, str(err))
@@ -518,18 +567,55 @@ def inject_sidecars(request: AdmissionRequest, config: AdmissionConfig, facts: F
 
 
 async def gather_others(request: AdmissionRequest, _config: AdmissionConfig, cluster: Cluster) -> Facts:
-    return Facts(sidecarsets=tuple(await cluster.list_sidecarsets()))
+    """The other SidecarSets (listed now), the pinned ControllerRevision when the SidecarSet pins
+    one, and kruise's configuration ConfigMap when it patches pod metadata (a read error there is
+    kruise's refusal, as its ``GetSidecarSetPatchMetadataWhiteList`` error is)."""
+    obj = request.object or {}
+    spec = _dict(obj.get("spec"))
+    revisions: dict[str, JsonObject | None] | None = None
+    revision_error = ""
+    if revision_choice.wants_revision(obj):
+        try:
+            found = await revision_choice.find(cluster, obj)
+            revisions = {str(_dict(obj.get("metadata")).get("name")): None if found is None else dict(found)}
+        except KubeError as err:  # kruise: field.Invalid(revision, ..., "Cannot find ..., err: <err>")
+            revision_error = f"Cannot find specific ControllerRevision, err: {err}"
+    configuration: Mapping[str, str] | None = None
+    configuration_error = ""
+    if spec.get("patchPodMetadata"):
+        try:
+            configuration = await cluster.kruise_configuration()
+        except KubeError as err:
+            configuration_error = str(err)
+    return Facts(
+        sidecarsets=tuple(await cluster.list_sidecarsets()),
+        revisions=revisions,
+        kruise_configuration=configuration,
+        configuration_error=configuration_error,
+        error=revision_error,
+    )
 
 
-def validate_sidecarset(request: AdmissionRequest, _config: AdmissionConfig, facts: Facts) -> Verdict:
+def validate_sidecarset(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
     """kruise's ``validateSidecarSet``: the spec first, then (only when it is valid) the conflicts."""
     obj = request.object
     if obj is None:
         return denied(400, f"{request.operation} of SidecarSet without request.object")
-    errors = rules.validate_sidecarset(obj, request.old_object)
+    name = str(_dict(obj.get("metadata")).get("name"))
+    revision_error = facts.error or None  # the pinned revision could not be read
+    if facts.revisions is not None and name in facts.revisions:
+        revision_error = revision_choice.admission_error(obj, facts.revisions[name])
+    whitelist = facts.configuration_error or whitelist_error(
+        obj, facts.kruise_configuration, config.gates[Feature.SIDECAR_SET_PATCH_POD_METADATA_DEFAULTS_ALLOWED]
+    )
+    errors = rules.validate_sidecarset(
+        obj, request.old_object, revision_error=revision_error, whitelist_error=whitelist
+    )
     if not errors:
         errors = rules.validate_conflicts(obj, facts.sidecarsets or ())
-    return denied(422, aggregate_message(errors)) if errors else allowed()
+    # kruise answers its field errors as an error, admission.Errored(500, allErrs.ToAggregate())
+    # (pkg/webhook/sidecarset/validating/sidecarset_create_update_handler.go:79-85, 650-653)
+    return denied(500, aggregate_message(errors)) if errors else allowed()
 
 
 POD_CREATE: RouteKey = ("", "Pod", "CREATE")

@@ -1,13 +1,18 @@
-"""The webhook's SidecarSets, kept by list+watch instead of listed on every pod CREATE.
+"""The webhook's SidecarSets (and kruise's configuration ConfigMap), kept by list+watch instead of
+read on every request.
 
 kruise reads SidecarSets from its informer cache when it injects a pod; so does ``flotilla
-webhook``: one background task (:meth:`SidecarSetCache.run`) lists them once (paged), then watches
+webhook``: one background task (:meth:`WatchCache.run`) lists them once (paged), then watches
 from the list's resourceVersion with bookmarks, resuming from the last version it saw after a
 dropped watch, and lists again only when the API server answers 410 Gone. Until the first list
 has landed the cache is not synced: the process reports ``/readyz`` not ready (check
 ``sidecarsets``) and :class:`CachedCluster` answers from a direct list, so an early pod is never
 injected from an empty cache. A cluster without the SidecarSet CRD yet counts as synced and
 empty, and is listed again every :data:`ABSENT_RETRY_SECONDS`.
+
+:class:`WatchCache` is that mechanism for any collection (a namespace, a field selector):
+:class:`SidecarSetCache` keeps every SidecarSet; :func:`configmap_cache` keeps one ConfigMap
+(``kruise-configuration``: the patchPodMetadata whitelist a SidecarSet is checked against).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flotilla.runtime.errors import Gone, KubeError, NotFound
-from flotilla.runtime.kube import JsonObject, KubeClient, Resource
+from flotilla.runtime.kube import CONFIGMAPS, JsonObject, KubeClient, Resource
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +43,24 @@ def _version(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
-class SidecarSetCache:
-    """Every SidecarSet by name, as the last event left it."""
+class WatchCache:
+    """Every object of one collection by name, as the last event left it. ``path`` is the
+    collection's path, ``selector`` extra list/watch parameters (a ``fieldSelector``), ``what``
+    the name logs use."""
 
     def __init__(
         self,
         kube: KubeClient,
+        path: str,
+        what: str,
+        selector: Mapping[str, str] | None = None,
         on_synced: Callable[[], None] = lambda: None,
         on_unsynced: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self.kube = kube
+        self.path = path
+        self.what = what
+        self.selector = dict(selector or {})
         self._items: dict[str, JsonObject] = {}
         self._version = ""
         self._synced = asyncio.Event()
@@ -64,15 +77,18 @@ class SidecarSetCache:
         await self._synced.wait()
 
     def items(self) -> list[JsonObject]:
-        """The SidecarSets, sorted by name (kruise's lister order does not matter: injection sorts)."""
+        """The objects, sorted by name (kruise's lister order does not matter: injection sorts)."""
         return [self._items[name] for name in sorted(self._items)]
+
+    def get(self, name: str) -> JsonObject | None:
+        return self._items.get(name)
 
     async def _list(self) -> None:
         items: dict[str, JsonObject] = {}
         token, version = "", ""
         while True:
-            params = {"limit": PAGE, **({"continue": token} if token else {})}
-            page = await self.kube.get(SIDECARSETS.collection_path(None), params)
+            params = {**self.selector, "limit": PAGE, **({"continue": token} if token else {})}
+            page = await self.kube.get(self.path, params)
             for item in page.get("items") or []:
                 if isinstance(item, dict):
                     items[_name(item)] = item
@@ -85,7 +101,7 @@ class SidecarSetCache:
         self.lists += 1
         self._synced.set()
         self._on_synced()
-        log.info("SidecarSet cache listed %d SidecarSet(s) at resourceVersion %s", len(items), version)
+        log.info("%s cache listed %d %s(s) at resourceVersion %s", self.what, len(items), self.what, version)
 
     def _apply(self, event: Mapping[str, Any]) -> None:
         kind, obj = event.get("type"), event.get("object")
@@ -104,11 +120,12 @@ class SidecarSetCache:
 
     async def _watch(self) -> None:
         params = {
+            **self.selector,
             "resourceVersion": self._version,
             "allowWatchBookmarks": "true",
             "timeoutSeconds": WATCH_TIMEOUT_SECONDS,
         }
-        async for event in self.kube.watch(SIDECARSETS.collection_path(None), params):
+        async for event in self.kube.watch(self.path, params):
             self._apply(event)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -124,23 +141,42 @@ class SidecarSetCache:
                 failures = 0
                 continue  # the server ended the watch (timeoutSeconds): resume from the last version
             except NotFound:
-                # No SidecarSet CRD (yet): nothing to inject; look again later.
+                # No such API (the SidecarSet CRD not installed yet): nothing to read; look again later.
                 self._items, self._version = {}, ""
                 self._synced.set()
                 self._on_synced()
                 must_list = True
                 delay = ABSENT_RETRY_SECONDS
-                log.info("no SidecarSet API yet; the cache is empty, listed again in %gs", delay)
+                log.info("no %s API yet; the cache is empty, listed again in %gs", self.what, delay)
             except Gone:
                 must_list = True
                 delay = 0.0
-                log.info("SidecarSet watch expired (410): listing again")
+                log.info("%s watch expired (410): listing again", self.what)
             except KubeError as err:
                 delay = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)]
                 failures += 1
                 if not self.synced:
                     self._on_unsynced(str(err))
-                log.warning("SidecarSet cache: %s (again in %gs)", err, delay)
+                log.warning("%s cache: %s (again in %gs)", self.what, err, delay)
             if delay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
+
+
+class SidecarSetCache(WatchCache):
+    """Every SidecarSet (cluster-scoped) by name."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        on_synced: Callable[[], None] = lambda: None,
+        on_unsynced: Callable[[str], None] = lambda reason: None,
+    ) -> None:
+        super().__init__(kube, SIDECARSETS.collection_path(None), "SidecarSet", None, on_synced, on_unsynced)
+
+
+def configmap_cache(kube: KubeClient, namespace: str, name: str) -> WatchCache:
+    """The one ConfigMap ``namespace/name`` (a field selector on its name; absent: no item)."""
+    return WatchCache(
+        kube, CONFIGMAPS.collection_path(namespace), "ConfigMap", {"fieldSelector": f"metadata.name={name}"}
+    )

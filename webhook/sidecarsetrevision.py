@@ -15,20 +15,37 @@ Pure part of kruise v1.9.1 ``pkg/webhook/pod/mutating/sidecarset.go``
   probability of a percent ``partition`` (``selectRevisionRandomly``; ``draw`` is the random
   number in [0, 1)), the latest for an int partition; policy ``Always`` (default): the restored one.
 
-Finding the ControllerRevision (by name, or the newest labelled with the custom version, in the
-namespace the revisions live in; none found refuses the pod as kruise's NotFound does) is the
-webhook's lookup and is not wired yet (docs/sidecarset.md).
+:func:`find` is kruise's ``getControllerRevision``: the ControllerRevision by ``revisionName``
+(an exact GET), else the newest (``history.SortControllerRevisions``) of those labelled
+``kruise.io/sidecarset-name=<set>`` and ``apps.kruise.io/sidecarset-custom-version=<version>``,
+in the namespace the revisions live in (the webhook's :class:`~webhook.dispatch.Cluster` knows
+it); None when there is none (the pod is refused with :func:`not_found`, a SidecarSet with
+:func:`admission_error`).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from schemas.kruise.rules import meta
 from schemas.kruise.rules.sidecarset import sidecarset_hash
-from schemas.kruise.sidecarset import SIDECARSET_HASH_ANNOTATION, SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION
+from schemas.kruise.sidecarset import (
+    SIDECARSET_CUSTOM_VERSION_LABEL,
+    SIDECARSET_HASH_ANNOTATION,
+    SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION,
+)
+from workers.podmechanics.revisions import sort_revisions
+
+#: The label kruise puts on every ControllerRevision of a SidecarSet (``SidecarSetKindName``).
+SIDECARSET_NAME_LABEL = "kruise.io/sidecarset-name"
+
+
+class RevisionReader(Protocol):
+    async def read_controller_revision(self, name: str) -> Mapping[str, Any] | None: ...
+
+    async def list_controller_revisions(self, label_selector: str) -> Sequence[Mapping[str, Any]]: ...
 
 
 class RevisionChoiceError(ValueError):
@@ -111,3 +128,32 @@ def choose(
     if not isinstance(partition, str):
         return sidecarset
     return history if draw <= _percent(partition) else sidecarset
+
+
+def custom_version_selector(sidecarset: Mapping[str, Any]) -> str:
+    """The label selector of the revisions of ``sidecarset`` with its pinned ``customVersion``."""
+    name = _dict(sidecarset.get("metadata")).get("name")
+    version = _revision_info(sidecarset).get("customVersion")
+    return f"{SIDECARSET_NAME_LABEL}={name},{SIDECARSET_CUSTOM_VERSION_LABEL}={version}"
+
+
+def newest(revisions: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The last of ``history.SortControllerRevisions`` (None for none)."""
+    ordered = sort_revisions([dict(r) for r in revisions])
+    return ordered[-1] if ordered else None
+
+
+async def find(reader: RevisionReader, sidecarset: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ControllerRevision ``injectionStrategy.revision`` pins (None: none found)."""
+    info = _revision_info(sidecarset)
+    if info.get("revisionName") is not None:
+        return await reader.read_controller_revision(str(info["revisionName"]))
+    return newest(await reader.list_controller_revisions(custom_version_selector(sidecarset)))
+
+
+def admission_error(sidecarset: Mapping[str, Any], revision: Mapping[str, Any] | None) -> str | None:
+    """``validateSidecarSetInjectionStrategy``'s ``Cannot find specific ControllerRevision``
+    detail for a SidecarSet whose pinned revision does not exist (None: found, or nothing pinned)."""
+    if not wants_revision(sidecarset) or revision is not None:
+        return None
+    return f"Cannot find specific ControllerRevision, err: {not_found(sidecarset)}"

@@ -20,8 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from schemas.kruise.rules import meta
+from schemas.kruise.rules.calculator import expression_error
 from schemas.kruise.rules.cloneset import priority_strategy_error, scatter_strategy_error
-from schemas.kruise.rules.errors import FieldError, duplicate, int_or_string, invalid, required
+from schemas.kruise.rules.errors import FieldError, GoValue, duplicate, int_or_string, invalid, required
 from schemas.kruise.rules.meta import go_selector
 from schemas.kruise.rules.podspec import default_container, default_volumes
 from workers.podmechanics.gohash import go_json, safe_encode
@@ -258,11 +259,131 @@ def _strategy_text(strategy: Mapping[str, Any]) -> str:
     return str(go_json(_sorted(dict(strategy))), "utf-8")
 
 
+def _go_pointer(type_name: str, value: object) -> str:
+    """How ``%#v`` prints a pointer member (Go shows the address; Flotilla has none to show)."""
+    return f"(*v1beta1.{type_name})(nil)" if value is None else f"(*v1beta1.{type_name})(0xc000000000)"
+
+
+def _expr_text(expr: Mapping[str, Any]) -> str:
+    limits = _go_pointer("ResourceExprLimits", expr.get("limits"))
+    requests = _go_pointer("ResourceExprRequests", expr.get("requests"))
+    return f"v1beta1.ResourcesExpr{{Limits:{limits}, Requests:{requests}}}"
+
+
+def _policy_text(policy: Mapping[str, Any]) -> GoValue:
+    """``%#v`` of the ResourcesPolicy kruise reports (pointer members as addresses)."""
+    mode = str(policy.get("targetContainersMode") or "")
+    regex = str(policy.get("targetContainersNameRegex") or "")
+    return GoValue(
+        f'v1beta1.ResourcesPolicy{{TargetContainersMode:"{mode}", TargetContainersNameRegex:"{regex}", '
+        f"ResourcesExpr:{_expr_text(_dict(policy.get('resourcesExpr')))}}}"
+    )
+
+
+def _resources_policy_errors(container: Mapping[str, Any], path: str) -> list[FieldError]:
+    """kruise ``validateResourcesPolicy`` (sidecarset_create_update_handler.go:511-630)."""
+    policy = _dict(container.get("resourcesPolicy"))
+    resources = _dict(container.get("resources"))
+    if resources.get("limits") or resources.get("requests"):
+        return [
+            invalid(path, _policy_text(policy), "resourcesPolicy and resources cannot be configured together")
+        ]
+    errors: list[FieldError] = []
+    regex = str(policy.get("targetContainersNameRegex") or "")
+    if not regex:
+        errors.append(required(f"{path}.targetContainersNameRegex", "invalid empty regex"))
+    else:
+        try:
+            re.compile(regex)
+        except re.error as err:
+            errors.append(
+                invalid(
+                    f"{path}.targetContainersNameRegex",
+                    regex,
+                    f"invalid regex pattern: error parsing regexp: {err}",
+                )
+            )
+    expr = _dict(policy.get("resourcesExpr"))
+    expr_path = f"{path}.resourcesExpr"
+    if expr.get("limits") is None and expr.get("requests") is None:
+        errors.append(
+            invalid(
+                expr_path, GoValue(_expr_text(expr)), "at least one of limits or requests must be configured"
+            )
+        )
+        return errors
+    for kind in ("limits", "requests"):
+        if expr.get(kind) is None:
+            continue
+        for resource in ("cpu", "memory"):
+            expression = str(_dict(expr.get(kind)).get(resource) or "")
+            message = expression_error(expression, resource) if expression else None
+            if message:
+                errors.append(invalid(f"{expr_path}.{kind}.{resource}", expression, message))
+    return errors
+
+
+def _split_subscript(field_path: str) -> tuple[str, str] | None:
+    """``fieldpath.SplitMaybeSubscriptedPath``: ``metadata.labels['k']`` -> (metadata.labels, k)."""
+    if not field_path.endswith("']"):
+        return None
+    head, sep, subscript = field_path[:-2].partition("['")
+    return (head, subscript) if sep and head else None
+
+
+def _downward_api_errors(container: Mapping[str, Any], path: str) -> list[FieldError]:
+    """kruise ``validateDownwardAPI`` / ``validateObjectFieldSelector`` over ``transferEnv``
+    (sidecarset_create_update_handler.go:462-509; ``ConvertDownwardAPIFieldLabel``,
+    pkg/control/sidecarcontrol/util.go:472-486: only v1 and a subscripted labels/annotations path)."""
+    errors: list[FieldError] = []
+    for transfer in (_dict(t) for t in container.get("transferEnv") or ()):
+        ref = _dict(transfer.get("sourceContainerNameFrom")).get("fieldRef")
+        if not isinstance(ref, Mapping):
+            continue
+        ref_path = f"{path}.fieldRef"
+        api_version, field_path = str(ref.get("apiVersion") or ""), str(ref.get("fieldPath") or "")
+        if not api_version:
+            errors.append(required(f"{ref_path}.apiVersion"))
+            continue
+        if not field_path:
+            errors.append(required(f"{ref_path}.fieldPath"))
+            continue
+        split = _split_subscript(field_path)
+        problem = ""
+        if api_version != "v1":
+            problem = f"unsupported pod version: {api_version}"
+        elif split is None:
+            problem = f"field label not supported: {field_path}"
+        elif split[0] not in ("metadata.annotations", "metadata.labels"):
+            problem = f"field path not supported: {split[0]}"
+        if problem or split is None:
+            errors.append(
+                invalid(f"{ref_path}.fieldPath", field_path, f"error converting fieldPath: {problem}")
+            )
+            continue
+        key = split[1].lower() if split[0] == "metadata.annotations" else split[1]
+        errors.extend(invalid(ref_path, split[1], m) for m in meta.qualified_name_errors(key))
+    return errors
+
+
 def _container_errors(spec: Mapping[str, Any]) -> list[FieldError]:
     errors: list[FieldError] = []
     init = [_dict(c) for c in spec.get("initContainers") or ()]
     containers = [_dict(c) for c in spec.get("containers") or ()]
-    for container in containers:
+    # kruise passes fldPath.Root() (``spec``) and indexes it: spec[i].resourcesPolicy
+    for i, container in enumerate(init):
+        if container.get("resourcesPolicy") is not None:
+            path = f"spec[{i}].resourcesPolicy"
+            if container.get("restartPolicy") != "Always":
+                errors.append(
+                    invalid(
+                        path,
+                        _policy_text(_dict(container.get("resourcesPolicy"))),
+                        "resourcesPolicy is only supported for containers with RestartPolicy Always",
+                    )
+                )
+            errors.extend(_resources_policy_errors(container, path))
+    for i, container in enumerate(containers):
         policy = container.get("podInjectPolicy")
         if policy not in ("BeforeAppContainer", "AfterAppContainer"):
             errors.append(
@@ -275,6 +396,9 @@ def _container_errors(spec: Mapping[str, Any]) -> list[FieldError]:
                     "spec.container.shareVolumePolicy", str(share or ""), "unsupported share volume policy"
                 )
             )
+        errors.extend(_downward_api_errors(container, f"spec[{i}].transferEnv"))
+        if container.get("resourcesPolicy") is not None:
+            errors.extend(_resources_policy_errors(container, f"spec[{i}].resourcesPolicy"))
     # ValidatePodCreate of kruise's fake pod: names unique across init containers and containers.
     seen: set[str] = set()
     for key, items in (("spec.initContainers", init), ("spec.containers", containers)):
@@ -314,8 +438,72 @@ def _update_conflicts(spec: Mapping[str, Any], old_spec: Mapping[str, Any]) -> l
     return errors
 
 
-def validate_sidecarset(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[FieldError]:
-    """kruise ``validateSidecarSet`` without the cluster-wide conflict check (:func:`validate_conflicts`)."""
+def _patch_metadata_errors(spec: Mapping[str, Any], whitelist_error: str | None) -> list[FieldError]:
+    """The patchPodMetadata part of ``validateSidecarSetSpec``: the whitelist (its message from
+    the caller, who read kruise's configuration), then each patch's annotations and policy."""
+    path = "spec.patchPodMetadata"
+    errors = [required(path, whitelist_error)] if whitelist_error else []
+    seen: set[str] = set()
+    for patch in (_dict(p) for p in spec.get("patchPodMetadata") or ()):
+        annotations = _dict(patch.get("annotations"))
+        if not annotations:
+            errors.append(required(path, "no annotations defined for SidecarSet"))
+        for key in annotations:  # ValidateObjectMeta of a fake object at path patchPodMetadata
+            errors.extend(
+                invalid("patchPodMetadata.annotations", str(key), m)
+                for m in meta.qualified_name_errors(str(key).lower())
+            )
+        if not patch.get("patchPolicy"):
+            errors.append(required(path, "no patchPolicy defined for patchPodMetadata"))
+        for key in annotations:
+            if key in seen:
+                errors.append(required(path, f"patch annotation[{key}] already exist"))
+            seen.add(str(key))
+    return errors
+
+
+def _injection_strategy_errors(spec: Mapping[str, Any], revision_error: str | None) -> list[FieldError]:
+    """``validateSidecarSetInjectionStrategy``: revisionName or customVersion, the revision found
+    (``revision_error``: the caller's lookup), the policy."""
+    revision = _dict(spec.get("injectionStrategy")).get("revision")
+    if not isinstance(revision, Mapping):
+        return []
+    errors: list[FieldError] = []
+    if revision.get("revisionName") is None and revision.get("customVersion") is None:
+        errors.append(
+            invalid(
+                "revision",
+                _sorted(dict(revision)),
+                "revisionName and customVersion cannot be empty simultaneously",
+            )
+        )
+    elif revision_error:
+        errors.append(invalid("revision", "null", revision_error))
+    policy = revision.get("policy")
+    if policy not in (None, "", "Always", "Partial"):
+        errors.append(
+            invalid(
+                "revision.policy",
+                _sorted(dict(revision)),
+                f"Invalid policy {policy}, supported: [Always, Partial]",
+            )
+        )
+    return errors
+
+
+def validate_sidecarset(
+    obj: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    *,
+    revision_error: str | None = None,
+    whitelist_error: str | None = None,
+) -> list[FieldError]:
+    """kruise ``validateSidecarSet`` without the cluster-wide conflict check (:func:`validate_conflicts`).
+
+    What needs cluster reads comes from the caller (the webhook): ``revision_error`` the detail
+    when the pinned ControllerRevision is not found (``webhook.sidecarsetrevision.admission_error``),
+    ``whitelist_error`` the patchPodMetadata whitelist's refusal
+    (``workers.podmechanics.sidecarmeta.whitelist_error`` over kruise's configuration ConfigMap)."""
     name = str(_dict(obj.get("metadata")).get("name") or "")
     errors: list[FieldError] = []
     if not name:
@@ -342,24 +530,13 @@ def validate_sidecarset(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -
         errors.extend(_selector_errors(_dict(selector), "spec.selector"))
     if spec.get("namespaceSelector") is not None:
         errors.extend(_selector_errors(_dict(spec["namespaceSelector"]), "spec.namespaceSelector"))
-    revision = _dict(spec.get("injectionStrategy")).get("revision")
-    if (
-        isinstance(revision, Mapping)
-        and revision.get("revisionName") is None
-        and revision.get("customVersion") is None
-    ):
-        errors.append(
-            invalid(
-                "revision",
-                _sorted(dict(revision)),
-                "revisionName and customVersion cannot be empty simultaneously",
-            )
-        )
+    errors.extend(_injection_strategy_errors(spec, revision_error))
     errors.extend(_strategy_errors(_dict(spec.get("updateStrategy")), "spec.updateStrategy"))
     if not spec.get("initContainers") and not spec.get("containers"):
         errors.append(required("spec", "no initContainer or container defined for SidecarSet"))
     else:
         errors.extend(_container_errors(spec))
+    errors.extend(_patch_metadata_errors(spec, whitelist_error))
     if old is not None:
         errors.extend(_update_conflicts(spec, _dict(old.get("spec"))))
     return errors

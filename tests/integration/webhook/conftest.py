@@ -2,7 +2,8 @@
 
 ``admission_webhook`` (one per test module) renders the chart's webhook configurations
 (:mod:`flotilla.devcluster.webhook`), creates them, starts ``flotilla webhook --url-host
-127.0.0.1`` as a process (kruise's deletion-protection gates and ImagePullJobGate on) and waits
+127.0.0.1`` as a process (kruise's deletion-protection gates and ImagePullJobGate on; kruise's configuration
+ConfigMap and SidecarSet ControllerRevisions read from the webhook's own namespace) and waits
 until the API server really calls it: a server-side dry-run delete of a protected probe Deployment
 is refused. At teardown the configurations go first (nothing later can be refused by a stopped webhook), then
 the process and the namespaces. ``start_webhook`` starts more processes (TLS tests).
@@ -79,7 +80,17 @@ def admission_webhook(
     create_namespace(core, probe_ns)
     registrations = rendered_registrations(home)
     dev_env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(registrations))
-    webhook = start_webhook(dev_env, home, tmp_path_factory.mktemp("webhook") / "webhook.log")
+    # kruise's configuration ConfigMap and the SidecarSet ControllerRevisions in the webhook's own
+    # namespace: a test writes them without touching kruise-system or default.
+    webhook = start_webhook(
+        dev_env,
+        home,
+        tmp_path_factory.mktemp("webhook") / "webhook.log",
+        "--kruise-configuration",
+        f"{home}/kruise-configuration",
+        "--revision-namespace",
+        home,
+    )
     probe = "probe"
     try:
         dev_env.kubectl("create", "deployment", probe, "-n", probe_ns, "--image=nginx", "--replicas=0")

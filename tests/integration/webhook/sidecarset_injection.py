@@ -13,6 +13,7 @@ instead of starting one more (~40 s of make test).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -24,7 +25,7 @@ from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
 from tests.integration.webhook.conftest import Webhook
-from tests.support.polling import eventually_async
+from tests.support.polling import eventually, eventually_async
 from tests.support.workerstack import worker_stack
 
 GROUP, VERSION, PLURAL = "apps.kruise.io", "v1beta1", "sidecarsets"
@@ -96,7 +97,7 @@ async def test_sidecarsets_are_hashed_checked_and_injected_into_deployment_and_c
             custom.create_cluster_custom_object(
                 GROUP, VERSION, PLURAL, _sidecarset(f"{name}-2", namespace, label)
             )
-        assert refused.value.status == 422
+        assert refused.value.status == 500, "kruise answers SidecarSet field errors with 500"
         assert json.loads(str(refused.value.body))["message"] == (
             'admission webhook "vsidecarset.kb.io" denied the request: spec.containers: '
             f'Invalid value: "dns-f": container dns-f already exist in {name}'
@@ -170,3 +171,231 @@ async def test_sidecarsets_are_hashed_checked_and_injected_into_deployment_and_c
             except k8s.ApiException as err:
                 if err.status != 404:
                     raise
+
+
+def _revision(name: str, set_name: str, version: str, image: str) -> dict[str, Any]:
+    """A ControllerRevision as kruise's ``NewRevision`` writes one for a SidecarSet
+    (pkg/control/sidecarcontrol/history_control.go:66-128: the labels, the hash annotations, the
+    ``$patch: replace`` spec of ``copySidecarSetSpecRevision``)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kruise.io/sidecarset-name": set_name,
+                "apps.kruise.io/sidecarset-custom-version": version,
+            },
+            "annotations": {
+                "kruise.io/sidecarset-hash": "hash-of-v1",
+                "kruise.io/sidecarset-hash-without-image": "hash-without-image-of-v1",
+            },
+        },
+        "revision": 1,
+        "data": {
+            "spec": {
+                "$patch": "replace",
+                "containers": [
+                    {
+                        "name": "pinned",
+                        "image": image,
+                        "podInjectPolicy": "BeforeAppContainer",
+                        "shareVolumePolicy": {"type": "disabled"},
+                        "upgradeStrategy": {"upgradeType": "ColdUpgrade"},
+                    }
+                ],
+                "volumes": None,
+                "initContainers": None,
+                "imagePullSecrets": None,
+                "patchPodMetadata": None,
+            }
+        },
+    }
+
+
+def _refusal(err: k8s.ApiException) -> str:
+    return str(json.loads(str(err.body))["message"])
+
+
+def test_a_pinned_custom_version_is_injected_and_a_missing_revision_refused(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    """``injectionStrategy.revision`` (kruise pkg/webhook/pod/mutating/sidecarset.go:181-250): the
+    webhook reads the ControllerRevision kruise's way (here written by hand in the webhook's own
+    namespace, where the SidecarSet worker keeps them) and injects its recorded sidecar, with its
+    hash and name in the pod's annotation; a SidecarSet pinning a revision that does not exist is
+    refused with kruise's message (sidecarset_create_update_handler.go:201-204)."""
+    custom, core, apps = (
+        k8s.CustomObjectsApi(api_client),
+        k8s.CoreV1Api(api_client),
+        k8s.AppsV1Api(api_client),
+    )
+    label = f"pin-{os.urandom(3).hex()}"
+    name = f"sidecarset-{label}"
+    apps.create_namespaced_controller_revision(
+        admission_webhook.namespace,
+        _revision(f"{name}-v1", name, "v1", "busybox:1.35"),  # type: ignore[arg-type]
+    )
+    pinned: dict[str, Any] = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "SidecarSet",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"sidecar-test": label}},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "containers": [{"name": "pinned", "image": "busybox:1.36"}],
+            "injectionStrategy": {"revision": {"customVersion": "v1", "policy": "Always"}},
+        },
+    }
+    missing = {
+        **pinned,
+        "metadata": {"name": f"{name}-missing"},
+        "spec": {**pinned["spec"], "injectionStrategy": {"revision": {"revisionName": f"{name}-v9"}}},
+    }
+    try:
+        custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, pinned)
+        with pytest.raises(k8s.ApiException) as refused:
+            custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, missing)
+        assert _refusal(refused.value) == (
+            'admission webhook "vsidecarset.kb.io" denied the request: revision: Invalid value: "null": '
+            f'Cannot find specific ControllerRevision, err: controllerrevisions.apps "{name}-v9" not found'
+        )
+        pod: dict[str, Any] = {
+            "metadata": {"name": "pinned", "labels": {"sidecar-test": label}},
+            "spec": {"containers": [{"name": "main", "image": "nginx"}]},
+        }
+
+        def injected() -> Any:
+            created: Any = core.create_namespaced_pod(namespace, pod, dry_run="All")  # type: ignore[arg-type]
+            return created if [c.name for c in created.spec.containers] == ["pinned", "main"] else None
+
+        created = eventually(injected, timeout=10, interval=0.2, what="the pinned SidecarSet injected")
+        assert created.spec.containers[0].image == "busybox:1.35", "the revision's image, not the latest"
+        recorded = json.loads(created.metadata.annotations["kruise.io/sidecarset-hash"])[name]
+        assert (recorded["hash"], recorded["controllerRevision"]) == ("hash-of-v1", f"{name}-v1")
+    finally:
+        for each in (name, f"{name}-missing"):
+            with contextlib.suppress(k8s.ApiException):
+                custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, each)
+        apps.delete_namespaced_controller_revision(f"{name}-v1", admission_webhook.namespace)
+
+
+def test_patch_pod_metadata_is_checked_against_kruises_configuration_configmap(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    """kruise's ``ValidateSidecarSetPatchMetadataWhitelist`` (pkg/control/sidecarcontrol/util.go:546-594)
+    over the ``kruise-configuration`` ConfigMap the webhook keeps by watch (here in its own
+    namespace, ``--kruise-configuration``): none, refused; the whitelist written, a matching key
+    is admitted and another refused with kruise's messages."""
+    custom, core = k8s.CustomObjectsApi(api_client), k8s.CoreV1Api(api_client)
+    label = f"meta-{os.urandom(3).hex()}"
+
+    def sidecarset(key: str) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "SidecarSet",
+            "metadata": {"name": f"sidecarset-{label}"},
+            "spec": {
+                "selector": {"matchLabels": {"sidecar-test": label}},
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                "containers": [{"name": "agent", "image": "busybox:1.36"}],
+                "patchPodMetadata": [{"annotations": {key: "on"}, "patchPolicy": "Overwrite"}],
+            },
+        }
+
+    def create(key: str) -> str:
+        try:
+            custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, sidecarset(key), dry_run="All")
+        except k8s.ApiException as err:
+            return _refusal(err)
+        return "admitted"
+
+    prefix = (
+        'admission webhook "vsidecarset.kb.io" denied the request: spec.patchPodMetadata: Required value: '
+    )
+    assert create("example.com/agent") == prefix + "SidecarSet patch metadata whitelist not found"
+    whitelist = {"rules": [{"allowedAnnotationKeyExprs": [r"^example\.com/"]}]}
+    configmap = {
+        "metadata": {"name": "kruise-configuration"},
+        "data": {"SidecarSet_PatchPodMetadata_WhiteList": json.dumps(whitelist)},
+    }
+    core.create_namespaced_config_map(admission_webhook.namespace, configmap)  # type: ignore[arg-type]
+    try:
+        eventually(
+            lambda: create("example.com/agent") == "admitted",
+            timeout=10,
+            interval=0.2,
+            what="the whitelist read from the ConfigMap's watch",
+        )
+        assert create("other.io/agent") == (
+            prefix + "sidecarSet patch metadata annotation(other.io/agent) is not allowed"
+        )
+    finally:
+        core.delete_namespaced_config_map("kruise-configuration", admission_webhook.namespace)
+
+
+def test_resources_policy_is_validated_and_computed_at_pod_create(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    """``resourcesPolicy`` (kruise 1.9): refused together with ``resources`` (kruise's message,
+    sidecarset_create_update_handler.go:517-521); otherwise the sidecar's resources are computed
+    from the pod's containers at CREATE (sidecarset_resources.go: sum of the app containers'
+    limits 200m + 400m, x 50% = 300m; requests 100Mi + 200Mi, x 20% = 60Mi)."""
+    custom, core = k8s.CustomObjectsApi(api_client), k8s.CoreV1Api(api_client)
+    label = f"res-{os.urandom(3).hex()}"
+    name = f"sidecarset-{label}"
+    policy = {
+        "targetContainersMode": "sum",
+        "targetContainersNameRegex": "^app",
+        "resourcesExpr": {"limits": {"cpu": "cpu*50%"}, "requests": {"memory": "memory*20%"}},
+    }
+    sidecarset: dict[str, Any] = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "SidecarSet",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"sidecar-test": label}},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "containers": [
+                {
+                    "name": "sized",
+                    "image": "busybox:1.36",
+                    "resourcesPolicy": policy,
+                    "resources": {"limits": {"cpu": "1"}},
+                }
+            ],
+        },
+    }
+    with pytest.raises(k8s.ApiException) as refused:
+        custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, sidecarset)
+    message = _refusal(refused.value)
+    assert message.startswith(
+        'admission webhook "vsidecarset.kb.io" denied the request: spec[0].resourcesPolicy: Invalid value: '
+    ), message
+    assert message.endswith(": resourcesPolicy and resources cannot be configured together"), message
+    del sidecarset["spec"]["containers"][0]["resources"]
+    custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, sidecarset)
+    try:
+
+        def app(name: str, cpu: str, memory: str) -> dict[str, Any]:
+            return {
+                "name": name,
+                "image": "nginx",
+                "resources": {"limits": {"cpu": cpu}, "requests": {"memory": memory}},
+            }
+
+        pod: dict[str, Any] = {
+            "metadata": {"name": "sized", "labels": {"sidecar-test": label}},
+            "spec": {"containers": [app("app1", "200m", "100Mi"), app("app2", "400m", "200Mi")]},
+        }
+
+        def injected() -> Any:
+            created: Any = core.create_namespaced_pod(namespace, pod, dry_run="All")  # type: ignore[arg-type]
+            return created if created.spec.containers[0].name == "sized" else None
+
+        created = eventually(injected, timeout=10, interval=0.2, what="the sized sidecar injected")
+        resources = created.spec.containers[0].resources
+        # (the API server defaults the cpu request to the limit after the webhook's patch)
+        assert (resources.limits, resources.requests["memory"]) == ({"cpu": "300m"}, "60Mi")
+    finally:
+        custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)

@@ -25,6 +25,11 @@ def _set(name: str = "sidecarset-test", **spec: Any) -> dict[str, Any]:
     return {"metadata": {"name": name}, "spec": {**base, **spec}}
 
 
+def _from(api_version: str, field_path: str) -> dict[str, Any]:
+    ref = {"fieldPath": field_path, **({"apiVersion": api_version} if api_version else {})}
+    return {"sourceContainerNameFrom": {"fieldRef": ref}, "envName": "E"}
+
+
 def test_defaults_and_the_hashes_kruise_expects() -> None:
     obj = _set(
         patchPodMetadata=[{"annotations": {"key1": "value1"}}],
@@ -113,6 +118,44 @@ def test_the_image_changes_one_hash_only() -> None:
             _set(),
             'spec.containers.upgradeStrategy.upgradeType: Invalid value: "dns-f": '
             "container dns-f upgradeType is immutable",
+        ),
+        # validateDownwardAPI (sidecarset_create_update_handler.go:462-509) and
+        # ConvertDownwardAPIFieldLabel (pkg/control/sidecarcontrol/util.go:472-486); apiVersion is
+        # defaulted to v1 (apis/apps/defaults/v1beta1.go:271-275), so never missing here
+        (
+            _set(containers=[{"name": "c", "image": "i", "transferEnv": [_from("v1", "metadata.name")]}]),
+            None,
+            'spec[0].transferEnv.fieldRef.fieldPath: Invalid value: "metadata.name": '
+            "error converting fieldPath: field label not supported: metadata.name",
+        ),
+        (
+            _set(
+                containers=[{"name": "c", "image": "i", "transferEnv": [_from("v2", "metadata.labels['a']")]}]
+            ),
+            None,
+            "spec[0].transferEnv.fieldRef.fieldPath: Invalid value: \"metadata.labels['a']\": "
+            "error converting fieldPath: unsupported pod version: v2",
+        ),
+        (
+            _set(
+                containers=[
+                    {"name": "c", "image": "i", "transferEnv": [_from("v1", "metadata.labels['-x']")]}
+                ]
+            ),
+            None,
+            'spec[0].transferEnv.fieldRef: Invalid value: "-x": name part must consist of alphanumeric '
+            "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+            "'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+            "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+        ),
+        (
+            _set(
+                containers=[
+                    {"name": "c", "image": "i", "transferEnv": [_from("v1", "metadata.annotations['A.b/C']")]}
+                ]
+            ),
+            None,
+            "",
         ),
     ],
 )

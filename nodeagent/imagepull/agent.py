@@ -116,6 +116,8 @@ class ImagePullAgent:
         plan = puller.sync_tags(obj, {key: version for key, (version, _) in self._tasks.items()})
         for key in plan.stop:
             _, task = self._tasks.pop(key)
+            if key in plan.kept:
+                continue  # its result is stored; it may still be sending its Events
             if not task.done():
                 task.cancel()
                 log.info("stopped pulling %s:%s (no longer wanted at that version)", *key)

@@ -2,8 +2,8 @@
 
 Listed in ``flotilla.cli.SUBCOMMAND_MODULES``. Runs on each node (the chart's DaemonSet, or
 next to the real node in tests): talks to the container runtime over CRI at ``--cri-endpoint``
-and to the API server; executes the ContainerRecreateRequests of ``--node-name``
-(docs/nodeagent.md).
+and to the API server; executes the ContainerRecreateRequests of ``--node-name`` and pulls the
+images of its NodeImage (``--no-image-pulls`` turns the puller off) (docs/nodeagent.md).
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from flotilla.runtime.health import Health
 from flotilla.runtime.httpserver import start_http_server
@@ -27,10 +29,11 @@ DEFAULT_CRI = "unix:///run/containerd/containerd.sock"
 
 _DESCRIPTION = """\
 Execute the node's share of OpenKruise: ContainerRecreateRequests of this node (kruise-daemon's
-part through the CRI, and kruise-manager's deadline/TTL part). Reads only this node's objects: a
-watch of ContainerRecreateRequests selected by the label crr.apps.kruise.io/node-name and of
-Pods selected by spec.nodeName. Serves /metrics, /healthz, /readyz on FLOTILLA_HTTP_PORT
-(ready once the first list of both is in and the runtime answers). JSON logs on stderr;
+part through the CRI, and kruise-manager's deadline/TTL part) and the image pulls of this node's
+NodeImage (CRI PullImage; status per tag). Reads only this node's objects: a watch of
+ContainerRecreateRequests selected by the label crr.apps.kruise.io/node-name, of Pods selected by
+spec.nodeName and of the NodeImage named after the node. Serves /metrics, /healthz, /readyz on
+FLOTILLA_HTTP_PORT (ready once the first list of each is in and the runtime answers). JSON logs on stderr;
 OpenTelemetry spans (one per pass on a Pod's requests) from the standard OTEL_* variables.
 """
 
@@ -55,7 +58,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--http-port", type=int, default=None, help="port of /metrics, /healthz, /readyz")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
+    parser.add_argument(
+        "--no-image-pulls",
+        dest="image_pulls",
+        action="store_false",
+        help="do not pull the images of this node's NodeImage (kruise-daemon's imagepuller)",
+    )
     parser.set_defaults(func=_main)
+
+
+async def _all(waits: list[Coroutine[Any, Any, object]]) -> None:
+    await asyncio.gather(*waits)
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -67,8 +80,9 @@ def _main(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from nodeagent.cri.runtime import CriError, CriRuntime
+    from nodeagent.cri.runtime import CriError, CriImages, CriRuntime
     from nodeagent.crr.agent import CrrAgent
+    from nodeagent.imagepull.agent import ImagePullAgent
 
     health = Health("kube", "cri")
     runner = await start_http_server(health, args.http_port)
@@ -86,17 +100,25 @@ async def _run(args: argparse.Namespace) -> int:
             health.set_not_ready("cri", str(exc))
             log.error("container runtime at %s does not answer: %s", args.cri_endpoint, exc)
         agent = CrrAgent(kube, runtime, args.node_name)
-        task = asyncio.create_task(agent.run())
-        synced = asyncio.create_task(agent.synced())
+        tasks = [asyncio.create_task(agent.run())]
+        waits: list[Coroutine[Any, Any, object]] = [agent.synced()]
+        if args.image_pulls:
+            puller = ImagePullAgent(kube, CriImages(runtime), args.node_name)
+            tasks.append(asyncio.create_task(puller.run()))
+            waits.append(puller.node_images.synced.wait())
+        synced = asyncio.create_task(_all(waits))
         await asyncio.wait(
-            [synced, asyncio.create_task(stop.wait()), task], return_when=asyncio.FIRST_COMPLETED
+            [synced, asyncio.create_task(stop.wait()), *tasks], return_when=asyncio.FIRST_COMPLETED
         )
-        if agent.crrs.synced.is_set() and agent.pods.synced.is_set():
+        if synced.done() and not synced.cancelled():
             health.set_ready("kube")
-        await asyncio.wait([asyncio.create_task(stop.wait()), task], return_when=asyncio.FIRST_COMPLETED)
-        task.cancel()
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+        await asyncio.wait([asyncio.create_task(stop.wait()), *tasks], return_when=asyncio.FIRST_COMPLETED)
+        synced.cancel()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
         return 0
     finally:
         health.alive = False

@@ -52,6 +52,12 @@ class MapVia(enum.StrEnum):
     #: Every PodUnavailableBudget of a workload's namespace whose ``spec.targetRef`` names it or whose
     #: ``spec.selector`` matches its pod template's labels (its replicas are the PUB's total).
     PUB_TARGET = "pub-target"
+    #: The key of the type named like the object (a Node -> its NodeImage, cluster-scoped both).
+    SAME_NAME = "same-name"
+    #: A finished or deleted ImagePullJob -> the NodeImages of its ``spec.selector.names``, or
+    #: every NodeImage key when it names none (kruise enqueues the job's NodeImages on its deletion,
+    #: so a tag it alone owned is dropped).
+    FINISHED_JOB_NODES = "finished-job-nodes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +189,25 @@ CATALOGUE: tuple[TypeSpec, ...] = (
         owned=_owns(
             Resource("batch", "v1", "jobs", "Job"),
             Resource(_KRUISE, "v1alpha1", "broadcastjobs", "BroadcastJob"),
+        ),
+    ),
+    TypeSpec(
+        "nodeimage",
+        Resource(_KRUISE, "v1beta1", "nodeimages", "NodeImage", namespaced=False),
+        owned=(
+            OwnedSpec(NODE, MapVia.SAME_NAME),
+            OwnedSpec(
+                Resource(_KRUISE, "v1beta1", "imagepulljobs", "ImagePullJob"), MapVia.FINISHED_JOB_NODES
+            ),
+        ),
+    ),
+    TypeSpec(
+        "imagepulljob",
+        Resource(_KRUISE, "v1beta1", "imagepulljobs", "ImagePullJob"),
+        owned=(
+            OwnedSpec(
+                Resource(_KRUISE, "v1beta1", "nodeimages", "NodeImage", namespaced=False), MapVia.EVERY_KEY
+            ),
         ),
     ),
     TypeSpec(

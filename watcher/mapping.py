@@ -13,7 +13,10 @@ Rules, per worker type:
   fed by the primary watch);
 - a pod injected by SidecarSets maps to every SidecarSet named in ``kruise.io/sidecarset-hash``;
 - a node maps to every key of a type that places pods per node (DaemonSet, BroadcastJob): the
-  caller passes the keys it knows (a :class:`KeyIndex` fed by the primary watch);
+  caller passes the keys it knows (a :class:`KeyIndex` fed by the primary watch); a NodeImage
+  likewise to every ImagePullJob;
+- a node maps to the NodeImage of the same name (``same-name``); a finished or deleted
+  ImagePullJob to the NodeImages it names, or every NodeImage (``finished-job-nodes``);
 - a pod maps to the PodUnavailableBudget of its ``kruise.io/related-pub`` annotation, or (not yet
   annotated) to the PUBs selecting it or targeting its controller (``related-pub``); a workload to
   the PUBs targeting it or selecting its template (``pub-target``), from the selector index.
@@ -152,6 +155,21 @@ def _pubs_of_workload(
     return tuple(found)
 
 
+def _nodes_of_finished_job(
+    spec: TypeSpec, obj: RawObject, known: Collection[ReconcileKey]
+) -> tuple[ReconcileKey, ...]:
+    status = obj.get("status")
+    finished = isinstance(status, dict) and bool(status.get("completionTime"))
+    if not (finished or being_deleted(obj)):
+        return ()
+    job_spec = obj.get("spec")
+    selector = job_spec.get("selector") if isinstance(job_spec, dict) else None
+    names = selector.get("names") if isinstance(selector, dict) else None
+    if isinstance(names, list):
+        return tuple(make_key(spec.name, "", n) for n in names if isinstance(n, str) and n)
+    return tuple(sorted(known))
+
+
 def primary_keys(spec: TypeSpec, obj: RawObject) -> tuple[ReconcileKey, ...]:
     """The key of an object of ``spec``'s primary resource: the object itself."""
     meta = _meta(obj)
@@ -186,6 +204,11 @@ def owned_keys(
         return tuple(make_key(spec.name, namespace, name) for name in injecting_sidecarsets(obj))
     if via is MapVia.EVERY_KEY:
         return tuple(sorted(known))
+    if via is MapVia.SAME_NAME:
+        name = _meta(obj).get("name")
+        return (make_key(spec.name, namespace, name),) if isinstance(name, str) and name else ()
+    if via is MapVia.FINISHED_JOB_NODES:
+        return _nodes_of_finished_job(spec, obj, known)
     if via is MapVia.RELATED_PUB:
         return tuple(
             make_key(spec.name, namespace, name) for name in _pubs_of_pod(spec, obj, namespace, selectors)
@@ -234,7 +257,8 @@ class Router:
 
     def needs_index(self) -> tuple[TypeSpec, ...]:
         """Types with an every-key rule: their keys must be indexed."""
-        specs = {r.spec for routes in self._routes.values() for r in routes if r.via is MapVia.EVERY_KEY}
+        indexed = (MapVia.EVERY_KEY, MapVia.FINISHED_JOB_NODES)
+        specs = {r.spec for routes in self._routes.values() for r in routes if r.via in indexed}
         return tuple(sorted(specs, key=lambda spec: spec.name))
 
     def keys(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -27,7 +29,21 @@ _STATES = {0: "created", 1: "running", 2: "exited", 3: "unknown"}
 
 
 class CriError(RuntimeError):
-    """A CRI call failed; the message names the call and the runtime's answer."""
+    """A CRI call failed; the message names the call and the runtime's answer; ``code`` is the
+    gRPC status code's name (``NOT_FOUND``) and ``details`` the runtime's own text."""
+
+    def __init__(self, message: str, code: str = "", details: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = details
+
+
+@dataclass(frozen=True)
+class RuntimeImage:
+    """An image the runtime holds (CRI ``Image``): its ID and the names it is known by."""
+
+    id: str
+    repo_tags: tuple[str, ...]
 
 
 def _time(nanoseconds: int) -> dt.datetime | None:
@@ -42,6 +58,7 @@ class CriRuntime:
         target = endpoint if "://" in endpoint else f"unix://{endpoint}"
         self._channel = grpc.aio.insecure_channel(target)
         self._service: Any = grpc_api.RuntimeServiceStub(self._channel)
+        self._images: Any = grpc_api.ImageServiceStub(self._channel)
         self.runtime_name = runtime_name
 
     async def close(self) -> None:
@@ -52,14 +69,15 @@ class CriRuntime:
         reply = await self._call("Version", self._api.VersionRequest())
         return f"{reply.runtime_name} {reply.runtime_version}"
 
-    async def _call(self, method: str, request: Any, deadline: float = 10.0) -> Any:
+    async def _call(self, method: str, request: Any, deadline: float = 10.0, service: Any = None) -> Any:
         started = time.monotonic()
         code = "OK"
         try:
-            return await getattr(self._service, method)(request, timeout=deadline)
+            return await getattr(service or self._service, method)(request, timeout=deadline)
         except grpc.aio.AioRpcError as exc:
             code = exc.code().name
-            raise CriError(f"CRI {method}: {code}: {exc.details()}") from exc
+            details = exc.details() or ""
+            raise CriError(f"CRI {method}: {code}: {details}", code, details) from exc
         finally:
             CRI_CALL_DURATION.labels(method, code).observe(time.monotonic() - started)
 
@@ -108,3 +126,47 @@ class CriRuntime:
 def _bare(container_id: str) -> str:
     """``containerd://abc`` -> ``abc``."""
     return container_id.partition("://")[2] or container_id
+
+
+class CriImages:
+    """``runtime.v1.ImageService`` on the runtime's channel: the calls kruise-daemon's puller makes."""
+
+    def __init__(self, runtime: CriRuntime) -> None:
+        self._runtime = runtime
+
+    async def list_images(self) -> list[RuntimeImage]:
+        api = self._runtime._api
+        reply = await self._runtime._call(
+            "ListImages", api.ListImagesRequest(), service=self._runtime._images
+        )
+        return [RuntimeImage(str(i.id), tuple(str(t) for t in i.repo_tags)) for i in reply.images]
+
+    async def pull_image(
+        self,
+        ref: str,
+        seconds: float,
+        auth: tuple[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> str:
+        """Pull ``ref`` (``name:tag``) within ``seconds``; the runtime's image reference.
+
+        As kruise-daemon: the sandbox config carries the labels and annotations given plus
+        ``apps.kruise.io/pulling-image-by: kruise-daemon`` (kruise's annotation, so runtimes that
+        need a sandbox config get one)."""
+        api = self._runtime._api
+        notes = {**(annotations or {}), PULLING_ANNOTATION: "kruise-daemon"}
+        request = api.PullImageRequest(
+            image=api.ImageSpec(image=ref),
+            sandbox_config=api.PodSandboxConfig(labels=dict(labels or {}), annotations=notes),
+        )
+        if auth is not None:
+            request.auth.CopyFrom(api.AuthConfig(username=auth[0], password=auth[1]))
+        reply = await self._runtime._call(
+            "PullImage", request, deadline=seconds, service=self._runtime._images
+        )
+        return str(reply.image_ref)
+
+
+#: kruise's ``pullingImageSandboxConfigAnno``.
+PULLING_ANNOTATION = "apps.kruise.io/pulling-image-by"

@@ -171,7 +171,7 @@ def test_targets_are_distinct_primaries_first() -> None:
     ]
 
 
-def test_a_node_triggers_every_known_daemonset_and_broadcastjob() -> None:
+def test_a_node_triggers_every_known_daemonset_and_broadcastjob_and_its_nodeimage() -> None:
     from watcher.config import NODE
     from watcher.mapping import KeyIndex
 
@@ -180,9 +180,12 @@ def test_a_node_triggers_every_known_daemonset_and_broadcastjob() -> None:
     index.observe("broadcastjob", ["broadcastjob/ns1/j"], deleted=False)
     index.observe("daemonset", ["daemonset/ns2/b"], deleted=True)
     node = obj("node-1", namespace="")
-    assert ROUTER.keys(WatchTarget(NODE), node, index) == ("daemonset/ns1/a", "broadcastjob/ns1/j")
-    assert ROUTER.keys(WatchTarget(NODE), node) == ()  # no index: nothing known yet
-    assert [spec.name for spec in ROUTER.needs_index()] == ["broadcastjob", "daemonset"]
+    keys = ("daemonset/ns1/a", "broadcastjob/ns1/j", "nodeimage//node-1")
+    assert ROUTER.keys(WatchTarget(NODE), node, index) == keys
+    # no index: no DaemonSet or BroadcastJob known yet; the NodeImage is named after the node
+    assert ROUTER.keys(WatchTarget(NODE), node) == ("nodeimage//node-1",)
+    indexed = ["broadcastjob", "daemonset", "imagepulljob", "nodeimage"]
+    assert [spec.name for spec in ROUTER.needs_index()] == indexed
 
 
 def test_pipeline_keeps_the_key_index_from_the_primary_watch() -> None:

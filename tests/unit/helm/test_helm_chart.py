@@ -641,7 +641,18 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets"], "verbs": ["list", "watch"]},
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["kruise-configuration"],
+            "verbs": ["get", "list", "watch"],
+        },
         {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get", "list"]},
+    ]
+    revisions = named(default_objects, "Role", "flotilla-webhook-revisions")
+    assert revisions["metadata"]["namespace"] == "flotilla-system", "where the SidecarSet worker keeps them"
+    assert revisions["rules"] == [
+        {"apiGroups": ["apps"], "resources": ["controllerrevisions"], "verbs": ["get", "list"]}
     ]
     role = named(default_objects, "Role", "flotilla-webhook-certs")
     assert role["metadata"]["namespace"] == "flotilla-system"
@@ -662,6 +673,7 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
     assert env["FLOTILLA_WEBHOOK_SERVICE"] == "flotilla-webhook"
     assert env["FLOTILLA_WEBHOOK_CERT_DIR"] == "/tmp/webhook-tls", "on the writable emptyDir"
     assert env["FLOTILLA_WEBHOOK_CRD_CONVERSION"] == "true", "the conversion webhook, as kruise-manager"
+    assert env["FLOTILLA_KRUISE_CONFIGURATION"] == "kruise-system/kruise-configuration", "kruise's own"
 
 
 def test_without_crd_conversion_the_webhook_may_not_touch_crds() -> None:
@@ -675,7 +687,10 @@ def test_without_crd_conversion_the_webhook_may_not_touch_crds() -> None:
 def test_webhook_certificate_from_cert_manager() -> None:
     objects = render({"webhook.enabled": True, "webhook.certManager.enabled": True})
     assert of_kind(objects, "Secret") == []
-    assert names(objects, "Role") == {"flotilla-watcher-leader-election"}, "no Secret to write"
+    assert names(objects, "Role") == {
+        "flotilla-watcher-leader-election",
+        "flotilla-webhook-revisions",
+    }, "no Secret to write"
     certificate = named(objects, "Certificate", "flotilla-webhook")
     assert certificate["spec"]["secretName"] == "flotilla-webhook-certs"
     container = named(objects, "Deployment", "flotilla-webhook")["spec"]["template"]["spec"]["containers"][0]

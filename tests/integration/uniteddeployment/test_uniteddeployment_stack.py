@@ -1,10 +1,12 @@
 """UnitedDeployments on the real control plane: kwok nodes in zones a/b/c, the uniteddeployment
 worker and the cloneset worker (subset CloneSets), kube-controller-manager (subset Deployments).
 
-Three subsets (fixed 1, 50 %, the rest) land in their zones; scaling through the scale
-subresource re-splits the replicas; a template change held by a partition updates only the
+Three subsets (fixed 1, 50 %, the rest) land in their zones, zone-b's pods carrying its
+``patch`` and zone-c's its ``tolerations``; scaling through the scale subresource re-splits the
+replicas; a template change held by a partition updates only the
 pods above it in that subset; a removed subset's CloneSet and pods go; a template kind change
-replaces the CloneSets with Deployments.
+replaces the CloneSets with Deployments; deleting the UnitedDeployment lets the garbage collector
+remove its Deployments and their pods.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 ZONE = "topology.kubernetes.io/zone"
 SUBSET = "apps.kruise.io/subset-name"
 REVISION = "apps.kruise.io/controller-revision-hash"
+TOLERATION = {"key": "flotilla.dev/ud-test", "operator": "Exists", "effect": "NoSchedule"}
 
 
 def _zone(zone: str) -> dict[str, Any]:
@@ -58,8 +61,13 @@ def manifest(namespace: str) -> dict[str, Any]:
             "topology": {
                 "subsets": [
                     {"name": "zone-a", "nodeSelectorTerm": _zone("a"), "replicas": 1},
-                    {"name": "zone-b", "nodeSelectorTerm": _zone("b"), "replicas": "50%"},
-                    {"name": "zone-c", "nodeSelectorTerm": _zone("c")},
+                    {
+                        "name": "zone-b",
+                        "nodeSelectorTerm": _zone("b"),
+                        "replicas": "50%",
+                        "patch": {"metadata": {"labels": {"patched": "zone-b"}}},
+                    },
+                    {"name": "zone-c", "nodeSelectorTerm": _zone("c"), "tolerations": [TOLERATION]},
                 ]
             },
         },
@@ -115,6 +123,13 @@ async def test_subsets_spread_scale_partition_remove_and_replace(ud_stack: Stack
         "web-zone-c-",
     ]
     assert all(s["metadata"]["ownerReferences"][0]["kind"] == "UnitedDeployment" for s in sets.values())
+    pods = await _live(stack, PODS)
+    by_subset = {p["metadata"]["labels"][SUBSET]: p for p in pods}
+    assert {p["metadata"]["labels"][SUBSET] for p in pods if p["metadata"]["labels"].get("patched")} == {
+        "zone-b"
+    }
+    assert TOLERATION in by_subset["zone-c"]["spec"]["tolerations"]
+    assert TOLERATION not in by_subset["zone-a"]["spec"]["tolerations"]
 
     async def status_is(**want: object) -> dict[str, Any]:
         status: dict[str, Any] = (await _ud(stack)).get("status") or {}
@@ -215,3 +230,11 @@ async def test_subsets_spread_scale_partition_remove_and_replace(ud_stack: Stack
         within=90,
         what="10 Deployment pods ready",
     )
+
+    # the UnitedDeployment owns its subset workloads: the garbage collector removes them and their pods
+    await stack.api.delete(UDS.path(stack.namespace, "web"))
+
+    async def all_gone() -> bool:
+        return not await _live(stack, DEPLOYMENTS) and not await _live(stack, PODS)
+
+    await eventually_async(all_gone, within=60, what="Deployments and pods collected")

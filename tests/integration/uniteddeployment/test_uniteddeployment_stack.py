@@ -22,6 +22,7 @@ UDS = Resource("apps.kruise.io", "v1alpha1", "uniteddeployments", "UnitedDeploym
 CLONESETS = Resource("apps.kruise.io", "v1alpha1", "clonesets", "CloneSet")
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
+EVENTS = Resource("", "v1", "events", "Event")
 ZONE = "topology.kubernetes.io/zone"
 SUBSET = "apps.kruise.io/subset-name"
 REVISION = "apps.kruise.io/controller-revision-hash"
@@ -131,6 +132,12 @@ async def test_subsets_spread_scale_partition_remove_and_replace(ud_stack: Stack
     }
     assert TOLERATION in by_subset["zone-c"]["spec"]["tolerations"]
     assert TOLERATION not in by_subset["zone-a"]["spec"]["tolerations"]
+    events = (await stack.api.get(EVENTS.path(stack.namespace)))["items"]
+    assert ("SuccessfulUpdateSubset", "Create 3 Subset (CloneSet)") in {
+        (e.get("reason"), e.get("message"))
+        for e in events
+        if e["involvedObject"]["kind"] == "UnitedDeployment"
+    }
 
     async def status_is(**want: object) -> dict[str, Any]:
         status: dict[str, Any] = (await _ud(stack)).get("status") or {}

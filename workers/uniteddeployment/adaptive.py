@@ -13,7 +13,7 @@ kruise's ``calculateSubsetsStatusForDefaultAdaptiveStrategy``, per existing subs
 The allocator (``allocation.adaptive``) then keeps an unschedulable subset at its ready pods and
 gives the rest to the next subsets. The planner requeues at the earliest moment one of these
 answers can change (a pod's critical time, a subset's recovery). ``reserveUnschedulablePods`` is
-not implemented (docs/uniteddeployment.md). Pure: ``now`` is given.
+kruise's other flavour (``reservation.py``). Pure: ``now`` is given.
 """
 
 from __future__ import annotations
@@ -58,6 +58,11 @@ def _seconds(ud: JsonObject, key: str, default: int) -> int:
     return value if isinstance(value, int) else default
 
 
+def reschedule_critical_seconds(ud: JsonObject) -> int:
+    """``GetRescheduleCriticalDuration`` in seconds."""
+    return _seconds(ud, "rescheduleCriticalSeconds", DEFAULT_RESCHEDULE_CRITICAL)
+
+
 def is_adaptive(ud: JsonObject) -> bool:
     return mapping(ud, "spec", "topology", "scheduleStrategy").get("type") == "Adaptive"
 
@@ -85,7 +90,9 @@ def pending_timeout(pod: JsonObject, critical: timedelta, now: datetime) -> tupl
     return False, None
 
 
-def _set(conditions: list[JsonDict], status: str, reason: str, message: str, now: datetime) -> None:
+def set_schedulable(
+    conditions: list[JsonDict], status: str, reason: str, message: str, now: datetime
+) -> None:
     """``UnitedDeploymentSubsetStatus.SetCondition``: same status and reason leave it as it is."""
     for condition in conditions:
         if condition.get("type") != SCHEDULABLE:
@@ -131,7 +138,7 @@ def assess(
                 unschedulable[name] = True
                 waits.append((recover - now).total_seconds())
             else:
-                _set(
+                set_schedulable(
                     conditions,
                     "True",
                     "recover",
@@ -147,7 +154,7 @@ def assess(
                     waits.append(after)
             if pending:
                 unschedulable[name] = True
-                _set(conditions, "False", "reschedule", "timeout pending pods found", now)
+                set_schedulable(conditions, "False", "reschedule", "timeout pending pods found", now)
                 waits.append(float(lasting))
         conditions_out[name] = conditions
     return Assessment(unschedulable, conditions_out, min(waits) if waits else None)

@@ -1,7 +1,6 @@
 """How a UnitedDeployment's replicas are split over its subsets (kruise ``allocator.go``).
 
-Two allocators, chosen as kruise chooses them (Adaptive is not implemented, see
-docs/uniteddeployment.md):
+The allocators, chosen as kruise's ``NewReplicaAllocator`` chooses them:
 
 * **specific** (no subset sets ``minReplicas`` / ``maxReplicas``): subsets with ``replicas``
   (a number or a percent of ``spec.replicas``, rounded half up) get it; the rest is shared evenly
@@ -10,6 +9,12 @@ docs/uniteddeployment.md):
   specified replicas exceed ``spec.replicas`` or, with every subset specified, fall short of it.
 * **min/max** (elastic): in topology order each subset first gets its ``minReplicas``, then in
   the same order up to ``maxReplicas - minReplicas`` more, while replicas are left.
+* **adaptive** (``scheduleStrategy.type: Adaptive``): the min/max order, an unschedulable subset
+  narrowed to its ready pods, a schedulable one never below them.
+* **reservation** (Adaptive with ``reserveUnschedulablePods``): kruise's
+  ``allocateByMinMaxMapAndReservation``: a subset that is unschedulable or marked so may only
+  count ``spec.replicas - reservedPods`` of what it is given; the replicas it cannot count are
+  given again to the next subsets (temporary pods), while the subset keeps its reserved pods.
 
 Pure; called by ``planner``; its tables are in tests/unit/uniteddeployment/test_allocation.py.
 """
@@ -74,11 +79,16 @@ def allocate(
     adaptive: bool = False,
     ready: Mapping[str, int] | None = None,
     unschedulable: Mapping[str, bool] | None = None,
+    reservation: Mapping[str, Reserved] | None = None,
 ) -> dict[str, int]:
     """Replicas of each subset. ``total`` is ``spec.replicas`` (None when unset); ``current`` the
     ``spec.replicas`` of each existing subset workload (it orders the even split). ``adaptive``
     (``scheduleStrategy.type: Adaptive``) is kruise's adaptiveAllocator: the min/max order, with
-    each existing subset's ``ready`` pods and the ``unschedulable`` subsets (``adaptive.assess``)."""
+    each existing subset's ``ready`` pods and the ``unschedulable`` subsets (``adaptive.assess``).
+    ``reservation`` (given when ``reserveUnschedulablePods`` is on; one entry per existing subset,
+    ``reservation.assess``) chooses the reservation allocator."""
+    if reservation is not None:
+        return _reservation(total or 0, subsets, reservation)
     if adaptive:
         return _adaptive(total or 0, subsets, ready or {}, unschedulable or {})
     if is_elastic(subsets):
@@ -102,6 +112,72 @@ def _adaptive(
             low = min(running, high)
         lows[subset.name], highs[subset.name] = low, high
     return _fill(total, subsets, lows, highs)
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What the reservation allocator reads of one existing subset (kruise ``Subset``)."""
+
+    replicas: int
+    """The workload's ``spec.replicas``."""
+    reserved_pods: int
+    unschedulable: bool
+    """It has reserved pods now."""
+    marked: bool
+    """Its ``Schedulable`` condition was False when the pass began (``MarkedAsUnschedulable``)."""
+
+    @property
+    def allocatable(self) -> bool:
+        return not self.unschedulable and not self.marked
+
+
+class _Record:
+    """``reservationAllocatorSubsetRecord``: what was given to a subset, and what it can still run."""
+
+    def __init__(self, max_allocatable: int) -> None:
+        self.max_allocatable = max_allocatable
+        self.allocated = 0
+
+    def allocate(self, to: int, rest: int) -> int:
+        """Raise the subset to ``to`` (at most ``rest`` more); return how many of those count
+        (beyond ``max_allocatable`` they will be reserved pods, and count nothing)."""
+        add = min(to - self.allocated, rest)
+        self.allocated += add
+        self.max_allocatable -= add
+        if self.max_allocatable < 0:
+            return max(0, add + self.max_allocatable)
+        return add
+
+
+def _reservation(
+    total: int, subsets: Sequence[SubsetSpec], existing: Mapping[str, Reserved]
+) -> dict[str, int]:
+    """``reservationAllocator.Alloc``: mins in topology order, then each schedulable subset up to
+    its max and each unschedulable one up to its current replicas, stopping once all are counted."""
+    lows, highs = min_max_bounds(total, subsets)
+    records: dict[str, _Record] = {}
+    for subset in subsets:
+        found = existing.get(subset.name)
+        if found is None or found.allocatable:
+            records[subset.name] = _Record(MAX_INT32)
+        else:
+            records[subset.name] = _Record(found.replicas - found.reserved_pods)
+    rest = total
+
+    def result() -> dict[str, int]:
+        return {name: record.allocated for name, record in records.items()}
+
+    for subset in subsets:
+        rest -= records[subset.name].allocate(lows[subset.name], rest)
+        if rest <= 0:
+            return result()
+    for subset in subsets:
+        found = existing.get(subset.name)
+        to = highs[subset.name] if found is None or not found.unschedulable else found.replicas
+        rest -= records[subset.name].allocate(to, rest)
+        if rest <= 0:
+            return result()
+    return result()
 
 
 def _specific(total: int | None, subsets: Sequence[SubsetSpec], current: Mapping[str, int]) -> dict[str, int]:

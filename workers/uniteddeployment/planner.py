@@ -1,18 +1,21 @@
 """The UnitedDeployment planner: one reconcile's decisions (kruise ``ReconcileUnitedDeployment``).
 
 In order: the revisions (``revisions.decide``); the subset workloads of the template's kind the
-UnitedDeployment controls, one per subset name (duplicates beyond the oldest deleted); workloads
-of the other kinds it controls deleted (a template kind changed); replicas allocated
-(``allocation``) and partitions capped by them; missing subsets created, subsets gone from the
-topology deleted, a subset whose revision label, replicas, partition or patch differs updated
-(a JSON merge patch from the workload as it is to ``subsets.desired_workload``, guarded by its
-resourceVersion); then the status (replicas, readyReplicas from the workloads' status,
-updatedReplicas / updatedReadyReplicas from the pods carrying the update revision,
-subsetReplicas, subsetStatuses, updateStatus, conditions, currentRevision, collisionCount,
-labelSelector for the scale subresource, observedGeneration), written only when it changed,
-with kruise's Events. A spec kruise's webhook would refuse (``schemas.kruise.rules``) is refused
-through ``workers.runtime.specrefusal``: condition SubsetFailure True (reason InvalidSpec, kruise's
-messages), a Warning Event, and nothing else written. Pure (``now`` is given); called by ``worker.plan``.
+UnitedDeployment controls, one per subset name (duplicates beyond the oldest deleted); workloads of
+the other kinds it controls deleted (a template kind changed); under Adaptive scheduling the
+unschedulable subsets (``adaptive``, or ``reservation`` with ``reserveUnschedulablePods``, whose pod
+label patches come first); replicas allocated (``allocation``) and partitions capped by them;
+missing subsets created, subsets gone from the topology deleted, a subset whose revision label,
+replicas, partition or patch differs (or, under the reservation, whose maxUnavailable differs while
+it rolls out) updated (a JSON merge patch from the workload as it is to
+``subsets.desired_workload``, guarded by its resourceVersion); then the status (replicas,
+readyReplicas from the workloads' status, updatedReplicas / updatedReadyReplicas from the pods
+carrying the update revision, subsetReplicas, subsetStatuses, updateStatus, conditions,
+currentRevision, collisionCount, labelSelector for the scale subresource, observedGeneration),
+written only when it changed, with kruise's Events. A spec kruise's webhook would refuse
+(``schemas.kruise.rules``) is refused through ``workers.runtime.specrefusal``: condition
+SubsetFailure True (reason InvalidSpec, kruise's messages), a Warning Event, and nothing else
+written. Pure (``now`` is given); called by ``worker.plan``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flotilla.runtime.kube import Resource
+from flotilla.runtime.kube import PODS, Resource
 from schemas.kruise.pub import LabelSelector
 from workers.podmechanics.kube_json import (
     JsonDict,
@@ -33,6 +36,7 @@ from workers.podmechanics.kube_json import (
     mapping,
     name_of,
     objects,
+    parse_time,
     thaw_object,
     uid_of,
 )
@@ -42,7 +46,7 @@ from workers.runtime import actions as act
 from workers.runtime import specrefusal
 from workers.runtime.contract import Plan
 from workers.runtime.events import ObjectRef
-from workers.uniteddeployment import adaptive, allocation, revisions
+from workers.uniteddeployment import adaptive, allocation, reservation, revisions
 from workers.uniteddeployment.subsets import (
     KINDS,
     REVISION_LABEL,
@@ -195,7 +199,27 @@ def plan(observed: ObservedUnitedDeployment, now: datetime) -> Plan:
     for raw_pod in observed.pods:
         by_subset.setdefault(labels_of(raw_pod).get(SUBSET_NAME_LABEL, ""), []).append(raw_pod)
     assessment = adaptive.Assessment({}, {}, None)
-    if adaptive.is_adaptive(ud):
+    reserving = reservation.enabled(ud)
+    reserved: reservation.Assessment | None = None
+    if reserving:
+        created = reservation.new_subset_conditions(ud, now)
+        pods_of = {n: reservation.SubsetPods(v.replicas, by_subset.get(n, ())) for n, v in existing.items()}
+        reserved = reservation.assess(
+            ud,
+            {**_subset_conditions(ud), **created},
+            pods_of,
+            expected,
+            _updated_since(ud, decided, now),
+            now,
+        )
+        for change in reserved.patches:
+            actions.append(act.PatchObject(PODS, namespace, change.pod, change.patch))
+        assessment = adaptive.Assessment(
+            {n: r.unschedulable for n, r in reserved.subsets.items()},
+            {**created, **reserved.conditions},
+            reserved.requeue_after,
+        )
+    elif adaptive.is_adaptive(ud):
         states = {
             n: adaptive.SubsetState(v.status_replicas, v.status_ready, by_subset.get(n, ()))
             for n, v in existing.items()
@@ -210,12 +234,15 @@ def plan(observed: ObservedUnitedDeployment, now: datetime) -> Plan:
             adaptive=adaptive.is_adaptive(ud),
             ready={n: v.status_ready for n, v in existing.items()},
             unschedulable=assessment.unschedulable,
+            reservation=reserved.subsets if reserved is not None else None,
         )
     except allocation.AllocationError as err:
         actions.append(
             act.EmitEvent(ref, FAILED_SPECIFY, f"Specified subset replicas is ineffective: {err}", "Warning")
         )
         return Plan(actions=tuple(actions), reason=f"subset replicas: {err}")
+    if reserved is not None:
+        reservation.after_allocation(reserved, next_replicas, now)
     wanted_partitions = mapping(ud, "spec", "updateStrategy", "manualUpdate", "partitions")
     next_partitions = allocation.partitions(
         specs, {k: v for k, v in wanted_partitions.items() if isinstance(v, int)}, next_replicas
@@ -231,10 +258,15 @@ def plan(observed: ObservedUnitedDeployment, now: datetime) -> Plan:
                 kind.resource, namespace, desired_workload(ud, kind, subsets[name], expected, target)
             )
         )
+    requeue_after = assessment.requeue_after
     if creates:
         actions.append(
             act.EmitEvent(ref, SUCCESSFUL_UPDATE, f"Create {len(creates)} Subset ({kind.type_name})")
         )
+        if adaptive.is_adaptive(ud):
+            # kruise: a new subset is looked at again once its pods could have timed out pending
+            critical = float(adaptive.reschedule_critical_seconds(ud))
+            requeue_after = critical if requeue_after is None else min(requeue_after, critical)
     for name in deletes:
         view = existing[name]
         actions.append(act.DeleteObject(kind.resource, namespace, view.name, uid=uid_of(view.raw)))
@@ -246,12 +278,21 @@ def plan(observed: ObservedUnitedDeployment, now: datetime) -> Plan:
         if name not in subsets:
             continue
         view = existing[name]
-        target = SubsetTarget(name, next_replicas[name], next_partitions[name])
+        override = None
+        if reserved is not None and name in reserved.subsets:
+            override = reservation.max_unavailable(
+                reserved.subsets[name], view.status_ready, reserved.update_timeout_pods[name]
+            )
+        target = SubsetTarget(name, next_replicas[name], next_partitions[name], override)
+        # kruise also updates a subset still rolling out (fewer updated than its pods); that
+        # update only changes something when the reservation overrides its maxUnavailable
+        rolling = _updated(by_subset.get(name, ()), expected) < view.status_replicas
         stale = (
             view.revision != expected
             or view.replicas != target.replicas
             or (kind.has_partition and (view.partition or 0) != target.partition)
             or view.patch != patch_text(subsets[name])
+            or (rolling and override is not None and view.max_unavailable != override)
         )
         if not stale:
             continue
@@ -278,6 +319,7 @@ def plan(observed: ObservedUnitedDeployment, now: datetime) -> Plan:
         now,
         provisioned=bool(creates or deletes or cleaned),
         subset_conditions=assessment.conditions,
+        reserved_pods={n: r.reserved_pods for n, r in reserved.subsets.items()} if reserved else None,
     )
     if status != dict(mapping(ud, "status")):
         body = {**thaw_object(ud), "status": status}
@@ -286,7 +328,22 @@ def plan(observed: ObservedUnitedDeployment, now: datetime) -> Plan:
     if assessment.unschedulable:
         stuck = sorted(n for n, u in assessment.unschedulable.items() if u)
         reason += f", unschedulable: {', '.join(stuck) or 'none'}"
-    return Plan(actions=tuple(actions), requeue_after=assessment.requeue_after, reason=reason)
+    return Plan(actions=tuple(actions), requeue_after=requeue_after, reason=reason)
+
+
+def _updated(pods: Sequence[JsonObject], revision: str) -> int:
+    """``CalculateUpdatedReplicas``: active pods carrying ``revision``."""
+    return sum(1 for p in pods if labels_of(p).get(REVISION_LABEL) == revision and is_active(read_pod(p)))
+
+
+def _updated_since(ud: JsonObject, decided: revisions.Revisions, now: datetime) -> datetime:
+    """The lastTransitionTime the ``UnitedDeploymentUpdated`` condition has in this pass (kruise
+    sets it before the reservation looks at pods): kept while its status stays, else now."""
+    status = "False" if decided.current != decided.update else "True"
+    for condition in objects(ud, "status", "conditions"):
+        if condition.get("type") == "UnitedDeploymentUpdated" and condition.get("status") == status:
+            return parse_time(condition.get("lastTransitionTime")) or now
+    return now
 
 
 def _subset_conditions(ud: JsonObject) -> dict[str, tuple[JsonObject, ...]]:
@@ -309,7 +366,8 @@ def _status(
     now: datetime,
     *,
     provisioned: bool,
-    subset_conditions: Mapping[str, list[JsonDict]] | None = None,
+    subset_conditions: Mapping[str, Sequence[JsonObject]] | None = None,
+    reserved_pods: Mapping[str, int] | None = None,
 ) -> JsonDict:
     old = mapping(ud, "status")
     status = thaw_object(old)
@@ -346,13 +404,15 @@ def _status(
     for entry in subset_statuses:
         conditions_now = (subset_conditions or {}).get(str(entry.get("name", "")))
         if conditions_now:
-            entry["conditions"] = conditions_now
+            entry["conditions"] = [thaw_object(c) for c in conditions_now]
     by_subset: dict[str, list[JsonObject]] = {}
     for raw_pod in observed.pods:
         by_subset.setdefault(labels_of(raw_pod).get(SUBSET_NAME_LABEL, ""), []).append(raw_pod)
-    replicas = ready = updated = updated_ready = 0
+    replicas = ready = updated = updated_ready = reserved_total = 0
     for name, view in existing.items():
-        replicas += view.status_replicas
+        kept = (reserved_pods or {}).get(name, 0)
+        replicas += view.status_replicas - kept
+        reserved_total += kept
         ready += view.status_ready
         for pod_raw in by_subset.get(name, ()):
             pod = read_pod(pod_raw)
@@ -365,19 +425,22 @@ def _status(
                 entry["replicas"] = view.status_replicas
                 entry["readyReplicas"] = view.status_ready
                 entry["partition"] = next_partitions.get(name, 0)
-                entry["reservedPods"] = 0
+                entry["reservedPods"] = kept
+    selector = selector_string(LabelSelector.model_validate(dict(mapping(ud, "spec", "selector"))))
+    if reserved_pods is not None:
+        selector += reservation.STATUS_SELECTOR_SUFFIX
     status.update(
         replicas=replicas,
         readyReplicas=ready,
         updatedReplicas=updated,
         updatedReadyReplicas=updated_ready,
-        reservedPods=0,
+        reservedPods=reserved_total,
         subsetReplicas=dict(next_replicas),
         subsetStatuses=subset_statuses,
         conditions=conditions,
         collisionCount=decided.collision_count,
         updateStatus={"updatedRevision": expected, "currentPartitions": dict(next_partitions)},
-        labelSelector=selector_string(LabelSelector.model_validate(dict(mapping(ud, "spec", "selector")))),
+        labelSelector=selector,
         observedGeneration=integer(ud, "metadata", "generation"),
     )
     current = str(old.get("currentRevision") or "") or decided.current

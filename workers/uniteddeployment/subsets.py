@@ -9,8 +9,10 @@ spec with the selector narrowed by subset name, ``replicas``, the partition (Clo
 ``updateStrategy.partition``; StatefulSets' ``rollingUpdate.partition`` when the strategy is
 RollingUpdate or unset; Deployments have none), the pod template labelled with subset name and
 revision, the subset's ``nodeSelectorTerm`` expressions added to every required node-affinity
-term, its tolerations appended, then its ``patch`` merged strategically. :func:`workload_view`
-reads back what the planner compares (replicas, partition, status). Pure; called by ``planner``.
+term, its tolerations appended, then its ``patch`` merged strategically; under the reservation
+strategy an unschedulable subset's ``maxUnavailable`` (the adapters' ``SetMaxUnavailable``).
+:func:`workload_view` reads back what the planner compares (replicas, partition, status).
+Pure; called by ``planner``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ class SubsetKind:
     @property
     def has_partition(self) -> bool:
         return self.type_name != "Deployment"
+
+    @property
+    def max_unavailable_path(self) -> tuple[str, ...]:
+        """Where the adapter's ``SetMaxUnavailable`` writes in the workload's spec."""
+        if self.type_name == "CloneSet":
+            return ("updateStrategy", "maxUnavailable")
+        if self.type_name == "Deployment":
+            return ("strategy", "rollingUpdate", "maxUnavailable")
+        return ("updateStrategy", "rollingUpdate", "maxUnavailable")
 
 
 KINDS: tuple[SubsetKind, ...] = (
@@ -125,6 +136,8 @@ class SubsetTarget:
     name: str
     replicas: int
     partition: int
+    max_unavailable: int | None = None
+    """kruise's ``SetMaxUnavailable`` for an unschedulable subset under reservation; None: the template's."""
 
 
 def desired_workload(
@@ -162,6 +175,14 @@ def desired_workload(
     if isinstance(patch, dict):
         pod_template = strategic_merge(pod_template, patch)
     spec["template"] = pod_template
+    if target.max_unavailable is not None:
+        *parents, leaf = kind.max_unavailable_path
+        node = spec
+        for key in parents:
+            child = thaw_object(node.get(key))
+            node[key] = child
+            node = child
+        node[leaf] = target.max_unavailable
     meta = mapping(ud, "metadata")
     owner = {
         "apiVersion": UNITED_DEPLOYMENTS.api_version,
@@ -198,6 +219,8 @@ class WorkloadView:
     patch: str
     status_replicas: int
     status_ready: int
+    max_unavailable: object = None
+    """The value at :attr:`SubsetKind.max_unavailable_path` (int, percent string or None)."""
 
     @property
     def name(self) -> str:
@@ -229,4 +252,5 @@ def workload_view(raw: JsonObject, kind: SubsetKind) -> WorkloadView:
         patch=annotations_of(raw).get(SUBSET_PATCH_ANNOTATION, ""),
         status_replicas=integer(raw, "status", "replicas"),
         status_ready=integer(raw, "status", "readyReplicas"),
+        max_unavailable=field(raw, "spec", *kind.max_unavailable_path),
     )

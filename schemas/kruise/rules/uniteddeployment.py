@@ -7,7 +7,8 @@ and none sets ``replicas``. Validation: ``replicas`` non-negative; the selector 
 not empty); exactly one template, its labels matched by the selector, no ``replicas`` /
 ``rollingUpdate.partition`` in a StatefulSet template; the subset replicas (kruise's
 ``validateSubsetReplicas``, message for message); subset names (required, unique, DNS labels);
-``replicas`` forbidden on a subset under the Adaptive strategy; partitions only for existing
+``replicas`` forbidden on a subset under the Adaptive strategy; ``reserveUnschedulablePods`` only
+with a CloneSet or Deployment template; partitions only for existing
 subsets; on update, a subset's ``nodeSelectorTerm`` and ``tolerations`` may not change (kruise
 reports a tolerations change twice; so does this). Not checked here: the pod template itself
 (kruise's ``ValidatePodTemplateSpecFor*``), node selector terms and tolerations' own syntax (the
@@ -40,6 +41,7 @@ NO_MATCH = "`selector` does not match template `labels`"
 EMPTY_SELECTOR = "empty selector is invalid for statefulset"
 ADAPTIVE_REPLICAS = "specify replicas use minReplicas/maxReplicas to enable adaptive strategy"
 IMMUTABLE = "may not be changed in an update"
+STATELESS_ONLY = "only stateless workloads (Deployment and CloneSet) are supported by reserved rescheduling"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -237,9 +239,20 @@ def validate_uniteddeployment(obj: Mapping[str, Any], old: Mapping[str, Any] | N
     valid_selector: Mapping[str, Any] | None = None
     if isinstance(selector, Mapping) and meta.selector_as_selector_error(selector) is None:
         valid_selector = selector
-    if valid_selector is not None or not isinstance(selector, Mapping):
-        errors.extend(_template(_dict(spec.get("template")), valid_selector))
     topology = _dict(spec.get("topology"))
+    strategy = _dict(topology.get("scheduleStrategy"))
+    template = _dict(spec.get("template"))
+    if (
+        strategy.get("type") == "Adaptive"
+        and _dict(strategy.get("adaptive")).get("reserveUnschedulablePods") is True
+        and (
+            template.get("advancedStatefulSetTemplate") is not None
+            or template.get("statefulSetTemplate") is not None
+        )
+    ):
+        errors.append(invalid("spec.topology.scheduleStrategy", dict(strategy), STATELESS_ONLY))
+    if valid_selector is not None or not isinstance(selector, Mapping):
+        errors.extend(_template(template, valid_selector))
     subsets = [_dict(s) for s in topology.get("subsets") or ()]
     errors.extend(_subset_replicas(replicas if isinstance(replicas, int) else -1, subsets))
     adaptive = _dict(topology.get("scheduleStrategy")).get("type") == "Adaptive"

@@ -385,6 +385,7 @@ JOB_WORKERS_NEED = {
         "list deployments.apps",
         "create controllerrevisions.apps",
         "list pods",
+        "patch pods",
     ],
     "podunavailablebudget": [
         "get podunavailablebudgets.policy.kruise.io",
@@ -423,6 +424,7 @@ JOB_WORKERS_REFUSED = {
         "watch uniteddeployments.apps.kruise.io",
         "update clonesets.apps.kruise.io",
         "create pods",
+        "delete pods",
         "get secrets",
     ],
     "podunavailablebudget": [

@@ -1,33 +1,63 @@
-"""The UnitedDeployment stack on the real local control plane: CRDs, bus, and two worker stacks
-(``tests.support.workerstack``): ``uniteddeployment`` and ``cloneset``, which reconciles the subset
-CloneSets the UnitedDeployment writes (Deployments are kube-controller-manager's)."""
+"""The UnitedDeployment stack on the real local control plane: CRDs, bus, a watcher and two workers
+(``tests.support.workerstack.SharedStack``): ``uniteddeployment`` and ``cloneset``, which
+reconciles the subset CloneSets the UnitedDeployment writes (Deployments are
+kube-controller-manager's). One stack for the tests of a module, each test in its own fresh
+namespace (made with the module's, so the shared watcher watches it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from kubernetes import client as k8s
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
-from tests.support.workerstack import Stack, worker_stack
+from tests.support.namespaces import ModuleNamespaces
+from tests.support.workerstack import SharedStack, Stack, shared_stack
+
+
+def _uses_the_stack(item: pytest.Item) -> bool:
+    return "ud_stack" in getattr(item, "fixturenames", ())
+
+
+@pytest.fixture(scope="module")
+def module_namespaces(
+    request: pytest.FixtureRequest, api_client: k8s.ApiClient
+) -> Iterator[ModuleNamespaces]:
+    spaces = ModuleNamespaces(k8s.CoreV1Api(api_client), request, _uses_the_stack)
+    try:
+        yield spaces
+    finally:
+        spaces.close()
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, module_namespaces: ModuleNamespaces) -> Iterator[str]:
+    with module_namespaces.for_test(request.node) as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+async def shared_ud_stack(
+    dev_env: DevEnvironment,
+    kruise_crds: list[str],
+    module_namespaces: ModuleNamespaces,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[SharedStack]:
+    log_dir = tmp_path_factory.mktemp("udstack")
+    async with shared_stack(
+        ["cloneset", "uniteddeployment"], dev_env=dev_env, namespaces=module_namespaces, log_dir=log_dir
+    ) as shared:
+        yield shared
 
 
 @pytest.fixture
 async def ud_stack(
-    dev_env: DevEnvironment,
-    kruise_crds: list[str],
+    shared_ud_stack: SharedStack,
     jetstream: JetStreamContext,
     namespace: str,
-    tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Stack]:
-    (tmp_path / "cloneset").mkdir()
-    (tmp_path / "ud").mkdir()
-    common = {"dev_env": dev_env, "jetstream": jetstream, "namespace": namespace, "request": request}
-    async with (
-        worker_stack("cloneset", tmp_path=tmp_path / "cloneset", **common),  # type: ignore[arg-type]
-        worker_stack("uniteddeployment", tmp_path=tmp_path / "ud", **common) as stack,  # type: ignore[arg-type]
-    ):
+    async with shared_ud_stack.for_test(jetstream, namespace, request) as stack:
         yield stack

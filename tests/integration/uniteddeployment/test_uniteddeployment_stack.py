@@ -1,27 +1,32 @@
 """UnitedDeployments on the real control plane: kwok nodes in zones a/b/c, the uniteddeployment
 worker and the cloneset worker (subset CloneSets), kube-controller-manager (subset Deployments).
 
-Three subsets (fixed 1, 50 %, the rest) land in their zones; scaling through the scale
-subresource re-splits the replicas; a template change held by a partition updates only the
+Three subsets (fixed 1, 50 %, the rest) land in their zones, zone-b's pods carrying its
+``patch`` and zone-c's its ``tolerations``; scaling through the scale subresource re-splits the
+replicas; a template change held by a partition updates only the
 pods above it in that subset; a removed subset's CloneSet and pods go; a template kind change
-replaces the CloneSets with Deployments.
+replaces the CloneSets with Deployments; deleting the UnitedDeployment lets the garbage collector
+remove its Deployments and their pods. Then ``reserveUnschedulablePods`` (below).
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from flotilla.runtime.kube import PODS, JsonObject, Resource
 from tests.support.polling import eventually_async
-from tests.support.workerstack import Stack
+from tests.support.workerstack import Stack, watching_pods
 
 UDS = Resource("apps.kruise.io", "v1alpha1", "uniteddeployments", "UnitedDeployment")
 CLONESETS = Resource("apps.kruise.io", "v1alpha1", "clonesets", "CloneSet")
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
+EVENTS = Resource("", "v1", "events", "Event")
 ZONE = "topology.kubernetes.io/zone"
 SUBSET = "apps.kruise.io/subset-name"
 REVISION = "apps.kruise.io/controller-revision-hash"
+TOLERATION = {"key": "flotilla.dev/ud-test", "operator": "Exists", "effect": "NoSchedule"}
 
 
 def _zone(zone: str) -> dict[str, Any]:
@@ -58,8 +63,13 @@ def manifest(namespace: str) -> dict[str, Any]:
             "topology": {
                 "subsets": [
                     {"name": "zone-a", "nodeSelectorTerm": _zone("a"), "replicas": 1},
-                    {"name": "zone-b", "nodeSelectorTerm": _zone("b"), "replicas": "50%"},
-                    {"name": "zone-c", "nodeSelectorTerm": _zone("c")},
+                    {
+                        "name": "zone-b",
+                        "nodeSelectorTerm": _zone("b"),
+                        "replicas": "50%",
+                        "patch": {"metadata": {"labels": {"patched": "zone-b"}}},
+                    },
+                    {"name": "zone-c", "nodeSelectorTerm": _zone("c"), "tolerations": [TOLERATION]},
                 ]
             },
         },
@@ -115,6 +125,19 @@ async def test_subsets_spread_scale_partition_remove_and_replace(ud_stack: Stack
         "web-zone-c-",
     ]
     assert all(s["metadata"]["ownerReferences"][0]["kind"] == "UnitedDeployment" for s in sets.values())
+    pods = await _live(stack, PODS)
+    by_subset = {p["metadata"]["labels"][SUBSET]: p for p in pods}
+    assert {p["metadata"]["labels"][SUBSET] for p in pods if p["metadata"]["labels"].get("patched")} == {
+        "zone-b"
+    }
+    assert TOLERATION in by_subset["zone-c"]["spec"]["tolerations"]
+    assert TOLERATION not in by_subset["zone-a"]["spec"]["tolerations"]
+    events = (await stack.api.get(EVENTS.path(stack.namespace)))["items"]
+    assert ("SuccessfulUpdateSubset", "Create 3 Subset (CloneSet)") in {
+        (e.get("reason"), e.get("message"))
+        for e in events
+        if e["involvedObject"]["kind"] == "UnitedDeployment"
+    }
 
     async def status_is(**want: object) -> dict[str, Any]:
         status: dict[str, Any] = (await _ud(stack)).get("status") or {}
@@ -215,3 +238,184 @@ async def test_subsets_spread_scale_partition_remove_and_replace(ud_stack: Stack
         within=90,
         what="10 Deployment pods ready",
     )
+
+    # the UnitedDeployment owns its subset workloads: the garbage collector removes them and their pods
+    await stack.api.delete(UDS.path(stack.namespace, "web"))
+
+    async def all_gone() -> bool:
+        return not await _live(stack, DEPLOYMENTS) and not await _live(stack, PODS)
+
+    await eventually_async(all_gone, within=60, what="Deployments and pods collected")
+
+
+# ``scheduleStrategy: Adaptive`` with ``reserveUnschedulablePods`` on the real control plane.
+#
+# Two subsets of a CloneSet template, 2 replicas: ``zone-a`` needs zone a *and* a node label no
+# node has yet (its pods stay Pending, ``PodScheduled=False`` / ``Unschedulable``, as on a zone
+# whose nodes are full or tainted), ``zone-b`` runs in zone b. After ``rescheduleCriticalSeconds``
+# the worker labels zone-a's pods reserved (``apps.kruise.io/united-deployment-reserved-pod:
+# "true"``), keeps them, and runs 2 temporary pods in zone-b; the status counts them as kruise
+# does (``reservedPods``, ``replicas`` without them, the ``Schedulable`` condition, the
+# ``labelSelector`` the scale subresource gives an HPA). Then one zone-a node gets the label: the
+# reserved pods start, leave the reservation after ``unschedulableDuration`` Ready, and only then
+# are the temporary pods deleted. A pod watch checks no working replica was lost on the way: from
+# the moment the temporary pods run, Ready pods outside the reservation never drop below 2.
+# Expected steps are kruise's e2e spec "adaptive united deployment with unschedulable pods
+# reserved" (test/e2e/apps/v1alpha1/uniteddeployment.go:256) on two subsets.
+
+RESERVED = "apps.kruise.io/united-deployment-reserved-pod"
+
+
+def _reserving_manifest(namespace: str, key: str) -> dict[str, Any]:
+    def term(zone: str, *extra: dict[str, Any]) -> dict[str, Any]:
+        return {"matchExpressions": [{"key": ZONE, "operator": "In", "values": [zone]}, *extra]}
+
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "UnitedDeployment",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "cloneSetTemplate": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {
+                        "selector": {"matchLabels": {"app": "web"}},
+                        "template": _pod_template("nginx:1.25"),
+                    },
+                }
+            },
+            "topology": {
+                "subsets": [
+                    {
+                        "name": "zone-a",
+                        "nodeSelectorTerm": term("a", {"key": key, "operator": "In", "values": ["on"]}),
+                    },
+                    {"name": "zone-b", "nodeSelectorTerm": term("b")},
+                ],
+                "scheduleStrategy": {
+                    "type": "Adaptive",
+                    "adaptive": {
+                        "reserveUnschedulablePods": True,
+                        "rescheduleCriticalSeconds": 3,
+                        "unschedulableDuration": 1,
+                    },
+                },
+            },
+        },
+    }
+
+
+async def _pods(stack: Stack) -> dict[str, list[JsonObject]]:
+    listing = await stack.api.get(PODS.path(stack.namespace), {"labelSelector": "app=web"})
+    out: dict[str, list[JsonObject]] = {"zone-a": [], "zone-b": []}
+    for pod in listing.get("items", []):
+        if not pod["metadata"].get("deletionTimestamp"):
+            out.setdefault(pod["metadata"]["labels"].get(SUBSET, ""), []).append(pod)
+    return out
+
+
+def _shape(pods: dict[str, list[JsonObject]]) -> dict[str, tuple[int, int, int]]:
+    """Per subset: (pods, reserved, Ready)."""
+    return {
+        subset: (
+            len(items),
+            sum(p["metadata"]["labels"].get(RESERVED) == "true" for p in items),
+            sum(_ready(p) for p in items),
+        )
+        for subset, items in sorted(pods.items())
+    }
+
+
+def _working(live: dict[str, JsonObject]) -> int:
+    return sum(
+        1
+        for p in live.values()
+        if _ready(p)
+        and p["metadata"]["labels"].get(RESERVED) != "true"
+        and not p["metadata"].get("deletionTimestamp")
+    )
+
+
+async def test_unschedulable_pods_are_reserved_and_replaced_until_they_start(ud_stack: Stack) -> None:
+    stack = ud_stack
+    key = f"flotilla.dev/reserve-{secrets.token_hex(4)}"
+    nodes = (await stack.api.get(NODES.path(""), {"labelSelector": f"{ZONE}=a"}))["items"]
+    assert nodes, "the control plane has kwok nodes in zone a"
+    node = nodes[0]["metadata"]["name"]
+    try:
+        async with watching_pods(stack) as watch:
+            await stack.api.create(UDS.path(stack.namespace), _reserving_manifest(stack.namespace, key))
+
+            async def shape_is(want: dict[str, tuple[int, int, int]]) -> dict[str, tuple[int, int, int]]:
+                got = _shape(await _pods(stack))
+                return got if got == want else {}
+
+            # zone-a's 2 pods Pending and reserved, 2 temporary pods Ready in zone-b
+            await eventually_async(
+                lambda: shape_is({"zone-a": (2, 2, 0), "zone-b": (2, 0, 2)}),
+                within=60,
+                what=lambda: f"zone-a 2 reserved, zone-b 2 temporary Ready\n{stack.log_text()[-3000:]}",
+            )
+            pending = (await _pods(stack))["zone-a"]
+            assert all(
+                p["status"].get("phase") == "Pending" and not p["spec"].get("nodeName") for p in pending
+            )
+            temporary = {p["metadata"]["name"] for p in (await _pods(stack))["zone-b"]}
+
+            async def status_is(**want: object) -> dict[str, Any]:
+                status: dict[str, Any] = (await stack.api.get(UDS.path(stack.namespace, "web"))).get(
+                    "status"
+                ) or {}
+                return status if all(status.get(k) == v for k, v in want.items()) else {}
+
+            status = await eventually_async(
+                lambda: status_is(reservedPods=2, replicas=2, readyReplicas=2),
+                within=30,
+                what="status: 2 reserved, 2 working",
+            )
+            assert status["subsetReplicas"] == {"zone-a": 2, "zone-b": 2}
+            assert status["labelSelector"] == f"app=web,{RESERVED}=false"
+            entries = {s["name"]: s for s in status["subsetStatuses"]}
+            assert entries["zone-a"]["reservedPods"] == 2
+            assert entries["zone-b"]["reservedPods"] == 0
+            schedulable = {
+                name: next(c for c in entry["conditions"] if c["type"] == "Schedulable")
+                for name, entry in entries.items()
+            }
+            assert (schedulable["zone-a"]["status"], schedulable["zone-a"]["message"]) == (
+                "False",
+                "reserved pods found",
+            )
+            assert schedulable["zone-b"]["status"] == "True"
+            scale = await stack.api.get(UDS.path(stack.namespace, "web", "scale"))
+            assert scale["status"]["selector"] == f"app=web,{RESERVED}=false"
+            mark = len(watch.events)
+
+            # the zone recovers: the reserved pods start, then the temporary ones go
+            await stack.api.patch(NODES.path("", node), {"metadata": {"labels": {key: "on"}}}, "merge")
+            await eventually_async(
+                lambda: shape_is({"zone-a": (2, 0, 2), "zone-b": (0, 0, 0)}),
+                within=60,
+                what=lambda: f"zone-a 2 Ready unreserved, no temporary pod\n{stack.log_text()[-3000:]}",
+            )
+            await eventually_async(
+                lambda: status_is(
+                    reservedPods=0, replicas=2, readyReplicas=2, subsetReplicas={"zone-a": 2, "zone-b": 0}
+                ),
+                within=30,
+                what="status: 2 working in zone-a, none reserved",
+            )
+        histories = list(watch.history())[mark + 1 :]
+        assert min(_working(live) for live in histories) >= 2, (
+            "a working replica was lost before its stand-in"
+        )
+        created = {e[1]["metadata"]["uid"] for e in watch.events if e[0] == "ADDED"}
+        assert len(created) == 4, "2 kept pods + 2 temporary ones, nothing else created"
+        assert temporary.isdisjoint(p["metadata"]["name"] for p in (await _pods(stack))["zone-a"])
+        status = await status_is()
+        zone_a = next(s for s in status["subsetStatuses"] if s["name"] == "zone-a")
+        assert next(c for c in zone_a["conditions"] if c["type"] == "Schedulable")["status"] == "True"
+    finally:
+        await stack.api.patch(NODES.path("", node), {"metadata": {"labels": {key: None}}}, "merge")

@@ -1,8 +1,8 @@
 """The chart's UnitedDeployment worker: on by default (off with its `enabled`), it runs
 ``flotilla worker uniteddeployment`` with its own ServiceAccount and ClusterRole, and that role
-grants the writes the worker's plans make (taken from real planner plans of every template kind,
-not from the values file), the reads its ``observe`` makes, and nothing else but the
-owner-reference finalizers and the dead-letter patch."""
+grants the writes the worker's plans make (taken from real planner plans of every template kind
+and of a reservation pass, not from the values file), the reads its ``observe`` makes, and
+nothing else but the owner-reference finalizers and the dead-letter patch."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.unit.helm.chart_render import named, render
 from tests.unit.uniteddeployment import test_planner as tables
+from tests.unit.uniteddeployment import test_reservation as reserving
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan
 from workers.uniteddeployment.planner import ObservedUnitedDeployment, plan
@@ -78,6 +79,8 @@ def _planned_calls() -> set[tuple[str, str, str]]:
     calls |= _calls(
         plan(ObservedUnitedDeployment({**base, "spec": {**base["spec"], "replicas": 1}}), tables.NOW)
     )
+    # reserveUnschedulablePods: the reserved-pod label written on pods
+    calls |= _calls(reserving.reservation_pass()[0])
 
     # a rollback renumbers the older equal revision; revisions beyond the limit are deleted
     def revision(name: str, number: int, template: object) -> dict[str, Any]:

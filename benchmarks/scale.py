@@ -508,8 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         plane.start_flotilla("cloneset")
         result["flotilla"] = asyncio.run(run_flotilla(plane, shape, args))
     finally:
+        save()  # before the (slow) stop: an interrupted stop loses nothing measured
         plane.stop()
-        save()
     if not args.no_kruise:
         kruise_dir = new_run_dir("bench-scale-kruise")
         _log(f"kruise-manager plane in {kruise_dir}")
@@ -522,8 +522,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             process = kruise_manager.start(plane.env, binary, kruise_source(), limits)
             result["kruise"] = asyncio.run(run_kruise(plane, process, shape, args))
         finally:
-            plane.stop()
             save()
+            plane.stop()
     result["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     save()
     print(render_report(result))

@@ -323,14 +323,14 @@ def render_report(result: Mapping[str, Any]) -> str:
                 _rss(stages[0], process), int(stages[0].get("objects", 0)),
                 _rss(stages[-1], process), int(stages[-1].get("objects", 0)),
             )  # fmt: skip
-            parts.append(f"- {process}: RSS growth per 1,000 objects watched: {format_mebibytes(growth)}")
+            parts.append(f"- {process}: RSS growth per 1,000 more objects: {format_mebibytes(growth)}")
     kstages = kruise.get("stages") or []
     if len(kstages) >= 2:
         growth = growth_per_thousand(
             _rss(kstages[0], "kruise-manager"), int(kstages[0].get("objects", 0)),
             _rss(kstages[-1], "kruise-manager"), int(kstages[-1].get("objects", 0)),
         )  # fmt: skip
-        parts.append(f"- kruise-manager: RSS growth per 1,000 objects: {format_mebibytes(growth)}")
+        parts.append(f"- kruise-manager: RSS growth per 1,000 more objects: {format_mebibytes(growth)}")
 
     idle_rows = []
     for label, plane in (("Flotilla", flotilla), ("kruise-manager", kruise)):

@@ -183,7 +183,7 @@ def test_report_names_every_section_and_the_ratio() -> None:
     assert "3.00x" in text
     assert "--quick: a smoke run, not results" in text
     # (100 - 60) MiB over (10,200 - 1,020) objects, per 1,000: 4.36 MiB -> "4 MiB"
-    assert "flotilla-watcher: RSS growth per 1,000 objects watched: 4 MiB" in text
+    assert "flotilla-watcher: RSS growth per 1,000 more objects: 4 MiB" in text
 
 
 def pod(name: str, ready: bool, image: str, deleting: bool = False) -> dict[str, Any]:

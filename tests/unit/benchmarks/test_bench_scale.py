@@ -67,11 +67,12 @@ def test_flotilla_keys_come_from_the_workers_reconciled_lines_only() -> None:
 
 
 def test_kruise_keys_come_from_its_finished_syncing_lines() -> None:
-    # klog's text format as kruise-manager writes it with --logtostderr (cloneset_controller.go:207)
+    # klog's text format as kruise-manager v1.9.1 writes it with --logtostderr
+    # (cloneset_controller.go:209; the same as a bench-scale run's kruise-manager.log)
     text = (
-        'I1130 05:20:01.123456   12345 cloneset_controller.go:207] "Finished syncing CloneSet" '
+        'I1130 05:20:01.123456   12345 cloneset_controller.go:209] "Finished syncing CloneSet" '
         'cloneSet="scale/scale-001" cost="1.234ms"\n'
-        'I1130 05:20:01.223456   12345 cloneset_controller.go:207] "Finished syncing CloneSet" '
+        'I1130 05:20:01.223456   12345 cloneset_controller.go:209] "Finished syncing CloneSet" '
         'cloneSet="scale/scale-002" cost="2ms" result={"Requeue":false,"RequeueAfter":0}\n'
         'E1130 05:20:02.000000   12345 cloneset_controller.go:212] "Failed syncing CloneSet" '
         'err="boom" cloneSet="scale/scale-003"\n'

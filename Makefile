@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-cloneset-reads bench-asts bench-asts-quick bench-broadcastjob bench-broadcastjob-quick bench-webhook conformance clean
+.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-cloneset-reads bench-scale bench-scale-quick bench-asts bench-asts-quick bench-broadcastjob bench-broadcastjob-quick bench-webhook conformance clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -73,6 +73,14 @@ bench-cloneset-quick: tools
 ## What one CloneSet reconcile reads with 1 vs 20 CloneSets in its namespace (counts, not times).
 bench-cloneset-reads: tools
 	$(VENV)/python -m benchmarks.cloneset_reads
+
+## 100 CloneSets x 100 pods in one namespace on 20 kwok nodes: worker replicas, restarts, memory,
+## idle cost, reads, with kruise-manager side by side (docs/benchmarks.md); -quick: 10 x 20, 4 nodes.
+bench-scale: tools
+	$(VENV)/python -m benchmarks.scale
+
+bench-scale-quick: tools
+	$(VENV)/python -m benchmarks.scale --quick
 
 ## The Advanced StatefulSet worker vs the built-in StatefulSet (docs/benchmarks.md); -quick: small N, 1 repeat.
 bench-asts: tools

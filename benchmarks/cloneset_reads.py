@@ -78,7 +78,7 @@ async def _ready(client: KubeClient, total: int, wait_s: float = 900.0) -> None:
         await asyncio.sleep(0.5)
 
 
-async def _per_call(client: KubeClient, calls: int, call: Callable[[], Awaitable[Any]]) -> dict[str, float]:
+async def per_call(client: KubeClient, calls: int, call: Callable[[], Awaitable[Any]]) -> dict[str, float]:
     before = await _scrape(client)
     for _ in range(calls):
         await call()
@@ -88,7 +88,7 @@ async def _per_call(client: KubeClient, calls: int, call: Callable[[], Awaitable
 
 
 @contextlib.contextmanager
-def _paused(plane: BenchPlane) -> Iterator[None]:
+def paused(plane: BenchPlane) -> Iterator[None]:
     """Flotilla's watcher and worker stopped (SIGSTOP) while observe's reads are counted, so none
     of theirs is; resumed (SIGCONT) afterwards to reconcile the next CloneSets."""
     pids = [p.pid for p in plane.flotilla.values() if p.pid is not None]
@@ -101,7 +101,7 @@ def _paused(plane: BenchPlane) -> Iterator[None]:
             os.kill(pid, signal.SIGCONT)
 
 
-def _row(label: str, per: dict[str, float]) -> list[str]:
+def reads_row(label: str, per: dict[str, float]) -> list[str]:
     def get(name: str) -> float:
         return sum(v for k, v in per.items() if k.startswith(name))
 
@@ -148,12 +148,12 @@ async def _measure(args: argparse.Namespace, plane: BenchPlane) -> list[list[str
             await _ready(client, count * args.pods)
             await asyncio.sleep(2.0)  # the last status writes
             _log(f"{count} CloneSet(s) x {args.pods} pods Ready; observing reads-0 {args.observes} times")
-            with _paused(plane):
-                today = await _per_call(client, args.observes, one_observe)
-                before = await _per_call(client, args.observes, unnarrowed)
-            rows.append(_row(f"{count} x {args.pods}: observe (today)", today))
+            with paused(plane):
+                today = await per_call(client, args.observes, one_observe)
+                before = await per_call(client, args.observes, unnarrowed)
+            rows.append(reads_row(f"{count} x {args.pods}: observe (today)", today))
             rows.append(
-                _row(f"{count} x {args.pods}: one stray LIST before 5498a9c (`app!=reads-0`)", before)
+                reads_row(f"{count} x {args.pods}: one stray LIST before 5498a9c (`app!=reads-0`)", before)
             )
             _log(" | ".join(rows[-2]) + "\n" + " | ".join(rows[-1]))
     return rows

@@ -10,7 +10,7 @@ under a SHA-256 key of everything that goes into it, so a warm build only hashes
 
 1. **base**: a Debian root filesystem with ``python3`` (``mmdebstrap --variant=essential``) from
    the Debian mirror only (the sources are given explicitly: the host's other apt sources never
-   enter). Key: suite, sources, packages, the mmdebstrap version, this recipe's version.
+   enter). Key: suite, sources, packages, the mmdebstrap script, this recipe's version.
 2. **deps**: the locked dependencies, ``uv export --frozen --no-dev`` from uv.lock, wheels from
    PyPI checked against the lock's hashes, installed with ``--target /opt/flotilla/lib`` for the
    image's Python (Debian's own ``/usr/bin/python3.X``, the same build as the base layer's) and
@@ -242,8 +242,8 @@ def ensure_mmdebstrap() -> Path:
 
 
 def _base_key(mmdebstrap: Path) -> str:
-    version = _run([str(mmdebstrap), "--version"]).strip()
-    return _key(RECIPE_VERSION, SUITE, *SOURCES, *PACKAGES, *DPKG_EXCLUDES, version)
+    # the script's own bytes stand for its version (`mmdebstrap --version` starts perl: seconds)
+    return _key(RECIPE_VERSION, SUITE, *SOURCES, *PACKAGES, *DPKG_EXCLUDES, mmdebstrap.read_bytes())
 
 
 def base_layer(folder: Path) -> Layer:

@@ -214,12 +214,15 @@ def _store_layer(name: str, key: str, folder: Path, write: Callable[[_Hashing], 
 
 
 def _tar_tree(stream: _Hashing, root: Path) -> None:
-    """The files under `root` as a layer tar (owned by root, modes and mtimes kept: the byte
-    code's timestamps must match its sources)."""
+    """The files under `root` as a layer tar (owned by root and readable by everyone, mtimes
+    kept: the byte code's timestamps must match its sources)."""
 
     def owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
         info.uname = info.gname = "root"
+        # readable by the image's non-root user whatever the build folder's modes were (the CRI
+        # stubs' cache folder is a mkdtemp, 0700: the node agent pod failed with EACCES on it)
+        info.mode |= 0o555 if info.isdir() else 0o444
         return info
 
     with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tf:

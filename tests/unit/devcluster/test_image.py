@@ -106,3 +106,21 @@ def test_the_source_digest_sees_every_file_but_byte_code(tmp_path: Path) -> None
     assert changed != before
     (package / "data.yaml").write_text("a: 1\n")
     assert image.tree_digest([package], tmp_path) != changed
+
+
+def test_a_layer_from_a_private_folder_is_readable_by_the_images_user(tmp_path: Path) -> None:
+    """The CRI stubs' cache folder is a mkdtemp (0700); copied as is, the node agent's pod (UID
+    65532) failed with EACCES on it. Every entry of a layer is readable (dirs enterable) by all."""
+    stage = tmp_path / "root"
+    private = stage / "opt" / "flotilla" / "cri"
+    private.mkdir(parents=True)
+    private.chmod(0o700)
+    (private / "api_pb2.py").write_text("")
+    (private / "api_pb2.py").chmod(0o600)
+    layer = image._store_layer("app", "p" * 64, tmp_path / "cache", lambda s: image._tar_tree(s, stage))
+    with tarfile.open(layer.blob, "r:gz") as tf:
+        modes = {m.name: m.mode for m in tf.getmembers()}
+        owners = {(m.uid, m.gid) for m in tf.getmembers()}
+    assert modes["opt/flotilla/cri"] & 0o555 == 0o555
+    assert modes["opt/flotilla/cri/api_pb2.py"] & 0o444 == 0o444
+    assert owners == {(0, 0)}

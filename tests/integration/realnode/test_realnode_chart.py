@@ -11,7 +11,8 @@ same host port on the one node). Then:
 
 1. every pod of the release is on the real node, Ready (its readiness probe answered), not
    restarted; each container's process (found through containerd from the pod's containerID)
-   runs as UID 65532 with a read-only root filesystem, as the chart asks;
+   runs as UID 65532 with a read-only root filesystem, as the chart asks (the node agent is Ready
+   only after its CRI Version call through the mounted socket answered);
 2. a CloneSet on the kwok nodes (no toleration: the real node is tainted) is scaled up and
    rolled to a new image; its status is reconciled, and the worker pod's own /metrics (its host
    port) counts the CloneSet reconciles: the chart's pods did it.

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-cloneset-reads bench-scale bench-scale-quick bench-asts bench-asts-quick bench-broadcastjob bench-broadcastjob-quick bench-webhook conformance clean
+.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-cloneset-reads bench-scale bench-scale-quick bench-asts bench-asts-quick bench-broadcastjob bench-broadcastjob-quick bench-webhook conformance image test-realnode-chart clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -40,6 +40,15 @@ unit: bootstrap
 ## The whole suite: lint, types, unit and integration tests on a real control plane and NATS.
 test: tools lint typecheck
 	@scripts/run-tests.sh
+
+## Flotilla's image built on this machine (Debian mirror + PyPI only), cached by content: docs/deploy.md.
+image: tools
+	$(VENV)/python -m flotilla.devcluster.image
+
+## The chart's watcher, CloneSet worker and node agent as real pods on the real node (builds the
+## image first; minutes when cold, so not in `make test`).
+test-realnode-chart: tools
+	FLOTILLA_REALNODE_CHART=1 $(VENV)/pytest -p no:cacheprovider tests/integration/realnode/test_realnode_chart.py
 
 ## kruise v1.9.1's own e2e specs of the implemented kinds against Flotilla (docs/conformance.md);
 ## BASELINE=kruise runs them against kruise-manager v1.9.1 and records docs/conformance/kruise-*.json.

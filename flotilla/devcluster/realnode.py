@@ -108,11 +108,16 @@ def ensure_packages() -> None:
     """Install the missing Debian packages with apt (from the mirror the machine is configured
     with); a clear error when that is not possible (not root, no apt)."""
     missing = missing_packages()
-    if not missing:
-        return
+    if missing:
+        install_debian_packages(missing)
+
+
+def install_debian_packages(missing: list[str]) -> None:
+    """``apt-get install`` of `missing` from the machine's Debian mirror; a clear error when that
+    is not possible (not root, no apt). Also used for the image builder's mmdebstrap (`image.py`)."""
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise ComponentError(
-            f"the real node needs the Debian packages {' '.join(missing)}; install them as root "
+            f"needs the Debian packages {' '.join(missing)}; install them as root "
             f"(apt-get install -y {' '.join(missing)})"
         )
     _say(f"installing Debian packages {' '.join(missing)}")
@@ -579,6 +584,10 @@ class RealNode:
             ],
         )
         proc.wait_until(self.ready, self.startup_timeout, f"registered as a Ready node {NODE_NAME}")
+
+    def import_image(self, archive: Path, timeout: float = 600) -> None:
+        """Import an OCI archive into the node's CRI namespace (``ctr -n k8s.io images import``)."""
+        _run(["ctr", "-a", str(_socket()), "-n", "k8s.io", "images", "import", str(archive)], timeout=timeout)
 
     def ready(self) -> bool:
         node = json.loads(self.api("GET", f"/api/v1/nodes/{NODE_NAME}", None))

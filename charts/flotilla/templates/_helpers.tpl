@@ -119,7 +119,7 @@ natsUser signs in to the bundled NATS server (empty: the component does not use 
 - name: FLOTILLA_BUS_REPLICAS
   value: {{ include "flotilla.busReplicas" .root | quote }}
 - name: FLOTILLA_HTTP_PORT
-  value: {{ $values.httpPort | quote }}
+  value: {{ default $values.httpPort .port | quote }}
 - name: FLOTILLA_LOG_LEVEL
   value: {{ $values.logLevel | quote }}
 - name: NATS_URL
@@ -223,7 +223,7 @@ natsUser signs in to the bundled NATS server (empty: the component does not use 
 {{- define "flotilla.httpPortAndProbes" -}}
 ports:
   - name: http
-    containerPort: {{ .Values.httpPort }}
+    containerPort: {{ default .Values.httpPort .componentPort }}
     protocol: TCP
   {{- if and .Values.webhook.enabled (eq (default "" .webhookPort) "yes") }}
   - name: webhook
@@ -250,6 +250,10 @@ readinessProbe:
 {{/* Pod-level settings shared by all components: (dict "root" $ "config" $componentValues). */}}
 {{- define "flotilla.podScheduling" -}}
 {{- $values := .root.Values }}
+{{- if and .hostNetwork $values.hostNetwork }}
+hostNetwork: true
+dnsPolicy: ClusterFirstWithHostNet
+{{- end }}
 {{- with $values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}

@@ -43,4 +43,16 @@ def test_daemonset_mounts_the_cri_socket_and_runs_least_privileged() -> None:
         ("", "pods"): {"list", "watch"},
         ("", "pods/status"): {"patch"},
         ("", "events"): {"create", "patch"},
+        ("apps.kruise.io", "nodeimages"): {"list", "watch"},
+        ("apps.kruise.io", "nodeimages/status"): {"update"},
+        ("", "secrets"): {"get"},
     }
+    assert "--no-image-pulls" not in container["args"]
+
+
+def test_without_image_pulls_the_agent_has_no_nodeimage_or_secret_rights() -> None:
+    objects = render(ON, values_yaml={"nodeAgent": {"imagePulls": False}})
+    [container] = named(objects, "DaemonSet", "flotilla-node-agent")["spec"]["template"]["spec"]["containers"]
+    assert "--no-image-pulls" in container["args"]
+    rights = granted(named(objects, "ClusterRole", "flotilla-node-agent"))
+    assert not {key for key in rights if key[1].startswith("nodeimages") or key[1] == "secrets"}

@@ -2,7 +2,10 @@
 
 Actions run in plan order, the set's status patch last; the first failure stops the plan, after its
 Warning Event (kruise's ``FailedCreate`` / ``FailedDelete`` / ``FailedUpdate`` with the API
-error) is emitted, and the error is re-raised for the runtime's result contract (Conflict:
+error) is emitted and the set's status the planner attached to that action for its failure
+(kruise's ``FailedCreatePod`` / ``FailedUpdatePod`` condition, ``failurestatus``) is written
+unless the set's status (``snapshot``) already says so,
+and the error is re-raised for the runtime's result contract (Conflict:
 re-plan from fresh state; other: backoff, dead letter). A pod already gone counts as deleted;
 a PVC that already exists is kept (it is the ordinal's PVC, created by an earlier pass).
 Called by the runtime through ``WORKER``.
@@ -15,9 +18,12 @@ import dataclasses
 
 from flotilla.runtime.errors import AlreadyExists, KubeError, NotFound
 from flotilla.runtime.kube import KubeClient
+from workers.podmechanics.kube_json import JsonObject, mapping
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan
 from workers.statefulset.builder import PVCS, STATEFULSETS, StatefulSetPlan
+from workers.statefulset.failurestatus import filled, news
+from workers.statefulset.observed import ObservedStatefulSet
 
 FIELD_MANAGER = "flotilla-statefulset"
 
@@ -28,11 +34,28 @@ async def _emit_failure(api: KubeClient, event: runtime.EmitEvent, error: str) -
         await runtime.execute_action(api, failed, FIELD_MANAGER)
 
 
+async def _report_failure(
+    api: KubeClient,
+    events: list[runtime.EmitEvent],
+    status: runtime.PatchObject | None,
+    stored: JsonObject,
+    error: str,
+) -> None:
+    for event in events:
+        await _emit_failure(api, event, error)
+    if status is not None and news(written := filled(status, error), stored):
+        with contextlib.suppress(KubeError):
+            await runtime.execute_action(api, written, FIELD_MANAGER)
+
+
 async def act(api: KubeClient, snapshot: object, plan: Plan) -> None:
-    del snapshot
+    stored: JsonObject = mapping(snapshot.raw, "status") if isinstance(snapshot, ObservedStatefulSet) else {}
     failures: dict[int, list[runtime.EmitEvent]] = {}
-    for index, event in plan.failure_events if isinstance(plan, StatefulSetPlan) else ():
-        failures.setdefault(index, []).append(event)
+    statuses: dict[int, runtime.PatchObject] = {}
+    if isinstance(plan, StatefulSetPlan):
+        for index, event in plan.failure_events:
+            failures.setdefault(index, []).append(event)
+        statuses = dict(plan.failure_status)
     indexed = list(enumerate(plan.actions))
     # the set's own status goes last; a pod's status patch (InPlaceUpdateReady False before its
     # in-place update, with the pod's resourceVersion) keeps its place in the plan
@@ -52,10 +75,9 @@ async def act(api: KubeClient, snapshot: object, plan: Plan) -> None:
         except AlreadyExists as err:
             if isinstance(action, runtime.CreateObject) and action.resource == PVCS:
                 continue
-            for event in failures.get(index, ()):
-                await _emit_failure(api, event, str(err))
+            # kruise sinks AlreadyExists on a pod create without an Event, but its pass fails
+            await _report_failure(api, [], statuses.get(index), stored, str(err))
             raise
         except KubeError as err:
-            for event in failures.get(index, ()):
-                await _emit_failure(api, event, str(err))
+            await _report_failure(api, failures.get(index, []), statuses.get(index), stored, str(err))
             raise

@@ -1,6 +1,8 @@
 """Executing an Advanced StatefulSet plan: the worker's ``act``.
 
-Actions run in plan order, the set's status patch last; the first failure stops the plan, after its
+Writes run in plan order, the set's status patch last, then the plan's Events (kruise's recorder
+sends Events asynchronously, so its status write follows its pod writes at once; Flotilla's
+status patch no longer waits for an Event request per pod); the first failure stops the plan, after its
 Warning Event (kruise's ``FailedCreate`` / ``FailedDelete`` / ``FailedUpdate`` with the API
 error) is emitted and the set's status the planner attached to that action for its failure
 (kruise's ``FailedCreatePod`` / ``FailedUpdatePod`` condition, ``failurestatus``) is written
@@ -65,19 +67,36 @@ async def act(api: KubeClient, snapshot: object, plan: Plan) -> None:
         if isinstance(a, runtime.PatchObject) and a.subresource == "status" and a.resource == STATEFULSETS
     ]
     ordered = [(i, a) for i, a in indexed if (i, a) not in status] + status
+    # Events go after the writes, as kruise's recorder sends them (asynchronously): the set's
+    # status then follows its pod writes by one request, not by one per Event
+    events: list[runtime.EmitEvent] = []
     for index, action in ordered:
+        if isinstance(action, runtime.EmitEvent):
+            events.append(action)
+            continue
         try:
             await runtime.execute_action(api, action, FIELD_MANAGER)
         except NotFound:
             if isinstance(action, runtime.DeleteObject):
                 continue
+            await _emit_all(api, events)
             raise
         except AlreadyExists as err:
             if isinstance(action, runtime.CreateObject) and action.resource == PVCS:
                 continue
             # kruise sinks AlreadyExists on a pod create without an Event, but its pass fails
             await _report_failure(api, [], statuses.get(index), stored, str(err))
+            await _emit_all(api, events)
             raise
         except KubeError as err:
             await _report_failure(api, failures.get(index, []), statuses.get(index), stored, str(err))
+            await _emit_all(api, events)
             raise
+    await _emit_all(api, events)
+
+
+async def _emit_all(api: KubeClient, events: list[runtime.EmitEvent]) -> None:
+    """The Events of the writes that were made (best effort, like kruise's recorder)."""
+    for event in events:
+        with contextlib.suppress(KubeError):
+            await runtime.execute_action(api, event, FIELD_MANAGER)

@@ -11,15 +11,23 @@ of workload carries (CloneSet: ``apps.kruise.io/cloneset-instance-id``; Stateful
 revision label (``pod-template-hash`` / ``controller-revision-hash``) is one of its revisions',
 plus those without that label (removed along with the selector's), so a reconcile does not read
 every other workload's pods in the namespace. Still missed, as no label selector can tell: a pod
-relabelled both out of the selector and off the anchor, or to a foreign revision. Pure; called by
-the CloneSet and StatefulSet shells' ``observe``.
+relabelled both out of the selector and off the anchor, or to a foreign revision (e.g. stripped
+of all its labels). For those, :func:`owned_pods_missing` tells a shell when one namespace-wide
+LIST (kruise's read) is worth its cost: when the selector LIST returned fewer owned pods than the
+workload's last status counted (a pod left the selector, lost its labels, or was deleted since).
+That LIST then replaces the stray LISTs (it returns everything they would), so a steady
+reconcile still reads only its own pods; :func:`owned_strays` picks the workload's owned pods
+out of either. Pure; called by the CloneSet and StatefulSet shells' ``observe``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from schemas.kruise.pub import LabelSelector
+from workers.podmechanics.kube_json import JsonObject, uid_of
+from workers.podmechanics.ownership import is_owned_by
 
 
 def _negations(selector: LabelSelector) -> list[str]:
@@ -53,3 +61,24 @@ def stray_selectors(
         for negation in _negations(selector)
         for origin in [*made, f"!{revision_label}"]
     )
+
+
+Pod = TypeVar("Pod", bound=JsonObject)
+
+
+def owned_strays(found: Iterable[Pod], owner_uid: str, seen: set[str]) -> list[Pod]:
+    """The pods of ``found`` the owner controls that are not in ``seen`` (uids; extended)."""
+    strays: list[Pod] = []
+    for pod in found:
+        uid = uid_of(pod)
+        if uid not in seen and is_owned_by(pod, owner_uid):
+            seen.add(uid)
+            strays.append(pod)
+    return strays
+
+
+def owned_pods_missing(last_counted: int, found: Iterable[JsonObject], owner_uid: str) -> bool:
+    """Fewer pods the owner controls came back (from its selector LIST) than its last status
+    counted (``status.replicas``): one may have left the selector, lost the labels every selector
+    LIST relies on, or been deleted since."""
+    return sum(1 for pod in found if is_owned_by(pod, owner_uid)) < last_counted

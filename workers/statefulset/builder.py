@@ -4,7 +4,10 @@ Actions are ``workers.runtime`` records executed in order by ``act``; a mutating
 carry a Warning Event for its failure (kruise's ``FailedCreate`` / ``FailedDelete`` /
 ``FailedUpdate``; the message's ``{error}`` is the API error) and is followed by its success
 Event, so Events follow outcomes as kruise's do. Messages are kruise's
-(``recordPodEvent`` / ``recordClaimEvent``). Also the REST resources the worker touches.
+(``recordPodEvent`` / ``recordClaimEvent``). A pod create or identity update may also carry the
+set's status write for its failure (kruise's ``FailedCreatePod`` / ``FailedUpdatePod``
+condition, ``{error}`` again the API error; see ``failurestatus``). Also the REST resources the
+worker touches.
 Used by ``planner`` and ``update``; the result is a :class:`StatefulSetPlan`.
 """
 
@@ -31,6 +34,8 @@ class StatefulSetPlan(Plan):
     the order they are emitted (an action may have more than one)."""
 
     failure_events: tuple[tuple[int, runtime.EmitEvent], ...] = ()
+    failure_status: tuple[tuple[int, runtime.PatchObject], ...] = ()
+    """``(action index, the set's status patch)`` to send when that action fails."""
 
 
 @dataclass
@@ -40,6 +45,7 @@ class PlanBuilder:
     ref: ObjectRef
     actions: list[runtime.Action] = field(default_factory=list)
     failures: list[tuple[int, runtime.EmitEvent]] = field(default_factory=list)
+    failure_status: list[tuple[int, runtime.PatchObject]] = field(default_factory=list)
     waits: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -64,7 +70,8 @@ class PlanBuilder:
             f"{verb} Pod {pod} in StatefulSet {self.set_name} failed error: {{error}}",
         )
 
-    def create_claim(self, claim: JsonDict, pod: str) -> None:
+    def create_claim(self, claim: JsonDict, pod: str) -> int:
+        """Create a PVC (kruise's ``createPersistentVolumeClaims``); the create's action index."""
         name = str(claim["metadata"]["name"])  # type: ignore[index]
         failure = self.event(
             "Warning",
@@ -72,6 +79,7 @@ class PlanBuilder:
             f"create Claim {name} for Pod {pod} in StatefulSet {self.set_name} failed error: {{error}}",
         )
         self._guarded(runtime.CreateObject(PVCS, self.namespace, claim), failure)
+        index = len(self.actions) - 1
         self.actions.append(
             self.event(
                 "Normal",
@@ -79,13 +87,17 @@ class PlanBuilder:
                 f"create Claim {name} Pod {pod} in StatefulSet {self.set_name} success",
             )
         )
+        return index
 
-    def create_pod(self, body: JsonDict) -> None:
+    def create_pod(self, body: JsonDict) -> int:
+        """Create a pod with kruise's Events; the create's action index."""
         name = str(body["metadata"]["name"])  # type: ignore[index]
         self._guarded(
             runtime.CreateObject(PODS, self.namespace, body), self._pod_event("create", name, False)
         )
+        index = len(self.actions) - 1
         self.actions.append(self._pod_event("create", name, True))
+        return index
 
     def delete_pod(self, name: str, uid: str) -> None:
         """kruise's ``deletePod``: a failed delete writes two Warnings, the pod control's
@@ -101,16 +113,21 @@ class PlanBuilder:
         )
         self.actions.append(self._pod_event("delete", name, True))
 
-    def update_pod(
-        self, name: str, patch: JsonObject, *, evented: bool = True, subresource: str = ""
-    ) -> None:
-        """Strategic-merge patch a pod; ``evented``: kruise's ``UpdateStatefulPod`` Events."""
+    def update_pod(self, name: str, patch: JsonObject, *, evented: bool = True, subresource: str = "") -> int:
+        """Strategic-merge patch a pod; ``evented``: kruise's ``UpdateStatefulPod`` Events. The
+        patch's action index."""
         action = runtime.PatchObject(PODS, self.namespace, name, dict(patch), "strategic", subresource)
         if not evented:
             self.actions.append(action)
-            return
+            return len(self.actions) - 1
         self._guarded(action, self._pod_event("update", name, False))
+        index = len(self.actions) - 1
         self.actions.append(self._pod_event("update", name, True))
+        return index
+
+    def on_failure(self, indices: Sequence[int], status: runtime.PatchObject) -> None:
+        """Send ``status`` (the set's status patch) if one of the actions at ``indices`` fails."""
+        self.failure_status.extend((i, status) for i in indices)
 
     def pod_writes(self, writes: Sequence[PatchPod]) -> None:
         """The shared mechanics' pod writes (lifecycle, readiness, in-place), with their Events."""
@@ -156,4 +173,5 @@ class PlanBuilder:
             min(self.waits) if self.waits else None,
             "; ".join([reason, *counts, *self.notes]),
             tuple(self.failures),
+            tuple(self.failure_status),
         )

@@ -39,6 +39,7 @@ from workers.podmechanics.revisions import owned_revisions, revisions_to_delete,
 from workers.runtime.actions import PatchObject
 from workers.runtime.events import ObjectRef
 from workers.statefulset.builder import CONTROLLER_REVISIONS, PVCS, STATEFULSETS, PlanBuilder, StatefulSetPlan
+from workers.statefulset.failurestatus import CREATE_FAILED, UPDATE_FAILED, with_failure, without_failures
 from workers.statefulset.identity import claims_for, identity_matches, new_pod, set_reference
 from workers.statefulset.observed import ObservedStatefulSet, PlannerConfig
 from workers.statefulset.ordinals import (
@@ -60,7 +61,7 @@ from workers.statefulset.revisions import orphan_adoptions, set_revisions
 from workers.statefulset.state import Pass, Slot
 from workers.statefulset.status import complete_rolling_update, count_replicas, volume_claim_status
 from workers.statefulset.update import delete_or_hook, plan_rolling_update
-from workers.statefulset.validation import refusal, spec_problems
+from workers.statefulset.validation import FAILED_CREATE_POD, FAILED_UPDATE_POD, refusal, spec_problems
 
 
 def _start_ordinal(sts: StatefulSet, config: PlannerConfig) -> int:
@@ -146,12 +147,15 @@ def _claims_of(p: Pass, ordinal: int) -> list[JsonDict]:
     )
 
 
-def _create_missing_claims(p: Pass, pod: PodView, ordinal: int) -> bool:
-    """``createPersistentVolumeClaims``; False when a PVC is being deleted (the pod must wait)."""
+def _create_missing_claims(p: Pass, pod: PodView, ordinal: int, *, for_create: bool = False) -> bool:
+    """``createPersistentVolumeClaims``; False when a PVC is being deleted (the pod must wait).
+    ``for_create``: the claims of a pod about to be created (their failure is FailedCreatePod)."""
     for claim in _claims_of(p, ordinal):
         existing = p.claims.get(name_of(claim))
         if existing is None:
-            p.out.create_claim(claim, pod.name)
+            index = p.out.create_claim(claim, pod.name)
+            if for_create:
+                p.create_writes.append(index)
             p.claims[name_of(claim)] = claim
         elif json_field(existing, "metadata", "deletionTimestamp") is not None:
             p.out.warn(
@@ -223,9 +227,9 @@ def _process_replicas(p: Pass, budget: list[int] | None) -> bool:
                 if p.monotonic:
                     return True
                 continue
-            if not _create_missing_claims(p, pod, slot.ordinal):
+            if not _create_missing_claims(p, pod, slot.ordinal, for_create=True):
                 return True
-            p.out.create_pod(dict(pod.raw))
+            p.create_writes.append(p.out.create_pod(dict(pod.raw)))
             if p.monotonic:
                 return True
             if _dec(budget):
@@ -257,7 +261,7 @@ def _process_replicas(p: Pass, budget: list[int] | None) -> bool:
                     return False
         if not identity_matches(p.name, p.sts.metadata.get("namespace", ""), pod.raw):
             patch = {"metadata": {"labels": {"statefulset.kubernetes.io/pod-name": pod.name}}}
-            p.out.update_pod(pod.name, patch)
+            p.update_writes.append(p.out.update_pod(pod.name, patch))
         _fix_claim_owners(p, pod, slot.ordinal, scaled_down=False)
     return False
 
@@ -296,11 +300,14 @@ def _scale_budget(sts: StatefulSet) -> list[int] | None:
     return [max(value, 1)]
 
 
-def _status(p: Pass, pods: Sequence[PodView]) -> JsonDict:
+def _status(p: Pass, pods: Sequence[PodView], *, deltas: bool = True) -> JsonDict:
+    """The status the pass writes; ``deltas`` False: as the pods were found (a failing pass's,
+    which stops before its deletions)."""
     counts = count_replicas(pods, p.min_ready_seconds, p.current_name, p.update_name, p.now)
-    counts = replace(
-        counts, current=counts.current + p.current_delta, updated=counts.updated + p.updated_delta
-    )
+    if deltas:
+        counts = replace(
+            counts, current=counts.current + p.current_delta, updated=counts.updated + p.updated_delta
+        )
     rolling = p.sts.spec.update_strategy.type == "RollingUpdate"
     counts, current = complete_rolling_update(counts, rolling, p.current_name, p.update_name)
     status: JsonDict = {
@@ -388,8 +395,12 @@ def plan(observed: ObservedStatefulSet, config: PlannerConfig, now: datetime) ->
     elif sts.spec.update_strategy.type == "RollingUpdate":
         reason = plan_rolling_update(p)
     status = _status(p, live_pods)
-    if refused.changed:  # a refused spec fixed: its conditions turn False
-        status["conditions"] = refused.conditions
+    # a refused spec fixed: its conditions turn False; a status write of a pass where nothing
+    # failed drops kruise's FailedCreatePod / FailedUpdatePod (its fresh status has none)
+    conditions = without_failures(refused.conditions) if _status_changed(sts, status) else refused.conditions
+    if conditions != [dict(c) for c in objects(mapping(raw, "status"), "conditions")]:
+        status["conditions"] = conditions
+    _plan_failure_status(p, live_pods, refused.conditions)
     history = revisions_to_delete(
         owned_revisions(p.uid, observed.revisions),
         mine,
@@ -402,6 +413,21 @@ def plan(observed: ObservedStatefulSet, config: PlannerConfig, now: datetime) ->
     if _status_changed(sts, status):
         out.actions.append(_status_action(p, status))
     return out.build(reason)
+
+
+def _plan_failure_status(p: Pass, pods: Sequence[PodView], conditions: list[JsonDict]) -> None:
+    """The status a pass whose pod create (FailedCreatePod) or identity update (FailedUpdatePod)
+    fails writes instead (``failurestatus``). Written even when the counts did not change, where
+    kruise's ``inconsistentStatus`` would skip the write and the condition: the failure shows, and
+    ``worker.observe`` reads a create that met a pod it cannot see from it."""
+    base = _status(p, pods, deltas=False)
+    for indices, condition_type, message in (
+        (p.create_writes, FAILED_CREATE_POD, CREATE_FAILED),
+        (p.update_writes, FAILED_UPDATE_POD, UPDATE_FAILED),
+    ):
+        if indices:
+            status = {**base, "conditions": with_failure(conditions, condition_type, message, p.now)}
+            p.out.on_failure(indices, _status_action(p, status))
 
 
 def _status_changed(sts: StatefulSet, status: JsonObject) -> bool:

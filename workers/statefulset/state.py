@@ -48,6 +48,10 @@ class Pass:
     updated_delta: int = 0
     refreshed: dict[str, bool] = field(default_factory=dict)
     """Pods this pass refreshed, and whether their lifecycle state moved (``refresh``)."""
+    create_writes: list[int] = field(default_factory=list)
+    """Plan indices of the pod (and PVC) creates whose failure kruise reports as FailedCreatePod."""
+    update_writes: list[int] = field(default_factory=list)
+    """Plan indices of the identity updates whose failure kruise reports as FailedUpdatePod."""
     blocked: str = ""
     """Why the rolling update stopped with an error kruise would return (the pass then requeues)."""
 

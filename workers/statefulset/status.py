@@ -4,9 +4,11 @@ Counts over the set's pods: ``replicas`` (created), ``readyReplicas`` (Running a
 ``availableReplicas`` (and available for minReadySeconds), ``currentReplicas`` /
 ``updatedReplicas`` (not terminating, at the current / update revision),
 ``updatedReadyReplicas`` / ``updatedAvailableReplicas``; ``volumeClaims`` counts, per claim
-template, the pods whose PVC exists (``compatibleReplicas``; without
-StatefulSetAutoResizePVCGate every existing PVC is compatible and ready). A RollingUpdate whose
-pods are all updated and ready makes the update revision current. Pure; used by the planner.
+template, the pods whose PVC exists and is compatible with it (same storage class and access
+modes, a request at least the template's: ``compatibleReplicas``) and whose capacity reached the
+PVC's request (``compatibleReadyReplicas``); sizes compare as quantities (``1Gi`` =
+``1024Mi``). A RollingUpdate whose pods are all updated and ready makes the update revision
+current. Pure; used by the planner.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from workers.podmechanics.kube_json import JsonDict, JsonObject, field, name_of, text
+from schemas.kruise.rules.statefulset import claim_compatible_without_size, claim_storage, storage_at_least
+from workers.podmechanics.kube_json import JsonDict, JsonObject, field, name_of
 from workers.podmechanics.pods import PodView
 from workers.statefulset.ordinals import claim_name, ordinal_of
 from workers.statefulset.podstate import is_available, is_created, is_running_and_ready, is_terminating
@@ -62,31 +65,31 @@ def complete_rolling_update(
     return counts, current
 
 
-def _storage(obj: JsonObject, *path: str) -> str:
-    return text(obj, *path, "storage")
-
-
 def volume_claim_status(
     claim_templates: Sequence[JsonObject],
     set_name: str,
     pods: Iterable[PodView],
     claims: Iterable[JsonObject],
 ) -> list[JsonDict]:
-    """``updatePVCStatus``: per template, the pods whose PVC exists (not being deleted) and asks for
-    the template's storage (``compatibleReplicas``), and whose capacity reached it
-    (``compatibleReadyReplicas``). Storage is compared as written (kruise compares quantities)."""
+    """``updatePVCStatus`` / ``IsPVCCompatibleAndReady``: per template, the pods whose PVC exists
+    (not being deleted), is compatible without size and requests at least the template's storage
+    (``compatibleReplicas``), and whose capacity reached the PVC's own request
+    (``compatibleReadyReplicas``)."""
     live = {name_of(c): c for c in claims if field(c, "metadata", "deletionTimestamp") is None}
     ordinals = [o for o in (ordinal_of(p.name) for p in pods) if o >= 0]
     out: list[JsonDict] = []
     for template in claim_templates:
-        wanted = _storage(template, "spec", "resources", "requests")
+        wanted = claim_storage(template, "spec", "resources", "requests")
         compatible = ready = 0
         for ordinal in ordinals:
             claim = live.get(claim_name(name_of(template), set_name, ordinal))
-            if claim is None or _storage(claim, "spec", "resources", "requests") != wanted:
+            if claim is None or not claim_compatible_without_size(claim, template):
+                continue
+            requested = claim_storage(claim, "spec", "resources", "requests")
+            if not storage_at_least(requested, wanted):
                 continue
             compatible += 1
-            ready += _storage(claim, "status", "capacity") == wanted
+            ready += storage_at_least(claim_storage(claim, "status", "capacity"), requested)
         out.append(
             {
                 "volumeClaimName": name_of(template),

@@ -3,7 +3,11 @@
 ``observe`` reads the set (``apps.kruise.io/v1beta1``) and, as raw JSON, the pods, PVCs and
 ControllerRevisions its selector matches, concurrently, through the runtime's read port (PVCs
 only when the set has volumeClaimTemplates), then the pods it owns that its selector no longer
-matches (``podmechanics.strays``; the planner releases them). ``plan`` adapts
+matches (``podmechanics.strays``; the planner releases them). When the selector LIST returned
+fewer owned pods than ``status.replicas`` counted, or the status says a pod create met a pod the
+set could not see (``failurestatus``), it reads every pod of the namespace instead, as kruise
+does, which also finds an owned pod stripped of the labels the stray LISTs rely on; the same
+number of round trips either way. ``plan`` adapts
 :func:`workers.statefulset.planner.plan` to the runtime contract; ``act`` (``act`` module)
 executes it. ``flotilla worker statefulset`` finds ``WORKER`` through ``workers.statefulset``.
 """
@@ -21,13 +25,14 @@ from schemas.bus.envelope import KeyParts
 from schemas.kruise.pub import CONTROLLER_REVISION_HASH_LABEL
 from schemas.kruise.selectors import selector_error
 from schemas.kruise.statefulset import POD_NAME_LABEL, StatefulSet
-from workers.podmechanics.kube_json import name_of, uid_of
-from workers.podmechanics.ownership import is_owned_by, selector_string
-from workers.podmechanics.strays import stray_selectors
+from workers.podmechanics.kube_json import mapping, name_of, uid_of
+from workers.podmechanics.ownership import selector_string
+from workers.podmechanics.strays import owned_pods_missing, owned_strays, stray_selectors
 from workers.runtime.contract import Plan, TerminalError, WorkerType
 from workers.runtime.observe import StateReader
 from workers.statefulset.act import FIELD_MANAGER, act
 from workers.statefulset.builder import CONTROLLER_REVISIONS, PVCS, STATEFULSETS
+from workers.statefulset.failurestatus import create_met_unseen_pod
 from workers.statefulset.observed import ObservedStatefulSet, PlannerConfig, planner_config
 from workers.statefulset.planner import plan as plan_statefulset
 
@@ -54,7 +59,16 @@ async def observe(read: StateReader, key: KeyParts) -> ObservedStatefulSet | Non
         read.list(PVCS, key.namespace, label_selector=selector) if wants_claims else _nothing(),
         read.list(CONTROLLER_REVISIONS, key.namespace, label_selector=selector),
     )
-    pods = [*selected, *await _strays(read, key.namespace, sts, uid_of(raw), selected, revisions)]
+    uid = uid_of(raw)
+    if owned_pods_missing(sts.status.replicas, selected, uid) or create_met_unseen_pod(
+        mapping(raw, "status")
+    ):
+        # kruise's read: every pod of the namespace, in place of the stray LISTs it covers
+        everything = await read.list(PODS, key.namespace)
+        strays = owned_strays(everything, uid, {uid_of(p) for p in selected})
+    else:
+        strays = await _strays(read, key.namespace, sts, uid, selected, revisions)
+    pods = [*selected, *strays]
     return ObservedStatefulSet(sts, raw, tuple(pods), tuple(claims), tuple(revisions))
 
 
@@ -79,13 +93,7 @@ async def _strays(
             )
         )
     )
-    seen = {uid_of(p) for p in selected}
-    strays: list[KubeJson] = []
-    for pod in (p for pods in found for p in pods):
-        if uid_of(pod) not in seen and is_owned_by(pod, uid):
-            seen.add(uid_of(pod))
-            strays.append(pod)
-    return strays
+    return owned_strays((p for pods in found for p in pods), uid, {uid_of(p) for p in selected})
 
 
 def plan(observed: ObservedStatefulSet | None, config: PlannerConfig, now: float) -> Plan:

@@ -21,7 +21,10 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from kubernetes.utils.quantity import parse_quantity
 
 from schemas.kruise.rules import meta
 from schemas.kruise.rules.cloneset import default_claim_template, priority_strategy_error
@@ -416,11 +419,38 @@ def _claim_templates(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [_dict(t) for t in spec.get("volumeClaimTemplates") or []]
 
 
-def _claim_storage(template: Mapping[str, Any], kind: str) -> object:
-    return _dict(_dict(_dict(template.get("spec")).get("resources")).get(kind)).get("storage")
+def storage_quantity(value: object) -> Decimal | str:
+    """A storage size as kubernetes' ``resource.Quantity`` compares it (``1Gi`` equals ``1024Mi``,
+    ``parse_quantity``); absent is zero (``ResourceList.Storage()``); unparsable stays its text."""
+    if value is None:
+        return Decimal(0)
+    try:
+        return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError, InvalidOperation):
+        return str(value)
 
 
-def _claim_compatible_without_size(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+def storage_at_least(value: object, floor: object) -> bool:
+    """``Quantity.Cmp(floor) >= 0`` for two storage sizes (unparsable ones: equal text only)."""
+    left, right = storage_quantity(value), storage_quantity(floor)
+    if isinstance(left, Decimal) and isinstance(right, Decimal):
+        return left >= right
+    return left == right
+
+
+def claim_storage(claim: Mapping[str, Any], *path: str) -> object:
+    """The ``storage`` entry under ``path`` of a PVC or claim template (None when absent)."""
+    found: object = claim
+    for key in path:
+        found = _dict(found).get(key)
+    return _dict(found).get("storage")
+
+
+def _claim_storage(template: Mapping[str, Any], kind: str) -> Decimal | str:
+    return storage_quantity(claim_storage(template, "spec", "resources", kind))
+
+
+def claim_compatible_without_size(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """``IsClaimCompatibleWithoutSize``: same storage class (when both name one), same access modes."""
     old_spec, new_spec = _dict(old.get("spec")), _dict(new.get("spec"))
     old_class, new_class = old_spec.get("storageClassName"), new_spec.get("storageClassName")
@@ -430,8 +460,8 @@ def _claim_compatible_without_size(old: Mapping[str, Any], new: Mapping[str, Any
 
 
 def _claim_resized(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """``isPVCResize``: the storage request or limit changed (compared as written: kruise compares
-    quantities, so ``1Gi`` -> ``1024Mi`` counts as a resize here)."""
+    """``isPVCResize``: the storage request or limit changed, compared as quantities (``1Gi`` ->
+    ``1024Mi`` is no resize)."""
     return any(_claim_storage(old, kind) != _claim_storage(new, kind) for kind in ("requests", "limits"))
 
 
@@ -458,7 +488,7 @@ def _resized_claims(
         previous = by_name.get(name)
         if previous is None:
             return [forbidden(f"{path}.name", "volumeClaimTemplate name can not be modified")], []
-        compatible = _claim_compatible_without_size(previous, template)
+        compatible = claim_compatible_without_size(previous, template)
         if compatible and not _claim_resized(previous, template):
             continue
         if not compatible:

@@ -4,7 +4,8 @@ OrderedReady scaling around a reserved ordinal, with PVCs per ordinal and whenSc
 real watch shows each pod is created only after its predecessor is Running and Ready); Parallel
 scaling from ``ordinals.start`` with a recreate rolling update held at a partition; deleting the
 set leaves its pods and revisions to the garbage collector; a pod relabelled out of the selector is
-released and adopted back.
+released and adopted back, and so is one stripped of every label (found by the namespace-wide
+read; its ordinal's create meanwhile sets kruise's ``FailedCreatePod`` condition).
 """
 
 from __future__ import annotations
@@ -278,3 +279,26 @@ async def test_scale_subresource_and_in_place_update(sts_stack: Stack) -> None:
     await stack.api.patch(pod_path, {"metadata": {"labels": {"app": "web"}}}, "strategic")
     await eventually_async(lambda: owned_by_set(True), within=60, interval=0.3, what="web-2 adopted")
     await eventually_async(lambda: _converged(stack, names), within=60, interval=0.5, what="3 ready again")
+
+    # stripped of every label, no label selector finds it; the selector LIST then returns fewer
+    # owned pods than status.replicas and the worker reads the whole namespace, as kruise does:
+    # released, and its ordinal's create meets it (kruise's FailedCreatePod, "already exists")
+    labels = (await stack.api.get(pod_path))["metadata"]["labels"]
+    await stack.api.patch(pod_path, {"metadata": {"labels": None}}, "merge")
+    await eventually_async(
+        lambda: owned_by_set(False), within=30, interval=0.3, what="stripped web-2 released"
+    )
+
+    async def create_failed(failed: bool) -> bool:
+        conditions = (await _status(stack)).get("conditions") or []
+        return failed == any(
+            c.get("type") == "FailedCreatePod" and "already exists" in c.get("message", "")
+            for c in conditions
+        )
+
+    await eventually_async(lambda: create_failed(True), within=30, interval=0.3, what="FailedCreatePod")
+    await stack.api.patch(pod_path, {"metadata": {"labels": labels}}, "merge")
+    await eventually_async(lambda: owned_by_set(True), within=60, interval=0.3, what="web-2 adopted again")
+    await eventually_async(lambda: _converged(stack, names), within=60, interval=0.5, what="3 ready, again")
+    # the next status write (replicas back to 3) drops the condition
+    await eventually_async(lambda: create_failed(False), within=30, interval=0.3, what="FailedCreatePod gone")

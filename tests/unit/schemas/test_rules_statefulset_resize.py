@@ -94,3 +94,18 @@ def test_other_changes_and_strategies() -> None:
     assert rules.needs("StatefulSet", _resized(on_delete, "2Gi"), on_delete).nothing
     fixed = rules.default("StatefulSet", _asts(_claim("data0", "1Gi", "disallow-volume-expansion")))
     assert rules.validate("StatefulSet", _resized(fixed, "2Gi"), fixed) == []
+
+
+def test_the_same_size_written_in_other_units_is_no_resize() -> None:
+    # isPVCResize compares resource.Quantity values (Cmp): 1Gi and 1024Mi are both 1073741824
+    # bytes, so kruise checks nothing, even on a class that cannot expand; 1025Mi is a resize
+    old = _asts(_claim("data0", "1Gi", "disallow-volume-expansion"))
+    same = _resized(old, "1024Mi")
+    assert rules.needs("StatefulSet", same, old).storage_classes == ()
+    assert _messages(same, old, {"disallow-volume-expansion": FIXED}) == []
+    bigger = _resized(old, "1025Mi")
+    assert rules.needs("StatefulSet", bigger, old).storage_classes == ("disallow-volume-expansion",)
+    assert _messages(bigger, old, {"disallow-volume-expansion": FIXED}) == [
+        "spec.volumeClaimTemplates[data0].spec.resources.requests.storage: Forbidden: "
+        "storage class disallow-volume-expansion does not support volume expansion"
+    ]

@@ -100,3 +100,18 @@ async def test_a_failed_pod_delete_writes_both_of_kruises_failed_delete_warnings
         ),
         ("Warning", "FailedDelete", "failed to delete pod web-1: etcdserver: request timed out"),
     ]
+
+
+async def test_events_follow_the_set_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    # kruise's recorder sends Events asynchronously, so its status write comes right after the
+    # pod create; the SuccessfulCreate Event no longer delays the status (the e2e spec "PVC should
+    # be recreated when pod is pending" reads readyReplicas right after the pod is re-created)
+    sent: list[str] = []
+
+    async def record(api: object, action: runtime.Action, manager: str) -> None:
+        del api, manager
+        sent.append(_label(action) if not isinstance(action, runtime.EmitEvent) else action.reason)
+
+    monkeypatch.setattr(runtime, "execute_action", record)
+    await act_module.act(object(), None, run(sts(1), [], [REVS[0]]))  # type: ignore[arg-type]
+    assert sent == ["CreateObject", f"{STATEFULSETS.plural}/web/status", "SuccessfulCreate"]

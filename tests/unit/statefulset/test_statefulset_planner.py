@@ -374,7 +374,7 @@ def claim(ordinal: int, owners: list[dict[str, Any]] | None = None) -> dict[str,
             "labels": {"app": "web"},
             "ownerReferences": owners or [],
         },
-        "spec": {"resources": {"requests": {"storage": "1Gi"}}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }
 
 
@@ -436,6 +436,32 @@ def test_volume_claim_status() -> None:
     status = status_of(run(sts(2, volumeClaimTemplates=VCT), ready(0, 1), [REV_A], claims=[claim(0)]))
     assert status["volumeClaims"] == [
         {"volumeClaimName": "www", "compatibleReplicas": 1, "compatibleReadyReplicas": 0}
+    ]
+
+
+def _sized(ordinal: int, request: str, capacity: str | None, modes: str = "ReadWriteOnce") -> dict[str, Any]:
+    body = claim(ordinal)
+    body["spec"] = {"accessModes": [modes], "resources": {"requests": {"storage": request}}}
+    if capacity is not None:
+        body["status"] = {"capacity": {"storage": capacity}}
+    return body
+
+
+def test_volume_claim_status_compares_sizes_as_quantities() -> None:
+    # kruise's updatePVCStatus / IsPVCCompatibleAndReady (template www: 1Gi, ReadWriteOnce):
+    # compatible when the PVC has the template's access modes and requests at least its size,
+    # ready when the PVC's capacity reached the PVC's own request; sizes compare as
+    # resource.Quantity does (1024Mi == 1Gi = 1073741824 bytes; 1023Mi is less)
+    claims = [
+        _sized(0, "1024Mi", "1Gi"),  # compatible, ready
+        _sized(1, "1Gi", "1023Mi"),  # compatible, capacity short of its request: not ready
+        _sized(2, "2Gi", "2048Mi"),  # bigger than the template: compatible, ready
+        _sized(3, "1023Mi", "1023Mi"),  # smaller than the template: not compatible
+        _sized(4, "1Gi", "1Gi", modes="ReadWriteMany"),  # other access modes: not compatible
+    ]
+    result = run(sts(5, volumeClaimTemplates=VCT), ready(0, 1, 2, 3, 4), [REV_A], claims=claims)
+    assert status_of(result)["volumeClaims"] == [
+        {"volumeClaimName": "www", "compatibleReplicas": 3, "compatibleReadyReplicas": 2}
     ]
 
 

@@ -20,6 +20,7 @@ CLAIMS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 SIDECARSETS = Resource("apps.kruise.io", "v1beta1", "sidecarsets", "SidecarSet")
 PUBS = Resource("policy.kruise.io", "v1alpha1", "podunavailablebudgets", "PodUnavailableBudget")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 STORAGE_CLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
 _DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 _PAGE = "500"
@@ -68,6 +69,12 @@ class KubeCluster:
     async def read_pod(self, namespace: str, name: str) -> JsonObject | None:
         try:
             return await self.kube.get(PODS.path(namespace, name))
+        except NotFound:
+            return None
+
+    async def read_node(self, name: str) -> JsonObject | None:
+        try:
+            return await self.kube.get(NODES.path("", name))
         except NotFound:
             return None
 

@@ -642,6 +642,7 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
         {"apiGroups": ["apps.kruise.io"], "resources": ["sidecarsets"], "verbs": ["list", "watch"]},
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
         {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]},
     ]
     role = named(default_objects, "Role", "flotilla-webhook-certs")
     assert role["metadata"]["namespace"] == "flotilla-system"

@@ -126,7 +126,8 @@ def test_pub_specs_rolling_to_a_failing_image_are_named_as_kwoks_limit() -> None
     # podunavailablebudget.go:258, :591, :733 fail on kruise-manager too: kruise's InvalidImage runs
     name = (
         "PodUnavailableBudget podUnavailableBudget functionality [podUnavailableBudget] "
-        "PodUnavailableBudget selector SidecarSet, inject sidecar container, update failed sidecar image, block"
+        "PodUnavailableBudget selector SidecarSet, inject sidecar container, "
+        "update failed sidecar image, block"
     )
     failed = {name: ("failed", "Failed waiting for sidecarSet to upgrade complete")}
     (row,) = compare(_run("kruise-manager", failed), _run("flotilla", failed))

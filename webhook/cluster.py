@@ -27,6 +27,7 @@ CONTROLLER_REVISIONS = Resource("apps", "v1", "controllerrevisions", "Controller
 #: kruise's ``kruise-configuration`` ConfigMap (``configuration.KruiseConfigurationName``) in
 #: kruise's namespace (``util.GetKruiseNamespace``: kruise-system by default).
 KRUISE_CONFIGURATION = ("kruise-system", "kruise-configuration")
+NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 STORAGE_CLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
 _DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 _PAGE = "500"
@@ -86,6 +87,12 @@ class KubeCluster:
     async def read_pod(self, namespace: str, name: str) -> JsonObject | None:
         try:
             return await self.kube.get(PODS.path(namespace, name))
+        except NotFound:
+            return None
+
+    async def read_node(self, name: str) -> JsonObject | None:
+        try:
+            return await self.kube.get(NODES.path("", name))
         except NotFound:
             return None
 

@@ -49,6 +49,8 @@ class Facts:
     pubs: Sequence[JsonObject] | None = None
     #: StorageClasses by name ("": the default one; None: not found), for a claim-template resize.
     storage_classes: Mapping[str, JsonObject | None] | None = None
+    #: Nodes by name (None: not found): a ContainerRecreateRequest's pod's Node.
+    nodes: Mapping[str, JsonObject | None] | None = None
     #: Every SidecarSet of the cluster (pod injection, the SidecarSet conflict check).
     sidecarsets: Sequence[JsonObject] | None = None
     #: The labels of the request's namespace (a SidecarSet's namespaceSelector).
@@ -87,6 +89,10 @@ class Cluster(Protocol):
 
     async def read_pod(self, namespace: str, name: str) -> JsonObject | None:
         """A pod, None when it does not exist."""
+        ...
+
+    async def read_node(self, name: str) -> JsonObject | None:
+        """A Node, None when it does not exist."""
         ...
 
     async def list_pubs(self, namespace: str) -> Sequence[JsonObject]:

@@ -5,9 +5,10 @@ the defaulted copy changed; kruise's validating webhook refuses with 422 and kru
 message (``field.ErrorList.ToAggregate``). Checks that read the API (a CloneSet's ``podsToDelete``
 pods) get their pods through ``gather``. One route per kind the rule set covers, CREATE and UPDATE.
 A kind kruise checks in its mutating webhook only (ContainerRecreateRequest) gets one mutating
-route that defaults, checks the object as sent, and then fills in what it read (its pod). The
-kinds of kruise's daemon (ContainerRecreateRequest, ImagePullJob, NodeImage) are refused with
-kruise's 403 while the ``KruiseDaemon`` gate (and ``ImagePullJobGate`` for ImagePullJob) is off.
+route that defaults, checks the object as sent, and then fills in what it read (its pod, then the
+pod's Node). The kinds of kruise's daemon (ContainerRecreateRequest, ImagePullJob, NodeImage) are
+refused with kruise's 403 while the ``KruiseDaemon`` gate (and ``ImagePullJobGate`` for
+ImagePullJob) is off.
 """
 
 from __future__ import annotations
@@ -62,9 +63,11 @@ async def gather_pods(request: AdmissionRequest, config: AdmissionConfig, cluste
     if not needs.pods and not needs.pubs and not classes:
         return NO_FACTS
     pods = {name: await cluster.read_pod(request.namespace, name) for name in needs.pods}
+    node_names = rules.node_needs(request.kind, obj, request.old_object, pods)
+    nodes = {name: await cluster.read_node(name) for name in node_names} if node_names else None
     pubs = list(await cluster.list_pubs(request.namespace)) if needs.pubs else None
     storage_classes = {name: await cluster.read_storage_class(name) for name in classes} if classes else None
-    return Facts(pods=pods, pubs=pubs, storage_classes=storage_classes)
+    return Facts(pods=pods, pubs=pubs, storage_classes=storage_classes, nodes=nodes)
 
 
 def validate_object(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
@@ -75,7 +78,9 @@ def validate_object(request: AdmissionRequest, config: AdmissionConfig, facts: F
         return refusal
     read = facts.pods is not None or facts.pubs is not None or facts.storage_classes is not None
     rule_facts = (
-        rules.Facts(pods=facts.pods or {}, pubs=facts.pubs, storage_classes=facts.storage_classes)
+        rules.Facts(
+            pods=facts.pods or {}, pubs=facts.pubs, storage_classes=facts.storage_classes, nodes=facts.nodes
+        )
         if read
         else None
     )
@@ -92,7 +97,7 @@ def check_and_fill(request: AdmissionRequest, config: AdmissionConfig, facts: Fa
     if (refusal := _gate_refusal(request.kind, config)) is not None:
         return refusal
     defaulted = rules.default(request.kind, obj, request.old_object)
-    rule_facts = rules.Facts(pods=facts.pods or {}, pubs=facts.pubs)
+    rule_facts = rules.Facts(pods=facts.pods or {}, pubs=facts.pubs, nodes=facts.nodes)
     errors = rules.validate(request.kind, defaulted, request.old_object, rule_facts)
     if errors:
         return denied(422, rules.aggregate_message(errors))

@@ -1,8 +1,11 @@
 """Pod CREATE mutation: the ``KruisePodReady`` readiness gate (kruise ``injectPodReadinessGate``).
 
 A new pod whose controller owner reference is in group ``apps.kruise.io`` gets
-``spec.readinessGates: [{conditionType: KruisePodReady}]`` (once); with the
-``KruisePodReadinessGate`` feature gate every pod gets it. Nothing is done when the
+``spec.readinessGates: [{conditionType: KruisePodReady}]`` (once); Flotilla's workers set that
+condition for their pods. With the ``KruisePodReadinessGate`` feature gate kruise gates every pod,
+because kruise-manager's pod-readiness controller then marks each gated pod ``KruisePodReady``
+True; Flotilla has no such controller for pods of other owners (a gated Deployment pod would never
+turn Ready), so it gates kruise workloads' pods only, gate or not. Nothing is done when the
 ``PodWebhook`` gate is off (kruise then serves no pod webhook at all). Pure: request in, patch out.
 """
 
@@ -53,7 +56,7 @@ def inject_readiness_gate(request: AdmissionRequest, config: AdmissionConfig, _f
         return denied(400, "pod CREATE without request.object")
     if not config.gates[Feature.POD_WEBHOOK]:
         return allowed()
-    if not owned_by_kruise(pod) and not config.gates[Feature.KRUISE_POD_READINESS_GATE]:
+    if not owned_by_kruise(pod):  # with KruisePodReadinessGate too: see the module's docstring
         return allowed()
     try:
         return patched(readiness_gate_patch(pod))

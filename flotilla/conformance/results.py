@@ -165,6 +165,13 @@ ENVIRONMENT_LIMITS: tuple[EnvironmentLimit, ...] = (
         "a real container runtime, or a kwok Stage that fails containers of a known-bad image",
         r"ContainerStateTerminated",
     ),
+    EnvironmentLimit(
+        "no failing image: under kwok a container of kruise's InvalidImage runs and turns Ready, so a "
+        "rollout to it makes no pod unavailable and the PodUnavailableBudget never blocks it",
+        "a real container runtime (the image cannot be pulled), or a kwok Stage that keeps containers "
+        "of a known-bad image waiting in ImagePullBackOff",
+        r"PodUnavailableBudget .*update failed (sidecar )?image",
+    ),
 )
 
 

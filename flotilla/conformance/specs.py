@@ -30,6 +30,7 @@ SPEC_FILES: tuple[SpecFile, ...] = (
     SpecFile("AdvancedCronJob", "test/e2e/apps/v1beta1/advancedcronjob.go"),
     SpecFile("DeletionProtection", "test/e2e/policy/v1alpha1/deletionprotection.go"),
     SpecFile("UnitedDeployment", "test/e2e/apps/v1alpha1/uniteddeployment.go"),
+    SpecFile("PodUnavailableBudget", "test/e2e/policy/v1alpha1/podunavailablebudget.go"),
 )
 
 #: The Flotilla worker type (``flotilla worker <type>``) that reconciles each kind.
@@ -39,6 +40,8 @@ WORKER_TYPES: dict[str, str] = {
     "BroadcastJob": "broadcastjob",
     "AdvancedCronJob": "advancedcronjob",
     "UnitedDeployment": "uniteddeployment",
+    "PodUnavailableBudget": "podunavailablebudget",
+    "SidecarSet": "sidecarset",
 }
 
 #: Kinds whose specs create workloads of other kinds Flotilla reconciles: kruise's e2e
@@ -46,6 +49,9 @@ WORKER_TYPES: dict[str, str] = {
 #: apps/v1 StatefulSet and Deployment (the last two are kube-controller-manager's).
 NEEDS: dict[str, tuple[str, ...]] = {
     "UnitedDeployment": ("StatefulSet",),
+    # kruise's e2e PUB specs protect Deployments (kube-controller-manager's), CloneSets and pods
+    # a SidecarSet injected and upgrades in place
+    "PodUnavailableBudget": ("SidecarSet",),
 }
 
 #: Nodes a kind's specs read by name: kruise's e2e UnitedDeployment framework labels the node

@@ -250,6 +250,28 @@ def show_rollout(env: DevEnvironment) -> None:
         name=STS_SAMPLE_NAME,
     )
     show_zones(env)
+    show_protection(env)
+
+
+#: The namespace the demo protects with kruise's label and then tries to delete.
+PROTECTED_NAMESPACE = "demo-protected"
+PROTECTION_LABEL = "policy.kruise.io/delete-protection"
+
+
+def show_protection(env: DevEnvironment) -> None:
+    """Label a namespace ``policy.kruise.io/delete-protection=Always`` and show that
+    ``kubectl delete ns`` of it is refused by the webhook with kruise's message (the namespace
+    stays: remove the label to delete it)."""
+    env.kubectl("create", "namespace", PROTECTED_NAMESPACE, check=False)
+    env.kubectl("label", "namespace", PROTECTED_NAMESPACE, f"{PROTECTION_LABEL}=Always", "--overwrite")
+    refused = env.kubectl("delete", "namespace", PROTECTED_NAMESPACE, "--wait=false", check=False)
+    if refused.returncode == 0:
+        raise ComponentError(
+            f"namespace {PROTECTED_NAMESPACE} labelled {PROTECTION_LABEL}=Always was deleted: "
+            "the webhook's deletion protection did not refuse it"
+        )
+    _say(f"kubectl delete ns {PROTECTED_NAMESPACE} ({PROTECTION_LABEL}=Always) is refused:")
+    _say(f"  {refused.stderr.strip()}")
 
 
 def pod_zones(env: DevEnvironment) -> dict[str, list[str]]:

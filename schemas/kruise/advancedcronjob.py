@@ -12,7 +12,7 @@ v1alpha1 and the admission webhook does it at v1beta1.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -33,6 +33,7 @@ from schemas.kruise.base import (
 )
 from schemas.kruise.broadcastjob import BroadcastJobSpec
 from schemas.kruise.imagepull import ImageListPullJobSpec
+from schemas.kruise.rules import advancedcronjob as rules
 
 ConcurrencyPolicy = Literal["Allow", "Forbid", "Replace"]
 
@@ -64,11 +65,12 @@ class CronJobTemplateV1alpha1(KruiseModel):
     """A BroadcastJob template."""
 
     cel_rules = (
-        Cel(
-            "has(self.jobTemplate) != has(self.broadcastJobTemplate)",
-            "template must set exactly one of jobTemplate and broadcastJobTemplate",
-        ),
+        Cel("has(self.jobTemplate) || has(self.broadcastJobTemplate)", rules.NO_TEMPLATE),
+        Cel("!has(self.jobTemplate) || !has(self.broadcastJobTemplate)", rules.MANY_TEMPLATES),
     )
+
+
+_TEMPLATES = "[has(self.jobTemplate), has(self.broadcastJobTemplate), has(self.imageListPullJobTemplate)]"
 
 
 class CronJobTemplate(CronJobTemplateV1alpha1):
@@ -78,20 +80,24 @@ class CronJobTemplate(CronJobTemplateV1alpha1):
     """An ImageListPullJob template."""
 
     cel_rules = (
-        Cel(
-            "[has(self.jobTemplate), has(self.broadcastJobTemplate), has(self.imageListPullJobTemplate)]"
-            ".filter(x, x).size() == 1",
-            "template must set exactly one of jobTemplate, broadcastJobTemplate and imageListPullJobTemplate",
-        ),
+        Cel(f"{_TEMPLATES}.exists(x, x)", rules.NO_TEMPLATE),
+        Cel(f"{_TEMPLATES}.filter(x, x).size() <= 1", rules.MANY_TEMPLATES),
     )
 
 
 class AdvancedCronJobSpecV1alpha1(KruiseModel):
     """The desired state of an AdvancedCronJob (v1alpha1)."""
 
-    schedule: Annotated[str, Cel("self.trim() != ''", "schedule must be a cron expression, not empty")]
+    schedule: Annotated[str, Cel("self != ''", rules.EMPTY_SCHEDULE)]
     """The schedule in cron format (e.g. '*/5 * * * *')."""
-    time_zone: str | None = None
+    time_zone: (
+        Annotated[
+            str,
+            Cel("self != ''", rules.EMPTY_TIME_ZONE),
+            Cel("self.lowerAscii() != 'local'", rules.LOCAL_TIME_ZONE),
+        ]
+        | None
+    ) = None
     """IANA time zone of the schedule (default: the controller's)."""
     starting_deadline_seconds: Int64 | None = None
     """Runs missed by more than this many seconds are skipped (counted failed)."""
@@ -106,6 +112,14 @@ class AdvancedCronJobSpecV1alpha1(KruiseModel):
     template: CronJobTemplateV1alpha1
     """What runs on schedule."""
 
+    cel_rules: ClassVar[tuple[Cel, ...]] = (
+        Cel(
+            "!has(self.timeZone) || !self.schedule.contains('TZ')",
+            rules.TZ_AND_TIME_ZONE,
+            field_path=".schedule",
+        ),
+    )
+
 
 class AdvancedCronJobSpec(AdvancedCronJobSpecV1alpha1):
     """The desired state of an AdvancedCronJob."""
@@ -115,6 +129,19 @@ class AdvancedCronJobSpec(AdvancedCronJobSpecV1alpha1):
     (Replace with imageListPullJobTemplate), set at admission."""
     template: CronJobTemplate
     """What runs on schedule."""
+
+    cel_rules = (
+        *AdvancedCronJobSpecV1alpha1.cel_rules,
+        Cel(
+            "!has(self.template.imageListPullJobTemplate) || !has(self.concurrencyPolicy)"
+            " || self.concurrencyPolicy in ['Replace', 'Forbid']",
+            rules.IMAGE_LIST_PULL_CONCURRENCY.format(policy="<policy>"),
+            field_path=".concurrencyPolicy",
+            message_expression=(
+                f"'{rules.IMAGE_LIST_PULL_CONCURRENCY.format(policy='')}' + self.concurrencyPolicy"
+            ),
+        ),
+    )
 
 
 class AdvancedCronJobStatus(KruiseModel):

@@ -26,9 +26,11 @@ from schemas.kruise.base import (
     IntOrPercent,
     KruiseModel,
     KruiseResource,
+    KubeObject,
     NonNegativeInt32,
     PrinterColumn,
     ResourceInfo,
+    Schemaless,
 )
 from schemas.kruise.pub import (
     SELECTOR_MATCHES_TEMPLATE,
@@ -37,14 +39,19 @@ from schemas.kruise.pub import (
     InPlaceUpdateStrategy,
     LabelSelector,
     Lifecycle,
-    PodTemplate,
     UpdatePriorityStrategy,
 )
+from schemas.kruise.rules import statefulset as rules
 
 MAX_MIN_READY_SECONDS = 300
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 #: Upstream's label (``apps/v1.PodIndexLabel``), written by kruise since 1.7 as well.
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+
+#: The pod template, with the fields kruise's StatefulSet rules check typed for CEL.
+StatefulSetPodTemplate = Annotated[
+    KubeObject, Schemaless(properties=rules.TEMPLATE_TYPED), *rules.TEMPLATE_CEL
+]
 
 PodManagementPolicy = Literal["OrderedReady", "Parallel"]
 PodUpdatePolicy = Literal["ReCreate", "InPlaceIfPossible", "InPlaceOnly"]
@@ -85,11 +92,7 @@ class RollingUpdateStatefulSetStrategy(KruiseModel):
     """Update in priority order instead of by ordinal (only with Parallel)."""
     in_place_update_strategy: InPlaceUpdateStrategy | None = None
     """Strategies for in-place update."""
-    min_ready_seconds: Annotated[
-        Int32,
-        Cel("self >= 0 && self <= 300", "minReadySeconds must be between 0 and 300"),
-        DEFAULTED,
-    ] = 0
+    min_ready_seconds: Annotated[Int32, *rules.MIN_READY_SECONDS_CEL, DEFAULTED] = 0
     """Seconds an updated Pod must be ready to count as available. Default 0, max 300."""
 
 
@@ -139,7 +142,7 @@ class StatefulSetSpec(KruiseModel):
     """Desired number of Pods. Default 1."""
     selector: LabelSelector
     """Label query over Pods counted as replicas. It must match the Pod template's labels."""
-    template: PodTemplate
+    template: StatefulSetPodTemplate
     """The Pod template (a core/v1 PodTemplateSpec) the Pods are created from."""
     volume_claim_templates: list[ClaimTemplate] | None = None
     """PVCs (core/v1 PersistentVolumeClaim) per ordinal, named <claim>-<set>-<ordinal>."""
@@ -166,7 +169,7 @@ class StatefulSetSpec(KruiseModel):
     ordinals: StatefulSetOrdinals | None = None
     """Numbering of replica indices (start)."""
 
-    cel_rules = (SELECTOR_MATCHES_TEMPLATE,)
+    cel_rules = (SELECTOR_MATCHES_TEMPLATE, *rules.SPEC_CEL)
 
 
 class VolumeClaimStatus(KruiseModel):

@@ -1,7 +1,8 @@
 """The README's run command, end to end: `flotilla dev up` brings up Flotilla with the sample
 CloneSet, which scales 3 -> 5 and rolls its image in place, and the sample Advanced StatefulSet,
 which comes up on ordinals 0, 2, 3 and recreates its pods above the partition, and the sample
-UnitedDeployment, whose subset CloneSets put 1 / 3 / 2 pods on the nodes of zones a / b / c;
+UnitedDeployment, whose subset CloneSets put 1 / 3 / 2 pods on the nodes of zones a / b / c, and
+the webhook refuses `kubectl delete ns` of a namespace labelled for deletion protection;
 `dev down` leaves no process."""
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def test_demo_reconciles_the_sample_and_stops_cleanly(tmp_path: Path) -> None:
         images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"] for p in sts_pods}
         assert images == {"demo-web-0": "nginx:1.26", "demo-web-2": "nginx:1.27", "demo-web-3": "nginx:1.27"}
         assert "subsets zone-a 1, zone-b 3 (50%), zone-c 2 (the rest) Ready" in up.stderr
+        assert (
+            "kubectl delete ns demo-protected (policy.kruise.io/delete-protection=Always) is refused"
+            in up.stderr
+        )
+        assert (
+            'admission webhook "vnamespace.kb.io" denied the request: '
+            "forbidden by ResourcesProtectionDeletion for policy.kruise.io/delete-protection=Always"
+        ) in up.stderr, "kruise's message (pkg/webhook/util/deletionprotection)"
         nodes = json.loads(
             subprocess.run([*kubectl, "get", "nodes", "-o", "json"], capture_output=True, check=True).stdout
         )["items"]

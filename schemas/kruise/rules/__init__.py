@@ -63,6 +63,8 @@ class Facts:
     """The PodUnavailableBudgets of the object's namespace (None: not read)."""
     storage_classes: Mapping[str, JsonObject | None] | None = None
     """StorageClass by name (``""``: the default one; ``None``: not found); ``None``: not read."""
+    nodes: Mapping[str, JsonObject | None] | None = None
+    """Node by name (``None``: not found), those :func:`node_needs` named; ``None``: not read."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,10 @@ class RuleSet:
     validate_facts: Callable[[JsonObject, JsonObject | None, Facts], list[FieldError]] = (
         lambda obj, old, facts: []
     )
+    node_needs: Callable[
+        [JsonObject, JsonObject | None, Mapping[str, JsonObject | None]], tuple[str, ...]
+    ] = lambda obj, old, pods: ()
+    """The Nodes to read once the pods of :attr:`needs` were read (a CRR's pod's Node)."""
     inject: Callable[[JsonObject, Facts], dict[str, Any]] | None = None
     """What the mutating webhook adds from the facts once the object passed (a CRR's pod details)."""
     mutating_only: bool = False
@@ -104,13 +110,24 @@ def _crr_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
 
 
 def _crr_facts(obj: JsonObject, old: JsonObject | None, facts: Facts) -> list[FieldError]:
-    return containerrecreaterequest.validate_pod(obj, old, facts.pods)
+    return containerrecreaterequest.validate_pod(obj, old, facts.pods, facts.nodes)
 
 
 def _crr_inject(obj: JsonObject, facts: Facts) -> dict[str, Any]:
     names = containerrecreaterequest.needs_pod(obj, None)
     pod = facts.pods.get(names[0]) if names else None
-    return containerrecreaterequest.inject(obj, pod) if pod is not None else dict(obj)
+    if pod is None:
+        return dict(obj)
+    node_name = _dict_get(pod, "spec", "nodeName")
+    node = (facts.nodes or {}).get(node_name) if node_name else None
+    return containerrecreaterequest.inject(obj, pod, node)
+
+
+def _dict_get(obj: JsonObject, *path: str) -> str:
+    value: Any = obj
+    for member in path:
+        value = value.get(member) if isinstance(value, Mapping) else None
+    return str(value) if isinstance(value, str) else ""
 
 
 def _statefulset_needs(obj: JsonObject, old: JsonObject | None) -> Needs:
@@ -161,6 +178,7 @@ RULES: Mapping[str, RuleSet] = {
             containerrecreaterequest.validate_crr,
             _crr_needs,
             _crr_facts,
+            node_needs=containerrecreaterequest.needs_node,
             inject=_crr_inject,
             mutating_only=True,
         ),
@@ -202,6 +220,13 @@ def needs(kind: str, obj: JsonObject, old: JsonObject | None = None) -> Needs:
     return _rules(kind).needs(obj, old)
 
 
+def node_needs(
+    kind: str, obj: JsonObject, old: JsonObject | None, pods: Mapping[str, JsonObject | None]
+) -> tuple[str, ...]:
+    """The Nodes :func:`validate` wants read once the pods :func:`needs` named were read."""
+    return _rules(kind).node_needs(obj, old, pods)
+
+
 def validate(
     kind: str, obj: JsonObject, old: JsonObject | None = None, facts: Facts | None = None
 ) -> list[FieldError]:
@@ -224,6 +249,7 @@ __all__ = [
     "default",
     "kinds",
     "needs",
+    "node_needs",
     "rule_set",
     "validate",
 ]

@@ -41,6 +41,7 @@ MANY_TEMPLATES = (
     "spec can have only one template, either JobTemplate or BroadcastJobTemplate or ImageListPullJobTemplate "
     "should be provided"
 )
+IMAGE_LIST_PULL_CONCURRENCY = "concurrencyPolicy should be Replace or Forbid, but current value is: {policy}"
 EMPTY_TIME_ZONE = "timeZone must be nil or non-empty string"
 LOCAL_TIME_ZONE = "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"
 SPEC_UPDATE_FORBIDDEN = (
@@ -142,7 +143,7 @@ def _go_string_pointer(value: str) -> GoValue:
 def _image_list_pull_errors(template: Mapping[str, Any], concurrency: str) -> list[FieldError]:
     errors: list[FieldError] = []
     if concurrency not in ("Replace", "Forbid"):
-        detail = f"concurrencyPolicy should be Replace or Forbid, but current value is: {concurrency}"
+        detail = IMAGE_LIST_PULL_CONCURRENCY.format(policy=concurrency)
         errors.append(invalid("spec.spec.concurrencyPolicy", concurrency, detail))
     path = "spec.template.imageListPullJobTemplate.spec"
     spec = _dict(template.get("spec"))

@@ -8,12 +8,13 @@ required, ``activeDeadlineSeconds`` >= 3, grace periods >= 0, failurePolicy Fail
 (default Fail), the ``crr.apps.kruise.io/active`` label; then, from the pod (:func:`needs`), the
 pod must exist, be active (or stopped by the sidecar terminator) and bound, and each container
 must carry none of the read-only fields, exist in the pod and have a container
-ID; :func:`inject` then records the pod's node and UID labels, grace period, preStop (and the
-ports an HTTP preStop needs) and each container's ID and restart count.
+ID; the pod's Node (:func:`needs_node`) must exist; :func:`inject` then records the pod's node and
+UID labels, kruise's virtual-kubelet label (``type: virtual-kubelet``) when the Node carries it,
+grace period, preStop (and the ports an HTTP preStop needs) and each container's ID and restart
+count.
 
 The read-only check applies to the object as the user sent it, so the webhook runs all of this in
-the one mutating call, as kruise does. The checks kruise makes against the pod's Node (existence,
-the virtual-kubelet label) are not made; kruise's "can not recreate <name> multi times" never fires
+the one mutating call, as kruise does. kruise's "can not recreate <name> multi times" never fires
 (its set of names stays empty), so a container named twice is accepted here too. kruise's
 ``fmt.Errorf`` texts, first error only. Pure.
 """
@@ -35,6 +36,8 @@ UNREADY_ACQUIRED_KEY = "crr.apps.kruise.io/unready-acquired"
 SIDECAR_TERMINATED = "SidecarTerminated"
 MIN_DEADLINE_SECONDS = 3
 READ_ONLY = ("preStop", "ports", "statusContext")
+#: kruise's ``util.VirtualKubeletLabelKey`` / ``VirtualKubeletLabelValue`` (pkg/util/virtual_kubelet.go).
+VIRTUAL_KUBELET_LABEL = ("type", "virtual-kubelet")
 
 
 def _dict(value: object) -> Mapping[str, Any]:
@@ -119,6 +122,20 @@ def needs_pod(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> tuple[st
     return (str(name),) if old is None and name else ()
 
 
+def needs_node(
+    obj: Mapping[str, Any], old: Mapping[str, Any] | None, pods: Mapping[str, Mapping[str, Any] | None]
+) -> tuple[str, ...]:
+    """The Node a create reads once it has the pod: the pod's, when the pod passed kruise's
+    checks before its Node read (it exists, is active or stopped by the sidecar terminator, and
+    is bound)."""
+    names = needs_pod(obj, old)
+    pod = pods.get(names[0]) if names else None
+    if pod is None or (not _pod_active(pod) and not _terminated_by_sidecar_terminator(pod)):
+        return ()
+    node = _dict(pod.get("spec")).get("nodeName")
+    return (str(node),) if node else ()
+
+
 def _pod_active(pod: Mapping[str, Any]) -> bool:
     phase = _dict(pod.get("status")).get("phase")
     return phase not in ("Succeeded", "Failed") and not _dict(pod.get("metadata")).get("deletionTimestamp")
@@ -137,9 +154,13 @@ def _named(items: object, name: object) -> Mapping[str, Any] | None:
 
 
 def validate_pod(
-    obj: Mapping[str, Any], old: Mapping[str, Any] | None, pods: Mapping[str, Mapping[str, Any] | None]
+    obj: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    pods: Mapping[str, Mapping[str, Any] | None],
+    nodes: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> list[FieldError]:
-    """kruise's checks against the pod (a create with a pod name only)."""
+    """kruise's checks against the pod (a create with a pod name only), and against its Node when
+    ``nodes`` were read (Node by name, None: not found)."""
     names = needs_pod(obj, old)
     if not names or names[0] not in pods:
         return []
@@ -151,6 +172,10 @@ def validate_pod(
         return _plain("spec.podName", "not allowed to recreate containers in an inactive Pod")
     if not pod_spec.get("nodeName"):
         return _plain("spec.podName", "not allowed to recreate containers in a pending Pod")
+    node_name = str(pod_spec["nodeName"])
+    if nodes is not None and node_name in nodes and nodes[node_name] is None:
+        # the Go client's NotFound text, as kruise formats it with %v
+        return _plain("spec.podName", f'failed to get Node {node_name}: nodes "{node_name}" not found')
     statuses = _dict(pod.get("status")).get("containerStatuses")
     for index, container in enumerate(_dict(obj.get("spec")).get("containers") or []):
         container = _dict(container)
@@ -171,13 +196,17 @@ def validate_pod(
     return []
 
 
-def inject(obj: Mapping[str, Any], pod: Mapping[str, Any]) -> JsonDict:
-    """kruise's ``injectPodIntoContainerRecreateRequest`` (after :func:`validate_pod` passed)."""
+def inject(obj: Mapping[str, Any], pod: Mapping[str, Any], node: Mapping[str, Any] | None = None) -> JsonDict:
+    """kruise's ``injectPodIntoContainerRecreateRequest`` (after :func:`validate_pod` passed);
+    ``node`` is the pod's Node when it was read."""
     out: JsonDict = copy.deepcopy(dict(obj))
     pod_spec = _dict(pod.get("spec"))
     labels: JsonDict = out.setdefault("metadata", {}).setdefault("labels", {})
     labels[NODE_NAME_KEY] = pod_spec.get("nodeName", "")
     labels[POD_UID_KEY] = _dict(pod.get("metadata")).get("uid", "")
+    key, value = VIRTUAL_KUBELET_LABEL
+    if node is not None and _labels(node).get(key) == value:
+        labels[key] = value
     strategy: JsonDict = out.setdefault("spec", {}).setdefault("strategy", {})
     if strategy.get("terminationGracePeriodSeconds") is None and "terminationGracePeriodSeconds" in pod_spec:
         strategy["terminationGracePeriodSeconds"] = pod_spec["terminationGracePeriodSeconds"]

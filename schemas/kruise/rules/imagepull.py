@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas.kruise.rules import meta
-from schemas.kruise.rules.errors import ErrorType, FieldError, GoValue, PlainError, go_quote, invalid
+from schemas.kruise.rules.errors import ErrorType, FieldError, PlainError, go_quote
 
 JsonDict = dict[str, Any]
 
@@ -47,22 +47,30 @@ def _version(obj: Mapping[str, Any]) -> str:
 
 
 # --- docker reference grammar (github.com/docker/distribution v2.8.2 reference/regexp.go) ---------
-_ALNUM = r"[a-z0-9]+"
-_SEPARATOR = r"(?:[._]|__|-+)"
-_NAME_COMPONENT = f"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
-_NAME = f"(?:{_DOMAIN}/)?{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*"
-_REFERENCE = re.compile(f"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$")
-_IDENTIFIER = re.compile(r"^[a-f0-9]{64}$")
+# The same language as docker's expressions, written so Python's backtracking engine runs in linear
+# time as Go's RE2 does: every repetition is possessive (``*+``, ``++``) where what may follow can
+# never start another repetition (a name component is followed by ``/``, ``:``, ``@`` or the end;
+# a domain component by ``.``, ``:`` or ``/``); docker's separator ``(?:[._]|__|[-]*)`` admits an
+# empty separator, which makes ``[a-z0-9]+`` repeat inside a repetition (the pattern that
+# backtracks without end on a long bad name): ``-+`` instead says the same, as two alphanumeric
+# runs with nothing between them are one run. ``re.ASCII`` and ``fullmatch``: Go's ``\w`` is
+# ASCII, and its ``$`` does not match before a final newline as Python's does.
+_ALNUM = r"[a-z0-9]++"
+_SEPARATOR = r"(?>__|[._]|-++)"
+_NAME_COMPONENT = f"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*+"
+_DOMAIN_COMPONENT = r"[a-zA-Z0-9]++(?:-++[a-zA-Z0-9]++)*+"
+_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*+(?::[0-9]++)?"
+_TAG = r"\w[\w.-]{0,127}+"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*+(?:[-_+.][A-Za-z][A-Za-z0-9]*+)*+:[0-9a-fA-F]{32,}+"
+_NAME = f"(?:{_DOMAIN}/)?{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*+"
+_REFERENCE = re.compile(f"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
+_IDENTIFIER = re.compile(r"[a-f0-9]{64}")
 _DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
 def image_reference_error(ref: str) -> str | None:
     """Why docker's ``reference.ParseNormalizedNamed`` refuses ``ref`` (None: it parses)."""
-    if _IDENTIFIER.match(ref):
+    if _IDENTIFIER.fullmatch(ref):
         return f"invalid repository name ({ref}), cannot specify 64-byte hexadecimal strings"
     slash = ref.find("/")
     if slash == -1 or (not any(c in ref[:slash] for c in ".:") and ref[:slash] != "localhost"):
@@ -77,9 +85,9 @@ def image_reference_error(ref: str) -> str | None:
     if remote.lower() != remote:
         return "invalid reference format: repository name must be lowercase"
     full = f"{domain}/{remainder}"
-    match = _REFERENCE.match(full)
+    match = _REFERENCE.fullmatch(full)
     if match is None:
-        if _REFERENCE.match(full.lower()):
+        if _REFERENCE.fullmatch(full.lower()):
             return "repository name must be lowercase"
         return "invalid reference format"
     if len(match.group(1)) > 255:
@@ -87,31 +95,17 @@ def image_reference_error(ref: str) -> str | None:
     if match.group(3):
         algorithm, _, hex_digits = match.group(3).partition(":")
         if algorithm not in _DIGEST_HEX_LENGTH:
-            return "unsupported digest algorithm"
+            # go-digest's Validate: an unknown algorithm must still be lowercase (DigestRegexp)
+            return (
+                "invalid checksum digest format"
+                if algorithm.lower() != algorithm
+                else "unsupported digest algorithm"
+            )
         if len(hex_digits) != _DIGEST_HEX_LENGTH[algorithm]:
             return "invalid checksum digest length"
         if hex_digits.lower() != hex_digits:
             return "invalid checksum digest format"
     return None
-
-
-def _selector_error(selector: Mapping[str, Any]) -> str | None:
-    """``metav1.LabelSelectorAsSelector``'s error text: apimachinery v0.32's ``labels.NewRequirement``
-    aggregate for the operator/values rules, the shared approximation for the rest."""
-    for expr in selector.get("matchExpressions") or ():
-        expr = _dict(expr)
-        operator, values = expr.get("operator"), expr.get("values")
-        count = len(values) if isinstance(values, list) else 0
-        shown: object = (
-            values
-            if isinstance(values, list) and values
-            else GoValue("[]string{}" if isinstance(values, list) else "[]string(nil)")
-        )
-        if operator in ("In", "NotIn") and count == 0:
-            return str(invalid("values", shown, "for 'in', 'notin' operators, values set can't be empty"))
-        if operator in ("Exists", "DoesNotExist") and count:
-            return str(invalid("values", shown, "values set must be empty for exists and does not exist"))
-    return meta.selector_as_selector_error(selector)
 
 
 # --- ImagePullJob ----------------------------------------------------------------------------------
@@ -178,7 +172,7 @@ def validate_imagepulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None)
                 return _plain(
                     "spec.selector", "can not set both names and labelSelector in this spec.selector"
                 )
-            if (problem := _selector_error(selector)) is not None:
+            if (problem := meta.selector_as_selector_error(selector)) is not None:
                 return _plain("spec.selector", f"invalid selector: {problem}")
         names = selector.get("names")
         if isinstance(names, list) and len(set(names)) != len(names):
@@ -187,7 +181,7 @@ def validate_imagepulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None)
     if isinstance(pod_selector, Mapping):
         if isinstance(selector, Mapping):
             return _plain("spec.podSelector", "can not set both selector and podSelector")
-        if (problem := _selector_error(pod_selector)) is not None:
+        if (problem := meta.selector_as_selector_error(pod_selector)) is not None:
             return _plain("spec.podSelector", f"invalid podSelector: {problem}")
     image = str(spec.get("image") or "")
     if not image:

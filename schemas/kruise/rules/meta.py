@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from schemas.kruise.rules.errors import (
     FieldError,
     GoValue,
+    aggregate_message,
     forbidden,
+    go_quote,
     int_or_string,
     invalid,
     required,
@@ -151,25 +153,45 @@ def validate_label_selector(selector: object, path: str) -> list[FieldError]:
     return errors
 
 
+def _requirement_error(key: str, operator: str, values: list[str]) -> str | None:
+    """``labels.NewRequirement``'s aggregate (apimachinery v0.32, no path options): the key, the
+    number of values the operator takes, then each value."""
+    errors: list[FieldError] = []
+    if key_errors := qualified_name_errors(key):
+        errors.append(invalid("key", key, "; ".join(key_errors)))
+    # LabelSelectorAsSelector passes append([]string(nil), values...): nil when there are none
+    shown: object = values or GoValue("[]string(nil)")
+    if operator in ("In", "NotIn") and not values:
+        errors.append(invalid("values", shown, "for 'in', 'notin' operators, values set can't be empty"))
+    elif operator in ("Exists", "DoesNotExist") and values:
+        errors.append(invalid("values", shown, "values set must be empty for exists and does not exist"))
+    for index, value in enumerate(values):
+        if value_errors := label_value_errors(value):
+            errors.append(invalid(f"values[{index}][{key}]", value, "; ".join(value_errors)))
+    return aggregate_message(errors) or None
+
+
 def selector_as_selector_error(selector: object) -> str | None:
-    """Why ``metav1.LabelSelectorAsSelector`` fails (an operator it does not know, values it refuses)."""
+    """``metav1.LabelSelectorAsSelector``'s error text (None: it converts): each matchLabels entry
+    as an ``=`` requirement, then each expression (an operator it does not know:
+    ``"<op>" is not a valid label selector operator``), the first failing requirement's
+    ``labels.NewRequirement`` aggregate. Go walks matchLabels in random map order; with several
+    bad labels this names the first in key order."""
     if not isinstance(selector, Mapping):
         return None
+    labels = selector.get("matchLabels")
+    labels = labels if isinstance(labels, Mapping) else {}
+    for key, value in sorted((str(k), str(v)) for k, v in labels.items()):
+        if (text := _requirement_error(key, "=", [value])) is not None:
+            return text
     for expr in selector.get("matchExpressions") or ():
-        if not isinstance(expr, Mapping):
-            return "invalid requirement"
-        operator, values = expr.get("operator"), list(expr.get("values") or ())
+        expr = expr if isinstance(expr, Mapping) else {}
+        operator = str(expr.get("operator") or "")
         if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
             return f"{go_operator(operator)} is not a valid label selector operator"
-        if operator in ("In", "NotIn") and not values:
-            return "for 'in', 'notin' operators, values set can't be empty"
-        if operator in ("Exists", "DoesNotExist") and values:
-            return "values set must be empty for exists and does not exist"
-        if qualified_name_errors(str(expr.get("key") or "")):
-            return "invalid label key"
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if qualified_name_errors(str(key)) or label_value_errors(str(value)):
-            return "invalid label"
+        values = [str(v) for v in expr.get("values") or ()]
+        if (text := _requirement_error(str(expr.get("key") or ""), operator, values)) is not None:
+            return text
     return None
 
 
@@ -188,7 +210,7 @@ def workload_selector_errors(selector: object, path: str, empty_message: str) ->
 
 
 def go_operator(operator: object) -> str:
-    return f'"{operator}"'
+    return go_quote(str(operator))
 
 
 def selector_is_empty(selector: object) -> bool:

@@ -26,6 +26,7 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
+from schemas.kruise.base import Cel
 from schemas.kruise.rules import meta
 from schemas.kruise.rules.cloneset import default_claim_template, priority_strategy_error
 from schemas.kruise.rules.errors import (
@@ -531,3 +532,75 @@ def validate_claim_resize(
             detail = f"storage class {class_name} does not support volume expansion"
             return [forbidden(f"{path}.resources.requests.storage", detail)]
     return []
+
+
+# -- the rules CEL can express, for the CRD (schemas/kruise/statefulset.py attaches them) ---------
+# An absent field passes: the CRD's defaults fill the ones kruise defaults first (podManagementPolicy
+# OrderedReady, updateStrategy type RollingUpdate, maxUnavailable 1), and where the spec is an
+# undefaulted template (UnitedDeployment's statefulSetTemplate) the defaults come later.
+
+
+def _max_unavailable_cel(value: str, present: str) -> tuple[Cel, ...]:
+    """``validateMaxUnavailableField``'s two cross-field refusals of ``value`` (CEL on the spec)."""
+    not_parallel = "has(self.podManagementPolicy) && self.podManagementPolicy != 'Parallel'"
+    return (
+        Cel(
+            f"!({present}) || !({not_parallel}) || (type({value}) == int ? {value} == 1 : false)",
+            MAX_UNAVAILABLE_NEEDS_PARALLEL,
+            field_path=value.removeprefix("self"),
+        ),
+        Cel(
+            f"!({present}) || (type({value}) == int ? {value} >= 1"
+            f" : (!{value}.matches('^[0-9]+%$') || int({value}.substring(0, size({value}) - 1)) > 0))",
+            MAX_UNAVAILABLE_BELOW_ONE,
+            field_path=value.removeprefix("self"),
+        ),
+    )
+
+
+_ROLLING = "self.updateStrategy.rollingUpdate"
+_HAS_ROLLING = "has(self.updateStrategy) && has(self.updateStrategy.rollingUpdate)"
+_ON_DELETE = "has(self.updateStrategy.type) && self.updateStrategy.type == 'OnDelete'"
+
+#: Rules on ``spec``: kruise's ``validateStatefulSetSpec`` parts that compare fields.
+SPEC_CEL = (
+    Cel(
+        f"!({_HAS_ROLLING}) || !({_ON_DELETE})",
+        ROLLING_UPDATE_ONLY,
+        field_path=".updateStrategy.rollingUpdate",
+    ),
+    *_max_unavailable_cel(
+        f"{_ROLLING}.maxUnavailable",
+        f"{_HAS_ROLLING} && !({_ON_DELETE}) && has({_ROLLING}.maxUnavailable)",
+    ),
+    *_max_unavailable_cel(
+        "self.scaleStrategy.maxUnavailable",
+        "has(self.scaleStrategy) && has(self.scaleStrategy.maxUnavailable)",
+    ),
+    Cel(
+        f"!({_HAS_ROLLING}) || ({_ON_DELETE}) || !has({_ROLLING}.unorderedUpdate)"
+        " || !has(self.podManagementPolicy) || self.podManagementPolicy == 'Parallel'",
+        UNORDERED_NEEDS_PARALLEL,
+        field_path=".updateStrategy.rollingUpdate.unorderedUpdate",
+    ),
+)
+
+#: Rules on ``spec.template`` (``validateRestartPolicy``, ``validateActiveDeadlineSeconds``).
+TEMPLATE_CEL = (
+    Cel(
+        "!has(self.spec) || !has(self.spec.restartPolicy) || self.spec.restartPolicy in ['', 'Always']",
+        'supported values: "Always"',
+        field_path=".spec.restartPolicy",
+    ),
+    Cel(
+        "!has(self.spec) || !has(self.spec.activeDeadlineSeconds)",
+        ACTIVE_DEADLINE_FORBIDDEN,
+        field_path=".spec.activeDeadlineSeconds",
+    ),
+)
+TEMPLATE_TYPED = ("metadata.labels", "spec.restartPolicy=string", "spec.activeDeadlineSeconds=integer")
+#: ``rollingUpdate.minReadySeconds``: ``ValidateNonnegativeField`` and kruise's 300 s ceiling.
+MIN_READY_SECONDS_CEL = (
+    Cel("self >= 0", meta.NEGATIVE_MSG),
+    Cel(f"self <= {MAX_MIN_READY_SECONDS}", MIN_READY_TOO_LONG),
+)

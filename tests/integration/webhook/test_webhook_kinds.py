@@ -49,11 +49,17 @@ def test_kruise_kinds_are_defaulted_and_validated(
     assert stored["podManagementPolicy"] == "OrderedReady"
     assert stored["updateStrategy"]["rollingUpdate"]["podUpdatePolicy"] == "ReCreate"
     assert stored["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
-    bad = {**spec, "replicas": 0, "updateStrategy": {"rollingUpdate": {"maxUnavailable": 2}}}
+    # a rule CEL cannot check (the template is schemaless); the cross-field ones CEL refuses first
+    # (tests/integration/schemas/test_schemas_asts_acj_rules.py). statefulset_validation.go:270
+    bad = {
+        **spec,
+        "replicas": 0,
+        "updateStrategy": {"rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible"}},
+    }
     assert _refused(asts, _obj("apps.kruise.io/v1beta1", "StatefulSet", "bad", bad)) == (
         'admission webhook "vstatefulsetspec.kb.io" denied the request: '
-        "spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: "
-        'intstr.IntOrString{Type:0, IntVal:2, StrVal:""}: can only work with Parallel PodManagementPolicyType'
+        "spec.template.spec.readinessGates: Invalid value: []v1.PodReadinessGate(nil): "
+        "must contains InPlaceUpdateReady when podUpdatePolicy is InPlaceIfPossible"
     )
 
     # BroadcastJob (SetDefaultsBroadcastJob; broadcastjob_create_update_handler.go:104)
@@ -166,15 +172,42 @@ def test_daemon_kinds_are_defaulted_checked_and_filled(
     assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r0", request)) == (
         'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: no found Pod named ghost'
     )
-    target: dict[str, Any] = {
-        "metadata": {"name": "target"},
-        "spec": {**POD, "nodeName": "crr-node", "terminationGracePeriodSeconds": 7},
-    }
-    pod_uid = core.create_namespaced_pod(namespace, target).metadata.uid  # type: ignore[arg-type, union-attr]
+    # the pod's Node must exist (kruise reads it); a virtual-kubelet Node's label is copied. A bare
+    # Node object: kwok manages only annotated nodes, and it is deleted at the end.
+    node = f"crr-vk-{namespace}"
+    core.create_node({"metadata": {"name": node, "labels": {"type": "virtual-kubelet"}}})
+    try:
+        _check_crr_against_pod_and_node(crr, custom, core, namespace, node, request)
+    finally:
+        core.delete_node(node)
+
+
+def _check_crr_against_pod_and_node(
+    crr: Any,
+    custom: k8s.CustomObjectsApi,
+    core: k8s.CoreV1Api,
+    namespace: str,
+    node: str,
+    request: dict[str, Any],
+) -> None:
     status = {"phase": "Running", "containerStatuses": [
         {"name": "main", "image": "nginx", "imageID": "", "ready": True, "restartCount": 1,
          "containerID": "containerd://abc", "state": {"running": {}}},
     ]}  # fmt: skip
+    gone = f"crr-gone-{namespace}"
+    orphan: dict[str, Any] = {"metadata": {"name": "orphan"}, "spec": {**POD, "nodeName": gone}}
+    core.create_namespaced_pod(namespace, orphan)
+    core.patch_namespaced_pod_status("orphan", namespace, {"status": status})
+    lost = {**request, "podName": "orphan"}
+    assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r-1", lost)) == (
+        'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: '
+        f'failed to get Node {gone}: nodes "{gone}" not found'
+    )
+    target: dict[str, Any] = {
+        "metadata": {"name": "target"},
+        "spec": {**POD, "nodeName": node, "terminationGracePeriodSeconds": 7},
+    }
+    pod_uid = core.create_namespaced_pod(namespace, target).metadata.uid  # type: ignore[arg-type, union-attr]
     core.patch_namespaced_pod_status("target", namespace, {"status": status})
     wrong = {"podName": "target", "containers": [{"name": "main", "ports": []}]}
     assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r1", wrong)) == (
@@ -186,8 +219,9 @@ def test_daemon_kinds_are_defaulted_checked_and_filled(
     )
     assert stored["metadata"]["labels"] == {
         "crr.apps.kruise.io/active": "true",
-        "crr.apps.kruise.io/node-name": "crr-node",
+        "crr.apps.kruise.io/node-name": node,
         "crr.apps.kruise.io/pod-uid": pod_uid,
+        "type": "virtual-kubelet",
     }
     assert stored["spec"]["strategy"] == {"failurePolicy": "Fail", "terminationGracePeriodSeconds": 7}
     assert stored["spec"]["containers"][0]["statusContext"] == {

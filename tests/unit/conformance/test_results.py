@@ -120,3 +120,16 @@ def test_compare_classifies_each_spec_and_names_the_environment_limit(tmp_path: 
     assert defects(compare(kruise, flotilla, limits))[0].detail == "x.go:9: Timed out. Expected <*int32>: nil"
     assert flotilla.lines()[-1] == "2 passed, 2 failed"
     assert flotilla.lines()[1] == "FAIL b"
+
+
+def test_pub_specs_rolling_to_a_failing_image_are_named_as_kwoks_limit() -> None:
+    # podunavailablebudget.go:258, :591, :733 fail on kruise-manager too: kruise's InvalidImage runs
+    name = (
+        "PodUnavailableBudget podUnavailableBudget functionality [podUnavailableBudget] "
+        "PodUnavailableBudget selector SidecarSet, inject sidecar container, "
+        "update failed sidecar image, block"
+    )
+    failed = {name: ("failed", "Failed waiting for sidecarSet to upgrade complete")}
+    (row,) = compare(_run("kruise-manager", failed), _run("flotilla", failed))
+    assert row.verdict == BOTH_FAIL
+    assert row.detail.startswith("no failing image: under kwok a container of kruise's InvalidImage runs")

@@ -54,3 +54,15 @@ def test_a_kind_with_two_spec_files_is_named_once_in_the_baseline_file() -> None
 def test_an_unknown_kind_is_refused_with_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"no conformance spec file for daemonset .*BroadcastJob"):
         spec_files(["DaemonSet"])
+
+
+def test_pub_runs_its_worker_and_those_of_the_workloads_its_specs_protect() -> None:
+    # podunavailablebudget.go creates Deployments (kube-controller-manager), CloneSets and SidecarSets
+    assert worker_types(spec_files(["PodUnavailableBudget"])) == (
+        "cloneset",
+        "podunavailablebudget",
+        "sidecarset",
+    )
+    assert (
+        baseline_path(spec_files(["PodUnavailableBudget"])).name == "kruise-v1.9.1-podunavailablebudget.json"
+    )

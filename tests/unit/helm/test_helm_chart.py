@@ -648,6 +648,7 @@ def test_webhook_rbac_reads_and_writes_only_what_it_needs(default_objects: list[
             "verbs": ["get", "list", "watch"],
         },
         {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]},
     ]
     revisions = named(default_objects, "Role", "flotilla-webhook-revisions")
     assert revisions["metadata"]["namespace"] == "flotilla-system", "where the SidecarSet worker keeps them"

@@ -366,6 +366,49 @@ def test_crr_pod_stopped_by_sidecar_terminator_is_allowed() -> (
     assert _crr_messages(_crr(), pod) == []
 
 
+NODE = {"metadata": {"name": "node-1", "labels": {"kubernetes.io/hostname": "node-1"}}}
+
+
+def _crr_node_messages(pod: dict[str, Any], node: dict[str, Any] | None) -> list[str]:
+    obj = rules.default("ContainerRecreateRequest", _crr())
+    pods = {"p": pod}
+    nodes = {name: node for name in rules.node_needs("ContainerRecreateRequest", obj, None, pods)}
+    facts = rules.Facts(pods=pods, nodes=nodes)
+    return [str(e) for e in rules.validate("ContainerRecreateRequest", obj, None, facts)]
+
+
+def test_crr_reads_the_node_of_a_bound_active_pod_only() -> None:  # CRR:129-141
+    obj = rules.default("ContainerRecreateRequest", _crr())
+    assert rules.node_needs("ContainerRecreateRequest", obj, None, {"p": _pod()}) == ("node-1",)
+    for pod in (None, _pod(spec__nodeName=""), _pod(status__phase="Failed")):
+        assert rules.node_needs("ContainerRecreateRequest", obj, None, {"p": pod}) == ()
+    assert rules.node_needs("ContainerRecreateRequest", obj, _crr(), {"p": _pod()}) == ()
+
+
+def test_crr_on_a_pod_whose_node_is_gone_is_refused_with_the_client_s_not_found() -> None:  # CRR:136-138
+    # kruise: fmt.Errorf("failed to get Node %s: %v", ...) around the client's NotFound error
+    assert _crr_node_messages(_pod(), None) == ['failed to get Node node-1: nodes "node-1" not found']
+    assert _crr_node_messages(_pod(), NODE) == []
+    # the node is checked before the containers (injectPodIntoContainerRecreateRequest comes after)
+    assert _crr_node_messages(_pod(status__containerStatuses=[]), None) == [
+        'failed to get Node node-1: nodes "node-1" not found'
+    ]
+
+
+def test_crr_copies_the_virtual_kubelet_label_of_the_pod_s_node() -> None:  # CRR:170-172
+    defaulted = rules.default("ContainerRecreateRequest", _crr())
+    virtual = {"metadata": {"name": "node-1", "labels": {"type": "virtual-kubelet"}}}
+    other = {"metadata": {"name": "node-1", "labels": {"type": "edge"}}}
+    inject = rules.rule_set("ContainerRecreateRequest").inject
+    assert inject is not None
+    labels = inject(defaulted, rules.Facts(pods={"p": _pod()}, nodes={"node-1": virtual}))["metadata"][
+        "labels"
+    ]
+    assert labels["type"] == "virtual-kubelet"
+    for facts in (rules.Facts(pods={"p": _pod()}, nodes={"node-1": other}), rules.Facts(pods={"p": _pod()})):
+        assert "type" not in inject(defaulted, facts)["metadata"]["labels"]
+
+
 def test_crr_update_immutables() -> None:  # CRR:79-93
     labels = {"crr.apps.kruise.io/pod-uid": "u", "crr.apps.kruise.io/node-name": "n"}
     old = _crr()

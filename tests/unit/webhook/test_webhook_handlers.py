@@ -148,3 +148,18 @@ def test_renewal_keeps_the_ca_and_a_certificate_serves_only_its_names_and_time()
     assert renewed.ca_cert == first.ca_cert
     assert renewed.cert != first.cert
     assert certs.serves(renewed, names, later, later + dt.timedelta(days=10))
+
+
+def test_with_kruise_pod_readiness_gate_on_only_kruise_workloads_pods_get_the_gate() -> None:
+    # kruise gates every pod then and its pod-readiness controller marks each one KruisePodReady;
+    # Flotilla has no such controller for pods of other owners, so a Deployment's pod that got the
+    # gate would never turn Ready (kruise's PUB e2e Deployments waited 5 minutes for it).
+    gate_on = AdmissionConfig(feature_gates({"KruisePodReadinessGate": True}))
+    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "controller": True}
+    pod = {"metadata": {"ownerReferences": [owner]}, "spec": {"containers": []}}
+    request = AdmissionRequest("u", "", "v1", "Pod", "CREATE", "ns", object=pod)
+    assert inject_readiness_gate(request, gate_on, Facts()).patch == ()
+    owner = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet", "controller": True}
+    kruise_pod = {"metadata": {"ownerReferences": [owner]}, "spec": {"containers": []}}
+    kruise_request = AdmissionRequest("u", "", "v1", "Pod", "CREATE", "ns", object=kruise_pod)
+    assert len(inject_readiness_gate(kruise_request, gate_on, Facts()).patch) == 1

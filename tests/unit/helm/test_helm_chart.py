@@ -100,7 +100,11 @@ def test_default_release_has_the_watcher_the_cloneset_and_job_workers_and_their_
     assert names(default_objects, "ServiceAccount") == components
     assert names(default_objects, "ClusterRole") == components
     assert names(default_objects, "ClusterRoleBinding") == components
-    assert names(default_objects, "Role") == {"flotilla-watcher-leader-election", "flotilla-webhook-certs"}
+    assert names(default_objects, "Role") == {
+        "flotilla-watcher-leader-election",
+        "flotilla-webhook-certs",
+        "flotilla-webhook-revisions",
+    }
     assert names(default_objects, "PodDisruptionBudget") == components
     assert names(default_objects, "Service") == {
         "flotilla-watcher-metrics",

@@ -419,3 +419,137 @@ async def test_unschedulable_pods_are_reserved_and_replaced_until_they_start(ud_
         assert next(c for c in zone_a["conditions"] if c["type"] == "Schedulable")["status"] == "True"
     finally:
         await stack.api.patch(NODES.path("", node), {"metadata": {"labels": {key: None}}}, "merge")
+
+
+# The two StatefulSet template kinds, side by side in one namespace: ``advancedStatefulSetTemplate``
+# (Advanced StatefulSets, reconciled by Flotilla's statefulset worker) and ``statefulSetTemplate``
+# (apps/v1 StatefulSets, kube-controller-manager's). Each subset workload is named
+# ``<ud>-<subset>-<random>``, labelled with its subset name and revision, owned by its
+# UnitedDeployment as controller (kruise's ``ApplySubsetTemplate``); its pods run Ready in the
+# subset's zone; the scale subresource re-splits 3 = 1 + 1 + 1 into 5 = 1 + 1 + 3; deleting a
+# UnitedDeployment lets the garbage collector remove its workloads and their pods.
+
+ASTS = Resource("apps.kruise.io", "v1beta1", "statefulsets", "StatefulSet")
+STS = Resource("apps", "v1", "statefulsets", "StatefulSet")
+
+
+def _sts_manifest(namespace: str, name: str, template_field: str) -> dict[str, Any]:
+    labels = {"app": name}
+    pod = {
+        "metadata": {"labels": labels},
+        "spec": {
+            "containers": [{"name": "main", "image": "nginx:1.25"}],
+            "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+        },
+    }
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "UnitedDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": labels},
+            "template": {
+                template_field: {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "selector": {"matchLabels": labels},
+                        "serviceName": name,
+                        "podManagementPolicy": "Parallel",
+                        "template": pod,
+                    },
+                }
+            },
+            "topology": {
+                "subsets": [
+                    {"name": "zone-a", "nodeSelectorTerm": _zone("a"), "replicas": 1},
+                    {"name": "zone-b", "nodeSelectorTerm": _zone("b"), "replicas": 1},
+                    {"name": "zone-c", "nodeSelectorTerm": _zone("c")},
+                ]
+            },
+        },
+    }
+
+
+async def _objects(stack: Stack, resource: Resource, app: str) -> list[JsonObject]:
+    listing = await stack.api.get(resource.path(stack.namespace), {"labelSelector": f"app={app}"})
+    return [o for o in listing.get("items", []) if not o["metadata"].get("deletionTimestamp")]
+
+
+async def _spread_of(stack: Stack, app: str) -> dict[str, list[str]]:
+    zones = await _zones(stack)
+    out: dict[str, list[str]] = {}
+    for pod in await _objects(stack, PODS, app):
+        if _ready(pod):
+            subset = pod["metadata"]["labels"].get(SUBSET, "")
+            out.setdefault(subset, []).append(zones.get(pod["spec"].get("nodeName", ""), "?"))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+async def test_advanced_and_apps_statefulset_subsets(ud_stack: Stack) -> None:
+    stack = ud_stack
+    kinds = {"asts": ("advancedStatefulSetTemplate", ASTS), "sts": ("statefulSetTemplate", STS)}
+    for name, (field, _) in kinds.items():
+        await stack.api.create(UDS.path(stack.namespace), _sts_manifest(stack.namespace, name, field))
+
+    async def spreads_are(want: dict[str, list[str]]) -> bool:
+        return all([await _spread_of(stack, name) == want for name in kinds])
+
+    await eventually_async(
+        lambda: spreads_are({"zone-a": ["a"], "zone-b": ["b"], "zone-c": ["c"]}),
+        within=90,
+        what=lambda: f"3 ready pods 1/1/1 in zones a/b/c for both kinds\n{stack.log_text()[-3000:]}",
+    )
+    for name, (_, resource) in kinds.items():
+        ud = await stack.api.get(UDS.path(stack.namespace, name))
+        revision = (ud.get("status") or {}).get("updateStatus", {}).get("updatedRevision")
+        sets = {s["metadata"]["labels"][SUBSET]: s for s in await _objects(stack, resource, name)}
+        assert sorted(sets) == ["zone-a", "zone-b", "zone-c"], name
+        for subset, workload in sets.items():
+            meta = workload["metadata"]
+            assert meta["name"].startswith(f"{name}-{subset}-")
+            assert meta["generateName"] == f"{name}-{subset}-"
+            assert meta["labels"][REVISION] == revision, (name, subset)
+            owner = meta["ownerReferences"][0]
+            assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+                "UnitedDeployment",
+                name,
+                ud["metadata"]["uid"],
+                True,
+            )
+            assert workload["spec"]["replicas"] == 1
+            assert workload["spec"]["selector"]["matchLabels"] == {"app": name, SUBSET: subset}
+        pods = await _objects(stack, PODS, name)
+        by_owner = {p["metadata"]["ownerReferences"][0]["name"] for p in pods}
+        assert by_owner == {s["metadata"]["name"] for s in sets.values()}
+        assert all(p["metadata"]["name"].endswith("-0") for p in pods)
+
+    # the scale subresource (an HPA's way): 5 = 1 + 1 + 3
+    for name in kinds:
+        await stack.api.patch(UDS.path(stack.namespace, name, "scale"), {"spec": {"replicas": 5}}, "merge")
+    await eventually_async(
+        lambda: spreads_are({"zone-a": ["a"], "zone-b": ["b"], "zone-c": ["c"] * 3}),
+        within=60,
+        what="5 ready pods 1/1/3 for both kinds",
+    )
+
+    async def scaled() -> bool:
+        for name in kinds:
+            scale = await stack.api.get(UDS.path(stack.namespace, name, "scale"))
+            if (scale["status"].get("replicas"), scale["status"].get("selector")) != (5, f"app={name}"):
+                return False
+        return True
+
+    await eventually_async(scaled, within=30, what="both scale statuses 5")
+
+    # deleted: the garbage collector removes the subset workloads and their pods
+    for name in kinds:
+        await stack.api.delete(UDS.path(stack.namespace, name))
+
+    async def all_gone() -> bool:
+        for name, (_, resource) in kinds.items():
+            if await _objects(stack, resource, name) or await _objects(stack, PODS, name):
+                return False
+        return True
+
+    await eventually_async(all_gone, within=60, what="StatefulSets and pods collected")

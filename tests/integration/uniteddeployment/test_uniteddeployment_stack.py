@@ -553,3 +553,133 @@ async def test_advanced_and_apps_statefulset_subsets(ud_stack: Stack) -> None:
         return True
 
     await eventually_async(all_gone, within=60, what="StatefulSets and pods collected")
+
+
+def _elastic_manifest(namespace: str, replicas: int, subsets: list[dict[str, Any]]) -> dict[str, Any]:
+    ud = manifest(namespace)
+    ud["spec"]["replicas"] = replicas
+    ud["spec"]["topology"] = {"subsets": subsets}
+    return ud
+
+
+async def _subset_replicas(stack: Stack) -> dict[str, int]:
+    return {s["metadata"]["labels"][SUBSET]: s["spec"]["replicas"] for s in await _live(stack, CLONESETS)}
+
+
+# ``minReplicas`` / ``maxReplicas``: kruise's elastic allocator (``allocateByMinMaxMap``) first
+# gives every subset its minimum in topology order, then in the same order up to its maximum.
+# zone-a 1..2, zone-b 1..2, zone-c 1..unbounded, worked by hand:
+#   5 -> mins 1/1/1, 2 left: zone-a +1, zone-b +1       = 2/2/1
+#   2 -> mins zone-a 1, zone-b 1, nothing left for c    = 1/1/0
+#   8 -> mins 1/1/1, 5 left: zone-a +1, zone-b +1, c +3 = 2/2/4
+
+
+async def test_min_max_replicas_elastic_allocation(ud_stack: Stack) -> None:
+    stack = ud_stack
+    subsets: list[dict[str, Any]] = [
+        {"name": "zone-a", "nodeSelectorTerm": _zone("a"), "minReplicas": 1, "maxReplicas": 2},
+        {"name": "zone-b", "nodeSelectorTerm": _zone("b"), "minReplicas": 1, "maxReplicas": 2},
+        {"name": "zone-c", "nodeSelectorTerm": _zone("c"), "minReplicas": 1},
+    ]
+    await stack.api.create(UDS.path(stack.namespace), _elastic_manifest(stack.namespace, 5, subsets))
+    for replicas, want in ((5, (2, 2, 1)), (2, (1, 1, 0)), (8, (2, 2, 4))):
+        if replicas != 5:
+            await stack.api.patch(
+                UDS.path(stack.namespace, "web", "scale"), {"spec": {"replicas": replicas}}, "merge"
+            )
+        split = dict(zip(("zone-a", "zone-b", "zone-c"), want, strict=True))
+        spread = {name: [name[-1]] * n for name, n in split.items() if n}
+
+        async def allocated(split: dict[str, int] = split, spread: dict[str, list[str]] = spread) -> bool:
+            status = (await _ud(stack)).get("status") or {}
+            return (
+                await _subset_replicas(stack) == split
+                and status.get("subsetReplicas") == split
+                and await _spread(stack) == spread
+            )
+
+        await eventually_async(allocated, within=60, what=f"subset replicas {split} and their pods Ready")
+
+
+# Plain ``scheduleStrategy: Adaptive`` (no reservation), kruise's e2e spec "adaptive united
+# deployment basic" (test/e2e/apps/v1alpha1/uniteddeployment.go:80) on zones: zone-a and zone-b
+# at most 1 replica each, zone-c the rest, 3 replicas; zone b's nodes tainted NoSchedule, so
+# zone-b's pod stays Pending. After ``rescheduleCriticalSeconds`` zone-b is unschedulable
+# (``Schedulable`` False) and its replica moves to zone-c (1/0/2). The taint goes; after
+# ``unschedulableDuration`` (1.9's name for ``unschedulableLastSeconds``) the condition is True
+# again. kruise never deletes a Ready pod to move it back (the adaptive allocator keeps each
+# schedulable subset at least at its Ready pods), so the split stays 1/0/2 until a scale-up,
+# whose replica goes to zone-b again (1/1/2), Ready in zone b.
+
+TAINT = {"key": "flotilla.dev/ud-adaptive", "value": "down", "effect": "NoSchedule"}
+
+
+async def test_adaptive_moves_replicas_off_a_tainted_zone_and_back(ud_stack: Stack) -> None:
+    stack = ud_stack
+    nodes = (await stack.api.get(NODES.path(""), {"labelSelector": f"{ZONE}=b"}))["items"]
+    assert nodes, "the control plane has kwok nodes in zone b"
+    original = {n["metadata"]["name"]: n["spec"].get("taints") or [] for n in nodes}
+
+    async def restore() -> None:
+        for name, taints in original.items():
+            await stack.api.patch(NODES.path("", name), {"spec": {"taints": taints or None}}, "merge")
+
+    subsets: list[dict[str, Any]] = [
+        {"name": "zone-a", "nodeSelectorTerm": _zone("a"), "maxReplicas": 1},
+        {"name": "zone-b", "nodeSelectorTerm": _zone("b"), "maxReplicas": 1},
+        {"name": "zone-c", "nodeSelectorTerm": _zone("c")},
+    ]
+    ud = _elastic_manifest(stack.namespace, 3, subsets)
+    ud["spec"]["topology"]["scheduleStrategy"] = {
+        "type": "Adaptive",
+        "adaptive": {"rescheduleCriticalSeconds": 3, "unschedulableDuration": 3},
+    }
+
+    async def schedulable() -> dict[str, str]:
+        status = (await _ud(stack)).get("status") or {}
+        return {
+            entry["name"]: c["status"]
+            for entry in status.get("subsetStatuses") or []
+            for c in entry.get("conditions") or []
+            if c.get("type") == "Schedulable"
+        }
+
+    async def state_is(split: dict[str, int], spread: dict[str, list[str]], zone_b: str) -> bool:
+        return (
+            await _subset_replicas(stack) == split
+            and await _spread(stack) == spread
+            and (await schedulable()).get("zone-b") == zone_b
+        )
+
+    try:
+        for name, taints in original.items():
+            await stack.api.patch(NODES.path("", name), {"spec": {"taints": [*taints, TAINT]}}, "merge")
+        await stack.api.create(UDS.path(stack.namespace), ud)
+        await eventually_async(
+            lambda: state_is(
+                {"zone-a": 1, "zone-b": 0, "zone-c": 2}, {"zone-a": ["a"], "zone-c": ["c"] * 2}, "False"
+            ),
+            within=60,
+            what=lambda: f"zone-b unschedulable, its replica in zone-c\n{stack.log_text()[-3000:]}",
+        )
+        assert not [p for p in await _live(stack, PODS) if p["metadata"]["labels"].get(SUBSET) == "zone-b"]
+        await restore()
+        await eventually_async(
+            lambda: state_is(
+                {"zone-a": 1, "zone-b": 0, "zone-c": 2}, {"zone-a": ["a"], "zone-c": ["c"] * 2}, "True"
+            ),
+            within=60,
+            what="zone-b schedulable again, no Ready pod moved",
+        )
+        await stack.api.patch(UDS.path(stack.namespace, "web", "scale"), {"spec": {"replicas": 4}}, "merge")
+        await eventually_async(
+            lambda: state_is(
+                {"zone-a": 1, "zone-b": 1, "zone-c": 2},
+                {"zone-a": ["a"], "zone-b": ["b"], "zone-c": ["c"] * 2},
+                "True",
+            ),
+            within=60,
+            what="the new replica in zone-b, Ready in zone b",
+        )
+    finally:
+        await restore()

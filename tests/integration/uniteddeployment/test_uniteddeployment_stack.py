@@ -1,12 +1,14 @@
 """UnitedDeployments on the real control plane: kwok nodes in zones a/b/c, the uniteddeployment
-worker and the cloneset worker (subset CloneSets), kube-controller-manager (subset Deployments).
+worker, the cloneset worker (subset CloneSets), the statefulset worker (subset Advanced
+StatefulSets), kube-controller-manager (subset Deployments and apps/v1 StatefulSets).
 
 Three subsets (fixed 1, 50 %, the rest) land in their zones, zone-b's pods carrying its
 ``patch`` and zone-c's its ``tolerations``; scaling through the scale subresource re-splits the
 replicas; a template change held by a partition updates only the
 pods above it in that subset; a removed subset's CloneSet and pods go; a template kind change
 replaces the CloneSets with Deployments; deleting the UnitedDeployment lets the garbage collector
-remove its Deployments and their pods. Then ``reserveUnschedulablePods`` (below).
+remove its Deployments and their pods. Then ``reserveUnschedulablePods``, the two StatefulSet
+template kinds, ``minReplicas`` / ``maxReplicas`` and plain ``Adaptive`` (below).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""The UnitedDeployment stack on the real local control plane: CRDs, bus, a watcher and two workers
-(``tests.support.workerstack.SharedStack``): ``uniteddeployment`` and ``cloneset``, which
-reconciles the subset CloneSets the UnitedDeployment writes (Deployments are
-kube-controller-manager's). One stack for the tests of a module, each test in its own fresh
-namespace (made with the module's, so the shared watcher watches it)."""
+"""The UnitedDeployment stack on the real local control plane: CRDs, bus, a watcher and three
+workers (``tests.support.workerstack.SharedStack``): ``uniteddeployment``, ``cloneset`` and
+``statefulset``, which reconcile the subset CloneSets and Advanced StatefulSets the
+UnitedDeployment writes (Deployments and apps/v1 StatefulSets are kube-controller-manager's).
+One stack for the tests of a module, each test in its own fresh namespace (made with the
+module's, so the shared watcher watches it)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,10 @@ async def shared_ud_stack(
 ) -> AsyncIterator[SharedStack]:
     log_dir = tmp_path_factory.mktemp("udstack")
     async with shared_stack(
-        ["cloneset", "uniteddeployment"], dev_env=dev_env, namespaces=module_namespaces, log_dir=log_dir
+        ["cloneset", "statefulset", "uniteddeployment"],
+        dev_env=dev_env,
+        namespaces=module_namespaces,
+        log_dir=log_dir,
     ) as shared:
         yield shared
 

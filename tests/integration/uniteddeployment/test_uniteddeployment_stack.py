@@ -1,12 +1,14 @@
 """UnitedDeployments on the real control plane: kwok nodes in zones a/b/c, the uniteddeployment
-worker and the cloneset worker (subset CloneSets), kube-controller-manager (subset Deployments).
+worker, the cloneset worker (subset CloneSets), the statefulset worker (subset Advanced
+StatefulSets), kube-controller-manager (subset Deployments and apps/v1 StatefulSets).
 
 Three subsets (fixed 1, 50 %, the rest) land in their zones, zone-b's pods carrying its
 ``patch`` and zone-c's its ``tolerations``; scaling through the scale subresource re-splits the
 replicas; a template change held by a partition updates only the
 pods above it in that subset; a removed subset's CloneSet and pods go; a template kind change
 replaces the CloneSets with Deployments; deleting the UnitedDeployment lets the garbage collector
-remove its Deployments and their pods. Then ``reserveUnschedulablePods`` (below).
+remove its Deployments and their pods. Then ``reserveUnschedulablePods``, the two StatefulSet
+template kinds, ``minReplicas`` / ``maxReplicas`` and plain ``Adaptive`` (below).
 """
 
 from __future__ import annotations
@@ -419,3 +421,267 @@ async def test_unschedulable_pods_are_reserved_and_replaced_until_they_start(ud_
         assert next(c for c in zone_a["conditions"] if c["type"] == "Schedulable")["status"] == "True"
     finally:
         await stack.api.patch(NODES.path("", node), {"metadata": {"labels": {key: None}}}, "merge")
+
+
+# The two StatefulSet template kinds, side by side in one namespace: ``advancedStatefulSetTemplate``
+# (Advanced StatefulSets, reconciled by Flotilla's statefulset worker) and ``statefulSetTemplate``
+# (apps/v1 StatefulSets, kube-controller-manager's). Each subset workload is named
+# ``<ud>-<subset>-<random>``, labelled with its subset name and revision, owned by its
+# UnitedDeployment as controller (kruise's ``ApplySubsetTemplate``); its pods run Ready in the
+# subset's zone; the scale subresource re-splits 3 = 1 + 1 + 1 into 5 = 1 + 1 + 3; deleting a
+# UnitedDeployment lets the garbage collector remove its workloads and their pods.
+
+ASTS = Resource("apps.kruise.io", "v1beta1", "statefulsets", "StatefulSet")
+STS = Resource("apps", "v1", "statefulsets", "StatefulSet")
+
+
+def _sts_manifest(namespace: str, name: str, template_field: str) -> dict[str, Any]:
+    labels = {"app": name}
+    pod = {
+        "metadata": {"labels": labels},
+        "spec": {
+            "containers": [{"name": "main", "image": "nginx:1.25"}],
+            "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+        },
+    }
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "UnitedDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": labels},
+            "template": {
+                template_field: {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "selector": {"matchLabels": labels},
+                        "serviceName": name,
+                        "podManagementPolicy": "Parallel",
+                        "template": pod,
+                    },
+                }
+            },
+            "topology": {
+                "subsets": [
+                    {"name": "zone-a", "nodeSelectorTerm": _zone("a"), "replicas": 1},
+                    {"name": "zone-b", "nodeSelectorTerm": _zone("b"), "replicas": 1},
+                    {"name": "zone-c", "nodeSelectorTerm": _zone("c")},
+                ]
+            },
+        },
+    }
+
+
+async def _objects(stack: Stack, resource: Resource, app: str) -> list[JsonObject]:
+    listing = await stack.api.get(resource.path(stack.namespace), {"labelSelector": f"app={app}"})
+    return [o for o in listing.get("items", []) if not o["metadata"].get("deletionTimestamp")]
+
+
+async def _spread_of(stack: Stack, app: str) -> dict[str, list[str]]:
+    zones = await _zones(stack)
+    out: dict[str, list[str]] = {}
+    for pod in await _objects(stack, PODS, app):
+        if _ready(pod):
+            subset = pod["metadata"]["labels"].get(SUBSET, "")
+            out.setdefault(subset, []).append(zones.get(pod["spec"].get("nodeName", ""), "?"))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+async def test_advanced_and_apps_statefulset_subsets(ud_stack: Stack) -> None:
+    stack = ud_stack
+    kinds = {"asts": ("advancedStatefulSetTemplate", ASTS), "sts": ("statefulSetTemplate", STS)}
+    for name, (field, _) in kinds.items():
+        await stack.api.create(UDS.path(stack.namespace), _sts_manifest(stack.namespace, name, field))
+
+    async def spreads_are(want: dict[str, list[str]]) -> bool:
+        return all([await _spread_of(stack, name) == want for name in kinds])
+
+    await eventually_async(
+        lambda: spreads_are({"zone-a": ["a"], "zone-b": ["b"], "zone-c": ["c"]}),
+        within=90,
+        what=lambda: f"3 ready pods 1/1/1 in zones a/b/c for both kinds\n{stack.log_text()[-3000:]}",
+    )
+    for name, (_, resource) in kinds.items():
+        ud = await stack.api.get(UDS.path(stack.namespace, name))
+        revision = (ud.get("status") or {}).get("updateStatus", {}).get("updatedRevision")
+        sets = {s["metadata"]["labels"][SUBSET]: s for s in await _objects(stack, resource, name)}
+        assert sorted(sets) == ["zone-a", "zone-b", "zone-c"], name
+        for subset, workload in sets.items():
+            meta = workload["metadata"]
+            assert meta["name"].startswith(f"{name}-{subset}-")
+            assert meta["generateName"] == f"{name}-{subset}-"
+            assert meta["labels"][REVISION] == revision, (name, subset)
+            owner = meta["ownerReferences"][0]
+            assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+                "UnitedDeployment",
+                name,
+                ud["metadata"]["uid"],
+                True,
+            )
+            assert workload["spec"]["replicas"] == 1
+            assert workload["spec"]["selector"]["matchLabels"] == {"app": name, SUBSET: subset}
+        pods = await _objects(stack, PODS, name)
+        by_owner = {p["metadata"]["ownerReferences"][0]["name"] for p in pods}
+        assert by_owner == {s["metadata"]["name"] for s in sets.values()}
+        assert all(p["metadata"]["name"].endswith("-0") for p in pods)
+
+    # the scale subresource (an HPA's way): 5 = 1 + 1 + 3
+    for name in kinds:
+        await stack.api.patch(UDS.path(stack.namespace, name, "scale"), {"spec": {"replicas": 5}}, "merge")
+    await eventually_async(
+        lambda: spreads_are({"zone-a": ["a"], "zone-b": ["b"], "zone-c": ["c"] * 3}),
+        within=60,
+        what="5 ready pods 1/1/3 for both kinds",
+    )
+
+    async def scaled() -> bool:
+        for name in kinds:
+            scale = await stack.api.get(UDS.path(stack.namespace, name, "scale"))
+            if (scale["status"].get("replicas"), scale["status"].get("selector")) != (5, f"app={name}"):
+                return False
+        return True
+
+    await eventually_async(scaled, within=30, what="both scale statuses 5")
+
+    # deleted: the garbage collector removes the subset workloads and their pods
+    for name in kinds:
+        await stack.api.delete(UDS.path(stack.namespace, name))
+
+    async def all_gone() -> bool:
+        for name, (_, resource) in kinds.items():
+            if await _objects(stack, resource, name) or await _objects(stack, PODS, name):
+                return False
+        return True
+
+    await eventually_async(all_gone, within=60, what="StatefulSets and pods collected")
+
+
+def _elastic_manifest(namespace: str, replicas: int, subsets: list[dict[str, Any]]) -> dict[str, Any]:
+    ud = manifest(namespace)
+    ud["spec"]["replicas"] = replicas
+    ud["spec"]["topology"] = {"subsets": subsets}
+    return ud
+
+
+async def _subset_replicas(stack: Stack) -> dict[str, int]:
+    return {s["metadata"]["labels"][SUBSET]: s["spec"]["replicas"] for s in await _live(stack, CLONESETS)}
+
+
+# ``minReplicas`` / ``maxReplicas``: kruise's elastic allocator (``allocateByMinMaxMap``) first
+# gives every subset its minimum in topology order, then in the same order up to its maximum.
+# zone-a 1..2, zone-b 1..2, zone-c 1..unbounded, worked by hand:
+#   5 -> mins 1/1/1, 2 left: zone-a +1, zone-b +1       = 2/2/1
+#   2 -> mins zone-a 1, zone-b 1, nothing left for c    = 1/1/0
+#   8 -> mins 1/1/1, 5 left: zone-a +1, zone-b +1, c +3 = 2/2/4
+
+
+async def test_min_max_replicas_elastic_allocation(ud_stack: Stack) -> None:
+    stack = ud_stack
+    subsets: list[dict[str, Any]] = [
+        {"name": "zone-a", "nodeSelectorTerm": _zone("a"), "minReplicas": 1, "maxReplicas": 2},
+        {"name": "zone-b", "nodeSelectorTerm": _zone("b"), "minReplicas": 1, "maxReplicas": 2},
+        {"name": "zone-c", "nodeSelectorTerm": _zone("c"), "minReplicas": 1},
+    ]
+    await stack.api.create(UDS.path(stack.namespace), _elastic_manifest(stack.namespace, 5, subsets))
+    for replicas, want in ((5, (2, 2, 1)), (2, (1, 1, 0)), (8, (2, 2, 4))):
+        if replicas != 5:
+            await stack.api.patch(
+                UDS.path(stack.namespace, "web", "scale"), {"spec": {"replicas": replicas}}, "merge"
+            )
+        split = dict(zip(("zone-a", "zone-b", "zone-c"), want, strict=True))
+        spread = {name: [name[-1]] * n for name, n in split.items() if n}
+
+        async def allocated(split: dict[str, int] = split, spread: dict[str, list[str]] = spread) -> bool:
+            status = (await _ud(stack)).get("status") or {}
+            return (
+                await _subset_replicas(stack) == split
+                and status.get("subsetReplicas") == split
+                and await _spread(stack) == spread
+            )
+
+        await eventually_async(allocated, within=60, what=f"subset replicas {split} and their pods Ready")
+
+
+# Plain ``scheduleStrategy: Adaptive`` (no reservation), kruise's e2e spec "adaptive united
+# deployment basic" (test/e2e/apps/v1alpha1/uniteddeployment.go:80) on zones: zone-a and zone-b
+# at most 1 replica each, zone-c the rest, 3 replicas; zone b's nodes tainted NoSchedule, so
+# zone-b's pod stays Pending. After ``rescheduleCriticalSeconds`` zone-b is unschedulable
+# (``Schedulable`` False) and its replica moves to zone-c (1/0/2). The taint goes; after
+# ``unschedulableDuration`` (1.9's name for ``unschedulableLastSeconds``) the condition is True
+# again. kruise never deletes a Ready pod to move it back (the adaptive allocator keeps each
+# schedulable subset at least at its Ready pods), so the split stays 1/0/2 until a scale-up,
+# whose replica goes to zone-b again (1/1/2), Ready in zone b.
+
+TAINT = {"key": "flotilla.dev/ud-adaptive", "value": "down", "effect": "NoSchedule"}
+
+
+async def test_adaptive_moves_replicas_off_a_tainted_zone_and_back(ud_stack: Stack) -> None:
+    stack = ud_stack
+    nodes = (await stack.api.get(NODES.path(""), {"labelSelector": f"{ZONE}=b"}))["items"]
+    assert nodes, "the control plane has kwok nodes in zone b"
+    original = {n["metadata"]["name"]: n["spec"].get("taints") or [] for n in nodes}
+
+    async def restore() -> None:
+        for name, taints in original.items():
+            await stack.api.patch(NODES.path("", name), {"spec": {"taints": taints or None}}, "merge")
+
+    subsets: list[dict[str, Any]] = [
+        {"name": "zone-a", "nodeSelectorTerm": _zone("a"), "maxReplicas": 1},
+        {"name": "zone-b", "nodeSelectorTerm": _zone("b"), "maxReplicas": 1},
+        {"name": "zone-c", "nodeSelectorTerm": _zone("c")},
+    ]
+    ud = _elastic_manifest(stack.namespace, 3, subsets)
+    ud["spec"]["topology"]["scheduleStrategy"] = {
+        "type": "Adaptive",
+        "adaptive": {"rescheduleCriticalSeconds": 3, "unschedulableDuration": 3},
+    }
+
+    async def schedulable() -> dict[str, str]:
+        status = (await _ud(stack)).get("status") or {}
+        return {
+            entry["name"]: c["status"]
+            for entry in status.get("subsetStatuses") or []
+            for c in entry.get("conditions") or []
+            if c.get("type") == "Schedulable"
+        }
+
+    async def state_is(split: dict[str, int], spread: dict[str, list[str]], zone_b: str) -> bool:
+        return (
+            await _subset_replicas(stack) == split
+            and await _spread(stack) == spread
+            and (await schedulable()).get("zone-b") == zone_b
+        )
+
+    try:
+        for name, taints in original.items():
+            await stack.api.patch(NODES.path("", name), {"spec": {"taints": [*taints, TAINT]}}, "merge")
+        await stack.api.create(UDS.path(stack.namespace), ud)
+        await eventually_async(
+            lambda: state_is(
+                {"zone-a": 1, "zone-b": 0, "zone-c": 2}, {"zone-a": ["a"], "zone-c": ["c"] * 2}, "False"
+            ),
+            within=60,
+            what=lambda: f"zone-b unschedulable, its replica in zone-c\n{stack.log_text()[-3000:]}",
+        )
+        assert not [p for p in await _live(stack, PODS) if p["metadata"]["labels"].get(SUBSET) == "zone-b"]
+        await restore()
+        await eventually_async(
+            lambda: state_is(
+                {"zone-a": 1, "zone-b": 0, "zone-c": 2}, {"zone-a": ["a"], "zone-c": ["c"] * 2}, "True"
+            ),
+            within=60,
+            what="zone-b schedulable again, no Ready pod moved",
+        )
+        await stack.api.patch(UDS.path(stack.namespace, "web", "scale"), {"spec": {"replicas": 4}}, "merge")
+        await eventually_async(
+            lambda: state_is(
+                {"zone-a": 1, "zone-b": 1, "zone-c": 2},
+                {"zone-a": ["a"], "zone-b": ["b"], "zone-c": ["c"] * 2},
+                "True",
+            ),
+            within=60,
+            what="the new replica in zone-b, Ready in zone b",
+        )
+    finally:
+        await restore()

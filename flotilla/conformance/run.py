@@ -182,16 +182,24 @@ def run_specs(
             kruise_manager.start(env, binaries["kruise-manager"], kruise_source())
             label = f"kruise-manager {versions.KRUISE}"
         else:
+            workers = worker_types(files)
+            extra = {FEATURE_GATES_ENV: kruise_manager.E2E_FEATURE_GATES}
+            if "sidecarset" in workers:
+                # kruise's e2e lists a SidecarSet's ControllerRevisions in kruise's namespace
+                # (webhookutil.GetNamespace(): POD_NAMESPACE or kruise-system); the worker keeps
+                # them in its POD_NAMESPACE (the watcher and webhook get theirs as arguments)
+                env.kubectl("create", "namespace", kruise_manager.NAMESPACE, check=False)
+                extra["POD_NAMESPACE"] = kruise_manager.NAMESPACE
             start_flotilla(
                 env,
-                {FEATURE_GATES_ENV: kruise_manager.E2E_FEATURE_GATES},
+                extra,
                 sample=False,
                 detached=False,
-                worker_types=worker_types(files),
+                worker_types=workers,
                 webhook=True,  # as kruise-manager: its webhooks are registered while the specs run
             )
             label = "flotilla"
-            _say(f"flotilla workers: {', '.join(worker_types(files))}")
+            _say(f"flotilla workers: {', '.join(workers)}")
         subset = f" (focus {focus!r})" if focus else ""
         _say(
             f"{label} is up; running {', '.join(s.path for s in files)}{subset} with {procs} ginkgo processes"

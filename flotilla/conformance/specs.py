@@ -30,6 +30,11 @@ SPEC_FILES: tuple[SpecFile, ...] = (
     SpecFile("AdvancedCronJob", "test/e2e/apps/v1beta1/advancedcronjob.go"),
     SpecFile("DeletionProtection", "test/e2e/policy/v1alpha1/deletionprotection.go"),
     SpecFile("UnitedDeployment", "test/e2e/apps/v1alpha1/uniteddeployment.go"),
+    *(
+        SpecFile("SidecarSet", f"test/e2e/apps/{version}/{name}.go")
+        for version in ("v1alpha1", "v1beta1")
+        for name in ("sidecarset", "sidecarset_hotupgrade", "sidecarset_resources_policy")
+    ),
 )
 
 #: The Flotilla worker type (``flotilla worker <type>``) that reconciles each kind.
@@ -39,6 +44,7 @@ WORKER_TYPES: dict[str, str] = {
     "BroadcastJob": "broadcastjob",
     "AdvancedCronJob": "advancedcronjob",
     "UnitedDeployment": "uniteddeployment",
+    "SidecarSet": "sidecarset",
 }
 
 #: Kinds whose specs create workloads of other kinds Flotilla reconciles: kruise's e2e

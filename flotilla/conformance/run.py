@@ -215,10 +215,19 @@ def run_specs(
                 stdout=out,
                 stderr=out,
             )
-            while process.poll() is None:
-                time.sleep(5)
-                if int(time.monotonic() - started) % 120 < 5:
-                    _say(f"  ginkgo running, {time.monotonic() - started:.0f}s (log: {log})")
+            try:
+                while process.poll() is None:
+                    time.sleep(5)
+                    if int(time.monotonic() - started) % 120 < 5:
+                        _say(f"  ginkgo running, {time.monotonic() - started:.0f}s (log: {log})")
+            finally:  # a stopped run (SIGTERM, Ctrl-C) stops ginkgo and its spec processes too
+                if process.poll() is None:
+                    process.terminate()
+                    try:
+                        process.wait(30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait(5)
         if not report.exists():
             raise ComponentError(f"ginkgo wrote no report (exit {process.returncode}); log: {log}")
         specs = from_ginkgo_report(json.loads(report.read_text()), [s.path for s in files])

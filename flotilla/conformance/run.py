@@ -183,7 +183,10 @@ def run_specs(
             label = f"kruise-manager {versions.KRUISE}"
         else:
             workers = worker_types(files)
-            extra = {FEATURE_GATES_ENV: kruise_manager.E2E_FEATURE_GATES}
+            # FLOTILLA_CONFORMANCE_GATES: more gates for Flotilla's side, appended (a diagnostic run)
+            more = os.environ.get("FLOTILLA_CONFORMANCE_GATES", "")
+            gates = ",".join(g for g in (kruise_manager.E2E_FEATURE_GATES, more) if g)
+            extra = {FEATURE_GATES_ENV: gates}
             if "sidecarset" in workers:
                 # kruise's e2e lists a SidecarSet's ControllerRevisions in kruise's namespace
                 # (webhookutil.GetNamespace(): POD_NAMESPACE or kruise-system); the worker keeps

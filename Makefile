@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-cloneset-reads bench-scale bench-scale-quick bench-asts bench-asts-quick bench-broadcastjob bench-broadcastjob-quick bench-webhook conformance image test-realnode-chart clean
+.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-cloneset-reads bench-scale bench-scale-quick bench-asts bench-asts-quick bench-broadcastjob bench-broadcastjob-quick bench-sidecarset bench-sidecarset-quick bench-webhook conformance image test-realnode-chart clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -108,6 +108,13 @@ bench-broadcastjob: tools
 
 bench-broadcastjob-quick: tools
 	$(VENV)/python -m benchmarks.broadcastjob --quick
+
+## A sidecar image upgrade of 1000 pods: SidecarSet in place vs the Deployment's rolling update (docs/benchmarks.md); -quick: 50 pods, 1 repeat.
+bench-sidecarset: tools
+	$(VENV)/python -m benchmarks.sidecarset $(if $(PODS),--pods $(PODS))
+
+bench-sidecarset-quick: tools
+	$(VENV)/python -m benchmarks.sidecarset --quick
 
 ## Admission latency at the API server under ~200 pod creates/s, and 0 -> 1000 CloneSet pods with
 ## the webhook on vs off (QUICK=1: 3 s of creates and 200 pods once).

@@ -182,16 +182,27 @@ def run_specs(
             kruise_manager.start(env, binaries["kruise-manager"], kruise_source())
             label = f"kruise-manager {versions.KRUISE}"
         else:
+            workers = worker_types(files)
+            # FLOTILLA_CONFORMANCE_GATES: more gates for Flotilla's side, appended (a diagnostic run)
+            more = os.environ.get("FLOTILLA_CONFORMANCE_GATES", "")
+            gates = ",".join(g for g in (kruise_manager.E2E_FEATURE_GATES, more) if g)
+            extra = {FEATURE_GATES_ENV: gates}
+            if "sidecarset" in workers:
+                # kruise's e2e lists a SidecarSet's ControllerRevisions in kruise's namespace
+                # (webhookutil.GetNamespace(): POD_NAMESPACE or kruise-system); the worker keeps
+                # them in its POD_NAMESPACE (the watcher and webhook get theirs as arguments)
+                env.kubectl("create", "namespace", kruise_manager.NAMESPACE, check=False)
+                extra["POD_NAMESPACE"] = kruise_manager.NAMESPACE
             start_flotilla(
                 env,
-                {FEATURE_GATES_ENV: kruise_manager.E2E_FEATURE_GATES},
+                extra,
                 sample=False,
                 detached=False,
-                worker_types=worker_types(files),
+                worker_types=workers,
                 webhook=True,  # as kruise-manager: its webhooks are registered while the specs run
             )
             label = "flotilla"
-            _say(f"flotilla workers: {', '.join(worker_types(files))}")
+            _say(f"flotilla workers: {', '.join(workers)}")
         subset = f" (focus {focus!r})" if focus else ""
         _say(
             f"{label} is up; running {', '.join(s.path for s in files)}{subset} with {procs} ginkgo processes"
@@ -207,10 +218,19 @@ def run_specs(
                 stdout=out,
                 stderr=out,
             )
-            while process.poll() is None:
-                time.sleep(5)
-                if int(time.monotonic() - started) % 120 < 5:
-                    _say(f"  ginkgo running, {time.monotonic() - started:.0f}s (log: {log})")
+            try:
+                while process.poll() is None:
+                    time.sleep(5)
+                    if int(time.monotonic() - started) % 120 < 5:
+                        _say(f"  ginkgo running, {time.monotonic() - started:.0f}s (log: {log})")
+            finally:  # a stopped run (SIGTERM, Ctrl-C) stops ginkgo and its spec processes too
+                if process.poll() is None:
+                    process.terminate()
+                    try:
+                        process.wait(30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait(5)
         if not report.exists():
             raise ComponentError(f"ginkgo wrote no report (exit {process.returncode}); log: {log}")
         specs = from_ginkgo_report(json.loads(report.read_text()), [s.path for s in files])

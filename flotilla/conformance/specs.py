@@ -31,6 +31,11 @@ SPEC_FILES: tuple[SpecFile, ...] = (
     SpecFile("DeletionProtection", "test/e2e/policy/v1alpha1/deletionprotection.go"),
     SpecFile("UnitedDeployment", "test/e2e/apps/v1alpha1/uniteddeployment.go"),
     SpecFile("PodUnavailableBudget", "test/e2e/policy/v1alpha1/podunavailablebudget.go"),
+    *(
+        SpecFile("SidecarSet", f"test/e2e/apps/{version}/{name}.go")
+        for version in ("v1alpha1", "v1beta1")
+        for name in ("sidecarset", "sidecarset_hotupgrade", "sidecarset_resources_policy")
+    ),
 )
 
 #: The Flotilla worker type (``flotilla worker <type>``) that reconciles each kind.

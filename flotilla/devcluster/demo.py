@@ -2,14 +2,16 @@
 sample Advanced StatefulSet and a sample UnitedDeployment over the three zones.
 
 `start_flotilla` installs the kruise CRDs, starts the watcher, one CloneSet worker, one
-Advanced StatefulSet worker and one UnitedDeployment worker as detached processes (logs in
-``<run dir>/logs/``; their pids join the run's state so `flotilla dev down` stops them), each
-signed in to NATS as its own least-privilege user (the watcher first: it declares the streams),
-with ``webhook=True`` (``flotilla dev up``) also ``flotilla webhook`` registered by URL on
-loopback (the chart's registrations, namespace ``flotilla-system``, deletion protection on), and
-applies ``examples/demo/cloneset.yaml``, ``examples/demo/statefulset.yaml`` and
-``examples/demo/uniteddeployment.yaml``. `show_rollout` then drives the samples through what a
-user would do — wait for the CloneSet to be Ready, scale it 3 -> 5, roll its image in place; wait
+Advanced StatefulSet worker, one UnitedDeployment worker and one SidecarSet worker as detached
+processes (logs in ``<run dir>/logs/``; their pids join the run's state so `flotilla dev down`
+stops them), each signed in to NATS as its own least-privilege user (the watcher first: it
+declares the streams), with ``webhook=True`` (``flotilla dev up``) also ``flotilla webhook``
+registered by URL on loopback (the chart's registrations, namespace ``flotilla-system``,
+deletion protection on), and applies ``examples/demo/cloneset.yaml``,
+``examples/demo/statefulset.yaml`` and ``examples/demo/uniteddeployment.yaml``; with the webhook,
+``examples/demo/sidecarset.yaml`` first (a SidecarSet the webhook injects into the CloneSet's pods).
+`show_rollout` then drives the samples through what a user would do — wait for the CloneSet to
+be Ready, scale it 3 -> 5, roll its image in place; upgrade the injected sidecar in place; wait
 for the StatefulSet's ordinals 0, 2, 3, roll its image above the partition; wait for the
 UnitedDeployment's subsets 1 / 3 / 2 Ready, each pod in its zone — printing each step, so the
 demo proves Flotilla reconciles rather than just starting.
@@ -24,6 +26,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -43,7 +46,11 @@ UD_SAMPLE_NAME = "demo-zones"
 UD_KIND = "uniteddeployments.apps.kruise.io"
 #: The sample UnitedDeployment's subsets: replicas and the zone (topology.kubernetes.io/zone) each runs in.
 UD_SUBSETS = {"zone-a": (1, "a"), "zone-b": (3, "b"), "zone-c": (2, "c")}
-WORKER_TYPES = ("cloneset", "statefulset", "uniteddeployment")
+SC_SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "sidecarset.yaml"
+SC_SAMPLE_NAME = "demo-log-agent"
+SC_KIND = "sidecarsets.apps.kruise.io"
+SC_ROLLED_IMAGE = "busybox:1.37"
+WORKER_TYPES = ("cloneset", "statefulset", "uniteddeployment", "sidecarset")
 CRDS = Path(__file__).resolve().parents[2] / "charts" / "flotilla" / "crds"
 SAMPLE_NAME = "demo"
 SAMPLE_NAMESPACE = "default"
@@ -151,6 +158,16 @@ def start_flotilla(
         start_webhook(env, extra, detached)
     if not sample:
         return
+    if webhook:  # injection is the webhook's: the SidecarSet comes first, then the pods it injects
+        env.kubectl("apply", "--server-side", "-f", str(SC_SAMPLE))
+        _wait(
+            env,
+            "the sample SidecarSet observed",
+            lambda s: s.get("observedGeneration") == 1,
+            kind=SC_KIND,
+            name=SC_SAMPLE_NAME,
+            summary=_sidecar_summary,
+        )
     env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(SAMPLE))
     _say(f"applied the sample CloneSet {SAMPLE_NAMESPACE}/{SAMPLE_NAME} from {SAMPLE}")
     env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(STS_SAMPLE))
@@ -159,9 +176,14 @@ def start_flotilla(
     _say(f"applied the sample UnitedDeployment {SAMPLE_NAMESPACE}/{UD_SAMPLE_NAME} from {UD_SAMPLE}")
 
 
-def _status(env: DevEnvironment, kind: str, name: str) -> dict[str, object]:
+def _object(env: DevEnvironment, kind: str, name: str) -> dict[str, Any]:
     out = env.kubectl("get", kind, name, "-n", SAMPLE_NAMESPACE, "-o", "json").stdout
-    status: dict[str, object] = json.loads(out).get("status") or {}
+    found: dict[str, Any] = json.loads(out)
+    return found
+
+
+def _status(env: DevEnvironment, kind: str, name: str) -> dict[str, object]:
+    status: dict[str, object] = _object(env, kind, name).get("status") or {}
     return status
 
 
@@ -172,13 +194,14 @@ def _wait(
     timeout: float = 120,
     kind: str = "cloneset",
     name: str = SAMPLE_NAME,
+    summary: Callable[[dict[str, object]], str] | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
     status: dict[str, object] = {}
     while time.monotonic() < deadline:
         status = _status(env, kind, name)
         if check(status):
-            _say(f"  {what}: {_summary(status)}")
+            _say(f"  {what}: {(summary or _summary)(status)}")
             return
         time.sleep(1)
     raise ComponentError(f"the sample {kind} did not get {what} within {timeout:.0f}s; status: {status}")
@@ -187,6 +210,47 @@ def _wait(
 def _summary(status: dict[str, object]) -> str:
     keys = ("replicas", "readyReplicas", "updatedReplicas", "updatedReadyReplicas")
     return ", ".join(f"{k}={status.get(k, 0)}" for k in keys)
+
+
+def _sidecar_summary(status: dict[str, object]) -> str:
+    keys = ("matchedPods", "updatedPods", "readyPods", "updatedReadyPods")
+    return ", ".join(f"{k}={status.get(k, 0)}" for k in keys)
+
+
+def show_sidecar_upgrade(env: DevEnvironment, pods: int) -> None:
+    """The sample SidecarSet's sidecar, injected into the sample CloneSet's `pods`, upgraded in
+    place to a new image: the SidecarSet worker patches the sidecar's image, nginx keeps running."""
+    _say("the sample SidecarSet upgrades its sidecar in place (watch it: kubectl get sidecarsets -w):")
+
+    def all_of(s: dict[str, object]) -> bool:
+        return all(s.get(k) == pods for k in ("matchedPods", "updatedPods", "readyPods", "updatedReadyPods"))
+
+    _wait(
+        env,
+        f"log-agent injected into {pods} pods",
+        all_of,
+        kind=SC_KIND,
+        name=SC_SAMPLE_NAME,
+        summary=_sidecar_summary,
+    )
+    # a merge patch replaces the containers list: read it, change the image, write it back
+    sidecarset = _object(env, SC_KIND, SC_SAMPLE_NAME)
+    containers = sidecarset["spec"]["containers"]
+    for container in containers:
+        if container["name"] == "log-agent":
+            container["image"] = SC_ROLLED_IMAGE
+    patch = json.dumps({"spec": {"containers": containers}})
+    env.kubectl("patch", SC_KIND, SC_SAMPLE_NAME, "--type=merge", "-p", patch)
+    generation = _object(env, SC_KIND, SC_SAMPLE_NAME)["metadata"]["generation"]
+    _wait(
+        env,
+        f"sidecar upgraded in place to {SC_ROLLED_IMAGE}",
+        lambda s: s.get("observedGeneration") == generation and all_of(s),
+        timeout=120,
+        kind=SC_KIND,
+        name=SC_SAMPLE_NAME,
+        summary=_sidecar_summary,
+    )
 
 
 def show_rollout(env: DevEnvironment) -> None:
@@ -211,6 +275,7 @@ def show_rollout(env: DevEnvironment) -> None:
         ),
         timeout=180,
     )
+    show_sidecar_upgrade(env, 5)
     _say("the sample Advanced StatefulSet reconciles (watch it: kubectl get statefulsets.apps.kruise.io -w):")
     _wait(
         env,

@@ -1,5 +1,6 @@
 """The README's run command, end to end: `flotilla dev up` brings up Flotilla with the sample
-CloneSet, which scales 3 -> 5 and rolls its image in place, and the sample Advanced StatefulSet,
+CloneSet, which scales 3 -> 5 and rolls its image in place, and whose pods carry the sample
+SidecarSet's sidecar (injected by the webhook, then upgraded in place), and the sample Advanced StatefulSet,
 which comes up on ordinals 0, 2, 3 and recreates its pods above the partition, and the sample
 UnitedDeployment, whose subset CloneSets put 1 / 3 / 2 pods on the nodes of zones a / b / c, and
 the webhook refuses `kubectl delete ns` of a namespace labelled for deletion protection;
@@ -43,12 +44,21 @@ def test_demo_reconciles_the_sample_and_stops_cleanly(tmp_path: Path) -> None:
             ).stdout
         )["items"]
         assert len(pods) == 5
+        assert "sidecar upgraded in place to busybox:1.37" in up.stderr
         for pod in pods:
-            (status,) = pod["status"]["containerStatuses"]
-            assert status["image"] == "nginx:1.27"
-            assert status["restartCount"] == 1, (
-                "updated in place: the container restarted, the pod was not recreated"
+            assert [c["name"] for c in pod["spec"]["containers"]] == ["nginx", "log-agent"], (
+                "the webhook injected the sample SidecarSet's sidecar after the app container"
             )
+            statuses = {s["name"]: s for s in pod["status"]["containerStatuses"]}
+            assert (statuses["nginx"]["image"], statuses["log-agent"]["image"]) == (
+                "nginx:1.27",
+                "busybox:1.37",
+            )
+            assert statuses["nginx"]["restartCount"] == 1, (
+                "updated in place: the container restarted once (its own image), the pod was not"
+                " recreated, and the sidecar's upgrade did not restart it"
+            )
+            assert statuses["log-agent"]["restartCount"] == 1, "the sidecar restarted once, for its upgrade"
         assert "recreated to nginx:1.27 above partition 1" in up.stderr
         sts_pods = json.loads(
             subprocess.run(
@@ -107,6 +117,13 @@ def test_demo_reconciles_the_sample_and_stops_cleanly(tmp_path: Path) -> None:
     assert down.returncode == 0
     pids = state["pids"] if state else {}
     assert isinstance(pids, dict)
-    started = {"watcher", "worker-cloneset", "worker-statefulset", "worker-uniteddeployment", "jaeger"}
+    started = {
+        "watcher",
+        "worker-cloneset",
+        "worker-statefulset",
+        "worker-uniteddeployment",
+        "worker-sidecarset",
+        "jaeger",
+    }
     assert started | {"kube-apiserver"} <= set(pids)
     assert all(not pid_alive(pid) for pid in pids.values())

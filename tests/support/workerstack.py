@@ -25,7 +25,7 @@ import signal
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,9 +57,10 @@ class Stack:
         )
 
 
-def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _start(args: list[str], log: Path, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["PYTHONPATH"] = str(REPO)
+    env.update(extra_env or {})
     out = log.open("ab")
     try:
         return subprocess.Popen(
@@ -156,6 +157,8 @@ class SharedStack:
     log_dir: Path
     worker_args: tuple[str, ...] = ()
     resync_period: str = "20"
+    process_env: Mapping[str, str] = field(default_factory=dict)
+    """Environment the processes get on top of the test run's (e.g. a worker's ``POD_NAMESPACE``)."""
     logs: list[Path] = field(default_factory=list)
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _env: dict[str, str] = field(default_factory=dict)
@@ -195,6 +198,7 @@ class SharedStack:
                     f"--resync-period={self.resync_period}",
                 ],
                 self.logs[0],
+                self.process_env,
             )
         )  # fmt: skip
         for port, worker_type, log in zip(ports[1:], self.types, self.logs[1:], strict=True):
@@ -207,6 +211,7 @@ class SharedStack:
                         "--backoff-base=0.2", "--backoff-max=2", *self.worker_args,
                     ],
                     log,
+                    self.process_env,
                 )
             )  # fmt: skip
         # A test's convergence timeouts start once every process serves /readyz (on a loaded
@@ -246,10 +251,19 @@ async def shared_stack(
     namespaces: ModuleNamespaces,
     log_dir: Path,
     worker_args: Sequence[str] = (),
+    process_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[SharedStack]:
     """A :class:`SharedStack` for a module-scoped fixture; its processes stopped on exit."""
     async with KubeClient.from_environment(dev_env.kubeconfig) as api:
-        shared = SharedStack(tuple(types), dev_env, namespaces, api, log_dir, tuple(worker_args))
+        shared = SharedStack(
+            tuple(types),
+            dev_env,
+            namespaces,
+            api,
+            log_dir,
+            tuple(worker_args),
+            process_env=dict(process_env or {}),
+        )
         try:
             yield shared
         finally:

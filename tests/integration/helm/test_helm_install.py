@@ -174,6 +174,7 @@ DEFAULT_WORKERS = (
     "statefulset",
     "uniteddeployment",
     "podunavailablebudget",
+    "sidecarset",
 )
 
 #: What workers/cloneset and workers/runtime call (see docs/deploy.md), nothing more.
@@ -250,6 +251,7 @@ def test_watcher_may_only_read_what_it_watches(kubectl: Kubectl, release: tuple[
         "statefulsets.apps",
         "deployments.apps",
         "podunavailablebudgets.policy.kruise.io",
+        "sidecarsets.apps.kruise.io",  # cluster-scoped; its pods and revisions are above
     )
     reads = [f"{verb} {resource}" for verb in ("get", "list", "watch") for resource in watched]
     write_verbs = ("create", "update", "patch", "delete")
@@ -271,7 +273,7 @@ def test_watcher_may_only_read_what_it_watches(kubectl: Kubectl, release: tuple[
             "list configmaps",
             "update nodes --subresource=status",
             "watch replicasets.apps",
-            "list sidecarsets.apps.kruise.io",
+            "list resourcedistributions.apps.kruise.io",
             "delete events",
             "create leases.coordination.k8s.io",
             "deletecollection pods",
@@ -394,6 +396,14 @@ JOB_WORKERS_NEED = {
         "get deployments.apps",
         "list replicasets.apps",
     ],
+    "sidecarset": [
+        "get sidecarsets.apps.kruise.io",
+        "update sidecarsets.apps.kruise.io --subresource=status",
+        "list namespaces",
+        "patch pods",
+        "patch pods --subresource=status",
+        "create controllerrevisions.apps",
+    ],
 }
 JOB_WORKERS_REFUSED = {
     "broadcastjob": [
@@ -431,6 +441,12 @@ JOB_WORKERS_REFUSED = {
         "update podunavailablebudgets.policy.kruise.io",
         "delete pods",
         "patch deployments.apps",
+        "get secrets",
+    ],
+    "sidecarset": [
+        "update sidecarsets.apps.kruise.io",
+        "create pods",
+        "delete pods",
         "get secrets",
     ],
 }

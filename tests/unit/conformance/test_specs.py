@@ -31,7 +31,9 @@ def test_the_job_kinds_run_their_workers_and_cloneset_s_not_the_demo_s() -> None
         "advancedcronjob",
     )
     assert worker_types(spec_files(["CloneSet"])) == ("cloneset",)
-    assert WORKER_TYPES == ("cloneset", "statefulset", "uniteddeployment"), "make demo keeps its own list"
+    assert WORKER_TYPES == ("cloneset", "statefulset", "uniteddeployment", "sidecarset"), (
+        "make demo keeps its own list"
+    )
 
 
 def test_uniteddeployment_runs_the_workers_of_its_subset_kinds() -> None:
@@ -66,3 +68,16 @@ def test_pub_runs_its_worker_and_those_of_the_workloads_its_specs_protect() -> N
     assert (
         baseline_path(spec_files(["PodUnavailableBudget"])).name == "kruise-v1.9.1-podunavailablebudget.json"
     )
+
+
+def test_sidecarset_runs_kruise_s_six_spec_files_with_its_worker_and_cloneset_s() -> None:
+    # kruise v1.9.1 test/e2e/apps/{v1alpha1,v1beta1}/sidecarset{,_hotupgrade,_resources_policy}.go;
+    # the specs' pods come from Deployments (kube-controller-manager) and CloneSets
+    files = spec_files(["SidecarSet"])
+    assert [spec.path for spec in files] == [
+        f"test/e2e/apps/{version}/{name}.go"
+        for version in ("v1alpha1", "v1beta1")
+        for name in ("sidecarset", "sidecarset_hotupgrade", "sidecarset_resources_policy")
+    ]
+    assert worker_types(files) == ("cloneset", "sidecarset")
+    assert baseline_path(files).name == "kruise-v1.9.1-sidecarset.json"

@@ -50,18 +50,22 @@ DEFAULT_WORKERS = (
     "broadcastjob",
     "cloneset",
     "podunavailablebudget",
+    "sidecarset",
     "statefulset",
     "uniteddeployment",
 )
-#: The CloneSet worker alone: for what these tests prove on one type (the job workers' own
-#: chart tests are tests/unit/helm/test_helm_jobs.py).
-CLONESET_ONLY: dict[str, object] = {
+#: Every default worker but CloneSet's and SidecarSet's off (a test that brings its own
+#: ``workers.sidecarset`` values: ``--set`` would override them).
+OTHERS_OFF: dict[str, object] = {
     "workers.broadcastjob.enabled": False,
     "workers.advancedcronjob.enabled": False,
     "workers.statefulset.enabled": False,
     "workers.podunavailablebudget.enabled": False,
     "workers.uniteddeployment.enabled": False,
 }
+#: The CloneSet worker alone: for what these tests prove on one type (the job workers' own
+#: chart tests are tests/unit/helm/test_helm_jobs.py).
+CLONESET_ONLY: dict[str, object] = {**OTHERS_OFF, "workers.sidecarset.enabled": False}
 WORKER_DEPLOYMENTS = {f"flotilla-worker-{worker}" for worker in DEFAULT_WORKERS}
 WORKER_SERVICES = {f"flotilla-worker-{worker}-metrics" for worker in DEFAULT_WORKERS}
 
@@ -173,13 +177,14 @@ def test_cloneset_worker_replicas_and_resources_are_set_per_type() -> None:
         "flotilla-worker-advancedcronjob",
         "flotilla-worker-broadcastjob",
         "flotilla-worker-podunavailablebudget",
+        "flotilla-worker-sidecarset",
         "flotilla-worker-statefulset",
         "flotilla-worker-uniteddeployment",
     }, "false overrides a true default, for that type alone"
 
 
 def test_a_worker_type_is_data_in_values() -> None:
-    objects = render(CLONESET_ONLY, values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}})
+    objects = render(OTHERS_OFF, values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}})
     assert names(objects, "Deployment") == {
         "flotilla-watcher",
         "flotilla-worker-cloneset",
@@ -208,7 +213,7 @@ def test_a_worker_type_is_data_in_values() -> None:
 
 def test_a_disabled_worker_type_leaves_nothing_behind() -> None:
     objects = render(
-        {"workers.cloneset.enabled": False, **CLONESET_ONLY},
+        {"workers.cloneset.enabled": False, **OTHERS_OFF},
         values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}},
     )
     rendered = {f"{obj['kind']}/{obj['metadata']['name']}" for obj in objects}
@@ -415,6 +420,7 @@ def test_rbac_is_least_privilege() -> None:
         ("apps", "statefulsets"),
         ("apps", "deployments"),
         ("policy.kruise.io", "podunavailablebudgets"),  # the PUB worker's kind
+        ("apps.kruise.io", "sidecarsets"),  # the SidecarSet worker's kind (cluster-scoped)
     }
     worker = named(objects, "ClusterRole", "flotilla-worker-cloneset")
     granted = {

@@ -56,6 +56,7 @@ def test_both_job_workers_run_with_least_privilege_rbac() -> None:
 def test_namespace_scoped_install_keeps_nodes_cluster_wide() -> None:
     objects = render({**ON}, values_yaml={"watchNamespaces": ["team-a"]})
     assert granted(named(objects, "ClusterRole", "flotilla-watcher")) == {
-        ("", "nodes"): {"get", "list", "watch"}
+        ("", "nodes"): {"get", "list", "watch"},
+        ("apps.kruise.io", "sidecarsets"): {"get", "list", "watch"},  # cluster-scoped too
     }
     assert ("", "nodes") in granted(named(objects, "ClusterRole", "flotilla-worker-broadcastjob"))

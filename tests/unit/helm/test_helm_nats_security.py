@@ -34,7 +34,7 @@ def _auth_users(objects: list[dict[str, object]]) -> list[dict[str, object]]:
 def test_bundled_nats_has_one_user_per_component_with_the_permission_table() -> None:
     objects = render(BUNDLED, values_yaml={"workers": {"sidecarset": SIDECARSET_TYPE}})
     rendered = {entry["user"]: entry for entry in _auth_users(objects)}
-    expected = users((*DEFAULT_WORKERS, "sidecarset"))
+    expected = users(DEFAULT_WORKERS)
     assert set(rendered) == set(expected)
     for user, permissions in expected.items():
         if permissions is None:

@@ -1,4 +1,4 @@
-"""The chart's SidecarSet worker: off by default; on, its Deployment, the watcher's kinds and RBAC
+"""The chart's SidecarSet worker: on by default, its Deployment, the watcher's kinds and RBAC
 that is exactly the calls the worker makes (workers/sidecarset and workers/runtime)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from tests.unit.helm.chart_render import CHART, env_of, named, render
 from tests.unit.helm.test_helm_jobs import granted
 
 
-def test_sidecarset_worker_is_off_by_default_and_least_privilege_when_on() -> None:
+def test_sidecarset_worker_is_on_by_default_and_least_privilege() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert values["workers"]["sidecarset"]["enabled"] is False, "off by default, like the other new workers"
-    objects = render({"workers.sidecarset.enabled": True})
+    assert values["workers"]["sidecarset"]["enabled"] is True, "on by default, like the other workers"
+    objects = render()
     worker = named(objects, "Deployment", "flotilla-worker-sidecarset")
     container = worker["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["worker", "sidecarset"]

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from schemas.kruise.conversion import NAMESPACE_NAME_LABEL
 from schemas.kruise.rules import meta
 from schemas.kruise.rules.calculator import expression_error
 from schemas.kruise.rules.cloneset import priority_strategy_error, scatter_strategy_error
@@ -583,6 +584,15 @@ def selectors_overlap(one: object, two: object) -> bool:
     return not (_disjoint(a, b) or _disjoint(b, a))
 
 
+def _namespace_selector(spec: Mapping[str, Any]) -> object:
+    """The namespace selector kruise compares: the v1beta1 one, into which conversion folds
+    v1alpha1's ``namespace`` (which wins; ``sidecarset_conversion.go``). A SidecarSet admitted at
+    v1alpha1 carries ``namespace`` still, while the others are read at v1beta1."""
+    if spec.get("namespace"):
+        return {"matchLabels": {NAMESPACE_NAME_LABEL: str(spec["namespace"])}}
+    return spec.get("namespaceSelector")
+
+
 def validate_conflicts(obj: Mapping[str, Any], others: Iterable[Mapping[str, Any]]) -> list[FieldError]:
     """Containers, init containers, volumes and patched annotations this SidecarSet shares with
     another on overlapping namespace and pod selectors, in kruise's messages."""
@@ -595,7 +605,7 @@ def validate_conflicts(obj: Mapping[str, Any], others: Iterable[Mapping[str, Any
     for other in others:
         other_spec = _dict(other.get("spec"))
         other_name = str(_dict(other.get("metadata")).get("name"))
-        ns_a, ns_b = spec.get("namespaceSelector"), other_spec.get("namespaceSelector")
+        ns_a, ns_b = _namespace_selector(spec), _namespace_selector(other_spec)
         if ns_a is not None and ns_b is not None and not selectors_overlap(ns_a, ns_b):
             continue
         if not selectors_overlap(spec.get("selector"), other_spec.get("selector")) or other_name == name:

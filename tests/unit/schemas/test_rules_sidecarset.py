@@ -204,3 +204,20 @@ def test_conflicts_with_other_sidecarsets() -> None:
     other_ns = default("SidecarSet", _set("fourth", namespaceSelector={"matchLabels": {"team": "b"}}))
     first_ns = default("SidecarSet", _set("fifth", namespaceSelector={"matchLabels": {"team": "a"}}))
     assert validate_conflicts(other_ns, [first_ns]) == []
+
+
+def test_a_v1alpha1_namespace_is_the_namespace_selector_it_converts_to() -> None:
+    # kruise's PUB e2e (podunavailablebudget.go:1081) creates, at v1alpha1, a SidecarSet with
+    # spec.namespace while a parallel spec's twin in another namespace is stored (v1beta1) with the
+    # namespaceSelector conversion made of it (sidecarset_conversion.go: kubernetes.io/metadata.name):
+    # no overlap, no conflict.
+    stored = default(
+        "SidecarSet",
+        _set("other", namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": "ns-a"}}),
+    )
+    admitted = default("SidecarSet", _set("mine", namespace="ns-b"))
+    assert validate_conflicts(admitted, [stored]) == []
+    same_namespace = default("SidecarSet", _set("mine", namespace="ns-a"))
+    assert aggregate_message(validate_conflicts(same_namespace, [stored])) == (
+        'spec.containers: Invalid value: "dns-f": container dns-f already exist in other'
+    )

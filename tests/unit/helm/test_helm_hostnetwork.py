@@ -14,12 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from tests.unit.helm.chart_render import env_of, named, render, render_text
+from tests.unit.helm.test_helm_chart import DEFAULT_WORKERS
 
 PORTS = {"hostNetwork": True, "watcher.httpPort": 18081, "workers.cloneset.httpPort": 18082}
-OTHERS_OFF = {
-    f"workers.{t}.enabled": False
-    for t in ("statefulset", "uniteddeployment", "broadcastjob", "advancedcronjob", "podunavailablebudget")
-}
+#: Every default worker but CloneSet's off (the default set grows: follow it, do not list it again).
+OTHERS_OFF = {f"workers.{t}.enabled": False for t in DEFAULT_WORKERS if t != "cloneset"}
 
 
 def _pod(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from flotilla.runtime.kube import CONFIGMAPS, EVENTS, KubeClient
 from schemas.bus.streams import DEADLETTER_STREAM, LEASE_BUCKET
 from schemas.bus.subjects import deadletter_subject, lease_key
 from tests.support.fixtures import StartWorker
+from tests.support.kvkeys import kv_keys
 from tests.support.polling import eventually_async
 from tests.support.testcm import RECONCILED
 from tests.support.workers import (
@@ -115,15 +116,7 @@ async def test_failing_reconcile_backs_off_then_dead_letters_with_event(
     # the lease was released and nothing is redelivered: no fourth attempt
     await asyncio.sleep(2)
     assert len([i for i in reconcile_intervals(read_records(record_dir)) if i.key == key]) == 3
-    leases = await testcm_bus.key_value(LEASE_BUCKET)
-    assert lease_key(key) not in await _keys(leases)
-
-
-async def _keys(kv: object) -> list[str]:
-    try:
-        return list(await kv.keys())  # type: ignore[attr-defined]
-    except Exception:  # NoKeysError when the bucket is empty
-        return []
+    assert lease_key(key) not in await kv_keys(testcm_bus, LEASE_BUCKET)
 
 
 async def test_sigterm_finishes_in_flight_reconcile_and_releases_lease(
@@ -147,5 +140,4 @@ async def test_sigterm_finishes_in_flight_reconcile_and_releases_lease(
     runs = [i for i in reconcile_intervals(read_records(record_dir)) if i.key == key]
     assert [r.outcome for r in runs] == ["ok"]
     assert (await kube.get(CONFIGMAPS.path(namespace, "s")))["metadata"]["annotations"][RECONCILED] == "v1"
-    leases = await testcm_bus.key_value(LEASE_BUCKET)
-    assert lease_key(key) not in await _keys(leases)
+    assert lease_key(key) not in await kv_keys(testcm_bus, LEASE_BUCKET)

@@ -21,6 +21,7 @@ from tests.integration.watcher.harness import (
     wait_leader,
     wait_ready,
 )
+from tests.support.kvkeys import kv_keys
 from tests.support.polling import eventually_async
 
 
@@ -130,8 +131,7 @@ async def test_restart_resumes_from_the_checkpoint_without_relisting(
         await asyncio.sleep(1.0)  # a checkpoint round
     finally:
         assert watcher.stop() == 0
-    kv = await collector.js.key_value(WATCHER_BUCKET)
-    keys = [k for k in await kv.keys() if k.startswith(setup.lease_name + ".")]
+    keys = await kv_keys(collector.js, WATCHER_BUCKET, prefix=setup.lease_name + ".")
     assert len(keys) == 2  # the ConfigMap watch and the pod watch
     collector.clear()
     rv = await cms.change("cm-1")  # while no watcher runs

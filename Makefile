@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-cloneset-reads bench-scale bench-scale-quick bench-asts bench-asts-quick bench-broadcastjob bench-broadcastjob-quick bench-sidecarset bench-sidecarset-quick bench-webhook conformance image test-realnode-chart clean
+.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-cloneset-reads bench-scale bench-scale-quick bench-asts bench-asts-quick bench-broadcastjob bench-broadcastjob-quick bench-sidecarset bench-sidecarset-quick bench-webhook conformance conformance-realnode image test-realnode-chart clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -54,6 +54,12 @@ test-realnode-chart: tools
 ## BASELINE=kruise runs them against kruise-manager v1.9.1 and records docs/conformance/kruise-*.json.
 conformance: tools
 	@$(VENV)/python -m flotilla.conformance run $(if $(BASELINE),--baseline $(BASELINE)) $(if $(KINDS),--kinds $(KINDS)) $(if $(FOCUS),--focus '$(FOCUS)') $(if $(PROCS),--procs $(PROCS))
+
+## kruise v1.9.1's node-side specs (containerrecreate.go, pullimages.go, imagelistpulljobs.go) on a
+## real node (containerd + kubelet; root) with Flotilla's workers and node agent; BASELINE=kruise
+## runs kruise-manager + kruise-daemon instead (docs/conformance.md). Not in `make test`.
+conformance-realnode: tools
+	@$(VENV)/python -m flotilla.conformance run --real-node $(if $(BASELINE),--baseline $(BASELINE)) $(if $(KINDS),--kinds $(KINDS)) $(if $(FOCUS),--focus '$(FOCUS)') $(if $(PROCS),--procs $(PROCS))
 
 ## CloneSets under churn while every component is killed at random (SOAK_MINUTES, default 30;
 ## FLOTILLA_FAULT_SEED replays a run). Prints the faults, checks and violations; fails on any.

@@ -8,12 +8,16 @@ the ginkgo CLI, focused on the spec files of `specs.SPEC_FILES`, in parallel pro
 report. It prints one line per spec and ``N passed, M failed``, records the result as JSON, and, for
 a Flotilla run with a recorded baseline, the side-by-side verdicts; the exit code is 1 when a spec
 passes on kruise-manager and fails on Flotilla.
+With ``--real-node`` (`make conformance-realnode`) it runs the node-side spec files
+(`specs.REALNODE_SPEC_FILES`) on a real node instead of kwok nodes, with kruise-daemon (baseline)
+or ``flotilla node-agent`` as the node's half (`realnode.py`).
 ``report`` puts two recorded results side by side (``--markdown`` for docs/conformance.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -24,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flotilla.conformance import kruise_manager
+from flotilla.conformance import realnode as realnode_mode
 from flotilla.conformance.results import (
     SKIPPED,
     RunResult,
@@ -39,7 +44,9 @@ from flotilla.devcluster.cluster import ClusterConfig
 from flotilla.devcluster.demo import start_flotilla
 from flotilla.devcluster.env import DevEnvironment, new_run_dir
 from flotilla.devcluster.kwok_nodes import node_manifest, node_ready, owned_pod_complete_stage
+from flotilla.devcluster.ports import LOOPBACK
 from flotilla.devcluster.process import ComponentError
+from flotilla.devcluster.realnode import RealNode
 from flotilla.devcluster.toolchain import ToolchainError, ensure_binaries
 from flotilla.runtime.features import FEATURE_GATES_ENV
 
@@ -107,11 +114,12 @@ def _create_expansion_storage_classes(env: DevEnvironment) -> None:
         env.cluster.api_request("POST", "/apis/storage.k8s.io/v1/storageclasses", body)
 
 
-def cluster_config(run_dir: Path) -> ClusterConfig:
-    """The control plane both sides run on."""
+def cluster_config(run_dir: Path, realnode: bool = False) -> ClusterConfig:
+    """The control plane both sides run on (no kwok node in a real-node run: the real node is
+    the only one, so the specs' pods run in real containers)."""
     return ClusterConfig(
         run_dir=run_dir,
-        nodes=3,
+        nodes=0 if realnode else 3,
         hostpath_provisioner=True,
         container_ids=True,
         kwok_stages=CONFORMANCE_STAGES,
@@ -166,21 +174,42 @@ def run_specs(
     procs: int,
     run_dir: Path | None = None,
     focus: str | None = None,
+    realnode: bool = False,
 ) -> RunResult:
-    """Bring up a control plane with `target` (flotilla | kruise), run the specs, tear it down."""
+    """Bring up a control plane with `target` (flotilla | kruise), run the specs, tear it down;
+    with `realnode`, on a real node with kruise-daemon or Flotilla's node agent for it."""
     names = ["kruise-e2e.test", "ginkgo", *(["kruise-manager"] if target == KRUISE else [])]
+    names += ["kruise-daemon"] if realnode and target == KRUISE else []
     binaries = ensure_binaries(names)
     commit = _commit()  # the code under test: the workers start from the tree as it is now
-    run_dir = run_dir or new_run_dir(f"conformance-{target}")
+    run_dir = run_dir or new_run_dir(f"conformance-{target}{'-realnode' if realnode else ''}")
     _say(f"{target}: starting the control plane in {run_dir}")
     started = time.monotonic()
-    env = DevEnvironment.start_local(cluster_config(run_dir))
+    ginkgo_env = dict(os.environ)
+    # torn down in reverse: the node's half, the real node (its pods first), the control plane
+    cleanup = contextlib.ExitStack()
+    env = DevEnvironment.start_local(cluster_config(run_dir, realnode))
+    cleanup.callback(env.stop)
+    node: RealNode | None = None
     try:
-        _create_expansion_storage_classes(env)
-        add_named_nodes(env, node_names(files))
+        if realnode:
+            node = realnode_mode.start_node(env)
+            cleanup.callback(node.stop)
+            repo_list = run_dir / "kube-test-repo-list.yaml"
+            repo_list.write_text(realnode_mode.repo_list(f"{LOOPBACK}:{node.registry_port}"))
+            ginkgo_env["KUBE_TEST_REPO_LIST"] = str(repo_list)
+            _say(f"real node {node.name} Ready in {node.startup_seconds:.0f}s; e2e images in its registry")
+        else:
+            _create_expansion_storage_classes(env)
+            add_named_nodes(env, node_names(files))
         if target == KRUISE:
             kruise_manager.start(env, binaries["kruise-manager"], kruise_source())
             label = f"kruise-manager {versions.KRUISE}"
+            if node is not None:
+                cleanup.enter_context(realnode_mode.runtime_socket_link(realnode_mode.socket_path()))
+                daemon = realnode_mode.start_kruise_daemon(env, binaries["kruise-daemon"], node.name)
+                cleanup.callback(daemon.stop)
+                label += " + kruise-daemon (real node)"
         else:
             workers = worker_types(files)
             # FLOTILLA_CONFORMANCE_GATES: more gates for Flotilla's side, appended (a diagnostic run)
@@ -203,6 +232,12 @@ def run_specs(
             )
             label = "flotilla"
             _say(f"flotilla workers: {', '.join(workers)}")
+            if node is not None:
+                agent = realnode_mode.start_node_agent(env, node.name, extra)
+                cleanup.callback(agent.stop)
+                label += " + node agent (real node)"
+        if node is not None and {spec.kind for spec in files} & realnode_mode.NODE_IMAGE_KINDS:
+            realnode_mode.wait_node_image(env, node.name)
         subset = f" (focus {focus!r})" if focus else ""
         _say(
             f"{label} is up; running {', '.join(s.path for s in files)}{subset} with {procs} ginkgo processes"
@@ -214,7 +249,7 @@ def run_specs(
             process = subprocess.Popen(
                 cmd,
                 cwd=run_dir,
-                env={**os.environ, "KUBECONFIG": str(env.kubeconfig)},
+                env={**ginkgo_env, "KUBECONFIG": str(env.kubeconfig)},
                 stdout=out,
                 stderr=out,
             )
@@ -237,7 +272,7 @@ def run_specs(
         if not specs:
             raise ComponentError(f"ginkgo ran no spec of {[s.path for s in files]}; log: {log}")
     finally:
-        env.stop()
+        cleanup.close()
     return RunResult(
         target=label,
         kruise_version=versions.KRUISE,
@@ -250,10 +285,10 @@ def run_specs(
 
 
 def _run(args: argparse.Namespace) -> int:
-    files = spec_files(args.kinds)
+    files = spec_files(args.kinds, realnode=args.real_node)
     target = KRUISE if args.baseline == KRUISE else FLOTILLA
     try:
-        result = run_specs(target, files, args.procs, focus=args.focus)
+        result = run_specs(target, files, args.procs, focus=args.focus, realnode=args.real_node)
     except (ComponentError, ToolchainError, subprocess.CalledProcessError) as err:
         detail = err.stderr if isinstance(err, subprocess.CalledProcessError) else err
         _say(f"error: {detail}")
@@ -303,6 +338,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--focus",
         metavar="REGEX",
         help="only the specs whose full text matches REGEX (ginkgo --focus), to run a subset while fixing",
+    )
+    run.add_argument(
+        "--real-node",
+        action="store_true",
+        help="the node-side spec files on a real node (containerd + kubelet; root), with "
+        "kruise-daemon or Flotilla's node agent for it",
     )
     run.add_argument("--out", type=Path, help="where to record the result JSON")
     run.set_defaults(func=_run)

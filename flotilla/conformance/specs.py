@@ -38,6 +38,16 @@ SPEC_FILES: tuple[SpecFile, ...] = (
     ),
 )
 
+#: The spec files of the kinds done on the node (kruise-daemon's half), run by `make
+#: conformance-realnode` on a real node (containerd + kubelet) instead of kwok nodes: `realnode.py`.
+REALNODE_SPEC_FILES: tuple[SpecFile, ...] = (
+    SpecFile("ContainerRecreateRequest", "test/e2e/apps/v1alpha1/containerrecreate.go"),
+    SpecFile("ImagePullJob", "test/e2e/apps/v1alpha1/pullimages.go"),
+    SpecFile("ImagePullJob", "test/e2e/apps/v1beta1/pullimages.go"),
+    SpecFile("ImageListPullJob", "test/e2e/apps/v1alpha1/imagelistpulljobs.go"),
+    SpecFile("ImageListPullJob", "test/e2e/apps/v1beta1/imagelistpulljobs.go"),
+)
+
 #: The Flotilla worker type (``flotilla worker <type>``) that reconciles each kind.
 WORKER_TYPES: dict[str, str] = {
     "CloneSet": "cloneset",
@@ -47,6 +57,10 @@ WORKER_TYPES: dict[str, str] = {
     "UnitedDeployment": "uniteddeployment",
     "PodUnavailableBudget": "podunavailablebudget",
     "SidecarSet": "sidecarset",
+    # the node agent executes the requests and pulls; these workers do kruise-manager's part
+    "ImagePullJob": "imagepulljob",
+    "NodeImage": "nodeimage",
+    "ImageListPullJob": "imagelistpulljob",
 }
 
 #: Kinds whose specs create workloads of other kinds Flotilla reconciles: kruise's e2e
@@ -57,6 +71,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
     # kruise's e2e PUB specs protect Deployments (kube-controller-manager's), CloneSets and pods
     # a SidecarSet injected and upgrades in place
     "PodUnavailableBudget": ("SidecarSet",),
+    # kruise-manager keeps a NodeImage per node; an ImageListPullJob makes ImagePullJobs
+    "ImagePullJob": ("NodeImage",),
+    "ImageListPullJob": ("ImagePullJob", "NodeImage"),
 }
 
 #: Nodes a kind's specs read by name: kruise's e2e UnitedDeployment framework labels the node
@@ -71,16 +88,18 @@ def node_names(files: Sequence[SpecFile]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for spec in files for name in NODE_NAMES.get(spec.kind, ())))
 
 
-def spec_files(kinds: list[str] | None = None) -> tuple[SpecFile, ...]:
-    """The spec files of `kinds` (case-insensitive), or all of them."""
+def spec_files(kinds: list[str] | None = None, *, realnode: bool = False) -> tuple[SpecFile, ...]:
+    """The spec files of `kinds` (case-insensitive), or all of them; of `REALNODE_SPEC_FILES`
+    with `realnode`."""
     # `make conformance KINDS=BroadcastJob,AdvancedCronJob` passes one comma-separated word
     wanted = {kind.lower() for word in kinds or () for kind in word.split(",") if kind}
+    files = REALNODE_SPEC_FILES if realnode else SPEC_FILES
     if not wanted:
-        return SPEC_FILES
-    chosen = tuple(spec for spec in SPEC_FILES if spec.kind.lower() in wanted)
+        return files
+    chosen = tuple(spec for spec in files if spec.kind.lower() in wanted)
     unknown = wanted - {spec.kind.lower() for spec in chosen}
     if unknown:
-        known = ", ".join(spec.kind for spec in SPEC_FILES)
+        known = ", ".join(dict.fromkeys(spec.kind for spec in files))
         raise ValueError(f"no conformance spec file for {', '.join(sorted(unknown))} (known: {known})")
     return chosen
 

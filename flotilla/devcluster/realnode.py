@@ -471,14 +471,19 @@ class RealNode:
         for tag in REGISTRY_IMAGES:
             # the name (hence the archive) carries the registry's port, chosen per start
             ref = f"{LOOPBACK}:{self.registry_port}/flotilla/busybox:{tag}"
-            archive = STATE_DIR / "images" / f"{tag}.tar"
-            images.write_oci_archive(archive, ref, tag)
-            # pushed from a namespace of its own and removed there: the node's CRI namespace
-            # (k8s.io) has no copy, so the kubelet's pull is a real one
-            _ctr("images", "import", str(archive), namespace=_PUSH_NAMESPACE)
-            _ctr("images", "push", "--plain-http", ref, namespace=_PUSH_NAMESPACE)
-            _ctr("images", "rm", "--sync", ref, namespace=_PUSH_NAMESPACE)
+            self.push_image(ref, tag)
             self.images[tag] = ref
+
+    def push_image(self, ref: str, label: str) -> None:
+        """Put a busybox image of content `label` into the loopback registry as `ref` (which
+        names ``127.0.0.1:<registry_port>``), without leaving a copy in the node's CRI namespace."""
+        archive = STATE_DIR / "images" / f"{label}.tar"
+        images.write_oci_archive(archive, ref, label)
+        # pushed from a namespace of its own and removed there: the node's CRI namespace
+        # (k8s.io) has no copy, so the kubelet's pull is a real one
+        _ctr("images", "import", str(archive), namespace=_PUSH_NAMESPACE)
+        _ctr("images", "push", "--plain-http", ref, namespace=_PUSH_NAMESPACE)
+        _ctr("images", "rm", "--sync", ref, namespace=_PUSH_NAMESPACE)
 
     # ------------------------------------------------------------ kubelet
     def _node_credentials(self) -> Path:

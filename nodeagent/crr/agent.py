@@ -9,6 +9,13 @@ one write, stores the object the API server returned, and the pass repeats until
 to write. ``requeue_after`` becomes a timer on the key. Errors are logged and the key retried with
 backoff (a 409 Conflict too: the cache catches up meanwhile); nothing is dropped.
 
+A container stop (its preStop hook can take the whole grace period) runs as a task of its own, as
+kruise-daemon's kill runs apart from kruise-manager's reconcile: meanwhile the queue goes on with
+other Pods, and the Pod's own passes still do the no-node half (``activeDeadlineSeconds`` completes
+a request whose preStop hook still runs, the unready gate of another request is set at once) but
+plan no other stop for that Pod. When the stop returns, the states it planned are written (even on
+a request completed meanwhile: kruise-daemon writes them too) and the Pod is queued again.
+
 Each pass is one OpenTelemetry span ``crr sync`` (its CRI calls and API writes are children)
 with the node, the Pod, the requests it handled and the phase each reached; each handled
 request counts once in ``flotilla_node_agent_crrs_handled_total`` by outcome; log lines inside
@@ -65,6 +72,8 @@ class CrrAgent:
         self._failures: dict[str, int] = {}
         #: ``namespace/name`` of each request the current pass wrote -> its outcome.
         self._outcomes: dict[str, str] = {}
+        #: Pod key -> the stop (preStop hook + CRI stop + states write) running for it.
+        self._stopping: dict[str, asyncio.Task[None]] = {}
         self.crrs = Reflector(kube, CRRS, {"labelSelector": f"{NODE_NAME_LABEL}={node}"}, self._crr_changed)
         self.pods = Reflector(kube, PODS, {"fieldSelector": f"spec.nodeName={node}"}, self._pod_changed)
 
@@ -112,7 +121,7 @@ class CrrAgent:
                     log.warning("sync of pod %s failed (%s); retrying in %.1fs", key, exc, delay)
                     self._later(key, delay)
         finally:
-            for task in tasks:
+            for task in [*tasks, *self._stopping.values()]:
                 task.cancel()
 
     def _requests_of(self, key: str) -> list[ContainerRecreateRequest]:
@@ -193,7 +202,7 @@ class CrrAgent:
                 for c in crrs
                 if c.status.completion_time is None and not c.metadata.get("deletionTimestamp")
             ]
-            if not live:
+            if not live or key in self._stopping:  # a stop in flight queues the Pod when done
                 self._arm(key, waits)
                 return
             uid = (live[0].metadata.get("labels") or {}).get(POD_UID_KEY, "")
@@ -274,21 +283,54 @@ class CrrAgent:
                 log.info("ContainerRecreateRequest %s/%s completed: %s", namespace, name, plan.reason)
                 await self._complete(namespace, name, plan.complete_message)
                 return True
+            if plan.states is not None and plan.stop is not None:
+                self._stopping[key] = asyncio.create_task(self._stop_and_record(key, name, plan))
+                return False  # nothing written yet: the task writes and queues the Pod again
             if plan.states is not None:
-                states = plan.states
-                if plan.stop is not None:
-                    try:
-                        await self._stop(key, plan)
-                    except CriError as exc:
-                        log.warning(
-                            "stopping %s for %s/%s failed: %s", plan.stop.container_name, namespace, name, exc
-                        )
-                        states = stop_failed_states(plan, str(exc))
-                await self._status(namespace, name, {"containerRecreateStates": list(states)})
+                await self._status(namespace, name, {"containerRecreateStates": list(plan.states)})
                 return True
         except NotFound:
             return True
         return False
+
+    async def _stop_and_record(self, key: str, name: str, plan: PodPlan) -> None:
+        """The planned stop, then its states (kruise-daemon's kill and status patch), apart from
+        the queue; a failed write is retried, then left to the next pass (which plans afresh)."""
+        assert plan.stop is not None
+        assert plan.states is not None
+        namespace = key.partition("/")[0]
+        states = plan.states
+        try:
+            try:
+                await self._stop(key, plan)
+            except CriError as exc:
+                log.warning(
+                    "stopping %s for %s/%s failed: %s", plan.stop.container_name, namespace, name, exc
+                )
+                states = stop_failed_states(plan, str(exc))
+            path = self._crr_path(namespace, name, "status")
+            for attempt in range(3):
+                try:
+                    self.crrs.store(
+                        await self._kube.patch(path, {"status": {"containerRecreateStates": list(states)}})
+                    )
+                    break
+                except NotFound:
+                    break
+                except KubeError as exc:
+                    log.warning(
+                        "writing the states of %s/%s failed (%s), attempt %d",
+                        namespace,
+                        name,
+                        exc,
+                        attempt + 1,
+                    )
+                    await asyncio.sleep(0.5 * 2**attempt)
+        except (KubeError, CriError) as exc:  # the Event or the hook's I/O
+            log.warning("stop for %s/%s failed: %s", namespace, name, exc)
+        finally:
+            self._stopping.pop(key, None)
+            self.enqueue(key)
 
     async def _stop(self, key: str, plan: PodPlan) -> None:
         """kruise's ``KillContainer``: Event, the preStop hook (exec, httpGet; bounded by the

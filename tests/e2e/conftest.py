@@ -3,7 +3,8 @@
 ``jaeger`` starts the real Jaeger (built from its Go module by the toolchain, once) on free
 loopback ports with in-memory storage; processes export to it through ``jaeger.otel_env()``
 and tests read traces back with ``jaeger.query()``. A Jaeger that cannot start fails the
-test with its log (never a skip).
+test with its log (never a skip). Each phase's report is kept on the test item, so a shared
+worker stack (``tests.support.workerstack``) prints its processes' logs when a test failed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from flotilla.devcluster.jaeger import Jaeger
 from flotilla.devcluster.process import ComponentError
 from flotilla.devcluster.toolchain import ToolchainError
+from tests.support.workerstack import record_reports
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +30,9 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    record_reports(item, outcome.get_result())  # type: ignore[attr-defined]

@@ -1,196 +1,193 @@
-"""End to end: one reconcile is one trace in Jaeger, from the watch event to the pod creates.
+"""End to end: one reconcile is one trace in Jaeger, from the watch event to the API writes.
 
-Real processes only: Jaeger v2, `flotilla watcher` and `flotilla worker cloneset`, exporting
-over OTLP/HTTP configured by nothing but the OTEL_* variables. A CloneSet is scaled 0 -> 5;
-the trace holding the five pod creates must also hold the watcher's ``watch.event`` (its root)
-and ``watch.publish``, the worker's ``consume cloneset`` with the key, type and outcome, its
-``plan`` with the action count, and every ``kube POST`` of a pod under the reconcile's ``act``.
+Real processes only: Jaeger v2, `flotilla watcher`, `flotilla worker cloneset` and `flotilla
+worker statefulset`, exporting over OTLP/HTTP configured by nothing but the OTEL_* variables,
+started once for the module (``tests.support.workerstack.SharedStack``), each test in its own
+namespace. A CloneSet is scaled 0 -> 5, an Advanced StatefulSet with a volumeClaimTemplate
+0 -> 3 (Parallel); the trace holding the pod creates must also hold the watcher's
+``watch.event`` (its root) and ``watch.publish``, the worker's ``consume <type>`` with the key,
+type and outcome, its ``plan`` with the action count, and every ``kube POST`` of a pod (and of
+the StatefulSet's PVCs) under the reconcile's ``act`` (``tests.support.tracing``).
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
 import secrets
-import sys
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from kubernetes import client as k8s
+from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
-from flotilla.devcluster.jaeger import Jaeger, Trace, TraceSpan
-from flotilla.devcluster.ports import LOOPBACK, free_port
-from flotilla.devcluster.process import ManagedProcess
+from flotilla.devcluster.jaeger import Jaeger, Trace
+from flotilla.runtime.kube import PODS, JsonObject
 from schemas.crdgen import install_crds
 from tests.support.invariants import recreate_cloneset
-from tests.support.polling import eventually
-
-REPO = Path(__file__).resolve().parents[2]
-WATCHER_SERVICE = "flotilla-watcher"
-WORKER_SERVICE = "flotilla-worker-cloneset"
-REPLICAS = 5
-
-
-@dataclass
-class Flotilla:
-    """The watcher and the CloneSet worker of one test, as OS processes."""
-
-    processes: list[ManagedProcess]
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop(timeout=30)
+from tests.support.namespaces import ModuleNamespaces
+from tests.support.polling import eventually_async
+from tests.support.tracing import api_writes, check_reconcile_trace, traced_env, worker_service
+from tests.support.workerstack import SharedStack, Stack, shared_stack
+from workers.cloneset.lowering import CLONESETS
+from workers.statefulset.builder import PVCS, STATEFULSETS
 
 
-def _ready(port: int) -> bool:
-    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/readyz", timeout=2) as response:
-        return bool(response.status == 200)
+def _uses_the_stack(item: pytest.Item) -> bool:
+    return "traced" in getattr(item, "fixturenames", ())
 
 
-def _start(
-    name: str, args: list[str], service: str, dev_env: DevEnvironment, jaeger: Jaeger, logs: Path
-) -> ManagedProcess:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(
-        jaeger.otel_env(service),
-        OTEL_BSP_SCHEDULE_DELAY="200",
-        PYTHONPATH=str(REPO),
-        KUBECONFIG=str(dev_env.kubeconfig),
-        NATS_URL=dev_env.nats_url,
-    )
-    argv = [sys.executable, "-m", "flotilla.cli", *args, f"--http-port={port}"]
-    process = ManagedProcess(name, argv, logs / f"{name}.log", env=env)
-    process.start()
-    process.wait_until(lambda: _ready(port), 60, "ready (/readyz)")
-    return process
+@pytest.fixture(scope="module")
+def module_namespaces(
+    request: pytest.FixtureRequest, api_client: k8s.ApiClient
+) -> Iterator[ModuleNamespaces]:
+    spaces = ModuleNamespaces(k8s.CoreV1Api(api_client), request, _uses_the_stack)
+    try:
+        yield spaces
+    finally:
+        spaces.close()
 
 
 @pytest.fixture
-def flotilla(
-    dev_env: DevEnvironment, api_client: k8s.ApiClient, namespace: str, jaeger: Jaeger, tmp_path: Path
-) -> Iterator[Flotilla]:
-    install_crds(api_client)
-    running = Flotilla([])
-    try:
-        running.processes.append(
-            _start(
-                "watcher",
-                [
-                    "watcher",
-                    "--types=cloneset",
-                    f"--namespace={namespace}",
-                    f"--lease-namespace={namespace}",
-                    f"--lease-name=watcher-{secrets.token_hex(3)}",
-                ],
-                WATCHER_SERVICE,
-                dev_env,
-                jaeger,
-                tmp_path,
-            )
-        )
-        running.processes.append(
-            _start("worker-cloneset", ["worker", "cloneset"], WORKER_SERVICE, dev_env, jaeger, tmp_path)
-        )
-        yield running
-    finally:
-        running.stop()
+def namespace(request: pytest.FixtureRequest, module_namespaces: ModuleNamespaces) -> Iterator[str]:
+    with module_namespaces.for_test(request.node) as name:
+        yield name
 
 
-def _pod_creates(trace: Trace, namespace: str) -> list[TraceSpan]:
-    path = f"/api/v1/namespaces/{namespace}/pods"
-    return [s for s in trace.named("kube POST") if s.attributes.get("url.path") == path]
-
-
-def test_scaling_a_cloneset_is_one_trace_from_watch_event_to_pod_creates(
-    flotilla: Flotilla,
-    jaeger: Jaeger,
+@pytest.fixture(scope="module")
+async def traced_stack(
+    dev_env: DevEnvironment,
     api_client: k8s.ApiClient,
-    namespace: str,
-    kubectl: Callable[..., object],
+    jaeger: Jaeger,
+    module_namespaces: ModuleNamespaces,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[SharedStack]:
+    install_crds(api_client)
+    async with shared_stack(
+        ["cloneset", "statefulset"],
+        dev_env=dev_env,
+        namespaces=module_namespaces,
+        log_dir=tmp_path_factory.mktemp("traced"),
+        process_env=traced_env(jaeger),
+    ) as shared:
+        yield shared
+
+
+@pytest.fixture
+async def traced(
+    traced_stack: SharedStack, jetstream: JetStreamContext, namespace: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Stack]:
+    async with traced_stack.for_test(jetstream, namespace, request) as stack:
+        yield stack
+
+
+async def _reconciled(stack: Stack, path: str) -> None:
+    """Until the worker has written the object's status for its current generation."""
+
+    async def observed() -> bool:
+        obj = await stack.api.get(path)
+        status = obj.get("status") or {}
+        return bool(status.get("observedGeneration") == obj["metadata"]["generation"])
+
+    await eventually_async(observed, 60, what=f"{path} reconciled")
+
+
+async def _pods(stack: Stack, count: int, selector: str) -> None:
+    async def counted() -> bool:
+        listing = await stack.api.get(PODS.path(stack.namespace), {"labelSelector": selector})
+        return len(listing.get("items", [])) == count
+
+    await eventually_async(counted, 60, what=f"{count} pods {selector}")
+
+
+async def _trace(jaeger: Jaeger, worker_type: str, key: str, wanted: Callable[[Trace], bool]) -> Trace:
+    query = jaeger.query()
+    return await asyncio.to_thread(
+        query.wait_for_trace, worker_service(worker_type), wanted, 60, tags={"flotilla.key": key}
+    )
+
+
+async def test_scaling_a_cloneset_is_one_trace_from_watch_event_to_pod_creates(
+    traced: Stack, jaeger: Jaeger, kubectl: Callable[..., object]
 ) -> None:
-    name = f"web-{secrets.token_hex(2)}"
-    key = f"cloneset/{namespace}/{name}"
-    kruise = k8s.CustomObjectsApi(api_client)
-    core = k8s.CoreV1Api(api_client)
+    replicas, namespace, name = 5, traced.namespace, f"web-{secrets.token_hex(2)}"
+    created = recreate_cloneset(namespace, name, 0, "nginx:1.27", surge=0, unavailable=1)
+    await traced.api.create(CLONESETS.path(namespace), created)
+    await _reconciled(traced, CLONESETS.path(namespace, name))
 
-    def cloneset() -> dict[str, object]:
-        found = kruise.get_namespaced_custom_object(
-            "apps.kruise.io", "v1alpha1", namespace, "clonesets", name
-        )
-        assert isinstance(found, dict)
-        return found
+    kubectl("scale", f"clonesets.apps.kruise.io/{name}", "-n", namespace, f"--replicas={replicas}")
+    await _pods(traced, replicas, f"app={name}")
 
-    kruise.create_namespaced_custom_object(
-        "apps.kruise.io",
-        "v1alpha1",
-        namespace,
-        "clonesets",
-        recreate_cloneset(namespace, name, 0, "nginx:1.27", surge=0, unavailable=1),
+    pods = PODS.path(namespace)
+    trace = await _trace(
+        jaeger,
+        "cloneset",
+        f"cloneset/{namespace}/{name}",
+        lambda t: len(api_writes(t, "POST", pods)) == replicas and bool(t.named("watch.event")),
+    )
+    creates = api_writes(trace, "POST", pods)
+    assert len(creates) == replicas
+    check_reconcile_trace(
+        trace, worker_type="cloneset", resource="clonesets", namespace=namespace, name=name, writes=creates
     )
 
-    def observed_by_the_worker() -> bool:
-        obj = cloneset()
-        status, metadata = obj.get("status"), obj["metadata"]
-        assert isinstance(metadata, dict)
-        return isinstance(status, dict) and status.get("observedGeneration") == metadata["generation"]
 
-    eventually(observed_by_the_worker, timeout=60, what="reconciled at 0 replicas")
+def _advanced_statefulset(namespace: str, name: str) -> JsonObject:
+    """Parallel, so one reconcile creates every replica; a PVC per ordinal, never bound here."""
+    return {
+        "apiVersion": "apps.kruise.io/v1beta1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 0,
+            "serviceName": name,
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "main", "image": "nginx:1.25"}]},
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}},
+                }
+            ],
+        },
+    }
 
-    kubectl("scale", f"clonesets.apps.kruise.io/{name}", "-n", namespace, f"--replicas={REPLICAS}")
-    eventually(
-        lambda: len(core.list_namespaced_pod(namespace, label_selector=f"app={name}").items) == REPLICAS,
-        timeout=60,
-        what=f"{REPLICAS} pods",
+
+async def test_scaling_an_advanced_statefulset_is_one_trace_from_watch_event_to_pvc_and_pod_creates(
+    traced: Stack, jaeger: Jaeger, kubectl: Callable[..., object]
+) -> None:
+    replicas, namespace, name = 3, traced.namespace, f"db-{secrets.token_hex(2)}"
+    await traced.api.create(STATEFULSETS.path(namespace), _advanced_statefulset(namespace, name))
+    await _reconciled(traced, STATEFULSETS.path(namespace, name))
+
+    kubectl("scale", f"statefulsets.apps.kruise.io/{name}", "-n", namespace, f"--replicas={replicas}")
+    await _pods(traced, replicas, f"app={name}")
+
+    pods, claims = PODS.path(namespace), PVCS.path(namespace)
+    trace = await _trace(
+        jaeger,
+        "statefulset",
+        f"statefulset/{namespace}/{name}",
+        lambda t: len(api_writes(t, "POST", pods)) == replicas and bool(t.named("watch.event")),
     )
-
-    trace = jaeger.query().wait_for_trace(
-        WORKER_SERVICE,
-        lambda t: len(_pod_creates(t, namespace)) == REPLICAS and bool(t.named("watch.event")),
-        timeout=60,
-        tags={"flotilla.key": key},
+    pod_creates, claim_creates = api_writes(trace, "POST", pods), api_writes(trace, "POST", claims)
+    assert (len(pod_creates), len(claim_creates)) == (replicas, replicas), trace.summary()
+    stages = check_reconcile_trace(
+        trace,
+        worker_type="statefulset",
+        resource="statefulsets",
+        namespace=namespace,
+        name=name,
+        writes=[*claim_creates, *pod_creates],
     )
-    assert trace.services == {WATCHER_SERVICE, WORKER_SERVICE}, trace.summary()
-
-    # The watcher: the event is the trace's root, its publish the parent of the consume.
-    (event,) = trace.named("watch.event")
-    assert event.parent_id is None
-    assert event.service == WATCHER_SERVICE
-    assert event.attributes["k8s.namespace"] == namespace
-    assert event.attributes["k8s.name"] == name
-    assert "clonesets" in str(event.attributes["k8s.resource"])
-    assert event.attributes["watch.event_type"] == "MODIFIED"
-    (publish,) = trace.named("watch.publish")
-    assert publish.parent_id == event.span_id
-    assert publish.service == WATCHER_SERVICE
-    assert publish.attributes["flotilla.key"] == key
-    assert publish.attributes["span.kind"] == "producer"
-    assert (
-        publish.attributes["messaging.destination.name"] == f"flotilla.reconcile.cloneset.{namespace}.{name}"
-    )
-
-    # The worker: one reconcile of the key, continued from the publish.
-    (consume,) = trace.named("consume cloneset")
-    assert consume.parent_id == publish.span_id
-    assert consume.service == WORKER_SERVICE
-    assert consume.attributes["span.kind"] == "consumer"
-    assert consume.attributes["flotilla.key"] == key
-    assert consume.attributes["flotilla.type"] == "cloneset"
-    assert consume.attributes["flotilla.outcome"] == "success"
-    stages = {span.name: span for span in trace.children(consume)}
-    assert {"observe", "plan", "act"} <= set(stages), trace.summary()
-    assert int(stages["plan"].attributes["flotilla.actions"]) >= REPLICAS
-
-    # Each pod create is an API call span under the reconcile's act.
-    creates = _pod_creates(trace, namespace)
-    assert len(creates) == REPLICAS
-    for create in creates:
-        assert create.service == WORKER_SERVICE
-        assert create.attributes["span.kind"] == "client"
-        assert create.attributes["http.response.status_code"] == 201
-        chain = trace.ancestors(create)
-        assert stages["act"] in chain
-        assert chain[-1] == event
+    # kruise creates an ordinal's PVCs before its pod: the writes alternate claim, pod, ...
+    writes = sorted(claim_creates + pod_creates, key=lambda s: s.start_us)
+    assert [s.attributes["url.path"] for s in writes] == [claims, pods] * replicas
+    # ... and the set's status goes last, after them, in the same act
+    (status,) = api_writes(trace, "PATCH", STATEFULSETS.path(namespace, name, "status"))
+    assert stages["act"] in trace.ancestors(status)
+    assert status.start_us >= writes[-1].start_us + writes[-1].duration_us

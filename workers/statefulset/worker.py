@@ -1,13 +1,17 @@
 """The Advanced StatefulSet worker shell, registered with the runtime as worker type ``statefulset``.
 
-``observe`` reads the set (``apps.kruise.io/v1beta1``) and, as raw JSON, the pods, PVCs and
-ControllerRevisions its selector matches, concurrently, through the runtime's read port (PVCs
-only when the set has volumeClaimTemplates), then the pods it owns that its selector no longer
-matches (``podmechanics.strays``; the planner releases them). When the selector LIST returned
-fewer owned pods than ``status.replicas`` counted, or the status says a pod create met a pod the
-set could not see (``failurestatus``), it reads every pod of the namespace instead, as kruise
-does, which also finds an owned pod stripped of the labels the stray LISTs rely on; the same
-number of round trips either way. ``plan`` adapts
+``observe`` reads the set (``apps.kruise.io/v1beta1``), then, concurrently, through the
+runtime's read port, as raw JSON: the pods, PVCs and ControllerRevisions its selector matches
+(PVCs only when the set has volumeClaimTemplates) and the pods it owns that its selector no longer
+matches (``podmechanics.strays``; the planner releases them), those LISTs narrowed by the
+revisions its status names (``currentRevision``, ``updateRevision``). So a reconcile makes two
+rounds of reads before it plans (the watch event to the first write is what kruise's e2e races
+against, e.g. "PVC should be recreated when pod is pending"); a third only for the stray LISTs of
+revisions the status does not name (a partitioned rollout over three revisions). When the
+selector LIST returned fewer owned pods than ``status.replicas`` counted, or the status says a
+pod create met a pod the set could not see (``failurestatus``), it reads every pod of the
+namespace instead of the stray LISTs, as kruise does, which also finds an owned pod stripped of
+the labels the stray LISTs rely on. ``plan`` adapts
 :func:`workers.statefulset.planner.plan` to the runtime contract; ``act`` (``act`` module)
 executes it. ``flotilla worker statefulset`` finds ``WORKER`` through ``workers.statefulset``.
 """
@@ -54,46 +58,35 @@ async def observe(read: StateReader, key: KeyParts) -> ObservedStatefulSet | Non
         raise TerminalError(f"StatefulSet {key.namespace}/{key.name} has an invalid selector: {problem}")
     selector = selector_string(sts.spec.selector)
     wants_claims = bool(sts.spec.volume_claim_templates)
-    selected, claims, revisions = await asyncio.gather(
+    status = mapping(raw, "status")
+    namespace_wide = create_met_unseen_pod(status)
+    known = {str(status[f]) for f in ("currentRevision", "updateRevision") if status.get(f)}
+    early = () if namespace_wide else _stray_selectors(sts, known)
+    selected, claims, revisions, *found = await asyncio.gather(
         read.list(PODS, key.namespace, label_selector=selector),
         read.list(PVCS, key.namespace, label_selector=selector) if wants_claims else _nothing(),
         read.list(CONTROLLER_REVISIONS, key.namespace, label_selector=selector),
+        *(read.list(PODS, key.namespace, label_selector=s) for s in early),
     )
     uid = uid_of(raw)
-    if owned_pods_missing(sts.status.replicas, selected, uid) or create_met_unseen_pod(
-        mapping(raw, "status")
-    ):
+    seen = {uid_of(p) for p in selected}
+    if namespace_wide or owned_pods_missing(sts.status.replicas, selected, uid):
         # kruise's read: every pod of the namespace, in place of the stray LISTs it covers
-        everything = await read.list(PODS, key.namespace)
-        strays = owned_strays(everything, uid, {uid_of(p) for p in selected})
+        strays = owned_strays(await read.list(PODS, key.namespace), uid, seen)
     else:
-        strays = await _strays(read, key.namespace, sts, uid, selected, revisions)
+        # the stray LISTs of revisions the status did not name (read once the revisions are known)
+        late = [s for s in _stray_selectors(sts, {name_of(r) for r in revisions} - known) if s not in early]
+        found += await asyncio.gather(*(read.list(PODS, key.namespace, label_selector=s) for s in late))
+        strays = owned_strays((p for pods in found for p in pods), uid, seen)
     pods = [*selected, *strays]
     return ObservedStatefulSet(sts, raw, tuple(pods), tuple(claims), tuple(revisions))
 
 
-async def _strays(
-    read: StateReader,
-    namespace: str,
-    sts: StatefulSet,
-    uid: str,
-    selected: list[KubeJson],
-    revisions: list[KubeJson],
-) -> list[KubeJson]:
-    """The set's pods its selector no longer matches (the planner releases them): pods with the
-    pod-name label and one of its revisions (or none) that fail a selector requirement."""
-    found = await asyncio.gather(
-        *(
-            read.list(PODS, namespace, label_selector=s)
-            for s in stray_selectors(
-                sts.spec.selector,
-                POD_NAME_LABEL,
-                CONTROLLER_REVISION_HASH_LABEL,
-                (name_of(r) for r in revisions),
-            )
-        )
-    )
-    return owned_strays((p for pods in found for p in pods), uid, {uid_of(p) for p in selected})
+def _stray_selectors(sts: StatefulSet, revisions: set[str]) -> tuple[str, ...]:
+    """The LISTs of the set's pods its selector no longer matches (the planner releases them):
+    pods with the pod-name label and one of ``revisions`` (or none) that fail a selector
+    requirement."""
+    return stray_selectors(sts.spec.selector, POD_NAME_LABEL, CONTROLLER_REVISION_HASH_LABEL, revisions)
 
 
 def plan(observed: ObservedStatefulSet | None, config: PlannerConfig, now: float) -> Plan:

@@ -211,6 +211,11 @@ CATALOGUE: tuple[TypeSpec, ...] = (
         ),
     ),
     TypeSpec(
+        "imagelistpulljob",
+        Resource(_KRUISE, "v1beta1", "imagelistpulljobs", "ImageListPullJob"),
+        owned=_owns(Resource(_KRUISE, "v1beta1", "imagepulljobs", "ImagePullJob")),
+    ),
+    TypeSpec(
         "podunavailablebudget",
         Resource("policy.kruise.io", "v1alpha1", "podunavailablebudgets", "PodUnavailableBudget"),
         owned=(

@@ -6,9 +6,9 @@ message (``field.ErrorList.ToAggregate``). Checks that read the API (a CloneSet'
 pods) get their pods through ``gather``. One route per kind the rule set covers, CREATE and UPDATE.
 A kind kruise checks in its mutating webhook only (ContainerRecreateRequest) gets one mutating
 route that defaults, checks the object as sent, and then fills in what it read (its pod, then the
-pod's Node). The kinds of kruise's daemon (ContainerRecreateRequest, ImagePullJob, NodeImage) are
-refused with kruise's 403 while the ``KruiseDaemon`` gate (and ``ImagePullJobGate`` for
-ImagePullJob) is off.
+pod's Node). The kinds of kruise's daemon (ContainerRecreateRequest, ImagePullJob,
+ImageListPullJob, NodeImage) are refused with kruise's 403 while the ``KruiseDaemon`` gate (and
+``ImagePullJobGate`` for ImagePullJob and ImageListPullJob) is off.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ _MUTATING_ONLY = frozenset(kind for kind in rules.kinds() if rules.rule_set(kind
 _GATES: Mapping[str, tuple[Feature, ...]] = {
     "ContainerRecreateRequest": (Feature.KRUISE_DAEMON,),
     "ImagePullJob": (Feature.KRUISE_DAEMON, Feature.IMAGE_PULL_JOB_GATE),
+    "ImageListPullJob": (Feature.KRUISE_DAEMON, Feature.IMAGE_PULL_JOB_GATE),
     "NodeImage": (Feature.KRUISE_DAEMON,),
 }
 

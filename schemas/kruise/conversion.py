@@ -13,7 +13,7 @@ v1beta1 is the hub (the storage version). What each function keeps and drops is 
 * AdvancedCronJob: 1:1 except that an ``imageListPullJobTemplate`` cannot go down
   (:class:`ConversionError`, kruise's message).
 * NodeImage: going down drops ``pullSecrets[].mode``.
-* BroadcastJob, ImagePullJob: only ``apiVersion`` changes.
+* BroadcastJob, ImagePullJob, ImageListPullJob: only ``apiVersion`` changes.
 
 The CRDs convert with ``None`` today (docs/schemas.md says why); the admission/conversion server of
 issue #11 serves these functions at ``/convert`` through :func:`convert`.
@@ -173,7 +173,7 @@ def to_v1beta1(obj: KubeJson) -> KubeJson:
 
 
 def to_v1alpha1(obj: KubeJson) -> KubeJson:
-    """BroadcastJob, ImagePullJob v1beta1 → v1alpha1."""
+    """BroadcastJob, ImagePullJob, ImageListPullJob v1beta1 → v1alpha1."""
     return _with_version(obj, SPOKE)
 
 
@@ -191,6 +191,8 @@ CONVERTERS: dict[tuple[str, str], Callable[[KubeJson], KubeJson]] = {
     ("BroadcastJob", HUB): to_v1beta1,
     ("ImagePullJob", SPOKE): to_v1alpha1,
     ("ImagePullJob", HUB): to_v1beta1,
+    ("ImageListPullJob", SPOKE): to_v1alpha1,
+    ("ImageListPullJob", HUB): to_v1beta1,
 }
 
 

@@ -1,5 +1,6 @@
-"""ImagePullJob and NodeImage (``apps.kruise.io/v1beta1`` stored, ``v1alpha1`` served): pre-pull
-images onto nodes; ImageListPullJob's spec (the template of AdvancedCronJob v1beta1).
+"""ImagePullJob, ImageListPullJob and NodeImage (``apps.kruise.io/v1beta1`` stored, ``v1alpha1``
+served): pre-pull images onto nodes. ImageListPullJob's spec is also the template of AdvancedCronJob
+v1beta1; an ImageListPullJob makes one ImagePullJob per image.
 
 Follows kruise-api v1.9.1 ``apps/v1beta1/imagepulljob_types.go``, ``imagelistpulljob_types.go`` and
 ``nodeimage_types.go``; v1alpha1 has the same shape (NodeImage lacks ``pullSecrets[].mode``, kept
@@ -195,6 +196,60 @@ class ImagePullJob(KruiseResource):
     """The desired state of the ImagePullJob."""
     status: ImagePullJobStatus = Field(default_factory=ImagePullJobStatus)
     """The observed state of the ImagePullJob."""
+
+
+class FailedImageStatus(KruiseModel):
+    """An image of an ImageListPullJob whose ImagePullJob has failed nodes (``status.failed > 0``)."""
+
+    image_pull_job: str | None = None
+    """The name of that ImagePullJob."""
+    name: str | None = None
+    """The image."""
+    message: str | None = None
+    """Where to look for the failed nodes."""
+
+
+class ImageListPullJobStatus(KruiseModel):
+    """The observed state of an ImageListPullJob (counts of its ImagePullJobs)."""
+
+    start_time: Time | None = None
+    """When the job was first seen by its controller."""
+    completion_time: Time | None = None
+    """When every ImagePullJob had finished (``completionPolicy: Always``)."""
+    desired: Int32 = 0
+    """ImagePullJobs wanted: ``len(spec.images)``."""
+    active: Int32 = 0
+    """ImagePullJobs with pulls running."""
+    completed: Int32 = 0
+    """ImagePullJobs finished (every node succeeded or failed)."""
+    succeeded: Int32 = 0
+    """ImagePullJobs finished with every node succeeded."""
+    failed_image_statuses: list[FailedImageStatus] | None = None
+    """The ImagePullJobs with failed nodes."""
+
+
+class ImageListPullJob(KruiseResource):
+    """ImageListPullJob pulls a list of images ahead of time: one ImagePullJob per image."""
+
+    info = ResourceInfo(
+        group="apps.kruise.io",
+        versions=("v1beta1", "v1alpha1"),
+        kind="ImageListPullJob",
+        plural="imagelistpulljobs",
+        printer_columns=(
+            PrinterColumn("TOTAL", "integer", ".status.desired", "Number of image pull job"),
+            PrinterColumn("SUCCEEDED", "integer", ".status.succeeded", "Number of image pull job succeeded"),
+            PrinterColumn(
+                "COMPLETED", "integer", ".status.completed", "Number of ImagePullJobs which are finished"
+            ),
+            AGE_COLUMN,
+        ),
+    )
+
+    spec: ImageListPullJobSpec
+    """The desired state of the ImageListPullJob."""
+    status: ImageListPullJobStatus = Field(default_factory=ImageListPullJobStatus)
+    """The observed state of the ImageListPullJob."""
 
 
 class ReferenceObject(KruiseModel):

@@ -10,7 +10,7 @@ from schemas.kruise.base import KruiseResource
 from schemas.kruise.broadcastjob import BroadcastJob
 from schemas.kruise.cloneset import CloneSet
 from schemas.kruise.containerrecreaterequest import ContainerRecreateRequest
-from schemas.kruise.imagepull import ImagePullJob, NodeImage
+from schemas.kruise.imagepull import ImageListPullJob, ImagePullJob, NodeImage
 from schemas.kruise.podunavailablebudget import PodUnavailableBudget
 from schemas.kruise.sidecarset import SidecarSet
 from schemas.kruise.statefulset import StatefulSet
@@ -25,6 +25,7 @@ ALL_RESOURCES: tuple[type[KruiseResource], ...] = (
     AdvancedCronJob,
     ContainerRecreateRequest,
     ImagePullJob,
+    ImageListPullJob,
     NodeImage,
     PodUnavailableBudget,
 )

@@ -183,6 +183,7 @@ RULES: Mapping[str, RuleSet] = {
             mutating_only=True,
         ),
         RuleSet("ImagePullJob", imagepull.default_imagepulljob, imagepull.validate_imagepulljob),
+        RuleSet("ImageListPullJob", imagepull.default_imagelistpulljob, imagepull.validate_imagelistpulljob),
         RuleSet("NodeImage", imagepull.default_nodeimage, imagepull.validate_nodeimage),
         RuleSet(
             "UnitedDeployment",

@@ -1,12 +1,15 @@
-"""ImagePullJob's and NodeImage's rules: kruise's defaults (``SetDefaultsImagePullJob*``,
-``SetDefaultsNodeImage*``) and validation (``pkg/webhook/imagepulljob/validating``,
-``pkg/webhook/nodeimage/validating``), for ``apps.kruise.io`` v1beta1 and v1alpha1 alike.
+"""ImagePullJob's, ImageListPullJob's and NodeImage's rules: kruise's defaults
+(``SetDefaultsImagePullJob*``, ``SetDefaultsImageListPullJob*``, ``SetDefaultsNodeImage*``) and
+validation (``pkg/webhook/{imagepulljob,imagelistpulljob,nodeimage}/validating``), for
+``apps.kruise.io`` v1beta1 and v1alpha1 alike.
 
 ImagePullJob defaults: completionPolicy type Always, pullPolicy timeoutSeconds 600 and
 backoffLimit 3, imagePullPolicy IfNotPresent, and on a v1alpha1 create the
 ``apps.kruise.io/deletion-protection`` finalizer (kruise's v1beta1 defaulting ignores that flag).
 Validation: ``spec.pullSecrets`` immutable, selector names vs labels, selector vs podSelector, the
-image (docker's ``ParseNormalizedNamed``), parallelism, completionPolicy. NodeImage defaults every
+image (docker's ``ParseNormalizedNamed``), parallelism, completionPolicy. ImageListPullJob defaults
+the completion and pull policies only; validation: the same selector checks, ``images`` non-empty,
+distinct, at most 255, each a reference, completionPolicy. NodeImage defaults every
 tag's ``createdAt`` (now) and pull policy (600 s, 3) and sorts the tags; validation: at most 256
 images, tags non-empty and distinct, createdAt/pullPolicy/ttl set, version >= 0.
 
@@ -159,12 +162,9 @@ def _parallelism_error(parallelism: object) -> str | None:
     return None
 
 
-def validate_imagepulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[FieldError]:
-    """kruise's ``validate``/``validateV1beta1`` (the same for both versions), after the
-    ``spec.pullSecrets is immutable`` check on an update."""
-    spec = _dict(obj.get("spec"))
-    if old is not None and spec.get("pullSecrets") != _dict(old.get("spec")).get("pullSecrets"):
-        return _plain("spec.pullSecrets", "spec.pullSecrets is immutable")
+def _selector_errors(spec: Mapping[str, Any]) -> list[FieldError]:
+    """The selector checks ImagePullJob and ImageListPullJob share (names vs labels, selector vs
+    podSelector, kruise's selector texts)."""
     selector = spec.get("selector")
     if isinstance(selector, Mapping):
         if selector.get("matchLabels") is not None or selector.get("matchExpressions") is not None:
@@ -183,6 +183,17 @@ def validate_imagepulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None)
             return _plain("spec.podSelector", "can not set both selector and podSelector")
         if (problem := meta.selector_as_selector_error(pod_selector)) is not None:
             return _plain("spec.podSelector", f"invalid podSelector: {problem}")
+    return []
+
+
+def validate_imagepulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[FieldError]:
+    """kruise's ``validate``/``validateV1beta1`` (the same for both versions), after the
+    ``spec.pullSecrets is immutable`` check on an update."""
+    spec = _dict(obj.get("spec"))
+    if old is not None and spec.get("pullSecrets") != _dict(old.get("spec")).get("pullSecrets"):
+        return _plain("spec.pullSecrets", "spec.pullSecrets is immutable")
+    if problems := _selector_errors(spec):
+        return problems
     image = str(spec.get("image") or "")
     if not image:
         return _plain("spec.image", "image can not be empty")
@@ -193,23 +204,71 @@ def validate_imagepulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None)
     timeout = _dict(spec.get("pullPolicy")).get("timeoutSeconds")
     timeout = DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout
     completion = _dict(spec.get("completionPolicy"))
-    kind = completion.get("type") or ""
     deadline = completion.get("activeDeadlineSeconds")
-    if kind == "Always":
-        if isinstance(deadline, int) and isinstance(timeout, int) and timeout > deadline:
-            return _plain(
-                "spec.completionPolicy.activeDeadlineSeconds",
-                DEADLINE_BELOW_TIMEOUT,
-            )
-    elif kind == "Never":
-        if deadline is not None or completion.get("ttlSecondsAfterFinished") is not None:
-            return _plain(
-                "spec.completionPolicy",
-                NEVER_WITH_DEADLINE,
-            )
-    else:
+    if (
+        completion.get("type") == "Always"
+        and isinstance(deadline, int)
+        and isinstance(timeout, int)
+        and timeout > deadline
+    ):
+        return _plain("spec.completionPolicy.activeDeadlineSeconds", DEADLINE_BELOW_TIMEOUT)
+    return _never_errors(completion)
+
+
+def _never_errors(completion: Mapping[str, Any]) -> list[FieldError]:
+    """``completionPolicy``: Always, or Never without a deadline or TTL."""
+    kind = completion.get("type") or ""
+    if kind == "Never":
+        if completion.get("activeDeadlineSeconds") is not None or (
+            completion.get("ttlSecondsAfterFinished") is not None
+        ):
+            return _plain("spec.completionPolicy", NEVER_WITH_DEADLINE)
+    elif kind != "Always":
         return _plain("spec.completionPolicy.type", f"unknown type of completionPolicy: {kind}")
     return []
+
+
+# --- ImageListPullJob ------------------------------------------------------------------------------
+MAX_IMAGES_PER_LIST = 255
+
+
+def default_imagelistpulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> JsonDict:
+    """``SetDefaultsImageListPullJob*``: completionPolicy type Always, pullPolicy 600 s / 3 (no
+    imagePullPolicy and no finalizer: the ImagePullJobs it makes get those from their own defaults)."""
+    out: JsonDict = copy.deepcopy(dict(obj))
+    spec: JsonDict = out.setdefault("spec", {})
+    completion = spec.get("completionPolicy")
+    if not isinstance(completion, dict):
+        completion = spec["completionPolicy"] = {}
+    if not completion.get("type"):
+        completion["type"] = "Always"
+    pull = spec.get("pullPolicy")
+    if not isinstance(pull, dict):
+        pull = spec["pullPolicy"] = {}
+    pull.setdefault("timeoutSeconds", DEFAULT_TIMEOUT_SECONDS)
+    pull.setdefault("backoffLimit", DEFAULT_BACKOFF_LIMIT)
+    return out
+
+
+def validate_imagelistpulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[FieldError]:
+    """kruise's ``pkg/webhook/imagelistpulljob/validating`` (the same for both versions, create and
+    update): selectors, images non-empty, distinct, at most 255, each a docker reference, then the
+    completion policy. No parallelism or deadline-vs-timeout check (kruise has none here)."""
+    spec = _dict(obj.get("spec"))
+    if problems := _selector_errors(spec):
+        return problems
+    images = spec.get("images")
+    images = [str(i) for i in images] if isinstance(images, list) else []
+    if not images:
+        return _plain("spec.images", "image can not be empty")
+    if len(set(images)) != len(images):
+        return _plain("spec.images", "images cannot have duplicate values")
+    if len(images) > MAX_IMAGES_PER_LIST:
+        return _plain("spec.images", f"the maximum number of images cannot > {MAX_IMAGES_PER_LIST}")
+    for image in images:
+        if (problem := image_reference_error(image)) is not None:
+            return _plain("spec.images", f"invalid image {image}: {problem}")
+    return _never_errors(_dict(spec.get("completionPolicy")))
 
 
 # --- NodeImage -------------------------------------------------------------------------------------

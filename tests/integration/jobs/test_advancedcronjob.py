@@ -5,6 +5,7 @@ No test waits for a schedule by the clock: three earlier runs are made by hand (
 job controls, ``apps.kruise.io/scheduled-at`` minutes ago), so, as kruise, the worker finds the
 latest missed minute of ``* * * * *`` due at once and starts it; as the Jobs complete, the history
 limit keeps one. Schedules, deadlines and policies are covered with a clock in the planner tests.
+The module's stack also runs the ImageListPullJob worker, for the walk of ``imagelistpulljob_walk``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from flotilla.runtime.kube import JsonObject, Resource
+from tests.integration.jobs import imagelistpulljob_walk
 from tests.integration.jobs.conftest import JobStack
 from tests.support.polling import eventually_async
 from workers.advancedcronjob.worker import ADVANCED_CRON_JOBS, BROADCAST_JOBS, JOBS
@@ -26,7 +28,7 @@ SCHEDULED_AT = "apps.kruise.io/scheduled-at"
 
 @pytest.fixture(scope="module")
 def job_types() -> tuple[str, ...]:
-    return ("advancedcronjob",)
+    return ("advancedcronjob", "imagelistpulljob")
 
 
 def job_spec() -> JsonObject:
@@ -211,3 +213,7 @@ async def test_replace_deletes_the_active_run_forbid_keeps_it_paused_waits(job_s
 
     runs = await eventually_async(resumed, 90, 0.5, "a run once unpaused (Allow: next to the active one)")
     assert int(max(runs, key=lambda n: int(n.rsplit("-", 1)[1])).rsplit("-", 1)[1]) >= minute
+
+
+async def test_imagelistpulljob_children_status_ttl_and_garbage_collection(job_stack: JobStack) -> None:
+    await imagelistpulljob_walk.walk(job_stack)

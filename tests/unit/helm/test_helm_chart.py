@@ -529,6 +529,7 @@ RESOURCE_KINDS = {
     ("apps.kruise.io", "sidecarsets"): "SidecarSet",
     ("apps.kruise.io", "containerrecreaterequests"): "ContainerRecreateRequest",
     ("apps.kruise.io", "imagepulljobs"): "ImagePullJob",
+    ("apps.kruise.io", "imagelistpulljobs"): "ImageListPullJob",
     ("apps.kruise.io", "nodeimages"): "NodeImage",
 }
 
@@ -563,6 +564,7 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
         "muniteddeployment.kb.io",
         "mcontainerrecreaterequest.kb.io",
         "mimagepulljob.kb.io",
+        "mimagelistpulljob.kb.io",
         "mnodeimage.kb.io",
         "msidecarset.kb.io",
     ]
@@ -583,6 +585,8 @@ def test_webhook_cannot_stop_the_cluster_and_serves_what_it_registers(
         "mcontainerrecreaterequest.kb.io",
         "mimagepulljob.kb.io",
         "vimagepulljobspec.kb.io",
+        "mimagelistpulljob.kb.io",
+        "vimagelistpulljobspec.kb.io",
         "mnodeimage.kb.io",
         "vnodeimagespec.kb.io",
         "vpod.kb.io",

@@ -123,6 +123,7 @@ KRUISE_VERSIONS = {
     "AdvancedCronJob": ["v1beta1", "v1alpha1"],
     "ContainerRecreateRequest": ["v1alpha1"],
     "ImagePullJob": ["v1beta1", "v1alpha1"],
+    "ImageListPullJob": ["v1beta1", "v1alpha1"],
     "NodeImage": ["v1beta1", "v1alpha1"],
     "PodUnavailableBudget": ["v1alpha1"],
 }

@@ -12,12 +12,14 @@ import orjson
 
 
 class KubeError(Exception):
-    """An API request failed. ``status`` is the HTTP code (0 when no response arrived)."""
+    """An API request failed. ``status`` is the HTTP code (0 when no response arrived); ``method``
+    the request's HTTP method ('' when not known), e.g. to tell a write's 404 from a read's."""
 
-    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+    def __init__(self, message: str, *, status: int = 0, reason: str = "", method: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.method = method
 
 
 class NotFound(KubeError):
@@ -39,8 +41,16 @@ class Gone(KubeError):
 class Transient(KubeError):
     """429, 5xx, timeouts, connection errors: retry, after ``retry_after`` seconds when given."""
 
-    def __init__(self, message: str, *, status: int = 0, reason: str = "", retry_after: float | None = None):
-        super().__init__(message, status=status, reason=reason)
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        reason: str = "",
+        method: str = "",
+        retry_after: float | None = None,
+    ):
+        super().__init__(message, status=status, reason=reason, method=method)
         self.retry_after = retry_after
 
 
@@ -90,19 +100,21 @@ def error_from_response(
     message, reason, causes = _status_message(body)
     text = f"{method} {path}: {status} {reason or ''} {message}".strip()
     if status == 404:
-        return NotFound(text, status=status, reason=reason)
+        return NotFound(text, status=status, reason=reason, method=method)
     if status == 409:
         kind = AlreadyExists if reason == "AlreadyExists" else Conflict
-        return kind(text, status=status, reason=reason)
+        return kind(text, status=status, reason=reason, method=method)
     if status == 410:
-        return Gone(text, status=status, reason=reason)
+        return Gone(text, status=status, reason=reason, method=method)
     if status == 429 or status >= 500:
-        return Transient(text, status=status, reason=reason, retry_after=_retry_after(retry_after))
+        return Transient(
+            text, status=status, reason=reason, method=method, retry_after=_retry_after(retry_after)
+        )
     if status == 403 and "NamespaceTerminating" in causes:
-        return NamespaceTerminating(text, status=status, reason=reason)
-    return Terminal(text, status=status, reason=reason)
+        return NamespaceTerminating(text, status=status, reason=reason, method=method)
+    return Terminal(text, status=status, reason=reason, method=method)
 
 
 def error_from_exception(exc: BaseException, *, method: str, path: str) -> KubeError:
     """A connection-level failure (refused, reset, timeout, TLS) as a :class:`Transient`."""
-    return Transient(f"{method} {path}: {type(exc).__name__}: {exc}")
+    return Transient(f"{method} {path}: {type(exc).__name__}: {exc}", method=method)

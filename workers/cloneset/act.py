@@ -5,7 +5,8 @@ concurrently, a run of writes to distinct pods runs concurrently (bounded; one p
 plan order), every outcome gets its Event (failures carry the API error), and when the API
 server refuses a pod write the plan's status is still written, with kruise's FailedScale /
 FailedUpdate condition. The error is then re-raised for the runtime's result contract
-(Conflict: re-plan; other: backoff, dead letter). Called by the runtime through ``WORKER``.
+(a stale observation, ``is_stale_observation``: re-plan, with no Event or condition; other:
+backoff, dead letter). Called by the runtime through ``WORKER``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from flotilla.runtime.errors import AlreadyExists, Conflict, KubeError, NotFound
+from flotilla.runtime.errors import AlreadyExists, KubeError, NotFound
 from flotilla.runtime.kube import KubeClient
 from workers.cloneset import actions as steps
 from workers.cloneset.lowering import CLONESETS, PVCS, CloneSetPlan, CloneSetSnapshot, event_action, lower
@@ -25,7 +26,7 @@ from workers.podmechanics.kube_json import format_time, thaw_object
 from workers.podunavailablebudget.admission import PubOperation
 from workers.podunavailablebudget.admit import admit
 from workers.runtime import actions as runtime
-from workers.runtime.contract import Plan
+from workers.runtime.contract import Plan, is_stale_observation
 
 FIELD_MANAGER = "flotilla-cloneset"
 #: Writes to distinct pods in flight at once (one pod's writes always go in plan order).
@@ -134,9 +135,9 @@ async def _run_step(
             _raise_first(results)
         else:
             await _run(api, snapshot, step)
-    except Conflict:
-        raise  # stale snapshot: the runtime re-plans from fresh state
     except KubeError as err:
+        if is_stale_observation(err):
+            raise  # stale snapshot (409, or the pod is gone): the runtime re-plans, nothing failed
         failure = _failure_event(step)
         if failure is not None:
             await _quiet_event(api, snapshot, failure, str(err))

@@ -10,7 +10,7 @@ Called by the worker shell; tested with plain data in ``tests/unit/cloneset``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -103,6 +103,8 @@ class _PodPass:
     requeue_after: float | None
     reason: str
     changes: tuple[ConditionChange, ...]
+    moved: Mapping[str, str]
+    """Pod name -> Normal for the new pods the pass moves PreparingNormal -> Normal."""
 
 
 def _pod_pass(ctx: RolloutContext, updates_allowed: bool) -> _PodPass:
@@ -112,21 +114,23 @@ def _pod_pass(ctx: RolloutContext, updates_allowed: bool) -> _PodPass:
     if scaled.changed:
         writes = sum(1 for a in scaled.actions if not isinstance(a, EmitEvent))
         requeue = _soonest(refresh.requeue_after, scaled.requeue_after)
-        return _PodPass((*refresh.actions, *scaled.actions), requeue, f"scaling: {writes} write(s)", ())
+        reason = f"scaling: {writes} write(s)"
+        return _PodPass((*refresh.actions, *scaled.actions), requeue, reason, (), refresh.moved)
     updated = plan_update(ctx, refresh, updates_allowed=updates_allowed)
     actions = (*refresh.actions, *scaled.actions, *updated.actions)
     requeue = _soonest(updated.requeue_after, scaled.requeue_after)
     if updated.error is not None:
         failed = ConditionChange(FAILED_UPDATE, "True", "UpdateFailed", updated.error)
         event = EmitEvent(warning("FailedUpdate", updated.error))
-        return _PodPass((*actions, event), requeue, f"update failed: {updated.error}", (failed,))
+        reason = f"update failed: {updated.error}"
+        return _PodPass((*actions, event), requeue, reason, (failed,), refresh.moved)
     if updated.actions:
         reason = f"updating: {len(updated.actions)} write(s)"
     elif refresh.actions:
         reason = f"refreshing pods: {len(refresh.actions)} write(s)"
     else:
         reason = "in sync"
-    return _PodPass(actions, requeue, reason, ())
+    return _PodPass(actions, requeue, reason, (), refresh.moved)
 
 
 def _soonest(*delays: float | None) -> float | None:
@@ -202,11 +206,12 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
 
     requeue: float | None = None
     reason = "CloneSet is being deleted"
+    moved: Mapping[str, str] = {}
     if cloneset.metadata.get("deletionTimestamp") is None:
         pod_pass = _pod_pass(ctx, updates_allowed=not blocked_update)
         actions.extend(pod_pass.actions)
         changes.extend(pod_pass.changes)
-        requeue, reason = pod_pass.requeue_after, pod_pass.reason
+        requeue, reason, moved = pod_pass.requeue_after, pod_pass.reason, pod_pass.moved
 
     live_names = {p.name for p in active}
     pods_to_delete = spec.scale_strategy.pods_to_delete or []
@@ -227,6 +232,7 @@ def plan(observed: ObservedCloneSet, config: PlannerConfig, now: datetime) -> Pl
         expected_updated=limits.replicas - limits.partition,
         changes=changes,
         now=now,
+        moved=moved,
     )
     conditions = [thaw_object(c) for c in as_objects(status.get("conditions"))]
     progress = progressing(cloneset, status, conditions, now)

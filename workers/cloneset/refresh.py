@@ -31,6 +31,9 @@ class PodRefresh:
     lifecycle_changed: bool
     """The lifecycle label or the pod-template-hash label changes: updates wait for the next pass."""
     requeue_after: float | None
+    moved_to: str = ""
+    """``Normal`` when this pass moves a new pod PreparingNormal -> Normal (the status counts it
+    there, see ``status``); '' otherwise."""
 
 
 def refresh_pod(ctx: RolloutContext, pod: PodView) -> PodRefresh:
@@ -38,6 +41,7 @@ def refresh_pod(ctx: RolloutContext, pod: PodView) -> PodRefresh:
     actions: list[Action] = list(writes)
     rv = None if writes else pod.resource_version
     changed = False
+    moved_to = ""
     lifecycle = ctx.cloneset.spec.lifecycle
     state = next_lifecycle_state(pod, lifecycle, ctx.update_revision, wait_for_scheduling=True)
     if state:
@@ -53,8 +57,10 @@ def refresh_pod(ctx: RolloutContext, pod: PodView) -> PodRefresh:
             actions.extend(moves)
             rv = None
             changed = any(m.subresource == "" for m in moves)
+            if pod.lifecycle_state == "PreparingNormal" and state == "Normal":
+                moved_to = state
     if POD_TEMPLATE_HASH_LABEL not in pod.labels and pod.revision:
         fix = {"metadata": {"labels": {POD_TEMPLATE_HASH_LABEL: short_hash(pod.revision)}}}
         actions.append(PatchPod(pod.name, fix, resource_version=rv))
         changed = True
-    return PodRefresh(tuple(actions), changed, delay)
+    return PodRefresh(tuple(actions), changed, delay, moved_to)

@@ -4,12 +4,20 @@
 update; available = also lifecycle Normal and ready for minReadySeconds), promotes
 ``currentRevision`` once every pod is updated at full replicas, and keeps conditions with
 kruise's ``SetCloneSetCondition`` rules. ``status_changed`` decides whether a write is needed.
-Pure; called by ``planner``.
+
+A new pod the pass moves PreparingNormal -> Normal (``moved``) is judged available as Normal:
+the status is written after that pod write. Counted as read (kruise's way), a new pod that is
+already Ready when its move to Normal is written (kwok, any kubelet quicker than the next pass)
+counts ready in that pass's status and available only in the next one, so the CloneSet's status
+changed once more right after it read ``readyReplicas == replicas``, and a client that read it
+then and Updated its copy (kruise's own e2e specs do, without retrying) met 409. Other lifecycle
+moves are counted as read, as kruise does. Pure; called by ``planner``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from schemas.kruise.cloneset import CloneSet
@@ -38,15 +46,20 @@ def compute_status(
     expected_updated: int,
     changes: Sequence[ConditionChange],
     now: datetime,
+    moved: Mapping[str, str] | None = None,
 ) -> JsonDict:
-    """The status to write (wire form)."""
+    """The status to write (wire form); ``moved``: pod name -> the lifecycle state this pass writes
+    on it (new pods moved PreparingNormal -> Normal)."""
     min_ready = cloneset.spec.min_ready_seconds
     counts = dict.fromkeys(
         ("replicas", "ready", "available", "updated", "updatedReady", "updatedAvailable"), 0
     )
+    moved = moved or {}
     for pod in pods:
         ready = is_update_ready(pod, 0, now)
-        available = is_cloneset_available(pod, min_ready, now)
+        state = moved.get(pod.name)
+        as_left = replace(pod, lifecycle_state=state) if state else pod
+        available = is_cloneset_available(as_left, min_ready, now)
         updated = is_at_revision(pod, update_revision)
         counts["replicas"] += 1
         counts["ready"] += ready

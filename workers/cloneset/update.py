@@ -10,8 +10,8 @@ by ``planner``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from schemas.kruise.podunavailablebudget import RELATED_PUB_ANNOTATION
 from schemas.kruise.pub import SPECIFIED_DELETE_LABEL
@@ -139,6 +139,9 @@ class Refresh:
     """Pods written by the refresh: not updated in the same pass."""
     lifecycle_changed: bool
     requeue_after: float | None
+    moved: Mapping[str, str] = field(default_factory=dict)
+    """Pod name -> Normal for the new pods this pass moves PreparingNormal -> Normal (the status
+    counts them there)."""
 
 
 def refresh_pods(ctx: RolloutContext) -> Refresh:
@@ -152,6 +155,7 @@ def refresh_pods(ctx: RolloutContext) -> Refresh:
     delays: list[float] = []
     refreshed: set[str] = set()
     lifecycle_changed = False
+    moved: dict[str, str] = {}
     for pod in ctx.pods:
         result = refresh_pod(ctx, pod)
         actions.extend(result.actions)
@@ -159,8 +163,11 @@ def refresh_pods(ctx: RolloutContext) -> Refresh:
             refreshed.add(pod.name)
         if result.requeue_after is not None:
             delays.append(result.requeue_after)
+        if result.moved_to:
+            moved[pod.name] = result.moved_to
         lifecycle_changed |= result.lifecycle_changed
-    return Refresh(tuple(actions), frozenset(refreshed), lifecycle_changed, min(delays) if delays else None)
+    delay = min(delays) if delays else None
+    return Refresh(tuple(actions), frozenset(refreshed), lifecycle_changed, delay, moved)
 
 
 def plan_update(ctx: RolloutContext, refresh: Refresh, *, updates_allowed: bool = True) -> UpdateOutcome:

@@ -7,11 +7,12 @@ sending in-progress acks and lease renewals while it works. A trigger for a key 
 is already reconciling is *coalesced* (:class:`workers.runtime.lease.LocalKeys`): held without
 touching the lease or taking a slot, then reconciled once more under the same lease when the
 running reconcile ends. The result contract of :mod:`workers.runtime.contract` is applied here
-and only here; requeues and backoff retries are JetStream message schedules
-(:mod:`workers.runtime.requeue`) and the trigger is acked, so a waiting key holds no delivery
-slot. ``stop`` ends fetching; in-flight reconciles get ``shutdown_grace`` seconds, then are
-cancelled and handed back (nak, lease released), and so are held triggers. Started by
-:mod:`workers.runtime.process`; tests may run it in-process.
+and only here (a conflict, or a write's 404 on an object gone since it was observed, re-plans:
+:func:`workers.runtime.contract.is_stale_observation`); requeues and backoff retries are
+JetStream message schedules (:mod:`workers.runtime.requeue`) and the trigger is acked, so a
+waiting key holds no delivery slot. ``stop`` ends fetching; in-flight reconciles get
+``shutdown_grace`` seconds, then are cancelled and handed back (nak, lease released), and so
+are held triggers. Started by :mod:`workers.runtime.process`; tests may run it in-process.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from schemas.bus.envelope import Envelope, EnvelopeError, MalformedEnvelope, Uns
 from schemas.bus.headers import scheduled
 from schemas.bus.streams import RECONCILE_STREAM
 from schemas.bus.subjects import reconcile_subject_for_key
-from workers.runtime.contract import TerminalError, WorkerType
+from workers.runtime.contract import TerminalError, WorkerType, is_stale_observation
 from workers.runtime.deadletter import clear_mark, is_marked, mark_object, publish_dead_letter
 from workers.runtime.failures import FailureCounts
 from workers.runtime.fence import LeaseFence
@@ -484,9 +485,6 @@ class WorkerRuntime:
                     if plan.requeue_after is not None:
                         return Outcome("requeue", requeue_after=plan.requeue_after)
                     return Outcome("success")
-                except Conflict as err:
-                    last_conflict = str(err)
-                    log.info("conflict, re-planning from fresh state: %s", err)
                 except TerminalError as err:
                     return Outcome("terminal", error=str(err))
                 except Fenced as err:  # a write refused: the lease is lost or unproven; hand back
@@ -495,8 +493,12 @@ class WorkerRuntime:
                     log.info("namespace %s is being deleted; nothing to reconcile (%s)", parts.namespace, err)
                     return Outcome("success")
                 except Exception as err:
-                    log.warning("reconcile failed: %s: %s", type(err).__name__, err, exc_info=True)
-                    return Outcome("error", error=f"{type(err).__name__}: {err}")
+                    if not is_stale_observation(err):
+                        log.warning("reconcile failed: %s: %s", type(err).__name__, err, exc_info=True)
+                        return Outcome("error", error=f"{type(err).__name__}: {err}")
+                    last_conflict = str(err)
+                    what = "conflict" if isinstance(err, Conflict) else "object gone since observed"
+                    log.info("%s, re-planning from fresh state: %s", what, err)
             return Outcome("error", error=f"still conflicting after re-plans: {last_conflict}")
 
     def _backoff(self, failures: int) -> float:

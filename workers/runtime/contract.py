@@ -8,7 +8,8 @@ A worker type module exposes ``WORKER = WorkerType(...)``:
 * ``act(api, snapshot, plan)`` performs the plan; the default sends ``plan.actions``.
 
 Outcomes are fixed and handled once in :mod:`workers.runtime.consumer`: a clean plan acks;
-``requeue_after`` naks with that delay; a :class:`~flotilla.runtime.errors.Conflict` re-plans
+``requeue_after`` naks with that delay; an error that says the plan was made from stale state
+(:func:`is_stale_observation`: a 409, or a 404 on a write to an object the plan saw) re-plans
 from fresh state; any other exception naks with backoff and, after ``max_failures``
 consecutive failures, dead-letters (condition + Event); :class:`TerminalError` dead-letters
 at once.
@@ -20,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
+from flotilla.runtime.errors import Conflict, NotFound
 from flotilla.runtime.features import FeatureGates
 from flotilla.runtime.kube import KubeClient, Resource
 from schemas.bus.envelope import KeyParts
@@ -38,6 +40,26 @@ class Plan:
     actions: tuple[Action, ...] = ()
     requeue_after: float | None = None
     reason: str = ""
+
+
+#: The writes that address an object by name: one answered 404 means the object the plan was
+#: made from is gone (deleted after it was observed, e.g. a pod by the garbage collector).
+_WRITES_TO_A_NAMED_OBJECT = frozenset({"PATCH", "PUT", "DELETE"})
+
+
+def is_stale_observation(err: BaseException) -> bool:
+    """Whether ``err`` says the plan was made from state that changed before its writes landed.
+
+    A 409 (:class:`~flotilla.runtime.errors.Conflict`, ``AlreadyExists``), or a 404 on a write
+    that names an existing object (PATCH, PUT, DELETE): a fresh observation no longer holds that
+    object, so a new plan will not write to it. The runtime re-plans these (bounded by
+    ``max_conflict_replans``) instead of counting a failure. Not a 404 on a create (POST): that
+    object was expected absent, and the 404 names its namespace (or parent), which a new
+    observation would not bring back; it is an ordinary failure.
+    """
+    if isinstance(err, Conflict):
+        return True
+    return isinstance(err, NotFound) and err.method in _WRITES_TO_A_NAMED_OBJECT
 
 
 class TerminalError(Exception):

@@ -7,6 +7,7 @@ user would check: pods, their labels, the status and the Events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -414,3 +415,58 @@ async def test_mark_pod_not_ready_takes_the_parked_pod_out_of_service(cloneset_s
 
     await eventually(parked_and_not_ready, 60, "parked pod with KruisePodReady False and not Ready")
     await eventually(lambda: status_is(stack, replicas=2, readyReplicas=1), 60, "only one pod counted ready")
+
+
+def _changes(before: JsonObject, after: JsonObject) -> dict[str, tuple[object, object]]:
+    """The top-level status fields and metadata parts that differ between two versions of an object."""
+    changed: dict[str, tuple[object, object]] = {}
+    for part in ("status", "spec"):
+        old, new = before.get(part) or {}, after.get(part) or {}
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                changed[f"{part}.{key}"] = (old.get(key), new.get(key))
+    for key in ("labels", "annotations", "finalizers", "ownerReferences"):
+        if before["metadata"].get(key) != after["metadata"].get(key):
+            changed[f"metadata.{key}"] = (before["metadata"].get(key), after["metadata"].get(key))
+    return changed
+
+
+async def test_no_write_after_ready_while_nothing_changes(cloneset_stack: Stack) -> None:
+    """kruise's e2e specs (e.g. the PodUnavailableBudget ones) create a CloneSet, wait until
+    ``readyReplicas == replicas``, read it and Update their copy without retrying: any write of
+    the CloneSet after it reads Ready answers that Update with 409. kruise-manager writes the
+    status once it is final; so must the worker. Every version of the CloneSet is recorded by a
+    watch; after the first one that reads Ready, none may follow while nothing changes."""
+    stack = cloneset_stack
+    path = CLONESETS.path(stack.namespace)
+    listing = await stack.api.get(path)
+    versions: list[JsonObject] = []
+
+    async def follow() -> None:
+        params = {"resourceVersion": str(listing["metadata"]["resourceVersion"]), "timeoutSeconds": "120"}
+        async for event in stack.api.watch(path, params):
+            if event.get("type") in ("ADDED", "MODIFIED"):
+                versions.append(event["object"])
+
+    watch = asyncio.create_task(follow())
+    try:
+        await stack.api.create(path, manifest(stack.namespace, 3))
+
+        def ready_at() -> int | None:
+            found = [i for i, v in enumerate(versions) if (v.get("status") or {}).get("readyReplicas") == 3]
+            return found[0] if found else None
+
+        await eventually_async(lambda: ready_at() is not None, 90, 0.2, "a version with 3 ready seen")
+        await asyncio.sleep(3)  # a bounded watch: nothing changes in the namespace meanwhile
+    finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+    first_ready = ready_at()
+    assert first_ready is not None
+    later = versions[first_ready + 1 :]
+    steps = [_changes(a, b) for a, b in itertools.pairwise(versions[first_ready:])]
+    assert not later, f"{len(later)} write(s) after the CloneSet read Ready: {steps}"
+    status = versions[first_ready]["status"]
+    assert (status["replicas"], status["availableReplicas"], status["updatedReadyReplicas"]) == (3, 3, 3)
+    assert status["observedGeneration"] == 1

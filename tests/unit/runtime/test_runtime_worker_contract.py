@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from flotilla.runtime.errors import error_from_response
 from flotilla.runtime.kube import CONFIGMAPS
 from tests.support.testcm import RECONCILED, WORKER, CmConfig, CmSnapshot, plan
 from tests.support.workers import Interval, overlaps
 from workers.runtime.actions import PatchObject
 from workers.runtime.cli import load_worker
 from workers.runtime.consumer import RuntimeOptions
-from workers.runtime.contract import Plan, WorkerType
+from workers.runtime.contract import Plan, WorkerType, is_stale_observation
 from workers.runtime.deadletter import (
     CONDITION_TYPE,
     ERROR_ANNOTATION,
@@ -108,3 +110,33 @@ def test_a_dead_letters_mark_is_seen_and_removed_keeping_the_rest() -> None:
     cleared = without_failed_condition(marked)
     assert cleared["status"] == {"replicas": 2, "conditions": [{"type": "Ready", "status": "True"}]}
     assert not is_marked(cleared)
+
+
+def _answer(code: int, method: str, path: str) -> Exception:
+    reason = {404: "NotFound", 409: "Conflict", 500: "InternalError"}[code]
+    body = orjson.dumps({"kind": "Status", "reason": reason, "message": "as the API server says"})
+    return error_from_response(code, body, method=method, path=path)
+
+
+@pytest.mark.parametrize(
+    ("code", "method", "path", "replans"),
+    [
+        # the pod the plan patches was deleted after it was observed (garbage collector, eviction)
+        (404, "PATCH", "/api/v1/namespaces/ns/pods/web-abcde", True),
+        (404, "PUT", "/apis/apps.kruise.io/v1alpha1/namespaces/ns/clonesets/web/status", True),
+        (404, "DELETE", "/api/v1/namespaces/ns/pods/web-abcde", True),
+        (409, "PATCH", "/api/v1/namespaces/ns/pods/web-abcde", True),
+        (409, "POST", "/api/v1/namespaces/ns/pods", True),  # AlreadyExists-like: someone else wrote
+        # a create's 404 names its namespace: a fresh observation would plan the same create
+        (404, "POST", "/api/v1/namespaces/gone/pods", False),
+        (404, "GET", "/api/v1/namespaces/ns/pods/web-abcde", False),  # a read in observe
+        (500, "PATCH", "/api/v1/namespaces/ns/pods/web-abcde", False),
+    ],
+)
+def test_stale_observation_is_a_conflict_or_a_writes_404(
+    code: int, method: str, path: str, replans: bool
+) -> None:
+    err = _answer(code, method, path)
+    assert getattr(err, "method", None) == method
+    assert is_stale_observation(err) is replans
+    assert not is_stale_observation(ValueError("not an API answer"))

@@ -217,13 +217,14 @@ def failure_summary(spec: SpecResult, limit: int = 400) -> str:
 def compare(
     kruise: RunResult, flotilla: RunResult, limits: Sequence[EnvironmentLimit] = ENVIRONMENT_LIMITS
 ) -> list[Comparison]:
-    by_name: dict[str, list[SpecResult | None]] = {}
+    # by file and name: kruise's v1alpha1 and v1beta1 files repeat spec names (pullimages.go)
+    by_name: dict[tuple[str, str], list[SpecResult | None]] = {}
     for spec in kruise.specs:
-        by_name.setdefault(spec.name, [None, None])[0] = spec
+        by_name.setdefault((spec.file, spec.name), [None, None])[0] = spec
     for spec in flotilla.specs:
-        by_name.setdefault(spec.name, [None, None])[1] = spec
+        by_name.setdefault((spec.file, spec.name), [None, None])[1] = spec
     rows: list[Comparison] = []
-    for name, (on_kruise, on_flotilla) in by_name.items():
+    for (_, name), (on_kruise, on_flotilla) in by_name.items():
         either = on_kruise or on_flotilla
         assert either is not None
         k_pass = on_kruise is not None and on_kruise.state == PASSED

@@ -54,3 +54,18 @@ def test_the_repo_list_moves_the_e2e_images_to_the_loopback_registry() -> None:
     assert "127.0.0.1:5000/e2e-test-images/agnhost:2.53" in refs
     assert "127.0.0.1:5000/e2e-test-images/nginx:1.14-4" in refs
     assert len(set(refs)) == 6
+
+
+def test_the_v1alpha1_and_v1beta1_files_same_spec_names_are_compared_apart() -> None:
+    # kruise's pullimages.go in both API versions names a spec "create two jobs to pull a same image"
+    from flotilla.conformance.results import DEFECT, PASSED, RunResult, SpecResult, compare
+
+    name = "PullImage ImagePullJob create two jobs to pull a same image"
+    files = ("test/e2e/apps/v1alpha1/pullimages.go", "test/e2e/apps/v1beta1/pullimages.go")
+
+    def run(states: tuple[str, str]) -> RunResult:
+        specs = [SpecResult(name, f, 10, s) for f, s in zip(files, states, strict=True)]
+        return RunResult("x", "v1.9.1", list(files), "", "", 0, specs)
+
+    rows = compare(run((PASSED, PASSED)), run((PASSED, "failed")))
+    assert [(row.file, row.verdict == DEFECT) for row in rows] == [(files[0], False), (files[1], True)]

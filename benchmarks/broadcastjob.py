@@ -23,16 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness import sidebyside
 from benchmarks.harness.controlplane import BenchPlane
 from benchmarks.harness.runs import delete_and_wait_gone, result_header, until
-from benchmarks.harness.sidebyside import (
-    log,
-    paired_ratio,
-    run_side_by_side,
-    seconds_cell,
-    took,
-    write_result,
-)
 from flotilla.devcluster.env import new_run_dir
 from flotilla.devcluster.kwok_nodes import FINISH_ANNOTATION
 from flotilla.runtime.kube import JsonObject, KubeClient, Resource
@@ -134,7 +127,7 @@ async def wait_nodes_eligible(client: KubeClient, nodes: int) -> None:
 async def run_all(plane: BenchPlane, nodes: int, repeats: int) -> list[dict[str, Any]]:
     async with KubeClient.from_environment(plane.env.kubeconfig) as client:
         await wait_nodes_eligible(client, nodes)
-        log(f"all {nodes} kwok nodes Ready and untainted")
+        sidebyside.log(f"all {nodes} kwok nodes Ready and untainted")
         for variant in VARIANTS:  # warm-up: caches, informers, first-write paths; not recorded
             await run_once(client, variant, f"warm-{variant}", nodes)
 
@@ -142,9 +135,9 @@ async def run_all(plane: BenchPlane, nodes: int, repeats: int) -> list[dict[str,
             return await run_once(client, variant, f"{variant}-r{repeat}", nodes)
 
         def describe(record: dict[str, Any]) -> str:
-            return f"{record['variant']} N={nodes} r{record['repeat']}: {took(record)}"
+            return f"{record['variant']} N={nodes} r{record['repeat']}: {sidebyside.took(record)}"
 
-        return await run_side_by_side(VARIANTS, repeats, run, describe)
+        return await sidebyside.run_side_by_side(VARIANTS, repeats, run, describe)
 
 
 def render_markdown(records: Sequence[dict[str, Any]], nodes: int) -> str:
@@ -152,8 +145,8 @@ def render_markdown(records: Sequence[dict[str, Any]], nodes: int) -> str:
         "| N nodes | BroadcastJob to Complete (s) | DaemonSet to all Ready (s) | ratio BJ / DS |",
         "|---|---|---|---|",
     ]
-    cells = [seconds_cell(records, variant) for variant in VARIANTS]
-    ratio = paired_ratio(records, "broadcastjob", "daemonset")
+    cells = [sidebyside.seconds_cell(records, variant) for variant in VARIANTS]
+    ratio = sidebyside.paired_ratio(records, "broadcastjob", "daemonset")
     lines.append(f"| {nodes} | {cells[0]} | {cells[1]} | {f'{ratio:.2f}x' if ratio else 'not measured'} |")
     return "\n".join(lines) + "\n"
 
@@ -180,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kubelet": "kwok, no delays: a bound pod is Ready at once; a BroadcastJob pod then Succeeds",
         "records": [],
     }
-    log(f"starting the control plane with {args.nodes} kwok nodes in {run_dir}")
+    sidebyside.log(f"starting the control plane with {args.nodes} kwok nodes in {run_dir}")
     # the control plane's nodes are the benchmark's N kwok nodes (labelled type=kwok)
     plane = BenchPlane.start(
         "default", run_dir, NAMESPACE, pods_per_node=110, nodes=args.nodes,
@@ -191,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["records"] = asyncio.run(run_all(plane, args.nodes, args.repeats))
     finally:
         plane.stop()
-    write_result(result, output, render_markdown(result["records"], args.nodes))
+    sidebyside.write_result(result, output, render_markdown(result["records"], args.nodes))
     return 0
 
 

@@ -37,16 +37,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness import sidebyside
 from benchmarks.harness.controlplane import BenchPlane
 from benchmarks.harness.runs import delete_and_wait_gone, result_header, until
-from benchmarks.harness.sidebyside import (
-    log,
-    paired_ratio,
-    run_side_by_side,
-    seconds_cell,
-    took,
-    write_result,
-)
 from flotilla.devcluster.env import new_run_dir
 from flotilla.devcluster.kwok_nodes import KubeletDelays
 from flotilla.runtime.errors import NotFound
@@ -214,18 +207,18 @@ async def run_all(plane: BenchPlane, n: int, repeats: int) -> list[dict[str, Any
 
         def describe(record: dict[str, Any]) -> str:
             return (
-                f"{record['variant']} N={n} r{record['repeat']}: {took(record)}, "
+                f"{record['variant']} N={n} r{record['repeat']}: {sidebyside.took(record)}, "
                 f"{record['pods_recreated']} pods recreated, {record['app_restarts']} app-container restarts"
             )
 
-        return await run_side_by_side(VARIANTS, repeats, run, describe)
+        return await sidebyside.run_side_by_side(VARIANTS, repeats, run, describe)
 
 
 def render_markdown(records: Sequence[dict[str, Any]], n: int) -> str:
     """Medians (min-max) per variant, the paired speed-up Deployment / SidecarSet, and the app
     containers' restarts (the most of any repeat)."""
-    cells = [seconds_cell(records, variant) for variant in VARIANTS]
-    speedup = paired_ratio(records, "deployment", "sidecarset")
+    cells = [sidebyside.seconds_cell(records, variant) for variant in VARIANTS]
+    speedup = sidebyside.paired_ratio(records, "deployment", "sidecarset")
     restarts = {
         v: max((r["app_restarts"] for r in records if r["variant"] == v), default=0) for v in VARIANTS
     }
@@ -262,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "records": [],
     }
     nodes = max(3, -(-args.pods // 100))
-    log(f"starting the control plane ({nodes} kwok nodes) in {run_dir}")
+    sidebyside.log(f"starting the control plane ({nodes} kwok nodes) in {run_dir}")
     plane = BenchPlane.start(
         "default", run_dir, NAMESPACE, pods_per_node=110, kubelet_delays=delays, nodes=nodes,
         crds=("sidecarsets.apps.kruise.io",),
@@ -273,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["records"] = asyncio.run(run_all(plane, args.pods, args.repeats))
     finally:
         plane.stop()
-    write_result(result, output, render_markdown(result["records"], args.pods))
+    sidebyside.write_result(result, output, render_markdown(result["records"], args.pods))
     return 0
 
 

@@ -30,16 +30,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness import sidebyside
 from benchmarks.harness.controlplane import BenchPlane
 from benchmarks.harness.runs import delete_and_wait_gone, result_header, until
-from benchmarks.harness.sidebyside import (
-    log,
-    paired_ratio,
-    run_side_by_side,
-    seconds_cell,
-    took,
-    write_result,
-)
 from flotilla.devcluster.env import new_run_dir
 from flotilla.devcluster.kwok_nodes import KubeletDelays
 from flotilla.runtime.kube import JsonObject, KubeClient, Resource
@@ -139,10 +132,10 @@ async def run_all(plane: BenchPlane, sizes: dict[str, int], repeats: int) -> lis
             return await run_once(client, scenario, variant, name, sizes[scenario])
 
         def describe(record: dict[str, Any]) -> str:
-            scenario = record["scenario"]
-            return f"{scenario} {record['variant']} N={sizes[scenario]} r{record['repeat']}: {took(record)}"
+            scenario, outcome = record["scenario"], sidebyside.took(record)
+            return f"{scenario} {record['variant']} N={sizes[scenario]} r{record['repeat']}: {outcome}"
 
-        return await run_side_by_side(VARIANTS, repeats, run, describe, SCENARIOS)
+        return await sidebyside.run_side_by_side(VARIANTS, repeats, run, describe, SCENARIOS)
 
 
 def render_markdown(records: Sequence[dict[str, Any]], sizes: dict[str, int]) -> str:
@@ -152,8 +145,8 @@ def render_markdown(records: Sequence[dict[str, Any]], sizes: dict[str, int]) ->
     ]
     for scenario in SCENARIOS:
         mine = [r for r in records if r["scenario"] == scenario]
-        cells = [seconds_cell(mine, variant) for variant in VARIANTS]
-        ratio = paired_ratio(mine, "asts", "builtin")
+        cells = [sidebyside.seconds_cell(mine, variant) for variant in VARIANTS]
+        ratio = sidebyside.paired_ratio(mine, "asts", "builtin")
         shown = f"{ratio:.2f}x" if ratio else "not measured"
         lines.append(f"| {scenario} | {sizes[scenario]} | {cells[0]} | {cells[1]} | {shown} |")
     return "\n".join(lines) + "\n"
@@ -186,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "records": [],
     }
     nodes = max(3, -(-max(sizes.values()) // 100))
-    log(f"starting the control plane ({nodes} kwok nodes) in {run_dir}")
+    sidebyside.log(f"starting the control plane ({nodes} kwok nodes) in {run_dir}")
     plane = BenchPlane.start(
         "default", run_dir, NAMESPACE, pods_per_node=110, kubelet_delays=delays, nodes=nodes,
         crds=("statefulsets.apps.kruise.io",),
@@ -196,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["records"] = asyncio.run(run_all(plane, sizes, args.repeats))
     finally:
         plane.stop()
-    write_result(result, output, render_markdown(result["records"], sizes))
+    sidebyside.write_result(result, output, render_markdown(result["records"], sizes))
     return 0
 
 

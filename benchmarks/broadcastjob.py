@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from benchmarks.harness import sidebyside
 from benchmarks.harness.controlplane import BenchPlane
 from benchmarks.harness.runs import delete_and_wait_gone, result_header, until
-from benchmarks.harness.stats import median_or_none, paired_ratios, summarize
 from flotilla.devcluster.env import new_run_dir
 from flotilla.devcluster.kwok_nodes import FINISH_ANNOTATION
 from flotilla.runtime.kube import JsonObject, KubeClient, Resource
@@ -41,10 +37,6 @@ VARIANTS = ("broadcastjob", "daemonset")
 #: One run's ceiling: a run that has not finished by then is recorded as an error.
 RUN_TIMEOUT_S = 600.0
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
-
-
-def _log(message: str) -> None:
-    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 def _template(name: str, finish: bool) -> JsonObject:
@@ -133,47 +125,28 @@ async def wait_nodes_eligible(client: KubeClient, nodes: int) -> None:
 
 
 async def run_all(plane: BenchPlane, nodes: int, repeats: int) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
     async with KubeClient.from_environment(plane.env.kubeconfig) as client:
         await wait_nodes_eligible(client, nodes)
-        _log(f"all {nodes} kwok nodes Ready and untainted")
+        sidebyside.log(f"all {nodes} kwok nodes Ready and untainted")
         for variant in VARIANTS:  # warm-up: caches, informers, first-write paths; not recorded
             await run_once(client, variant, f"warm-{variant}", nodes)
-        for repeat in range(repeats):
-            order = VARIANTS[repeat % 2 :] + VARIANTS[: repeat % 2]
-            for variant in order:
-                record = await run_once(client, variant, f"{variant}-r{repeat}", nodes)
-                record["repeat"] = repeat
-                records.append(record)
-                outcome = f"{record['seconds']:.2f} s" if record["seconds"] is not None else record["error"]
-                _log(f"{variant} N={nodes} r{repeat}: {outcome}")
-    return records
+
+        async def run(_scenario: str, variant: str, repeat: int) -> dict[str, Any]:
+            return await run_once(client, variant, f"{variant}-r{repeat}", nodes)
+
+        def describe(record: dict[str, Any]) -> str:
+            return f"{record['variant']} N={nodes} r{record['repeat']}: {sidebyside.took(record)}"
+
+        return await sidebyside.run_side_by_side(VARIANTS, repeats, run, describe)
 
 
 def render_markdown(records: Sequence[dict[str, Any]], nodes: int) -> str:
-    samples = {
-        v: [r["seconds"] for r in records if r["variant"] == v and r["seconds"] is not None] for v in VARIANTS
-    }
     lines = [
         "| N nodes | BroadcastJob to Complete (s) | DaemonSet to all Ready (s) | ratio BJ / DS |",
         "|---|---|---|---|",
     ]
-    cells = []
-    for variant in VARIANTS:
-        summary = summarize(samples[variant])
-        cells.append(
-            f"{summary.median:.2f} ({summary.low:.2f}-{summary.high:.2f}, n={summary.count})"
-            if summary
-            else "not measured"
-        )
-    by_repeat = {v: {r["repeat"]: r["seconds"] for r in records if r["variant"] == v} for v in VARIANTS}
-    paired = [
-        (by_repeat["broadcastjob"][i], by_repeat["daemonset"][i])
-        for i in sorted(set(by_repeat["broadcastjob"]) & set(by_repeat["daemonset"]))
-        if by_repeat["broadcastjob"][i] is not None and by_repeat["daemonset"][i] is not None
-    ]
-    ratios = paired_ratios([bj for bj, _ in paired], [ds for _, ds in paired])
-    ratio = median_or_none(ratios)
+    cells = [sidebyside.seconds_cell(records, variant) for variant in VARIANTS]
+    ratio = sidebyside.paired_ratio(records, "broadcastjob", "daemonset")
     lines.append(f"| {nodes} | {cells[0]} | {cells[1]} | {f'{ratio:.2f}x' if ratio else 'not measured'} |")
     return "\n".join(lines) + "\n"
 
@@ -200,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kubelet": "kwok, no delays: a bound pod is Ready at once; a BroadcastJob pod then Succeeds",
         "records": [],
     }
-    _log(f"starting the control plane with {args.nodes} kwok nodes in {run_dir}")
+    sidebyside.log(f"starting the control plane with {args.nodes} kwok nodes in {run_dir}")
     # the control plane's nodes are the benchmark's N kwok nodes (labelled type=kwok)
     plane = BenchPlane.start(
         "default", run_dir, NAMESPACE, pods_per_node=110, nodes=args.nodes,
@@ -211,11 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["records"] = asyncio.run(run_all(plane, args.nodes, args.repeats))
     finally:
         plane.stop()
-    result["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    result["host"]["loadavg_at_end"] = os.getloadavg()
-    output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    print(render_markdown(result["records"], args.nodes))
-    print(f"results: {output}")
+    sidebyside.write_result(result, output, render_markdown(result["records"], args.nodes))
     return 0
 
 

@@ -37,11 +37,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from benchmarks.harness import sidebyside
 from benchmarks.harness.controlplane import BenchPlane
 from benchmarks.harness.runs import delete_and_wait_gone, result_header, until
-from benchmarks.harness.stats import median_or_none, paired_ratios, summarize
 from flotilla.devcluster.env import new_run_dir
 from flotilla.devcluster.kwok_nodes import KubeletDelays
 from flotilla.runtime.errors import NotFound
@@ -57,10 +55,6 @@ SIDECAR_A, SIDECAR_B = "log:v1", "log:v2"
 MAX_UNAVAILABLE = "25%"
 RUN_TIMEOUT_S = 1800.0
 TOLERATIONS = [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]
-
-
-def _log(message: str) -> None:
-    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 def sidecarset_manifest(name: str) -> dict[str, Any]:
@@ -206,43 +200,25 @@ async def run_once(client: KubeClient, variant: str, name: str, n: int) -> dict[
 
 
 async def run_all(plane: BenchPlane, n: int, repeats: int) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
     async with KubeClient.from_environment(plane.env.kubeconfig) as client:
-        for repeat in range(repeats):
-            order = VARIANTS[repeat % 2 :] + VARIANTS[: repeat % 2]
-            for variant in order:
-                name = f"{variant}-r{repeat}"
-                record = await run_once(client, variant, name, n)
-                record["repeat"] = repeat
-                records.append(record)
-                took = f"{record['seconds']:.2f} s" if record["seconds"] is not None else record["error"]
-                _log(
-                    f"{variant} N={n} r{repeat}: {took}, {record['pods_recreated']} pods recreated, "
-                    f"{record['app_restarts']} app-container restarts"
-                )
-    return records
+
+        async def run(_scenario: str, variant: str, repeat: int) -> dict[str, Any]:
+            return await run_once(client, variant, f"{variant}-r{repeat}", n)
+
+        def describe(record: dict[str, Any]) -> str:
+            return (
+                f"{record['variant']} N={n} r{record['repeat']}: {sidebyside.took(record)}, "
+                f"{record['pods_recreated']} pods recreated, {record['app_restarts']} app-container restarts"
+            )
+
+        return await sidebyside.run_side_by_side(VARIANTS, repeats, run, describe)
 
 
 def render_markdown(records: Sequence[dict[str, Any]], n: int) -> str:
     """Medians (min-max) per variant, the paired speed-up Deployment / SidecarSet, and the app
     containers' restarts (the most of any repeat)."""
-    cells = []
-    for variant in VARIANTS:
-        summary = summarize(
-            [r["seconds"] for r in records if r["variant"] == variant and r["seconds"] is not None]
-        )
-        cells.append(
-            f"{summary.median:.2f} ({summary.low:.2f}-{summary.high:.2f}, n={summary.count})"
-            if summary
-            else "not measured"
-        )
-    by_repeat = {v: {r["repeat"]: r["seconds"] for r in records if r["variant"] == v} for v in VARIANTS}
-    pairs = [
-        (by_repeat["deployment"][i], by_repeat["sidecarset"][i])
-        for i in sorted(set(by_repeat["sidecarset"]) & set(by_repeat["deployment"]))
-        if by_repeat["sidecarset"][i] is not None and by_repeat["deployment"][i] is not None
-    ]
-    speedup = median_or_none(paired_ratios([d for d, _ in pairs], [s for _, s in pairs]))
+    cells = [sidebyside.seconds_cell(records, variant) for variant in VARIANTS]
+    speedup = sidebyside.paired_ratio(records, "deployment", "sidecarset")
     restarts = {
         v: max((r["app_restarts"] for r in records if r["variant"] == v), default=0) for v in VARIANTS
     }
@@ -279,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "records": [],
     }
     nodes = max(3, -(-args.pods // 100))
-    _log(f"starting the control plane ({nodes} kwok nodes) in {run_dir}")
+    sidebyside.log(f"starting the control plane ({nodes} kwok nodes) in {run_dir}")
     plane = BenchPlane.start(
         "default", run_dir, NAMESPACE, pods_per_node=110, kubelet_delays=delays, nodes=nodes,
         crds=("sidecarsets.apps.kruise.io",),
@@ -290,11 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["records"] = asyncio.run(run_all(plane, args.pods, args.repeats))
     finally:
         plane.stop()
-    result["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    result["host"]["loadavg_at_end"] = os.getloadavg()
-    output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    print(render_markdown(result["records"], args.pods))
-    print(f"results: {output}")
+    sidebyside.write_result(result, output, render_markdown(result["records"], args.pods))
     return 0
 
 

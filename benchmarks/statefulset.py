@@ -24,19 +24,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from benchmarks.harness import sidebyside
 from benchmarks.harness.controlplane import BenchPlane
 from benchmarks.harness.runs import delete_and_wait_gone, result_header, until
-from benchmarks.harness.stats import median_or_none, paired_ratios, summarize
 from flotilla.devcluster.env import new_run_dir
 from flotilla.devcluster.kwok_nodes import KubeletDelays
 from flotilla.runtime.kube import JsonObject, KubeClient, Resource
@@ -48,10 +44,6 @@ VARIANTS = ("asts", "builtin")
 SCENARIOS = ("ordered", "parallel", "update")
 IMAGE_A, IMAGE_B = "nginx:1.25", "nginx:1.26"
 RUN_TIMEOUT_S = 900.0
-
-
-def _log(message: str) -> None:
-    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 def manifest(variant: str, name: str, replicas: int, parallel: bool) -> JsonObject:
@@ -133,19 +125,17 @@ async def run_once(client: KubeClient, scenario: str, variant: str, name: str, n
 
 
 async def run_all(plane: BenchPlane, sizes: dict[str, int], repeats: int) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
     async with KubeClient.from_environment(plane.env.kubeconfig) as client:
-        for repeat in range(repeats):
-            order = VARIANTS[repeat % 2 :] + VARIANTS[: repeat % 2]
-            for scenario in SCENARIOS:
-                for variant in order:
-                    name = f"{variant}-{scenario}-r{repeat}"
-                    record = await run_once(client, scenario, variant, name, sizes[scenario])
-                    record["repeat"] = repeat
-                    records.append(record)
-                    took = f"{record['seconds']:.2f} s" if record["seconds"] is not None else record["error"]
-                    _log(f"{scenario} {variant} N={sizes[scenario]} r{repeat}: {took}")
-    return records
+
+        async def run(scenario: str, variant: str, repeat: int) -> dict[str, Any]:
+            name = f"{variant}-{scenario}-r{repeat}"
+            return await run_once(client, scenario, variant, name, sizes[scenario])
+
+        def describe(record: dict[str, Any]) -> str:
+            scenario, outcome = record["scenario"], sidebyside.took(record)
+            return f"{scenario} {record['variant']} N={sizes[scenario]} r{record['repeat']}: {outcome}"
+
+        return await sidebyside.run_side_by_side(VARIANTS, repeats, run, describe, SCENARIOS)
 
 
 def render_markdown(records: Sequence[dict[str, Any]], sizes: dict[str, int]) -> str:
@@ -155,23 +145,8 @@ def render_markdown(records: Sequence[dict[str, Any]], sizes: dict[str, int]) ->
     ]
     for scenario in SCENARIOS:
         mine = [r for r in records if r["scenario"] == scenario]
-        cells = []
-        for variant in VARIANTS:
-            summary = summarize(
-                [r["seconds"] for r in mine if r["variant"] == variant and r["seconds"] is not None]
-            )
-            cells.append(
-                f"{summary.median:.2f} ({summary.low:.2f}-{summary.high:.2f}, n={summary.count})"
-                if summary
-                else "not measured"
-            )
-        by_repeat = {v: {r["repeat"]: r["seconds"] for r in mine if r["variant"] == v} for v in VARIANTS}
-        pairs = [
-            (by_repeat["asts"][i], by_repeat["builtin"][i])
-            for i in sorted(set(by_repeat["asts"]) & set(by_repeat["builtin"]))
-            if by_repeat["asts"][i] is not None and by_repeat["builtin"][i] is not None
-        ]
-        ratio = median_or_none(paired_ratios([a for a, _ in pairs], [b for _, b in pairs]))
+        cells = [sidebyside.seconds_cell(mine, variant) for variant in VARIANTS]
+        ratio = sidebyside.paired_ratio(mine, "asts", "builtin")
         shown = f"{ratio:.2f}x" if ratio else "not measured"
         lines.append(f"| {scenario} | {sizes[scenario]} | {cells[0]} | {cells[1]} | {shown} |")
     return "\n".join(lines) + "\n"
@@ -204,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "records": [],
     }
     nodes = max(3, -(-max(sizes.values()) // 100))
-    _log(f"starting the control plane ({nodes} kwok nodes) in {run_dir}")
+    sidebyside.log(f"starting the control plane ({nodes} kwok nodes) in {run_dir}")
     plane = BenchPlane.start(
         "default", run_dir, NAMESPACE, pods_per_node=110, kubelet_delays=delays, nodes=nodes,
         crds=("statefulsets.apps.kruise.io",),
@@ -214,11 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["records"] = asyncio.run(run_all(plane, sizes, args.repeats))
     finally:
         plane.stop()
-    result["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    result["host"]["loadavg_at_end"] = os.getloadavg()
-    output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    print(render_markdown(result["records"], sizes))
-    print(f"results: {output}")
+    sidebyside.write_result(result, output, render_markdown(result["records"], sizes))
     return 0
 
 

@@ -19,7 +19,9 @@ under a SHA-256 key of everything that goes into it, so a warm build only hashes
    :mod:`nodeagent.cri.stubs`, as the Dockerfile does) and the ``flotilla`` entry script. Key:
    deps key and the content of every file of the packages, the stubs and this module.
 
-The OCI archive (``oci-layout``, ``index.json``, blobs) is what ``ctr images import`` takes; it
+The OCI archive (``oci-layout``, ``index.json``, blobs; written by
+:func:`flotilla.devcluster.images.write_archive`, as the real node's test images are) is what
+``ctr images import`` takes; it
 runs as UID 65532 with ``flotilla`` as entry point, like the Dockerfile's image. Its tag is
 ``dev-`` + the first 12 hex digits of the archive's key.
 
@@ -48,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
 
+from flotilla.devcluster.images import write_archive as write_archive  # the OCI layout, shared
 from flotilla.devcluster.toolchain import cache_root
 
 #: Bump to rebuild every layer (a change of how layers are made that the keys do not see).
@@ -403,69 +406,6 @@ def image_config(layers: Sequence[Layer], python: str) -> dict[str, object]:
             for layer in layers
         ],
     }
-
-
-def write_archive(out: Path, ref: str, layers: Sequence[Layer], config: dict[str, object]) -> str:
-    """The OCI image layout tar of `ref`; returns the manifest's digest."""
-    config_blob = json.dumps(config, sort_keys=True).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": "sha256:" + hashlib.sha256(config_blob).hexdigest(),
-                "size": len(config_blob),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": layer.digest,
-                    "size": layer.size,
-                }
-                for layer in layers
-            ],
-        },
-        sort_keys=True,
-    ).encode()
-    manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-    index = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [
-                {
-                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "digest": manifest_digest,
-                    "size": len(manifest),
-                    "platform": {"architecture": "amd64", "os": "linux"},
-                    "annotations": {
-                        "io.containerd.image.name": ref,
-                        "org.opencontainers.image.ref.name": ref.rsplit(":", 1)[1],
-                    },
-                }
-            ],
-        },
-        sort_keys=True,
-    ).encode()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(out, "w") as archive:
-
-        def put(name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            archive.addfile(info, io.BytesIO(data))
-
-        put("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        put("blobs/sha256/" + manifest_digest.split(":", 1)[1], manifest)
-        put("blobs/sha256/" + hashlib.sha256(config_blob).hexdigest(), config_blob)
-        for layer in layers:
-            info = tarfile.TarInfo("blobs/sha256/" + layer.digest.split(":", 1)[1])
-            info.size, info.mode, info.mtime = layer.size, 0o644, 0
-            with layer.blob.open("rb") as blob:
-                archive.addfile(info, blob)
-        put("index.json", index)
-    return manifest_digest
 
 
 def build(folder: Path | None = None, *, uv_cache: Path | None = None) -> BuiltImage:

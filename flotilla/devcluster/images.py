@@ -1,7 +1,8 @@
 """Container images for the real node, made offline from Debian's busybox-static.
 
 `write_oci_archive` writes a one-layer OCI image layout (a tar that ``ctr images import``
-takes) with the standard library only: ``/bin/busybox``, a few applet links, and
+takes; :func:`write_archive`, which Flotilla's own image (:mod:`flotilla.devcluster.image`) is
+written by too) with the standard library only: ``/bin/busybox``, a few applet links, and
 ``/etc/flotilla-image`` holding the image's label, so every tag has its own content and
 digest (the CRI reports an arbitrary tag of a shared digest, which would break in-place
 completion checks). Nothing is downloaded; the real node (`realnode.py`) imports or pushes them.
@@ -14,7 +15,10 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
 BUSYBOX = Path("/bin/busybox")
 
@@ -33,6 +37,10 @@ _APPLETS = ("sh", "sleep", "cat", "echo", "ls", "ps", "kill", "date", "wget", "t
 
 def _digest(blob: bytes) -> str:
     return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def _blob_name(digest: str) -> str:
+    return "blobs/sha256/" + digest.split(":", 1)[1]
 
 
 def _add(
@@ -102,41 +110,70 @@ def write_oci_archive(out: Path, ref: str, label: str, cmd: tuple[str, ...] = DE
         stream.write(layer_tar)
     layer = gz.getvalue()
     epoch = "1970-01-01T00:00:00Z"
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": epoch,
-            "config": {
-                "Env": ["PATH=/bin"],
-                "Cmd": list(cmd),
-                "WorkingDir": "/",
-                "Labels": {"flotilla.image": label},
-            },
-            "rootfs": {"type": "layers", "diff_ids": [_digest(layer_tar)]},
-            "history": [{"created": epoch, "created_by": "flotilla.devcluster.images busybox-static"}],
+    config: dict[str, object] = {
+        "architecture": "amd64",
+        "os": "linux",
+        "created": epoch,
+        "config": {
+            "Env": ["PATH=/bin"],
+            "Cmd": list(cmd),
+            "WorkingDir": "/",
+            "Labels": {"flotilla.image": label},
         },
-        sort_keys=True,
-    ).encode()
+        "rootfs": {"type": "layers", "diff_ids": [_digest(layer_tar)]},
+        "history": [{"created": epoch, "created_by": "flotilla.devcluster.images busybox-static"}],
+    }
+    return write_archive(out, ref, [BlobLayer(_digest(layer), len(layer), layer)], config)
+
+
+class ArchiveLayer(Protocol):
+    """A gzip layer blob as :func:`write_archive` takes it: its digest (``sha256:<hex>``), its size
+    and its bytes or the file holding them (:class:`flotilla.devcluster.image.Layer` is one)."""
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def blob(self) -> Path | bytes: ...
+
+
+@dataclass(frozen=True)
+class BlobLayer:
+    """A layer blob held in memory."""
+
+    digest: str
+    size: int
+    blob: bytes
+
+
+def write_archive(out: Path, ref: str, layers: Sequence[ArchiveLayer], config: dict[str, object]) -> str:
+    """The OCI image layout tar (what ``ctr images import`` takes) of the image `ref`
+    (``name:tag``) made of `layers` and the image `config`; returns the manifest's digest."""
+    config_blob = json.dumps(config, sort_keys=True).encode()
     manifest = json.dumps(
         {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {
                 "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": _digest(config),
-                "size": len(config),
+                "digest": _digest(config_blob),
+                "size": len(config_blob),
             },
             "layers": [
                 {
                     "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": _digest(layer),
-                    "size": len(layer),
+                    "digest": layer.digest,
+                    "size": layer.size,
                 }
+                for layer in layers
             ],
         },
         sort_keys=True,
     ).encode()
+    manifest_digest = _digest(manifest)
     index = json.dumps(
         {
             "schemaVersion": 2,
@@ -144,7 +181,7 @@ def write_oci_archive(out: Path, ref: str, label: str, cmd: tuple[str, ...] = DE
             "manifests": [
                 {
                     "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "digest": _digest(manifest),
+                    "digest": manifest_digest,
                     "size": len(manifest),
                     "platform": {"architecture": "amd64", "os": "linux"},
                     "annotations": {
@@ -153,18 +190,29 @@ def write_oci_archive(out: Path, ref: str, label: str, cmd: tuple[str, ...] = DE
                     },
                 }
             ],
-        }
+        },
+        sort_keys=True,
     ).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(out, "w") as archive:
 
-        def put(name: str, data: bytes) -> None:
+        def put(name: str, size: int, data: IO[bytes]) -> None:
             info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            archive.addfile(info, io.BytesIO(data))
+            info.size, info.mode, info.mtime = size, 0o644, 0
+            archive.addfile(info, data)
 
-        put("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        for blob in (config, manifest, layer):
-            put("blobs/sha256/" + _digest(blob).split(":", 1)[1], blob)
-        put("index.json", index)
-    return _digest(manifest)
+        def put_bytes(name: str, data: bytes) -> None:
+            put(name, len(data), io.BytesIO(data))
+
+        put_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        put_bytes(_blob_name(manifest_digest), manifest)
+        put_bytes(_blob_name(_digest(config_blob)), config_blob)
+        for layer in layers:
+            blob = layer.blob
+            if isinstance(blob, Path):
+                with blob.open("rb") as data:
+                    put(_blob_name(layer.digest), layer.size, data)
+            else:
+                put(_blob_name(layer.digest), layer.size, io.BytesIO(blob))
+        put_bytes("index.json", index)
+    return manifest_digest

@@ -25,10 +25,10 @@ from flotilla.runtime.errors import Conflict, KubeError, NotFound
 from flotilla.runtime.kube import KubeClient, Resource
 from nodeagent.cri.runtime import CriError, CriImages, RuntimeImage
 from nodeagent.imagepull import puller
-from nodeagent.imagepull.imageref import ImageRefError, name_and_tag
 from nodeagent.imagepull.puller import PullTask, TagKey
 from nodeagent.imagepull.secrets import registry_auths
 from nodeagent.reflector import Reflector
+from schemas.kruise.rules.imageref import ImageRefError, name_and_tag
 from workers.runtime.events import ObjectRef, emit_event
 
 log = logging.getLogger("flotilla.nodeagent.imagepull")

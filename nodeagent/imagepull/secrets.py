@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from nodeagent.imagepull.imageref import DEFAULT_DOMAIN
+from schemas.kruise.rules.imageref import DEFAULT_DOMAIN
 
 JsonObject = dict[str, Any]
 _DOCKER_HUB = {DEFAULT_DOMAIN, "index.docker.io", "registry-1.docker.io"}

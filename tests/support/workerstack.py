@@ -12,6 +12,9 @@ tests of a module: a Python process takes 3 s of CPU to start (tens of seconds o
 the loaded 2-core machine), once per module instead of once per test. Its watcher watches the
 namespaces :class:`tests.support.namespaces.ModuleNamespaces` made for those tests up front; each
 test still runs alone in its own fresh namespace, and the stack serves /readyz before the first.
+:func:`stack_fixtures` makes a package's fixtures for it (the worker types, the module's
+namespaces, the test's namespace, the shared stack and the test's view of it), written once for
+tests/integration/{cloneset,jobs,sidecarset,uniteddeployment}.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ import signal
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
+from kubernetes import client as k8s
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
@@ -268,6 +273,99 @@ async def shared_stack(
             yield shared
         finally:
             shared.stop()
+
+
+class StackFixtures(NamedTuple):
+    """The fixtures :func:`stack_fixtures` makes; a conftest binds each it uses to a module-level name."""
+
+    worker_types: Any
+    module_namespaces: Any
+    namespace: Any
+    module_stack: Any
+    stack: Any
+
+
+def stack_fixtures(
+    stack: str,
+    types: Sequence[str],
+    *,
+    shares: Callable[[pytest.Item], bool] | None = None,
+    process_env: Callable[[ModuleNamespaces], Mapping[str, str]] | None = None,
+) -> StackFixtures:
+    """The fixtures of a test package whose tests share one :class:`SharedStack` per module:
+
+    - ``worker_types`` (module): the worker types of the stack, ``types`` unless a test module
+      overrides the fixture;
+    - ``module_namespaces`` (module): a :class:`ModuleNamespaces` with a namespace made up front
+      for each test of the module that ``shares`` the stack (default: each that uses the fixture
+      named ``stack``);
+    - ``namespace``: the test's own fresh namespace, made with the module's (the shared watcher
+      watches it);
+    - ``module_stack`` (module): the :class:`SharedStack` of the ``worker_types``, its processes
+      given ``process_env(module_namespaces)`` on top of the test run's environment;
+    - ``stack`` (named so): the test's :class:`Stack` on the shared one (a conftest whose tests
+      sometimes need a stack of their own writes this one itself).
+
+    A conftest binds them: ``worker_types, module_namespaces, namespace, module_stack, ud_stack =
+    stack_fixtures("ud_stack", ("cloneset", "uniteddeployment"))``.
+    """
+
+    def uses_the_stack(item: pytest.Item) -> bool:
+        return stack in getattr(item, "fixturenames", ())
+
+    @pytest.fixture(scope="module", name="worker_types")
+    def worker_types_fixture() -> tuple[str, ...]:
+        return tuple(types)
+
+    @pytest.fixture(scope="module", name="module_namespaces")
+    def module_namespaces_fixture(
+        request: pytest.FixtureRequest, api_client: k8s.ApiClient
+    ) -> Iterator[ModuleNamespaces]:
+        spaces = ModuleNamespaces(k8s.CoreV1Api(api_client), request, shares or uses_the_stack)
+        try:
+            yield spaces
+        finally:
+            spaces.close()
+
+    @pytest.fixture(name="namespace")
+    def namespace_fixture(
+        request: pytest.FixtureRequest, module_namespaces: ModuleNamespaces
+    ) -> Iterator[str]:
+        """The test's own fresh namespace, made with the module's (the shared watcher watches it)."""
+        with module_namespaces.for_test(request.node) as name:
+            yield name
+
+    @pytest.fixture(scope="module", name="module_stack")
+    async def module_stack_fixture(
+        worker_types: tuple[str, ...],
+        dev_env: DevEnvironment,
+        kruise_crds: list[str],
+        module_namespaces: ModuleNamespaces,
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> AsyncIterator[SharedStack]:
+        async with shared_stack(
+            worker_types,
+            dev_env=dev_env,
+            namespaces=module_namespaces,
+            log_dir=tmp_path_factory.mktemp(stack.replace("_", "")),
+            process_env=process_env(module_namespaces) if process_env else None,
+        ) as shared:
+            yield shared
+
+    @pytest.fixture(name=stack)
+    async def stack_fixture(
+        module_stack: SharedStack, jetstream: JetStreamContext, namespace: str, request: pytest.FixtureRequest
+    ) -> AsyncIterator[Stack]:
+        async with module_stack.for_test(jetstream, namespace, request) as running:
+            yield running
+
+    return StackFixtures(
+        worker_types_fixture,
+        module_namespaces_fixture,
+        namespace_fixture,
+        module_stack_fixture,
+        stack_fixture,
+    )
 
 
 def record_reports(item: pytest.Item, report: pytest.TestReport) -> None:

@@ -4,10 +4,6 @@
 observes and acts.
 """
 
+from workers.lazy import lazy_worker
 
-def __getattr__(name: str) -> object:
-    if name == "WORKER":
-        from workers.advancedcronjob.worker import WORKER
-
-        return WORKER
-    raise AttributeError(name)
+__getattr__ = lazy_worker(__name__)

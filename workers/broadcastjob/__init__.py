@@ -4,10 +4,6 @@
 predicate simulation does, ``jobpods`` builds and reads the job's pods.
 """
 
+from workers.lazy import lazy_worker
 
-def __getattr__(name: str) -> object:
-    if name == "WORKER":
-        from workers.broadcastjob.worker import WORKER
-
-        return WORKER
-    raise AttributeError(name)
+__getattr__ = lazy_worker(__name__)

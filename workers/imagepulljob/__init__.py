@@ -3,6 +3,14 @@
 ``planner`` decides (pure), ``worker`` is the runtime shell (``WORKER``, type ``imagepulljob``).
 """
 
-from workers.imagepulljob.worker import WORKER
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from workers.lazy import lazy_worker
+
+if TYPE_CHECKING:
+    from workers.imagepulljob.worker import WORKER
 
 __all__ = ["WORKER"]
+__getattr__ = lazy_worker(__name__)

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nodeagent.imagepull.imageref import ImageRefError, name_and_tag
+from schemas.kruise.rules.imageref import ImageRefError, name_and_tag
 from workers.podmechanics.kube_json import format_time, parse_time
 
 JsonObject = dict[str, Any]

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from workers.lazy import lazy_worker
+
 if TYPE_CHECKING:
     from workers.uniteddeployment.worker import WORKER
 
 __all__ = ["WORKER"]
-
-
-def __getattr__(name: str) -> object:
-    if name == "WORKER":
-        from workers.uniteddeployment.worker import WORKER
-
-        return WORKER
-    raise AttributeError(name)
+__getattr__ = lazy_worker(__name__)

@@ -7,11 +7,12 @@ ImagePullJob defaults: completionPolicy type Always, pullPolicy timeoutSeconds 6
 backoffLimit 3, imagePullPolicy IfNotPresent, and on a v1alpha1 create the
 ``apps.kruise.io/deletion-protection`` finalizer (kruise's v1beta1 defaulting ignores that flag).
 Validation: ``spec.pullSecrets`` immutable, selector names vs labels, selector vs podSelector, the
-image (docker's ``ParseNormalizedNamed``), parallelism, completionPolicy. ImageListPullJob defaults
-the completion and pull policies only; validation: the same selector checks, ``images`` non-empty,
-distinct, at most 255, each a reference, completionPolicy. NodeImage defaults every
-tag's ``createdAt`` (now) and pull policy (600 s, 3) and sorts the tags; validation: at most 256
-images, tags non-empty and distinct, createdAt/pullPolicy/ttl set, version >= 0.
+image (docker's ``ParseNormalizedNamed``: :mod:`schemas.kruise.rules.imageref`), parallelism,
+completionPolicy. ImageListPullJob defaults the completion and pull policies only; validation: the
+same selector checks, ``images`` non-empty, distinct, at most 255, each a reference,
+completionPolicy. NodeImage defaults every tag's ``createdAt`` (now) and pull policy (600 s, 3)
+and sorts the tags; validation: at most 256 images, tags non-empty and distinct,
+createdAt/pullPolicy/ttl set, version >= 0.
 
 kruise answers these with ``fmt.Errorf`` texts and stops at the first: each validation returns at
 most one :class:`PlainError` carrying kruise's text. Pure but for NodeImage's ``createdAt``
@@ -22,12 +23,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from schemas.kruise.rules import meta
 from schemas.kruise.rules.errors import ErrorType, FieldError, PlainError, go_quote
+from schemas.kruise.rules.imageref import image_reference_error as image_reference_error
 
 JsonDict = dict[str, Any]
 
@@ -47,68 +48,6 @@ def _plain(path: str, text: str) -> list[FieldError]:
 
 def _version(obj: Mapping[str, Any]) -> str:
     return str(obj.get("apiVersion") or "").rpartition("/")[2]
-
-
-# --- docker reference grammar (github.com/docker/distribution v2.8.2 reference/regexp.go) ---------
-# The same language as docker's expressions, written so Python's backtracking engine runs in linear
-# time as Go's RE2 does: every repetition is possessive (``*+``, ``++``) where what may follow can
-# never start another repetition (a name component is followed by ``/``, ``:``, ``@`` or the end;
-# a domain component by ``.``, ``:`` or ``/``); docker's separator ``(?:[._]|__|[-]*)`` admits an
-# empty separator, which makes ``[a-z0-9]+`` repeat inside a repetition (the pattern that
-# backtracks without end on a long bad name): ``-+`` instead says the same, as two alphanumeric
-# runs with nothing between them are one run. ``re.ASCII`` and ``fullmatch``: Go's ``\w`` is
-# ASCII, and its ``$`` does not match before a final newline as Python's does.
-_ALNUM = r"[a-z0-9]++"
-_SEPARATOR = r"(?>__|[._]|-++)"
-_NAME_COMPONENT = f"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*+"
-_DOMAIN_COMPONENT = r"[a-zA-Z0-9]++(?:-++[a-zA-Z0-9]++)*+"
-_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*+(?::[0-9]++)?"
-_TAG = r"\w[\w.-]{0,127}+"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*+(?:[-_+.][A-Za-z][A-Za-z0-9]*+)*+:[0-9a-fA-F]{32,}+"
-_NAME = f"(?:{_DOMAIN}/)?{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*+"
-_REFERENCE = re.compile(f"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
-_IDENTIFIER = re.compile(r"[a-f0-9]{64}")
-_DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
-
-
-def image_reference_error(ref: str) -> str | None:
-    """Why docker's ``reference.ParseNormalizedNamed`` refuses ``ref`` (None: it parses)."""
-    if _IDENTIFIER.fullmatch(ref):
-        return f"invalid repository name ({ref}), cannot specify 64-byte hexadecimal strings"
-    slash = ref.find("/")
-    if slash == -1 or (not any(c in ref[:slash] for c in ".:") and ref[:slash] != "localhost"):
-        domain, remainder = "docker.io", ref
-    else:
-        domain, remainder = ref[:slash], ref[slash + 1 :]
-    if domain == "index.docker.io":
-        domain = "docker.io"
-    if domain == "docker.io" and "/" not in remainder:
-        remainder = f"library/{remainder}"
-    remote = remainder.partition(":")[0]
-    if remote.lower() != remote:
-        return "invalid reference format: repository name must be lowercase"
-    full = f"{domain}/{remainder}"
-    match = _REFERENCE.fullmatch(full)
-    if match is None:
-        if _REFERENCE.fullmatch(full.lower()):
-            return "repository name must be lowercase"
-        return "invalid reference format"
-    if len(match.group(1)) > 255:
-        return "repository name must not be more than 255 characters"
-    if match.group(3):
-        algorithm, _, hex_digits = match.group(3).partition(":")
-        if algorithm not in _DIGEST_HEX_LENGTH:
-            # go-digest's Validate: an unknown algorithm must still be lowercase (DigestRegexp)
-            return (
-                "invalid checksum digest format"
-                if algorithm.lower() != algorithm
-                else "unsupported digest algorithm"
-            )
-        if len(hex_digits) != _DIGEST_HEX_LENGTH[algorithm]:
-            return "invalid checksum digest length"
-        if hex_digits.lower() != hex_digits:
-            return "invalid checksum digest format"
-    return None
 
 
 # --- ImagePullJob ----------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """The CloneSet stack on the real local control plane: CRDs, bus, a watcher and a cloneset worker.
 
 ``cloneset_stack`` installs the kruise CRDs and runs a watcher and a ``cloneset`` worker: one
-stack for the tests of a module (``tests.support.workerstack.SharedStack``), each test in its own
-fresh namespace; a test that parametrizes ``cloneset_worker_args`` (extra worker arguments) or
-changes the environment (``monkeypatch``) gets a ``tests.support.workerstack.worker_stack`` of
-its own. Each component
+stack for the tests of a module (``tests.support.workerstack.SharedStack``, fixtures from
+``stack_fixtures``), each test in its own fresh namespace; a test that parametrizes
+``cloneset_worker_args`` (extra worker arguments) or changes the environment (``monkeypatch``)
+gets a ``tests.support.workerstack.worker_stack`` of its own. Each component
 signs in to NATS as its own least-privilege user (schemas.bus.permissions), so every CloneSet
 test also shows those permissions suffice. ``Stack``, ``PodWatch`` and ``watching_pods`` are
 re-exported for the tests here.
@@ -12,16 +12,21 @@ re-exported for the tests here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
-from tests.support.namespaces import ModuleNamespaces
-from tests.support.workerstack import PodWatch, SharedStack, Stack, shared_stack, watching_pods, worker_stack
+from tests.support.workerstack import (
+    PodWatch,
+    SharedStack,
+    Stack,
+    stack_fixtures,
+    watching_pods,
+    worker_stack,
+)
 
 __all__ = ["PodWatch", "Stack", "watching_pods"]
 
@@ -42,42 +47,17 @@ def _shares_the_stack(item: pytest.Item) -> bool:
     return "cloneset_stack" in fixtures and "monkeypatch" not in fixtures and not parametrized
 
 
-@pytest.fixture(scope="module")
-def module_namespaces(
-    request: pytest.FixtureRequest, api_client: k8s.ApiClient
-) -> Iterator[ModuleNamespaces]:
-    spaces = ModuleNamespaces(k8s.CoreV1Api(api_client), request, _shares_the_stack)
-    try:
-        yield spaces
-    finally:
-        spaces.close()
-
-
-@pytest.fixture
-def namespace(request: pytest.FixtureRequest, module_namespaces: ModuleNamespaces) -> Iterator[str]:
-    """The test's own fresh namespace, made with the module's (the shared watcher watches it)."""
-    with module_namespaces.for_test(request.node) as name:
-        yield name
-
-
-@pytest.fixture(scope="module")
-async def shared_cloneset_stack(
-    dev_env: DevEnvironment,
-    kruise_crds: list[str],
-    module_namespaces: ModuleNamespaces,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[SharedStack]:
-    log_dir = tmp_path_factory.mktemp("clonesetstack")
-    async with shared_stack(
-        ["cloneset"], dev_env=dev_env, namespaces=module_namespaces, log_dir=log_dir
-    ) as shared:
-        yield shared
+_fixtures = stack_fixtures("cloneset_stack", ("cloneset",), shares=_shares_the_stack)
+worker_types = _fixtures.worker_types
+module_namespaces = _fixtures.module_namespaces
+namespace = _fixtures.namespace
+module_stack = _fixtures.module_stack
 
 
 @pytest.fixture
 async def cloneset_stack(
     cloneset_worker_args: list[str],
-    shared_cloneset_stack: SharedStack,
+    module_stack: SharedStack,
     dev_env: DevEnvironment,
     jetstream: JetStreamContext,
     namespace: str,
@@ -85,10 +65,10 @@ async def cloneset_stack(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Stack]:
     if _shares_the_stack(request.node):
-        async with shared_cloneset_stack.for_test(jetstream, namespace, request) as stack:
+        async with module_stack.for_test(jetstream, namespace, request) as stack:
             yield stack
         return
-    if shared_cloneset_stack.running:  # two cloneset workers would share the bus's triggers
+    if module_stack.running:  # two cloneset workers would share the bus's triggers
         raise AssertionError(
             "a test with its own worker arguments or environment in a module whose stack is shared"
         )

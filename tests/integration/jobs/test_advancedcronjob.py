@@ -27,7 +27,7 @@ SCHEDULED_AT = "apps.kruise.io/scheduled-at"
 
 
 @pytest.fixture(scope="module")
-def job_types() -> tuple[str, ...]:
+def worker_types() -> tuple[str, ...]:
     return ("advancedcronjob", "imagelistpulljob")
 
 

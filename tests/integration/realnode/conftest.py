@@ -11,8 +11,9 @@ from tests.integration.cloneset.conftest import (
     cloneset_stack,
     cloneset_worker_args,
     module_namespaces,
+    module_stack,
     namespace,
-    shared_cloneset_stack,
+    worker_types,
 )
 from tests.support.realnode import real_node
 
@@ -20,9 +21,10 @@ __all__ = [
     "cloneset_stack",
     "cloneset_worker_args",
     "module_namespaces",
+    "module_stack",
     "namespace",
     "real_node",
-    "shared_cloneset_stack",
+    "worker_types",
 ]
 
 #: The chart's pods on the real node need Flotilla's image, whose cold build takes minutes: that

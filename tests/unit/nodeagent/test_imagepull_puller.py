@@ -9,9 +9,9 @@ import json
 import pytest
 
 from nodeagent.imagepull import puller
-from nodeagent.imagepull.imageref import ImageRefError, name_and_tag
 from nodeagent.imagepull.puller import PullTask
 from nodeagent.imagepull.secrets import registry_auths
+from schemas.kruise.rules.imageref import ImageRefError, name_and_tag
 
 
 @pytest.mark.parametrize(
@@ -25,15 +25,29 @@ from nodeagent.imagepull.secrets import registry_auths
         ("127.0.0.1:5000/flotilla/busybox:v2", ("127.0.0.1:5000/flotilla/busybox", "v2")),
         ("localhost/busybox", ("localhost/busybox", "latest")),
         ("reg.io/a/b@sha256:" + "a" * 64, ("reg.io/a/b", "sha256:" + "a" * 64)),
+        # docker v2.8.2's splitDockerDomain: the legacy index.docker.io is docker.io
+        ("index.docker.io/library/nginx:1.25", ("nginx", "1.25")),
+        # a digest stands in for the tag (getAPITagFromNamedRef)
+        ("nginx:1.25@sha256:" + "b" * 64, ("nginx", "sha256:" + "b" * 64)),
     ],
 )
 def test_name_and_tag_as_normalize_image_ref_to_name_tag(ref: str, expected: tuple[str, str]) -> None:
     assert name_and_tag(ref) == expected
 
 
-def test_a_bad_reference_is_refused() -> None:
-    with pytest.raises(ImageRefError):
-        name_and_tag("")
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("", "invalid reference format"),
+        # kruise's own case (TestNormalizeImageRefToNameTag): ParseNormalizedNamed refuses it
+        ("INVALID_IMAGE_REF", "invalid reference format: repository name must be lowercase"),
+        ("Team/app:v1", "invalid reference format: repository name must be lowercase"),
+    ],
+)
+def test_a_bad_reference_is_refused_with_dockers_message(ref: str, message: str) -> None:
+    with pytest.raises(ImageRefError) as refused:
+        name_and_tag(ref)
+    assert str(refused.value) == message
 
 
 def _node_image(

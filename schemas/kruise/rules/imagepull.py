@@ -51,7 +51,9 @@ def _version(obj: Mapping[str, Any]) -> str:
 
 
 # --- ImagePullJob ----------------------------------------------------------------------------------
-def default_imagepulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> JsonDict:
+def _defaulted_pull_spec(obj: Mapping[str, Any]) -> tuple[JsonDict, JsonDict]:
+    """A copy of ``obj`` and its spec, with the defaults both pull-job kinds share: completionPolicy
+    type Always, pullPolicy timeoutSeconds 600 and backoffLimit 3."""
     out: JsonDict = copy.deepcopy(dict(obj))
     spec: JsonDict = out.setdefault("spec", {})
     completion = spec.get("completionPolicy")
@@ -64,6 +66,11 @@ def default_imagepulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None) 
         pull = spec["pullPolicy"] = {}
     pull.setdefault("timeoutSeconds", DEFAULT_TIMEOUT_SECONDS)
     pull.setdefault("backoffLimit", DEFAULT_BACKOFF_LIMIT)
+    return out, spec
+
+
+def default_imagepulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> JsonDict:
+    out, spec = _defaulted_pull_spec(obj)
     if not spec.get("imagePullPolicy"):
         spec["imagePullPolicy"] = "IfNotPresent"
     if old is None and _version(obj) == "v1alpha1":
@@ -174,19 +181,7 @@ MAX_IMAGES_PER_LIST = 255
 def default_imagelistpulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> JsonDict:
     """``SetDefaultsImageListPullJob*``: completionPolicy type Always, pullPolicy 600 s / 3 (no
     imagePullPolicy and no finalizer: the ImagePullJobs it makes get those from their own defaults)."""
-    out: JsonDict = copy.deepcopy(dict(obj))
-    spec: JsonDict = out.setdefault("spec", {})
-    completion = spec.get("completionPolicy")
-    if not isinstance(completion, dict):
-        completion = spec["completionPolicy"] = {}
-    if not completion.get("type"):
-        completion["type"] = "Always"
-    pull = spec.get("pullPolicy")
-    if not isinstance(pull, dict):
-        pull = spec["pullPolicy"] = {}
-    pull.setdefault("timeoutSeconds", DEFAULT_TIMEOUT_SECONDS)
-    pull.setdefault("backoffLimit", DEFAULT_BACKOFF_LIMIT)
-    return out
+    return _defaulted_pull_spec(obj)[0]
 
 
 def validate_imagelistpulljob(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[FieldError]:

@@ -38,7 +38,7 @@ from benchmarks.harness.stats import markdown_table, median_or_none, ratio
 from flotilla.devcluster.ports import free_port
 from flotilla.devcluster.process import ManagedProcess
 from flotilla.devcluster.webhook import rendered_registrations, webhook_args
-from flotilla.runtime.errors import KubeError, NotFound
+from flotilla.runtime.errors import KubeError, NotFound, Transient
 from flotilla.runtime.kube import PODS, KubeClient, Resource
 
 NAMESPACE = "bench-webhook"
@@ -126,16 +126,24 @@ async def create_at_rate(
     return created, errors, time.monotonic() - started
 
 
-async def _delete_pods(client: KubeClient, selector: str) -> None:
-    await client.request(
-        "DELETE", PODS.path(NAMESPACE), params={"labelSelector": selector, "gracePeriodSeconds": "0"}
-    )
-    deadline = time.monotonic() + 120
+async def _delete_pods(client: KubeClient, selector: str, within: float = 600) -> None:
+    """Delete every pod of ``selector`` and wait until none is left.
+
+    A DELETE of the collection (thousands of pods after the latency phase) can outlast the
+    client's 30 s timeout; the API server deletes in the request's lifetime only, so the
+    request is sent again until the list is empty.
+    """
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
+        with contextlib.suppress(Transient):
+            await client.request(
+                "DELETE", PODS.path(NAMESPACE), params={"labelSelector": selector, "gracePeriodSeconds": "0"}
+            )
         listing = await client.get(PODS.path(NAMESPACE), {"labelSelector": selector, "limit": "1"})
         if not listing.get("items"):
             return
         await asyncio.sleep(0.5)
+    raise TimeoutError(f"pods {selector!r} in {NAMESPACE} still there after {within:.0f} s")
 
 
 async def scale_up(client: KubeClient, name: str, replicas: int) -> float:

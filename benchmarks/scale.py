@@ -378,8 +378,11 @@ async def watcher_restart(plane: BenchPlane, scale: Scale, cold: bool) -> dict[s
     return out
 
 
-async def run_flotilla(plane: BenchPlane, shape: Shape, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {"stages": [], "rolls": []}
+async def run_flotilla(
+    plane: BenchPlane, shape: Shape, args: argparse.Namespace, out: dict[str, Any]
+) -> None:
+    """Flotilla's figures, into ``out`` as each is taken (an interrupted run keeps them)."""
+    out.update({"stages": [], "rolls": []})
     async with KubeClient.from_environment(plane.env.kubeconfig) as client:
         scale = Scale(plane, client, shape, args)
         await scale.tracker.start()
@@ -409,7 +412,6 @@ async def run_flotilla(plane: BenchPlane, shape: Shape, args: argparse.Namespace
             _log(f"watcher restart (no checkpoint): {out['watcher_restart_cold']}")
         finally:
             await scale.tracker.stop()
-    return out
 
 
 # ---------------------------------------------------------------------- kruise-manager
@@ -433,9 +435,10 @@ async def kruise_restart(plane: BenchPlane, process: ManagedProcess, scale: Scal
 
 
 async def run_kruise(
-    plane: BenchPlane, process: ManagedProcess, shape: Shape, args: argparse.Namespace
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"stages": []}
+    plane: BenchPlane, process: ManagedProcess, shape: Shape, args: argparse.Namespace, out: dict[str, Any]
+) -> None:
+    """kruise-manager's figures, into ``out`` as each is taken (an interrupted run keeps them)."""
+    out["stages"] = []
     async with KubeClient.from_environment(plane.env.kubeconfig) as client:
         scale = Scale(plane, client, shape, args)
         await scale.tracker.start()
@@ -452,10 +455,31 @@ async def run_kruise(
             _log(f"kruise-manager restart: {out['restart']}")
         finally:
             await scale.tracker.stop()
-    return out
 
 
 # ---------------------------------------------------------------------- main
+def joined(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One result from runs of one side each (``--no-kruise``, ``--kruise-only``), for the report.
+
+    The header (commit, times, load) is the first run's; each later run's own header is kept
+    under ``runs`` so the report can say that the two sides ran apart.
+    """
+    if len(results) == 1:
+        return results[0]
+    first, *others = results
+    if any(other["shape"] != first["shape"] for other in others):
+        raise SystemExit("--report: the results are of different shapes; they cannot be compared")
+    out = dict(first)
+    out["runs"] = [{k: v for k, v in r.items() if k not in ("flotilla", "kruise")} for r in results]
+    for other in others:
+        for side in ("flotilla", "kruise"):
+            if side in other:
+                if side in out:
+                    raise SystemExit(f"--report: two results have the {side} side")
+                out[side] = other[side]
+    return out
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK.describe()}, idle window 30 s")
@@ -465,9 +489,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=3, help="CloneSet worker replicas of the second roll")
     parser.add_argument("--idle-seconds", type=float, help="idle window (default 330; --quick 30)")
     parser.add_argument("--observes", type=int, default=5, help="observe calls per reads reading")
-    parser.add_argument("--no-kruise", action="store_true", help="skip the kruise-manager plane")
+    sides = parser.add_mutually_exclusive_group()
+    sides.add_argument("--no-kruise", action="store_true", help="skip the kruise-manager plane")
+    sides.add_argument("--kruise-only", action="store_true", help="only the kruise-manager plane")
     parser.add_argument("--output", type=Path, help="JSON result (default: in the run folder)")
-    parser.add_argument("--report", type=Path, help="only re-render a saved JSON result")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        help="only re-render saved JSON results (a Flotilla-only and a kruise-only run are joined)",
+    )
     args = parser.parse_args(argv)
     base = QUICK if args.quick else FULL
     args.shape = Shape(
@@ -485,7 +516,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
-        print(render_report(orjson.loads(args.report.read_bytes())))
+        print(render_report(joined([orjson.loads(path.read_bytes()) for path in args.report])))
         return 0
     shape: Shape = args.shape
     result: dict[str, Any] = {
@@ -503,13 +534,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["host"]["loadavg_at_end"] = os.getloadavg()
         output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
 
-    plane = BenchPlane.start("unlimited", run_dir, NAMESPACE, pods_per_node=per_node, nodes=shape.nodes)
-    try:
-        plane.start_flotilla("cloneset")
-        result["flotilla"] = asyncio.run(run_flotilla(plane, shape, args))
-    finally:
-        save()  # before the (slow) stop: an interrupted stop loses nothing measured
-        plane.stop()
+    if not args.kruise_only:
+        plane = BenchPlane.start("unlimited", run_dir, NAMESPACE, pods_per_node=per_node, nodes=shape.nodes)
+        try:
+            plane.start_flotilla("cloneset")
+            result["flotilla"] = {}
+            asyncio.run(run_flotilla(plane, shape, args, result["flotilla"]))
+        finally:
+            save()  # before the (slow) stop: an interrupted stop loses nothing measured
+            plane.stop()
     if not args.no_kruise:
         kruise_dir = new_run_dir("bench-scale-kruise")
         _log(f"kruise-manager plane in {kruise_dir}")
@@ -520,7 +553,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             binary = ensure_binaries([KRUISE])[KRUISE]
             limits = (f"--rest-config-qps={KRUISE_QPS}", f"--rest-config-burst={KRUISE_QPS * 2}")
             process = kruise_manager.start(plane.env, binary, kruise_source(), limits)
-            result["kruise"] = asyncio.run(run_kruise(plane, process, shape, args))
+            result["kruise"] = {}
+            asyncio.run(run_kruise(plane, process, shape, args, result["kruise"]))
         finally:
             save()
             plane.stop()

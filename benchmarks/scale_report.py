@@ -231,6 +231,13 @@ def render_report(result: Mapping[str, Any]) -> str:
         f"load average at start {host.get('loadavg_at_start', '?')}, "
         f"at end {host.get('loadavg_at_end', '?')}",
     ]
+    for run in result.get("runs") or []:  # sides measured in runs of their own (--report A B)
+        run_host = run.get("host") or {}
+        parts.append(
+            f"- `{run.get('command', '?')}` on {run.get('git_commit', '?')}, started "
+            f"{run.get('started_at', '?')}, load average at start "
+            f"{run_host.get('loadavg_at_start', '?')}, at end {run_host.get('loadavg_at_end', '?')}"
+        )
 
     restarts = [
         ("Flotilla watcher, killed, resumes from its checkpoint", flotilla.get("watcher_restart_resume")),

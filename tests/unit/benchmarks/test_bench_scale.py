@@ -228,3 +228,21 @@ def test_counting_tracker_agrees_with_a_full_scan_after_every_event() -> None:
     tracker.pods = {}  # a relist replaces the map, then re-adds what it listed
     tracker._apply("ADDED", pod("c", True, "v2"))
     assert (tracker.live, tracker.updated("v2"), tracker.settled(1, "v2")) == (1, 1, True)
+
+
+def test_joined_puts_each_side_of_two_runs_in_one_result() -> None:
+    from benchmarks.scale import joined
+
+    shape = {"clonesets": 100, "pods_per_cloneset": 100, "nodes": 20}
+    ours = {"command": "python -m benchmarks.scale --no-kruise", "shape": shape, "flotilla": {"rolls": [1]}}
+    theirs = {"command": "python -m benchmarks.scale --kruise-only", "shape": shape, "kruise": {"roll": 2}}
+    out = joined([ours, theirs])
+    assert out["flotilla"] == {"rolls": [1]}
+    assert out["kruise"] == {"roll": 2}
+    assert [run["command"] for run in out["runs"]] == [ours["command"], theirs["command"]]
+    assert "flotilla" not in out["runs"][0]
+    assert "kruise" not in out["runs"][1]
+    with pytest.raises(SystemExit, match="different shapes"):
+        joined([ours, {**theirs, "shape": {**shape, "nodes": 4}}])
+    with pytest.raises(SystemExit, match="flotilla side"):
+        joined([ours, ours])

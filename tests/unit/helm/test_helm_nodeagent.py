@@ -51,6 +51,7 @@ def test_daemonset_mounts_the_cri_socket_and_runs_least_privileged() -> None:
     secrets = named(objects, "Role", "flotilla-node-agent-secrets")
     assert secrets["metadata"]["namespace"] == "kruise-daemon-config"
     assert granted(secrets) == {("", "secrets"): {"get"}}
+    assert named(objects, "Namespace", "kruise-daemon-config")  # daemonConfigNamespace.create
     assert "--no-image-pulls" not in container["args"]
 
 

@@ -14,7 +14,7 @@ from tests.unit.imagepulljob import test_imagepulljob_secrets as tables
 from workers.imagepulljob import planner, worker
 
 ON = {"workers.imagepulljob.enabled": True}
-DAEMON = "kruise-daemon-config"
+RENAMED = "pull-copies"
 
 
 def _secret_calls() -> set[tuple[str, str, str]]:
@@ -36,15 +36,17 @@ def _secret_calls() -> set[tuple[str, str, str]]:
 
 
 def test_the_worker_may_write_only_the_copies_and_read_the_sources() -> None:
-    objects = render(ON)
-    namespace = named(objects, "Namespace", DAEMON)
-    assert namespace["metadata"]["name"] == DAEMON
+    # one render (helm is slow under load): a renamed namespace that exists already; the default
+    # (kruise-daemon-config, created with the release) is rendered in test_helm_nodeagent.py
+    objects = render(ON, values_yaml={"daemonConfigNamespace": {"name": RENAMED, "create": False}})
+    assert not [o for o in objects if o["kind"] == "Namespace"]
     role = named(objects, "Role", "flotilla-worker-imagepulljob-secrets")
-    assert role["metadata"]["namespace"] == DAEMON
+    assert role["metadata"]["namespace"] == RENAMED
     used = _secret_calls()
     assert used == {("", "secrets", "create"), ("", "secrets", "patch"), ("", "secrets", "delete")}
     assert _allowed(role["rules"]) == used | {("", "secrets", "list")}
     binding = named(objects, "RoleBinding", "flotilla-worker-imagepulljob-secrets")
+    assert binding["metadata"]["namespace"] == RENAMED
     assert binding["subjects"][0]["name"] == "flotilla-worker-imagepulljob"
     cluster = _allowed(named(objects, "ClusterRole", "flotilla-worker-imagepulljob")["rules"])
     assert {(g, r, v) for g, r, v in cluster if r == "secrets"} == {("", "secrets", "get")}
@@ -52,21 +54,10 @@ def test_the_worker_may_write_only_the_copies_and_read_the_sources() -> None:
     assert rule == {
         "apiGroups": [""],
         "resources": ["namespaces"],
-        "resourceNames": [DAEMON],
+        "resourceNames": [RENAMED],
         "verbs": ["get"],
     }
     container = named(objects, "Deployment", "flotilla-worker-imagepulljob")["spec"]["template"]["spec"]
-    assert env_of(container["containers"][0])["KRUISE_DAEMON_CONFIG_NS"] == DAEMON
+    assert env_of(container["containers"][0])["KRUISE_DAEMON_CONFIG_NS"] == RENAMED
     watcher = _allowed(named(objects, "ClusterRole", "flotilla-watcher")["rules"])
     assert {("", "secrets", "list"), ("", "secrets", "watch")} <= watcher
-
-
-def test_an_existing_namespace_is_not_made_and_a_renamed_one_is_used() -> None:
-    objects = render(ON, values_yaml={"daemonConfigNamespace": {"name": "pull-copies", "create": False}})
-    assert not [o for o in objects if o["kind"] == "Namespace"]
-    assert (
-        named(objects, "Role", "flotilla-worker-imagepulljob-secrets")["metadata"]["namespace"]
-        == "pull-copies"
-    )
-    container = named(objects, "Deployment", "flotilla-worker-imagepulljob")["spec"]["template"]["spec"]
-    assert env_of(container["containers"][0])["KRUISE_DAEMON_CONFIG_NS"] == "pull-copies"

@@ -58,6 +58,9 @@ class MapVia(enum.StrEnum):
     #: every NodeImage key when it names none (kruise enqueues the job's NodeImages on its deletion,
     #: so a tag it alone owned is dropped).
     FINISHED_JOB_NODES = "finished-job-nodes"
+    #: Every key of the type in the object's namespace (a Secret -> the ImagePullJobs that may name
+    #: it as a pull secret: kruise's secret event handler, without an index of their pullSecrets).
+    SAME_NAMESPACE = "same-namespace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,7 @@ POD = Resource(_CORE, "v1", "pods", "Pod")
 PVC = Resource(_CORE, "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 REVISION = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
 CONFIGMAP = Resource(_CORE, "v1", "configmaps", "ConfigMap")
+SECRET = Resource(_CORE, "v1", "secrets", "Secret")
 NODE = Resource(_CORE, "v1", "nodes", "Node", namespaced=False)
 
 
@@ -208,6 +212,7 @@ CATALOGUE: tuple[TypeSpec, ...] = (
             OwnedSpec(
                 Resource(_KRUISE, "v1beta1", "nodeimages", "NodeImage", namespaced=False), MapVia.EVERY_KEY
             ),
+            OwnedSpec(SECRET, MapVia.SAME_NAMESPACE),
         ),
     ),
     TypeSpec(

@@ -17,6 +17,8 @@ Rules, per worker type:
   likewise to every ImagePullJob;
 - a node maps to the NodeImage of the same name (``same-name``); a finished or deleted
   ImagePullJob to the NodeImages it names, or every NodeImage (``finished-job-nodes``);
+- a Secret maps to every ImagePullJob of its namespace (``same-namespace``: a job naming it as a
+  pull secret copies it again);
 - a pod maps to the PodUnavailableBudget of its ``kruise.io/related-pub`` annotation, or (not yet
   annotated) to the PUBs selecting it or targeting its controller (``related-pub``); a workload to
   the PUBs targeting it or selecting its template (``pub-target``), from the selector index.
@@ -209,6 +211,9 @@ def owned_keys(
         return (make_key(spec.name, namespace, name),) if isinstance(name, str) and name else ()
     if via is MapVia.FINISHED_JOB_NODES:
         return _nodes_of_finished_job(spec, obj, known)
+    if via is MapVia.SAME_NAMESPACE:
+        where = str(_meta(obj).get("namespace") or "")
+        return tuple(sorted(key for key in known if split_key(key).namespace == where))
     if via is MapVia.RELATED_PUB:
         return tuple(
             make_key(spec.name, namespace, name) for name in _pubs_of_pod(spec, obj, namespace, selectors)
@@ -257,7 +262,7 @@ class Router:
 
     def needs_index(self) -> tuple[TypeSpec, ...]:
         """Types with an every-key rule: their keys must be indexed."""
-        indexed = (MapVia.EVERY_KEY, MapVia.FINISHED_JOB_NODES)
+        indexed = (MapVia.EVERY_KEY, MapVia.FINISHED_JOB_NODES, MapVia.SAME_NAMESPACE)
         specs = {r.spec for routes in self._routes.values() for r in routes if r.via in indexed}
         return tuple(sorted(specs, key=lambda spec: spec.name))
 

@@ -37,6 +37,9 @@ from flotilla.devcluster.process import ComponentError, ManagedProcess
 from flotilla.devcluster.webhook import rendered_registrations, webhook_args
 from schemas.bus.permissions import WATCHER_USER, worker_user
 
+#: The namespace the ImagePullJob worker copies pull secrets into (kruise's default) and its variable.
+DAEMON_CONFIG, DAEMON_CONFIG_ENV = "kruise-daemon-config", "KRUISE_DAEMON_CONFIG_NS"
+
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "cloneset.yaml"
 STS_SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "statefulset.yaml"
 STS_SAMPLE_NAME = "demo-web"
@@ -134,6 +137,11 @@ def start_flotilla(
     env.kubectl("apply", "--server-side", "-f", str(CRDS))
     env.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     _say("kruise CRDs installed")
+    if "imagepulljob" in worker_types:
+        # where the ImagePullJob worker copies pull secrets (workers/imagepulljob/secrets.py; the
+        # chart's daemonConfigNamespace)
+        daemon_config = extra.get(DAEMON_CONFIG_ENV) or os.environ.get(DAEMON_CONFIG_ENV) or DAEMON_CONFIG
+        env.kubectl("create", "namespace", daemon_config, check=False)
     _flotilla_process(
         env,
         "watcher",

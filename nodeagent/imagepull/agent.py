@@ -156,6 +156,8 @@ class ImagePullAgent:
                 found.append(await self._kube.get(SECRETS.path(namespace, name)))
             except NotFound:
                 log.warning("pull secret %s/%s of %s not found", namespace, name, pull.ref)
+            except KubeError as err:  # kruise-daemon's GetSecrets: logged, skipped, never fails the pull
+                log.warning("pull secret %s/%s of %s not read: %s", namespace, name, pull.ref, err)
         return found
 
     async def _pull(self, obj: JsonObject, pull: PullTask) -> None:

@@ -3,9 +3,10 @@
 Given the job and the NodeImages of its nodes (``selector.names``, a label ``selector``, the nodes
 running ``podSelector``'s pods, or every NodeImage), one pass:
 
-1. a job being deleted, or finished, loses its ``apps.kruise.io/deletion-protection`` finalizer;
+1. a job being deleted, or finished, releases its pull-secret copies and loses its
+   ``apps.kruise.io/deletion-protection`` finalizer;
    a finished job is deleted ``completionPolicy.ttlSecondsAfterFinished`` after ``completionTime``;
-2. a running job gets the finalizer;
+2. a running job gets the finalizer, then its pull secrets are copied (``syncJobPullSecrets``);
 3. the status (``calculateStatus``): per NodeImage whose tag for the image is owned by this job at
    some version, the tag's status of that version: ``Succeeded`` / ``Failed`` / otherwise active;
    a NodeImage without the owned tag (or missing a pull secret) is *not synced*. With
@@ -18,12 +19,13 @@ running ``podSelector``'s pods, or every NodeImage), one pass:
    ``createdAt``, ``imagePullPolicy`` and the tag's pull policy (``timeoutSeconds``,
    ``backoffLimit``; ``Always``: ``activeDeadlineSeconds`` and a TTL of the job's TTL, else its
    deadline, else timeout x backoffLimit, plus 300 s and a jitter below 300 s; ``Never``:
-   deadline max(1800, timeoutSeconds) and TTL 24 h ± 10 min), the job's sandbox config and secrets;
+   deadline max(1800, timeoutSeconds) and TTL 24 h ± 10 min), the job's sandbox config and the
+   references of its pull-secret copies;
 5. the status is written when it changed; else, with a deadline, look again when it falls due.
 
-Pull secrets: kruise copies each into its daemon's namespace (``kruise-daemon-config``) and names
-the copies; Flotilla names the job's own secrets (what kruise does for a job in that namespace).
-The jitter kruise draws at random is derived from the job's UID and the node (same range).
+Pull secrets are copied into the daemon's namespace (``kruise-daemon-config``) and the NodeImages
+name the copies (:mod:`workers.imagepulljob.secrets`). The jitter kruise draws at random is
+derived from the job's UID and the node (same range).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.kruise.rules.imageref import ImageRefError, name_and_tag
+from workers.imagepulljob.secrets import SecretAction, SecretsObserved, plan_secrets
 from workers.podmechanics.kube_json import format_time, parse_time
 
 JsonObject = dict[str, Any]
@@ -51,6 +54,8 @@ GROUP_VERSION = "apps.kruise.io/v1beta1"
 class Observed:
     job: JsonObject
     node_images: Sequence[JsonObject]
+    secrets: SecretsObserved | None = None
+    """The daemon's namespace, its Secrets and the job's source Secrets (None: not read)."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,16 @@ class JobPlan:
     finalizers: list[str] | None = None
     """The job's new finalizer list (None: unchanged)."""
     delete: bool = False
+    secrets: tuple[SecretAction, ...] = ()
+    """The pull-secret copies created, patched or deleted (before everything else)."""
     node_images: tuple[NodeImageWrite, ...] = ()
     status: JsonObject | None = None
     requeue_after: float | None = None
     reason: str = ""
     error: str = ""
     """A job that cannot be worked (bad image): the reason, nothing written."""
+    retry: str = ""
+    """A pass that cannot go on yet (the daemon's namespace is missing): the reason, nothing written."""
 
 
 def _meta(obj: JsonObject) -> JsonObject:
@@ -124,13 +133,6 @@ def tag_pull_policy(job: JsonObject, node: str) -> JsonObject:
     return policy
 
 
-def secret_refs(job: JsonObject) -> list[JsonObject]:
-    namespace = _meta(job).get("namespace")
-    return [
-        {"namespace": namespace, "name": name} for name in (job.get("spec") or {}).get("pullSecrets") or ()
-    ]
-
-
 def _has_secret(refs: Sequence[JsonObject], secret: JsonObject) -> bool:
     return any(r.get("namespace") == secret["namespace"] and r.get("name") == secret["name"] for r in refs)
 
@@ -145,9 +147,10 @@ def _status_message(status: JsonObject) -> str:
 
 
 def calculate_status(
-    job: JsonObject, node_images: Sequence[JsonObject], now: float
+    job: JsonObject, node_images: Sequence[JsonObject], now: float, secrets: Sequence[JsonObject] = ()
 ) -> tuple[JsonObject, list[str]]:
-    """``calculateStatus``: the new status and the NodeImages not synced yet (sorted)."""
+    """``calculateStatus``: the new status and the NodeImages not synced yet (sorted); ``secrets``:
+    the pull-secret references every NodeImage of the job must hold."""
     spec = job.get("spec") or {}
     old = job.get("status") or {}
     stamp = format_time(_utc(now))
@@ -155,7 +158,6 @@ def calculate_status(
     status: JsonObject = {"startTime": start, "desired": len(node_images)}
     image, tag = name_and_tag(str(spec.get("image") or ""))
     uid = _meta(job).get("uid")
-    secrets = secret_refs(job)
     pulling: list[str] = []
     succeeded: list[str] = []
     failed: list[str] = []
@@ -229,14 +231,15 @@ def _parallelism(job: JsonObject) -> int:
         return 0
 
 
-def sync_node_image(job: JsonObject, node_image: JsonObject, now: float) -> JsonObject | None:
-    """The merge patch that gives ``node_image`` this job's tag (None: already there)."""
+def sync_node_image(
+    job: JsonObject, node_image: JsonObject, now: float, secrets: Sequence[JsonObject] = ()
+) -> JsonObject | None:
+    """The merge patch that gives ``node_image`` this job's tag and ``secrets`` (None: already there)."""
     spec = job.get("spec") or {}
     image, tag = name_and_tag(str(spec.get("image") or ""))
     name = str(_meta(node_image).get("name"))
     owner = owner_ref(job)
     stamp = format_time(_utc(now))
-    secrets = secret_refs(job)
     image_spec = dict(((node_image.get("spec") or {}).get("images") or {}).get(image) or {})
     image_spec["sandboxConfig"] = spec.get("sandboxConfig")  # None: removed (merge patch null)
     tags = [dict(t) for t in image_spec.get("tags") or ()]
@@ -301,11 +304,17 @@ def plan(obs: Observed, now: float) -> JobPlan:
     finalizers = list(meta.get("finalizers") or ())
     status = job.get("status") or {}
     without = [f for f in finalizers if f != PROTECTION_FINALIZER]
+    finishing = bool(meta.get("deletionTimestamp")) or bool(status.get("completionTime"))
+    if finishing and without != finalizers:
+        # ``finalize``: release the job's pull-secret copies, then drop the protection finalizer
+        released = plan_secrets(job, obs.secrets)
+        if released.error:
+            return JobPlan(retry=released.error)
+        reason = "job being deleted" if meta.get("deletionTimestamp") else "job finished: finalizer removed"
+        return JobPlan(finalizers=without, secrets=released.actions, reason=reason)
     if meta.get("deletionTimestamp"):
-        return JobPlan(finalizers=without if without != finalizers else None, reason="job being deleted")
+        return JobPlan(reason="job being deleted")
     if status.get("completionTime"):
-        if without != finalizers:
-            return JobPlan(finalizers=without, reason="job finished: finalizer removed")
         ttl = ((job.get("spec") or {}).get("completionPolicy") or {}).get("ttlSecondsAfterFinished")
         if ttl is None:
             return JobPlan(reason="job finished")
@@ -316,25 +325,36 @@ def plan(obs: Observed, now: float) -> JobPlan:
         return JobPlan(requeue_after=left, reason="finished, waiting for ttlSecondsAfterFinished")
     if PROTECTION_FINALIZER not in finalizers:
         return JobPlan(finalizers=[*finalizers, PROTECTION_FINALIZER], reason="protection finalizer added")
+    synced = plan_secrets(job, obs.secrets)
+    if synced.error:
+        return JobPlan(retry=synced.error)
     try:
-        new_status, not_synced = calculate_status(job, obs.node_images, now)
+        new_status, not_synced = calculate_status(job, obs.node_images, now, synced.refs)
     except ImageRefError as err:
         return JobPlan(error=f"invalid image {(job.get('spec') or {}).get('image')}: {err}")
     writes: list[NodeImageWrite] = []
     room = _parallelism(job) - int(new_status.get("active", 0))
     by_name = {str(_meta(n).get("name")): n for n in obs.node_images}
     for name in not_synced[: max(room, 0)]:
-        patch = sync_node_image(job, by_name[name], now)
+        patch = sync_node_image(job, by_name[name], now, synced.refs)
         if patch is not None:
             writes.append(NodeImageWrite(name, patch))
     if not same_status(new_status, status):
-        return JobPlan(node_images=tuple(writes), status=new_status, reason=new_status.get("message", ""))
+        return JobPlan(
+            secrets=synced.actions,
+            node_images=tuple(writes),
+            status=new_status,
+            reason=new_status.get("message", ""),
+        )
     completion = (job.get("spec") or {}).get("completionPolicy") or {}
     deadline = completion.get("activeDeadlineSeconds")
     if completion.get("type", "Always") != "Never" and deadline is not None:
         started = parse_time(new_status.get("startTime"))
         left = float(deadline) - (now - started.timestamp()) if started is not None else 0.0
         return JobPlan(
-            node_images=tuple(writes), requeue_after=max(left, MIN_REQUEUE), reason="waiting for the deadline"
+            secrets=synced.actions,
+            node_images=tuple(writes),
+            requeue_after=max(left, MIN_REQUEUE),
+            reason="waiting for the deadline",
         )
-    return JobPlan(node_images=tuple(writes), reason="in sync")
+    return JobPlan(secrets=synced.actions, node_images=tuple(writes), reason="in sync")

@@ -1,7 +1,8 @@
 """The chart's node agent (off by default: tests/unit/helm/test_helm_chart.py). When on: a
 DaemonSet on every node with the CRI socket mounted, non-root (the socket's group), read-only, no
 capabilities, and RBAC that is exactly the calls nodeagent/ makes (reflector list/watch, CRR
-metadata/status patches, TTL delete, the Pod's KruisePodReady status, Events)."""
+metadata/status patches, TTL delete, the Pod's KruisePodReady status, Events; the pull-secret
+copies in kruise-daemon-config, get only)."""
 
 from __future__ import annotations
 
@@ -45,8 +46,12 @@ def test_daemonset_mounts_the_cri_socket_and_runs_least_privileged() -> None:
         ("", "events"): {"create", "patch"},
         ("apps.kruise.io", "nodeimages"): {"list", "watch"},
         ("apps.kruise.io", "nodeimages/status"): {"update"},
-        ("", "secrets"): {"get"},
     }
+    # the pull secrets: only the copies in kruise-daemon-config (kruise-daemon's Role there)
+    secrets = named(objects, "Role", "flotilla-node-agent-secrets")
+    assert secrets["metadata"]["namespace"] == "kruise-daemon-config"
+    assert granted(secrets) == {("", "secrets"): {"get"}}
+    assert named(objects, "Namespace", "kruise-daemon-config")  # daemonConfigNamespace.create
     assert "--no-image-pulls" not in container["args"]
 
 
@@ -56,3 +61,9 @@ def test_without_image_pulls_the_agent_has_no_nodeimage_or_secret_rights() -> No
     assert "--no-image-pulls" in container["args"]
     rights = granted(named(objects, "ClusterRole", "flotilla-node-agent"))
     assert not {key for key in rights if key[1].startswith("nodeimages") or key[1] == "secrets"}
+    daemon_config = [
+        o
+        for o in objects
+        if "kruise-daemon-config" in (o["metadata"]["name"], o["metadata"].get("namespace"))
+    ]
+    assert not daemon_config

@@ -8,6 +8,7 @@ from typing import Any
 
 from workers.imagepulljob import planner
 from workers.imagepulljob.planner import PROTECTION_FINALIZER, Observed
+from workers.imagepulljob.secrets import SecretsObserved
 from workers.podmechanics.kube_json import parse_time
 
 T0 = "2026-01-01T00:00:00Z"
@@ -118,7 +119,8 @@ def test_the_tag_written_into_a_nodeimage() -> None:
     node["status"] = {
         "imageStatuses": {"reg.io/app": {"tags": [{"tag": "v2", "version": 4, "phase": "Succeeded"}]}}
     }
-    patch = planner.sync_node_image(job, node, _at(1))
+    copy = {"namespace": "kruise-daemon-config", "name": "s-0a1b2c", "mode": "batch"}
+    patch = planner.sync_node_image(job, node, _at(1), (copy,))
     assert patch is not None
     tag = patch["spec"]["images"]["reg.io/app"]["tags"][0]
     policy = tag.pop("pullPolicy")
@@ -133,7 +135,7 @@ def test_the_tag_written_into_a_nodeimage() -> None:
     assert (policy["timeoutSeconds"], policy["backoffLimit"]) == (20, 2)
     assert 20 * 2 + 300 <= policy["ttlSecondsAfterFinished"] < 20 * 2 + 600
     assert "activeDeadlineSeconds" not in policy
-    assert patch["spec"]["images"]["reg.io/app"]["pullSecrets"] == [{"namespace": "ns", "name": "s"}]
+    assert patch["spec"]["images"]["reg.io/app"]["pullSecrets"] == [copy]  # the copy, not ns/s
     assert patch["metadata"] == {"resourceVersion": "9"}
 
 
@@ -161,7 +163,8 @@ def test_never_policy_deadline_and_ttl() -> None:
 def test_a_finished_job_is_deleted_after_its_ttl() -> None:
     job = _job(completionPolicy={"type": "Always", "ttlSecondsAfterFinished": 30})
     job["status"]["completionTime"] = T0
-    assert planner.plan(Observed(job, ()), _at(0)).finalizers == []
+    no_copies = SecretsObserved("kruise-daemon-config", "Active", (), {})
+    assert planner.plan(Observed(job, (), no_copies), _at(0)).finalizers == []
     job["metadata"]["finalizers"] = []
     assert planner.plan(Observed(job, ()), _at(10)).requeue_after == 20
     assert planner.plan(Observed(job, ()), _at(30)).delete

@@ -45,3 +45,20 @@ def test_a_finished_or_deleted_imagepulljob_maps_to_its_nodeimages() -> None:
         make_key("nodeimage", "", "n1"),
         make_key("nodeimage", "", "n2"),
     )
+
+
+def test_a_secret_concerns_the_imagepulljobs_of_its_namespace() -> None:
+    # kruise's secretEventHandler: the jobs of the Secret's namespace that name it (here: all of
+    # them; the job's pass finds out), so a changed pull secret is copied again at once
+    router = Router(WatcherConfig(types=(IMAGEPULLJOB,)))
+    secrets = WatchTarget(next(o.resource for o in IMAGEPULLJOB.owned if o.via is MapVia.SAME_NAMESPACE))
+    assert (secrets.resource.plural, secrets.resource.group) == ("secrets", "")
+    index = KeyIndex()
+    jobs = [make_key("imagepulljob", ns, n) for ns, n in (("ns", "b"), ("ns", "a"), ("other", "c"))]
+    index.observe("imagepulljob", jobs, deleted=False)
+    secret = {"metadata": {"name": "pull-secret", "namespace": "ns"}}
+    assert router.keys(secrets, secret, index) == (
+        make_key("imagepulljob", "ns", "a"),
+        make_key("imagepulljob", "ns", "b"),
+    )
+    assert router.keys(secrets, {"metadata": {"name": "s", "namespace": "empty"}}, index) == ()

@@ -14,7 +14,9 @@ namespaces :class:`tests.support.namespaces.ModuleNamespaces` made for those tes
 test still runs alone in its own fresh namespace, and the stack serves /readyz before the first.
 :func:`stack_fixtures` makes a package's fixtures for it (the worker types, the module's
 namespaces, the test's namespace, the shared stack and the test's view of it), written once for
-tests/integration/{cloneset,jobs,sidecarset,uniteddeployment}.
+tests/integration/{cloneset,jobs,sidecarset,uniteddeployment}. :func:`start_process` and
+:func:`stop_processes` start and stop any other process a test runs (the webhook, a stack with
+other flags) the same way; the processes of a stack are stopped together, not one by one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import os
 import secrets
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -62,7 +65,12 @@ class Stack:
         )
 
 
-def _start(args: list[str], log: Path, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_process(
+    args: list[str], log: Path, extra_env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``args`` started from the repository root in a session of its own, its output appended to
+    ``log``, with the test run's environment less ``OTEL_*`` plus ``extra_env``; it dies with the
+    test run. Stop it with :func:`stop_processes`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["PYTHONPATH"] = str(REPO)
     env.update(extra_env or {})
@@ -81,11 +89,22 @@ def _start(args: list[str], log: Path, extra_env: Mapping[str, str] | None = Non
         out.close()
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
+def stop_processes(*procs: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    """Stop ``procs`` together: SIGTERM to each still running, then wait for them all within
+    ``grace`` seconds of the signals, and SIGKILL any still running after that.
+
+    The stack's processes depend only on the session's API server and NATS, which outlive them, and
+    not on each other: a worker's drain (finishing its reconciles, acking, releasing its leases)
+    needs NATS and the API server, not the watcher. So no stop waits for another's; the teardown
+    takes the slowest process's time, not the sum of all.
+    """
+    running = [proc for proc in procs if proc.poll() is None]
+    for proc in running:
         proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in running:
         try:
-            proc.wait(20)
+            proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
@@ -108,7 +127,7 @@ async def worker_stack(
     worker_url = component_url(dev_env, worker_user(worker_type))
     ident = secrets.token_hex(3)
     watcher_log, worker_log = tmp_path / "watcher.log", tmp_path / "worker.log"
-    watcher = _start(
+    watcher = start_process(
         [
             str(FLOTILLA), "watcher", f"--types={worker_type}", f"--namespace={namespace}",
             f"--kubeconfig={dev_env.kubeconfig}", f"--nats-url={watcher_url}",
@@ -117,7 +136,7 @@ async def worker_stack(
         ],
         watcher_log,
     )  # fmt: skip
-    worker = _start(
+    worker = start_process(
         [
             str(FLOTILLA), "worker", worker_type, f"--nats-url={worker_url}",
             f"--kubeconfig={dev_env.kubeconfig}", f"--http-port={free_port()}", "--backoff-base=0.2",
@@ -133,8 +152,7 @@ async def worker_stack(
             if report is not None and report.failed:
                 print(stack.log_text())
     finally:
-        _stop(worker)
-        _stop(watcher)
+        stop_processes(worker, watcher)
 
 
 def _ready(port: int) -> bool:
@@ -192,7 +210,7 @@ class SharedStack:
         ports = [free_port() for _ in range(len(self.types) + 1)]
         self.logs = [self.log_dir / "watcher.log", *(self.log_dir / f"worker-{t}.log" for t in self.types)]
         self._procs.append(
-            _start(
+            start_process(
                 [
                     str(FLOTILLA), "watcher", f"--types={','.join(self.types)}",
                     f"--namespace={','.join(self.namespaces.watched)}",
@@ -208,7 +226,7 @@ class SharedStack:
         )  # fmt: skip
         for port, worker_type, log in zip(ports[1:], self.types, self.logs[1:], strict=True):
             self._procs.append(
-                _start(
+                start_process(
                     [
                         str(FLOTILLA), "worker", worker_type,
                         f"--nats-url={component_url(self.dev_env, worker_user(worker_type))}",
@@ -225,8 +243,7 @@ class SharedStack:
             await eventually_async(functools.partial(_ready, port), 120, 0.5, self.log_text)
 
     def stop(self) -> None:
-        for proc in reversed(self._procs):
-            _stop(proc)
+        stop_processes(*self._procs)
         self._procs.clear()
 
     @asynccontextmanager

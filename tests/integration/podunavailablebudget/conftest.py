@@ -18,7 +18,7 @@ from schemas.bus.permissions import WATCHER_USER, worker_user
 from schemas.bus.streams import worker_bus
 from tests.support.natscreds import component_url
 from tests.support.workers import FLOTILLA, free_port
-from tests.support.workerstack import Stack, _start, _stop
+from tests.support.workerstack import Stack, start_process, stop_processes
 
 TYPES = ("cloneset", "podunavailablebudget")
 
@@ -38,7 +38,7 @@ async def pub_stack(
     watcher_log = tmp_path / "watcher.log"
     logs = [watcher_log, *(tmp_path / f"{t}.log" for t in TYPES)]
     procs = [
-        _start(
+        start_process(
             [
                 str(FLOTILLA), "watcher", f"--types={','.join(TYPES)}", f"--namespace={namespace}",
                 f"--kubeconfig={dev_env.kubeconfig}", f"--nats-url={component_url(dev_env, WATCHER_USER)}",
@@ -50,7 +50,7 @@ async def pub_stack(
     ]  # fmt: skip
     for worker_type, log in zip(TYPES, logs[1:], strict=True):
         procs.append(
-            _start(
+            start_process(
                 [
                     str(FLOTILLA), "worker", worker_type,
                     f"--nats-url={component_url(dev_env, worker_user(worker_type))}",
@@ -69,8 +69,7 @@ async def pub_stack(
             if report is not None and report.failed:
                 print(stack.log_text())
     finally:
-        for proc in reversed(procs):
-            _stop(proc)
+        stop_processes(*procs)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -14,7 +14,8 @@ namespaces :class:`tests.support.namespaces.ModuleNamespaces` made for those tes
 test still runs alone in its own fresh namespace, and the stack serves /readyz before the first.
 :func:`stack_fixtures` makes a package's fixtures for it (the worker types, the module's
 namespaces, the test's namespace, the shared stack and the test's view of it), written once for
-tests/integration/{cloneset,jobs,sidecarset,uniteddeployment}. :func:`start_process` and
+tests/integration/{cloneset,jobs,podunavailablebudget,sidecarset,uniteddeployment} and
+tests/e2e/test_tracing.py. :func:`start_process` and
 :func:`stop_processes` start and stop any other process a test runs (the webhook, a stack with
 other flags) the same way; the processes of a stack are stopped together, not one by one.
 """
@@ -273,6 +274,7 @@ async def shared_stack(
     namespaces: ModuleNamespaces,
     log_dir: Path,
     worker_args: Sequence[str] = (),
+    resync_period: str = "20",
     process_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[SharedStack]:
     """A :class:`SharedStack` for a module-scoped fixture; its processes stopped on exit."""
@@ -284,6 +286,7 @@ async def shared_stack(
             api,
             log_dir,
             tuple(worker_args),
+            resync_period,
             process_env=dict(process_env or {}),
         )
         try:
@@ -300,6 +303,7 @@ class StackFixtures(NamedTuple):
     namespace: Any
     module_stack: Any
     stack: Any
+    stack_env: Any
 
 
 def stack_fixtures(
@@ -307,7 +311,8 @@ def stack_fixtures(
     types: Sequence[str],
     *,
     shares: Callable[[pytest.Item], bool] | None = None,
-    process_env: Callable[[ModuleNamespaces], Mapping[str, str]] | None = None,
+    worker_args: Sequence[str] = (),
+    resync_period: str = "20",
 ) -> StackFixtures:
     """The fixtures of a test package whose tests share one :class:`SharedStack` per module:
 
@@ -318,13 +323,18 @@ def stack_fixtures(
       named ``stack``);
     - ``namespace``: the test's own fresh namespace, made with the module's (the shared watcher
       watches it);
-    - ``module_stack`` (module): the :class:`SharedStack` of the ``worker_types``, its processes
-      given ``process_env(module_namespaces)`` on top of the test run's environment;
+    - ``module_stack`` (module): the :class:`SharedStack` of the ``worker_types`` (the workers
+      started with ``worker_args``, the watcher with ``--resync-period=<resync_period>``), its
+      processes given ``stack_env`` on top of the test run's environment;
     - ``stack`` (named so): the test's :class:`Stack` on the shared one (a conftest whose tests
-      sometimes need a stack of their own writes this one itself).
+      sometimes need a stack of their own writes this one itself);
+    - ``stack_env`` (module): no extra environment; a conftest or test module whose processes need
+      some (a ``POD_NAMESPACE``, a Jaeger's ``OTEL_*``) defines its own fixture of that name instead
+      and leaves this one unbound (pytest registers a fixture under its own name, whatever the
+      variable holding it is called).
 
-    A conftest binds them: ``worker_types, module_namespaces, namespace, module_stack, ud_stack =
-    stack_fixtures("ud_stack", ("cloneset", "uniteddeployment"))``.
+    A conftest binds them: ``worker_types, module_namespaces, namespace, module_stack, ud_stack,
+    stack_env = stack_fixtures("ud_stack", ("cloneset", "uniteddeployment"))``.
     """
 
     def uses_the_stack(item: pytest.Item) -> bool:
@@ -352,12 +362,17 @@ def stack_fixtures(
         with module_namespaces.for_test(request.node) as name:
             yield name
 
+    @pytest.fixture(scope="module", name="stack_env")
+    def stack_env_fixture() -> Mapping[str, str]:
+        return {}
+
     @pytest.fixture(scope="module", name="module_stack")
     async def module_stack_fixture(
         worker_types: tuple[str, ...],
         dev_env: DevEnvironment,
         kruise_crds: list[str],
         module_namespaces: ModuleNamespaces,
+        stack_env: Mapping[str, str],
         tmp_path_factory: pytest.TempPathFactory,
     ) -> AsyncIterator[SharedStack]:
         async with shared_stack(
@@ -365,7 +380,9 @@ def stack_fixtures(
             dev_env=dev_env,
             namespaces=module_namespaces,
             log_dir=tmp_path_factory.mktemp(stack.replace("_", "")),
-            process_env=process_env(module_namespaces) if process_env else None,
+            worker_args=worker_args,
+            resync_period=resync_period,
+            process_env=stack_env,
         ) as shared:
             yield shared
 
@@ -382,6 +399,7 @@ def stack_fixtures(
         namespace_fixture,
         module_stack_fixture,
         stack_fixture,
+        stack_env_fixture,
     )
 
 

@@ -3,7 +3,8 @@
 ``jaeger`` starts the real Jaeger (built from its Go module by the toolchain, once) on free
 loopback ports with in-memory storage; processes export to it through ``jaeger.otel_env()``
 and tests read traces back with ``jaeger.query()``. A Jaeger that cannot start fails the
-test with its log (never a skip). Each phase's report is kept on the test item, so a shared
+test with its log (never a skip). ``kruise_crds`` (Flotilla's CRDs, once per session) is the
+integration tests' fixture. Each phase's report is kept on the test item, so a shared
 worker stack (``tests.support.workerstack``) prints its processes' logs when a test failed.
 """
 
@@ -16,7 +17,10 @@ import pytest
 from flotilla.devcluster.jaeger import Jaeger
 from flotilla.devcluster.process import ComponentError
 from flotilla.devcluster.toolchain import ToolchainError
+from tests.integration.conftest import kruise_crds
 from tests.support.workerstack import record_reports
+
+__all__ = ["kruise_crds"]
 
 
 @pytest.fixture(scope="session")

@@ -2,83 +2,42 @@
 
 Real processes only: Jaeger v2, `flotilla watcher`, `flotilla worker cloneset` and `flotilla
 worker statefulset`, exporting over OTLP/HTTP configured by nothing but the OTEL_* variables,
-started once for the module (``tests.support.workerstack.SharedStack``), each test in its own
-namespace. A CloneSet is scaled 0 -> 5, an Advanced StatefulSet with a volumeClaimTemplate
-0 -> 3 (Parallel); the trace holding the pod creates must also hold the watcher's
-``watch.event`` (its root) and ``watch.publish``, the worker's ``consume <type>`` with the key,
-type and outcome, its ``plan`` with the action count, and every ``kube POST`` of a pod (and of
-the StatefulSet's PVCs) under the reconcile's ``act`` (``tests.support.tracing``).
+started once for the module (``tests.support.workerstack.SharedStack``, fixtures from
+``stack_fixtures``), each test in its own namespace. A CloneSet is scaled 0 -> 5, an Advanced
+StatefulSet with a volumeClaimTemplate 0 -> 3 (Parallel); the trace holding the pod creates
+must also hold the watcher's ``watch.event`` (its root) and ``watch.publish``, the worker's
+``consume <type>`` with the key, type and outcome, its ``plan`` with the action count, and every
+``kube POST`` of a pod (and of the StatefulSet's PVCs) under the reconcile's ``act``
+(``tests.support.tracing``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Mapping
 
 import pytest
-from kubernetes import client as k8s
-from nats.js import JetStreamContext
 
-from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.jaeger import Jaeger, Trace
 from flotilla.runtime.kube import PODS, JsonObject
-from schemas.crdgen import install_crds
 from tests.support.invariants import recreate_cloneset
-from tests.support.namespaces import ModuleNamespaces
 from tests.support.polling import eventually_async
 from tests.support.tracing import api_writes, check_reconcile_trace, traced_env, worker_service
-from tests.support.workerstack import SharedStack, Stack, shared_stack
+from tests.support.workerstack import Stack, stack_fixtures
 from workers.cloneset.lowering import CLONESETS
 from workers.statefulset.builder import PVCS, STATEFULSETS
 
-
-def _uses_the_stack(item: pytest.Item) -> bool:
-    return "traced" in getattr(item, "fixturenames", ())
-
-
-@pytest.fixture(scope="module")
-def module_namespaces(
-    request: pytest.FixtureRequest, api_client: k8s.ApiClient
-) -> Iterator[ModuleNamespaces]:
-    spaces = ModuleNamespaces(k8s.CoreV1Api(api_client), request, _uses_the_stack)
-    try:
-        yield spaces
-    finally:
-        spaces.close()
-
-
-@pytest.fixture
-def namespace(request: pytest.FixtureRequest, module_namespaces: ModuleNamespaces) -> Iterator[str]:
-    with module_namespaces.for_test(request.node) as name:
-        yield name
+# every fixture but the default ``stack_env``: this module defines its own
+worker_types, module_namespaces, namespace, module_stack, traced = stack_fixtures(
+    "traced", ("cloneset", "statefulset")
+)[:5]
 
 
 @pytest.fixture(scope="module")
-async def traced_stack(
-    dev_env: DevEnvironment,
-    api_client: k8s.ApiClient,
-    jaeger: Jaeger,
-    module_namespaces: ModuleNamespaces,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[SharedStack]:
-    install_crds(api_client)
-    async with shared_stack(
-        ["cloneset", "statefulset"],
-        dev_env=dev_env,
-        namespaces=module_namespaces,
-        log_dir=tmp_path_factory.mktemp("traced"),
-        process_env=traced_env(jaeger),
-    ) as shared:
-        yield shared
-
-
-@pytest.fixture
-async def traced(
-    traced_stack: SharedStack, jetstream: JetStreamContext, namespace: str, request: pytest.FixtureRequest
-) -> AsyncIterator[Stack]:
-    async with traced_stack.for_test(jetstream, namespace, request) as stack:
-        yield stack
+def stack_env(jaeger: Jaeger) -> Mapping[str, str]:
+    """The stack's processes export their spans to the session's Jaeger."""
+    return traced_env(jaeger)
 
 
 async def _reconciled(stack: Stack, path: str) -> None:

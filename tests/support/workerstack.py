@@ -14,7 +14,10 @@ namespaces :class:`tests.support.namespaces.ModuleNamespaces` made for those tes
 test still runs alone in its own fresh namespace, and the stack serves /readyz before the first.
 :func:`stack_fixtures` makes a package's fixtures for it (the worker types, the module's
 namespaces, the test's namespace, the shared stack and the test's view of it), written once for
-tests/integration/{cloneset,jobs,sidecarset,uniteddeployment}.
+tests/integration/{cloneset,jobs,podunavailablebudget,sidecarset,uniteddeployment} and
+tests/e2e/test_tracing.py. :func:`start_process` and
+:func:`stop_processes` start and stop any other process a test runs (the webhook, a stack with
+other flags) the same way; the processes of a stack are stopped together, not one by one.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import secrets
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -62,7 +66,12 @@ class Stack:
         )
 
 
-def _start(args: list[str], log: Path, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_process(
+    args: list[str], log: Path, extra_env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``args`` started from the repository root in a session of its own, its output appended to
+    ``log``, with the test run's environment less ``OTEL_*`` plus ``extra_env``; it dies with the
+    test run. Stop it with :func:`stop_processes`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["PYTHONPATH"] = str(REPO)
     env.update(extra_env or {})
@@ -81,11 +90,22 @@ def _start(args: list[str], log: Path, extra_env: Mapping[str, str] | None = Non
         out.close()
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
+def stop_processes(*procs: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    """Stop ``procs`` together: SIGTERM to each still running, then wait for them all within
+    ``grace`` seconds of the signals, and SIGKILL any still running after that.
+
+    The stack's processes depend only on the session's API server and NATS, which outlive them, and
+    not on each other: a worker's drain (finishing its reconciles, acking, releasing its leases)
+    needs NATS and the API server, not the watcher. So no stop waits for another's; the teardown
+    takes the slowest process's time, not the sum of all.
+    """
+    running = [proc for proc in procs if proc.poll() is None]
+    for proc in running:
         proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in running:
         try:
-            proc.wait(20)
+            proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
@@ -108,7 +128,7 @@ async def worker_stack(
     worker_url = component_url(dev_env, worker_user(worker_type))
     ident = secrets.token_hex(3)
     watcher_log, worker_log = tmp_path / "watcher.log", tmp_path / "worker.log"
-    watcher = _start(
+    watcher = start_process(
         [
             str(FLOTILLA), "watcher", f"--types={worker_type}", f"--namespace={namespace}",
             f"--kubeconfig={dev_env.kubeconfig}", f"--nats-url={watcher_url}",
@@ -117,7 +137,7 @@ async def worker_stack(
         ],
         watcher_log,
     )  # fmt: skip
-    worker = _start(
+    worker = start_process(
         [
             str(FLOTILLA), "worker", worker_type, f"--nats-url={worker_url}",
             f"--kubeconfig={dev_env.kubeconfig}", f"--http-port={free_port()}", "--backoff-base=0.2",
@@ -133,8 +153,7 @@ async def worker_stack(
             if report is not None and report.failed:
                 print(stack.log_text())
     finally:
-        _stop(worker)
-        _stop(watcher)
+        stop_processes(worker, watcher)
 
 
 def _ready(port: int) -> bool:
@@ -192,7 +211,7 @@ class SharedStack:
         ports = [free_port() for _ in range(len(self.types) + 1)]
         self.logs = [self.log_dir / "watcher.log", *(self.log_dir / f"worker-{t}.log" for t in self.types)]
         self._procs.append(
-            _start(
+            start_process(
                 [
                     str(FLOTILLA), "watcher", f"--types={','.join(self.types)}",
                     f"--namespace={','.join(self.namespaces.watched)}",
@@ -208,7 +227,7 @@ class SharedStack:
         )  # fmt: skip
         for port, worker_type, log in zip(ports[1:], self.types, self.logs[1:], strict=True):
             self._procs.append(
-                _start(
+                start_process(
                     [
                         str(FLOTILLA), "worker", worker_type,
                         f"--nats-url={component_url(self.dev_env, worker_user(worker_type))}",
@@ -225,8 +244,7 @@ class SharedStack:
             await eventually_async(functools.partial(_ready, port), 120, 0.5, self.log_text)
 
     def stop(self) -> None:
-        for proc in reversed(self._procs):
-            _stop(proc)
+        stop_processes(*self._procs)
         self._procs.clear()
 
     @asynccontextmanager
@@ -256,6 +274,7 @@ async def shared_stack(
     namespaces: ModuleNamespaces,
     log_dir: Path,
     worker_args: Sequence[str] = (),
+    resync_period: str = "20",
     process_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[SharedStack]:
     """A :class:`SharedStack` for a module-scoped fixture; its processes stopped on exit."""
@@ -267,6 +286,7 @@ async def shared_stack(
             api,
             log_dir,
             tuple(worker_args),
+            resync_period,
             process_env=dict(process_env or {}),
         )
         try:
@@ -283,6 +303,7 @@ class StackFixtures(NamedTuple):
     namespace: Any
     module_stack: Any
     stack: Any
+    stack_env: Any
 
 
 def stack_fixtures(
@@ -290,7 +311,8 @@ def stack_fixtures(
     types: Sequence[str],
     *,
     shares: Callable[[pytest.Item], bool] | None = None,
-    process_env: Callable[[ModuleNamespaces], Mapping[str, str]] | None = None,
+    worker_args: Sequence[str] = (),
+    resync_period: str = "20",
 ) -> StackFixtures:
     """The fixtures of a test package whose tests share one :class:`SharedStack` per module:
 
@@ -301,13 +323,18 @@ def stack_fixtures(
       named ``stack``);
     - ``namespace``: the test's own fresh namespace, made with the module's (the shared watcher
       watches it);
-    - ``module_stack`` (module): the :class:`SharedStack` of the ``worker_types``, its processes
-      given ``process_env(module_namespaces)`` on top of the test run's environment;
+    - ``module_stack`` (module): the :class:`SharedStack` of the ``worker_types`` (the workers
+      started with ``worker_args``, the watcher with ``--resync-period=<resync_period>``), its
+      processes given ``stack_env`` on top of the test run's environment;
     - ``stack`` (named so): the test's :class:`Stack` on the shared one (a conftest whose tests
-      sometimes need a stack of their own writes this one itself).
+      sometimes need a stack of their own writes this one itself);
+    - ``stack_env`` (module): no extra environment; a conftest or test module whose processes need
+      some (a ``POD_NAMESPACE``, a Jaeger's ``OTEL_*``) defines its own fixture of that name instead
+      and leaves this one unbound (pytest registers a fixture under its own name, whatever the
+      variable holding it is called).
 
-    A conftest binds them: ``worker_types, module_namespaces, namespace, module_stack, ud_stack =
-    stack_fixtures("ud_stack", ("cloneset", "uniteddeployment"))``.
+    A conftest binds them: ``worker_types, module_namespaces, namespace, module_stack, ud_stack,
+    stack_env = stack_fixtures("ud_stack", ("cloneset", "uniteddeployment"))``.
     """
 
     def uses_the_stack(item: pytest.Item) -> bool:
@@ -335,12 +362,17 @@ def stack_fixtures(
         with module_namespaces.for_test(request.node) as name:
             yield name
 
+    @pytest.fixture(scope="module", name="stack_env")
+    def stack_env_fixture() -> Mapping[str, str]:
+        return {}
+
     @pytest.fixture(scope="module", name="module_stack")
     async def module_stack_fixture(
         worker_types: tuple[str, ...],
         dev_env: DevEnvironment,
         kruise_crds: list[str],
         module_namespaces: ModuleNamespaces,
+        stack_env: Mapping[str, str],
         tmp_path_factory: pytest.TempPathFactory,
     ) -> AsyncIterator[SharedStack]:
         async with shared_stack(
@@ -348,7 +380,9 @@ def stack_fixtures(
             dev_env=dev_env,
             namespaces=module_namespaces,
             log_dir=tmp_path_factory.mktemp(stack.replace("_", "")),
-            process_env=process_env(module_namespaces) if process_env else None,
+            worker_args=worker_args,
+            resync_period=resync_period,
+            process_env=stack_env,
         ) as shared:
             yield shared
 
@@ -365,6 +399,7 @@ def stack_fixtures(
         namespace_fixture,
         module_stack_fixture,
         stack_fixture,
+        stack_env_fixture,
     )
 
 

@@ -28,6 +28,7 @@ from workers.advancedcronjob.planner import plan as plan_cron
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan, TerminalError, WorkerType
 from workers.runtime.observe import StateReader
+from workers.runtime.snapshot import KeyedSnapshot, NoConfig
 from workers.runtime.specrefusal import refusal_plan
 
 ADVANCED_CRON_JOBS = Resource("apps.kruise.io", "v1beta1", "advancedcronjobs", "AdvancedCronJob")
@@ -38,22 +39,14 @@ FIELD_MANAGER = "flotilla-advancedcronjob"
 log = logging.getLogger("flotilla.worker.advancedcronjob")
 
 
-@dataclass(frozen=True)
-class CronSnapshot:
-    namespace: str
-    name: str
-    observed: ObservedCronJob | None
+CronSnapshot = KeyedSnapshot[ObservedCronJob]
+Config = NoConfig
 
 
 @dataclass(frozen=True)
 class CronWorkerPlan(Plan):
     decided: CronPlan | None = None
     observed: ObservedCronJob | None = None
-
-
-@dataclass(frozen=True)
-class Config:
-    """The AdvancedCronJob planner has no tunables today."""
 
 
 def _controlled_by(child: dict[str, object], name: str) -> bool:

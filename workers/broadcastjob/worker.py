@@ -30,6 +30,7 @@ from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan, TerminalError, WorkerType
 from workers.runtime.events import ObjectRef
 from workers.runtime.observe import StateReader
+from workers.runtime.snapshot import KeyedSnapshot, NoConfig
 from workers.runtime.specrefusal import refusal_plan
 
 BROADCASTJOBS = Resource("apps.kruise.io", "v1beta1", "broadcastjobs", "BroadcastJob")
@@ -41,12 +42,8 @@ SLOW_START_INITIAL_BATCH = 1
 log = logging.getLogger("flotilla.worker.broadcastjob")
 
 
-@dataclass(frozen=True)
-class BroadcastJobSnapshot:
-    namespace: str
-    name: str
-    observed: ObservedBroadcastJob | None
-    """None: the job is gone (its pods go with it, by garbage collection)."""
+BroadcastJobSnapshot = KeyedSnapshot[ObservedBroadcastJob]
+Config = NoConfig
 
 
 @dataclass(frozen=True)
@@ -56,11 +53,6 @@ class BroadcastJobPlan(Plan):
     creates: tuple[CreatePod, ...] = ()
     involved: ObjectRef | None = None
     namespace: str = ""
-
-
-@dataclass(frozen=True)
-class Config:
-    """The BroadcastJob planner has no tunables today."""
 
 
 async def observe(read: StateReader, key: KeyParts) -> BroadcastJobSnapshot:

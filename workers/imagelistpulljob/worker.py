@@ -15,8 +15,6 @@ to its controlling list job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flotilla.runtime.kube import Resource
 from schemas.bus.envelope import KeyParts
 from workers.imagelistpulljob import planner
@@ -24,6 +22,7 @@ from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan, WorkerType
 from workers.runtime.events import ObjectRef
 from workers.runtime.observe import StateReader
+from workers.runtime.snapshot import KeyedSnapshot, NoConfig
 from workers.runtime.specrefusal import refusal_plan
 
 IMAGELISTPULLJOBS = Resource("apps.kruise.io", "v1beta1", "imagelistpulljobs", "ImageListPullJob")
@@ -31,16 +30,8 @@ IMAGEPULLJOBS = Resource("apps.kruise.io", "v1beta1", "imagepulljobs", "ImagePul
 FIELD_MANAGER = "flotilla-imagelistpulljob"
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    namespace: str
-    name: str
-    observed: planner.Observed | None
-
-
-@dataclass(frozen=True)
-class Config:
-    """The ImageListPullJob planner has no tunables today."""
+Snapshot = KeyedSnapshot[planner.Observed]
+Config = NoConfig
 
 
 async def observe(read: StateReader, key: KeyParts) -> Snapshot:

@@ -35,6 +35,7 @@ from workers.podunavailablebudget.podstate import name
 from workers.runtime.actions import Action, EmitEvent, PatchObject, UpdateStatus
 from workers.runtime.contract import Plan
 from workers.runtime.events import ObjectRef
+from workers.runtime.snapshot import NoConfig
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,8 @@ class ObservedBudget:
     """For a selector: each covered pod's controller uid -> the workload whose replicas count."""
 
 
-@dataclass(frozen=True)
-class PlannerConfig:
-    """No options yet: kruise's timeouts are constants of :mod:`~workers.podunavailablebudget.budget`."""
+#: No options yet: kruise's timeouts are constants of :mod:`~workers.podunavailablebudget.budget`.
+PlannerConfig = NoConfig
 
 
 def _pub_ref(observed: ObservedBudget, pub: JsonObject) -> ObjectRef:

@@ -21,7 +21,7 @@ from schemas.bus.bootstrap import declare
 from schemas.bus.streams import worker_bus
 from tests.integration.cloneset.test_cloneset_stack import eventually, manifest, status_is
 from tests.support.workers import FLOTILLA, free_port
-from tests.support.workerstack import Stack, _start, _stop, watching_pods
+from tests.support.workerstack import Stack, start_process, stop_processes, watching_pods
 from workers.cloneset.lowering import CLONESETS
 
 #: Adoption must come from the pod's event: far below the resync period, above a loaded machine's lag.
@@ -40,7 +40,7 @@ async def slow_resync_stack(
     await declare(jetstream, worker_bus("cloneset"))
     ident = secrets.token_hex(3)
     watcher_log, worker_log = tmp_path / "watcher.log", tmp_path / "worker.log"
-    watcher = _start(
+    watcher = start_process(
         [
             str(FLOTILLA), "watcher", "--types=cloneset", f"--namespace={namespace}",
             f"--kubeconfig={dev_env.kubeconfig}", f"--nats-url={dev_env.nats_url}",
@@ -49,7 +49,7 @@ async def slow_resync_stack(
         ],
         watcher_log,
     )  # fmt: skip
-    worker = _start(
+    worker = start_process(
         [
             str(FLOTILLA), "worker", "cloneset", f"--nats-url={dev_env.nats_url}",
             f"--kubeconfig={dev_env.kubeconfig}", f"--http-port={free_port()}",
@@ -60,8 +60,7 @@ async def slow_resync_stack(
         async with KubeClient.from_environment(dev_env.kubeconfig) as api:
             yield Stack(namespace, api, [watcher_log, worker_log])
     finally:
-        _stop(worker)
-        _stop(watcher)
+        stop_processes(worker, watcher)
 
 
 def _orphan(name: str, labels: dict[str, str]) -> JsonObject:

@@ -49,6 +49,7 @@ worker_types = _fixtures.worker_types
 module_namespaces = _fixtures.module_namespaces
 namespace = _fixtures.namespace
 module_stack = _fixtures.module_stack
+stack_env = _fixtures.stack_env
 
 
 @pytest.fixture

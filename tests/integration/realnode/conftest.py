@@ -13,6 +13,7 @@ from tests.integration.cloneset.conftest import (
     module_namespaces,
     module_stack,
     namespace,
+    stack_env,
     worker_types,
 )
 from tests.support.realnode import real_node
@@ -24,6 +25,7 @@ __all__ = [
     "module_stack",
     "namespace",
     "real_node",
+    "stack_env",
     "worker_types",
 ]
 

@@ -16,14 +16,16 @@ import pytest
 from tests.support.namespaces import ModuleNamespaces
 from tests.support.workerstack import stack_fixtures
 
-
-def _revisions_in_home(spaces: ModuleNamespaces) -> Mapping[str, str]:
-    return {"POD_NAMESPACE": spaces.home}
-
-
+# every fixture but the default ``stack_env``: this package defines its own
 worker_types, module_namespaces, namespace, module_stack, sidecarset_stack = stack_fixtures(
-    "sidecarset_stack", ("cloneset", "sidecarset"), process_env=_revisions_in_home
-)
+    "sidecarset_stack", ("cloneset", "sidecarset")
+)[:5]
+
+
+@pytest.fixture(scope="module")
+def stack_env(module_namespaces: ModuleNamespaces) -> Mapping[str, str]:
+    """The stack's processes keep SidecarSet revisions in the module's home namespace."""
+    return {"POD_NAMESPACE": module_namespaces.home}
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,6 @@ from __future__ import annotations
 
 from tests.support.workerstack import stack_fixtures
 
-worker_types, module_namespaces, namespace, module_stack, ud_stack = stack_fixtures(
+worker_types, module_namespaces, namespace, module_stack, ud_stack, stack_env = stack_fixtures(
     "ud_stack", ("cloneset", "statefulset", "uniteddeployment")
 )

@@ -26,7 +26,7 @@ from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.webhook import WEBHOOK_NAME, rendered_registrations, webhook_args
 from tests.support.polling import eventually
 from tests.support.workers import FLOTILLA, free_port
-from tests.support.workerstack import _start, _stop
+from tests.support.workerstack import start_process, stop_processes
 
 GATES = "ResourcesDeletionProtection=true,DeletionProtectionForCRDCascadingGate=true,ImagePullJobGate=true"
 PROTECTION_LABEL = "policy.kruise.io/delete-protection"
@@ -50,11 +50,11 @@ def start_webhook(
     port, http_port = free_port(), free_port()
     args = [str(FLOTILLA), *webhook_args(namespace, port, dev_env.kubeconfig)]
     args += ["--service-name", service_name, "--http-port", str(http_port), "--feature-gates", GATES, *extra]
-    return Webhook(namespace, port, http_port, log, _start(args, log))
+    return Webhook(namespace, port, http_port, log, start_process(args, log))
 
 
 def stop_webhook(webhook: Webhook) -> None:
-    _stop(webhook.proc)
+    stop_processes(webhook.proc)
 
 
 def secret_ca(core: k8s.CoreV1Api, namespace: str, name: str) -> bytes:

@@ -82,6 +82,18 @@ class RunResult:
         return cls(**data, specs=specs)
 
 
+def tally(specs: Iterable[SpecResult]) -> list[str]:
+    """How often each spec passed over repeated runs (``--repeat``): ``n of m passed: <name>``,
+    in the order the specs first ran."""
+    runs: dict[tuple[str, str], list[SpecResult]] = {}
+    for spec in specs:
+        runs.setdefault((spec.file, spec.name), []).append(spec)
+    return [
+        f"{sum(r.state == PASSED for r in ran)} of {sum(r.state != SKIPPED for r in ran)} passed: {name}"
+        for (_, name), ran in runs.items()
+    ]
+
+
 def _short_path(file_name: str, spec_files: Sequence[str]) -> str | None:
     for spec_file in spec_files:
         if file_name.endswith(spec_file):

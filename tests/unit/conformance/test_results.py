@@ -133,3 +133,14 @@ def test_pub_specs_rolling_to_a_failing_image_are_named_as_kwoks_limit() -> None
     (row,) = compare(_run("kruise-manager", failed), _run("flotilla", failed))
     assert row.verdict == BOTH_FAIL
     assert row.detail.startswith("no failing image: under kwok a container of kruise's InvalidImage runs")
+
+
+def test_tally_counts_each_spec_over_repeated_runs() -> None:
+    from flotilla.conformance.results import tally
+
+    def ran(name: str, state: str) -> SpecResult:
+        return SpecResult(name=name, file="test/e2e/apps/v1beta1/statefulset.go", line=1, state=state)
+
+    rounds = [ran("PVC", "passed"), ran("other", "skipped"), ran("PVC", "failed"), ran("other", "skipped")]
+    rounds += [ran("PVC", "passed")]
+    assert tally(rounds) == ["2 of 3 passed: PVC", "0 of 0 passed: other"]

@@ -17,6 +17,7 @@ from flotilla.conformance.results import (
     compare,
     defects,
     from_ginkgo_report,
+    tally,
 )
 
 pytestmark = pytest.mark.unit
@@ -136,8 +137,6 @@ def test_pub_specs_rolling_to_a_failing_image_are_named_as_kwoks_limit() -> None
 
 
 def test_tally_counts_each_spec_over_repeated_runs() -> None:
-    from flotilla.conformance.results import tally
-
     def ran(name: str, state: str) -> SpecResult:
         return SpecResult(name=name, file="test/e2e/apps/v1beta1/statefulset.go", line=1, state=state)
 

@@ -83,13 +83,15 @@ class RunResult:
 
 
 def tally(specs: Iterable[SpecResult]) -> list[str]:
-    """How often each spec passed over repeated runs (``--repeat``): ``n of m passed: <name>``,
-    in the order the specs first ran."""
+    """How often each spec that ran passed over repeated runs (``--repeat``): ``n of m passed:
+    <name>``, in the order the specs first ran (specs skipped every time, e.g. left out by
+    ``--focus``, are not listed)."""
     runs: dict[tuple[str, str], list[SpecResult]] = {}
     for spec in specs:
-        runs.setdefault((spec.file, spec.name), []).append(spec)
+        if spec.state != SKIPPED:
+            runs.setdefault((spec.file, spec.name), []).append(spec)
     return [
-        f"{sum(r.state == PASSED for r in ran)} of {sum(r.state != SKIPPED for r in ran)} passed: {name}"
+        f"{sum(r.state == PASSED for r in ran)} of {len(ran)} passed: {name}"
         for (_, name), ran in runs.items()
     ]
 

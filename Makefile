@@ -52,8 +52,9 @@ test-realnode-chart: tools
 
 ## kruise v1.9.1's own e2e specs of the implemented kinds against Flotilla (docs/conformance.md);
 ## BASELINE=kruise runs them against kruise-manager v1.9.1 and records docs/conformance/kruise-*.json.
+## FOCUS=<regex> runs a subset; REPEAT=N runs them N times on one control plane (how often each passed).
 conformance: tools
-	@$(VENV)/python -m flotilla.conformance run $(if $(BASELINE),--baseline $(BASELINE)) $(if $(KINDS),--kinds $(KINDS)) $(if $(FOCUS),--focus '$(FOCUS)') $(if $(PROCS),--procs $(PROCS))
+	@$(VENV)/python -m flotilla.conformance run $(if $(BASELINE),--baseline $(BASELINE)) $(if $(KINDS),--kinds $(KINDS)) $(if $(FOCUS),--focus '$(FOCUS)') $(if $(PROCS),--procs $(PROCS)) $(if $(REPEAT),--repeat $(REPEAT))
 
 ## kruise v1.9.1's node-side specs (containerrecreate.go, pullimages.go, imagelistpulljobs.go) on a
 ## real node (containerd + kubelet; root) with Flotilla's workers and node agent; BASELINE=kruise

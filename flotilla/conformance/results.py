@@ -82,6 +82,20 @@ class RunResult:
         return cls(**data, specs=specs)
 
 
+def tally(specs: Iterable[SpecResult]) -> list[str]:
+    """How often each spec that ran passed over repeated runs (``--repeat``): ``n of m passed:
+    <name>``, in the order the specs first ran (specs skipped every time, e.g. left out by
+    ``--focus``, are not listed)."""
+    runs: dict[tuple[str, str], list[SpecResult]] = {}
+    for spec in specs:
+        if spec.state != SKIPPED:
+            runs.setdefault((spec.file, spec.name), []).append(spec)
+    return [
+        f"{sum(r.state == PASSED for r in ran)} of {len(ran)} passed: {name}"
+        for (_, name), ran in runs.items()
+    ]
+
+
 def _short_path(file_name: str, spec_files: Sequence[str]) -> str | None:
     for spec_file in spec_files:
         if file_name.endswith(spec_file):

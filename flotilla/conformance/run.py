@@ -32,10 +32,12 @@ from flotilla.conformance import realnode as realnode_mode
 from flotilla.conformance.results import (
     SKIPPED,
     RunResult,
+    SpecResult,
     compare,
     defects,
     from_ginkgo_report,
     markdown_table,
+    tally,
     text_report,
 )
 from flotilla.conformance.specs import SpecFile, kruise_source, node_names, spec_files, worker_types
@@ -168,6 +170,29 @@ def add_named_nodes(env: DevEnvironment, names: Sequence[str]) -> None:
     cluster.processes["kwok"].wait_until(ready, 60, f"running the nodes {', '.join(names)} Ready")
 
 
+def _run_ginkgo(
+    cmd: list[str], run_dir: Path, env: dict[str, str], log: Path, report: Path, started: float
+) -> None:
+    """Run one ginkgo call to its end (a stopped run stops ginkgo and its spec processes too)."""
+    with open(log, "w") as out:
+        process = subprocess.Popen(cmd, cwd=run_dir, env=env, stdout=out, stderr=out)
+        try:
+            while process.poll() is None:
+                time.sleep(5)
+                if int(time.monotonic() - started) % 120 < 5:
+                    _say(f"  ginkgo running, {time.monotonic() - started:.0f}s (log: {log})")
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
+    if not report.exists():
+        raise ComponentError(f"ginkgo wrote no report (exit {process.returncode}); log: {log}")
+
+
 def run_specs(
     target: str,
     files: Sequence[SpecFile],
@@ -175,9 +200,12 @@ def run_specs(
     run_dir: Path | None = None,
     focus: str | None = None,
     realnode: bool = False,
+    repeat: int = 1,
 ) -> RunResult:
     """Bring up a control plane with `target` (flotilla | kruise), run the specs, tear it down;
-    with `realnode`, on a real node with kruise-daemon or Flotilla's node agent for it."""
+    with `realnode`, on a real node with kruise-daemon or Flotilla's node agent for it. With
+    `repeat` > 1 the specs run that many times on the one control plane, one after the other;
+    the result then holds every round's specs (``N passed, M failed`` over all rounds)."""
     names = ["kruise-e2e.test", "ginkgo", *(["kruise-manager"] if target == KRUISE else [])]
     names += ["kruise-daemon"] if realnode and target == KRUISE else []
     binaries = ensure_binaries(names)
@@ -242,35 +270,19 @@ def run_specs(
         _say(
             f"{label} is up; running {', '.join(s.path for s in files)}{subset} with {procs} ginkgo processes"
         )
-        report = run_dir / "ginkgo-report.json"
-        log = run_dir / "logs" / "ginkgo.log"
-        cmd = ginkgo_command(binaries["ginkgo"], binaries["kruise-e2e.test"], files, procs, report, focus)
-        with open(log, "w") as out:
-            process = subprocess.Popen(
-                cmd,
-                cwd=run_dir,
-                env={**ginkgo_env, "KUBECONFIG": str(env.kubeconfig)},
-                stdout=out,
-                stderr=out,
-            )
-            try:
-                while process.poll() is None:
-                    time.sleep(5)
-                    if int(time.monotonic() - started) % 120 < 5:
-                        _say(f"  ginkgo running, {time.monotonic() - started:.0f}s (log: {log})")
-            finally:  # a stopped run (SIGTERM, Ctrl-C) stops ginkgo and its spec processes too
-                if process.poll() is None:
-                    process.terminate()
-                    try:
-                        process.wait(30)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait(5)
-        if not report.exists():
-            raise ComponentError(f"ginkgo wrote no report (exit {process.returncode}); log: {log}")
-        specs = from_ginkgo_report(json.loads(report.read_text()), [s.path for s in files])
-        if not specs:
-            raise ComponentError(f"ginkgo ran no spec of {[s.path for s in files]}; log: {log}")
+        specs: list[SpecResult] = []
+        for round_no in range(1, repeat + 1):
+            if repeat > 1:
+                _say(f"round {round_no} of {repeat}")
+            suffix = "" if round_no == 1 else f"-{round_no}"
+            report = run_dir / f"ginkgo-report{suffix}.json"
+            log = run_dir / "logs" / f"ginkgo{suffix}.log"
+            cmd = ginkgo_command(binaries["ginkgo"], binaries["kruise-e2e.test"], files, procs, report, focus)
+            _run_ginkgo(cmd, run_dir, {**ginkgo_env, "KUBECONFIG": str(env.kubeconfig)}, log, report, started)
+            found = from_ginkgo_report(json.loads(report.read_text()), [s.path for s in files])
+            if not found:
+                raise ComponentError(f"ginkgo ran no spec of {[s.path for s in files]}; log: {log}")
+            specs += found
     finally:
         cleanup.close()
     return RunResult(
@@ -287,8 +299,13 @@ def run_specs(
 def _run(args: argparse.Namespace) -> int:
     files = spec_files(args.kinds, realnode=args.real_node)
     target = KRUISE if args.baseline == KRUISE else FLOTILLA
+    if args.repeat < 1:
+        _say(f"error: --repeat must be at least 1, not {args.repeat}")
+        return 2
     try:
-        result = run_specs(target, files, args.procs, focus=args.focus, realnode=args.real_node)
+        result = run_specs(
+            target, files, args.procs, focus=args.focus, realnode=args.real_node, repeat=args.repeat
+        )
     except (ComponentError, ToolchainError, subprocess.CalledProcessError) as err:
         detail = err.stderr if isinstance(err, subprocess.CalledProcessError) else err
         _say(f"error: {detail}")
@@ -300,6 +317,10 @@ def _run(args: argparse.Namespace) -> int:
     for line in result.lines():
         print(line, flush=True)
     _say(f"recorded {out} ({result.seconds}s)")
+    if args.repeat > 1:  # every spec ran several times: how often each passed, no side by side
+        for line in tally(result.specs):
+            print(line, flush=True)
+        return 0
     if target == FLOTILLA and baseline_path(files).exists():
         rows = compare(RunResult.load(baseline_path(files)), result)
         if args.focus:  # a subset: the specs --focus left out are not defects
@@ -338,6 +359,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--focus",
         metavar="REGEX",
         help="only the specs whose full text matches REGEX (ginkgo --focus), to run a subset while fixing",
+    )
+    run.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the specs N times on one control plane (a spec that races: how often it passes)",
     )
     run.add_argument(
         "--real-node",

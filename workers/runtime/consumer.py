@@ -47,7 +47,7 @@ from workers.runtime.deadletter import clear_mark, is_marked, mark_object, publi
 from workers.runtime.failures import FailureCounts
 from workers.runtime.fence import LeaseFence
 from workers.runtime.lease import KeyLeases, Lease, LocalKeys, now
-from workers.runtime.observe import ApiStateReader, PrimaryRecorder
+from workers.runtime.observe import ApiStateReader, PrimaryRecorder, answering
 from workers.runtime.requeue import Requeues
 
 log = logging.getLogger("flotilla.worker")
@@ -461,7 +461,7 @@ class WorkerRuntime:
         worker, parts = self.worker, envelope.parts
         # A fired requeue is a first delivery too, but its latency is the requeue's delay.
         first_delivery = msg.metadata.num_delivered == 1 and not scheduled(msg.headers)
-        with reconcile_context(envelope.key) as rid:
+        with reconcile_context(envelope.key) as rid, answering(envelope):
             trace.get_current_span().set_attribute("flotilla.reconcile_id", rid)
             last_conflict = ""
             for attempt in range(self.options.max_conflict_replans + 1):

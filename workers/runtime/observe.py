@@ -3,14 +3,40 @@
 Today :class:`ApiStateReader` does consistent reads from the API server (no resourceVersion,
 so a reconcile always sees its own earlier writes). A faster source (a JetStream KV mirror
 with a resourceVersion watermark) can replace it here without touching planners.
+
+:func:`current_trigger` tells ``observe`` which trigger the running reconcile answers (the
+consumer sets it with :func:`answering`): a hint for what is worth reading (e.g. a read that
+only looks for what the trigger already explains), never a source of state to plan from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
 
 from flotilla.runtime.errors import NotFound
 from flotilla.runtime.kube import JsonObject, KubeClient, Resource
+from schemas.bus.envelope import Envelope
+
+_TRIGGER: ContextVar[Envelope | None] = ContextVar("flotilla_trigger", default=None)
+
+
+def current_trigger() -> Envelope | None:
+    """The trigger the running reconcile answers (the newest, when triggers for the key were
+    coalesced); None outside the consumer (tests, tools)."""
+    return _TRIGGER.get()
+
+
+@contextmanager
+def answering(envelope: Envelope) -> Iterator[None]:
+    """Within this block :func:`current_trigger` is ``envelope``."""
+    token = _TRIGGER.set(envelope)
+    try:
+        yield
+    finally:
+        _TRIGGER.reset(token)
 
 
 class StateReader(Protocol):

@@ -1,17 +1,20 @@
 """The Advanced StatefulSet worker shell, registered with the runtime as worker type ``statefulset``.
 
-``observe`` reads the set (``apps.kruise.io/v1beta1``), then, concurrently, through the
+``observe`` reads the set (``apps.kruise.io/v1beta1``) and, concurrently, through the
 runtime's read port, as raw JSON: the pods, PVCs and ControllerRevisions its selector matches
 (PVCs only when the set has volumeClaimTemplates) and the pods it owns that its selector no longer
 matches (``podmechanics.strays``; the planner releases them), those LISTs narrowed by the
-revisions its status names (``currentRevision``, ``updateRevision``). So a reconcile makes two
-rounds of reads before it plans (the watch event to the first write is what kruise's e2e races
-against, e.g. "PVC should be recreated when pod is pending"); a third only for the stray LISTs of
-revisions the status does not name (a partitioned rollout over three revisions). When the
-selector LIST returned fewer owned pods than ``status.replicas`` counted, or the status says a
-pod create met a pod the set could not see (``failurestatus``), it reads every pod of the
-namespace instead of the stray LISTs, as kruise does, which also finds an owned pod stripped of
-the labels the stray LISTs rely on. ``plan`` adapts
+revisions its status names (``currentRevision``, ``updateRevision``). The LISTs go out with the
+set's GET when the set's last read in this process asked for the same ones (``reads``), else
+after it: one round of reads before the plan, two on a process's first look at a set or after
+its selector, claim templates or named revisions changed (the watch event to the first write is
+what kruise's e2e races against, e.g. "PVC should be recreated when pod is pending"). One more
+only for the stray LISTs of revisions the status does not name (a partitioned rollout over three
+revisions). When the selector LIST returned fewer owned pods than ``status.replicas`` counted, or
+the status says a pod create met a pod the set could not see (``failurestatus``), it reads every
+pod of the namespace instead of the stray LISTs, as kruise does, which also finds an owned pod
+stripped of the labels the stray LISTs rely on; not when the trigger being answered names the one
+pod missing (``reads.trigger_explains_missing_pod``: it was deleted). ``plan`` adapts
 :func:`workers.statefulset.planner.plan` to the runtime contract; ``act`` (``act`` module)
 executes it. ``flotilla worker statefulset`` finds ``WORKER`` through ``workers.statefulset``.
 """
@@ -26,28 +29,54 @@ from pydantic import ValidationError
 from flotilla.runtime.kube import PODS
 from flotilla.runtime.kube import JsonObject as KubeJson
 from schemas.bus.envelope import KeyParts
-from schemas.kruise.pub import CONTROLLER_REVISION_HASH_LABEL
 from schemas.kruise.selectors import selector_error
-from schemas.kruise.statefulset import POD_NAME_LABEL, StatefulSet
+from schemas.kruise.statefulset import StatefulSet
 from workers.podmechanics.kube_json import mapping, name_of, uid_of
-from workers.podmechanics.ownership import selector_string
-from workers.podmechanics.strays import owned_pods_missing, owned_strays, stray_selectors
+from workers.podmechanics.strays import owned_pods_missing, owned_strays
 from workers.runtime.contract import Plan, TerminalError, WorkerType
-from workers.runtime.observe import StateReader
+from workers.runtime.observe import StateReader, current_trigger
 from workers.statefulset.act import FIELD_MANAGER, act
 from workers.statefulset.builder import CONTROLLER_REVISIONS, PVCS, STATEFULSETS
-from workers.statefulset.failurestatus import create_met_unseen_pod
 from workers.statefulset.observed import ObservedStatefulSet, PlannerConfig, planner_config
 from workers.statefulset.planner import plan as plan_statefulset
+from workers.statefulset.reads import (
+    LAST_READS,
+    Reads,
+    named_revisions,
+    reads_of,
+    statefulset_strays,
+    trigger_explains_missing_pod,
+)
 
 
 async def _nothing() -> list[KubeJson]:
     return []
 
 
+async def _first_round(read: StateReader, key: KeyParts, reads: Reads) -> list[list[KubeJson]]:
+    """The LISTs of ``reads``: selected pods, PVCs, revisions, then one per stray selector."""
+    return list(
+        await asyncio.gather(
+            read.list(PODS, key.namespace, label_selector=reads.selector),
+            read.list(PVCS, key.namespace, label_selector=reads.selector) if reads.claims else _nothing(),
+            read.list(CONTROLLER_REVISIONS, key.namespace, label_selector=reads.selector),
+            *(read.list(PODS, key.namespace, label_selector=s) for s in reads.strays),
+        )
+    )
+
+
 async def observe(read: StateReader, key: KeyParts) -> ObservedStatefulSet | None:
-    raw = await read.get(STATEFULSETS, key.namespace, key.name)
+    ref = (key.namespace, key.name)
+    guess = LAST_READS.get(ref)
+    lists: list[list[KubeJson]] | None = None
+    if guess is None:
+        raw = await read.get(STATEFULSETS, key.namespace, key.name)
+    else:  # the LISTs the set's last read asked for, sent with its GET (checked below)
+        raw, lists = await asyncio.gather(
+            read.get(STATEFULSETS, key.namespace, key.name), _first_round(read, key, guess)
+        )
     if raw is None:
+        LAST_READS.forget(ref)
         return None
     try:
         sts = StatefulSet.from_wire(raw)
@@ -56,37 +85,34 @@ async def observe(read: StateReader, key: KeyParts) -> ObservedStatefulSet | Non
     problem = selector_error(sts.spec.selector)
     if problem is not None:
         raise TerminalError(f"StatefulSet {key.namespace}/{key.name} has an invalid selector: {problem}")
-    selector = selector_string(sts.spec.selector)
-    wants_claims = bool(sts.spec.volume_claim_templates)
     status = mapping(raw, "status")
-    namespace_wide = create_met_unseen_pod(status)
-    known = {str(status[f]) for f in ("currentRevision", "updateRevision") if status.get(f)}
-    early = () if namespace_wide else _stray_selectors(sts, known)
-    selected, claims, revisions, *found = await asyncio.gather(
-        read.list(PODS, key.namespace, label_selector=selector),
-        read.list(PVCS, key.namespace, label_selector=selector) if wants_claims else _nothing(),
-        read.list(CONTROLLER_REVISIONS, key.namespace, label_selector=selector),
-        *(read.list(PODS, key.namespace, label_selector=s) for s in early),
-    )
+    reads = reads_of(sts, status)
+    if lists is None or reads != guess:
+        lists = await _first_round(read, key, reads)
+    LAST_READS.put(ref, reads)
+    selected, claims, revisions, *found = lists
     uid = uid_of(raw)
     seen = {uid_of(p) for p in selected}
-    if namespace_wide or owned_pods_missing(sts.status.replicas, selected, uid):
+    short = owned_pods_missing(sts.status.replicas, selected, uid)
+    if short and not reads.namespace_wide:
+        early = owned_strays((p for pods in found for p in pods), uid, set(seen))
+        if trigger_explains_missing_pod(current_trigger(), sts.status.replicas, [*selected, *early], uid):
+            short = False  # the pod the trigger names is the one gone: no stripped pod to look for
+    if reads.namespace_wide or short:
         # kruise's read: every pod of the namespace, in place of the stray LISTs it covers
         strays = owned_strays(await read.list(PODS, key.namespace), uid, seen)
     else:
         # the stray LISTs of revisions the status did not name (read once the revisions are known)
-        late = [s for s in _stray_selectors(sts, {name_of(r) for r in revisions} - known) if s not in early]
+        known = named_revisions(status)
+        late = [
+            s
+            for s in statefulset_strays(sts, {name_of(r) for r in revisions} - known)
+            if s not in reads.strays
+        ]
         found += await asyncio.gather(*(read.list(PODS, key.namespace, label_selector=s) for s in late))
         strays = owned_strays((p for pods in found for p in pods), uid, seen)
     pods = [*selected, *strays]
     return ObservedStatefulSet(sts, raw, tuple(pods), tuple(claims), tuple(revisions))
-
-
-def _stray_selectors(sts: StatefulSet, revisions: set[str]) -> tuple[str, ...]:
-    """The LISTs of the set's pods its selector no longer matches (the planner releases them):
-    pods with the pod-name label and one of ``revisions`` (or none) that fail a selector
-    requirement."""
-    return stray_selectors(sts.spec.selector, POD_NAME_LABEL, CONTROLLER_REVISION_HASH_LABEL, revisions)
 
 
 def plan(observed: ObservedStatefulSet | None, config: PlannerConfig, now: float) -> Plan:

@@ -173,6 +173,10 @@ def coalesced(worker_type: str) -> float:
     return sample("flotilla_triggers_coalesced_total", worker_type)
 
 
+async def _coalesced_at_least(worker_type: str, count: int) -> bool:
+    return coalesced(worker_type) >= count
+
+
 async def consumer_idle(js: JetStreamContext, worker_type: str) -> bool:
     info = await js.consumer_info(RECONCILE_STREAM, f"worker-{worker_type}")
     return info.num_pending == 0 and info.num_ack_pending == 0
@@ -290,6 +294,8 @@ async def test_graceful_stop_hands_a_held_trigger_back_and_another_worker_reconc
     first = script.gate(0)
     leaving = start_in_process(scripted_worker(worker_type, script))
     await start_then_trigger_again(jetstream, worker_type, script, "c")
+    # delivered (the consumer's num_pending is 0) is not yet dispatched by the worker: wait until held
+    assert await wait_for(lambda: _coalesced_at_least(worker_type, 1), 15, interval=0.02)
     assert coalesced(worker_type) == 1
 
     leaving.stop.set()  # SIGTERM: the running reconcile may finish, the held trigger goes back

@@ -281,8 +281,10 @@ async def test_scale_subresource_and_in_place_update(sts_stack: Stack) -> None:
     await eventually_async(lambda: _converged(stack, names), within=60, interval=0.5, what="3 ready again")
 
     # stripped of every label, no label selector finds it; the selector LIST then returns fewer
-    # owned pods than status.replicas and the worker reads the whole namespace, as kruise does:
-    # released, and its ordinal's create meets it (kruise's FailedCreatePod, "already exists")
+    # owned pods than status.replicas. The trigger (web-2's own event) names the missing pod, so
+    # the worker first takes it for deleted: its ordinal's create meets it (kruise's
+    # FailedCreatePod, "already exists") and the re-plan reads the whole namespace, as kruise
+    # does: released, and the create meets it again
     labels = (await stack.api.get(pod_path))["metadata"]["labels"]
     await stack.api.patch(pod_path, {"metadata": {"labels": None}}, "merge")
     await eventually_async(

@@ -17,6 +17,7 @@ from flotilla.conformance.results import (
     compare,
     defects,
     from_ginkgo_report,
+    tally,
 )
 
 pytestmark = pytest.mark.unit
@@ -133,3 +134,12 @@ def test_pub_specs_rolling_to_a_failing_image_are_named_as_kwoks_limit() -> None
     (row,) = compare(_run("kruise-manager", failed), _run("flotilla", failed))
     assert row.verdict == BOTH_FAIL
     assert row.detail.startswith("no failing image: under kwok a container of kruise's InvalidImage runs")
+
+
+def test_tally_counts_each_spec_over_repeated_runs() -> None:
+    def ran(name: str, state: str) -> SpecResult:
+        return SpecResult(name=name, file="test/e2e/apps/v1beta1/statefulset.go", line=1, state=state)
+
+    rounds = [ran("PVC", "passed"), ran("other", "skipped"), ran("PVC", "failed"), ran("other", "skipped")]
+    rounds += [ran("PVC", "passed")]
+    assert tally(rounds) == ["2 of 3 passed: PVC"]  # "other" never ran (focus)

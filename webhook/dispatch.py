@@ -187,6 +187,8 @@ def route_table() -> Mapping[str, Mapping[RouteKey, Route]]:
     mutating: dict[RouteKey, Route] = {**podreadiness.ROUTES, **kruisekinds.MUTATING}
     # kruise's pod CREATE order: the readiness gate, then the sidecars.
     mutating[sidecarset.POD_CREATE] = chain(mutating[sidecarset.POD_CREATE], sidecarset.INJECTION)
+    # pod UPDATE: kruise adds no readiness gate and (re)injects nothing (sidecarset.keep_on_update)
+    mutating[sidecarset.POD_UPDATE] = sidecarset.ON_UPDATE
     validating: dict[RouteKey, Route] = {**protection.ROUTES, **podbudget.ROUTES, **sidecarset.VALIDATING}
     for key, route in kruisekinds.VALIDATING.items():
         validating.setdefault(key, route)  # DELETE stays deletion protection

@@ -1,6 +1,7 @@
 """Pod CREATE: inject the sidecars of every SidecarSet that matches the pod (kruise
-``sidecarsetMutatingPod``, ``pkg/webhook/pod/mutating/sidecarset.go``); SidecarSet CREATE/UPDATE:
-kruise's validation including the check against the other SidecarSets.
+``sidecarsetMutatingPod``, ``pkg/webhook/pod/mutating/sidecarset.go``); pod UPDATE: kruise's
+answer, the pod unchanged (:func:`keep_on_update`); SidecarSet CREATE/UPDATE: kruise's
+validation including the check against the other SidecarSets.
 
 :func:`inject` is pure: the pod, the SidecarSets (as the API server serves them, already defaulted
 and hashed by the SidecarSet mutating route), the namespace's labels and the time in; the pod's
@@ -618,8 +619,41 @@ def validate_sidecarset(request: AdmissionRequest, config: AdmissionConfig, fact
     return denied(500, aggregate_message(errors)) if errors else allowed()
 
 
+def keep_on_update(request: AdmissionRequest, _config: AdmissionConfig, _facts: Facts) -> Verdict:
+    """Pod UPDATE: kruise's ``sidecarsetMutatingPod`` with ``isUpdated``, which never changes the pod.
+
+    kruise handles CREATE and UPDATE in one path (pkg/webhook/pod/mutating/sidecarset.go:48-127):
+    on UPDATE (no subresource, an active pod) it decodes the old pod, lists the SidecarSets, keeps
+    the unpaused ones matching the pod (namespaceSelector, selector), picks each one's revision
+    (``getSuitableRevisionSidecarSet`` with UPDATE: the latest when the pod's recorded hash is the
+    set's, else the ControllerRevision the new or the old pod recorded) and then asks the first
+    set's control ``IsPodAvailabilityChanged(pod, oldPod)``. kruise's only control
+    (``commonControl``, pkg/control/sidecarcontrol/sidecarset_control.go:211) answers false, so it
+    returns there: no container, init container, volume, imagePullSecret or annotation is
+    (re)injected, ``patchPodMetadata`` is not applied, and an in-place sidecar upgrade the
+    SidecarSet worker writes keeps its image. (Past that return, ``buildSidecars(isUpdated=true)``
+    would skip init containers, pull secrets and ``resourcesPolicy``, and ``NeedToInjectInUpdatedPod``
+    also answers false: nothing there either.) kruise registers ``mpod.kb.io`` for CREATE only
+    (config/webhook/manifests.yaml), as the chart does; this route answers a registration that
+    adds UPDATE (a user's, or one copied from an older chart) with kruise's answer instead of
+    refusing every pod update. The reads kruise makes before its answer can refuse on an error;
+    Flotilla's answer does not depend on them and makes none (fails open). What kruise refuses
+    without any read, a review without the old pod, is refused with its decoder's message.
+    """
+    pod = request.object
+    if pod is None:
+        return denied(400, "pod UPDATE without request.object")
+    if request.sub_resource or not pod_active(pod):
+        return allowed()
+    if request.old_object is None:  # kruise: Decoder.Decode of an empty OldObject, Errored(500)
+        return denied(500, "there is no content to decode")
+    return allowed()
+
+
 POD_CREATE: RouteKey = ("", "Pod", "CREATE")
+POD_UPDATE: RouteKey = ("", "Pod", "UPDATE")
 INJECTION = Route(inject_sidecars, gather_injection)
+ON_UPDATE = Route(keep_on_update)
 VALIDATING: Mapping[RouteKey, Route] = {
     ("apps.kruise.io", "SidecarSet", operation): Route(validate_sidecarset, gather_others)
     for operation in ("CREATE", "UPDATE")

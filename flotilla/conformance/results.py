@@ -4,7 +4,9 @@
 chosen spec files); `RunResult` is what a run records (``docs/conformance/*.json``);
 `compare` classifies each spec of a Flotilla run against the kruise-manager baseline:
 passes on both, fails on both (an environment limit, named by `ENVIRONMENT_LIMITS`),
-passes on kruise-manager only (a Flotilla defect), passes on Flotilla only.
+passes on kruise-manager only (a Flotilla defect), passes on Flotilla only; a spec that failed
+on one side and was not run (skipped, or absent) on the other says which side failed; one run
+on neither side says so.
 """
 
 from __future__ import annotations
@@ -159,7 +161,8 @@ ENVIRONMENT_LIMITS: tuple[EnvironmentLimit, ...] = (
         "no node daemon: an in-place env-from-metadata change restarts the container through "
         "kruise-daemon (ContainerRecreateRequest), which does not run on kwok nodes",
         "a node agent on real nodes (Flotilla's node-agent issue; kruise-daemon for the baseline)",
-        r"in-place update (both image and env from label|two container image and env from metadata)",
+        r"in-place update (both image and env from label|two container image and env from metadata"
+        r"|env from label)",
     ),
     EnvironmentLimit(
         "no image digests: kwok's imageID is per tag (kwok://<image>), a runtime resolves "
@@ -186,6 +189,40 @@ ENVIRONMENT_LIMITS: tuple[EnvironmentLimit, ...] = (
         "of a known-bad image waiting in ImagePullBackOff",
         r"PodUnavailableBudget .*update failed (sidecar )?image",
     ),
+    EnvironmentLimit(
+        "no failing image: under kwok a sidecar upgraded to kruise's InvalidImage runs and turns Ready, "
+        "so the upgrade does not stop at maxUnavailable with unready pods (every matched pod is "
+        "upgraded and ready where the spec waits for updatedReadyPods 0)",
+        "a real container runtime (the image cannot be pulled), or a kwok Stage that keeps containers "
+        "of a known-bad image waiting in ImagePullBackOff",
+        r"sidecarSet upgrade (cold|hot) sidecar container (failed image|image, and maxUnavailable)",
+    ),
+    EnvironmentLimit(
+        "instant in-place restarts: kwok plays a sidecar's in-place restart at once, so both pods are "
+        "upgraded within the 5 s the spec waits before it pauses the SidecarSet (it expects one)",
+        "a real kubelet (real-node environment), or kwok Stages that take a kubelet's time to restart "
+        "a container",
+        r"sidecarSet upgrade cold sidecar container image, and paused",
+    ),
+    EnvironmentLimit(
+        "no probes, no processes: kwok runs neither, so a pod the spec makes NotReady stays Ready "
+        "(a readiness probe it holds or breaks: PauseNewPods' exec probe, an HTTP probe broken with "
+        "`mv index.html`; a container whose command exits)",
+        "a real kubelet (real-node environment), or a kwok Stage that plays readiness from an annotation",
+        r"Failed waiting for pods to enter running",
+    ),
+    EnvironmentLimit(
+        "no exec: the spec breaks the readiness probe with `kubectl exec` (BreakPodHTTPProbe), which "
+        "kwok's pods do not serve",
+        "a real kubelet (real-node environment)",
+        r"RunHostCmd still failed",
+    ),
+    EnvironmentLimit(
+        "no kubelet admission: kwok admits a pod whose host port another pod holds, so the pod the "
+        "spec expects the kubelet to reject (and the controller to re-create) is never rejected",
+        "a real kubelet (real-node environment)",
+        r"Should recreate evicted statefulset",
+    ),
 )
 
 
@@ -205,7 +242,10 @@ BOTH_PASS = "passes on both"
 BOTH_FAIL = "fails on both (environment limit)"
 DEFECT = "Flotilla DEFECT (passes on kruise-manager only)"
 FLOTILLA_ONLY = "passes on Flotilla only"
-NOT_RUN = "not run on both"
+#: Failed on one side, not run (skipped, or absent from the run) on the other: nothing to compare.
+KRUISE_FAIL_ONLY_RUN = "fails on kruise-manager, not run on Flotilla"
+FLOTILLA_FAIL_ONLY_RUN = "fails on Flotilla, not run on kruise-manager"
+NOT_RUN = "run on neither side"
 
 
 def environment_limit(
@@ -254,6 +294,11 @@ def compare(
             verdict, detail = FLOTILLA_ONLY, on_kruise.message if on_kruise is not None else ""
         elif k_fail and f_fail:
             verdict, detail = BOTH_FAIL, environment_limit([on_kruise, on_flotilla], limits)
+        elif k_fail:  # and Flotilla skipped it or did not run it
+            verdict, detail = KRUISE_FAIL_ONLY_RUN, ""
+        elif f_fail:
+            verdict = FLOTILLA_FAIL_ONLY_RUN
+            detail = failure_summary(on_flotilla) if on_flotilla is not None else ""
         else:
             verdict, detail = NOT_RUN, ""
         rows.append(Comparison(name, either.file, either.line, on_kruise, on_flotilla, verdict, detail))
@@ -276,7 +321,8 @@ def markdown_table(rows: Sequence[Comparison]) -> str:
         "|---|---|---|---|",
     ]
     for row in rows:
-        detail = f": {row.detail}" if row.verdict in (BOTH_FAIL, DEFECT) else ""
+        shown = row.detail and row.verdict in (BOTH_FAIL, DEFECT, FLOTILLA_FAIL_ONLY_RUN)
+        detail = f": {row.detail}" if shown else ""
         name = row.name.replace("|", "\\|")
         lines.append(
             f"| {name} ({row.file.rsplit('/', 1)[-1]}:{row.line}) | {_cell(row.kruise)} | "
@@ -295,7 +341,15 @@ def text_report(rows: Sequence[Comparison]) -> list[str]:
             out.append(f"             {row.detail}")
     counts: Mapping[str, int] = {
         verdict: sum(row.verdict == verdict for row in rows)
-        for verdict in (BOTH_PASS, BOTH_FAIL, DEFECT, FLOTILLA_ONLY, NOT_RUN)
+        for verdict in (
+            BOTH_PASS,
+            BOTH_FAIL,
+            DEFECT,
+            FLOTILLA_ONLY,
+            KRUISE_FAIL_ONLY_RUN,
+            FLOTILLA_FAIL_ONLY_RUN,
+            NOT_RUN,
+        )
     }
     out.append("; ".join(f"{count} {verdict}" for verdict, count in counts.items() if count))
     return out

@@ -3,7 +3,8 @@
 ``compute_status`` counts the active pods (ready = running, ready and not mid in-place
 update; available = also lifecycle Normal and ready for minReadySeconds), promotes
 ``currentRevision`` once every pod is updated at full replicas, and keeps conditions with
-kruise's ``SetCloneSetCondition`` rules. ``status_changed`` decides whether a write is needed.
+kruise's ``SetCloneSetCondition`` rules. ``status_changed`` decides whether a write is needed,
+on kruise's ``inconsistentStatus`` fields.
 
 A new pod the pass moves PreparingNormal -> Normal (``moved``) is judged available as Normal:
 the status is written after that pod write. Counted as read (kruise's way), a new pod that is
@@ -20,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from schemas.kruise.cloneset import CloneSet
+from schemas.kruise.cloneset import CONDITION_PROGRESSING, CloneSet
 from workers.cloneset.clonepods import is_cloneset_available
 from workers.podmechanics.conditions import ConditionChange, set_condition
 from workers.podmechanics.kube_json import JsonDict
@@ -93,10 +94,50 @@ def compute_status(
     return status
 
 
+#: The counts and texts kruise's ``inconsistentStatus`` compares (cloneset_status.go:78-92).
+_COMPARED_COUNTS = (
+    "replicas",
+    "readyReplicas",
+    "availableReplicas",
+    "updatedReadyReplicas",
+    "updatedReplicas",
+    "updatedAvailableReplicas",
+    "expectedUpdatedReplicas",
+)
+_COMPARED_TEXTS = ("updateRevision", "currentRevision", "labelSelector")
+_FAILURES = (FAILED_SCALE, FAILED_UPDATE)
+
+
+def _count(status: Mapping[str, object], key: str) -> int:
+    value = status.get(key)
+    return value if isinstance(value, int) else 0
+
+
+def _conditions(status: Mapping[str, object], types: tuple[str, ...]) -> dict[str, tuple[object, object]]:
+    """(status, reason) of the conditions of ``types``, by type."""
+    listed = status.get("conditions")
+    return {
+        str(c.get("type")): (c.get("status"), c.get("reason"))
+        for c in (listed if isinstance(listed, list) else ())
+        if isinstance(c, Mapping) and c.get("type") in types
+    }
+
+
 def status_changed(old: Mapping[str, object], new: Mapping[str, object]) -> bool:
-    """Whether ``new`` differs from the stored status in any field the planner owns."""
-    return any(old.get(key) != value for key, value in new.items()) or (
-        "conditions" in old and "conditions" not in new
+    """Whether to write ``new`` over the stored status: kruise's ``inconsistentStatus``
+    (cloneset_status.go:78-92, ``hasProgressingConditionChanged``): observedGeneration grew, a
+    count, a revision or the label selector changed, or Progressing changed its status or reason
+    (appeared or went). Not on its own: collisionCount (a collision names a new update revision),
+    a condition's message or times. One addition of Flotilla's: FailedScale / FailedUpdate turning
+    on, off or to another reason is written too; kruise's webhook keeps the specs behind most of
+    them out, while the worker refuses such a spec itself and tells it once (its Event is sent only
+    when the stored condition does not carry the problem yet, so the condition must be stored)."""
+    return (
+        _count(new, "observedGeneration") > _count(old, "observedGeneration")
+        or any(_count(old, key) != _count(new, key) for key in _COMPARED_COUNTS)
+        or any((old.get(key) or "") != (new.get(key) or "") for key in _COMPARED_TEXTS)
+        or _conditions(old, (CONDITION_PROGRESSING,)) != _conditions(new, (CONDITION_PROGRESSING,))
+        or _conditions(old, _FAILURES) != _conditions(new, _FAILURES)
     )
 
 

@@ -4,7 +4,8 @@ A SidecarSet created as kruise's own unit test creates it (``TestMutatingSidecar
 kruise's defaults and the two hashes that test expects; a second SidecarSet injecting the same
 container on an overlapping selector is refused with kruise's message; the pods of a Deployment
 (kube-controller-manager) and of a CloneSet (the Flotilla worker) get the sidecar before the app
-container, ``IS_INJECTED`` and kruise's annotations. The SidecarSets are cluster-scoped: they
+container, ``IS_INJECTED`` and kruise's annotations; a pod UPDATE sent to the webhook lands as
+sent, as kruise answers it. The SidecarSets are cluster-scoped: they
 select only this test's namespace and a label no other test uses, and are deleted at the end.
 
 Collected in test_webhook_server.py (imported there), so it shares that module's webhook process
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from kubernetes import client as k8s
 from nats.js import JetStreamContext
 
 from flotilla.devcluster.env import DevEnvironment
+from flotilla.devcluster.webhook import WEBHOOK_NAME
 from tests.integration.webhook.conftest import Webhook
 from tests.support.polling import eventually, eventually_async
 from tests.support.workerstack import worker_stack
@@ -399,3 +402,115 @@ def test_resources_policy_is_validated_and_computed_at_pod_create(
         assert (resources.limits, resources.requests["memory"]) == ({"cpu": "300m"}, "60Mi")
     finally:
         custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+
+
+def _mutated_pod_updates(webhook: Webhook) -> float:
+    """Pod UPDATEs the webhook admitted on /mutate (its ``flotilla_webhook_admissions_total``)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{webhook.http_port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    labels = ('path="/mutate"', 'kind="Pod"', 'operation="UPDATE"', 'outcome="allowed"')
+    for line in text.splitlines():
+        if line.startswith("flotilla_webhook_admissions_total{") and all(x in line for x in labels):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_pod_update_sent_to_the_webhook_is_admitted_unchanged_as_kruise_answers(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, dev_env: DevEnvironment, namespace: str
+) -> None:
+    """kruise registers ``mpod.kb.io`` for CREATE only, as the chart does; its handler answers an
+    UPDATE too, and leaves the pod as sent (pkg/webhook/pod/mutating/sidecarset.go:111-116: the
+    SidecarControl's ``IsPodAvailabilityChanged`` is false). Here a copy of the chart's pod
+    registration for UPDATE (failing closed, this namespace only) sends pod updates to the
+    webhook: a pod injected at CREATE, whose SidecarSet has a new image since, is relabelled and
+    then has its sidecar upgraded in place (as the SidecarSet worker does); each update lands as
+    sent: no re-injection, the sidecar neither reset nor re-stamped. Before this route the webhook
+    refused every pod UPDATE ("no /mutate handler for kind Pod ... on UPDATE")."""
+    custom, core = k8s.CustomObjectsApi(api_client), k8s.CoreV1Api(api_client)
+    label = f"upd-{os.urandom(3).hex()}"
+    name = f"sidecarset-{label}"
+    registered = json.loads(
+        dev_env.kubectl("get", "mutatingwebhookconfiguration", WEBHOOK_NAME, "-o", "json").stdout
+    )
+    pod_hook = next(hook for hook in registered["webhooks"] if hook["name"] == "mpod.kb.io")
+    rule = {**pod_hook["rules"][0], "operations": ["UPDATE"]}
+    on_update = {
+        **{k: v for k, v in pod_hook.items() if k != "objectSelector"},
+        "name": "mpod-update.flotilla.test",
+        "failurePolicy": "Fail",
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        "rules": [rule],
+    }
+    configuration = f"pod-update-{label}"
+    dev_env.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps(
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "MutatingWebhookConfiguration",
+                "metadata": {"name": configuration},
+                "webhooks": [on_update],
+            }
+        ),
+    )
+    sidecarset = _sidecarset(name, namespace, label)
+    sidecarset["spec"]["containers"][0]["image"] = "busybox:1.35"
+    custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, sidecarset)
+    pod: dict[str, Any] = {
+        "metadata": {"name": "web-0", "labels": {"sidecar-test": label}},
+        "spec": {"containers": [{"name": "main", "image": "nginx"}], "nodeName": "no-such-node"},
+    }
+
+    def dry_created_sidecar() -> str:  # a pod named other than web-0, which exists after a while
+        probe = {**pod, "metadata": {**pod["metadata"], "name": "probe"}}
+        created: Any = core.create_namespaced_pod(namespace, probe, dry_run="All")  # type: ignore[arg-type]
+        return str(created.spec.containers[0].image) if created.spec.containers[0].name == "dns-f" else ""
+
+    try:
+        eventually(lambda: dry_created_sidecar() == "busybox:1.35", timeout=10, interval=0.2, what="injected")
+        created: Any = core.create_namespaced_pod(namespace, pod)  # type: ignore[arg-type]
+        assert [c.name for c in created.spec.containers] == ["dns-f", "main"]
+        injected_annotations = dict(created.metadata.annotations)
+        newer = {**sidecarset["spec"]["containers"][0], "image": "busybox:1.36"}
+        custom.patch_cluster_custom_object(GROUP, VERSION, PLURAL, name, {"spec": {"containers": [newer]}})
+        eventually(  # the webhook's SidecarSet cache has the new image (a CREATE now injects it)
+            lambda: dry_created_sidecar() == "busybox:1.36", timeout=10, interval=0.2, what="new image"
+        )
+
+        def update_reached_the_webhook() -> bool:
+            before = _mutated_pod_updates(admission_webhook)
+            probe = {"metadata": {"labels": {"probe": "x"}}}
+            core.patch_namespaced_pod("web-0", namespace, probe, dry_run="All")
+            return _mutated_pod_updates(admission_webhook) > before
+
+        eventually(
+            update_reached_the_webhook,
+            timeout=15,
+            interval=0.3,
+            what=lambda: f"the API server calling the UPDATE registration\n{admission_webhook.log_text()}",
+        )
+        relabelled: Any = core.patch_namespaced_pod(
+            "web-0", namespace, {"metadata": {"labels": {"tier": "front"}}}
+        )
+        assert relabelled.metadata.labels == {"sidecar-test": label, "tier": "front"}
+        assert [(c.name, c.image) for c in relabelled.spec.containers] == [
+            ("dns-f", "busybox:1.35"),
+            ("main", "nginx"),
+        ], "not re-injected with the SidecarSet's new image"
+        assert relabelled.metadata.annotations == injected_annotations
+        upgraded: Any = core.patch_namespaced_pod(
+            "web-0", namespace, {"spec": {"containers": [{"name": "dns-f", "image": "busybox:1.36"}]}}
+        )
+        assert [(c.name, c.image) for c in upgraded.spec.containers] == [
+            ("dns-f", "busybox:1.36"),
+            ("main", "nginx"),
+        ], "an in-place sidecar upgrade lands as sent"
+        assert upgraded.metadata.annotations == injected_annotations
+    finally:
+        dev_env.kubectl(
+            "delete", "mutatingwebhookconfiguration", configuration, "--ignore-not-found", check=False
+        )
+        with contextlib.suppress(k8s.ApiException):
+            custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)

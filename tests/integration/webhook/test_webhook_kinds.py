@@ -27,6 +27,18 @@ def _obj(api_version: str, kind: str, name: str, spec: dict[str, Any]) -> dict[s
     return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": spec}
 
 
+def _admissions(webhook: Webhook, path: str, kind: str, operation: str) -> float:
+    """AdmissionReviews the webhook answered for ``path``, ``kind`` and ``operation``, any outcome."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{webhook.http_port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    labels = (f'path="{path}"', f'kind="{kind}"', f'operation="{operation}"')
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("flotilla_webhook_admissions_total{") and all(x in line for x in labels)
+    )
+
+
 def _refused(create: Any, body: dict[str, Any]) -> str:
     with pytest.raises(k8s.ApiException) as refused:
         create(body)
@@ -180,6 +192,46 @@ def test_daemon_kinds_are_defaulted_checked_and_filled(
         _check_crr_against_pod_and_node(crr, custom, core, namespace, node, request)
     finally:
         core.delete_node(node)
+
+
+@pytest.mark.parametrize("version", ["v1alpha1", "v1beta1"])
+def test_image_list_pull_jobs_are_defaulted_and_validated(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str, version: str
+) -> None:
+    """ImageListPullJob, both served versions: kruise's ``SetDefaultsImageListPullJob`` /
+    ``...V1beta1`` (apis/apps/defaults/v1alpha1.go:373, v1beta1.go:187: completionPolicy Always,
+    pullPolicy 600 s and 3 tries) read back, and its validating handler's texts
+    (pkg/webhook/imagelistpulljob/validating/imagelistpulljob_create_update_handler.go:100-121:
+    duplicate images, then each image through ``NormalizeImageRef``). Flotilla's CRD carries the
+    same defaults (one rule set), so the API server fills them before the webhook is asked and its
+    defaulting route answers without a patch (counted below: the route was called); its patch for
+    kruise's own CRD, which has no defaults, is in tests/unit/webhook/test_webhook_imagelistpulljob.py.
+    No worker runs here, so no ImagePullJob is made from the stored job."""
+    custom = k8s.CustomObjectsApi(api_client)
+    defaulting_calls = _admissions(admission_webhook, "/mutate", "ImageListPullJob", "CREATE")
+
+    def create(body: dict[str, Any]) -> Any:
+        return custom.create_namespaced_custom_object(
+            "apps.kruise.io", version, namespace, "imagelistpulljobs", body
+        )
+
+    api_version = f"apps.kruise.io/{version}"
+    stored = create(
+        _obj(api_version, "ImageListPullJob", f"list-{version}", {"images": ["nginx:1.25", "redis:7"]})
+    )
+    assert stored["spec"]["images"] == ["nginx:1.25", "redis:7"]
+    assert stored["spec"]["completionPolicy"] == {"type": "Always"}
+    assert stored["spec"]["pullPolicy"] == {"timeoutSeconds": 600, "backoffLimit": 3}
+    assert _admissions(admission_webhook, "/mutate", "ImageListPullJob", "CREATE") > defaulting_calls
+    prefix = 'admission webhook "vimagelistpulljobspec.kb.io" denied the request: '
+    twice = _obj(
+        api_version, "ImageListPullJob", f"twice-{version}", {"images": ["nginx:1.25", "nginx:1.25"]}
+    )
+    assert _refused(create, twice) == prefix + "images cannot have duplicate values"
+    upper = _obj(api_version, "ImageListPullJob", f"upper-{version}", {"images": ["nginx:1.25", "Nginx:1"]})
+    assert _refused(create, upper) == (
+        prefix + "invalid image Nginx:1: invalid reference format: repository name must be lowercase"
+    )
 
 
 def _check_crr_against_pod_and_node(

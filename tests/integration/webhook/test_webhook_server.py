@@ -26,6 +26,7 @@ from flotilla.devcluster.webhook import WEBHOOK_NAME
 from tests.integration.webhook.conftest import Webhook, create_namespace, start_webhook, stop_webhook
 from tests.integration.webhook.sidecarset_injection import (  # noqa: F401  (collected here: shares the webhook)
     test_a_pinned_custom_version_is_injected_and_a_missing_revision_refused,
+    test_a_pod_update_sent_to_the_webhook_is_admitted_unchanged_as_kruise_answers,
     test_patch_pod_metadata_is_checked_against_kruises_configuration_configmap,
     test_resources_policy_is_validated_and_computed_at_pod_create,
     test_sidecarsets_are_hashed_checked_and_injected_into_deployment_and_cloneset_pods,

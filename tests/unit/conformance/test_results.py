@@ -10,19 +10,26 @@ from flotilla.conformance.results import (
     BOTH_FAIL,
     BOTH_PASS,
     DEFECT,
+    FLOTILLA_FAIL_ONLY_RUN,
     FLOTILLA_ONLY,
+    KRUISE_FAIL_ONLY_RUN,
+    NOT_RUN,
+    Comparison,
     EnvironmentLimit,
     RunResult,
     SpecResult,
     compare,
     defects,
     from_ginkgo_report,
+    markdown_table,
     tally,
+    text_report,
 )
 
 pytestmark = pytest.mark.unit
 
 CLONESET = "test/e2e/apps/v1alpha1/cloneset.go"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 def _spec(text: str, line: int, state: str, message: str = "", leaf: str = "It") -> dict[str, object]:
@@ -143,3 +150,87 @@ def test_tally_counts_each_spec_over_repeated_runs() -> None:
     rounds = [ran("PVC", "passed"), ran("other", "skipped"), ran("PVC", "failed"), ran("other", "skipped")]
     rounds += [ran("PVC", "passed")]
     assert tally(rounds) == ["2 of 3 passed: PVC"]  # "other" never ran (focus)
+
+
+@pytest.mark.parametrize(
+    ("on_kruise", "on_flotilla", "verdict"),
+    [
+        ("failed", "skipped", KRUISE_FAIL_ONLY_RUN),
+        ("failed", None, KRUISE_FAIL_ONLY_RUN),
+        ("skipped", "failed", FLOTILLA_FAIL_ONLY_RUN),
+        (None, "failed", FLOTILLA_FAIL_ONLY_RUN),
+        ("skipped", "skipped", NOT_RUN),
+        (None, "skipped", NOT_RUN),
+        ("skipped", None, NOT_RUN),
+        ("passed", "skipped", DEFECT),
+        ("skipped", "passed", FLOTILLA_ONLY),
+    ],
+)
+def test_a_spec_run_on_one_side_only_says_which(
+    on_kruise: str | None, on_flotilla: str | None, verdict: str
+) -> None:
+    """Failed on one side and skipped (or absent) on the other is not "not run on both"."""
+
+    def run(target: str, state: str | None) -> RunResult:
+        return _run(target, {} if state is None else {"x": (state, "boom" if state == "failed" else "")})
+
+    (row,) = compare(run("kruise-manager", on_kruise), run("flotilla", on_flotilla))
+    assert row.verdict == verdict
+    last = markdown_table([row]).splitlines()[-1]
+    if verdict == FLOTILLA_FAIL_ONLY_RUN:
+        assert (row.detail, last.endswith(f"| {verdict}: boom |")) == ("boom", True)
+    assert text_report([row])[-1] == f"1 {verdict}"
+
+
+def _saved(kind: str) -> list[Comparison]:
+    folder = DOCS / "conformance"
+    kruise = RunResult.load(folder / f"kruise-v1.9.1-{kind}.json")
+    return compare(kruise, RunResult.load(folder / f"flotilla-{kind}.json"))
+
+
+#: By hand from each spec's source in kruise v1.9.1's test/e2e and its failure message in the
+#: saved runs (and docs/conformance.md's prose): the limit each spec failing on both sides meets.
+SIDECARSET_LIMITS = {
+    # v1alpha1's lines, then v1beta1's: InvalidImage (two "failed image" specs and maxUnavailable),
+    # and the 5 s before "paused"
+    859: "no failing image: under kwok a sidecar",
+    1308: "no failing image: under kwok a sidecar",
+    219: "no failing image: under kwok a sidecar",
+    1136: "instant in-place restarts",
+    854: "no failing image: under kwok a sidecar",
+    1303: "no failing image: under kwok a sidecar",
+    217: "no failing image: under kwok a sidecar",
+    1131: "instant in-place restarts",
+}
+STATEFULSET_LIMITS = {
+    978: "no probes, no processes",  # PauseNewPods' exec probe: "Too many pods scheduled"
+    1017: "no probes, no processes",
+    1102: "no probes, no processes",
+    1139: "no exec",  # BreakPodHTTPProbe through kubectl exec
+    1150: "no exec",
+    1549: "no node daemon",  # env from label: kruise-daemon restarts the container
+    1743: "no probes, no processes",  # BreakHTTPProbe: mv index.html
+    1828: "no probes, no processes",
+    1871: "no kubelet admission",  # a host-port conflict the kubelet rejects
+    2006: "no probes, no processes",  # a busybox container with an empty command exits
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"), [("sidecarset", SIDECARSET_LIMITS), ("statefulset", STATEFULSET_LIMITS)]
+)
+def test_saved_runs_failing_on_both_sides_name_their_environment_limit(
+    kind: str, expected: dict[int, str]
+) -> None:
+    rows = [row for row in _saved(kind) if row.verdict == BOTH_FAIL]
+    assert sorted(row.line for row in rows) == sorted(expected)
+    for row in rows:
+        assert row.detail.startswith(expected[row.line]), (row.line, row.detail)
+
+
+@pytest.mark.parametrize("kind", ["sidecarset", "statefulset"])
+def test_docs_hold_the_tables_rendered_from_the_saved_runs(kind: str) -> None:
+    """docs/conformance.md holds each table as ``report --markdown`` renders it (the specs run on
+    neither side left out, as a focused run leaves them out)."""
+    rows = [row for row in _saved(kind) if row.verdict != NOT_RUN]
+    assert markdown_table(rows) in (DOCS / "conformance.md").read_text()

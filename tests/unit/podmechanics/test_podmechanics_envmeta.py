@@ -81,6 +81,10 @@ def test_kubelet_hash_is_the_kubelets() -> None:
         "ports": [{"containerPort": 8001}],
     }
     assert kubelet_hash(container) == 0x8E45CBD0
+    # the kubelet v1.36.3 of the real node, its io.kubernetes.container.hash label as the node agent
+    # reported it in make conformance-realnode KINDS=CloneSet (cloneset.go:717, 2026-11-30)
+    assert kubelet_hash({"name": "nginx", "image": "docker.io/library/nginx:alpine"}) == 2621266417
+    assert kubelet_hash({"name": "nginx", "image": "docker.io/library/nginx:mainline-alpine"}) == 334159303
 
 
 def _reported(plain_hash: int, container_id: str = "containerd://b") -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 The agent watches only what concerns its node, selected by the API server: ContainerRecreateRequests
 by kruise's ``crr.apps.kruise.io/node-name`` label, Pods by the ``spec.nodeName`` field (as the
-kubelet does). Each change calls ``on_change(key, object or None)``. Like client-go's reflector:
+kubelet does). Each change calls ``on_change(key, object or None)`` and every listener added
+(:meth:`Reflector.add_listener`). Like client-go's reflector:
 list, then watch from the list's resourceVersion; resume from the last seen version when the
 watch ends; list again on ``410 Gone`` or any error (with backoff), reporting every key again
 (and the vanished ones as deleted). Never ends on an error.
@@ -41,9 +42,17 @@ class Reflector:
         self._kube = kube
         self._resource = resource
         self._selector = selector
-        self._on_change = on_change
+        self._listeners = [on_change]
         self.objects: dict[str, JsonObject] = {}
         self.synced = asyncio.Event()
+
+    def add_listener(self, on_change: Callable[[str, JsonObject | None], None]) -> None:
+        """Call ``on_change`` too on every change (one watch serves the agent's parts)."""
+        self._listeners.append(on_change)
+
+    def _on_change(self, key: str, obj: JsonObject | None) -> None:
+        for listener in self._listeners:
+            listener(key, obj)
 
     def store(self, obj: JsonObject) -> None:
         """Take a newer version we wrote ourselves (kruise's resourceVersion expectation)."""

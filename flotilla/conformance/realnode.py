@@ -14,8 +14,15 @@ kubernetes module kruise v1.9.1 builds with, v1.32.10), each under the ``promote
 of the YAML file ``KUBE_TEST_REPO_LIST`` names. `push_e2e_images` puts busybox-static images
 under those names and tags into the node's loopback registry, and `repo_list` points the
 registry there, so the kubelet's and the daemon's pulls are real pulls that never leave the
-machine. The images are busybox, not httpd/agnhost/nginx: what the specs use of them is a
-long-running main process that exits on SIGTERM and ``sleep`` for their hooks.
+machine. The images are busybox, not httpd/agnhost/nginx/redis: what the specs use of them is a
+long-running main process that exits on SIGTERM and ``sleep`` for their hooks; busybox's own main
+process is ``sh``, as in the real image (it exits at once without a terminal: CloneSet's
+"should not update the next when the previous one failed" counts on that crash).
+
+CloneSet's specs that need real containers (`specs.CLONESET_REALNODE_LINES`) also name Docker Hub images
+(``docker.io/library/nginx:alpine`` and ``:mainline-alpine``, one digest under two tags): the
+node's containerd resolves ``docker.io`` to the loopback registry (`docker_hub_mirror`), which
+holds them under the same repository path, so nothing is fetched from outside either.
 """
 
 from __future__ import annotations
@@ -49,7 +56,16 @@ E2E_IMAGES: Final = (
     ("busybox", "1.36.1-1"),
     ("nginx", "1.14-4"),
     ("nginx", "1.15-4"),
+    ("redis", "5.0.5-3"),
 )
+#: busybox's main process in the real image (``CMD ["sh"]``); the others run until SIGTERM.
+E2E_COMMANDS: Final[dict[str, tuple[str, ...]]] = {"busybox": ("sh",)}
+
+#: Docker Hub images CloneSet's "in-place update images with the same imageID" names (registry
+#: ``docker.io/library`` set by the spec), all with the content `DOCKER_HUB_LABEL`: one digest.
+DOCKER_HUB: Final = "docker.io"
+DOCKER_HUB_IMAGES: Final = (("library/nginx", "alpine"), ("library/nginx", "mainline-alpine"))
+DOCKER_HUB_LABEL: Final = "e2e-nginx-alpine"
 
 #: Where kruise-daemon looks for the CRI socket: the DaemonSet mounts the host's /var/run there
 #: (pkg/daemon/criruntime/factory_unix.go); ``--socket-file`` names the socket in it.
@@ -80,6 +96,21 @@ def repo_list(registry: str) -> str:
     return yaml.safe_dump({"promoterE2eRegistry": e2e_registry(registry)})
 
 
+def hosts_toml(registry: str) -> str:
+    """containerd's ``hosts.toml`` sending every pull of a registry to the loopback `registry`
+    (``host:port``, plain HTTP) and nowhere else."""
+    url = f"http://{registry}"
+    return f'server = "{url}"\n\n[host."{url}"]\n  capabilities = ["pull", "resolve"]\n'
+
+
+def docker_hub_mirror(registry: str) -> Path:
+    """Point the node's containerd at `registry` for ``docker.io`` (read at each pull); the path."""
+    path = STATE_DIR / "containerd" / "certs.d" / DOCKER_HUB / "hosts.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(hosts_toml(registry))
+    return path
+
+
 def socket_path() -> Path:
     """The node's containerd socket (`flotilla.devcluster.realnode`)."""
     return STATE_DIR / "containerd" / SOCKET_FILE
@@ -99,7 +130,10 @@ def start_node(env: DevEnvironment) -> RealNode:
         env.kubectl("taint", "node", node.name, f"{NODE_KEY}:NoSchedule-")
         registry = f"{LOOPBACK}:{node.registry_port}"
         for ref, (name, tag) in zip(e2e_image_refs(registry), E2E_IMAGES, strict=True):
-            node.push_image(ref, f"e2e-{name}-{tag}")
+            node.push_image(ref, f"e2e-{name}-{tag}", E2E_COMMANDS.get(name))
+        docker_hub_mirror(registry)
+        for repository, tag in DOCKER_HUB_IMAGES:
+            node.push_image(f"{registry}/{repository}:{tag}", DOCKER_HUB_LABEL)
     except BaseException:
         node.stop()
         raise

@@ -72,9 +72,15 @@ def _kinds(files: Sequence[SpecFile]) -> str:
     return "-".join(dict.fromkeys(spec.kind.lower() for spec in files))
 
 
-def baseline_path(files: Sequence[SpecFile]) -> Path:
+def _record_name(files: Sequence[SpecFile], realnode: bool) -> str:
+    # a kind run both on kwok and on the real node (CloneSet) keeps its real-node records apart
+    suffix = "-realnode" if realnode and "CloneSet" in {spec.kind for spec in files} else ""
+    return f"{_kinds(files)}{suffix}"
+
+
+def baseline_path(files: Sequence[SpecFile], realnode: bool = False) -> Path:
     """Where the kruise-manager result for these spec files is recorded."""
-    return RECORDED / f"kruise-{versions.KRUISE}-{_kinds(files)}.json"
+    return RECORDED / f"kruise-{versions.KRUISE}-{_record_name(files, realnode)}.json"
 
 
 def _commit() -> str:
@@ -142,7 +148,7 @@ def ginkgo_command(
         str(ginkgo),
         "run",
         f"--procs={procs}",
-        *(f"--focus-file={spec.path}" for spec in files),
+        *(f"--focus-file={spec.focus_file}" for spec in files),
         *([f"--focus={focus}"] if focus else []),
         f"--json-report={report.name}",
         f"--output-dir={report.parent}",
@@ -310,9 +316,9 @@ def _run(args: argparse.Namespace) -> int:
         detail = err.stderr if isinstance(err, subprocess.CalledProcessError) else err
         _say(f"error: {detail}")
         return 2
-    out: Path = args.out or (
-        baseline_path(files) if target == KRUISE else Path(".conformance") / f"flotilla-{_kinds(files)}.json"
-    )
+    baseline = baseline_path(files, args.real_node)
+    name = _record_name(files, args.real_node)
+    out: Path = args.out or (baseline if target == KRUISE else Path(".conformance") / f"flotilla-{name}.json")
     result.save(out)
     for line in result.lines():
         print(line, flush=True)
@@ -321,11 +327,11 @@ def _run(args: argparse.Namespace) -> int:
         for line in tally(result.specs):
             print(line, flush=True)
         return 0
-    if target == FLOTILLA and baseline_path(files).exists():
-        rows = compare(RunResult.load(baseline_path(files)), result)
-        if args.focus:  # a subset: the specs --focus left out are not defects
+    if target == FLOTILLA and baseline.exists():
+        rows = compare(RunResult.load(baseline), result)
+        if args.focus or any(spec.lines for spec in files):  # a subset: the rest are not defects
             rows = [row for row in rows if row.flotilla is not None and row.flotilla.state != SKIPPED]
-        print("\nside by side (kruise-manager, Flotilla), baseline " + str(baseline_path(files)))
+        print("\nside by side (kruise-manager, Flotilla), baseline " + str(baseline))
         for line in text_report(rows):
             print(line)
         return 1 if defects(rows) else 0

@@ -474,11 +474,13 @@ class RealNode:
             self.push_image(ref, tag)
             self.images[tag] = ref
 
-    def push_image(self, ref: str, label: str) -> None:
-        """Put a busybox image of content `label` into the loopback registry as `ref` (which
-        names ``127.0.0.1:<registry_port>``), without leaving a copy in the node's CRI namespace."""
+    def push_image(self, ref: str, label: str, cmd: tuple[str, ...] | None = None) -> None:
+        """Put a busybox image of content `label` (main process `cmd`, default the image module's)
+        into the loopback registry as `ref` (which names ``127.0.0.1:<registry_port>``), without
+        leaving a copy in the node's CRI namespace. The same `label` and `cmd` give the same
+        digest under every `ref`."""
         archive = STATE_DIR / "images" / f"{label}.tar"
-        images.write_oci_archive(archive, ref, label)
+        images.write_oci_archive(archive, ref, label, cmd or images.DEFAULT_CMD)
         # pushed from a namespace of its own and removed there: the node's CRI namespace
         # (k8s.io) has no copy, so the kubelet's pull is a real one
         _ctr("images", "import", str(archive), namespace=_PUSH_NAMESPACE)

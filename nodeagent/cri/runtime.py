@@ -2,8 +2,9 @@
 
 The three calls the node agent needs, as kruise-daemon's ``kuberuntime`` makes them: the
 containers of a Pod (``ListContainers`` by the kubelet's pod-uid label, then
-``ContainerStatus`` of each), ``ExecSync`` (a preStop exec hook) and ``StopContainer`` (with a
-grace period). grpc's asyncio channel on the unix socket; stubs from :mod:`nodeagent.cri.stubs`. Every call's
+``ContainerStatus`` of each, with the kubelet's restart count and spec hash), ``ExecSync`` (a
+preStop exec hook, ``env`` for containermeta) and ``StopContainer`` (with a grace period).
+grpc's asyncio channel on the unix socket; stubs from :mod:`nodeagent.cri.stubs`. Every call's
 latency goes to ``flotilla_node_agent_cri_call_duration_seconds`` (method, gRPC code).
 """
 
@@ -24,6 +25,7 @@ from nodeagent.crr.daemon import RuntimeContainer
 POD_UID_LABEL = "io.kubernetes.pod.uid"
 CONTAINER_NAME_LABEL = "io.kubernetes.container.name"
 RESTART_COUNT_ANNOTATION = "io.kubernetes.container.restartCount"
+HASH_ANNOTATION = "io.kubernetes.container.hash"
 
 _STATES = {0: "created", 1: "running", 2: "exited", 3: "unknown"}
 
@@ -95,6 +97,10 @@ class CriRuntime:
                 restarts = int(status.annotations.get(RESTART_COUNT_ANNOTATION, "0"))
             except ValueError:
                 restarts = 0
+            try:  # hex, as the kubelet writes it (strconv.FormatUint(hash, 16))
+                plain_hash = int(status.annotations.get(HASH_ANNOTATION, "0"), 16)
+            except ValueError:
+                plain_hash = 0
             out.append(
                 RuntimeContainer(
                     name=status.labels.get(CONTAINER_NAME_LABEL, ""),
@@ -103,6 +109,7 @@ class CriRuntime:
                     restart_count=restarts,
                     created_at=_time(status.created_at) or dt.datetime.fromtimestamp(0, dt.UTC),
                     started_at=_time(status.started_at) if int(status.state) != 0 else None,
+                    plain_hash=plain_hash,
                 )
             )
         return out

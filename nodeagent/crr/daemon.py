@@ -49,6 +49,8 @@ class RuntimeContainer:
     restart_count: int
     created_at: dt.datetime
     started_at: dt.datetime | None
+    #: The kubelet's hash of the container's spec (``io.kubernetes.container.hash``), 0 if none.
+    plain_hash: int = 0
 
 
 @dataclass(frozen=True)

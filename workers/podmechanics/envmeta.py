@@ -8,15 +8,21 @@ update done only when kruise-daemon reports, in the pod annotation
 ``apps.kruise.io/runtime-containers-meta``, every container running (same containerID as the pod
 status) with the env values the pod's metadata now gives (``extractedEnvFromMetadataHash``).
 
-``referenced_keys`` finds what a container reads; ``expected_env_hash`` is kruise's
+``references`` finds what a container reads; ``expected_env_hash`` is kruise's
 ``EnvFromMetadataHasher.GetExpectHash`` (FNV-32a over Go's ``%v`` of ``dump.ForHash`` of the
-JSON of the sorted env list); ``env_restarted`` is ``checkAllContainersHashConsistent`` for that
-hash. Pure; called by ``inplace``.
+JSON of the sorted env list) and ``current_env_hash`` its ``GetCurrentHash`` (the same hash of
+the values a running container's environment holds, as the node agent reads them);
+``env_restarted`` is ``checkAllContainersHashConsistent`` for that hash and
+``plain_hash_consistent`` for ``plainHash``, the kubelet's ``HashContainer`` (name and image, the
+``io.kubernetes.container.hash`` label of the runtime's container), which tells an in-place
+update done even where the imageID cannot (two tags of one digest). The one implementation of
+these hashes: the CloneSet / Advanced StatefulSet planners (through ``inplace``) and the node
+agent's ``containermeta`` both call it. Pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import orjson
 
@@ -58,37 +64,66 @@ def references(container: JsonObject, source: str, key: str) -> bool:
     return any(src == source and k == key for _, src, k in _metadata_refs(container))
 
 
+def has_metadata_env(container: JsonObject) -> bool:
+    """Whether some env of ``container`` reads a pod label or annotation."""
+    return bool(_metadata_refs(container))
+
+
+def _deep_hash(encoded: bytes) -> int:
+    """FNV-32a of ``%v`` of ``dump.ForHash`` of JSON bytes (``hashutil.DeepHashObject``)."""
+    return fnv32a(("([]uint8)[" + " ".join(str(b) for b in encoded) + "]").encode())
+
+
+def _hash_envs(values: list[tuple[str, str]]) -> int:
+    """kruise ``hashEnvs`` of (name, value) pairs: Go's JSON of ``[]EnvVar`` sorted by name
+    (an empty value is omitted, no env at all is ``null``)."""
+    envs = [{"name": name, "value": value} if value else {"name": name} for name, value in values]
+    envs.sort(key=lambda e: e["name"])
+    return _deep_hash(go_json(envs or None))
+
+
 def expected_env_hash(container: JsonObject, pod_metadata: JsonObject) -> int:
     """The ``extractedEnvFromMetadataHash`` a container started with the pod's current metadata has."""
     values = {
         "labels": labels_of({"metadata": pod_metadata}),
         "annotations": annotations_of({"metadata": pod_metadata}),
     }
-    envs: list[dict[str, str]] = []
-    for name, source, key in _metadata_refs(container):
-        env = {"name": name}
-        value = values[source].get(key, "")
-        if value:
-            env["value"] = value
-        envs.append(env)
-    envs.sort(key=lambda e: e["name"])
-    encoded = go_json(envs or None)
-    printed = "([]uint8)[" + " ".join(str(b) for b in encoded) + "]"
-    return fnv32a(printed.encode())
+    return _hash_envs(
+        [(name, values[source].get(key, "")) for name, source, key in _metadata_refs(container)]
+    )
 
 
-def env_restarted(pod: JsonObject) -> bool:
-    """Every container runs with the env its pod's metadata gives, as kruise-daemon reports it."""
+def current_env_hash(container: JsonObject, environment: Mapping[str, str]) -> int:
+    """The ``extractedEnvFromMetadataHash`` of a running container of spec ``container`` whose
+    environment (its ``env`` output) is ``environment``: the values it started with."""
+    return _hash_envs([(name, environment.get(name, "")) for name, _, _ in _metadata_refs(container)])
+
+
+def kubelet_hash(container: JsonObject) -> int:
+    """The kubelet's ``HashContainer`` (v1.31+): name and image only; the runtime's containers
+    carry it hex-encoded in the ``io.kubernetes.container.hash`` annotation."""
+    picked = {"name": text(container, "name"), "image": text(container, "image")}
+    return _deep_hash(go_json(picked, sort_keys=True))
+
+
+def meta_set_of(pod: JsonObject) -> Mapping[str, object] | None:
+    """The parsed ``apps.kruise.io/runtime-containers-meta`` annotation, if any is readable."""
     raw = mapping(pod, "metadata", "annotations").get(RUNTIME_CONTAINERS_META_ANNOTATION)
     try:
         meta_set = orjson.loads(raw) if isinstance(raw, str) else None
     except orjson.JSONDecodeError:
-        return False
-    if not isinstance(meta_set, Mapping):
+        return None
+    return meta_set if isinstance(meta_set, Mapping) else None
+
+
+def _hashes_consistent(pod: JsonObject, hash_key: str, expected: Callable[[JsonObject], int]) -> bool:
+    """``checkAllContainersHashConsistent``: every container of the spec has a status and a
+    reported meta of the same containerID whose ``hashes[hash_key]`` is ``expected(container)``."""
+    meta_set = meta_set_of(pod)
+    if meta_set is None:
         return False
     runtime = {text(m, "name"): m for m in objects(meta_set, "containers")}
     statuses = {text(s, "name"): s for s in objects(pod, "status", "containerStatuses")}
-    metadata = mapping(pod, "metadata")
     for container in objects(pod, "spec", "containers"):
         name = text(container, "name")
         status, meta = statuses.get(name), runtime.get(name)
@@ -96,7 +131,19 @@ def env_restarted(pod: JsonObject) -> bool:
             return False
         if text(meta, "containerID") != text(status, "containerID"):
             return False
-        reported = mapping(meta, "hashes").get("extractedEnvFromMetadataHash", 0)
-        if reported != expected_env_hash(container, metadata):
+        if mapping(meta, "hashes").get(hash_key, 0) != expected(container):
             return False
     return True
+
+
+def env_restarted(pod: JsonObject) -> bool:
+    """Every container runs with the env its pod's metadata gives, as kruise-daemon reports it."""
+    metadata = mapping(pod, "metadata")
+    return _hashes_consistent(
+        pod, "extractedEnvFromMetadataHash", lambda container: expected_env_hash(container, metadata)
+    )
+
+
+def plain_hash_consistent(pod: JsonObject) -> bool:
+    """Every container runs its spec (the kubelet's hash of name + image), as reported."""
+    return _hashes_consistent(pod, "plainHash", kubelet_hash)

@@ -32,7 +32,7 @@ from schemas.kruise.pub import (
     LIFECYCLE_STATE_LABEL,
     LIFECYCLE_TIMESTAMP_ANNOTATION,
 )
-from workers.podmechanics.envmeta import env_restarted, references
+from workers.podmechanics.envmeta import env_restarted, plain_hash_consistent, references
 from workers.podmechanics.kube_json import JsonDict, JsonObject, integer, objects, parse_time, text
 from workers.podmechanics.pods import PodView, condition, has_readiness_gate, is_at_revision
 from workers.podmechanics.templates import canonical_template
@@ -352,7 +352,8 @@ def finish_grace_patch(pod: PodView, spec: InPlaceSpec, timestamp: str) -> JsonD
 
 def update_completed(pod: PodView) -> bool:
     """The kubelet runs the new images and, after an env-from-metadata change, kruise-daemon
-    reports the containers restarted with the new values (``DefaultCheckInPlaceUpdateCompleted``)."""
+    reports the containers restarted with the new values (``DefaultCheckInPlaceUpdateCompleted``:
+    a report of every container running its spec's hash is enough; else the imageIDs tell)."""
     if grace_annotation(pod) is not None:
         return False
     state = state_annotation(pod)
@@ -364,6 +365,10 @@ def update_completed(pod: PodView) -> bool:
         return False
     if state.get("updateEnvFromMetadata") and not env_restarted(pod.raw):
         return False
+    if plain_hash_consistent(pod.raw):
+        # the node agent reports every container running its spec's name + image: done, even
+        # where the imageID cannot tell (a new tag of the same digest)
+        return True
     last = state.get("lastContainerStatuses")
     pending = dict(last) if isinstance(last, Mapping) else {}
     images = {}

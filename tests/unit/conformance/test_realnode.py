@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from flotilla.conformance.realnode import e2e_image_refs, repo_list
+from flotilla.conformance.realnode import e2e_image_refs, hosts_toml, repo_list
 from flotilla.conformance.run import baseline_path, cluster_config
 from flotilla.conformance.specs import spec_files, worker_types
 
@@ -53,7 +54,33 @@ def test_the_repo_list_moves_the_e2e_images_to_the_loopback_registry() -> None:
     assert "127.0.0.1:5000/e2e-test-images/httpd:2.4.38-4" in refs
     assert "127.0.0.1:5000/e2e-test-images/agnhost:2.53" in refs
     assert "127.0.0.1:5000/e2e-test-images/nginx:1.14-4" in refs
-    assert len(set(refs)) == 6
+    # Redis "redis" "5.0.5-3": the redis container of CloneSet's priority specs
+    assert "127.0.0.1:5000/e2e-test-images/redis:5.0.5-3" in refs
+    assert len(set(refs)) == 7
+
+
+def test_the_cloneset_real_node_run_focuses_the_five_specs_by_line() -> None:
+    # kruise v1.9.1 test/e2e/apps/v1alpha1/cloneset.go: the ginkgo.It lines of "in-place update
+    # images with the same imageID" (717), "... both image and env from label" (813), "... two
+    # container images with priorities successfully" (910), "..., should not update the next when
+    # the previous one failed" (1038), "... two container image and env from metadata with
+    # priorities" (1146)
+    (cloneset,) = spec_files(["CloneSet"], realnode=True)
+    assert cloneset.focus_file == "test/e2e/apps/v1alpha1/cloneset.go:717,813,910,1038,1146"
+    assert worker_types([cloneset]) == ("cloneset",)
+    # its records stay apart from make conformance's kwok CloneSet baseline
+    assert baseline_path([cloneset], realnode=True).name == "kruise-v1.9.1-cloneset-realnode.json"
+    assert baseline_path(spec_files(["CloneSet"])).name == "kruise-v1.9.1-cloneset.json"
+    assert spec_files(["CloneSet"])[0].focus_file == "test/e2e/apps/v1alpha1/cloneset.go"
+
+
+def test_docker_hub_pulls_go_to_the_loopback_registry_only() -> None:
+    # containerd's hosts.toml (docs/hosts.md): `server` replaces registry-1.docker.io
+    parsed = tomllib.loads(hosts_toml(REGISTRY))
+    assert parsed == {
+        "server": "http://127.0.0.1:5000",
+        "host": {"http://127.0.0.1:5000": {"capabilities": ["pull", "resolve"]}},
+    }
 
 
 def test_the_v1alpha1_and_v1beta1_files_same_spec_names_are_compared_apart() -> None:

@@ -148,3 +148,31 @@ def test_refresh_sets_in_place_update_ready_once_done() -> None:
             ]
         }
     }
+
+
+def test_update_of_a_tag_of_the_same_digest_completes_on_the_node_agents_plain_hash() -> None:
+    # cloneset.go:717: nginx:alpine -> nginx:mainline-alpine, one digest; the runtime reports the
+    # other tag, so the imageID check alone waits forever; the reported plainHash (the kubelet's
+    # HashContainer of name + image, golden of its TestHashContainer) completes it
+    state = {"revision": "db-new", "lastContainerStatuses": {"db": {"imageID": "sha-1"}}}
+    pod = _pod("foo/image:v1", "sha-1", running_image="foo/image:v0")
+    pod["spec"]["containers"][0]["name"] = pod["status"]["containerStatuses"][0]["name"] = "test_container"
+    pod["status"]["containerStatuses"][0]["containerID"] = "containerd://new"
+    state["lastContainerStatuses"] = {"test_container": {"imageID": "sha-1"}}
+    meta = {
+        "containers": [
+            {
+                "name": "test_container",
+                "containerID": "containerd://new",
+                "restartCount": 1,
+                "hashes": {"plainHash": 0x8E45CBD0},
+            }
+        ]
+    }
+    pod["metadata"]["annotations"] = {STATE: orjson.dumps(state).decode()}
+    assert not update_completed(read_pod(pod))
+    pod["metadata"]["annotations"]["apps.kruise.io/runtime-containers-meta"] = orjson.dumps(meta).decode()
+    assert update_completed(read_pod(pod))
+    meta["containers"][0]["containerID"] = "containerd://old"  # the report of the old container
+    pod["metadata"]["annotations"]["apps.kruise.io/runtime-containers-meta"] = orjson.dumps(meta).decode()
+    assert not update_completed(read_pod(pod))

@@ -13,8 +13,9 @@ tools: bootstrap
 	@$(VENV)/flotilla dev tools
 
 ## Bring up the local control plane, NATS and Flotilla with a sample workload.
+## REAL_NODE=1 adds the real node (root; docs/realnode.md) and shows a ContainerRecreateRequest on it.
 demo: tools
-	@$(VENV)/flotilla dev up
+	@$(VENV)/flotilla dev up $(if $(REAL_NODE),--real-node)
 
 down:
 	@$(VENV)/flotilla dev down

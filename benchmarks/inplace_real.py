@@ -62,7 +62,13 @@ NAME = "real"
 IMAGE_PULL_JOBS = Resource("apps.kruise.io", "v1beta1", "imagepulljobs", "ImagePullJob")
 VARIANTS = ("recreate", "inplace", "inplace-predownload")
 STEP_TIMEOUT_S = 300.0
-CRDS = ("clonesets.apps.kruise.io", "imagepulljobs.apps.kruise.io", "nodeimages.apps.kruise.io")
+#: The node agent watches ContainerRecreateRequests too (its readiness waits for that list).
+CRDS = (
+    "clonesets.apps.kruise.io",
+    "imagepulljobs.apps.kruise.io",
+    "nodeimages.apps.kruise.io",
+    "containerrecreaterequests.apps.kruise.io",
+)
 GATES = "PreDownloadImageForInPlaceUpdate=true"
 
 

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 export UV_PYTHON := $(CURDIR)/.venv/bin/python
 
-.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-cloneset-reads bench-scale bench-scale-quick bench-asts bench-asts-quick bench-broadcastjob bench-broadcastjob-quick bench-sidecarset bench-sidecarset-quick bench-webhook conformance conformance-realnode image test-realnode-chart clean
+.PHONY: demo test soak faults bootstrap tools lint typecheck unit integration down status crds bench bench-bus bench-watcher bench-cloneset bench-cloneset-quick bench-cloneset-reads bench-scale bench-scale-quick bench-asts bench-asts-quick bench-broadcastjob bench-broadcastjob-quick bench-sidecarset bench-sidecarset-quick bench-webhook bench-inplace-real conformance conformance-realnode image test-realnode-chart clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -13,8 +13,9 @@ tools: bootstrap
 	@$(VENV)/flotilla dev tools
 
 ## Bring up the local control plane, NATS and Flotilla with a sample workload.
+## REAL_NODE=1 adds the real node (root; docs/realnode.md) and shows a ContainerRecreateRequest on it.
 demo: tools
-	@$(VENV)/flotilla dev up
+	@$(VENV)/flotilla dev up $(if $(REAL_NODE),--real-node)
 
 down:
 	@$(VENV)/flotilla dev down
@@ -127,6 +128,11 @@ bench-sidecarset-quick: tools
 ## the webhook on vs off (QUICK=1: 3 s of creates and 200 pods once).
 bench-webhook: tools
 	$(VENV)/python -m benchmarks.webhook $(if $(QUICK),--quick)
+
+## On the real node (root; queue: flock /tmp/flotilla-realnode.queue make bench-inplace-real): an image
+## update of 20 CloneSet pods, in place (with and without pre-download) vs recreate (docs/benchmarks.md).
+bench-inplace-real: tools
+	$(VENV)/python -m benchmarks.inplace_real $(if $(PODS),--pods $(PODS))
 
 ## Every benchmark (long: the CloneSet one alone takes tens of minutes on 2 cores).
 bench: bench-bus bench-watcher bench-cloneset

@@ -103,12 +103,18 @@ class BenchPlane:
             api.close()
 
     def start_flotilla(
-        self, worker_type: str, worker_args: tuple[str, ...] = (), profile: Path | None = None
+        self,
+        worker_type: str,
+        worker_args: tuple[str, ...] = (),
+        profile: Path | None = None,
+        extra_types: tuple[str, ...] = (),
     ) -> None:
-        """Run the watcher (for ``worker_type`` only, this namespace) and one worker; wait for /readyz.
+        """Run the watcher (for ``worker_type`` and ``extra_types`` only, this namespace) and one
+        worker of each; wait for /readyz.
 
         With ``profile`` the worker runs under cProfile (CPU-time clock, ``cpuprofile.py``), which
         writes its stats there when the worker exits; profiled timings are slower, not comparable.
+        ``worker_args`` and ``profile`` apply to the ``worker_type`` worker only.
         """
         run_dir = self.env.run_dir
         common = [f"--kubeconfig={self.env.kubeconfig}", f"--nats-url={self.env.nats_url}"]
@@ -116,7 +122,8 @@ class BenchPlane:
         watcher = ManagedProcess(
             "flotilla-watcher",
             [
-                str(FLOTILLA), "watcher", f"--types={worker_type}", f"--namespace={self.namespace}",
+                str(FLOTILLA), "watcher", f"--types={','.join((worker_type, *extra_types))}",
+                f"--namespace={self.namespace}",
                 *common, f"--lease-namespace={self.namespace}", "--lease-name=bench-watcher",
                 "--identity=bench-watcher-0", f"--http-port={watcher_port}",
             ],
@@ -132,7 +139,16 @@ class BenchPlane:
             run_dir / "logs" / f"flotilla-worker-{worker_type}.log",
             env=env,
         )
-        for process, port in ((worker, worker_port), (watcher, watcher_port)):
+        started = [(worker, worker_port)]
+        for extra in extra_types:
+            port = free_port()
+            process = ManagedProcess(
+                f"flotilla-worker-{extra}",
+                [str(FLOTILLA), "worker", extra, *common, f"--http-port={port}"],
+                run_dir / "logs" / f"flotilla-worker-{extra}.log",
+            )
+            started.append((process, port))
+        for process, port in (*started, (watcher, watcher_port)):
             process.start()
             self.flotilla[process.name] = process
             self.metrics_urls[process.name] = f"http://127.0.0.1:{port}/metrics"

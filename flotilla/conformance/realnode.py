@@ -39,6 +39,7 @@ from typing import Final
 
 import yaml
 
+from flotilla.devcluster.agentcreds import node_agent_kubeconfig
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.ports import LOOPBACK, free_port
 from flotilla.devcluster.process import ComponentError, ManagedProcess
@@ -218,17 +219,19 @@ def wait_node_image(env: DevEnvironment, node: str, timeout: float = 180.0) -> N
 
 
 def start_node_agent(env: DevEnvironment, node: str, extra_env: dict[str, str]) -> ManagedProcess:
-    """``flotilla node-agent`` for `node` (CRRs and image pulls through the node's CRI socket);
-    returns once /readyz answers (its first lists are in and containerd answers)."""
+    """``flotilla node-agent`` for `node` (CRRs and image pulls through the node's CRI socket), with
+    the chart's least-privilege RBAC (`agentcreds`), not the admin's; returns once /readyz answers
+    (its first lists are in and containerd answers)."""
     port = free_port()
+    kubeconfig = node_agent_kubeconfig(env)
     argv = [sys.executable, "-m", "flotilla.cli", "node-agent", "--node-name", node]
-    argv += ["--cri-endpoint", f"unix://{socket_path()}", "--kubeconfig", str(env.kubeconfig)]
+    argv += ["--cri-endpoint", f"unix://{socket_path()}", "--kubeconfig", str(kubeconfig)]
     argv += ["--http-port", str(port)]
     process = ManagedProcess(
         "node-agent",
         argv,
         env.run_dir / "logs" / "node-agent.log",
-        env={**os.environ, **extra_env, "KUBECONFIG": str(env.kubeconfig)},
+        env={**os.environ, **extra_env, "KUBECONFIG": str(kubeconfig)},
     )
     process.start()
     process.wait_until(lambda: _ok(f"http://{LOOPBACK}:{port}/readyz"), 60, "ready (/readyz)")

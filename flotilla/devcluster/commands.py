@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flotilla.devcluster import realnode
 from flotilla.devcluster.cluster import CONTROL_PLANE_BINARIES, ClusterConfig
-from flotilla.devcluster.demo import show_rollout, start_flotilla
+from flotilla.devcluster.demo import show_container_recreate, show_rollout, start_flotilla, start_node_agent
 from flotilla.devcluster.env import DevEnvironment, read_state, runs_root, stop_detached
 from flotilla.devcluster.jaeger import Jaeger, JaegerQuery
 from flotilla.devcluster.process import ComponentError, pid_alive
@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--real-node",
         action="store_true",
         help=f"also one real node (containerd + kubelet, root only) named {realnode.NODE_NAME}, tainted "
-        f"{realnode.NODE_KEY}; see docs/realnode.md",
+        f"{realnode.NODE_KEY}, its node agent, and a ContainerRecreateRequest restarting a container of "
+        "a sample CloneSet on it (`make demo REAL_NODE=1`); see docs/realnode.md",
     )
     up.set_defaults(func=_up)
 
@@ -160,9 +161,14 @@ def _up(args: argparse.Namespace) -> int:
         env.write_state()
     if not args.no_flotilla:
         try:
-            start_flotilla(env, extra_env=env.jaeger.otel_env() if env.jaeger else None, webhook=True)
+            otel = env.jaeger.otel_env() if env.jaeger else None
+            start_flotilla(env, extra_env=otel, webhook=True)
             env.write_state()
             show_rollout(env)
+            if args.real_node:
+                start_node_agent(env, otel)
+                env.write_state()
+                show_container_recreate(env)
         except (ComponentError, ToolchainError, subprocess.CalledProcessError) as err:
             env.write_state()
             detail = err.stderr if isinstance(err, subprocess.CalledProcessError) else err
@@ -176,11 +182,20 @@ Flotilla's local control plane is up.
   run folder : {run_dir}  (logs in {run_dir / "logs"})
   kubectl    : {kubectl} --kubeconfig {env.kubeconfig} get nodes
   NATS       : {redact_url(env.nats_url)}  (passwords of every user: {run_dir / "nats" / "users.json"})
-{_jaeger_lines(env.jaeger)}  status     : .venv/bin/flotilla dev status
+{_jaeger_lines(env.jaeger)}{_real_node_lines(args.real_node)}  status     : .venv/bin/flotilla dev status
   stop       : make down   (or .venv/bin/flotilla dev down)
 """
     )
     return 0
+
+
+def _real_node_lines(real_node: bool) -> str:
+    if not real_node:
+        return ""
+    return (
+        f"  real node  : {realnode.NODE_NAME} (its logs in {realnode.STATE_DIR / 'logs'})\n"
+        "               kubectl get pods -l app=demo-real; kubectl get crr demo-restart -o yaml\n"
+    )
 
 
 def _jaeger_lines(jaeger: Jaeger | None) -> str:

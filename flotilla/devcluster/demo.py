@@ -15,6 +15,12 @@ be Ready, scale it 3 -> 5, roll its image in place; upgrade the injected sidecar
 for the StatefulSet's ordinals 0, 2, 3, roll its image above the partition; wait for the
 UnitedDeployment's subsets 1 / 3 / 2 Ready, each pod in its zone — printing each step, so the
 demo proves Flotilla reconciles rather than just starting.
+
+With the real node (``flotilla dev up --real-node``, ``make demo REAL_NODE=1``), `start_node_agent`
+then runs ``flotilla node-agent`` for it and `show_container_recreate` applies
+``examples/demo/realnode.yaml`` (a CloneSet of 2 busybox pods on the node) and restarts one pod's
+container with a ContainerRecreateRequest, showing its phases, ``containerRecreateStates`` and
+the container's restartCount and new containerID.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from typing import Any
 
 import yaml
 
+from flotilla.devcluster import realnode
+from flotilla.devcluster.agentcreds import node_agent_kubeconfig
 from flotilla.devcluster.env import DevEnvironment
 from flotilla.devcluster.kwok_nodes import ZONE_LABEL
 from flotilla.devcluster.ports import LOOPBACK, free_port
@@ -379,3 +387,107 @@ def show_zones(env: DevEnvironment) -> None:
     expected = {name: [zone] * replicas for name, (replicas, zone) in UD_SUBSETS.items()}
     if zones != expected:
         raise ComponentError(f"the sample UnitedDeployment's pods are not in their zones: {zones}")
+
+
+#: ``make demo REAL_NODE=1``: the CloneSet on the real node, its container name, the request's name.
+REAL_SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "realnode.yaml"
+REAL_SAMPLE_NAME = "demo-real"
+REAL_CONTAINER = "main"
+CRR_NAME = "demo-restart"
+CRR_KIND = "containerrecreaterequests.apps.kruise.io"
+
+
+def start_node_agent(
+    env: DevEnvironment, extra_env: dict[str, str] | None = None, detached: bool = True
+) -> None:
+    """``flotilla node-agent`` for the real node (its containerd's CRI socket; signed in with the
+    chart's least-privilege RBAC, `agentcreds`), detached like the workers."""
+    args = ["node-agent", "--node-name", realnode.NODE_NAME, "--cri-endpoint", realnode.cri_endpoint()]
+    args += ["--kubeconfig", str(node_agent_kubeconfig(env))]
+    _flotilla_process(env, "node-agent", args, extra_env or {}, None, detached)
+
+
+def _container_status(pod: dict[str, Any]) -> dict[str, Any]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or ()
+    found: dict[str, Any] = next((s for s in statuses if s.get("name") == REAL_CONTAINER), {})
+    return found
+
+
+def crr_manifest(pod: str) -> dict[str, Any]:
+    """The request as a user writes it: the webhook adds the labels and each container's statusContext."""
+    return {
+        "apiVersion": "apps.kruise.io/v1alpha1",
+        "kind": "ContainerRecreateRequest",
+        "metadata": {"name": CRR_NAME, "namespace": SAMPLE_NAMESPACE},
+        "spec": {
+            "podName": pod,
+            "containers": [{"name": REAL_CONTAINER}],
+            "strategy": {"failurePolicy": "Fail", "minStartedSeconds": 1},
+            "ttlSecondsAfterFinished": 600,
+        },
+    }
+
+
+def show_container_recreate(env: DevEnvironment) -> None:
+    """The sample CloneSet on the real node (2 busybox pods), then a ContainerRecreateRequest for one
+    pod's container: the node agent stops it through the CRI, the kubelet starts it again (restartCount
+    +1, a new containerID, the same pod), the request ends ``Completed`` with the container
+    ``Succeeded``."""
+    env.kubectl("apply", "--server-side", "-n", SAMPLE_NAMESPACE, "-f", str(REAL_SAMPLE))
+    _say(f"applied the CloneSet {SAMPLE_NAMESPACE}/{REAL_SAMPLE_NAME} on the real node from {REAL_SAMPLE}")
+    _wait(
+        env,
+        f"2 pods Ready in real containers on {realnode.NODE_NAME}",
+        lambda s: s.get("readyReplicas") == 2,
+        timeout=180,
+        name=REAL_SAMPLE_NAME,
+    )
+    listed = env.kubectl("get", "pods", "-n", SAMPLE_NAMESPACE, "-l", f"app={REAL_SAMPLE_NAME}", "-o", "json")
+    pod = sorted(json.loads(listed.stdout)["items"], key=lambda p: str(p["metadata"]["name"]))[0]
+    name, before = pod["metadata"]["name"], _container_status(pod)
+    _say(
+        f"  pod {name} on {pod['spec']['nodeName']}: container {REAL_CONTAINER} "
+        f"restartCount={before.get('restartCount')} containerID={before.get('containerID', '')[:25]}..."
+    )
+    env.kubectl("delete", CRR_KIND, CRR_NAME, "-n", SAMPLE_NAMESPACE, "--ignore-not-found")
+    env.kubectl("create", "-f", "-", input=json.dumps(crr_manifest(name)))
+    _say(f"created the ContainerRecreateRequest {CRR_NAME} for {name}/{REAL_CONTAINER} (kubectl get crr -w):")
+    deadline = time.monotonic() + 120
+    crr: dict[str, Any] = {}
+    phases: list[str] = []
+    while time.monotonic() < deadline:
+        crr = _object(env, CRR_KIND, CRR_NAME)
+        phase = str((crr.get("status") or {}).get("phase", ""))
+        if phase and (not phases or phases[-1] != phase):
+            phases.append(phase)
+            _say(f"  phase {phase}")
+        if (crr.get("status") or {}).get("completionTime"):
+            break
+        time.sleep(0.5)
+    status = crr.get("status") or {}
+    states = status.get("containerRecreateStates") or []
+    if not status.get("completionTime"):
+        raise ComponentError(
+            f"the ContainerRecreateRequest {CRR_NAME} did not complete within 120s: {status}"
+        )
+    _say(f"  completed: phase {status.get('phase')}, containerRecreateStates {json.dumps(states)}")
+
+    def restarted() -> dict[str, Any]:
+        now = _container_status(_object(env, "pod", name))
+        again = now.get("restartCount") == before.get("restartCount", 0) + 1 and now.get("ready")
+        return now if again and now.get("containerID") != before.get("containerID") else {}
+
+    after: dict[str, Any] = {}
+    deadline = time.monotonic() + 60
+    while not after and time.monotonic() < deadline:
+        after = restarted()
+        time.sleep(0.5)
+    if status.get("phase") != "Completed" or [s.get("phase") for s in states] != ["Succeeded"] or not after:
+        raise ComponentError(
+            f"the ContainerRecreateRequest did not restart {name}/{REAL_CONTAINER}: status {status}, "
+            f"container now {_container_status(_object(env, 'pod', name))}"
+        )
+    _say(
+        f"  pod {name}: container {REAL_CONTAINER} restartCount={after['restartCount']} "
+        f"containerID={after['containerID'][:25]}... (same pod, uid {pod['metadata']['uid']})"
+    )

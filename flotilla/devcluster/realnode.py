@@ -155,6 +155,11 @@ def _socket() -> Path:
     return STATE_DIR / "containerd" / "containerd.sock"
 
 
+def cri_endpoint() -> str:
+    """The node's CRI endpoint (its containerd socket), as ``flotilla node-agent --cri-endpoint`` takes it."""
+    return f"unix://{_socket()}"
+
+
 def _ctr(*args: str, namespace: str = "k8s.io", check: bool = True) -> subprocess.CompletedProcess[str]:
     return _run(["ctr", "-a", str(_socket()), "-n", namespace, *args], check=check)
 
@@ -486,6 +491,15 @@ class RealNode:
         _ctr("images", "import", str(archive), namespace=_PUSH_NAMESPACE)
         _ctr("images", "push", "--plain-http", ref, namespace=_PUSH_NAMESPACE)
         _ctr("images", "rm", "--sync", ref, namespace=_PUSH_NAMESPACE)
+
+    def has_image(self, ref: str) -> bool:
+        """Does the node's CRI namespace hold `ref` (pulled or imported)?"""
+        return ref in _ctr("images", "ls", "-q").stdout.split()
+
+    def remove_image(self, ref: str) -> None:
+        """Remove `ref` from the node's CRI namespace (no error when absent), so the next pod
+        that names it makes the kubelet pull it again."""
+        _ctr("images", "rm", "--sync", ref, check=False)
 
     # ------------------------------------------------------------ kubelet
     def _node_credentials(self) -> Path:

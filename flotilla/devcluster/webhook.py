@@ -26,7 +26,15 @@ CONFIGURATION_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfigu
 
 def rendered_registrations(namespace: str) -> list[dict[str, Any]]:
     """The chart's Mutating/ValidatingWebhookConfiguration for a release "flotilla" in ``namespace``."""
+    rendered = render_chart(namespace, "templates/webhook-registration.yaml", "webhook.enabled=true")
+    return [doc for doc in rendered if doc.get("kind") in CONFIGURATION_KINDS]
+
+
+def render_chart(namespace: str, template: str, *values: str) -> list[dict[str, Any]]:
+    """The objects of one chart `template` (``helm template --show-only``) for a release "flotilla"
+    in ``namespace``, with ``--set`` `values`."""
     helm = ensure_binaries(["helm"], log=False)["helm"]
+    sets = [arg for value in values for arg in ("--set", value)]
     with tempfile.TemporaryDirectory(prefix="flotilla-helm-") as home:
         env = {
             "HELM_CACHE_HOME": home,
@@ -36,14 +44,12 @@ def rendered_registrations(namespace: str) -> list[dict[str, Any]]:
         }
         result = subprocess.run(
             [str(helm), "template", "flotilla", str(CHART), "--namespace", namespace,
-             "--show-only", "templates/webhook-registration.yaml", "--set", "webhook.enabled=true"],
+             "--show-only", template, *sets],
             capture_output=True, text=True, env=env, timeout=60, check=False,
         )  # fmt: skip
     if result.returncode != 0:
-        raise RuntimeError(f"helm template of the webhook registrations failed: {result.stderr.strip()}")
-    return [
-        doc for doc in yaml.safe_load_all(result.stdout) if doc and doc.get("kind") in CONFIGURATION_KINDS
-    ]
+        raise RuntimeError(f"helm template of {template} failed: {result.stderr.strip()}")
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def webhook_args(namespace: str, port: int, kubeconfig: Path) -> list[str]:

@@ -63,6 +63,14 @@ class MapVia(enum.StrEnum):
     SAME_NAMESPACE = "same-namespace"
 
 
+class PrimaryWhen(enum.StrEnum):
+    """Which objects of a type's primary resource are keys (default: every one)."""
+
+    #: A pod whose containers still wait on their launch-priority barrier (kruise's
+    #: container-launch-priority controller's event filter, ``launchpriority.worth_a_look``).
+    LAUNCH_PRIORITY_PENDING = "launch-priority-pending"
+
+
 @dataclass(frozen=True, slots=True)
 class OwnedSpec:
     resource: Resource
@@ -77,6 +85,9 @@ class TypeSpec:
     resource: Resource
     label_selector: str = ""
     owned: tuple[OwnedSpec, ...] = ()
+    #: Only these objects of the primary resource are keys (None: all); a type's resync then
+    #: triggers only its own keys (its primary resource is another type's owned one, e.g. pods).
+    primary_when: PrimaryWhen | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +230,11 @@ CATALOGUE: tuple[TypeSpec, ...] = (
         "imagelistpulljob",
         Resource(_KRUISE, "v1beta1", "imagelistpulljobs", "ImageListPullJob"),
         owned=_owns(Resource(_KRUISE, "v1beta1", "imagepulljobs", "ImagePullJob")),
+    ),
+    TypeSpec(
+        "containerlaunchpriority",
+        POD,
+        primary_when=PrimaryWhen.LAUNCH_PRIORITY_PENDING,
     ),
     TypeSpec(
         "podunavailablebudget",

@@ -19,6 +19,8 @@ Rules, per worker type:
   ImagePullJob to the NodeImages it names, or every NodeImage (``finished-job-nodes``);
 - a Secret maps to every ImagePullJob of its namespace (``same-namespace``: a job naming it as a
   pull secret copies it again);
+- a pod whose containers wait on their launch-priority barrier is a key of the
+  ``containerlaunchpriority`` type (``primary_when``), other pods are not;
 - a pod maps to the PodUnavailableBudget of its ``kruise.io/related-pub`` annotation, or (not yet
   annotated) to the PUBs selecting it or targeting its controller (``related-pub``); a workload to
   the PUBs targeting it or selecting its template (``pub-target``), from the selector index.
@@ -33,8 +35,9 @@ import orjson
 
 from flotilla.runtime.kube import Resource
 from schemas.bus.envelope import ReconcileKey, make_key, split_key
-from watcher.config import MapVia, TypeSpec, WatcherConfig, WatchTarget
+from watcher.config import MapVia, PrimaryWhen, TypeSpec, WatcherConfig, WatchTarget
 from watcher.selectors import SelectorIndex, TargetRef, group_of, object_labels
+from workers.podmechanics import launchpriority
 
 SIDECARSET_HASH_ANNOTATION = "kruise.io/sidecarset-hash"
 RELATED_PUB_ANNOTATION = "kruise.io/related-pub"
@@ -173,7 +176,10 @@ def _nodes_of_finished_job(
 
 
 def primary_keys(spec: TypeSpec, obj: RawObject) -> tuple[ReconcileKey, ...]:
-    """The key of an object of ``spec``'s primary resource: the object itself."""
+    """The key of an object of ``spec``'s primary resource: the object itself (when the type's
+    ``primary_when`` admits it)."""
+    if spec.primary_when is PrimaryWhen.LAUNCH_PRIORITY_PENDING and not launchpriority.worth_a_look(obj):
+        return ()
     meta = _meta(obj)
     name = meta.get("name")
     if not isinstance(name, str) or not name:

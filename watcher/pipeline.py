@@ -87,11 +87,14 @@ class Pipeline:
         obj: RawObject,
         parent: otel_context.Context,
         dedup_rv: str,
+        only: str | None = None,
     ) -> list[tuple[ReconcileKey, Trigger]]:
         ref = object_ref(target.resource, obj)
         now, seen = time.time(), time.monotonic()
         found: list[tuple[ReconcileKey, Trigger]] = []
         for key in self.router.keys(target, obj, self.index, self.selectors):
+            if only is not None and split_key(key).type != only:
+                continue
             try:
                 subject = reconcile_subject_for_key(key)
             except SubjectError as exc:
@@ -164,13 +167,14 @@ class Pipeline:
         objects: Iterable[RawObject],
         list_rv: str,
         round_id: str = "",
+        only: str | None = None,
     ) -> int:
         """Trigger every key of a full list (``RESYNC``); ``stream`` None-like for resyncs. Returns #keys.
 
         The triggers' ``Nats-Msg-Id`` names the list (``<rv>@resync-<round_id or list_rv>``): a
         periodic resync passes a ``round_id`` of its own, else two rounds over an unchanged
         object inside the stream's duplicate window would share ids and JetStream would drop
-        the second one.
+        the second one. ``only``: trigger the keys of that worker type alone.
         """
         objects = list(objects)
         self.index_objects(target, objects, replace=True)
@@ -181,7 +185,7 @@ class Pipeline:
             parent = otel_context.get_current()
             for obj in objects:
                 rv = f"{object_ref(target.resource, obj).resource_version}@resync-{round_id or list_rv}"
-                for key, trigger in self._triggers(target, EventType.RESYNC, obj, parent, rv):
+                for key, trigger in self._triggers(target, EventType.RESYNC, obj, parent, rv, only):
                     triggers.setdefault(key, trigger)
             span.set_attribute("flotilla.keys", len(triggers))
         self.ledger.record(stream, list_rv, triggers.items())

@@ -86,8 +86,11 @@ class Term:
             # Each round its own dedup ids (list rv + wall clock): an unchanged cluster lists at
             # the same rv, and rounds closer than the duplicate window must still trigger.
             round_id = f"{list_rv}.{time.time_ns()}"
+            # A type keyed by a filtered primary resource (pods) triggers only its own keys: the
+            # types owning those pods have resyncs of their own.
+            only = spec.name if spec.primary_when is not None else None
             keys = self.pipeline.relist(
-                ("resync", spec.name, stream.namespace), stream, objects, "", round_id=round_id
+                ("resync", spec.name, stream.namespace), stream, objects, "", round_id=round_id, only=only
             )
             where = f" in {stream.namespace}" if stream.namespace else ""
             log.info("resync of %s%s: %d keys triggered (rv %s)", spec.name, where, keys, list_rv)

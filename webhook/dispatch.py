@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import jsonpatch
+
 from flotilla.runtime.errors import KubeError
 from flotilla.runtime.features import FeatureGates, feature_gates
 from webhook.review import AdmissionRequest, JsonObject, Verdict, denied
@@ -66,6 +68,8 @@ class Facts:
     #: patchPodMetadata whitelist; ``configuration_error`` when it could not be read.
     kruise_configuration: Mapping[str, str] | None = None
     configuration_error: str = ""
+    #: The random part of a pod name made from ``generateName`` (container launch priority).
+    name_suffix: str = ""
     error: str = ""
 
 
@@ -143,10 +147,8 @@ class Route:
     gather: Gather | None = None
 
 
-def chain(*routes: Route) -> Route:
-    """Several routes answering one key in order: each gathers, each handler sees the request as
-    sent; the first refusal wins, else the patches are concatenated. Only for handlers whose
-    patches touch different members (the pod CREATE readiness gate and sidecar injection)."""
+def _gather_all(routes: Sequence[Route]) -> Gather:
+    """One gather running each route's in order, the facts each read merged (later ones win)."""
 
     async def gather(request: AdmissionRequest, config: AdmissionConfig, cluster: Cluster) -> Facts:
         merged = NO_FACTS
@@ -161,6 +163,14 @@ def chain(*routes: Route) -> Route:
                 merged = dataclasses.replace(merged, **changed)
         return merged
 
+    return gather
+
+
+def chain(*routes: Route) -> Route:
+    """Several routes answering one key in order: each gathers, each handler sees the request as
+    sent; the first refusal wins, else the patches are concatenated. Only for handlers whose
+    patches touch different members (the pod CREATE readiness gate and sidecar injection)."""
+
     def handler(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
         patch: list[JsonObject] = []
         for route in routes:
@@ -170,7 +180,33 @@ def chain(*routes: Route) -> Route:
             patch.extend(verdict.patch)
         return Verdict(allowed=True, patch=tuple(patch))
 
-    return Route(handler, gather)
+    return Route(handler, _gather_all(routes))
+
+
+def sequence(*routes: Route) -> Route:
+    """Several routes answering one key one after another, as kruise's pod handler mutates one pod
+    in turn: each handler sees the object the earlier handlers' patches made (applied with
+    ``jsonpatch``); the first refusal wins, else the patches are concatenated (JSON patch
+    operations apply in order, so the sum is each step's patch on the previous step's result).
+    Each route gathers from the request as sent."""
+
+    def handler(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
+        patch: list[JsonObject] = []
+        current = request
+        for route in routes:
+            verdict = route.handler(current, config, facts)
+            if not verdict.allowed:
+                return verdict
+            if verdict.patch and current.object is not None:
+                try:
+                    patched_object = jsonpatch.apply_patch(current.object, list(verdict.patch))
+                except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as err:
+                    return denied(500, f"flotilla webhook: its own patch does not apply: {err}")
+                current = dataclasses.replace(current, object=patched_object)
+            patch.extend(verdict.patch)
+        return Verdict(allowed=True, patch=tuple(patch))
+
+    return Route(handler, _gather_all(routes))
 
 
 #: (group, kind, operation): the key a request is routed by ("" is the core group).
@@ -182,11 +218,15 @@ VALIDATE_PATH = "/validate"
 
 def route_table() -> Mapping[str, Mapping[RouteKey, Route]]:
     """Every route by path, from the handler modules (imported here so each stays standalone)."""
-    from webhook import kruisekinds, podbudget, podreadiness, protection, sidecarset
+    from webhook import kruisekinds, launchpriority, podbudget, podreadiness, protection, sidecarset
 
     mutating: dict[RouteKey, Route] = {**podreadiness.ROUTES, **kruisekinds.MUTATING}
-    # kruise's pod CREATE order: the readiness gate, then the sidecars.
-    mutating[sidecarset.POD_CREATE] = chain(mutating[sidecarset.POD_CREATE], sidecarset.INJECTION)
+    # kruise's pod CREATE order: the readiness gate, then the sidecars, then the container launch
+    # priority on the pod the sidecars left ("sidecarsetMutatingPod must precede
+    # containerLaunchPriorityInitialization", pod_create_update_handler.go).
+    mutating[sidecarset.POD_CREATE] = sequence(
+        chain(mutating[sidecarset.POD_CREATE], sidecarset.INJECTION), launchpriority.ROUTE
+    )
     # pod UPDATE: kruise adds no readiness gate and (re)injects nothing (sidecarset.keep_on_update)
     mutating[sidecarset.POD_UPDATE] = sidecarset.ON_UPDATE
     validating: dict[RouteKey, Route] = {**protection.ROUTES, **podbudget.ROUTES, **sidecarset.VALIDATING}

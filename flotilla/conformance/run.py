@@ -246,6 +246,10 @@ def run_specs(
                 label += " + kruise-daemon (real node)"
         else:
             workers = worker_types(files)
+            if node is not None:
+                # kruise-manager always runs its container-launch-priority controller; on real
+                # containers a prioritized pod (the webhook injects its barrier env) needs it
+                workers = (*workers, "containerlaunchpriority")
             # FLOTILLA_CONFORMANCE_GATES: more gates for Flotilla's side, appended (a diagnostic run)
             more = os.environ.get("FLOTILLA_CONFORMANCE_GATES", "")
             gates = ",".join(g for g in (kruise_manager.E2E_FEATURE_GATES, more) if g)

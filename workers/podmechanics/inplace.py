@@ -9,7 +9,10 @@ container's restart (``updateEnvFromMetadata`` in the state).
 ``in_place_patch`` builds the pod patch (images, the workload's revision labels, lifecycle
 Updating, the ``apps.kruise.io/inplace-update-state`` annotation, or the ``inplace-update-grace``
 annotation when ``gracePeriodSeconds`` defers it); ``update_completed`` reads the kubelet's
-container statuses to tell when the new images run. The revision labels are the workload's
+container statuses to tell when the new images run. Containers with a launch priority
+(``KRUISE_CONTAINER_BARRIER``) are updated in batches, highest priority first (``next_batch``,
+``inplacebatches``): ``in_place_refresh`` sends the next batch once the previous one runs and is
+Ready, and the update is done only when no batch waits. The revision labels are the workload's
 (kruise's revision adapter: CloneSet writes ``controller-revision-hash`` and
 ``pod-template-hash``, Advanced StatefulSet ``controller-revision-hash`` only), so the caller
 passes them. Pure; called by the workload planners' update and refresh steps.
@@ -33,7 +36,19 @@ from schemas.kruise.pub import (
     LIFECYCLE_TIMESTAMP_ANNOTATION,
 )
 from workers.podmechanics.envmeta import env_restarted, plain_hash_consistent, references
-from workers.podmechanics.kube_json import JsonDict, JsonObject, integer, objects, parse_time, text
+from workers.podmechanics.inplacebatches import batch_containers, pre_check_passed
+from workers.podmechanics.kube_json import (
+    JsonDict,
+    JsonObject,
+    as_object,
+    integer,
+    mapping,
+    objects,
+    parse_time,
+    string_map,
+    text,
+    thaw_object,
+)
 from workers.podmechanics.pods import PodView, condition, has_readiness_gate, is_at_revision
 from workers.podmechanics.templates import canonical_template
 
@@ -255,41 +270,135 @@ def spec_from_grace(grace: JsonObject) -> InPlaceSpec:
     )
 
 
-def apply_patch(pod: PodView, spec: InPlaceSpec, timestamp: str) -> tuple[JsonDict, JsonDict]:
-    """Image + metadata changes and the resulting state (``defaultPatchUpdateSpecToPod``)."""
-    image_ids = {text(s, "name"): text(s, "imageID") for s in objects(pod.raw, "status", "containerStatuses")}
-    changed = sorted(
-        text(c, "name")
-        for c in objects(pod.raw, "spec", "containers")
-        if text(c, "name") in spec.container_images or text(c, "name") in spec.container_ref_metadata
-    )
-    # Keys in the order of kruise's InPlaceUpdateState struct, so the annotation reads the same.
-    state: JsonDict = {
-        "revision": spec.revision,
-        "updateTimestamp": timestamp,
-        "lastContainerStatuses": {
-            name: {"imageID": image_ids[name]}
-            for name in changed
-            if name in image_ids and name in spec.container_images
-        },
-    }
+_STATE_KEYS = (
+    "revision",
+    "updateTimestamp",
+    "lastContainerStatuses",
+    "updateEnvFromMetadata",
+    "updateResources",
+    "updateImages",
+    "nextContainerImages",
+    "nextContainerRefMetadata",
+    "nextContainerResources",
+    "preCheckBeforeNext",
+    "containerBatchesRecord",
+)
+"""The in-place update state's fields in the order of kruise's ``InPlaceUpdateState`` struct, so
+the annotation reads the same (unknown keys are dropped, as kruise's decode drops them)."""
+_NEXT_KEYS = ("nextContainerImages", "nextContainerRefMetadata", "nextContainerResources")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of an in-place update (``defaultPatchUpdateSpecToPod``): the container images
+    it writes, the labels / annotations its containers' envs read, and the state to record."""
+
+    containers: tuple[JsonDict, ...]
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    state: JsonDict
+
+    def spec_patch(self) -> JsonDict:
+        return {"spec": {"containers": list(self.containers)}} if self.containers else {}
+
+
+def _fresh_state(spec: InPlaceSpec, timestamp: str) -> JsonDict:
+    state: JsonDict = {"revision": spec.revision, "updateTimestamp": timestamp, "lastContainerStatuses": {}}
     if spec.update_env_from_metadata:
         state["updateEnvFromMetadata"] = True
     if spec.container_images:
         state["updateImages"] = True
-    state["containerBatchesRecord"] = [{"timestamp": timestamp, "containers": changed}]
-    containers = [
-        {"name": name, "image": spec.container_images[name]}
-        for name in changed
-        if name in spec.container_images
-    ]
-    patch: JsonDict = {"spec": {"containers": containers}} if containers else {}
-    return patch, state
+    return state
 
 
-def ref_metadata_changes(spec: InPlaceSpec, source: str) -> dict[str, str]:
-    """The labels (or annotations) the containers' envs read, to write with the containers."""
-    return {k: v for meta in spec.container_ref_metadata.values() for k, v in meta.get(source, {}).items()}
+def next_batch(pod: PodView, spec: InPlaceSpec, timestamp: str, previous: JsonObject | None = None) -> Batch:
+    """The containers of ``spec`` to update now, by launch priority, and the resulting state.
+
+    ``previous``: the state the pod records (a deferred update after its grace period, or the
+    batch before this one); None starts a new state at ``timestamp``. The containers this batch
+    leaves go to ``nextContainerImages`` / ``nextContainerRefMetadata`` behind
+    ``preCheckBeforeNext`` (``inplacebatches``); ``lastContainerStatuses`` keeps each container's
+    imageID from before its first change; the batch is appended to ``containerBatchesRecord``."""
+    base = _fresh_state(spec, timestamp) if previous is None else thaw_object(previous)
+    pod_containers = objects(pod.raw, "spec", "containers")
+    batch = set(batch_containers(pod_containers, spec.container_images, spec.container_ref_metadata))
+    containers: list[JsonDict] = []
+    next_images: dict[str, str] = {}
+    for container in pod_containers:
+        name = text(container, "name")
+        if name not in spec.container_images:
+            continue
+        if name in batch:
+            containers.append({"name": name, "image": spec.container_images[name]})
+        else:
+            next_images[name] = spec.container_images[name]
+    raw_last = base.get("lastContainerStatuses")
+    last = dict(raw_last) if isinstance(raw_last, Mapping) else None
+    changed = {str(c["name"]) for c in containers}
+    for status in objects(pod.raw, "status", "containerStatuses"):
+        name = text(status, "name")
+        if name in changed:
+            last = {} if last is None else last
+            last.setdefault(name, {"imageID": text(status, "imageID")})
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    next_refs: dict[str, dict[str, dict[str, str]]] = {}
+    for name, meta in spec.container_ref_metadata.items():
+        if name in batch:
+            labels.update(meta.get("labels", {}))
+            annotations.update(meta.get("annotations", {}))
+        else:
+            next_refs[name] = {source: dict(values) for source, values in meta.items()}
+    records = [*objects(base, "containerBatchesRecord")]
+    records.append({"timestamp": timestamp, "containers": sorted(batch)})
+    fields: JsonDict = {
+        **base,
+        "lastContainerStatuses": dict(sorted(last.items())) if last is not None else None,
+        "containerBatchesRecord": records,
+    }
+    for key in (*_NEXT_KEYS, "preCheckBeforeNext"):
+        fields.pop(key, None)
+    if next_images:
+        fields["nextContainerImages"] = dict(sorted(next_images.items()))
+    if next_refs:
+        fields["nextContainerRefMetadata"] = dict(sorted(next_refs.items()))
+    if next_images or next_refs:
+        fields["preCheckBeforeNext"] = {"containersRequiredReady": sorted(batch)}
+    state: JsonDict = {key: fields[key] for key in _STATE_KEYS if key in fields}
+    return Batch(tuple(containers), labels, annotations, state)
+
+
+def has_next_batch(state: JsonObject) -> bool:
+    """Containers of lower priority still wait for their in-place update."""
+    return any(state.get(key) for key in _NEXT_KEYS)
+
+
+def next_batch_patch(pod: PodView, state: JsonObject, timestamp: str) -> JsonDict | None:
+    """The pod patch sending the waiting containers' batch (kruise ``updateNextBatch``), or None
+    when no image / metadata change waits.
+
+    The revision, ``updateTimestamp`` and ``updateEnvFromMetadata`` stay as recorded; no label or
+    annotation but the containers' env-read ones and the state changes."""
+    images = {k: v for k, v in mapping(state, "nextContainerImages").items() if isinstance(v, str)}
+    refs: dict[str, dict[str, dict[str, str]]] = {}
+    for name, meta in mapping(state, "nextContainerRefMetadata").items():
+        for source in ("labels", "annotations"):
+            values = string_map(as_object(meta), source)
+            if values:
+                refs.setdefault(name, {})[source] = dict(values)
+    if not images and not refs:
+        return None
+    spec = InPlaceSpec(revision=text(state, "revision"), container_images=images, container_ref_metadata=refs)
+    batch = next_batch(pod, spec, timestamp, state)
+    patch = batch.spec_patch()
+    patch["metadata"] = {
+        "labels": dict(batch.labels),
+        "annotations": {
+            **batch.annotations,
+            INPLACE_UPDATE_STATE_ANNOTATION: orjson.dumps(batch.state).decode(),
+        },
+    }
+    return patch
 
 
 def in_place_patch(
@@ -314,9 +423,10 @@ def in_place_patch(
         annotations[LIFECYCLE_TIMESTAMP_ANNOTATION] = timestamp
     annotations[LEGACY_STATE_ANNOTATION] = None
     if spec.grace_seconds <= 0:
-        patch, state = apply_patch(pod, spec, timestamp)
-        labels.update(ref_metadata_changes(spec, "labels"))
-        annotations.update(ref_metadata_changes(spec, "annotations"))
+        batch = next_batch(pod, spec, timestamp)
+        patch, state = batch.spec_patch(), batch.state
+        labels.update(batch.labels)
+        annotations.update(batch.annotations)
         annotations[INPLACE_UPDATE_GRACE_ANNOTATION] = None
     else:
         patch = {}
@@ -332,19 +442,18 @@ def in_place_patch(
 
 
 def finish_grace_patch(pod: PodView, spec: InPlaceSpec, timestamp: str) -> JsonDict:
-    """The deferred part of an in-place update, once the grace period has passed."""
-    patch, state = apply_patch(pod, spec, timestamp)
-    previous = state_annotation(pod)
-    if previous is not None and isinstance(previous.get("updateTimestamp"), str):
-        state["updateTimestamp"] = previous["updateTimestamp"]
+    """The deferred part of an in-place update, once the grace period has passed: its first
+    batch, on the state recorded when the update started (kruise ``finishGracePeriod``)."""
+    batch = next_batch(pod, spec, timestamp, state_annotation(pod))
+    patch = batch.spec_patch()
     patch["metadata"] = {
-        "labels": {**spec.labels, **ref_metadata_changes(spec, "labels")},
+        "labels": {**spec.labels, **batch.labels},
         "annotations": {
             **spec.annotations,
-            **ref_metadata_changes(spec, "annotations"),
+            **batch.annotations,
             INPLACE_UPDATE_GRACE_ANNOTATION: None,
             LEGACY_GRACE_ANNOTATION: None,
-            INPLACE_UPDATE_STATE_ANNOTATION: orjson.dumps(state).decode(),
+            INPLACE_UPDATE_STATE_ANNOTATION: orjson.dumps(batch.state).decode(),
         },
     }
     return patch
@@ -359,10 +468,12 @@ def update_completed(pod: PodView) -> bool:
     state = state_annotation(pod)
     if state is None:
         return True
-    if any(
-        state.get(k) for k in ("nextContainerImages", "nextContainerRefMetadata", "nextContainerResources")
-    ):
-        return False
+    return not has_next_batch(state) and containers_completed(pod, state)
+
+
+def containers_completed(pod: PodView, state: JsonObject) -> bool:
+    """The containers updated so far run their new images / env values
+    (``defaultCheckContainersInPlaceUpdateCompleted``: whatever batches still wait)."""
     if state.get("updateEnvFromMetadata") and not env_restarted(pod.raw):
         return False
     if plain_hash_consistent(pod.raw):
@@ -393,7 +504,9 @@ def in_place_refresh(
 
     Inside a grace period: nothing yet, come back when it ends (a grace for another revision
     than the pod's is dropped); once it has passed, the deferred update (``finish_grace_patch``).
-    Otherwise, once the update completed, ``InPlaceUpdateReady`` turns True (pods with that
+    Otherwise, once the containers updated so far run their new images: while containers of
+    lower launch priority wait, their batch once the updated ones are Ready (``preCheckBeforeNext``;
+    ``next_batch_patch``); with none left, ``InPlaceUpdateReady`` turns True (pods with that
     readiness gate). ``timestamp`` is ``now`` as written into the pod."""
     grace = grace_annotation(pod)
     if grace is not None:
@@ -412,8 +525,16 @@ def in_place_refresh(
             remaining = (due - now).total_seconds()
             return None, "", float(int(remaining) + (remaining % 1 > 0))
         return finish_grace_patch(pod, spec, timestamp), "", None
-    if state_annotation(pod) is not None and not update_completed(pod):
-        return None, "", None
+    recorded = state_annotation(pod)
+    if recorded is not None:
+        if not containers_completed(pod, recorded):
+            return None, "", None
+        if has_next_batch(recorded):
+            if not pre_check_passed(pod.raw, recorded):
+                return None, "", None
+            patch = next_batch_patch(pod, recorded, timestamp)
+            if patch is not None:
+                return patch, "", None
     if not has_readiness_gate(pod, INPLACE_UPDATE_READY_CONDITION):
         return None, "", None
     current = condition(pod, INPLACE_UPDATE_READY_CONDITION)

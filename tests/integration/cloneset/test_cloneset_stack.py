@@ -13,10 +13,20 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from flotilla.runtime.kube import EVENTS, PODS, JsonObject
+import pytest
+
+from flotilla.runtime.errors import NotFound
+from flotilla.runtime.kube import CONFIGMAPS, EVENTS, PODS, JsonObject
 from tests.integration.cloneset.conftest import Stack
 from tests.support.polling import eventually_async
 from workers.cloneset.lowering import CLONESETS, CONTROLLER_REVISIONS
+
+
+@pytest.fixture(scope="module")
+def worker_types() -> tuple[str, ...]:
+    """This module's stack also runs the container-launch-priority worker (kruise-manager runs that
+    controller next to CloneSet's; the CloneSet tests here show the two side by side)."""
+    return ("cloneset", "containerlaunchpriority")
 
 
 def manifest(
@@ -470,3 +480,88 @@ async def test_no_write_after_ready_while_nothing_changes(cloneset_stack: Stack)
     status = versions[first_ready]["status"]
     assert (status["replicas"], status["availableReplicas"], status["updatedReadyReplicas"]) == (3, 3, 3)
     assert status["observedGeneration"] == 1
+
+
+def _barrier_env(pod: str, key: str) -> JsonObject:
+    return {
+        "name": "KRUISE_CONTAINER_BARRIER",
+        "valueFrom": {"configMapKeyRef": {"name": f"{pod}-barrier", "key": key}},
+    }
+
+
+async def test_launch_priority_barrier_opens_in_priority_order(cloneset_stack: Stack) -> None:
+    """kruise-manager's container-launch-priority controller on the real API server: a pod whose
+    two containers carry the barrier env the webhook injects (``sidecar`` p_0, ``main`` p_-1)
+    gets its ``<pod>-barrier`` ConfigMap, owned by the pod, with p_0 only; p_-1 and the pod's
+    ``container-launch-priority-completed`` mark come once the kubelet reports ``sidecar`` ready.
+
+    The pod names a scheduler nobody runs, so no kwok node takes it: kwok reports every container
+    ready at once and cannot read ConfigMaps, so here the test is the kubelet (it reports
+    ``sidecar`` started and ready through ``pods/status`` once p_0 is there)."""
+    api, ns = cloneset_stack.api, cloneset_stack.namespace
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "prio", "namespace": ns},
+        "spec": {
+            "schedulerName": "flotilla-test-nobody",
+            "containers": [
+                {"name": "sidecar", "image": "busybox:1", "env": [_barrier_env("prio", "p_0")]},
+                {"name": "main", "image": "nginx:1", "env": [_barrier_env("prio", "p_-1")]},
+            ],
+        },
+    }
+    uid = (await api.create(PODS.path(ns), pod))["metadata"]["uid"]
+
+    async def barrier() -> JsonObject | None:
+        try:
+            return await api.get(CONFIGMAPS.path(ns, "prio-barrier"))
+        except NotFound:
+            return None
+
+    async def has(key: str) -> bool:
+        found = await barrier()
+        return found is not None and key in (found.get("data") or {})
+
+    await eventually(lambda: has("p_0"), 60, "the barrier with p_0")
+    first = await barrier()
+    assert first is not None
+    assert first["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Pod", "name": "prio", "uid": uid}
+    ]
+    assert first["data"] == {"p_0": "true"}  # main's key stays closed while sidecar is not ready
+    mark = "apps.kruise.io/container-launch-priority-completed"
+    assert mark not in ((await api.get(PODS.path(ns, "prio")))["metadata"].get("annotations") or {})
+
+    def status(name: str, image: str, ready: bool) -> JsonObject:
+        state = (
+            {"running": {"startedAt": "2026-11-30T12:00:00Z"}}
+            if ready
+            else {"waiting": {"reason": "CreateContainerConfigError"}}
+        )
+        return {
+            "name": name,
+            "image": image,
+            "imageID": "",
+            "ready": ready,
+            "started": ready,
+            "restartCount": 0,
+            "state": state,
+        }
+
+    report = {
+        "status": {
+            "containerStatuses": [status("sidecar", "busybox:1", True), status("main", "nginx:1", False)]
+        }
+    }
+    await api.patch(PODS.path(ns, "prio", "status"), report, "merge")
+
+    async def completed() -> bool:
+        annotations = (await api.get(PODS.path(ns, "prio")))["metadata"].get("annotations") or {}
+        return annotations.get(mark) == "true"
+
+    await eventually(lambda: has("p_-1"), 60, "p_-1 once sidecar is ready")
+    await eventually(completed, 60, "the pod marked completed")
+    final = await barrier()
+    assert final is not None
+    assert final["data"] == {"p_0": "true", "p_-1": "true"}

@@ -175,6 +175,7 @@ DEFAULT_WORKERS = (
     "uniteddeployment",
     "podunavailablebudget",
     "sidecarset",
+    "containerlaunchpriority",
 )
 
 #: What workers/cloneset and workers/runtime call (see docs/deploy.md), nothing more.

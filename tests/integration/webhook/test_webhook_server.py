@@ -284,3 +284,52 @@ def test_clonesets_get_kruises_defaults_and_validation(
         'admission webhook "vclonesetspec.kb.io" denied the request: spec.scaleStrategy.podsToDelete: '
         'Invalid value: "nope": find pod nope failed: pods "nope" not found'
     )
+
+
+def test_container_launch_priority_is_injected_through_the_api_server(
+    admission_webhook: Webhook, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    """kruise's containerLaunchPriorityInitialization behind the API server: an Ordered pod known
+    by generateName comes back named, each container with its barrier env in spec order; a
+    priority that is not an integer is refused with kruise's message."""
+    core = k8s.CoreV1Api(api_client)
+    ordered = {"apps.kruise.io/container-launch-priority": "Ordered"}
+    pod = k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(generate_name="prio-", annotations=ordered),
+        spec=k8s.V1PodSpec(
+            node_name="no-such-node",
+            containers=[k8s.V1Container(name=n, image="nginx") for n in ("first", "second")],
+        ),
+    )
+    created = api_client.sanitize_for_serialization(core.create_namespaced_pod(namespace, pod))
+    name = created["metadata"]["name"]
+    assert name.startswith("prio-")
+    assert len(name) == len("prio-") + 5
+    assert [c["env"] for c in created["spec"]["containers"]] == [
+        [
+            {
+                "name": "KRUISE_CONTAINER_BARRIER",
+                "valueFrom": {"configMapKeyRef": {"name": f"{name}-barrier", "key": key}},
+            }
+        ]
+        for key in ("p_0", "p_-1")
+    ]
+    bad = k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name="bad"),
+        spec=k8s.V1PodSpec(
+            node_name="no-such-node",
+            containers=[
+                k8s.V1Container(
+                    name="a",
+                    image="nginx",
+                    env=[k8s.V1EnvVar(name="KRUISE_CONTAINER_PRIORITY", value="high")],
+                ),
+                k8s.V1Container(name="b", image="nginx"),
+            ],
+        ),
+    )
+    with pytest.raises(k8s.ApiException) as refused:
+        core.create_namespaced_pod(namespace, bad)
+    assert refused.value.status == 500
+    message = json.loads(refused.value.body)["message"]
+    assert message.endswith('denied the request: strconv.Atoi: parsing "high": invalid syntax'), message

@@ -49,6 +49,7 @@ DEFAULT_WORKERS = (
     "advancedcronjob",
     "broadcastjob",
     "cloneset",
+    "containerlaunchpriority",
     "podunavailablebudget",
     "sidecarset",
     "statefulset",
@@ -62,6 +63,7 @@ OTHERS_OFF: dict[str, object] = {
     "workers.statefulset.enabled": False,
     "workers.podunavailablebudget.enabled": False,
     "workers.uniteddeployment.enabled": False,
+    "workers.containerlaunchpriority.enabled": False,
 }
 #: The CloneSet worker alone: for what these tests prove on one type (the job workers' own
 #: chart tests are tests/unit/helm/test_helm_jobs.py).

@@ -252,7 +252,7 @@ async def run_all(plane: BenchPlane, node: RealNode, pods: int, repeats: int) ->
 
 
 def _start_controller(
-    plane: BenchPlane, node: RealNode, controller: str, stack: contextlib.ExitStack
+    plane: BenchPlane, node: RealNode, controller: str, stack: contextlib.ExitStack[bool | None]
 ) -> None:
     """The controller side on the plane and the node: Flotilla's watcher, cloneset worker (gate on),
     imagepulljob and nodeimage workers and node agent; or kruise-manager v1.9.1 (kruise's e2e

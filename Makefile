@@ -130,9 +130,10 @@ bench-webhook: tools
 	$(VENV)/python -m benchmarks.webhook $(if $(QUICK),--quick)
 
 ## On the real node (root; queue: flock /tmp/flotilla-realnode.queue make bench-inplace-real): an image
-## update of 20 CloneSet pods, in place (with and without pre-download) vs recreate (docs/benchmarks.md).
+## update of 20 CloneSet pods, in place (with and without pre-download) vs recreate (docs/benchmarks.md);
+## CONTROLLER=kruise: the same on kruise-manager + kruise-daemon.
 bench-inplace-real: tools
-	$(VENV)/python -m benchmarks.inplace_real $(if $(PODS),--pods $(PODS))
+	$(VENV)/python -m benchmarks.inplace_real $(if $(PODS),--pods $(PODS)) $(if $(CONTROLLER),--controller $(CONTROLLER))
 
 ## Every benchmark (long: the CloneSet one alone takes tens of minutes on 2 cores).
 bench: bench-bus bench-watcher bench-cloneset

@@ -22,20 +22,25 @@ the three variants, interleaved, their order rotated:
   node, the node agent pulls the image (untimed: ``predownload_seconds``), the image is checked
   to be on the node; then the timed step: ``partition: 0``, the rollout proceeds on pulled images.
 
+``--controller kruise`` runs the same on kruise-manager v1.9.1 + kruise-daemon for the node
+(kruise's CRDs and webhooks, every alpha gate on as kruise's e2e has it), for a row side by side.
 Every variant uses kruise's default batch (``maxUnavailable`` 20 %, no surge). Timed: the patch
 that lets the rollout go -> N live pods, each Ready and running the new image (the status the
 kubelet reports), as ``benchmarks/cloneset.py`` times an update (`benchmarks.harness.podwatch`).
 Each run also records the pods created (N for recreate, 0 in place) and whether the image was
 on the node when the timed step began (False for the first two variants, True once pre-downloaded);
 after each run the image of the run before (no container runs it any more) is removed from
-containerd. Writes a JSON result, prints a markdown table of medians (min-max) and
-the paired ratios recreate / in place, per repeat (docs/benchmarks.md).
+containerd. Each run also records where its pods' seconds went (``inplace_phases``: per pod,
+controller -> patch, kubelet -> container running, controller -> InPlaceUpdateReady, kubelet ->
+Ready). Writes a JSON result, prints a markdown table of medians (min-max) and the paired ratios
+recreate / in place, per repeat, and the per-pod hops per variant (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -47,13 +52,21 @@ from typing import Any
 from benchmarks import cloneset_workloads as wl
 from benchmarks.harness import sidebyside
 from benchmarks.harness.controlplane import BenchPlane
-from benchmarks.harness.podwatch import PodTracker, all_updated
+from benchmarks.harness.podwatch import all_updated
 from benchmarks.harness.runs import result_header, until
-from flotilla.conformance.realnode import start_node_agent, wait_node_image
+from benchmarks.inplace_phases import PhaseTracker, phases, render_phases
+from flotilla.conformance.realnode import (
+    runtime_socket_link,
+    socket_path,
+    start_kruise_daemon,
+    start_node_agent,
+    wait_node_image,
+)
 from flotilla.devcluster.env import new_run_dir
 from flotilla.devcluster.ports import LOOPBACK
-from flotilla.devcluster.process import ComponentError, ManagedProcess
+from flotilla.devcluster.process import ComponentError
 from flotilla.devcluster.realnode import NODE_KEY, RealNode
+from flotilla.devcluster.toolchain import ensure_binaries
 from flotilla.runtime.kube import JsonObject, KubeClient, Resource
 from workers.cloneset.predownload import MIN_UPDATED_READY_PODS_ANNOTATION
 
@@ -113,7 +126,7 @@ class Bench:
         self.node = node
         self.pods = pods
         self.path = wl.CLONESETS.path(NAMESPACE, NAME)
-        self.tracker = PodTracker(client, NAMESPACE, f"app={NAME}")
+        self.tracker = PhaseTracker(client, NAMESPACE, f"app={NAME}")
         #: The image of the run before (still in containerd: the pods ran it until this run).
         self.previous: str | None = None
 
@@ -157,6 +170,7 @@ class Bench:
             else:
                 go = wl.image_patch(image)
             before = set(self.tracker.uids_seen)
+            self.tracker.arm(image)
             started = time.monotonic()
             await self.client.patch(self.path, go)
             try:
@@ -168,6 +182,7 @@ class Bench:
                 updated = sum(1 for p in self.tracker.pods.values() if p.ready and p.running_image == image)
                 record["error"] = f"timed out with {updated}/{self.pods} pods Ready on the new image"
             record["pods_created"] = len(self.tracker.uids_seen - before)
+            record["phases"] = phases(list(self.tracker.marks.values()), self.tracker.armed_at)
             return record
         finally:
             await self._settle()
@@ -196,12 +211,14 @@ def describe(record: dict[str, Any]) -> str:
     return (
         f"{record['variant']} r{record['repeat']}: {sidebyside.took(record)}{extra}, "
         f"{record.get('pods_created', '?')} pods created, image on the node before the timed step: "
-        f"{record.get('on_node_before')}"
+        f"{record.get('on_node_before')}; per pod (median s): "
+        + ", ".join(f"{hop} {value}" for hop, value in (record.get("phases") or {}).items())
     )
 
 
-def render_markdown(records: Sequence[dict[str, Any]], pods: int) -> str:
-    """Medians (min-max) per variant, the paired ratios recreate / in place, pre-download time."""
+def render_markdown(records: Sequence[dict[str, Any]], pods: int, controller: str = "flotilla") -> str:
+    """Medians (min-max) per variant, the paired ratios recreate / in place, pre-download time;
+    then where each variant's per-pod seconds go (``inplace_phases``)."""
     cells = [sidebyside.seconds_cell(records, variant) for variant in VARIANTS]
     ratios = [sidebyside.paired_ratio(records, "recreate", v) for v in VARIANTS[1:]]
     predownload = [r["predownload_seconds"] for r in records if r.get("predownload_seconds") is not None]
@@ -211,11 +228,14 @@ def render_markdown(records: Sequence[dict[str, Any]], pods: int) -> str:
     shown = [f"{x:.2f}x" if x else "not measured" for x in ratios]
     pre = f"{statistics.median(predownload):.2f} s" if predownload else "not measured"
     return (
-        "| N | recreate (s) | in place (s) | in place, pre-downloaded (s) | recreate / in place |"
-        " recreate / in place pre-downloaded | pre-download (untimed, median) | pods created |\n"
-        "|---|---|---|---|---|---|---|---|\n"
-        f"| {pods} | {cells[0]} | {cells[1]} | {cells[2]} | {shown[0]} | {shown[1]} | {pre} |"
+        "| controller | N | recreate (s) | in place (s) | in place, pre-downloaded (s) |"
+        " recreate / in place | recreate / in place pre-downloaded | pre-download (untimed, median) |"
+        " pods created |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+        f"| {controller} | {pods} | {cells[0]} | {cells[1]} | {cells[2]} | {shown[0]} | {shown[1]} | {pre} |"
         f" {created['recreate']} / {created['inplace']} / {created['inplace-predownload']} |\n"
+        "\nPer pod, median seconds of each hop (`benchmarks/inplace_phases.py`):\n\n"
+        + render_phases(records, VARIANTS)
     )
 
 
@@ -231,6 +251,29 @@ async def run_all(plane: BenchPlane, node: RealNode, pods: int, repeats: int) ->
     return {"setup_seconds": round(setup, 3), "records": records}
 
 
+def _start_controller(
+    plane: BenchPlane, node: RealNode, controller: str, stack: contextlib.ExitStack[bool | None]
+) -> None:
+    """The controller side on the plane and the node: Flotilla's watcher, cloneset worker (gate on),
+    imagepulljob and nodeimage workers and node agent; or kruise-manager v1.9.1 (kruise's e2e
+    gates: every alpha gate on, PreDownloadImageForInPlaceUpdate among them) and kruise-daemon
+    for the node, as ``make conformance-realnode BASELINE=kruise`` runs them. Stopped by ``stack``."""
+    if controller == "kruise":
+        plane.start_kruise(None)
+        stack.enter_context(runtime_socket_link(socket_path()))
+        binary = ensure_binaries(["kruise-daemon"])["kruise-daemon"]
+        daemon = start_kruise_daemon(plane.env, binary, node.name)
+        stack.callback(daemon.stop, 15)
+    else:
+        os.environ["FLOTILLA_NODEIMAGE_CREATION_DELAY"] = "0"  # the node is Ready already
+        plane.start_flotilla(
+            "cloneset", (f"--feature-gates={GATES}",), extra_types=("imagepulljob", "nodeimage")
+        )
+        agent = start_node_agent(plane.env, node.name, {})
+        stack.callback(agent.stop, 15)
+    wait_node_image(plane.env, node.name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.inplace_real", description=__doc__.splitlines()[0]
@@ -239,44 +282,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--pods", type=int, default=20, help="pods of the CloneSet (default 20; the node runs 50)"
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--controller",
+        choices=("flotilla", "kruise"),
+        default="flotilla",
+        help="Flotilla's workers and node agent (default), or kruise-manager + kruise-daemon",
+    )
     parser.add_argument("--output", type=Path, help="JSON result file (default: in the run folder)")
     args = parser.parse_args(argv)
-    run_dir = new_run_dir("bench-inplace-real")
+    controller: str = args.controller
+    run_dir = new_run_dir(f"bench-inplace-real{'-kruise' if controller == 'kruise' else ''}")
     output: Path = args.output or run_dir / "inplace-real-results.json"
     result: dict[str, Any] = {
         **result_header(
             "inplace-real", "benchmarks.inplace_real", argv if argv is not None else sys.argv[1:]
         ),
+        "controller": controller,
         "pods": args.pods,
         "repeats": args.repeats,
         "max_unavailable": wl.MAX_UNAVAILABLE,
         "records": [],
     }
     sidebyside.log(f"starting the control plane (no kwok node) and the real node in {run_dir}")
-    plane = BenchPlane.start("default", run_dir, NAMESPACE, pods_per_node=110, nodes=0, crds=CRDS)
+    # kruise-manager installs kruise's own CRDs
+    crds = () if controller == "kruise" else CRDS
+    plane = BenchPlane.start("default", run_dir, NAMESPACE, pods_per_node=110, nodes=0, crds=crds)
     cluster = plane.env.cluster
     node: RealNode | None = None
-    agent: ManagedProcess | None = None
     try:
-        if cluster is None or cluster.pki is None:
-            raise ComponentError("the real node needs the launcher's own control plane")
-        node = RealNode(server=cluster.server, ca=cluster.pki.ca, api=cluster.api_request)
-        node.start()
-        sidebyside.log(f"real node Ready in {node.startup_seconds:.1f} s")
-        os.environ["FLOTILLA_NODEIMAGE_CREATION_DELAY"] = "0"  # the node is Ready already
-        plane.start_flotilla(
-            "cloneset", (f"--feature-gates={GATES}",), extra_types=("imagepulljob", "nodeimage")
-        )
-        agent = start_node_agent(plane.env, node.name, {})
-        wait_node_image(plane.env, node.name)
-        result.update(asyncio.run(run_all(plane, node, args.pods, args.repeats)))
+        with contextlib.ExitStack() as stack:  # the controller side stops before the node
+            if cluster is None or cluster.pki is None:
+                raise ComponentError("the real node needs the launcher's own control plane")
+            node = RealNode(server=cluster.server, ca=cluster.pki.ca, api=cluster.api_request)
+            node.start()
+            sidebyside.log(f"real node Ready in {node.startup_seconds:.1f} s")
+            _start_controller(plane, node, controller, stack)
+            result.update(asyncio.run(run_all(plane, node, args.pods, args.repeats)))
     finally:
-        if agent is not None:
-            agent.stop(timeout=15)
         if node is not None:
             node.stop()  # before the control plane: the kubelet stops the pods
         plane.stop()
-    sidebyside.write_result(result, output, render_markdown(result["records"], args.pods))
+    sidebyside.write_result(result, output, render_markdown(result["records"], args.pods, controller))
     return 0
 
 

@@ -6,9 +6,10 @@ actions carry the Events to emit on success and on failure (a failure message ha
 The shell runs actions in order and stops at the first failure; a :class:`CreatePods`
 batch runs its creations concurrently (slow start: batches of 1, 2, 4, ...).
 
-The pod patch and Event records are the shared ones of ``workers.podmechanics.podwrites``
-(re-exported here); the rest are CloneSet-local until ``workers.runtime`` defines shared action
-types; see ``docs/cloneset.md`` for the mapping. Built by the planner modules, executed by ``shell``.
+The pod patch and Event records are the shared ones of ``workers.podmechanics.podwrites``, the
+pre-download steps those of ``workers.podmechanics.predownload`` (re-exported here); the rest
+are CloneSet-local until ``workers.runtime`` defines shared action types; see
+``docs/cloneset.md`` for the mapping. Built by the planner modules, executed by ``shell``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from workers.podmechanics.podwrites import PatchPod as PatchPod  # re-exported
 from workers.podmechanics.podwrites import PatchType as PatchType  # re-exported
 from workers.podmechanics.podwrites import normal as normal  # re-exported
 from workers.podmechanics.podwrites import warning as warning  # re-exported
+from workers.podmechanics.predownload import CreateImagePullJob as CreateImagePullJob  # re-exported
+from workers.podmechanics.predownload import DeleteImagePullJob as DeleteImagePullJob  # re-exported
+from workers.podmechanics.predownload import MarkRevision as MarkRevision  # re-exported
 
 
 @dataclass(frozen=True)
@@ -112,38 +116,6 @@ class UpdateStatus:
 @dataclass(frozen=True)
 class EmitEvent:
     event: EventRecord
-
-
-@dataclass(frozen=True)
-class CreateImagePullJob:
-    """Create an ImagePullJob to pre-download an image (``predownload``). Best effort, as kruise:
-    AlreadyExists means done (the name is deterministic); another failure emits ``failure_event``
-    and the plan goes on."""
-
-    job: JsonObject
-    success_event: EventRecord | None = None
-    failure_event: EventRecord | None = None
-
-
-@dataclass(frozen=True)
-class MarkRevision:
-    """Merge-patch ``label: "true"`` onto a ControllerRevision: its images were handled
-    (pre-downloaded or ignored). Best effort: a failure is logged, the next pass tries again.
-    (kruise sends a strategic merge patch, which the API server refuses for a revision whose
-    data bytes are not in Go's sorted key order, as ours are not; see docs/cloneset.md.)"""
-
-    name: str
-    label: str
-    why: str = ""
-    """For the log: what was done, or why pre-download does not apply."""
-
-
-@dataclass(frozen=True)
-class DeleteImagePullJob:
-    """Delete an ImagePullJob the CloneSet controls (its revisions agree again). Best effort."""
-
-    name: str
-    uid: str
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ error) is emitted and the set's status the planner attached to that action for i
 (kruise's ``FailedCreatePod`` / ``FailedUpdatePod`` condition, ``failurestatus``) is written
 unless the set's status (``snapshot``) already says so,
 and the error is re-raised for the runtime's result contract (Conflict:
-re-plan from fresh state; other: backoff, dead letter). A pod already gone counts as deleted;
+re-plan from fresh state; other: backoff, dead letter). A best-effort action (image pre-download,
+``predownload.run_best_effort``) logs its failure and the plan goes on. A pod already gone counts as deleted;
 a PVC that already exists is kept (it is the ordinal's PVC, created by an earlier pass).
 Called by the runtime through ``WORKER``.
 """
@@ -23,9 +24,10 @@ from flotilla.runtime.kube import KubeClient
 from workers.podmechanics.kube_json import JsonObject, mapping
 from workers.runtime import actions as runtime
 from workers.runtime.contract import Plan
-from workers.statefulset.builder import PVCS, STATEFULSETS, StatefulSetPlan
+from workers.statefulset.builder import PVCS, STATEFULSETS, BestEffort, StatefulSetPlan
 from workers.statefulset.failurestatus import filled, news
 from workers.statefulset.observed import ObservedStatefulSet
+from workers.statefulset.predownload import run_best_effort
 
 FIELD_MANAGER = "flotilla-statefulset"
 
@@ -54,10 +56,12 @@ async def act(api: KubeClient, snapshot: object, plan: Plan) -> None:
     stored: JsonObject = mapping(snapshot.raw, "status") if isinstance(snapshot, ObservedStatefulSet) else {}
     failures: dict[int, list[runtime.EmitEvent]] = {}
     statuses: dict[int, runtime.PatchObject] = {}
+    best_effort: dict[int, BestEffort] = {}
     if isinstance(plan, StatefulSetPlan):
         for index, event in plan.failure_events:
             failures.setdefault(index, []).append(event)
         statuses = dict(plan.failure_status)
+        best_effort = dict(plan.best_effort)
     indexed = list(enumerate(plan.actions))
     # the set's own status goes last; a pod's status patch (InPlaceUpdateReady False before its
     # in-place update, with the pod's resourceVersion) keeps its place in the plan
@@ -73,6 +77,9 @@ async def act(api: KubeClient, snapshot: object, plan: Plan) -> None:
     for index, action in ordered:
         if isinstance(action, runtime.EmitEvent):
             events.append(action)
+            continue
+        if index in best_effort:  # image pre-download: its failure does not stop the plan
+            events.extend(await run_best_effort(api, action, best_effort[index], FIELD_MANAGER))
             continue
         try:
             await runtime.execute_action(api, action, FIELD_MANAGER)

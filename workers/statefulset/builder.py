@@ -6,8 +6,9 @@ carry a Warning Event for its failure (kruise's ``FailedCreate`` / ``FailedDelet
 Event, so Events follow outcomes as kruise's do. Messages are kruise's
 (``recordPodEvent`` / ``recordClaimEvent``). A pod create or identity update may also carry the
 set's status write for its failure (kruise's ``FailedCreatePod`` / ``FailedUpdatePod``
-condition, ``{error}`` again the API error; see ``failurestatus``). Also the REST resources the
-worker touches.
+condition, ``{error}`` again the API error; see ``failurestatus``). An action may be best effort
+(:class:`BestEffort`: image pre-download, whose failure kruise only logs). Also the REST
+resources the worker touches.
 Used by ``planner`` and ``update``; the result is a :class:`StatefulSetPlan`.
 """
 
@@ -29,6 +30,18 @@ CONTROLLER_REVISIONS = Resource("apps", "v1", "controllerrevisions")
 
 
 @dataclass(frozen=True)
+class BestEffort:
+    """An action whose failure does not stop the plan (kruise only logs it: image pre-download,
+    ``predownload``): what it is for the log, its Events on success and on failure (``{error}``:
+    the API error), and whether AlreadyExists means done (a create with a deterministic name)."""
+
+    note: str
+    success: runtime.EmitEvent | None = None
+    failure: runtime.EmitEvent | None = None
+    exists_ok: bool = False
+
+
+@dataclass(frozen=True)
 class StatefulSetPlan(Plan):
     """A runtime plan whose actions may carry failure Events: ``(action index, Event)`` pairs, in
     the order they are emitted (an action may have more than one)."""
@@ -36,6 +49,8 @@ class StatefulSetPlan(Plan):
     failure_events: tuple[tuple[int, runtime.EmitEvent], ...] = ()
     failure_status: tuple[tuple[int, runtime.PatchObject], ...] = ()
     """``(action index, the set's status patch)`` to send when that action fails."""
+    best_effort: tuple[tuple[int, BestEffort], ...] = ()
+    """``(action index, how)`` of the actions whose failure does not stop the plan."""
 
 
 @dataclass
@@ -46,6 +61,7 @@ class PlanBuilder:
     actions: list[runtime.Action] = field(default_factory=list)
     failures: list[tuple[int, runtime.EmitEvent]] = field(default_factory=list)
     failure_status: list[tuple[int, runtime.PatchObject]] = field(default_factory=list)
+    best_efforts: list[tuple[int, BestEffort]] = field(default_factory=list)
     waits: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -157,6 +173,11 @@ class PlanBuilder:
     def delete(self, resource: Resource, name: str, uid: str = "") -> None:
         self.actions.append(runtime.DeleteObject(resource, self.namespace, name, uid))
 
+    def best_effort(self, action: runtime.Action, how: BestEffort) -> None:
+        """An action whose failure is logged (and has its Event), the plan going on."""
+        self.best_efforts.append((len(self.actions), how))
+        self.actions.append(action)
+
     def warn(self, reason: str, message: str) -> None:
         self.actions.append(self.event("Warning", reason, message))
 
@@ -174,4 +195,5 @@ class PlanBuilder:
             "; ".join([reason, *counts, *self.notes]),
             tuple(self.failures),
             tuple(self.failure_status),
+            tuple(self.best_efforts),
         )

@@ -1,6 +1,7 @@
 """The Advanced StatefulSet planner: observed state in, a plan out (kruise's ``updateStatefulSet``).
 
-One pass, in kruise's order: find or make the update revision (``revisions``); adopt orphans
+One pass, in kruise's order: find or make the update revision (``revisions``); ask for the
+update's image pre-download or clean it up (``predownload``, gate on); adopt orphans
 named ``<set>-<ordinal>``; lay the pods out on the replica ordinals (``ordinals``) and condemn
 the rest; walk the replica ordinals upward (``processReplica``): recreate Failed / Succeeded
 pods, create missing ones (PVCs first) at the current revision below the partition and the
@@ -55,6 +56,7 @@ from workers.statefulset.podstate import (
     is_terminating,
     wait_until_available,
 )
+from workers.statefulset.predownload import add_steps, plan_predownload
 from workers.statefulset.refresh import refresh_pod
 from workers.statefulset.retention import desired_owners, new_claim_owners
 from workers.statefulset.revisions import orphan_adoptions, set_revisions
@@ -359,6 +361,8 @@ def plan(observed: ObservedStatefulSet, config: PlannerConfig, now: datetime) ->
         out.create(CONTROLLER_REVISIONS, decision.to_create)
     if decision.to_renumber is not None:
         out.patch(CONTROLLER_REVISIONS, decision.to_renumber[0], {"revision": decision.to_renumber[1]})
+    if config.pre_download_image:
+        add_steps(out, plan_predownload(sts, raw, decision, observed.image_pull_jobs))
 
     reserved = reserved_ordinals(sts.spec.reserve_ordinals)
     rng = replica_range(sts.spec.replicas, _start_ordinal(sts, config), reserved)

@@ -14,7 +14,8 @@ revisions). When the selector LIST returned fewer owned pods than ``status.repli
 the status says a pod create met a pod the set could not see (``failurestatus``), it reads every
 pod of the namespace instead of the stray LISTs, as kruise does, which also finds an owned pod
 stripped of the labels the stray LISTs rely on; not when the trigger being answered names the one
-pod missing (``reads.trigger_explains_missing_pod``: it was deleted). ``plan`` adapts
+pod missing (``reads.trigger_explains_missing_pod``: it was deleted). Its ImagePullJobs only
+when the pass may delete them (``predownload.image_pull_jobs``). ``plan`` adapts
 :func:`workers.statefulset.planner.plan` to the runtime contract; ``act`` (``act`` module)
 executes it. ``flotilla worker statefulset`` finds ``WORKER`` through ``workers.statefulset``.
 """
@@ -39,6 +40,7 @@ from workers.statefulset.act import FIELD_MANAGER, act
 from workers.statefulset.builder import CONTROLLER_REVISIONS, PVCS, STATEFULSETS
 from workers.statefulset.observed import ObservedStatefulSet, PlannerConfig, planner_config
 from workers.statefulset.planner import plan as plan_statefulset
+from workers.statefulset.predownload import image_pull_jobs
 from workers.statefulset.reads import (
     LAST_READS,
     Reads,
@@ -112,7 +114,8 @@ async def observe(read: StateReader, key: KeyParts) -> ObservedStatefulSet | Non
         found += await asyncio.gather(*(read.list(PODS, key.namespace, label_selector=s) for s in late))
         strays = owned_strays((p for pods in found for p in pods), uid, seen)
     pods = [*selected, *strays]
-    return ObservedStatefulSet(sts, raw, tuple(pods), tuple(claims), tuple(revisions))
+    jobs = await image_pull_jobs(read, key.namespace, reads.selector, raw, revisions)
+    return ObservedStatefulSet(sts, raw, tuple(pods), tuple(claims), tuple(revisions), tuple(jobs))
 
 
 def plan(observed: ObservedStatefulSet | None, config: PlannerConfig, now: float) -> Plan:

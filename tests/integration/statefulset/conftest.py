@@ -1,6 +1,7 @@
 """The Advanced StatefulSet stack on the real local control plane: CRDs, bus, a watcher and a
 ``flotilla worker statefulset`` (``tests.support.workerstack``), with the gates kruise's e2e
-deployment turns on that change what the worker does (``StatefulSetStartOrdinal``)."""
+deployment turns on that change what the worker does (``StatefulSetStartOrdinal``,
+``PreDownloadImageForInPlaceUpdate``)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,6 @@ async def sts_stack(
         namespace=namespace,
         tmp_path=tmp_path,
         request=request,
-        worker_args=["--feature-gates=StatefulSetStartOrdinal=true"],
+        worker_args=["--feature-gates=StatefulSetStartOrdinal=true,PreDownloadImageForInPlaceUpdate=true"],
     ) as stack:
         yield stack

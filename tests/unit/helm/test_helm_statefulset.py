@@ -7,6 +7,7 @@ from __future__ import annotations
 from tests.unit.helm.chart_render import named, render
 from tests.unit.statefulset import sts_builders as b
 from tests.unit.statefulset import test_statefulset_planner as tables
+from tests.unit.statefulset import test_statefulset_predownload as tables_predownload
 from workers.runtime import actions as runtime
 from workers.statefulset.builder import StatefulSetPlan
 
@@ -69,9 +70,18 @@ def _planned_calls() -> set[tuple[str, str, str]]:
             [tables.REV_A],
         ),
     ]
+    # image pre-download (gate on): a job created, a revision marked; once the revisions agree,
+    # the set's jobs deleted (observe lists them)
+    pre = tables_predownload
+    plans.append(pre.run_pre(pre.rollout(), [tables.REV_A]))
+    job = pre.job_owned_by(f"{A}-main", b.UID)
+    plans.append(
+        pre.run_pre(b.sts(5, updateStrategy=pre.IN_PLACE, status=pre.STEADY_A), [tables.REV_A], jobs=[job])
+    )
     calls = set().union(*(_calls(p) for p in plans))
     # observe: a GET of the set, consistent LISTs of what it owns; dead letter: a status update
     calls |= {
+        ("apps.kruise.io", "imagepulljobs", "list"),
         ("apps.kruise.io", "statefulsets", "get"),
         ("", "pods", "list"),
         ("", "persistentvolumeclaims", "list"),

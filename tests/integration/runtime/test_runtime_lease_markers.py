@@ -47,7 +47,7 @@ def _key() -> str:
 
 async def _holder(js: JetStreamContext, key: str) -> tuple[str, int]:
     entry = await (await js.key_value(LEASE_BUCKET)).get(lease_key(key))
-    return orjson.loads(entry.value or b"{}")["holder"], entry.revision or 0
+    return str(orjson.loads(entry.value or b"{}")["holder"]), entry.revision or 0
 
 
 async def test_a_key_released_here_is_acquired_again_in_one_request(
@@ -104,7 +104,7 @@ async def test_a_marker_written_over_since_falls_back_to_create(
 async def _marker_revision(js: JetStreamContext, key: str) -> int:
     with pytest.raises(KeyDeletedError) as deleted:
         await (await js.key_value(LEASE_BUCKET)).get(lease_key(key))
-    return deleted.value.entry.revision or 0
+    return int(deleted.value.entry.revision)
 
 
 @pytest.mark.parametrize("both_remember", [False, True])

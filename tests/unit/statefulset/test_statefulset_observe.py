@@ -293,7 +293,7 @@ def test_when_the_stray_lists_are_due() -> None:
         ReconcileKey("statefulset/ns/web"), EventType.RESYNC, "StatefulSet", "uid-web", "9", 0.0
     )
     # (last read, reads now, trigger, at) -> due; the times worked out from STRAY_RESYNC (300 s)
-    table = [
+    table: list[tuple[LastRead | None, Reads | None, Envelope | None, float, bool]] = [
         (None, None, None, 1000.0, True),  # first look
         (None, reads, _set_event(), 1000.0, True),
         (fresh, None, None, 1000.0, False),

@@ -18,7 +18,6 @@ import orjson
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.errors import KeyDeletedError
 
 from schemas.bus.streams import LEASE_BUCKET, LEASE_TTL
 from schemas.bus.subjects import lease_key
@@ -102,9 +101,10 @@ async def test_a_marker_written_over_since_falls_back_to_create(
 
 
 async def _marker_revision(js: JetStreamContext, key: str) -> int:
-    with pytest.raises(KeyDeletedError) as deleted:
-        await (await js.key_value(LEASE_BUCKET)).get(lease_key(key))
-    return int(deleted.value.entry.revision)
+    """The revision of the key's last message, which the release made a delete marker."""
+    last = await js.get_last_msg(f"KV_{LEASE_BUCKET}", f"$KV.{LEASE_BUCKET}.{lease_key(key)}")
+    assert (last.headers or {}).get("KV-Operation") == "DEL", last.headers
+    return int(last.seq)
 
 
 @pytest.mark.parametrize("both_remember", [False, True])

@@ -1,7 +1,11 @@
 """Per-key exclusivity across all replicas: a lease per reconcile key in NATS KV.
 
 Acquire is create-if-absent (fails when another holder's entry exists); the entry lives for
-the bucket's TTL unless rewritten, so a SIGKILLed holder's key frees itself. The holder
+the bucket's TTL unless rewritten, so a SIGKILLed holder's key frees itself. Release leaves a
+delete marker; a key whose marker this process wrote is acquired again by one compare-and-set on
+that marker's revision (one NATS round trip; nats.py's ``create`` needs three on a marker: a put
+expecting no entry, a GET, a put on the marker's revision), falling back to ``create`` when the
+key was written since (another holder took it) or the marker may have aged out. The holder
 renews by compare-and-set on its own revision every third of the TTL; a renewal that finds
 another revision, or no successful renewal for most of the TTL, means the lease is lost and
 the reconcile is cancelled. Every API write of a leased reconcile is bounded by the lease's
@@ -29,10 +33,15 @@ from typing import Generic, TypeVar
 
 import orjson
 from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from nats.js.api import Header
+from nats.js.client import KV_PRE_TEMPLATE
 from nats.js.errors import APIError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
+from nats.js.kv import KV_DEL, KV_OP, KeyValue
 
+from schemas.bus.streams import LEASE_BUCKET
 from schemas.bus.subjects import lease_key
+from workers.runtime.event_correlation import LruCache
 
 log = logging.getLogger("flotilla.worker.lease")
 
@@ -87,20 +96,82 @@ class Lease:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
 
-class KeyLeases:
-    """Leases of one process; ``holder`` identifies it in the KV value (debugging, not logic)."""
+@dataclass(frozen=True)
+class Marker:
+    """The delete marker a release wrote: its revision, and the :func:`now` it was sent at."""
 
-    def __init__(self, kv: KeyValue, holder: str, ttl: float) -> None:
+    revision: int
+    sent_at: float
+
+
+class ReleasedMarkers:
+    """The delete markers this process's releases wrote, per KV key (bounded, least recently
+    released dropped first): a hint for the next acquire, never a claim on the key.
+
+    A marker is offered while it cannot have aged out of the bucket: NATS stored it after it was
+    sent, so it lives at least until ``sent_at + ttl`` unless a later write replaced it (which the
+    compare-and-set on its revision then detects). Pure bookkeeping: time is a parameter.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 4096) -> None:
+        self.ttl = ttl
+        self._markers: LruCache[str, Marker] = LruCache(max_entries)
+
+    def __len__(self) -> int:
+        return len(self._markers)
+
+    def remember(self, kv_key: str, marker: Marker) -> None:
+        self._markers.put(kv_key, marker)
+
+    def take(self, kv_key: str, at: float) -> int | None:
+        """The revision of the marker left on ``kv_key`` (now forgotten), or None when there is
+        none or it may have aged out by ``at``."""
+        marker = self._markers.get(kv_key)
+        if marker is None:
+            return None
+        self._markers.forget(kv_key)
+        return marker.revision if at < marker.sent_at + self.ttl else None
+
+
+class KeyLeases:
+    """Leases of one process; ``holder`` identifies it in the KV value (debugging, not logic).
+
+    ``kv`` is the lease bucket ``bucket`` opened on ``js``; a release writes its delete marker
+    through ``js`` itself, as nats.py's ``KeyValue.delete`` does, to learn the marker's revision
+    from the publish acknowledgement (which ``delete`` drops).
+    """
+
+    def __init__(
+        self, kv: KeyValue, holder: str, ttl: float, *, js: JetStreamContext, bucket: str = LEASE_BUCKET
+    ) -> None:
         self.kv = kv
         self.holder = holder
         self.ttl = ttl
+        self.js = js
+        self.subject_prefix = KV_PRE_TEMPLATE.format(bucket=bucket)
+        self.markers = ReleasedMarkers(ttl)
 
     def _value(self, key: str) -> bytes:
         return orjson.dumps({"holder": self.holder, "key": key, "at": time.time()})
 
     async def acquire(self, key: str) -> Lease | None:
-        """The lease, or None when another holder has it."""
+        """The lease, or None when another holder has it.
+
+        A key this process released last (its delete marker still the key's last write) is taken
+        by one compare-and-set on the marker's revision: it succeeds only if nobody wrote the key
+        since, exactly when ``create`` would. Otherwise (another holder took the key, and maybe
+        released it again; the marker aged out) ``create`` decides as always.
+        """
         kv_key = lease_key(key)
+        marker_revision = self.markers.take(kv_key, now())
+        if marker_revision is not None:
+            sent = now()
+            try:
+                revision = await self.kv.update(kv_key, self._value(key), last=marker_revision)
+            except KeyWrongLastSequenceError:
+                pass  # written since our release: create() tells free from held
+            else:
+                return Lease(key=key, kv_key=kv_key, revision=revision, renewed_at=sent)
         sent = now()
         try:
             revision = await self.kv.create(kv_key, self._value(key))
@@ -202,11 +273,17 @@ class KeyLeases:
                 max(0.0, lease.unsettled_until - now()),
             )
             return False
+        sent = now()
         try:
-            await self.kv.delete(lease.kv_key, last=lease.revision)
+            # kv.delete(kv_key, last=revision), keeping the acknowledgement's revision
+            ack = await self.js.publish(
+                self.subject_prefix + lease.kv_key,
+                headers={KV_OP: KV_DEL, Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(lease.revision)},
+            )
         except (TimeoutError, NatsError, APIError, OSError) as exc:
             log.info("lease release of %s failed (%s); it expires by TTL", lease.key, exc)
             return False
+        self.markers.remember(lease.kv_key, Marker(ack.seq, sent))
         return True
 
 

@@ -169,7 +169,8 @@ async def _run_connected(
 ) -> int:
     if not await _declare_until_ready(worker, settings, stop, health, js):
         return 0
-    leases = KeyLeases(await js.key_value(LEASE_BUCKET), settings.holder, settings.options.lease_ttl)
+    lease_kv = await js.key_value(LEASE_BUCKET)
+    leases = KeyLeases(lease_kv, settings.holder, settings.options.lease_ttl, js=js, bucket=LEASE_BUCKET)
     failures = FailureCounts(await js.key_value(FAILURE_BUCKET))
     api = await _kube_client(settings, stop, health, f"flotilla-worker-{worker.name}/{settings.holder}")
     if api is None:

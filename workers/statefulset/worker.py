@@ -10,7 +10,10 @@ after it: one round of reads before the plan, two on a process's first look at a
 its selector, claim templates or named revisions changed (the watch event to the first write is
 what kruise's e2e races against, e.g. "PVC should be recreated when pod is pending"). One more
 only for the stray LISTs of revisions the status does not name (a partitioned rollout over three
-revisions). When the selector LIST returned fewer owned pods than ``status.replicas`` counted, or
+revisions). The stray LISTs go out only when a stray may exist (``reads.strays_due``: a first
+look, new revisions, a resync trigger, every 300 s; or, in a second round, an event of a pod the
+selector LIST did not return that its count does not explain): a relabelled pod triggers its set.
+When the selector LIST returned fewer owned pods than ``status.replicas`` counted, or
 the status says a pod create met a pod the set could not see (``failurestatus``), it reads every
 pod of the namespace instead of the stray LISTs, as kruise does, which also finds an owned pod
 stripped of the labels the stray LISTs rely on; not when the trigger being answered names the one
@@ -23,6 +26,7 @@ executes it. ``flotilla worker statefulset`` finds ``WORKER`` through ``workers.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -43,11 +47,14 @@ from workers.statefulset.planner import plan as plan_statefulset
 from workers.statefulset.predownload import image_pull_jobs
 from workers.statefulset.reads import (
     LAST_READS,
+    LastRead,
     Reads,
     named_revisions,
     reads_of,
     statefulset_strays,
+    strays_due,
     trigger_explains_missing_pod,
+    trigger_names_unseen_pod,
 )
 
 
@@ -55,27 +62,30 @@ async def _nothing() -> list[KubeJson]:
     return []
 
 
-async def _first_round(read: StateReader, key: KeyParts, reads: Reads) -> list[list[KubeJson]]:
-    """The LISTs of ``reads``: selected pods, PVCs, revisions, then one per stray selector."""
+async def _first_round(read: StateReader, key: KeyParts, reads: Reads, strays: bool) -> list[list[KubeJson]]:
+    """The LISTs of ``reads``: selected pods, PVCs, revisions, then (``strays``) one per stray selector."""
     return list(
         await asyncio.gather(
             read.list(PODS, key.namespace, label_selector=reads.selector),
             read.list(PVCS, key.namespace, label_selector=reads.selector) if reads.claims else _nothing(),
             read.list(CONTROLLER_REVISIONS, key.namespace, label_selector=reads.selector),
-            *(read.list(PODS, key.namespace, label_selector=s) for s in reads.strays),
+            *(read.list(PODS, key.namespace, label_selector=s) for s in (reads.strays if strays else ())),
         )
     )
 
 
 async def observe(read: StateReader, key: KeyParts) -> ObservedStatefulSet | None:
     ref = (key.namespace, key.name)
-    guess = LAST_READS.get(ref)
+    at = time.monotonic()
+    trigger = current_trigger()
+    last = LAST_READS.get(ref)
     lists: list[list[KubeJson]] | None = None
-    if guess is None:
+    if last is None:
         raw = await read.get(STATEFULSETS, key.namespace, key.name)
     else:  # the LISTs the set's last read asked for, sent with its GET (checked below)
         raw, lists = await asyncio.gather(
-            read.get(STATEFULSETS, key.namespace, key.name), _first_round(read, key, guess)
+            read.get(STATEFULSETS, key.namespace, key.name),
+            _first_round(read, key, last.reads, strays_due(last, None, trigger, at)),
         )
     if raw is None:
         LAST_READS.forget(ref)
@@ -89,30 +99,38 @@ async def observe(read: StateReader, key: KeyParts) -> ObservedStatefulSet | Non
         raise TerminalError(f"StatefulSet {key.namespace}/{key.name} has an invalid selector: {problem}")
     status = mapping(raw, "status")
     reads = reads_of(sts, status)
-    if lists is None or reads != guess:
-        lists = await _first_round(read, key, reads)
-    LAST_READS.put(ref, reads)
+    looked = strays_due(last, reads, trigger, at)  # the stray LISTs are (or go) in the first round
+    if lists is None or last is None or reads != last.reads:
+        lists = await _first_round(read, key, reads, looked)
     selected, claims, revisions, *found = lists
     uid = uid_of(raw)
     seen = {uid_of(p) for p in selected}
     short = owned_pods_missing(sts.status.replicas, selected, uid)
+    explained = False
     if short and not reads.namespace_wide:
         early = owned_strays((p for pods in found for p in pods), uid, set(seen))
-        if trigger_explains_missing_pod(current_trigger(), sts.status.replicas, [*selected, *early], uid):
-            short = False  # the pod the trigger names is the one gone: no stripped pod to look for
+        explained = trigger_explains_missing_pod(trigger, sts.status.replicas, [*selected, *early], uid)
+        short = not explained  # the pod the trigger names is the one gone: no stripped pod to look for
     if reads.namespace_wide or short:
         # kruise's read: every pod of the namespace, in place of the stray LISTs it covers
         strays = owned_strays(await read.list(PODS, key.namespace), uid, seen)
+        looked = True
     else:
-        # the stray LISTs of revisions the status did not name (read once the revisions are known)
-        known = named_revisions(status)
-        late = [
-            s
-            for s in statefulset_strays(sts, {name_of(r) for r in revisions} - known)
-            if s not in reads.strays
-        ]
-        found += await asyncio.gather(*(read.list(PODS, key.namespace, label_selector=s) for s in late))
+        more: list[str] = []
+        if not looked and not explained and trigger_names_unseen_pod(trigger, selected):
+            # the trigger's pod is not among the selected: it may have left the selector
+            more, looked = list(reads.strays), True
+        if looked:
+            # the stray LISTs of revisions the status did not name (read once the revisions are known)
+            known = named_revisions(status)
+            more += [
+                s
+                for s in statefulset_strays(sts, {name_of(r) for r in revisions} - known)
+                if s not in reads.strays
+            ]
+        found += await asyncio.gather(*(read.list(PODS, key.namespace, label_selector=s) for s in more))
         strays = owned_strays((p for pods in found for p in pods), uid, seen)
+    LAST_READS.put(ref, LastRead(reads, at if looked or last is None else last.strays_read_at))
     pods = [*selected, *strays]
     jobs = await image_pull_jobs(read, key.namespace, reads.selector, raw, revisions)
     return ObservedStatefulSet(sts, raw, tuple(pods), tuple(claims), tuple(revisions), tuple(jobs))

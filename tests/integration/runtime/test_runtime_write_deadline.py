@@ -218,7 +218,8 @@ async def test_a_key_with_a_write_in_flight_is_not_freed_before_the_write_is_bou
 ) -> None:
     kv = await testcm_bus.key_value(LEASE_BUCKET)
     key = f"testcm/{namespace}/b"
-    replica_a, replica_b = KeyLeases(kv, "replica-a", LEASE_TTL), KeyLeases(kv, "replica-b", LEASE_TTL)
+    replica_a = KeyLeases(kv, "replica-a", LEASE_TTL, js=testcm_bus)
+    replica_b = KeyLeases(kv, "replica-b", LEASE_TTL, js=testcm_bus)
     await kube.create(
         CONFIGMAPS.path(namespace), slow_webhook.labelled(configmap(namespace, "b", {"by": "none"}))
     )

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from types import SimpleNamespace
 
 import pytest
-from nats.js.errors import KeyWrongLastSequenceError
+from nats.js.errors import APIError, KeyWrongLastSequenceError
 
 from flotilla.runtime.errors import Fenced
 from flotilla.runtime.kube import WRITE_FENCE, Connection, KubeClient
@@ -30,10 +31,13 @@ def test_decide() -> None:
 
 
 class FakeKV:
-    """Compare-and-set like NATS KV: ``update(last=...)`` succeeds only at the current revision."""
+    """Compare-and-set like NATS KV: ``update(last=...)`` succeeds only at the subject's last
+    revision, a delete leaves a marker at a revision of its own, ``create`` succeeds on no entry
+    or a marker (nats.py's). Also the JetStream publish a release writes its marker with."""
 
     def __init__(self, delay: float = 0.0, hang: bool = False) -> None:
         self.revisions: dict[str, int] = {}
+        self.markers: dict[str, int] = {}
         self.seq = 0
         self.updates = 0
         self.delay = delay
@@ -47,25 +51,37 @@ class FakeKV:
     def put(self, key: str) -> int:
         self.seq += 1
         self.revisions[key] = self.seq
+        self.markers.pop(key, None)
         return self.seq
 
-    async def delete(self, key: str, last: int) -> None:
-        if self.revisions.get(key) != last:
-            raise KeyWrongLastSequenceError()
+    async def publish(self, subject: str, headers: dict[str, str]) -> SimpleNamespace:
+        prefix = "$KV.flotilla-leases."
+        assert subject.startswith(prefix), subject
+        assert headers["KV-Operation"] == "DEL", headers
+        key = subject.removeprefix(prefix)
+        if self.revisions.get(key) != int(headers["Nats-Expected-Last-Subject-Sequence"]):
+            raise APIError(code=400, err_code=10071, description="wrong last sequence")
         del self.revisions[key]
+        self.seq += 1
+        self.markers[key] = self.seq
+        return SimpleNamespace(seq=self.seq)
 
     async def update(self, key: str, value: bytes, last: int) -> int:
         self.updates += 1
         if self.hang:
             await asyncio.sleep(3600)
         await asyncio.sleep(self.delay)
-        if self.revisions.get(key) != last:
+        if self.revisions.get(key, self.markers.get(key)) != last:
             raise KeyWrongLastSequenceError()
         return self.put(key)
 
 
+def key_leases(kv: FakeKV, holder: str = "me", ttl: float = 15.0) -> KeyLeases:
+    return KeyLeases(kv, holder, ttl, js=kv)  # type: ignore[arg-type]
+
+
 async def _leased(kv: FakeKV, ttl: float = 15.0) -> tuple[KeyLeases, Lease]:
-    leases = KeyLeases(kv, "me", ttl)  # type: ignore[arg-type]
+    leases = key_leases(kv, ttl=ttl)
     lease = await leases.acquire("cloneset/ns/a")
     assert lease is not None
     return leases, lease
@@ -171,7 +187,7 @@ def test_the_next_pass_under_a_lease_waits_for_its_unanswered_writes_to_settle()
     """The wait before a follow-up reconcile observes (the consumer's ``_until_settled``): none after
     answered writes; until deadline + margin (3 s of a 15 s TTL, by hand) after one that ended
     unanswered; a short poll while one is still in flight."""
-    leases = KeyLeases(FakeKV(), "me", 15.0)  # type: ignore[arg-type]
+    leases = key_leases(FakeKV())
     lease = Lease(key="k", kv_key="kk", revision=1, renewed_at=0.0)
     Permit(lease, timeout=5.0, deadline=105.0).settle(201)
     assert leases.settle_wait(lease, 100.0) == 0.0

@@ -7,7 +7,10 @@ many rounds of reads come before the plan: on a process's first look at a set tw
 its pods, PVCs, revisions and the stray LISTs of the revisions its status names, together), after
 that one (those LISTs go out with the set's GET while they are the ones its last read asked for),
 one more only for a revision the status does not name or for the namespace-wide LIST, which is
-left out when the trigger being answered names the one pod missing. The API server is faked by a
+left out when the trigger being answered names the one pod missing. The stray LISTs themselves
+go out only when a stray may exist (``reads.strays_due``): first look, new reads, a resync
+trigger, :data:`STRAY_RESYNC` since the last look, or (a second round) an event of a pod the
+selector LIST did not return that its count does not explain. The API server is faked by a
 reader that answers each LIST by Kubernetes' label-selector grammar from a table; the planner is
 the real one."""
 
@@ -29,7 +32,7 @@ from workers.runtime.observe import answering
 from workers.statefulset.builder import CONTROLLER_REVISIONS, STATEFULSETS
 from workers.statefulset.observed import PlannerConfig
 from workers.statefulset.planner import plan
-from workers.statefulset.reads import LAST_READS
+from workers.statefulset.reads import LAST_READS, STRAY_RESYNC, LastRead, Reads, strays_due
 from workers.statefulset.worker import observe
 
 
@@ -195,12 +198,13 @@ async def test_a_set_read_before_is_read_in_one_round() -> None:
     await observe(reader, KEY)
     assert reader.round_of("get") == 1
     assert _reads_after_get(reader) == {2}
+    assert len(reader.pod_lists) == 3  # the selector and 2 stray LISTs: a first look
     again = Reader(sts(2, status=STEADY), [pod(0, A), pod(1, A)])
     observed = await observe(again, KEY)
     assert observed is not None
     assert sorted(name_of(p) for p in observed.pods) == ["web-0", "web-1"]
-    # the same LISTs as the first look (selector, 2 stray LISTs, revisions), all with the GET
-    assert again.pod_lists == reader.pod_lists
+    # the selector and revision LISTs, with the GET; no stray LIST: nothing says one may exist
+    assert again.pod_lists == ["app=web"]
     assert {r for r, _ in again.rounds} == {1}
 
 
@@ -217,8 +221,9 @@ async def test_lists_the_set_no_longer_asks_for_are_read_again_after_the_get() -
     assert observed is not None
     assert sorted(name_of(p) for p in observed.pods) == ["web-0", "web-1"]
     stray_ab = "pods " + STRAY.format(rev=",".join(sorted([A, B])))
-    assert reader.round_of(stray_ab) == 2
-    assert reader.round_of("pods " + STRAY.format(rev=A)) == 1  # the guess, sent with the GET, unused
+    assert reader.round_of(stray_ab) == 2  # new reads: the strays are looked for
+    # the guess, sent with the GET, unused; read again with the stray LISTs
+    assert [r for r, what in reader.rounds if what == "pods app=web"] == [1, 2]
     # remembered: the next look reads in one round
     again = Reader(
         sts(2, status=status), [pod(0, A), relabelled], revisions=[REV_A, {"metadata": {"name": B}}]
@@ -266,3 +271,144 @@ async def test_the_namespace_is_read_when_the_trigger_does_not_explain_what_is_m
         with answering(trigger):
             await observe(reader, KEY)
         assert reader.pod_lists[-1] == "", trigger
+
+
+STRAYS_OF_A = [
+    "statefulset.kubernetes.io/pod-name,controller-revision-hash in (" + A + "),app!=web",
+    "statefulset.kubernetes.io/pod-name,!controller-revision-hash,app!=web",
+]
+
+
+def _set_event() -> Envelope:
+    return Envelope(
+        ReconcileKey("statefulset/ns/web"), EventType.MODIFIED, "StatefulSet", "uid-web", "9", 0.0
+    )
+
+
+def test_when_the_stray_lists_are_due() -> None:
+    reads = Reads(selector="app=web", claims=False, strays=("s1", "s2"), namespace_wide=False)
+    newer = Reads(selector="app=web", claims=False, strays=("s1", "s3"), namespace_wide=False)
+    fresh = LastRead(reads, strays_read_at=1000.0)
+    resync = Envelope(
+        ReconcileKey("statefulset/ns/web"), EventType.RESYNC, "StatefulSet", "uid-web", "9", 0.0
+    )
+    # (last read, reads now, trigger, at) -> due; the times worked out from STRAY_RESYNC (300 s)
+    table: list[tuple[LastRead | None, Reads | None, Envelope | None, float, bool]] = [
+        (None, None, None, 1000.0, True),  # first look
+        (None, reads, _set_event(), 1000.0, True),
+        (fresh, None, None, 1000.0, False),
+        (fresh, reads, _set_event(), 1299.9, False),
+        (fresh, reads, _pod_event(EventType.MODIFIED, "uid-web-1"), 1010.0, False),
+        (fresh, newer, None, 1000.0, True),  # another revision named: new stray LISTs
+        (fresh, reads, resync, 1000.0, True),
+        (fresh, None, resync, 1000.0, True),
+        (fresh, reads, None, 1300.0, True),
+    ]
+    assert STRAY_RESYNC == 300.0
+    for last, now_reads, trigger, at, due in table:
+        assert strays_due(last, now_reads, trigger, at) is due, (last, now_reads, trigger, at)
+
+
+async def _looked_at_before() -> None:
+    """A first look at the steady set (stray LISTs sent, found nothing) in this process."""
+    first = Reader(sts(2, status=STEADY), [pod(0, A), pod(1, A)])
+    await observe(first, KEY)
+    assert first.pod_lists == ["app=web", *STRAYS_OF_A]
+
+
+async def test_a_set_looked_at_before_reads_no_stray_list_when_its_own_event_or_a_read_pod_triggers() -> None:
+    await _looked_at_before()
+    for trigger in (_set_event(), _pod_event(EventType.MODIFIED, "uid-web-1")):
+        reader = Reader(sts(2, status=STEADY), [pod(0, A), pod(1, A, deleting=True)])
+        with answering(trigger):
+            observed = await observe(reader, KEY)
+        assert observed is not None
+        assert reader.pod_lists == ["app=web"]
+        assert [what for _, what in reader.rounds] == ["get", "pods app=web", "controllerrevisions app=web"]
+        assert {r for r, _ in reader.rounds} == {1}
+
+
+@pytest.mark.parametrize("event", [EventType.DELETED, EventType.MODIFIED])
+async def test_the_reaction_to_a_deleted_pod_is_three_reads_in_one_round(event: EventType) -> None:
+    # what kruise's "PVC should be recreated when pod is pending" races against: the set's GET,
+    # its pods and revisions, together; no stray LIST, no namespace LIST
+    await _looked_at_before()
+    reader = Reader(sts(2, status=STEADY), [pod(0, A)])
+    with answering(_pod_event(event, "uid-web-1")):
+        observed = await observe(reader, KEY)
+    assert observed is not None
+    assert len(reader.rounds) == 3
+    assert {r for r, _ in reader.rounds} == {1}
+    assert reader.pod_lists == ["app=web"]
+    assert steps(plan(observed, PlannerConfig(), NOW)) == ["create pods web-1"]
+
+
+async def test_a_resync_trigger_or_time_sends_the_stray_lists_with_the_get() -> None:
+    relabelled = pod(1, A, labels={"app": "gone"})
+    stale = {**STEADY, "replicas": 1}  # a status write that missed web-1: the count misses nothing
+    await _looked_at_before()
+    resync = Envelope(
+        ReconcileKey("statefulset/ns/web"), EventType.RESYNC, "StatefulSet", "uid-web", "9", 0.0
+    )
+    reader = Reader(sts(2, status=stale), [pod(0, A), relabelled])
+    with answering(resync):
+        observed = await observe(reader, KEY)
+    assert observed is not None
+    assert sorted(name_of(p) for p in observed.pods) == ["web-0", "web-1"]
+    assert {r for r, _ in reader.rounds} == {1}
+    # STRAY_RESYNC after the last look, whatever the trigger
+    last = LAST_READS.get(("ns", "web"))
+    assert last is not None
+    LAST_READS.put(("ns", "web"), LastRead(last.reads, last.strays_read_at - STRAY_RESYNC))
+    reader = Reader(sts(2, status=stale), [pod(0, A), relabelled])
+    with answering(_set_event()):
+        observed = await observe(reader, KEY)
+    assert observed is not None
+    assert sorted(name_of(p) for p in observed.pods) == ["web-0", "web-1"]
+    assert reader.pod_lists == ["app=web", *STRAYS_OF_A]
+    # looked at now: the next set event sends none
+    reader = Reader(sts(2, status=stale), [pod(0, A), relabelled])
+    with answering(_set_event()):
+        await observe(reader, KEY)
+    assert reader.pod_lists == ["app=web"]
+
+
+async def test_an_event_of_a_pod_not_read_that_the_count_does_not_explain_sends_the_stray_lists() -> None:
+    # web-1 relabelled out while the status (written before it was counted) says 1 replica: the
+    # selector LIST is not short, but the trigger is web-1's event and web-1 was not read
+    await _looked_at_before()
+    relabelled = pod(1, A, labels={"app": "gone"})
+    reader = Reader(sts(2, status={**STEADY, "replicas": 1}), [pod(0, A), relabelled])
+    with answering(_pod_event(EventType.MODIFIED, relabelled["metadata"]["uid"])):
+        observed = await observe(reader, KEY)
+    assert observed is not None
+    assert sorted(name_of(p) for p in observed.pods) == ["web-0", "web-1"]
+    assert [reader.round_of("pods " + s) for s in STRAYS_OF_A] == [2, 2]
+    # kruise's ClaimPods releases it; its ordinal's create then meets it (AlreadyExists)
+    assert steps(plan(observed, PlannerConfig(), NOW)) == ["patch pods web-1", "create pods web-1"]
+
+
+async def test_a_pod_relabelled_out_of_a_counted_set_is_taken_for_deleted_then_found() -> None:
+    # the count explains the missing pod by the trigger (as for a deletion): no stray LIST; the
+    # ordinal's create meets the pod (AlreadyExists: the stack test sees it through the API
+    # server), and the status that failure writes makes the next read namespace-wide
+    await _looked_at_before()
+    relabelled = pod(1, A, labels={"app": "gone"})
+    reader = Reader(sts(2, status=STEADY), [pod(0, A), relabelled])
+    with answering(_pod_event(EventType.MODIFIED, relabelled["metadata"]["uid"])):
+        observed = await observe(reader, KEY)
+    assert observed is not None
+    assert reader.pod_lists == ["app=web"]
+    assert steps(plan(observed, PlannerConfig(), NOW)) == ["create pods web-1"]
+    failed = {
+        "type": "FailedCreatePod",
+        "status": "True",
+        "lastTransitionTime": "2026-11-29T11:00:00Z",
+        "message": 'StatefulPodControl failed to create Pod error: pods "web-1" already exists',
+    }
+    reader = Reader(sts(2, status={**STEADY, "conditions": [failed]}), [pod(0, A), relabelled])
+    with answering(_set_event()):
+        observed = await observe(reader, KEY)
+    assert observed is not None
+    assert reader.pod_lists[-1] == ""
+    assert "patch pods web-1" in steps(plan(observed, PlannerConfig(), NOW))

@@ -238,3 +238,23 @@ def test_an_unreadable_barrier_env_is_routed_so_the_worker_reports_it() -> None:
     pod = _six({})
     pod["spec"]["containers"][0]["env"] = [{"name": "KRUISE_CONTAINER_BARRIER", "value": "x"}]
     assert _routed(pod)
+
+
+def test_the_type_s_resync_triggers_only_its_own_keys() -> None:
+    """A resync of ``containerlaunchpriority`` lists pods; the CloneSets owning them are not
+    triggered by it (they have resyncs of their own). An informer's relist still feeds both."""
+    from watcher.pipeline import Pipeline
+
+    owner = {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet", "name": "web", "controller": True}
+    pod = _six({})
+    pod["metadata"].update(ownerReferences=[owner], resourceVersion="7")
+    cloneset = next(spec for spec in CATALOGUE if spec.name == "cloneset")
+    both = (make_key("cloneset", NS, "web"), KEY)
+
+    def pending(only: str | None) -> set[str]:
+        pipeline = Pipeline(Router(WatcherConfig(types=(cloneset, TYPE))))
+        pipeline.relist("s", WatchTarget(POD), [pod], "", round_id="r", only=only)
+        return {str(trigger.envelope.key) for _, trigger in pipeline.ledger.take(100)}
+
+    assert pending("containerlaunchpriority") == {KEY}
+    assert pending(None) == set(both)

@@ -178,6 +178,7 @@ def test_cloneset_worker_replicas_and_resources_are_set_per_type() -> None:
         "flotilla-webhook",
         "flotilla-worker-advancedcronjob",
         "flotilla-worker-broadcastjob",
+        "flotilla-worker-containerlaunchpriority",
         "flotilla-worker-podunavailablebudget",
         "flotilla-worker-sidecarset",
         "flotilla-worker-statefulset",

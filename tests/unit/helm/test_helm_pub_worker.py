@@ -46,7 +46,7 @@ def test_enabled_it_runs_the_worker_with_its_own_least_privilege_role() -> None:
     }
     watcher = named(objects, "Deployment", "flotilla-watcher")["spec"]["template"]["spec"]["containers"][0]
     assert env_of(watcher)["FLOTILLA_WATCH_TYPES"] == (
-        "advancedcronjob,broadcastjob,cloneset,podunavailablebudget,sidecarset,statefulset,uniteddeployment"
+        "advancedcronjob,broadcastjob,cloneset,containerlaunchpriority,podunavailablebudget,sidecarset,statefulset,uniteddeployment"
     )
     watcher_rules = named(objects, "ClusterRole", "flotilla-watcher")["rules"]
     assert {

@@ -61,7 +61,9 @@ SC_SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "sidecar
 SC_SAMPLE_NAME = "demo-log-agent"
 SC_KIND = "sidecarsets.apps.kruise.io"
 SC_ROLLED_IMAGE = "busybox:1.37"
-WORKER_TYPES = ("cloneset", "statefulset", "uniteddeployment", "sidecarset")
+#: The demo's workers; ``containerlaunchpriority`` opens the barriers the webhook injects into pods
+#: with container launch priorities (without it such a pod's containers never start).
+WORKER_TYPES = ("cloneset", "statefulset", "uniteddeployment", "sidecarset", "containerlaunchpriority")
 CRDS = Path(__file__).resolve().parents[2] / "charts" / "flotilla" / "crds"
 SAMPLE_NAME = "demo"
 SAMPLE_NAMESPACE = "default"

@@ -123,6 +123,7 @@ def test_demo_reconciles_the_sample_and_stops_cleanly(tmp_path: Path) -> None:
         "worker-statefulset",
         "worker-uniteddeployment",
         "worker-sidecarset",
+        "worker-containerlaunchpriority",
         "jaeger",
     }
     assert started | {"kube-apiserver"} <= set(pids)

@@ -31,9 +31,13 @@ def test_the_job_kinds_run_their_workers_and_cloneset_s_not_the_demo_s() -> None
         "advancedcronjob",
     )
     assert worker_types(spec_files(["CloneSet"])) == ("cloneset",)
-    assert WORKER_TYPES == ("cloneset", "statefulset", "uniteddeployment", "sidecarset"), (
-        "make demo keeps its own list"
-    )
+    assert WORKER_TYPES == (
+        "cloneset",
+        "statefulset",
+        "uniteddeployment",
+        "sidecarset",
+        "containerlaunchpriority",
+    ), "make demo keeps its own list"
 
 
 def test_uniteddeployment_runs_the_workers_of_its_subset_kinds() -> None:

@@ -45,9 +45,9 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from benchmarks import cloneset_workloads as wl
 from benchmarks.harness import sidebyside
@@ -64,7 +64,7 @@ from flotilla.conformance.realnode import (
 )
 from flotilla.devcluster.env import new_run_dir
 from flotilla.devcluster.ports import LOOPBACK
-from flotilla.devcluster.process import ComponentError
+from flotilla.devcluster.process import ComponentError, unwind_on_sigterm
 from flotilla.devcluster.realnode import NODE_KEY, RealNode
 from flotilla.devcluster.toolchain import ensure_binaries
 from flotilla.runtime.kube import JsonObject, KubeClient, Resource
@@ -118,6 +118,21 @@ def pull_job_done(jobs: Sequence[JsonObject], image: str) -> bool:
     return False
 
 
+@contextlib.asynccontextmanager
+async def tidy_unless_interrupted(tidy: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    """Run ``tidy`` after the block when it ends or fails, but not when the run is interrupted:
+    Ctrl-C (the main task cancelled by ``asyncio.run``, or KeyboardInterrupt) and SIGTERM
+    (SystemExit, :func:`flotilla.devcluster.process.unwind_on_sigterm`) are BaseExceptions that go
+    straight to :func:`run_on_real_node`'s teardown; tidying first would poll the CloneSet for up
+    to ``STEP_TIMEOUT_S`` against a plane that may be stopping."""
+    try:
+        yield
+    except Exception:
+        await tidy()
+        raise
+    await tidy()
+
+
 class Bench:
     """The CloneSet of N pods on the real node, and the runs made on it."""
 
@@ -148,48 +163,52 @@ class Bench:
 
     async def run(self, _scenario: str, variant: str, repeat: int) -> dict[str, Any]:
         image = await asyncio.to_thread(self.image_for, variant, repeat)
+        async with tidy_unless_interrupted(lambda: self._after(image)):
+            record = await self._update(variant, image)
+        return record
+
+    async def _update(self, variant: str, image: str) -> dict[str, Any]:
         record: dict[str, Any] = {"variant": variant, "image": image, "seconds": None, "error": None}
-        try:
-            await self.client.patch(self.path, strategy_patch(variant, self.pods))
-            record["on_node_before"] = await asyncio.to_thread(self.node.has_image, image)
-            if variant == "inplace-predownload":
-                started = time.monotonic()
-                await self.client.patch(self.path, wl.image_patch(image))
-
-                async def pulled() -> bool:
-                    jobs = await self.client.get(IMAGE_PULL_JOBS.path(NAMESPACE))
-                    return pull_job_done(jobs.get("items") or [], image)
-
-                if not await until(pulled, STEP_TIMEOUT_S):
-                    record["error"] = f"no ImagePullJob for {image} succeeded within {STEP_TIMEOUT_S:.0f}s"
-                    await self.client.patch(self.path, {"spec": {"updateStrategy": {"partition": 0}}})
-                    return record
-                record["predownload_seconds"] = round(time.monotonic() - started, 3)
-                record["on_node_before"] = await asyncio.to_thread(self.node.has_image, image)
-                go = {"spec": {"updateStrategy": {"partition": 0}}}
-            else:
-                go = wl.image_patch(image)
-            before = set(self.tracker.uids_seen)
-            self.tracker.arm(image)
+        await self.client.patch(self.path, strategy_patch(variant, self.pods))
+        record["on_node_before"] = await asyncio.to_thread(self.node.has_image, image)
+        if variant == "inplace-predownload":
             started = time.monotonic()
-            await self.client.patch(self.path, go)
-            try:
-                done = await self.tracker.wait_until(
-                    lambda p: all_updated(p, self.pods, image), STEP_TIMEOUT_S
-                )
-                record["seconds"] = round(done - started, 3)
-            except TimeoutError:
-                updated = sum(1 for p in self.tracker.pods.values() if p.ready and p.running_image == image)
-                record["error"] = f"timed out with {updated}/{self.pods} pods Ready on the new image"
-            record["pods_created"] = len(self.tracker.uids_seen - before)
-            record["phases"] = phases(list(self.tracker.marks.values()), self.tracker.armed_at)
-            return record
-        finally:
-            await self._settle()
-            # the image before this one runs in no container now: out of containerd with it
-            if self.previous is not None:
-                await asyncio.to_thread(self.node.remove_image, self.previous)
-            self.previous = image
+            await self.client.patch(self.path, wl.image_patch(image))
+
+            async def pulled() -> bool:
+                jobs = await self.client.get(IMAGE_PULL_JOBS.path(NAMESPACE))
+                return pull_job_done(jobs.get("items") or [], image)
+
+            if not await until(pulled, STEP_TIMEOUT_S):
+                record["error"] = f"no ImagePullJob for {image} succeeded within {STEP_TIMEOUT_S:.0f}s"
+                await self.client.patch(self.path, {"spec": {"updateStrategy": {"partition": 0}}})
+                return record
+            record["predownload_seconds"] = round(time.monotonic() - started, 3)
+            record["on_node_before"] = await asyncio.to_thread(self.node.has_image, image)
+            go = {"spec": {"updateStrategy": {"partition": 0}}}
+        else:
+            go = wl.image_patch(image)
+        before = set(self.tracker.uids_seen)
+        self.tracker.arm(image)
+        started = time.monotonic()
+        await self.client.patch(self.path, go)
+        try:
+            done = await self.tracker.wait_until(lambda p: all_updated(p, self.pods, image), STEP_TIMEOUT_S)
+            record["seconds"] = round(done - started, 3)
+        except TimeoutError:
+            updated = sum(1 for p in self.tracker.pods.values() if p.ready and p.running_image == image)
+            record["error"] = f"timed out with {updated}/{self.pods} pods Ready on the new image"
+        record["pods_created"] = len(self.tracker.uids_seen - before)
+        record["phases"] = phases(list(self.tracker.marks.values()), self.tracker.armed_at)
+        return record
+
+    async def _after(self, image: str) -> None:
+        """Between runs: the CloneSet settled, and the image before this one, which runs in no
+        container now, out of containerd."""
+        await self._settle()
+        if self.previous is not None:
+            await asyncio.to_thread(self.node.remove_image, self.previous)
+        self.previous = image
 
     async def _settle(self) -> None:
         """Wait until the CloneSet's revisions agree and no pod is terminating (recreate leaves
@@ -274,6 +293,43 @@ def _start_controller(
     wait_node_image(plane.env, node.name)
 
 
+class _Stops(Protocol):
+    def stop(self) -> None: ...
+
+
+class _Node(_Stops, Protocol):
+    def start(self) -> None: ...
+
+
+NodeT = TypeVar("NodeT", bound=_Node)
+T = TypeVar("T")
+
+
+def run_on_real_node(
+    plane: _Stops,
+    make_node: Callable[[], NodeT],
+    start_controller: Callable[[NodeT, contextlib.ExitStack[bool | None]], None],
+    work: Callable[[NodeT], T],
+) -> T:
+    """``work`` on a started node with the controller side running; then, however it ends (done,
+    an error, Ctrl-C, SIGTERM through ``unwind_on_sigterm``), the teardown of a normal end in its
+    order: the controller side (``start_controller``'s ``stack``), the node (its kubelet stops the
+    pods first), the control plane; the plane also when stopping the node failed."""
+    node: NodeT | None = None
+    try:
+        with contextlib.ExitStack() as stack:  # the controller side stops before the node
+            node = make_node()
+            node.start()
+            start_controller(node, stack)
+            return work(node)
+    finally:
+        try:
+            if node is not None:
+                node.stop()  # before the control plane: the kubelet stops the pods
+        finally:
+            plane.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.inplace_real", description=__doc__.splitlines()[0]
@@ -290,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, help="JSON result file (default: in the run folder)")
     args = parser.parse_args(argv)
+    unwind_on_sigterm()  # `kill` tears down as Ctrl-C and a normal end do (run_on_real_node)
     controller: str = args.controller
     run_dir = new_run_dir(f"bench-inplace-real{'-kruise' if controller == 'kruise' else ''}")
     output: Path = args.output or run_dir / "inplace-real-results.json"
@@ -308,20 +365,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     crds = () if controller == "kruise" else CRDS
     plane = BenchPlane.start("default", run_dir, NAMESPACE, pods_per_node=110, nodes=0, crds=crds)
     cluster = plane.env.cluster
-    node: RealNode | None = None
-    try:
-        with contextlib.ExitStack() as stack:  # the controller side stops before the node
-            if cluster is None or cluster.pki is None:
-                raise ComponentError("the real node needs the launcher's own control plane")
-            node = RealNode(server=cluster.server, ca=cluster.pki.ca, api=cluster.api_request)
-            node.start()
-            sidebyside.log(f"real node Ready in {node.startup_seconds:.1f} s")
-            _start_controller(plane, node, controller, stack)
-            result.update(asyncio.run(run_all(plane, node, args.pods, args.repeats)))
-    finally:
-        if node is not None:
-            node.stop()  # before the control plane: the kubelet stops the pods
-        plane.stop()
+
+    def make_node() -> RealNode:
+        if cluster is None or cluster.pki is None:
+            raise ComponentError("the real node needs the launcher's own control plane")
+        return RealNode(server=cluster.server, ca=cluster.pki.ca, api=cluster.api_request)
+
+    def start_controller(node: RealNode, stack: contextlib.ExitStack[bool | None]) -> None:
+        sidebyside.log(f"real node Ready in {node.startup_seconds:.1f} s")
+        _start_controller(plane, node, controller, stack)
+
+    def work(node: RealNode) -> dict[str, Any]:
+        return asyncio.run(run_all(plane, node, args.pods, args.repeats))
+
+    result.update(run_on_real_node(plane, make_node, start_controller, work))
     sidebyside.write_result(result, output, render_markdown(result["records"], args.pods, controller))
     return 0
 

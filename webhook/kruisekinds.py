@@ -1,14 +1,18 @@
 """Defaulting and validation of the kruise kinds, from the one rule set (:mod:`schemas.kruise.rules`).
 
 kruise's mutating webhook (``SetDefaults*``) becomes a JSON patch replacing each top-level member
-the defaulted copy changed; kruise's validating webhook refuses with 422 and kruise's aggregated
-message (``field.ErrorList.ToAggregate``). Checks that read the API (a CloneSet's ``podsToDelete``
+the defaulted copy changed; kruise's validating webhook refuses with kruise's aggregated message
+(``field.ErrorList.ToAggregate``) and the HTTP code that kind's kruise handler answers
+(:func:`refusal_of`: 422 for CloneSet, Advanced StatefulSet, UnitedDeployment and AdvancedCronJob,
+500 for BroadcastJob, 400 for PodUnavailableBudget and the image kinds, 403 for an update of a
+ContainerRecreateRequest). Checks that read the API (a CloneSet's ``podsToDelete``
 pods) get their pods through ``gather``. One route per kind the rule set covers, CREATE and UPDATE.
 A kind kruise checks in its mutating webhook only (ContainerRecreateRequest) gets one mutating
 route that defaults, checks the object as sent, and then fills in what it read (its pod, then the
 pod's Node). The kinds of kruise's daemon (ContainerRecreateRequest, ImagePullJob,
 ImageListPullJob, NodeImage) are refused with kruise's 403 while the ``KruiseDaemon`` gate (and
-``ImagePullJobGate`` for ImagePullJob and ImageListPullJob) is off.
+``ImagePullJobGate`` for ImagePullJob and ImageListPullJob) is off; a PodUnavailableBudget with
+kruise's 400 while both PodUnavailableBudget gates are.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Mapping
 from flotilla.runtime.features import Feature
 from schemas.kruise import rules
 from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
-from webhook.review import AdmissionRequest, Verdict, allowed, denied, patched
+from webhook.review import AdmissionRequest, Verdict, allowed, denied, forbidden, patched
 
 #: The API group of each kind (everything else of kruise's is apps.kruise.io).
 _GROUPS = {"PodUnavailableBudget": "policy.kruise.io"}
@@ -35,11 +39,52 @@ _GATES: Mapping[str, tuple[Feature, ...]] = {
 }
 
 
+#: The code kruise's validating handler of a kind answers its field errors with,
+#: ``admission.Errored(<code>, allErrs.ToAggregate())`` (pkg/webhook/<kind>/validating/*_handler.go;
+#: the line numbers are tests/unit/webhook/test_webhook_refusal_codes.py's).
+_ERROR_CODES: Mapping[str, int] = {
+    "CloneSet": 422,
+    "StatefulSet": 422,
+    "UnitedDeployment": 422,
+    "AdvancedCronJob": 422,
+    "BroadcastJob": 500,  # validatingBroadcastJobFn returns the aggregate as an error
+    "PodUnavailableBudget": 400,
+    "ImagePullJob": 400,
+    "ImageListPullJob": 400,
+    "NodeImage": 400,
+    "ContainerRecreateRequest": 400,  # a create's checks; an update's are 403 (refusal)
+    "SidecarSet": 500,  # validatingSidecarSetFn returns the aggregate as an error (webhook.sidecarset)
+}
+#: kruise's PodUnavailableBudget handler refuses every PUB while neither PUB gate is on.
+_PUB_GATES = (Feature.POD_UNAVAILABLE_BUDGET_DELETE_GATE, Feature.POD_UNAVAILABLE_BUDGET_UPDATE_GATE)
+
+
 def _gate_refusal(kind: str, config: AdmissionConfig) -> Verdict | None:
     for gate in _GATES.get(kind, ()):
         if not config.gates[gate]:
             return denied(403, f"feature-gate {gate.value} is not enabled")
+    if kind == "PodUnavailableBudget" and not any(config.gates[gate] for gate in _PUB_GATES):
+        return denied(
+            400,
+            "feature PodUnavailableBudget is invalid, please open via feature-gate("
+            f"{_PUB_GATES[0].value}, {_PUB_GATES[1].value})",
+        )
     return None
+
+
+def refusal_of(request: AdmissionRequest, errors: list[rules.FieldError]) -> Verdict:
+    """kruise's answer to ``errors`` (not empty) of the request's kind: its code and message shape.
+
+    The exceptions to the kind's one code: an ImagePullJob update that changes ``spec.pullSecrets``
+    is ``admission.Denied`` (403, reason Forbidden), and every check of a ContainerRecreateRequest
+    update is ``Errored(http.StatusForbidden, ...)``."""
+    message = rules.aggregate_message(errors)
+    if request.operation == "UPDATE":
+        if request.kind == "ImagePullJob" and errors[0].field == "spec.pullSecrets":
+            return forbidden(message)
+        if request.kind == "ContainerRecreateRequest":
+            return denied(403, message)
+    return denied(_ERROR_CODES[request.kind], message)
 
 
 def default_object(request: AdmissionRequest, _config: AdmissionConfig, _facts: Facts) -> Verdict:
@@ -86,7 +131,7 @@ def validate_object(request: AdmissionRequest, config: AdmissionConfig, facts: F
         else None
     )
     errors = rules.validate(request.kind, obj, request.old_object, rule_facts)
-    return denied(422, rules.aggregate_message(errors)) if errors else allowed()
+    return refusal_of(request, errors) if errors else allowed()
 
 
 def check_and_fill(request: AdmissionRequest, config: AdmissionConfig, facts: Facts) -> Verdict:
@@ -101,7 +146,7 @@ def check_and_fill(request: AdmissionRequest, config: AdmissionConfig, facts: Fa
     rule_facts = rules.Facts(pods=facts.pods or {}, pubs=facts.pubs, nodes=facts.nodes)
     errors = rules.validate(request.kind, defaulted, request.old_object, rule_facts)
     if errors:
-        return denied(422, rules.aggregate_message(errors))
+        return refusal_of(request, errors)
     inject = rules.rule_set(request.kind).inject
     filled = inject(defaulted, rule_facts) if inject is not None and request.old_object is None else defaulted
     return patched([{"op": "add", "path": f"/{m}", "value": v} for m, v in filled.items() if obj.get(m) != v])

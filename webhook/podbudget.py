@@ -5,7 +5,9 @@ The decision and the budget spending are the PUB worker's (:mod:`workers.podunav
 decides, :func:`workers.podunavailablebudget.admit.admit` reads the PUB, records the pod in its
 status and emits kruise's Event); here the request is classified and, for an eviction, the pod
 read. ``gather`` spends (through :meth:`webhook.dispatch.Cluster.spend_pod_budget`), the handler
-answers: kruise answers a refusal with 403 and its message.
+answers: kruise answers a refusal with ``admission.ValidationResponse(false, reason)``
+(pkg/webhook/pod/validating/pod_create_update_handler.go:75-81), a 403 with reason Forbidden and
+its message.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 
 from flotilla.runtime.features import Feature
 from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
-from webhook.review import AdmissionRequest, Verdict, allowed, denied
+from webhook.review import AdmissionRequest, Verdict, allowed, forbidden
 from workers.podunavailablebudget.admission import classify
 
 
@@ -35,7 +37,7 @@ async def gather_budget(request: AdmissionRequest, config: AdmissionConfig, clus
 
 
 def answer_budget(_request: AdmissionRequest, _config: AdmissionConfig, facts: Facts) -> Verdict:
-    return denied(403, facts.error) if facts.error else allowed()
+    return forbidden(facts.error) if facts.error else allowed()
 
 
 _BUDGET = Route(answer_budget, gather_budget)

@@ -3,9 +3,12 @@
 :func:`parse_review` turns the API server's JSON body into an :class:`AdmissionRequest` or raises
 :class:`ReviewError` with a message saying what is wrong (the server answers it with a 400 and
 never crashes); :func:`review_response` wraps a :class:`Verdict` back into an AdmissionReview.
-Handlers return verdicts through :func:`allowed`, :func:`denied` and :func:`patched`, the
-counterparts of controller-runtime's ``admission.ValidationResponse`` / ``Errored`` /
-``PatchResponseFromRaw`` that kruise's handlers use.
+Handlers return verdicts through :func:`allowed`, :func:`denied`, :func:`forbidden` and
+:func:`patched`, the counterparts of controller-runtime's ``admission.Allowed``, ``Errored``,
+``Denied`` and ``PatchResponseFromRaw`` that kruise's handlers use (controller-runtime v0.20,
+pkg/webhook/admission/response.go): ``Errored(code, err)`` answers the code and the error's text
+and no reason; ``Denied(message)`` (``ValidationResponse(false, message)``) answers 403 with
+reason ``Forbidden``, which the API server passes on to the client.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class Verdict:
     allowed: bool
     code: int = 200
     message: str = ""
+    #: ``metav1.Status.reason`` ("" : none, as ``admission.Errored`` sends).
+    reason: str = ""
     patch: tuple[JsonObject, ...] = ()
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
@@ -77,8 +82,19 @@ def allowed(message: str = "") -> Verdict:
 
 
 def denied(code: int, message: str) -> Verdict:
-    """A refusal: 403 for a policy (deletion protection), 422 for an invalid object, 400 for bad input."""
+    """A refusal as kruise's ``admission.Errored(code, err)``: the code kruise's handler picks
+    (400, 403, 422 or 500; see :mod:`webhook.kruisekinds`) and the message, no reason."""
     return Verdict(allowed=False, code=code, message=message)
+
+
+#: ``metav1.StatusReasonForbidden``, the reason ``admission.Denied`` sends.
+REASON_FORBIDDEN = "Forbidden"
+
+
+def forbidden(message: str) -> Verdict:
+    """A refusal as kruise's ``admission.Denied(message)`` / ``ValidationResponse(false, message)``:
+    403 with reason ``Forbidden`` (kubectl then prints ``Error from server (Forbidden): ...``)."""
+    return Verdict(allowed=False, code=403, message=message, reason=REASON_FORBIDDEN)
 
 
 def patched(operations: Sequence[JsonObject]) -> Verdict:
@@ -160,9 +176,13 @@ def review_response(uid: str, verdict: Verdict) -> JsonObject:
     """The AdmissionReview v1 answering request ``uid`` with ``verdict``."""
     response: JsonObject = {"uid": uid, "allowed": verdict.allowed}
     if not verdict.allowed or verdict.message:
-        # code + message only, as controller-runtime's admission.Errored answers for kruise: the
-        # API server reports "admission webhook <name> denied the request: <message>" with the code.
-        response["status"] = {"code": verdict.code, "message": verdict.message}
+        # code + message, as controller-runtime's admission.Errored answers for kruise, and the
+        # reason admission.Denied adds: the API server reports "admission webhook <name> denied
+        # the request: <message>" with the code and the reason.
+        status: JsonObject = {"code": verdict.code, "message": verdict.message}
+        if verdict.reason:
+            status["reason"] = verdict.reason
+        response["status"] = status
     if verdict.patch:
         response["patchType"] = "JSONPatch"
         response["patch"] = base64.b64encode(orjson.dumps(list(verdict.patch))).decode()

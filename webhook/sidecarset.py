@@ -35,13 +35,14 @@ from typing import Any
 
 from flotilla.runtime.errors import KubeError
 from flotilla.runtime.features import Feature
-from schemas.kruise.rules import aggregate_message, meta
+from schemas.kruise.rules import meta
 from schemas.kruise.rules import sidecarset as rules
 from schemas.kruise.sidecarset import (
     SIDECARSET_HASH_ANNOTATION,
     SIDECARSET_HASH_WITHOUT_IMAGE_ANNOTATION,
     SIDECARSET_INJECTED_LIST_ANNOTATION,
 )
+from webhook import kruisekinds
 from webhook import sidecarsetrevision as revision_choice
 from webhook.dispatch import NO_FACTS, AdmissionConfig, Cluster, Facts, Route, RouteKey
 from webhook.review import AdmissionRequest, JsonObject, Verdict, allowed, denied, patched
@@ -616,7 +617,7 @@ def validate_sidecarset(request: AdmissionRequest, config: AdmissionConfig, fact
         errors = rules.validate_conflicts(obj, facts.sidecarsets or ())
     # kruise answers its field errors as an error, admission.Errored(500, allErrs.ToAggregate())
     # (pkg/webhook/sidecarset/validating/sidecarset_create_update_handler.go:79-85, 650-653)
-    return denied(500, aggregate_message(errors)) if errors else allowed()
+    return kruisekinds.refusal_of(request, errors) if errors else allowed()
 
 
 def keep_on_update(request: AdmissionRequest, _config: AdmissionConfig, _facts: Facts) -> Verdict:

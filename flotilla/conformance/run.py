@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -47,7 +46,7 @@ from flotilla.devcluster.demo import start_flotilla
 from flotilla.devcluster.env import DevEnvironment, new_run_dir
 from flotilla.devcluster.kwok_nodes import node_manifest, node_ready, owned_pod_complete_stage
 from flotilla.devcluster.ports import LOOPBACK
-from flotilla.devcluster.process import ComponentError
+from flotilla.devcluster.process import ComponentError, unwind_on_sigterm
 from flotilla.devcluster.realnode import RealNode
 from flotilla.devcluster.toolchain import ToolchainError, ensure_binaries
 from flotilla.runtime.features import FEATURE_GATES_ENV
@@ -392,6 +391,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.set_defaults(func=_report)
     args = parser.parse_args(argv)
     # `kill` (SIGTERM) unwinds like Ctrl-C, so the control plane and ginkgo are stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    unwind_on_sigterm()
     code: int = args.func(args)
     return code

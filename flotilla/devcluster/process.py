@@ -15,6 +15,7 @@ import ctypes.util
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,18 @@ def parent_death_signal(sig: signal.Signals = signal.SIGTERM) -> Callable[[], No
             ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
 
     return tie
+
+
+#: The exit code of a command that unwound on SIGTERM (the shell's 128 + 15).
+SIGTERM_EXIT_CODE = 143
+
+
+def unwind_on_sigterm() -> None:
+    """Make ``kill`` (SIGTERM) unwind the main thread as Ctrl-C does: ``SystemExit(143)`` runs
+    every ``finally`` and ``with`` on the way out, so a command that started a control plane (a
+    real node, ginkgo) stops it, where Python's default would end at once and leave its processes
+    to ``PR_SET_PDEATHSIG`` or to nobody. Call from the main thread (``signal.signal``'s rule)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(SIGTERM_EXIT_CODE))
 
 
 def log_tail(path: Path, lines: int = 25) -> str:

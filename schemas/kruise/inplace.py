@@ -61,8 +61,9 @@ class InPlaceUpdateState(_AnnotationRecord):
     """The revision the Pod is being updated to."""
     update_timestamp: Time
     """When the in-place update started."""
-    last_container_statuses: dict[str, InPlaceUpdateContainerStatus] = Field(default_factory=dict)
-    """Container statuses before the update, by container name."""
+    last_container_statuses: dict[str, InPlaceUpdateContainerStatus] | None = None
+    """Container statuses before the update, by container name; null (kruise's nil map, no
+    omitempty) until an update batch changes an image, ``{}`` in pods older Flotilla wrote."""
     update_env_from_metadata: bool = False
     """Env vars taken from labels/annotations are updated too."""
     update_resources: bool = False

@@ -65,6 +65,7 @@ class PatchClaim:
     name: str
     patch: JsonObject
     resource_version: str | None = None
+    failure_event: EventRecord | None = None
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,9 @@ def clean_up_claims(
             ]
             patch = {"metadata": {"ownerReferences": [*others, pod_ref]}}
             rv = text(claim, "metadata", "resourceVersion") or None
-            actions.append(PatchClaim(name_of(claim), patch, resource_version=rv))
+            # kruise's updateOnePVC (cloneset_controller.go:721-727)
+            failure = warning("FailedUpdate", f"failed to update PVC {name_of(claim)}: {{error}}")
+            actions.append(PatchClaim(name_of(claim), patch, resource_version=rv, failure_event=failure))
         else:
             failure = warning("FailedDelete", f"failed to clean up PVC {name_of(claim)}: {{error}}")
             actions.append(DeleteClaim(name_of(claim), uid_of(claim), failure_event=failure))

@@ -303,7 +303,9 @@ class Batch:
 
 
 def _fresh_state(spec: InPlaceSpec, timestamp: str) -> JsonDict:
-    state: JsonDict = {"revision": spec.revision, "updateTimestamp": timestamp, "lastContainerStatuses": {}}
+    # kruise's fresh InPlaceUpdateState has a nil LastContainerStatuses, which its JSON tag (no
+    # omitempty) writes as null; next_batch makes the map only for a container whose image changes
+    state: JsonDict = {"revision": spec.revision, "updateTimestamp": timestamp, "lastContainerStatuses": None}
     if spec.update_env_from_metadata:
         state["updateEnvFromMetadata"] = True
     if spec.container_images:
@@ -318,7 +320,9 @@ def next_batch(pod: PodView, spec: InPlaceSpec, timestamp: str, previous: JsonOb
     batch before this one); None starts a new state at ``timestamp``. The containers this batch
     leaves go to ``nextContainerImages`` / ``nextContainerRefMetadata`` behind
     ``preCheckBeforeNext`` (``inplacebatches``); ``lastContainerStatuses`` keeps each container's
-    imageID from before its first change; the batch is appended to ``containerBatchesRecord``."""
+    imageID from before its first change (null until a batch changes an image, as kruise's nil
+    map; a recorded ``{}``, which older Flotilla wrote, stays ``{}`` as kruise's decode and encode
+    of it would); the batch is appended to ``containerBatchesRecord``."""
     base = _fresh_state(spec, timestamp) if previous is None else thaw_object(previous)
     pod_containers = objects(pod.raw, "spec", "containers")
     batch = set(batch_containers(pod_containers, spec.container_images, spec.container_ref_metadata))

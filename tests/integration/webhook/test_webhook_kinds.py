@@ -39,9 +39,13 @@ def _admissions(webhook: Webhook, path: str, kind: str, operation: str) -> float
     )
 
 
-def _refused(create: Any, body: dict[str, Any]) -> str:
+def _refused(create: Any, body: dict[str, Any], code: int) -> str:
+    """The API server's message for a refused create, after checking it answered with ``code``,
+    the HTTP code kruise's handler refuses with (tests/unit/webhook/test_webhook_refusal_codes.py
+    cites each handler's line)."""
     with pytest.raises(k8s.ApiException) as refused:
         create(body)
+    assert refused.value.status == code, refused.value.body
     return str(json.loads(refused.value.body or "{}")["message"])
 
 
@@ -68,7 +72,7 @@ def test_kruise_kinds_are_defaulted_and_validated(
         "replicas": 0,
         "updateStrategy": {"rollingUpdate": {"podUpdatePolicy": "InPlaceIfPossible"}},
     }
-    assert _refused(asts, _obj("apps.kruise.io/v1beta1", "StatefulSet", "bad", bad)) == (
+    assert _refused(asts, _obj("apps.kruise.io/v1beta1", "StatefulSet", "bad", bad), 422) == (
         'admission webhook "vstatefulsetspec.kb.io" denied the request: '
         "spec.template.spec.readinessGates: Invalid value: []v1.PodReadinessGate(nil): "
         "must contains InPlaceUpdateReady when podUpdatePolicy is InPlaceIfPossible"
@@ -82,7 +86,7 @@ def test_kruise_kinds_are_defaulted_and_validated(
     assert stored["completionPolicy"] == {"type": "Always"}
     assert stored["failurePolicy"]["type"] == "FailFast"
     always = {"template": {"spec": POD}, "paused": True}
-    assert _refused(bcj, _obj("apps.kruise.io/v1beta1", "BroadcastJob", "bad", always)) == (
+    assert _refused(bcj, _obj("apps.kruise.io/v1beta1", "BroadcastJob", "bad", always), 500) == (
         'admission webhook "vbroadcastjobspec.kb.io" denied the request: spec.template.spec.restartPolicy: '
         'Invalid value: "Always": pod restartPolicy can only be Never or OnFailure'
     )
@@ -95,7 +99,7 @@ def test_kruise_kinds_are_defaulted_and_validated(
     assert stored["concurrencyPolicy"] == "Allow"
     assert (stored["successfulJobsHistoryLimit"], stored["failedJobsHistoryLimit"]) == (3, 1)
     mars = {**cron, "timeZone": "Mars/Base"}
-    assert _refused(acj, _obj("apps.kruise.io/v1beta1", "AdvancedCronJob", "bad", mars)) == (
+    assert _refused(acj, _obj("apps.kruise.io/v1beta1", "AdvancedCronJob", "bad", mars), 422) == (
         'admission webhook "vadvancedcronjobspec.kb.io" denied the request: '
         'spec.timeZone: Invalid value: "Mars/Base": unknown time zone Mars/Base'
     )
@@ -107,7 +111,7 @@ def test_kruise_kinds_are_defaulted_and_validated(
     budget = {"selector": {"matchLabels": labels}, "maxUnavailable": 1}
     assert pubs(_obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "pub", budget))["spec"] == budget
     # kruise's conflict check (validatePubConflict): a second PUB over the same pods is refused.
-    assert _refused(pubs, _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "twin", budget)) == (
+    assert _refused(pubs, _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "twin", budget), 400) == (
         'admission webhook "vpodunavailablebudgetspec.kb.io" denied the request: '
         "spec.selector: Invalid value: "
         'v1.LabelSelector{MatchLabels:map[string]string{"app":"web"}, '
@@ -117,12 +121,14 @@ def test_kruise_kinds_are_defaulted_and_validated(
     other = {**budget, "selector": {"matchLabels": {"app": "other"}}}
     operations = _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "bad", other)
     operations["metadata"]["annotations"] = {"kruise.io/pub-protect-operations": "DELETE,KILL"}
-    assert _refused(pubs, operations) == (
+    assert _refused(pubs, operations, 400) == (
         'admission webhook "vpodunavailablebudgetspec.kb.io" denied the request: '
         "metadata: Internal error: annotation[kruise.io/pub-protect-operations] is invalid"
     )
     both = {**budget, "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}
-    message = _refused(pubs, _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "both", both))
+    # refused by the CRD's CEL rule before the webhook is asked: the API server's 422 (kruise's CRD
+    # has no such rule; its webhook answers this with 400)
+    message = _refused(pubs, _obj("policy.kruise.io/v1alpha1", "PodUnavailableBudget", "both", both), 422)
     assert message.endswith(": selector and targetRef are mutually exclusive"), message
 
 
@@ -148,7 +154,7 @@ def test_daemon_kinds_are_defaulted_checked_and_filled(
         "apps.kruise.io", "v1alpha1", namespace, "imagepulljobs", "pull", {"metadata": {"finalizers": None}}
     )
     bad = _obj("apps.kruise.io/v1alpha1", "ImagePullJob", "bad", {"image": "Nginx:1"})
-    assert _refused(ipj, bad) == (
+    assert _refused(ipj, bad, 400) == (
         'admission webhook "vimagepulljobspec.kb.io" denied the request: '
         "invalid image Nginx:1: invalid reference format: repository name must be lowercase"
     )
@@ -161,7 +167,7 @@ def test_daemon_kinds_are_defaulted_checked_and_filled(
     tags: dict[str, Any] = {
         "nginx": {"tags": [{"tag": "b", "pullPolicy": {"ttlSecondsAfterFinished": 60}}, {"tag": "a"}]}
     }
-    assert _refused(node_image, _obj("apps.kruise.io/v1beta1", "NodeImage", name, {"images": tags})) == (
+    assert _refused(node_image, _obj("apps.kruise.io/v1beta1", "NodeImage", name, {"images": tags}), 400) == (
         'admission webhook "vnodeimagespec.kb.io" denied the request: '
         "pullPolicy.ttlSecondsAfterFinished for nginx/a must set"
     )
@@ -181,7 +187,7 @@ def test_daemon_kinds_are_defaulted_checked_and_filled(
         )
 
     request = {"podName": "ghost", "containers": [{"name": "main"}]}
-    assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r0", request)) == (
+    assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r0", request), 400) == (
         'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: no found Pod named ghost'
     )
     # the pod's Node must exist (kruise reads it); a virtual-kubelet Node's label is copied. A bare
@@ -227,9 +233,9 @@ def test_image_list_pull_jobs_are_defaulted_and_validated(
     twice = _obj(
         api_version, "ImageListPullJob", f"twice-{version}", {"images": ["nginx:1.25", "nginx:1.25"]}
     )
-    assert _refused(create, twice) == prefix + "images cannot have duplicate values"
+    assert _refused(create, twice, 400) == prefix + "images cannot have duplicate values"
     upper = _obj(api_version, "ImageListPullJob", f"upper-{version}", {"images": ["nginx:1.25", "Nginx:1"]})
-    assert _refused(create, upper) == (
+    assert _refused(create, upper, 400) == (
         prefix + "invalid image Nginx:1: invalid reference format: repository name must be lowercase"
     )
 
@@ -251,7 +257,7 @@ def _check_crr_against_pod_and_node(
     core.create_namespaced_pod(namespace, orphan)
     core.patch_namespaced_pod_status("orphan", namespace, {"status": status})
     lost = {**request, "podName": "orphan"}
-    assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r-1", lost)) == (
+    assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r-1", lost), 400) == (
         'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: '
         f'failed to get Node {gone}: nodes "{gone}" not found'
     )
@@ -262,7 +268,7 @@ def _check_crr_against_pod_and_node(
     pod_uid = core.create_namespaced_pod(namespace, target).metadata.uid  # type: ignore[arg-type, union-attr]
     core.patch_namespaced_pod_status("target", namespace, {"status": status})
     wrong = {"podName": "target", "containers": [{"name": "main", "ports": []}]}
-    assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r1", wrong)) == (
+    assert _refused(crr, _obj("apps.kruise.io/v1alpha1", "ContainerRecreateRequest", "r1", wrong), 400) == (
         'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: '
         "preStop, ports, statusContext in container are ready-only fields"
     )
@@ -289,6 +295,7 @@ def _check_crr_against_pod_and_node(
         'admission webhook "mcontainerrecreaterequest.kb.io" denied the request: '
         "spec of ContainerRecreateRequest is immutable"
     )
+    assert refused.value.status == 403  # crr_mutating_handler.go:72, Errored(http.StatusForbidden, ...)
 
 
 def test_a_sidecarset_created_after_the_webhook_started_is_injected_from_its_cache(

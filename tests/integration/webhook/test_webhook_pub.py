@@ -53,7 +53,10 @@ def test_a_spent_budget_refuses_delete_and_eviction(
         core.create_namespaced_pod_eviction("guarded", namespace, eviction)
     message = json.loads(evicted.value.body)["message"]
     assert message == f'admission webhook "vpodeviction.kb.io" denied the request: {REFUSED}'
-    assert evicted.value.status == 403
+    # kruise's ValidationResponse(false, reason): 403 with reason Forbidden, which the API server
+    # passes on (kubectl: "Error from server (Forbidden)")
+    assert (evicted.value.status, json.loads(evicted.value.body)["reason"]) == (403, "Forbidden")
+    assert "Error from server (Forbidden): admission webhook" in refused.stderr, refused.stderr
 
     custom.patch_namespaced_custom_object_status(group, version, namespace, plural, "budget", _status(1))
     deleted = dev_env.kubectl("delete", "pod", "guarded", "-n", namespace, "--wait=false", check=False)

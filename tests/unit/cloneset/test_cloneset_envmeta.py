@@ -55,7 +55,7 @@ def test_label_read_by_an_env_is_updated_in_place_and_recorded_for_the_container
     assert write["metadata"]["labels"]["test-env"] == "bar"
     assert write["metadata"]["labels"][LIFECYCLE] == "Updating"
     assert state["updateEnvFromMetadata"] is True
-    assert state["lastContainerStatuses"] == {}
+    assert state["lastContainerStatuses"] is None, "no image changed: kruise's nil map, null in the JSON"
     assert "updateImages" not in state
     assert state["containerBatchesRecord"] == [{"timestamp": state["updateTimestamp"], "containers": ["app"]}]
 

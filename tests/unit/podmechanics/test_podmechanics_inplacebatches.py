@@ -614,3 +614,46 @@ def test_statefulset_refresh_sends_the_next_batch_once_the_first_is_ready() -> N
         and "spec" in a.patch
     ]
     assert [p["spec"] for p in patches] == [{"containers": [{"name": "side", "image": "side:2"}]}]
+
+
+def test_a_first_batch_that_changes_no_image_writes_null_last_statuses_as_kruise() -> None:
+    """kruise: ``LastContainerStatuses`` carries no omitempty (apis/apps/pub/inplace_update.go:60),
+    a fresh state leaves it nil (pkg/util/inplaceupdate/inplace_update.go:379-385) and
+    ``defaultPatchUpdateSpecToPod`` makes the map only for a container whose image changes
+    (inplace_update_defaults.go:146-149) before it marshals the state (:213): a batch of c4's
+    annotation alone is written with ``"lastContainerStatuses":null`` (and ``updateEnvFromMetadata``,
+    which a spec with container ref metadata sets). By hand, in the struct's order."""
+    spec = InPlaceSpec("rev", {}, container_ref_metadata={"c4": {"annotations": {"annotation-k1": "bar"}}})
+    batch = next_batch(read_pod(GIVEN), spec, T)
+    assert orjson.dumps(batch.state).decode() == (
+        '{"revision":"rev","updateTimestamp":"2026-01-01T12:00:00Z","lastContainerStatuses":null,'
+        '"updateEnvFromMetadata":true,'
+        '"containerBatchesRecord":[{"timestamp":"2026-01-01T12:00:00Z","containers":["c4"]}]}'
+    )
+    assert dict(batch.annotations) == {"annotation-k1": "bar"}
+
+
+@pytest.mark.parametrize("last", [None, {}], ids=["kruise's null", "older Flotilla's {}"])
+def test_a_recorded_state_reads_the_same_with_null_or_empty_last_statuses(
+    last: dict[str, Any] | None,
+) -> None:
+    state = {"revision": "rev", "updateTimestamp": T, "lastContainerStatuses": last}
+    raw = copy.deepcopy(GIVEN)
+    raw["metadata"]["annotations"] = {**raw["metadata"]["annotations"], STATE: orjson.dumps(state).decode()}
+    assert update_completed(read_pod(raw)), "no container waits for an image"
+    # a later batch that changes an image records it on either (kruise: nil or empty map alike)
+    later = next_batch(read_pod(GIVEN), InPlaceSpec("rev", {"c1": "c1-img-new"}), T2, state)
+    assert later.state["lastContainerStatuses"] == _ids("c1")
+    # and one that changes none keeps what was recorded (Go decodes {} to an empty map, null to nil)
+    unchanged = next_batch(
+        read_pod(GIVEN), InPlaceSpec("rev", {}, container_ref_metadata={"c4": {}}), T2, state
+    )
+    assert unchanged.state["lastContainerStatuses"] == last
+
+
+def test_a_recorded_last_status_of_an_unchanged_image_keeps_the_update_waiting() -> None:
+    """The neighbour of the test above: c1's imageID recorded and still the running one."""
+    state = {"revision": "rev", "updateTimestamp": T, "lastContainerStatuses": _ids("c1")}
+    raw = copy.deepcopy(GIVEN)
+    raw["metadata"]["annotations"] = {**raw["metadata"]["annotations"], STATE: orjson.dumps(state).decode()}
+    assert not update_completed(read_pod(raw))

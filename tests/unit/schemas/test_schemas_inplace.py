@@ -19,6 +19,7 @@ KRUISE_STATE = (
 def test_inplace_update_state_round_trip() -> None:
     state = InPlaceUpdateState.from_json(KRUISE_STATE)
     assert state.revision == "web-7c9d8f"
+    assert state.last_container_statuses is not None
     assert state.last_container_statuses["nginx"].image_id == "docker.io/library/nginx@sha256:abc"
     assert state.update_images is True
     out = json.loads(state.to_json())
@@ -39,3 +40,15 @@ def test_runtime_containers_meta() -> None:
 def test_malformed_annotation_raises() -> None:
     with pytest.raises(ValidationError):
         InPlaceUpdateState.from_json("{not json")
+
+
+@pytest.mark.parametrize(("last", "parsed"), [("null", None), ("{}", {})])
+def test_inplace_update_state_reads_null_and_empty_last_statuses(last: str, parsed: object) -> None:
+    """kruise writes a nil ``LastContainerStatuses`` as null (apis/apps/pub/inplace_update.go:60,
+    no omitempty) until a batch changes an image; Flotilla before that wrote ``{}``."""
+    state = InPlaceUpdateState.from_json(
+        f'{{"revision":"web-7c9d8f","updateTimestamp":"2025-03-04T05:06:07Z","lastContainerStatuses":{last},'
+        '"updateEnvFromMetadata":true}'
+    )
+    assert state.last_container_statuses == parsed
+    assert state.update_env_from_metadata is True

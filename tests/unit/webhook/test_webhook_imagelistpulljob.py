@@ -1,7 +1,7 @@
 """The webhook's ImageListPullJob routes (kruise v1.9.1 ``pkg/webhook/imagelistpulljob``): both
 versions defaulted and validated on CREATE and UPDATE, refused with kruise's 403 while the
 ``KruiseDaemon`` or ``ImagePullJobGate`` gate is off (validating handler lines 46-51), else kruise's
-text with 422; pure."""
+text with its 400 (lines 57-71: ``admission.Errored(http.StatusBadRequest, err)``); pure."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_validated_with_kruises_text_and_defaulted(version: str, operation: str)
     refused = validate_object(_request(version, ["nginx:1", "nginx:1"], operation), GATED, Facts())
     assert (refused.allowed, refused.code, refused.message) == (
         False,
-        422,
+        400,
         "images cannot have duplicate values",
     )
     # the validating call sees the object the mutating call defaulted (kruise: the same)

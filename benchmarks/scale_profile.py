@@ -5,9 +5,11 @@
 benchmark's plane (``BenchPlane``, ``unlimited``) with Flotilla's watcher and one CloneSet
 worker, creates the CloneSets in one namespace in stages (the worker's RSS and peak after each),
 then rolls every CloneSet in place once per ``--variant`` (the worker restarted with that
-variant's extra flags; a flag written ``watcher:--flag=value`` goes to the watcher instead, which
-is restarted when its flags differ from the previous roll's, e.g. ``watcher:--cloneset-event-filter=on``;
-images alternate v2, v1), each roll measured side by side on the same pods:
+variant's extra flags and ``env:NAME=value`` environment, e.g. ``env:FLOTILLA_STRAY_RESYNC_SECONDS=0``
+for the stray LISTs with every reconcile; a flag written ``watcher:--flag=value`` goes to the
+watcher instead, which is restarted when its flags differ from the previous roll's, e.g.
+``watcher:--cloneset-event-filter=on``; images alternate v2, v1), each roll measured side by side
+on the same pods:
 
 - seconds and pods/s, every process's CPU seconds (``ProcessMeter``), the load average;
 - where the time went (``scale_stages.StageTracker``): pod-seconds per pod in each stage of
@@ -83,8 +85,9 @@ WATCHER_WANTED = {
     "flotilla_watcher_updates_skipped_total": ("type",),
     "flotilla_watcher_events_total": ("resource", "event"),
 }
-#: A variant's flag with this prefix is the watcher's.
+#: A variant's flag with this prefix is the watcher's; one with ``ENV_FLAG`` a worker variable.
 WATCHER_FLAG = "watcher:"
+ENV_FLAG = "env:"
 
 
 async def _api_metrics(client: KubeClient) -> dict[str, float]:
@@ -105,23 +108,34 @@ async def _worker_metrics(plane: BenchPlane) -> dict[str, float]:
     return await _component_metrics(plane, WORKER, WORKER_WANTED)
 
 
-def split_variant(variant: str) -> tuple[list[str], list[str]]:
-    """A ``--variant``'s (worker flags, watcher flags): ``watcher:``-prefixed ones are the watcher's."""
+def split_variant(variant: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """A ``--variant``'s (worker flags, watcher flags, worker environment): ``watcher:``-prefixed
+    flags are the watcher's, ``env:NAME=value`` ones the worker's environment."""
     flags = shlex.split(variant)
     watcher = [f.removeprefix(WATCHER_FLAG) for f in flags if f.startswith(WATCHER_FLAG)]
-    return [f for f in flags if not f.startswith(WATCHER_FLAG)], watcher
+    env = dict(f.removeprefix(ENV_FLAG).partition("=")[::2] for f in flags if f.startswith(ENV_FLAG))
+    worker = [f for f in flags if not f.startswith((WATCHER_FLAG, ENV_FLAG))]
+    return worker, watcher, env
 
 
-def restart(plane: BenchPlane, name: str, base_argv: Sequence[str], extra: Sequence[str], tag: str) -> None:
+def restart(
+    plane: BenchPlane,
+    name: str,
+    base_argv: Sequence[str],
+    extra: Sequence[str],
+    tag: str,
+    env: dict[str, str] | None = None,
+) -> None:
     """Stop the process ``name`` (the CloneSet worker or the watcher) and start it with ``extra``
-    flags (on its own port and log)."""
+    flags and ``env`` on top of this process's environment (on its own port and log)."""
     plane.flotilla.pop(name).stop(timeout=30)
     port = free_port()
     argv = with_flag(base_argv, "--http-port", str(port))
     for flag in extra:
         flag_name, _, value = flag.partition("=")
         argv = with_flag(argv, flag_name, value)
-    process = ManagedProcess(name, argv, plane.env.run_dir / "logs" / f"{name}-{tag}.log")
+    log = plane.env.run_dir / "logs" / f"{name}-{tag}.log"
+    process = ManagedProcess(name, argv, log, env={**os.environ, **env} if env else None)
     process.start()
     plane.flotilla[name] = process
     plane.metrics_urls[name] = f"http://127.0.0.1:{port}/metrics"
@@ -299,13 +313,13 @@ async def run(plane: BenchPlane, shape: Shape, args: argparse.Namespace, out: di
                 _log(f"{stage['pods']} pods Ready in {seconds:.1f} s; {stage['rss']}")
             image = wl.IMAGE_V1
             for index, variant in enumerate(args.variant):
-                extra, for_watcher = split_variant(variant)
+                extra, for_watcher, env = split_variant(variant)
                 if for_watcher != watcher_flags:
                     restart(plane, WATCHER, watcher_argv, for_watcher, f"v{index}")
                     watcher_flags = for_watcher
-                if index or extra:
-                    restart(plane, WORKER, base_argv, extra, f"v{index}")
-                if index or extra or for_watcher:
+                if index or extra or env:
+                    restart(plane, WORKER, base_argv, extra, f"v{index}", env)
+                if index or extra or for_watcher or env:
                     await asyncio.sleep(3.0)
                 image = wl.IMAGE_V2 if image == wl.IMAGE_V1 else wl.IMAGE_V1
                 pid = plane.flotilla[WORKER].pid

@@ -18,17 +18,35 @@ Pure; used by ``workers.cloneset.worker`` and ``workers.statefulset.worker`` / `
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from schemas.bus.envelope import Envelope, EventType
 from workers.podmechanics.kube_json import JsonObject, uid_of
 
+#: The environment variable that sets :data:`STRAY_RESYNC` (seconds; 0 sends the stray LISTs with
+#: every reconcile, as before the rule: benchmarks compare the two).
+STRAY_RESYNC_ENV = "FLOTILLA_STRAY_RESYNC_SECONDS"
+
+
+def stray_resync(environ: Mapping[str, str]) -> float:
+    """:data:`STRAY_RESYNC` from ``environ`` (default 300 s, the watcher's resync period)."""
+    raw = environ.get(STRAY_RESYNC_ENV, "")
+    try:
+        seconds = float(raw) if raw.strip() else 300.0
+    except ValueError:
+        raise ValueError(f"{STRAY_RESYNC_ENV}: a number of seconds, not {raw!r}") from None
+    if not seconds >= 0:
+        raise ValueError(f"{STRAY_RESYNC_ENV}: a number of seconds >= 0, not {raw!r}")
+    return seconds
+
+
 #: Seconds after which a workload's strays are looked for again though nothing said one may exist
 #: (per process): how late, at most, a stray the triggers and counts missed is released (e.g. a
 #: pod relabelled while a status write that counted it failed). The watcher's resync period.
-STRAY_RESYNC = 300.0
+STRAY_RESYNC = stray_resync(os.environ)
 
 Reads = TypeVar("Reads")
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 from benchmarks.scale_profile import _summary, noop_share, split_variant
 
 
-def test_a_variant_splits_into_worker_and_watcher_flags() -> None:
-    assert split_variant("") == ([], [])
-    assert split_variant("--concurrency=4") == (["--concurrency=4"], [])
-    assert split_variant("watcher:--cloneset-event-filter=on --concurrency=4") == (
-        ["--concurrency=4"],
-        ["--cloneset-event-filter=on"],
-    )
+def test_a_variant_splits_into_worker_flags_watcher_flags_and_worker_environment() -> None:
+    assert split_variant("") == ([], [], {})
+    assert split_variant("--concurrency=4") == (["--concurrency=4"], [], {})
+    assert split_variant(
+        "watcher:--cloneset-event-filter=on --concurrency=4 env:FLOTILLA_STRAY_RESYNC_SECONDS=0"
+    ) == (["--concurrency=4"], ["--cloneset-event-filter=on"], {"FLOTILLA_STRAY_RESYNC_SECONDS": "0"})
 
 
 def test_the_noop_share_is_the_in_sync_reconciles_over_all() -> None:

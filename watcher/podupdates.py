@@ -115,12 +115,13 @@ def in_place_refresh_due(pod: PodView) -> bool:
     return _condition_status(pod, INPLACE_UPDATE_READY_CONDITION) != "True"
 
 
-def update_matters(previous: int | None, pod: PodView) -> bool:
-    """Whether an update of ``pod`` (the new version; ``previous``: the fingerprint of the one
-    before, None when unknown) may change its CloneSet's plan: True keeps the trigger."""
+def update_matters(previous: int | None, pod: PodView, current: int | None = None) -> bool:
+    """Whether an update of ``pod`` (the new version, whose fingerprint is ``current`` when known;
+    ``previous``: the fingerprint of the one before, None when unknown) may change its CloneSet's
+    plan: True keeps the trigger."""
     if previous is None or pod.deleting:
         return True
-    if fingerprint(pod) != previous:
+    if (fingerprint(pod) if current is None else current) != previous:
         return True
     return in_place_refresh_due(pod)
 
@@ -145,9 +146,9 @@ class PodMemory:
         if not uid:
             return False
         pod = read_pod(obj)
-        known = self._seen.get(uid)
-        self._seen[uid] = (_namespace(obj), fingerprint(pod))
-        return updated and not update_matters(known[1] if known is not None else None, pod)
+        known, current = self._seen.get(uid), fingerprint(pod)
+        self._seen[uid] = (_namespace(obj), current)
+        return updated and not update_matters(known[1] if known is not None else None, pod, current)
 
     def forget(self, obj: RawObject) -> None:
         self._seen.pop(uid_of(obj), None)

@@ -5,8 +5,11 @@
 benchmark's plane (``BenchPlane``, ``unlimited``) with Flotilla's watcher and one CloneSet
 worker, creates the CloneSets in one namespace in stages (the worker's RSS and peak after each),
 then rolls every CloneSet in place once per ``--variant`` (the worker restarted with that
-variant's extra flags; images alternate v2, v1), each roll measured side by side on the same
-pods:
+variant's extra flags and ``env:NAME=value`` environment, e.g. ``env:FLOTILLA_STRAY_RESYNC_SECONDS=0``
+for the stray LISTs with every reconcile; a flag written ``watcher:--flag=value`` goes to the
+watcher instead, which is restarted when its flags differ from the previous roll's, e.g.
+``watcher:--cloneset-event-filter=on``; images alternate v2, v1), each roll measured side by side
+on the same pods:
 
 - seconds and pods/s, every process's CPU seconds (``ProcessMeter``), the load average;
 - where the time went (``scale_stages.StageTracker``): pod-seconds per pod in each stage of
@@ -14,7 +17,8 @@ pods:
 - the API server's requests by verb / resource / subresource and their mean latency, the objects
   its watch cache evaluated for LISTs (``/metrics``); the worker's reconciles by outcome, mean
   reconcile wall time, mean trigger latency (publish -> plan), lease conflicts, coalesced
-  triggers.
+  triggers; the worker's reads (GETs and LISTs) per rolled pod and the share of reconciles that
+  changed nothing (``in sync``); the watcher's triggers published and pod updates it skipped.
 
 With ``--heap`` the first worker runs under ``benchmarks.scale_heap`` (tracemalloc): its largest
 heap's top allocation sites are written to the run folder. Writes ``scale-profile.json`` in the
@@ -76,34 +80,71 @@ WORKER_WANTED = {
 }
 
 
+WATCHER_WANTED = {
+    "flotilla_events_published_total": ("type",),
+    "flotilla_watcher_updates_skipped_total": ("type",),
+    "flotilla_watcher_events_total": ("resource", "event"),
+}
+#: A variant's flag with this prefix is the watcher's; one with ``ENV_FLAG`` a worker variable.
+WATCHER_FLAG = "watcher:"
+ENV_FLAG = "env:"
+
+
 async def _api_metrics(client: KubeClient) -> dict[str, float]:
     return counters((await client.request("GET", "/metrics")).decode(), API_WANTED)
 
 
-async def _worker_metrics(plane: BenchPlane) -> dict[str, float]:
+async def _component_metrics(
+    plane: BenchPlane, name: str, wanted: dict[str, tuple[str, ...]]
+) -> dict[str, float]:
     try:
-        text = await asyncio.to_thread(_http_get, plane.metrics_urls[WORKER])
+        text = await asyncio.to_thread(_http_get, plane.metrics_urls[name])
     except OSError:
         return {}
-    return counters(text, WORKER_WANTED)
+    return counters(text, wanted)
 
 
-def restart_worker(plane: BenchPlane, base_argv: Sequence[str], extra: Sequence[str], tag: str) -> None:
-    """Stop the CloneSet worker and start it with ``extra`` flags (on its own port and log)."""
-    plane.flotilla.pop(WORKER).stop(timeout=30)
+async def _worker_metrics(plane: BenchPlane) -> dict[str, float]:
+    return await _component_metrics(plane, WORKER, WORKER_WANTED)
+
+
+def split_variant(variant: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """A ``--variant``'s (worker flags, watcher flags, worker environment): ``watcher:``-prefixed
+    flags are the watcher's, ``env:NAME=value`` ones the worker's environment."""
+    flags = shlex.split(variant)
+    watcher = [f.removeprefix(WATCHER_FLAG) for f in flags if f.startswith(WATCHER_FLAG)]
+    env = dict(f.removeprefix(ENV_FLAG).partition("=")[::2] for f in flags if f.startswith(ENV_FLAG))
+    worker = [f for f in flags if not f.startswith((WATCHER_FLAG, ENV_FLAG))]
+    return worker, watcher, env
+
+
+def restart(
+    plane: BenchPlane,
+    name: str,
+    base_argv: Sequence[str],
+    extra: Sequence[str],
+    tag: str,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Stop the process ``name`` (the CloneSet worker or the watcher) and start it with ``extra``
+    flags and ``env`` on top of this process's environment (on its own port and log)."""
+    plane.flotilla.pop(name).stop(timeout=30)
     port = free_port()
     argv = with_flag(base_argv, "--http-port", str(port))
     for flag in extra:
-        name, _, value = flag.partition("=")
-        argv = with_flag(argv, name, value)
-    process = ManagedProcess(WORKER, argv, plane.env.run_dir / "logs" / f"{WORKER}-{tag}.log")
+        flag_name, _, value = flag.partition("=")
+        argv = with_flag(argv, flag_name, value)
+    log = plane.env.run_dir / "logs" / f"{name}-{tag}.log"
+    process = ManagedProcess(name, argv, log, env={**os.environ, **env} if env else None)
     process.start()
-    plane.flotilla[WORKER] = process
-    plane.metrics_urls[WORKER] = f"http://127.0.0.1:{port}/metrics"
+    plane.flotilla[name] = process
+    plane.metrics_urls[name] = f"http://127.0.0.1:{port}/metrics"
     process.wait_until(_probe(f"http://127.0.0.1:{port}/readyz"), 120, "ready (/readyz)")
 
 
-def _summary(api: dict[str, float], worker: dict[str, float], pods: int) -> dict[str, Any]:
+def _summary(
+    api: dict[str, float], worker: dict[str, float], watcher: dict[str, float], pods: int
+) -> dict[str, Any]:
     """Requests per rolled pod and mean latency by verb/resource/subresource; worker figures."""
     requests: dict[str, Any] = {}
     for key, count in api.items():
@@ -133,8 +174,24 @@ def _summary(api: dict[str, float], worker: dict[str, float], pods: int) -> dict
         "trigger_latency_mean_s": worker.get("flotilla_trigger_latency_seconds_sum", 0.0) / triggers
         if triggers
         else None,
+        # the worker's reads: a LIST is a GET on the wire
+        "worker_reads_per_pod": sum(
+            v for k, v in worker.items() if k.startswith("flotilla_kube_requests_total{verb=GET")
+        )
+        / pods,
+        "triggers_published_per_pod": watcher.get("flotilla_events_published_total{type=cloneset}", 0.0)
+        / pods,
+        "updates_skipped_per_pod": watcher.get("flotilla_watcher_updates_skipped_total{type=cloneset}", 0.0)
+        / pods,
         "worker": worker,
+        "watcher": watcher,
     }
+
+
+def noop_share(reasons: dict[str, int]) -> float | None:
+    """The share of reconciles that changed nothing (``reconciled: in sync``)."""
+    total = sum(reasons.values())
+    return reasons.get("in sync", 0) / total if total else None
 
 
 def reconcile_reasons(log_text: str) -> dict[str, int]:
@@ -190,6 +247,7 @@ async def profiled_roll(scale: Scale, tracker: StageTracker, image: str, label: 
     if scale.args.pprof:
         profiling = asyncio.create_task(api_cpu_profile(client, pprof, 15.0, scale.args.pprof))
     api_before, worker_before = await _api_metrics(client), await _worker_metrics(plane)
+    watcher_before = await _component_metrics(plane, WATCHER, WATCHER_WANTED)
     load_before = os.getloadavg()
     follower = LogFollower(plane.flotilla[WORKER].log_path)
     follower.mark()
@@ -209,6 +267,7 @@ async def profiled_roll(scale: Scale, tracker: StageTracker, image: str, label: 
             await sampling
     record["stages"] = tracker.end()
     record["reconcile_reasons"] = reconcile_reasons(follower.read())
+    record["noop_share"] = noop_share(record["reconcile_reasons"])
     if profiling is not None:
         try:
             await profiling
@@ -216,9 +275,15 @@ async def profiled_roll(scale: Scale, tracker: StageTracker, image: str, label: 
         except Exception as err:  # a profile is a bonus: the roll's figures stand without it
             record["apiserver_pprof_error"] = f"{type(err).__name__}: {err}"
     api_after, worker_after = await _api_metrics(client), await _worker_metrics(plane)
+    watcher_after = await _component_metrics(plane, WATCHER, WATCHER_WANTED)
     size = len(scale.created) * scale.shape.pods_per_cloneset
     record.update(
-        _summary(delta(api_before, api_after), delta(worker_before, worker_after), size),
+        _summary(
+            delta(api_before, api_after),
+            delta(worker_before, worker_after),
+            delta(watcher_before, watcher_after),
+            size,
+        ),
         load_before=load_before,
         load_after=os.getloadavg(),
     )
@@ -230,6 +295,8 @@ async def profiled_roll(scale: Scale, tracker: StageTracker, image: str, label: 
 async def run(plane: BenchPlane, shape: Shape, args: argparse.Namespace, out: dict[str, Any]) -> None:
     out.update({"stages": [], "rolls": []})
     base_argv = list(plane.flotilla[WORKER].argv)
+    watcher_argv = list(plane.flotilla[WATCHER].argv)
+    watcher_flags: list[str] = []
     async with KubeClient.from_environment(plane.env.kubeconfig) as client:
         scale = Scale(plane, client, shape, args)
         tracker = StageTracker(client, NAMESPACE, f"{POD_LABEL[0]}={POD_LABEL[1]}")
@@ -246,9 +313,13 @@ async def run(plane: BenchPlane, shape: Shape, args: argparse.Namespace, out: di
                 _log(f"{stage['pods']} pods Ready in {seconds:.1f} s; {stage['rss']}")
             image = wl.IMAGE_V1
             for index, variant in enumerate(args.variant):
-                extra = shlex.split(variant)
-                if index or extra:
-                    restart_worker(plane, base_argv, extra, f"v{index}")
+                extra, for_watcher, env = split_variant(variant)
+                if for_watcher != watcher_flags:
+                    restart(plane, WATCHER, watcher_argv, for_watcher, f"v{index}")
+                    watcher_flags = for_watcher
+                if index or extra or env:
+                    restart(plane, WORKER, base_argv, extra, f"v{index}", env)
+                if index or extra or for_watcher or env:
                     await asyncio.sleep(3.0)
                 image = wl.IMAGE_V2 if image == wl.IMAGE_V1 else wl.IMAGE_V1
                 pid = plane.flotilla[WORKER].pid
@@ -270,7 +341,11 @@ def _line(record: dict[str, Any]) -> str:
     return (
         f"{record.get('variant') or 'default'}: {record.get('seconds', record.get('error'))} s, "
         f"{record.get('pods_per_second', 0):.1f} pods/s; pod s/pod: {per_pod}; CloneSet s: {per_set}; "
-        f"requests/pod {record['requests_per_pod']:.2f}; reconciles {record['reconciles']:.0f} "
+        f"requests/pod {record['requests_per_pod']:.2f}; "
+        f"worker reads/pod {record['worker_reads_per_pod']:.2f}; "
+        f"triggers/pod {record['triggers_published_per_pod']:.2f} "
+        f"(skipped {record['updates_skipped_per_pod']:.2f}); "
+        f"no-op share {record['noop_share'] or 0:.2f}; reconciles {record['reconciles']:.0f} "
         f"(mean {record['reconcile_mean_s'] or 0:.2f} s; trigger latency "
         f"{record['trigger_latency_mean_s'] or 0:.2f} s); reasons {record['reconcile_reasons']}; "
         f"load {record['load_before'][0]:.1f}"
@@ -289,7 +364,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--variant",
         action="append",
         default=[],
-        help="extra worker flags of one roll ('' = as started); repeat for rolls side by side",
+        help="extra worker flags of one roll ('' = as started; 'watcher:--flag=v' for the watcher's); "
+        "repeat for rolls side by side",
     )
     parser.add_argument("--heap", action="store_true", help="run the first worker under tracemalloc")
     parser.add_argument("--no-roll", action="store_true", help="only the creation stages (memory)")

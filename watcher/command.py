@@ -90,6 +90,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--watch-timeout", type=int, default=300, help="server-side watch timeout, randomized up to 2x (s)"
     )
     parser.add_argument("--max-in-flight", type=int, default=512, help="unacknowledged publishes at most")
+    parser.add_argument(
+        "--cloneset-event-filter",
+        choices=("on", "off"),
+        default=os.environ.get("FLOTILLA_WATCH_CLONESET_EVENT_FILTER", "off"),
+        help="on: a pod update that cannot change its CloneSet's plan publishes no trigger (kruise's "
+        "CloneSetEventHandlerOptimization, widened; docs/watcher.md; env "
+        "FLOTILLA_WATCH_CLONESET_EVENT_FILTER; default off, as kruise's gate)",
+    )
     add_arguments(parser)
     parser.add_argument(
         "--http-port", type=int, default=None, help="port of /metrics, /healthz, /readyz (0: any)"
@@ -98,6 +106,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def build_config(args: argparse.Namespace) -> WatcherConfig:
+    if args.cloneset_event_filter not in ("on", "off"):  # a default from the environment
+        raise ConfigError(f"--cloneset-event-filter: 'on' or 'off', not {args.cloneset_event_filter!r}")
     extra = load_file(args.config) if args.config else ()
     enabled = [name.strip() for name in args.types.split(",") if name.strip()] if args.types else None
     return WatcherConfig(
@@ -107,6 +117,7 @@ def build_config(args: argparse.Namespace) -> WatcherConfig:
         checkpoint_seconds=args.checkpoint_interval,
         watch_timeout_seconds=args.watch_timeout,
         max_in_flight=args.max_in_flight,
+        cloneset_event_filter=args.cloneset_event_filter == "on",
     )
 
 

@@ -71,10 +71,20 @@ class PrimaryWhen(enum.StrEnum):
     LAUNCH_PRIORITY_PENDING = "launch-priority-pending"
 
 
+class UpdateFilter(enum.StrEnum):
+    """Which updates of an owned object trigger no reconcile (when the watcher's filter is on)."""
+
+    #: kruise's ``CloneSetEventHandlerOptimization``: pod updates that cannot change a CloneSet's
+    #: plan (:mod:`watcher.podupdates`); on with ``--cloneset-event-filter=on``.
+    CLONESET_POD = "cloneset-pod"
+
+
 @dataclass(frozen=True, slots=True)
 class OwnedSpec:
     resource: Resource
     via: MapVia = MapVia.CONTROLLER_OWNER
+    #: Updates this rule skips while ``WatcherConfig.cloneset_event_filter`` is on (None: none).
+    update_filter: UpdateFilter | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +131,9 @@ class WatcherConfig:
     watch_timeout_seconds: int = 300
     max_in_flight: int = 512
     extra: Mapping[str, str] = field(default_factory=dict)
+    #: Skip the pod updates kruise's ``CloneSetEventHandlerOptimization`` skips (and a few less:
+    #: :mod:`watcher.podupdates`) for the rules that name :attr:`UpdateFilter.CLONESET_POD`.
+    cloneset_event_filter: bool = False
 
     def targets(self) -> tuple[WatchTarget, ...]:
         """Every distinct stream to watch, primaries first, in config order."""
@@ -165,7 +178,10 @@ CATALOGUE: tuple[TypeSpec, ...] = (
     TypeSpec(
         "cloneset",
         Resource(_KRUISE, "v1alpha1", "clonesets", "CloneSet"),
-        owned=(OwnedSpec(POD, MapVia.CONTROLLER_OWNER_OR_SELECTOR), *_owns(PVC, REVISION)),
+        owned=(
+            OwnedSpec(POD, MapVia.CONTROLLER_OWNER_OR_SELECTOR, UpdateFilter.CLONESET_POD),
+            *_owns(PVC, REVISION),
+        ),
     ),
     TypeSpec(
         "statefulset",

@@ -35,7 +35,7 @@ import orjson
 
 from flotilla.runtime.kube import Resource
 from schemas.bus.envelope import ReconcileKey, make_key, split_key
-from watcher.config import MapVia, PrimaryWhen, TypeSpec, WatcherConfig, WatchTarget
+from watcher.config import MapVia, PrimaryWhen, TypeSpec, UpdateFilter, WatcherConfig, WatchTarget
 from watcher.selectors import SelectorIndex, TargetRef, group_of, object_labels
 from workers.podmechanics import launchpriority
 
@@ -236,6 +236,8 @@ def owned_keys(
 class _Route:
     spec: TypeSpec
     via: MapVia | None  # None: the target is the type's primary resource
+    #: Its updates that cannot change the type's plan trigger nothing (``watcher.podupdates``).
+    quiet_updates: bool = False
 
 
 class Router:
@@ -246,8 +248,13 @@ class Router:
         for spec in config.types:
             routes.setdefault(WatchTarget(spec.resource, spec.label_selector), []).append(_Route(spec, None))
             for owned in spec.owned:
-                routes.setdefault(WatchTarget(owned.resource), []).append(_Route(spec, owned.via))
+                quiet = config.cloneset_event_filter and owned.update_filter is UpdateFilter.CLONESET_POD
+                routes.setdefault(WatchTarget(owned.resource), []).append(_Route(spec, owned.via, quiet))
         self._routes = {target: tuple(found) for target, found in routes.items()}
+
+    def filters_updates(self, target: WatchTarget) -> bool:
+        """Whether some type fed by ``target`` skips the updates that cannot change its plan."""
+        return any(route.quiet_updates for route in self._routes.get(target.unbound(), ()))
 
     def types_fed_by(self, target: WatchTarget) -> tuple[TypeSpec, ...]:
         return tuple(route.spec for route in self._routes.get(target.unbound(), ()))
@@ -278,10 +285,16 @@ class Router:
         obj: RawObject,
         index: KeyIndex | None = None,
         selectors: SelectorIndex | None = None,
+        quiet: bool = False,
     ) -> tuple[ReconcileKey, ...]:
-        """Every reconcile key ``obj`` (seen on ``target``) concerns, without duplicates, in order."""
+        """Every reconcile key ``obj`` (seen on ``target``) concerns, without duplicates, in order.
+
+        ``quiet``: the event is an update that cannot change a CloneSet's plan
+        (``watcher.podupdates``); the types that skip such updates get no key from it."""
         found: dict[ReconcileKey, None] = {}
         for route in self._routes.get(target.unbound(), ()):
+            if quiet and route.quiet_updates:
+                continue
             if route.via is None:
                 keys = primary_keys(route.spec, obj)
             else:

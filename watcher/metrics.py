@@ -21,6 +21,12 @@ TRIGGERS_DUPLICATE = Counter(
 PUBLISH_FAILURES = Counter(
     "flotilla_watcher_publish_failures_total", "Publishes retried after an error or timeout"
 )
+UPDATES_SKIPPED = Counter(
+    "flotilla_watcher_updates_skipped_total",
+    "Triggers not published: an update of an owned pod that cannot change the type's plan "
+    "(--cloneset-event-filter=on; watcher.podupdates)",
+    ["type"],
+)
 RELISTS = Counter(
     "flotilla_watcher_relists_total", "Full lists of a resource, by reason", ["resource", "reason"]
 )

@@ -4,7 +4,10 @@
 (one task while this replica leads) takes pending triggers from the :class:`~watcher.ledger.Ledger`
 and publishes them to ``flotilla.reconcile.<type>.<ns>.<name>`` with ``Nats-Msg-Id`` and the W3C
 trace context in the headers, a bounded number in flight. A span per event (``watch.event``)
-is the parent of the span of the publish it caused (``watch.publish``).
+is the parent of the span of the publish it caused (``watch.publish``). With
+``--cloneset-event-filter=on`` a pod update that cannot change its CloneSet's plan
+(:mod:`watcher.podupdates`, kruise's ``CloneSetEventHandlerOptimization``) gives the CloneSet no
+trigger; its resourceVersion still moves the checkpoint on.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from watcher import metrics
 from watcher.config import WatchTarget
 from watcher.ledger import Ledger, Ticket
 from watcher.mapping import KeyIndex, RawObject, Router, object_ref, primary_keys
+from watcher.podupdates import PodMemory
 from watcher.selectors import SelectorIndex
 
 log = logging.getLogger("flotilla.watcher.pipeline")
@@ -72,6 +76,8 @@ class Pipeline:
         self._indexed = {spec.name for spec in router.needs_index()}
         self.selectors = SelectorIndex()
         self._selecting = {spec.name for spec in router.needs_selectors()}
+        #: The last version of each pod, for the types that skip quiet updates (``podupdates``).
+        self.pods = PodMemory()
         self._max_in_flight = max_in_flight
         self._publish_timeout = publish_timeout
         self._wake = asyncio.Event()
@@ -88,11 +94,16 @@ class Pipeline:
         parent: otel_context.Context,
         dedup_rv: str,
         only: str | None = None,
+        quiet: bool = False,
     ) -> list[tuple[ReconcileKey, Trigger]]:
         ref = object_ref(target.resource, obj)
         now, seen = time.time(), time.monotonic()
         found: list[tuple[ReconcileKey, Trigger]] = []
-        for key in self.router.keys(target, obj, self.index, self.selectors):
+        keys = self.router.keys(target, obj, self.index, self.selectors, quiet)
+        if quiet:
+            for key in set(self.router.keys(target, obj, self.index, self.selectors)) - set(keys):
+                metrics.UPDATES_SKIPPED.labels(split_key(key).type).inc()
+        for key in keys:
             if only is not None and split_key(key).type != only:
                 continue
             try:
@@ -139,6 +150,12 @@ class Pipeline:
                     self.index.observe(spec.name, primary_keys(spec, obj), deleted=deleted)
                 if spec.name in self._selecting:
                     self.selectors.observe(spec.name, obj, deleted=deleted)
+        quiet = False
+        if self.router.filters_updates(target):
+            if event is EventType.DELETED:
+                self.pods.forget(obj)
+            else:
+                quiet = self.pods.skip(obj, updated=event is EventType.MODIFIED)
         ref = object_ref(target.resource, obj)
         metrics.EVENTS.labels(str(target.resource), event_type).inc()
         with tracer.start_as_current_span(
@@ -152,8 +169,11 @@ class Pipeline:
                 "watch.event_type": event_type,
             },
         ) as span:
-            triggers = self._triggers(target, event, obj, otel_context.get_current(), ref.resource_version)
+            triggers = self._triggers(
+                target, event, obj, otel_context.get_current(), ref.resource_version, quiet=quiet
+            )
             span.set_attribute("flotilla.keys", len(triggers))
+            span.set_attribute("flotilla.quiet_update", quiet)
         self.ledger.record(target, ref.resource_version, triggers)
         self._queued()
 
@@ -178,6 +198,10 @@ class Pipeline:
         """
         objects = list(objects)
         self.index_objects(target, objects, replace=True)
+        if stream == target and self.router.filters_updates(target):
+            # the informer's own list: its watch goes on from it (a resync's list is not in order
+            # with the watch, so it leaves the last versions seen alone)
+            self.pods.replace(target.namespace, objects)
         triggers: dict[ReconcileKey, Trigger] = {}
         with tracer.start_as_current_span(
             "watch.relist", attributes={"k8s.resource": str(target.resource), "k8s.resource_version": list_rv}

@@ -59,6 +59,8 @@ class Stack:
     namespace: str
     api: KubeClient
     logs: list[Path]
+    watcher_port: int = 0
+    """The watcher's HTTP port (/metrics), when the stack knows it."""
 
     def log_text(self) -> str:
         return "\n".join(
@@ -184,6 +186,7 @@ class SharedStack:
     process_env: Mapping[str, str] = field(default_factory=dict)
     """Environment the processes get on top of the test run's (e.g. a worker's ``POD_NAMESPACE``)."""
     logs: list[Path] = field(default_factory=list)
+    watcher_port: int = 0
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _env: dict[str, str] = field(default_factory=dict)
 
@@ -209,6 +212,7 @@ class SharedStack:
         self._env = _flotilla_env()
         ident = secrets.token_hex(3)
         ports = [free_port() for _ in range(len(self.types) + 1)]
+        self.watcher_port = ports[0]
         self.logs = [self.log_dir / "watcher.log", *(self.log_dir / f"worker-{t}.log" for t in self.types)]
         self._procs.append(
             start_process(
@@ -259,7 +263,7 @@ class SharedStack:
             )
         if namespace not in self.namespaces.watched:
             raise AssertionError(f"namespace {namespace} is not one the shared stack's watcher watches")
-        stack = Stack(namespace, self.api, self.logs)
+        stack = Stack(namespace, self.api, self.logs, self.watcher_port)
         yield stack
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:

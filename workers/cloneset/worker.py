@@ -1,11 +1,14 @@
 """The CloneSet worker shell, registered with the runtime as worker type ``cloneset``.
 
 ``observe`` reads the CloneSet and, as raw JSON, its pods (selected), PVCs and
-ControllerRevisions, concurrently, through the runtime's read port; then the pods it controls
-that no longer match (two small LISTs per selector requirement, narrowed by the revisions'
-template hashes, see ``strays``); and, when the template has ``topologySpreadConstraints``, the
-labels of the pods' nodes (``nodes``) for scale-in ranking; and, when a revision says
-pre-download jobs were created, the ImagePullJobs (``predownload``).
+ControllerRevisions, concurrently, through the runtime's read port; then, when a stray may exist,
+the pods it controls that no longer match (two small LISTs per selector requirement, narrowed by
+the revisions' template hashes, see ``strays``): the rule the Advanced StatefulSet shares
+(``runtime.strayreads.strays_due``: a process's first look at the CloneSet, new stray LISTs (a
+new revision), the watcher's resync trigger, every 300 s), or an event of a pod the selector LIST
+did not return, or that LIST short of ``status.replicas``; and, when the template has
+``topologySpreadConstraints``, the labels of the pods' nodes (``nodes``) for scale-in ranking;
+and, when a revision says pre-download jobs were created, the ImagePullJobs (``predownload``).
 ``plan`` adapts :func:`workers.cloneset.planner.plan` to the runtime contract: its
 :class:`~workers.cloneset.lowering.CloneSetPlan` carries the planner's steps and, in
 ``actions``, their lowering (``lowering``); ``act`` (``act`` module) executes the steps.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -43,15 +47,24 @@ from workers.cloneset.predownload import CREATED_LABEL
 from workers.cloneset.spread import spread_constraints
 from workers.cloneset.strays import stray_selectors
 from workers.podmechanics.kube_json import labels_of, name_of, text, uid_of
-from workers.podmechanics.ownership import is_owned_by, selector_error, selector_string
+from workers.podmechanics.ownership import selector_error, selector_string
 from workers.podmechanics.pods import short_hash
+from workers.podmechanics.strays import owned_pods_missing, owned_strays
 from workers.runtime.contract import TerminalError, WorkerType
-from workers.runtime.observe import StateReader
+from workers.runtime.event_correlation import LruCache
+from workers.runtime.observe import StateReader, current_trigger
+from workers.runtime.strayreads import LastRead, strays_due, trigger_names_unseen_pod
+
+#: The stray LISTs each CloneSet's last reconcile in this process asked for, and when they last
+#: went out (``runtime.strayreads``), per ``(namespace, name)`` (client-go's LRU size).
+LAST_READS: LruCache[tuple[str, str], LastRead[tuple[str, ...]]] = LruCache()
 
 
 async def observe(read: StateReader, key: KeyParts) -> CloneSetSnapshot:
+    ref, at, trigger = (key.namespace, key.name), time.monotonic(), current_trigger()
     raw = await read.get(CLONESETS, key.namespace, key.name)
     if raw is None:
+        LAST_READS.forget(ref)
         return CloneSetSnapshot(key.namespace, key.name, None)
     try:
         cloneset = CloneSet.from_wire(raw)
@@ -69,19 +82,18 @@ async def observe(read: StateReader, key: KeyParts) -> CloneSetSnapshot:
         read.list(PVCS, key.namespace, label_selector=selector) if wants_claims else _nothing(),
         read.list(CONTROLLER_REVISIONS, key.namespace, label_selector=selector),
     )
-    hashes = [short_hash(name_of(r)) for r in revisions]
-    mismatched = await asyncio.gather(
-        *(
-            read.list(PODS, key.namespace, label_selector=s)
-            for s in stray_selectors(cloneset.spec.selector, hashes)
-        )
+    looking = stray_selectors(cloneset.spec.selector, [short_hash(name_of(r)) for r in revisions])
+    last = LAST_READS.get(ref)
+    due = (
+        strays_due(last, looking, trigger, at)
+        or trigger_names_unseen_pod(trigger, selected)
+        or owned_pods_missing(cloneset.status.replicas, selected, uid)
     )
-    seen = {uid_of(p) for p in selected}
-    strays: list[KubeJson] = []
-    for pod in (p for found in mismatched for p in found):
-        if uid_of(pod) not in seen and is_owned_by(pod, uid):
-            seen.add(uid_of(pod))
-            strays.append(pod)
+    mismatched = await asyncio.gather(
+        *(read.list(PODS, key.namespace, label_selector=s) for s in (looking if due else ()))
+    )
+    LAST_READS.put(ref, LastRead(looking, at if due or last is None else last.strays_read_at))
+    strays = owned_strays((p for found in mismatched for p in found), uid, {uid_of(p) for p in selected})
     pods = [*selected, *strays]
     labels = (
         await node_labels(read, (text(p, "spec", "nodeName") for p in pods))

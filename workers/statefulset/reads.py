@@ -10,16 +10,12 @@ sends it together with the set's GET; when the GET shows another one, the guesse
 dropped and the right ones read (the round the guess would have saved). The guess never
 decides what is planned from: the LISTs used are always the ones the set read now asks for.
 
-The stray LISTs look for pods the set owns that its selector no longer matches (kruise's
-``ClaimPods`` releases them; kruise sees them in its informer cache, which costs it no request).
-The selector is immutable, so a stray only appears when someone relabels a pod, and that pod's
-event triggers the set. They are sent (:func:`strays_due`) on a process's first look at a set,
-when the reads it asks for changed (a new revision), on the watcher's periodic resync trigger, and
-at least every :data:`STRAY_RESYNC` seconds per set; after the selector LIST, also when the
-trigger is an event of a pod the LIST did not return that its count does not explain
-(:func:`trigger_names_unseen_pod`: it may have left the selector). A set whose selector LIST is
-short of ``status.replicas`` reads the whole namespace anyway (``worker.observe``). Otherwise
-they are not sent: 4 of the 8 requests of a reconcile with a two-label selector.
+The stray LISTs look for pods the set owns that its selector no longer matches. When they go
+out is the rule the CloneSet shares (``workers.runtime.strayreads``: ``strays_due`` with these
+:class:`Reads` as what the set asks for, ``trigger_names_unseen_pod`` after the selector LIST when
+the count does not explain the pod); a set whose selector LIST is short of ``status.replicas``
+reads the whole namespace anyway (``worker.observe``). Otherwise they are not sent: 4 of the 8
+requests of a reconcile with a two-label selector.
 
 :func:`trigger_explains_missing_pod`: the selector LIST came back one owned pod short of
 ``status.replicas`` and the trigger being answered is an event of a pod the reads did not
@@ -38,13 +34,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.bus.envelope import Envelope, EventType
+from schemas.bus.envelope import Envelope
 from schemas.kruise.pub import CONTROLLER_REVISION_HASH_LABEL
 from schemas.kruise.statefulset import POD_NAME_LABEL, StatefulSet
 from workers.podmechanics.kube_json import JsonObject, uid_of
 from workers.podmechanics.ownership import is_owned_by, selector_string
 from workers.podmechanics.strays import stray_selectors
 from workers.runtime.event_correlation import LruCache
+from workers.runtime.strayreads import LastRead
 from workers.statefulset.failurestatus import create_met_unseen_pod
 
 
@@ -82,44 +79,8 @@ def reads_of(sts: StatefulSet, status: Mapping[str, Any]) -> Reads:
     )
 
 
-#: Seconds after which a set's strays are looked for again though nothing said one may exist
-#: (per process): how late, at most, a stray the triggers and counts missed is released (e.g. a
-#: pod relabelled while a status write that counted it failed). The watcher's resync period.
-STRAY_RESYNC = 300.0
-
-
-@dataclass(frozen=True)
-class LastRead:
-    """What a set's last reconcile in this process read: its :class:`Reads`, and when (on
-    ``time.monotonic``) its strays were last looked for (the stray LISTs or the namespace LIST)."""
-
-    reads: Reads
-    strays_read_at: float
-
-
 #: The last read per ``(namespace, name)`` in this process (client-go's LRU size).
-LAST_READS: LruCache[tuple[str, str], LastRead] = LruCache()
-
-
-def strays_due(last: LastRead | None, reads: Reads | None, trigger: Envelope | None, at: float) -> bool:
-    """Whether the stray LISTs go out with the first round: on the first look at the set, when
-    ``reads`` (the set read now; None before its GET) differ from the last, on a resync trigger,
-    and once :data:`STRAY_RESYNC` passed since they were last read."""
-    if last is None or (reads is not None and reads != last.reads):
-        return True
-    if trigger is not None and trigger.event_type == EventType.RESYNC:
-        return True
-    return at >= last.strays_read_at + STRAY_RESYNC
-
-
-def trigger_names_unseen_pod(trigger: Envelope | None, found: Iterable[JsonObject]) -> bool:
-    """``trigger`` is an event of a pod, not its deletion, that is not among the pods read
-    (``found``): it may have been relabelled out of the selector."""
-    if trigger is None or trigger.object_kind != "Pod" or not trigger.object_uid:
-        return False
-    if trigger.event_type == EventType.DELETED:
-        return False
-    return all(uid_of(p) != trigger.object_uid for p in found)
+LAST_READS: LruCache[tuple[str, str], LastRead[Reads]] = LruCache()
 
 
 def trigger_explains_missing_pod(

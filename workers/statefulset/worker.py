@@ -10,7 +10,7 @@ after it: one round of reads before the plan, two on a process's first look at a
 its selector, claim templates or named revisions changed (the watch event to the first write is
 what kruise's e2e races against, e.g. "PVC should be recreated when pod is pending"). One more
 only for the stray LISTs of revisions the status does not name (a partitioned rollout over three
-revisions). The stray LISTs go out only when a stray may exist (``reads.strays_due``: a first
+revisions). The stray LISTs go out only when a stray may exist (``runtime.strayreads.strays_due``: a first
 look, new revisions, a resync trigger, every 300 s; or, in a second round, an event of a pod the
 selector LIST did not return that its count does not explain): a relabelled pod triggers its set.
 When the selector LIST returned fewer owned pods than ``status.replicas`` counted, or
@@ -40,6 +40,7 @@ from workers.podmechanics.kube_json import mapping, name_of, uid_of
 from workers.podmechanics.strays import owned_pods_missing, owned_strays
 from workers.runtime.contract import Plan, TerminalError, WorkerType
 from workers.runtime.observe import StateReader, current_trigger
+from workers.runtime.strayreads import LastRead, strays_due, trigger_names_unseen_pod
 from workers.statefulset.act import FIELD_MANAGER, act
 from workers.statefulset.builder import CONTROLLER_REVISIONS, PVCS, STATEFULSETS
 from workers.statefulset.observed import ObservedStatefulSet, PlannerConfig, planner_config
@@ -47,14 +48,11 @@ from workers.statefulset.planner import plan as plan_statefulset
 from workers.statefulset.predownload import image_pull_jobs
 from workers.statefulset.reads import (
     LAST_READS,
-    LastRead,
     Reads,
     named_revisions,
     reads_of,
     statefulset_strays,
-    strays_due,
     trigger_explains_missing_pod,
-    trigger_names_unseen_pod,
 )
 
 

@@ -8,7 +8,7 @@ its pods, PVCs, revisions and the stray LISTs of the revisions its status names,
 that one (those LISTs go out with the set's GET while they are the ones its last read asked for),
 one more only for a revision the status does not name or for the namespace-wide LIST, which is
 left out when the trigger being answered names the one pod missing. The stray LISTs themselves
-go out only when a stray may exist (``reads.strays_due``): first look, new reads, a resync
+go out only when a stray may exist (``runtime.strayreads.strays_due``): first look, new reads, a resync
 trigger, :data:`STRAY_RESYNC` since the last look, or (a second round) an event of a pod the
 selector LIST did not return that its count does not explain. The API server is faked by a
 reader that answers each LIST by Kubernetes' label-selector grammar from a table; the planner is
@@ -29,10 +29,11 @@ from tests.unit.statefulset.sts_builders import NOW, pod, steps, sts
 from tests.unit.statefulset.test_statefulset_planner import REV_A, A, B
 from workers.podmechanics.kube_json import name_of
 from workers.runtime.observe import answering
+from workers.runtime.strayreads import STRAY_RESYNC, LastRead, strays_due
 from workers.statefulset.builder import CONTROLLER_REVISIONS, STATEFULSETS
 from workers.statefulset.observed import PlannerConfig
 from workers.statefulset.planner import plan
-from workers.statefulset.reads import LAST_READS, STRAY_RESYNC, LastRead, Reads, strays_due
+from workers.statefulset.reads import LAST_READS, Reads
 from workers.statefulset.worker import observe
 
 
@@ -293,7 +294,7 @@ def test_when_the_stray_lists_are_due() -> None:
         ReconcileKey("statefulset/ns/web"), EventType.RESYNC, "StatefulSet", "uid-web", "9", 0.0
     )
     # (last read, reads now, trigger, at) -> due; the times worked out from STRAY_RESYNC (300 s)
-    table: list[tuple[LastRead | None, Reads | None, Envelope | None, float, bool]] = [
+    table: list[tuple[LastRead[Reads] | None, Reads | None, Envelope | None, float, bool]] = [
         (None, None, None, 1000.0, True),  # first look
         (None, reads, _set_event(), 1000.0, True),
         (fresh, None, None, 1000.0, False),

@@ -21,7 +21,9 @@ pod missing (``reads.trigger_explains_missing_pod``: it was deleted). Its ImageP
 when the pass may delete them and a LIST has not found them gone already
 (``predownload.image_pull_jobs``). ``plan`` adapts
 :func:`workers.statefulset.planner.plan` to the runtime contract; ``act`` (``act`` module)
-executes it. ``flotilla worker statefulset`` finds ``WORKER`` through ``workers.statefulset``.
+executes it; a plan that only writes the status gives way to a trigger that came in meanwhile
+and shows what the pass did not see (``outdated``). ``flotilla worker statefulset`` finds
+``WORKER`` through ``workers.statefulset``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from workers.runtime.observe import StateReader, current_trigger
 from workers.statefulset.act import FIELD_MANAGER, act
 from workers.statefulset.builder import CONTROLLER_REVISIONS, PVCS, STATEFULSETS
 from workers.statefulset.observed import ObservedStatefulSet, PlannerConfig, planner_config
+from workers.statefulset.outdated import outdated_by
 from workers.statefulset.planner import plan as plan_statefulset
 from workers.statefulset.predownload import JOBS_GONE, image_pull_jobs
 from workers.statefulset.reads import (
@@ -155,4 +158,5 @@ WORKER: WorkerType[ObservedStatefulSet | None, PlannerConfig] = WorkerType(
     act=act,
     has_status=True,
     field_manager=FIELD_MANAGER,
+    outdated_by=outdated_by,
 )

@@ -44,9 +44,9 @@ SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 #: The API server's audit policy: writes of the admin user (the kubeconfig Flotilla's processes,
 #: kruise-manager in the conformance baseline, and the tests use) to pods, PVCs, CloneSets and
 #: Advanced StatefulSets, and its GETs of single pods and Advanced StatefulSets (the reads kruise's
-#: e2e specs race against), at Metadata level (who, which object, user agent, when received and
-#: when answered). The fault tests read it as the server's record of which process wrote what
-#: when; everything else is not audited (cheap).
+#: e2e specs race against), and kwok's pod deletes, at Metadata level (who, which object, user
+#: agent, when received and when answered). The fault tests read it as the server's record of
+#: which process wrote what when; everything else is not audited (cheap).
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
@@ -70,6 +70,13 @@ AUDIT_POLICY = {
                 {"group": "", "resources": ["pods"]},
                 {"group": "apps.kruise.io", "resources": ["statefulsets"]},
             ],
+        },
+        {
+            # the node's removal of a deleted pod (kwok's "delete" stage), which those specs race too
+            "level": "Metadata",
+            "users": ["kwok-controller"],
+            "verbs": ["delete"],
+            "resources": [{"group": "", "resources": ["pods"]}],
         },
         {"level": "None"},
     ],

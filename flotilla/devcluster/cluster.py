@@ -41,10 +41,12 @@ DEFAULT_STORAGE_CLASS = "standard"
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
-#: The API server's audit policy: writes of the admin user (the kubeconfig Flotilla's processes and
-#: the tests use) to pods, PVCs and CloneSets, at Metadata level (who, which object, user agent,
-#: when received and when answered). The fault tests read it as the server's record of which
-#: process wrote what when; everything else is not audited (cheap).
+#: The API server's audit policy: writes of the admin user (the kubeconfig Flotilla's processes,
+#: kruise-manager in the conformance baseline, and the tests use) to pods, PVCs, CloneSets and
+#: Advanced StatefulSets, and its GETs of single pods and Advanced StatefulSets (the reads kruise's
+#: e2e specs race against), and kwok's pod deletes, at Metadata level (who, which object, user
+#: agent, when received and when answered). The fault tests read it as the server's record of
+#: which process wrote what when; everything else is not audited (cheap).
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
@@ -57,7 +59,24 @@ AUDIT_POLICY = {
             "resources": [
                 {"group": "", "resources": ["pods", "persistentvolumeclaims"]},
                 {"group": "apps.kruise.io", "resources": ["clonesets", "clonesets/status"]},
+                {"group": "apps.kruise.io", "resources": ["statefulsets", "statefulsets/status"]},
             ],
+        },
+        {
+            "level": "Metadata",
+            "users": ["flotilla-admin"],
+            "verbs": ["get"],
+            "resources": [
+                {"group": "", "resources": ["pods"]},
+                {"group": "apps.kruise.io", "resources": ["statefulsets"]},
+            ],
+        },
+        {
+            # the node's removal of a deleted pod (kwok's "delete" stage), which those specs race too
+            "level": "Metadata",
+            "users": ["kwok-controller"],
+            "verbs": ["delete"],
+            "resources": [{"group": "", "resources": ["pods"]}],
         },
         {"level": "None"},
     ],

@@ -6,8 +6,12 @@ concurrency), and runs each trigger under the key's lease (:mod:`workers.runtime
 sending in-progress acks and lease renewals while it works. A trigger for a key this process
 is already reconciling is *coalesced* (:class:`workers.runtime.lease.LocalKeys`): held without
 touching the lease or taking a slot, then reconciled once more under the same lease when the
-running reconcile ends. The result contract of :mod:`workers.runtime.contract` is applied here
-and only here (a conflict, or a write's 404 on an object gone since it was observed, re-plans:
+running reconcile ends (also when it came in while that reconcile was being settled). A worker
+type with ``outdated_by`` may have the running reconcile's plan dropped before it is acted on,
+when the held trigger shows what its snapshot did not: the held trigger is reconciled at once
+instead (``superseded``; at most once in a row). The result contract of
+:mod:`workers.runtime.contract` is applied here and only here (a conflict, or a write's 404
+on an object gone since it was observed, re-plans:
 :func:`workers.runtime.contract.is_stale_observation`); requeues and backoff retries are
 JetStream message schedules (:mod:`workers.runtime.requeue`) and the trigger is acked, so a
 waiting key holds no delivery slot. ``stop`` ends fetching; in-flight reconciles get
@@ -42,7 +46,7 @@ from schemas.bus.envelope import Envelope, EnvelopeError, MalformedEnvelope, Uns
 from schemas.bus.headers import scheduled
 from schemas.bus.streams import RECONCILE_STREAM
 from schemas.bus.subjects import reconcile_subject_for_key
-from workers.runtime.contract import TerminalError, WorkerType, is_stale_observation
+from workers.runtime.contract import Plan, TerminalError, WorkerType, is_stale_observation
 from workers.runtime.deadletter import clear_mark, is_marked, mark_object, publish_dead_letter
 from workers.runtime.failures import FailureCounts
 from workers.runtime.fence import LeaseFence
@@ -80,7 +84,7 @@ class RuntimeOptions:
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # success | requeue | error | terminal | lease_lost
+    kind: str  # success | requeue | error | terminal | lease_lost | superseded
     requeue_after: float | None = None
     error: str = ""
 
@@ -351,6 +355,7 @@ class WorkerRuntime:
             return False
         # Every API write of this key's reconciles (and of tasks they start) is bounded by the lease.
         fence = WRITE_FENCE.set(LeaseFence(self.leases, lease, self.worker.name, self.api.timeout))
+        may_drop = True
         try:
             while True:
                 newer = self._keys.take_held(key)
@@ -358,27 +363,33 @@ class WorkerRuntime:
                     self._supersede(trigger, newer)
                     trigger = newer
                 with trace.use_span(trigger.span, end_on_exit=True):
-                    outcome = await self._reconcile_under(trigger, lease)
+                    outcome = await self._reconcile_under(trigger, lease, may_drop)
                     if outcome.kind == "lease_lost":
                         await self._settle(trigger, outcome, run, followed=False)
                         return False
+                    followed = not self._stop.is_set() and self._keys.held(key) is not None
+                    await self._settle(trigger, outcome, run, followed=followed)
+                    # taken after settling: one that came in meanwhile runs under this lease too,
+                    # with no release and acquire between
                     follow_up = None if self._stop.is_set() else self._keys.take_held(key)
-                    await self._settle(trigger, outcome, run, followed=follow_up is not None)
                 if follow_up is None:
                     return True
-                log.info("%s was triggered again while reconciling; reconciling it again now", key)
+                may_drop = outcome.kind != "superseded"  # a plan is dropped at most once in a row
+                if may_drop:
+                    log.info("%s was triggered again while reconciling; reconciling it again now", key)
                 trigger = follow_up
         finally:
             WRITE_FENCE.reset(fence)
             # Deleted only when none of its writes can still commit; else it expires by its TTL.
             await asyncio.shield(self.leases.release(lease))
 
-    async def _reconcile_under(self, trigger: _Trigger, lease: Lease) -> Outcome:
-        """One reconcile with in-progress acks and lease renewals; hands back on cancellation."""
+    async def _reconcile_under(self, trigger: _Trigger, lease: Lease, may_drop: bool) -> Outcome:
+        """One reconcile with in-progress acks and lease renewals; hands back on cancellation.
+        ``may_drop``: its plan may be dropped for a held trigger (``WorkerType.outdated_by``)."""
         msg = trigger.msg
         started = time.monotonic()
         metrics.IN_FLIGHT.labels(self.worker.name).inc()
-        work = asyncio.create_task(self._reconcile(trigger.envelope, msg, lease))
+        work = asyncio.create_task(self._reconcile(trigger.envelope, msg, lease, may_drop))
         beat = asyncio.create_task(self._heartbeat(msg, lease, work))
         try:
             try:
@@ -457,7 +468,15 @@ class WorkerRuntime:
             await asyncio.sleep(delay)
             waited += delay
 
-    async def _reconcile(self, envelope: Envelope, msg: Msg, lease: Lease) -> Outcome:
+    def _outdated(self, key: str, snapshot: Any, plan: Plan) -> bool:
+        """Whether ``plan`` gives way to the trigger held for ``key`` (``WorkerType.outdated_by``)."""
+        check = self.worker.outdated_by
+        if check is None or self._stop.is_set():
+            return False
+        held = self._keys.held(key)
+        return held is not None and check(snapshot, plan, held.envelope)
+
+    async def _reconcile(self, envelope: Envelope, msg: Msg, lease: Lease, may_drop: bool) -> Outcome:
         worker, parts = self.worker, envelope.parts
         # A fired requeue is a first delivery too, but its latency is the requeue's delay.
         first_delivery = msg.metadata.num_delivered == 1 and not scheduled(msg.headers)
@@ -477,6 +496,15 @@ class WorkerRuntime:
                         plan = worker.plan(snapshot, worker.config, time.time())
                         plan_span.set_attribute("flotilla.actions", len(plan.actions))
                         plan_span.set_attribute("flotilla.reason", plan.reason)
+                        if may_drop and self._outdated(envelope.key, snapshot, plan):
+                            plan_span.set_attribute("flotilla.dropped", True)
+                            log.info(
+                                "plan dropped (%s, %d actions): a trigger held meanwhile shows what it "
+                                "did not see; reconciling that one now",
+                                plan.reason or "in sync",
+                                len(plan.actions),
+                            )
+                            return Outcome("superseded")
                     with _tracer.start_as_current_span("act"):
                         await worker.run_act(self.api, snapshot, plan)
                     log.info("reconciled: %s (%d actions)", plan.reason or "in sync", len(plan.actions))
@@ -525,6 +553,10 @@ class WorkerRuntime:
         # reconcile resets the count. A trigger that cancelled a pending retry does too (below).
         clear_failures = msg.metadata.num_delivered > 1 or run.failed or scheduled(msg.headers)
         try:
+            if outcome.kind == "superseded":  # nothing was written: the held trigger stands for it
+                metrics.RECONCILES.labels(name, "superseded").inc()
+                await (msg.ack() if followed else msg.nak())
+                return
             if outcome.kind in ("success", "requeue"):
                 if outcome.kind == "requeue" and not followed:
                     delay = outcome.requeue_after or 0.0

@@ -12,7 +12,8 @@ Outcomes are fixed and handled once in :mod:`workers.runtime.consumer`: a clean 
 (:func:`is_stale_observation`: a 409, or a 404 on a write to an object the plan saw) re-plans
 from fresh state; any other exception naks with backoff and, after ``max_failures``
 consecutive failures, dead-letters (condition + Event); :class:`TerminalError` dead-letters
-at once.
+at once. A worker type with ``outdated_by`` may have a plan dropped before it is acted on, when
+a trigger that came in meanwhile shows what its snapshot does not (see the field).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Generic, TypeVar
 from flotilla.runtime.errors import Conflict, NotFound
 from flotilla.runtime.features import FeatureGates
 from flotilla.runtime.kube import KubeClient, Resource
-from schemas.bus.envelope import KeyParts
+from schemas.bus.envelope import Envelope, KeyParts
 from schemas.bus.subjects import check_worker_type
 from workers.runtime.actions import Action, execute_plan
 from workers.runtime.observe import StateReader
@@ -91,6 +92,13 @@ class WorkerType(Generic[Snapshot, Config]):
     configure: Callable[[FeatureGates, Config], Config] | None = None
     """Builds the planner config from kruise's feature gates (``flotilla worker --feature-gates``),
     given ``config`` as the base; ``None``: the type has no gated behaviour."""
+    outdated_by: Callable[[Snapshot, Plan, Envelope], bool] | None = None
+    """Whether ``plan`` (made from ``snapshot``, nothing written yet) is not worth acting on now
+    that a newer trigger for the key (``Envelope``) is held: it names a change the snapshot does
+    not show and the plan's writes would be made again by the next pass. The runtime then drops
+    the plan and reconciles the held trigger at once under the same lease, at most once in a row
+    (so a key whose triggers keep coming still acts). ``None``: every plan is acted on, and the
+    held trigger reconciled after it."""
 
     def __post_init__(self) -> None:
         check_worker_type(self.name)

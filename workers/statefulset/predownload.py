@@ -15,7 +15,10 @@ The steps go into the plan (:func:`add_steps`) at their place, each marked best 
 sends the Event kruise sends for it and goes on; an ImagePullJob that already exists is done
 (deterministic name, no Event). ``worker.observe`` reads the jobs (:func:`image_pull_jobs`) only
 when they can be deleted this pass: a revision says jobs were created for it and the status's
-revisions agree.
+revisions agree; and, as the stray LISTs (``reads.strays_due``), not again once a LIST found none
+of the set's jobs left while nothing that could make one changed (:func:`jobs_due`): the mark stays
+on the revision until history pruning drops it, and kruise's check (``DeleteJobsForWorkload``)
+reads its informer cache, which costs it no request.
 """
 
 from __future__ import annotations
@@ -23,17 +26,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from flotilla.runtime.errors import AlreadyExists, KubeError, NotFound
 from flotilla.runtime.kube import JsonObject as KubeJson
 from flotilla.runtime.kube import KubeClient, Resource
+from schemas.bus.envelope import Envelope, EventType
 from schemas.kruise.base import resolve_int_or_percent
 from schemas.kruise.statefulset import StatefulSet
 from workers.podmechanics import predownload as shared
-from workers.podmechanics.kube_json import JsonObject, labels_of, mapping, name_of, uid_of
+from workers.podmechanics.kube_json import JsonObject, controller_ref, labels_of, mapping, name_of, uid_of
 from workers.podmechanics.podwrites import EventRecord
 from workers.podmechanics.revisions import RevisionDecision
 from workers.runtime import actions as runtime
+from workers.runtime.event_correlation import LruCache
 from workers.runtime.observe import StateReader
 from workers.statefulset.builder import CONTROLLER_REVISIONS, BestEffort, PlanBuilder
 from workers.statefulset.identity import set_reference
@@ -136,23 +142,73 @@ async def run_best_effort(
     return [effort.success] if effort.success is not None else []
 
 
-def _pre_downloaded(revisions: Sequence[JsonObject]) -> bool:
-    return any(shared.CREATED_LABEL in labels_of(r) for r in revisions)
+def _pre_downloaded(revisions: Sequence[JsonObject]) -> frozenset[str]:
+    """The revisions that say jobs were created for them."""
+    return frozenset(name_of(r) for r in revisions if shared.CREATED_LABEL in labels_of(r))
+
+
+#: Seconds after which a set's jobs are listed again though a LIST found none left (per process):
+#: how late, at most, a job whose delete was lost (another replica's pass) is deleted. The
+#: watcher's resync period, as ``reads.STRAY_RESYNC``.
+JOBS_RESYNC = 300.0
+
+
+@dataclass(frozen=True)
+class JobsGone:
+    """A LIST of a set's ImagePullJobs found none of them, in the state ``state`` (the set's uid
+    and generation, its status's revision, the revisions marked as having jobs), at ``at``
+    (``time.monotonic``)."""
+
+    state: tuple[str, str, str, frozenset[str]]
+    at: float
+
+
+#: Per ``(namespace, name)``, in this process: the set's last LIST that found its jobs gone.
+JOBS_GONE: LruCache[tuple[str, str], JobsGone] = LruCache()
+
+
+def jobs_due(
+    last: JobsGone | None, state: tuple[str, str, str, frozenset[str]], trigger: Envelope | None, at: float
+) -> bool:
+    """Whether the pass lists the set's jobs: unless a LIST found them gone in this very
+    ``state`` (a job is only made for a new revision, which a new generation and a new mark
+    show), less than :data:`JOBS_RESYNC` ago, and the trigger is not the watcher's resync."""
+    if last is None or last.state != state:
+        return True
+    if trigger is not None and trigger.event_type == EventType.RESYNC:
+        return True
+    return at >= last.at + JOBS_RESYNC
 
 
 async def image_pull_jobs(
-    read: StateReader, namespace: str, selector: str, raw: JsonObject, revisions: Sequence[KubeJson]
+    read: StateReader,
+    namespace: str,
+    selector: str,
+    raw: JsonObject,
+    revisions: Sequence[KubeJson],
+    trigger: Envelope | None = None,
+    at: float = 0.0,
 ) -> list[KubeJson]:
     """The ImagePullJobs the set's pass may delete: read only when a revision says jobs were
-    created for it and the status's revisions agree (kruise deletes when they do), by the set's
-    selector (the jobs carry the template's labels); none when the kind is not served."""
+    created for it and the status's revisions agree (kruise deletes when they do), and
+    :func:`jobs_due`, by the set's selector (the jobs carry the template's labels); none when the
+    kind is not served. ``trigger``: the trigger the reconcile answers; ``at``: ``time.monotonic``."""
     status = mapping(raw, "status")
-    agree = bool(status.get("currentRevision")) and status.get("currentRevision") == status.get(
-        "updateRevision"
-    )
-    if not agree or not _pre_downloaded(revisions):
+    current = str(status.get("currentRevision") or "")
+    marked = _pre_downloaded(revisions)
+    if not current or current != status.get("updateRevision") or not marked:
+        return []
+    ref = (namespace, name_of(raw))
+    uid = uid_of(raw)
+    state = (uid, str(mapping(raw, "metadata").get("generation", "")), current, marked)
+    if not jobs_due(JOBS_GONE.get(ref), state, trigger, at):
         return []
     try:
-        return await read.list(IMAGE_PULL_JOBS, namespace, label_selector=selector)
+        jobs = await read.list(IMAGE_PULL_JOBS, namespace, label_selector=selector)
     except NotFound:
-        return []
+        jobs = []
+    if any((controller_ref(j) or {}).get("uid") == uid for j in jobs):
+        JOBS_GONE.forget(ref)  # this pass deletes them; the next one looks again
+    else:
+        JOBS_GONE.put(ref, JobsGone(state, at))
+    return jobs

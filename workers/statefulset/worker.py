@@ -18,9 +18,12 @@ the status says a pod create met a pod the set could not see (``failurestatus``)
 pod of the namespace instead of the stray LISTs, as kruise does, which also finds an owned pod
 stripped of the labels the stray LISTs rely on; not when the trigger being answered names the one
 pod missing (``reads.trigger_explains_missing_pod``: it was deleted). Its ImagePullJobs only
-when the pass may delete them (``predownload.image_pull_jobs``). ``plan`` adapts
+when the pass may delete them and a LIST has not found them gone already
+(``predownload.image_pull_jobs``). ``plan`` adapts
 :func:`workers.statefulset.planner.plan` to the runtime contract; ``act`` (``act`` module)
-executes it. ``flotilla worker statefulset`` finds ``WORKER`` through ``workers.statefulset``.
+executes it; a plan that only writes the status gives way to a trigger that came in meanwhile
+and shows what the pass did not see (``outdated``). ``flotilla worker statefulset`` finds
+``WORKER`` through ``workers.statefulset``.
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ from workers.runtime.strayreads import LastRead, strays_due, trigger_names_unsee
 from workers.statefulset.act import FIELD_MANAGER, act
 from workers.statefulset.builder import CONTROLLER_REVISIONS, PVCS, STATEFULSETS
 from workers.statefulset.observed import ObservedStatefulSet, PlannerConfig, planner_config
+from workers.statefulset.outdated import outdated_by
 from workers.statefulset.planner import plan as plan_statefulset
-from workers.statefulset.predownload import image_pull_jobs
+from workers.statefulset.predownload import JOBS_GONE, image_pull_jobs
 from workers.statefulset.reads import (
     LAST_READS,
     Reads,
@@ -87,6 +91,7 @@ async def observe(read: StateReader, key: KeyParts) -> ObservedStatefulSet | Non
         )
     if raw is None:
         LAST_READS.forget(ref)
+        JOBS_GONE.forget(ref)
         return None
     try:
         sts = StatefulSet.from_wire(raw)
@@ -130,7 +135,7 @@ async def observe(read: StateReader, key: KeyParts) -> ObservedStatefulSet | Non
         strays = owned_strays((p for pods in found for p in pods), uid, seen)
     LAST_READS.put(ref, LastRead(reads, at if looked or last is None else last.strays_read_at))
     pods = [*selected, *strays]
-    jobs = await image_pull_jobs(read, key.namespace, reads.selector, raw, revisions)
+    jobs = await image_pull_jobs(read, key.namespace, reads.selector, raw, revisions, trigger, at)
     return ObservedStatefulSet(sts, raw, tuple(pods), tuple(claims), tuple(revisions), tuple(jobs))
 
 
@@ -151,4 +156,5 @@ WORKER: WorkerType[ObservedStatefulSet | None, PlannerConfig] = WorkerType(
     act=act,
     has_status=True,
     field_manager=FIELD_MANAGER,
+    outdated_by=outdated_by,
 )

@@ -15,7 +15,7 @@ import itertools
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 from nats.js import JetStreamContext
@@ -437,3 +437,49 @@ async def test_a_chain_of_follow_ups_longer_than_the_lease_keeps_it(
     assert sample("flotilla_leases_lost_total", worker_type) == 0
     assert sample("flotilla_lease_conflicts_total", worker_type) == 0
     assert sample("flotilla_reconciles_total", worker_type, outcome="success") == len(script.runs)
+
+
+async def test_a_plan_gives_way_to_a_held_trigger_at_most_once_in_a_row(
+    jetstream: JetStreamContext,
+    worker_type: str,
+    start_in_process: StartWorker,
+    open_gates_at_teardown: list[Script],
+) -> None:
+    """A worker type whose ``outdated_by`` says yes: the first reconcile's plan, made while a newer
+    trigger was held, is dropped before it is acted on and the held trigger reconciled at once
+    under the same lease; the plan of that reconcile is acted on although a third trigger is held
+    by then (at most once in a row), and the third is reconciled after it."""
+    script = Script()
+    open_gates_at_teardown.append(script)
+    first, second = script.gate(0), script.gate(1)
+    acted: list[int] = []  # the reconciles whose plan was acted on, by number
+    asked: list[int] = []
+
+    def outdated_by(observed: Observed, plan: Plan, held: object) -> bool:
+        asked.append(len(script.runs) - 1)
+        return True
+
+    async def act(api: object, observed: Observed, plan: Plan) -> None:
+        acted.append(len(script.runs) - 1)
+
+    worker = replace(scripted_worker(worker_type, script), outdated_by=outdated_by, act=act)
+    start_in_process(worker)
+    await start_then_trigger_again(jetstream, worker_type, script, "g")
+    assert await wait_for(lambda: _coalesced_at_least(worker_type, 1), 15, interval=0.02)
+    first.set()
+    assert await wait_for(lambda: started(script, 2), 15, interval=0.02)
+    assert acted == []  # the first plan was dropped; the held trigger is being reconciled
+    await publish_trigger(jetstream, "ns", "g", worker_type=worker_type)
+    assert await wait_for(lambda: _coalesced_at_least(worker_type, 2), 15, interval=0.02)
+    second.set()
+
+    assert await wait_for(lambda: started(script, 3), 15, interval=0.02)
+    assert await wait_for(lambda: consumer_idle(jetstream, worker_type), 15, interval=0.05)
+    await asyncio.sleep(1.5)  # a fourth reconcile, or a handed-back trigger, would show by now
+    assert [r.outcome for r in script.runs] == ["ok", "ok", "ok"]
+    assert asked == [0]  # the second may not give way again; nothing was held for the third
+    assert acted == [1, 2]
+    assert_no_overlap(script.runs)
+    assert sample("flotilla_reconciles_total", worker_type, outcome="superseded") == 1
+    assert sample("flotilla_reconciles_total", worker_type, outcome="success") == 2
+    assert sample("flotilla_lease_conflicts_total", worker_type) == 0

@@ -11,16 +11,19 @@ revisions are the real planner's (``REV_A`` / ``REV_B``: the template at ``nginx
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from flotilla.runtime.errors import AlreadyExists, KubeError, Terminal
 from flotilla.runtime.features import feature_gates
+from schemas.bus.envelope import Envelope, EventType, ReconcileKey
 from tests.unit.statefulset.sts_builders import IMAGE_B, NOW, UID, pod, sts
 from tests.unit.statefulset.test_statefulset_planner import REV_A, REV_B, A, B
 from workers.runtime import actions as runtime
 from workers.statefulset import act as act_module
+from workers.statefulset import predownload
 from workers.statefulset.builder import StatefulSetPlan
 from workers.statefulset.observed import ObservedStatefulSet, PlannerConfig, planner_config
 from workers.statefulset.planner import plan
@@ -32,6 +35,14 @@ CREATED = "apps.kruise.io/pre-predownload-created"
 IGNORED = "apps.kruise.io/image-predownload-ignored"
 HASH_B = REV_B["metadata"]["labels"]["controller.kubernetes.io/hash"]
 STEADY_A = {"currentRevision": A, "updateRevision": A}
+
+
+@pytest.fixture(autouse=True)
+def _no_jobs_seen_gone() -> Iterator[None]:
+    """Each test starts as a process whose LISTs never found a set's jobs gone."""
+    predownload.JOBS_GONE.clear()
+    yield
+    predownload.JOBS_GONE.clear()
 
 
 def run_pre(
@@ -370,6 +381,67 @@ async def test_observe_reads_the_jobs_only_when_the_pass_may_delete_them(
             "labels": {**REV_A["metadata"]["labels"], CREATED: "true"},
         }
     reader = _Reader()
-    found = await image_pull_jobs(reader, "ns", "app=web", {"status": status}, [revision])  # type: ignore[arg-type]
+    found = await image_pull_jobs(reader, "ns", "app=web", {"status": status}, [revision])
     assert reader.lists == ([("imagepulljobs", "app=web")] if reads else [])
     assert len(found) == (1 if reads else 0)
+
+
+class _JobsReader:
+    """Answers the jobs LIST with ``jobs`` (changed between reconciles); counts the LISTs."""
+
+    def __init__(self) -> None:
+        self.jobs: list[dict[str, Any]] = []
+        self.lists = 0
+
+    async def get(self, resource: object, namespace: str, name: str) -> None:
+        raise AssertionError("no GET")
+
+    async def list(
+        self, resource: Any, namespace: str, label_selector: str = "", field_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        assert (resource.plural, namespace, label_selector) == ("imagepulljobs", "ns", "app=web")
+        self.lists += 1
+        return list(self.jobs)
+
+
+def _marked(revision: dict[str, Any]) -> dict[str, Any]:
+    labels = {**revision["metadata"]["labels"], CREATED: "true"}
+    return {**revision, "metadata": {**revision["metadata"], "labels": labels}}
+
+
+async def test_the_jobs_are_not_listed_again_once_a_list_found_them_gone() -> None:
+    # after a pre-downloaded rollout to A the mark stays on revision A until history pruning
+    # drops it; kruise checks its cache each pass, Flotilla lists the jobs until one LIST finds
+    # none of the set's left, then only when the state could hold a new job, on the watcher's
+    # resync trigger, or JOBS_RESYNC later
+    reader = _JobsReader()
+    body = sts(5, updateStrategy=IN_PLACE, status=STEADY_A)
+    body["metadata"]["generation"] = 3
+    revisions = [_marked(REV_A)]
+    set_event = Envelope(ReconcileKey("statefulset/ns/web"), EventType.MODIFIED, "StatefulSet", UID, "9", 0.0)
+    resync = Envelope(ReconcileKey("statefulset/ns/web"), EventType.RESYNC, "StatefulSet", UID, "9", 0.0)
+
+    async def reconcile(at: float, trigger: Envelope = set_event, raw: dict[str, Any] = body) -> int:
+        await image_pull_jobs(reader, "ns", "app=web", raw, revisions, trigger, at)
+        return reader.lists
+
+    reader.jobs = [job_owned_by(f"{A}-main", UID), job_owned_by("someone-else", "other-uid")]
+    assert await reconcile(100.0) == 1  # the set's job is there: this pass deletes it
+    reader.jobs = [job_owned_by("someone-else", "other-uid")]
+    assert await reconcile(101.0) == 2  # looked again: gone (another owner's job is not the set's)
+    assert await reconcile(102.0) == 2
+    assert await reconcile(101.0 + predownload.JOBS_RESYNC - 1) == 2
+    assert await reconcile(103.0, resync) == 3
+    assert await reconcile(103.0 + predownload.JOBS_RESYNC) == 4
+    newer = {**body, "metadata": {**body["metadata"], "generation": 4}}  # e.g. a rollback's template
+    assert await reconcile(500.0, raw=newer) == 5
+    assert await reconcile(501.0, raw=newer) == 5
+    revisions.append(_marked(REV_B))  # jobs were made for another revision since
+    assert await reconcile(502.0, raw=newer) == 6
+    recreated = {**newer, "metadata": {**newer["metadata"], "uid": "uid-web-2"}}
+    assert await reconcile(503.0, raw=recreated) == 7
+    # mid-rollout nothing is deleted, nothing is read; agreeing again at B: read
+    rolling = {**recreated, "status": {"currentRevision": A, "updateRevision": B}}
+    assert await reconcile(504.0, raw=rolling) == 7
+    at_b = {**recreated, "status": {"currentRevision": B, "updateRevision": B}}
+    assert await reconcile(505.0, raw=at_b) == 8
